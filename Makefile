@@ -1,0 +1,133 @@
+# sparsa — build, test, run.
+#
+#   make            build build/sparsa
+#   make run        the main job on the bundled example
+#   make test       all Criterion tests (installs missing Debian packages first)
+#   make test-asan  the same under AddressSanitizer + UBSan (build-asan/)
+#   make valgrind   the test binaries under valgrind
+#   make bench      benchmarks against the PyTorch reference (needs python3-torch)
+#   make fuzz       run every fuzz target for FUZZ_SECONDS (libFuzzer, clang)
+#   make install PREFIX=/usr/local
+#
+# Every part is a folder; its .c files are globbed, so adding a file needs no Makefile edit.
+
+CC      ?= gcc
+CXX     ?= g++
+BUILD   ?= build
+PREFIX  ?= /usr/local
+# Build for the machine that builds (CI builds on its own machine). ARCH=x86-64-v3 gives a
+# portable AVX2 binary; ARCH=x86-64 a baseline one.
+ARCH    ?= native
+OPT     ?= -O2
+SAN     ?=
+
+PKGS     := yaml-0.1 libzstd sentencepiece
+DEB_PKGS := pkg-config g++ libyaml-dev libzstd-dev libcriterion-dev libsentencepiece-dev
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CRIT_CFLAGS = $(shell pkg-config --cflags criterion 2>/dev/null)
+CRIT_LIBS   = $(shell pkg-config --libs criterion 2>/dev/null)
+
+WARN     := -Wall -Wextra -Werror
+INCLUDES := -Iformat -Iinterpreter -Iinterpreter/attention -Iinterpreter/kernels \
+            -Iconverters -Itokenizer -Ieval
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) $(OPT) -g -march=$(ARCH) -fopenmp $(SAN) \
+            $(INCLUDES) $(PKG_CFLAGS)
+CXXFLAGS += -std=c++17 $(WARN) $(OPT) -g -march=$(ARCH) $(SAN) $(INCLUDES) $(PKG_CFLAGS)
+LDLIBS   += $(PKG_LIBS) -lstdc++ -lm -fopenmp $(SAN)
+
+# Parts, lowest first. The CLI links all of them; tests link the library.
+LIB_C   := $(wildcard format/*.c) \
+           $(wildcard interpreter/*.c interpreter/*/*.c) \
+           $(wildcard converters/*.c converters/*/*.c) \
+           $(wildcard tokenizer/*.c) \
+           $(wildcard eval/*.c)
+LIB_CXX := $(wildcard tokenizer/*.cc)
+CLI_C   := $(wildcard cli/*.c)
+TEST_C  := $(wildcard tests/test_*.c)
+
+LIB_OBJ  := $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cc=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_C:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_C:tests/%.c=$(BUILD)/tests/%)
+LIB      := $(BUILD)/libsparsa.a
+SPARSA   := $(BUILD)/sparsa
+
+.PHONY: all deps run test test-asan valgrind bench fuzz install clean fixtures check-deps
+.DEFAULT_GOAL := all
+
+all: $(SPARSA)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(SPARSA): $(CLI_OBJ) $(LIB)
+	$(CC) $(CFLAGS) $(CLI_OBJ) $(LIB) $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: tests/%.c $(LIB) tests/test_util.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CRIT_CFLAGS) -Itests $< $(LIB) $(CRIT_LIBS) $(LDLIBS) -o $@
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+
+# Installs the Debian packages the build needs, only when one is missing.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+# Tests run from the repository root so fixtures are found at tests/fixtures/.
+test: deps
+	@$(MAKE) --no-print-directory $(SPARSA) $(TEST_BIN)
+	@fail=0; for t in $(TEST_BIN); do \
+	    echo "== $$t"; SPARSA_BIN=$(SPARSA) $$t --jobs 2 || fail=1; done; \
+	if [ $$fail -ne 0 ]; then echo "FAILED"; exit 1; fi; echo "all tests passed"
+
+test-asan: deps
+	@$(MAKE) --no-print-directory test BUILD=build-asan OPT=-O1 \
+	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+
+valgrind: deps
+	@$(MAKE) --no-print-directory $(SPARSA) $(TEST_BIN)
+	@fail=0; for t in $(TEST_BIN); do echo "== valgrind $$t"; \
+	    SPARSA_BIN=$(SPARSA) OMP_NUM_THREADS=1 valgrind -q --trace-children=yes --leak-check=full \
+	      --error-exitcode=9 $$t -j1 || fail=1; done; [ $$fail -eq 0 ]
+
+# The main job: perplexity of the bundled example models (see examples/README.md).
+run: deps
+	@$(MAKE) --no-print-directory $(SPARSA)
+	@sh examples/run.sh $(SPARSA)
+
+bench: deps
+	@$(MAKE) --no-print-directory $(SPARSA)
+	@sh bench/run.sh $(SPARSA)
+
+FUZZ_SECONDS ?= 600
+fuzz: deps
+	@sh fuzz/run.sh $(FUZZ_SECONDS)
+
+# Regenerates the golden fixtures with the PyTorch reference (needs python3-torch).
+fixtures:
+	/usr/bin/python3 tests/reference/make_fixtures.py tests/fixtures
+
+install: $(SPARSA)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(SPARSA) $(DESTDIR)$(PREFIX)/bin/sparsa
+
+clean:
+	rm -rf build build-asan build-fuzz

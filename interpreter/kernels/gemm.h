@@ -1,0 +1,28 @@
+/* gemm.h — the matrix products behind `linear`, `mlp` and the LM head.
+ *
+ * y[m][n] = x[m][k] · W[n][k]ᵀ (+ bias[n]), with W in PyTorch's [out, in] layout and stored as
+ * f32, f16 or bf16 (converted to f32 inside the kernel, never materialised whole).
+ * Blocked, vectorised (AVX-512 / AVX2+FMA with a portable fallback) and parallel with OpenMP
+ * over output tiles; each output element is reduced in a fixed order, so the result does not
+ * depend on the thread count.
+ */
+#ifndef SPARSA_GEMM_H
+#define SPARSA_GEMM_H
+
+#include <stddef.h>
+#include "sparsa_format.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+void sp_gemm_wt(const float *x, size_t m, size_t k, const void *w, sp_dtype w_dtype, size_t n,
+                const float *bias, float *y);
+
+/* Row r of a weight matrix as f32 (embedding lookups). */
+void sp_weight_row_f32(const void *w, sp_dtype w_dtype, size_t row, size_t cols, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,78 @@
+/* sparsa_interp.h — runs the graph stored in a sparsa model file (format/GRAPH.md).
+ *
+ * Contract:
+ *  - sp_model_open validates the whole graph against the file's tensors (unknown op/attribute,
+ *    missing tensor, shape or dtype mismatch, use before definition) and compiles an execution
+ *    plan; every error names the node. Weights stay in the mapped file (f16/bf16 are converted
+ *    inside the kernels), so opening costs O(graph), not O(weights).
+ *  - A session owns the KV cache and every buffer, sized once at creation for max_tokens.
+ *  - sp_session_forward appends tokens after those already cached: a whole window at once
+ *    (batched prefill with matrix–matrix products) or one token (decode). Both paths give the
+ *    same numbers to ~1e-6, and results are bit-identical for any thread count.
+ *  - Logits are delivered to a sink in blocks of at most SP_LOGIT_BLOCK rows, so a caller that
+ *    reduces them row by row (perplexity) needs O(vocab) memory, not O(tokens × vocab).
+ */
+#ifndef SPARSA_INTERP_H
+#define SPARSA_INTERP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "sparsa_format.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SP_LOGIT_BLOCK 64
+
+typedef struct sp_model sp_model;
+typedef struct sp_session sp_session;
+
+/* Opens path (takes its own sp_file) and compiles the plan. */
+int sp_model_open(const char *path, sp_model **out, sp_error *err);
+void sp_model_free(sp_model *m);
+
+sp_file *sp_model_file(const sp_model *m);
+int32_t sp_model_vocab_size(const sp_model *m);
+uint64_t sp_model_context_length(const sp_model *m);   /* 0 = no limit */
+size_t sp_model_layer_count(const sp_model *m);        /* attention ops, in graph order */
+int sp_model_attention_heads(const sp_model *m, size_t layer);
+/* A human-readable summary of the plan (used by `inspect --graph`). Caller frees. */
+char *sp_model_describe(const sp_model *m);
+
+/* n_threads <= 0: OpenMP's default. max_tokens: capacity of the KV cache. */
+int sp_session_create(sp_model *m, size_t max_tokens, int n_threads, sp_session **out,
+                      sp_error *err);
+void sp_session_free(sp_session *s);
+void sp_session_reset(sp_session *s);            /* empties the KV cache */
+size_t sp_session_position(const sp_session *s); /* tokens in the KV cache */
+
+/* Receives rows [first_row, first_row + n_rows) of the logits of the current call, row-major
+ * [n_rows][vocab]. Return 0 to go on, non-zero to abort the forward (returned as SP_ERR_RUNTIME
+ * unless err was filled). */
+typedef int (*sp_logits_sink)(void *user, size_t first_row, size_t n_rows, const float *logits);
+
+/* Runs tokens[0..n) at positions pos..pos+n-1 (pos = sp_session_position). Logits are computed
+ * only for rows >= logits_from (use n to skip them all) and passed to sink. Ids outside
+ * [0, vocab) and pos + n > max_tokens or > context length are SP_ERR_INPUT. */
+int sp_session_forward(sp_session *s, const int32_t *tokens, size_t n, size_t logits_from,
+                       sp_logits_sink sink, void *user, sp_error *err);
+
+/* Attention sparsity statistics, accumulated over every forward since the last reset_stats:
+ * per attention layer and head, the number of (query row) normalisations, the sum of support
+ * sizes (keys with p > 0) and the sum of visible keys. */
+typedef struct sp_head_stats {
+    uint64_t rows;
+    uint64_t support;
+    uint64_t visible;
+} sp_head_stats;
+
+void sp_session_enable_stats(sp_session *s, int on);
+/* Returns a pointer to [layer_count][heads] entries, valid until the session is freed. */
+const sp_head_stats *sp_session_stats(const sp_session *s, size_t layer);
+void sp_session_reset_stats(sp_session *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
