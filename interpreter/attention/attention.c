@@ -35,6 +35,8 @@ static size_t normalize_row(const sp_attn_params *p, size_t n, sp_row_ws *ws, in
         sp__softmax_row(ws->s, n, ws->w);
         *dense = 1;
         return n;
+    case SP_NORM_ENTMAX:
+        return sp__entmax_row(ws->s, n, p->alpha, ws->idx, ws->w, ws->t, NULL);
     default:
         /* not reached: the graph loader rejects unknown normalisers */
         memset(ws->w, 0, n * sizeof(float));

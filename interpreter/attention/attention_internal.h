@@ -24,17 +24,25 @@ typedef struct sp_row_ws {
 /* softmax.c: w = softmax(s) over n >= 1 entries (dense). */
 void sp__softmax_row(const float *s, size_t n, float *w);
 
-/* entmax_exact.c / entmax_solver.c: entmax over the candidates of s (keys within 1/(α−1) of
- * the max); writes the support (idx, w), returns its size m >= 1; *tau as in sp_entmax. */
+/* entmax.c: entmax over the candidates of s (keys with (α−1)(s_j − max) > −1; the others are
+ * exactly zero and never looked at again); writes the support (idx, w), returns its size
+ * m >= 1; *tau (if not NULL) as in sp_entmax. n >= 1. */
 size_t sp__entmax_row(const float *s, size_t n, float alpha, uint32_t *idx, float *w, float *t,
                       float *tau);
 
-/* Exact thresholds on candidate values x (already multiplied by α−1 and sorted descending or
- * not, see each function); return τ and the support size through *k. */
-float sp__sparsemax_tau(float *x, size_t n, size_t *k);
-float sp__entmax15_tau(float *x, size_t n, size_t *k);
-/* Converged bracketed Halley/bisection for general α on candidates x = (α−1)z. */
-float sp__entmax_solve_tau(const float *x, size_t n, float alpha);
+/* Thresholds on candidate values x[0..c) = (α−1)(z − max z), so max x = 0 and every x > −1.
+ * τ is returned in that shifted frame; p_j = [x_j − τ]_+^(1/(α−1)).
+ * entmax_exact.c, for α = 2 (sparsemax != 0) and α = 1.5 (sparsemax == 0):
+ *   _sort sorts x in place (descending) and applies the closed forms of spec §1.2;
+ *   _support iterates Newton steps from the left (τ only grows, the candidate set only
+ *     shrinks) and accepts the closed form on the current set once it satisfies the optimality
+ *     conditions; no sort. *ok = 0 if it did not settle (then use _sort). scratch: c floats;
+ *   _exact picks _sort for short rows and _support for long ones (scratch: c floats). */
+double sp__entmax_tau_sort(float *x, size_t c, int sparsemax);
+double sp__entmax_tau_support(const float *x, size_t c, int sparsemax, float *scratch, int *ok);
+double sp__entmax_tau_exact(const float *x, size_t c, int sparsemax, float *scratch);
+/* entmax_solver.c: converged bracketed Halley/bisection for any α > 1 (in double). */
+double sp__entmax_tau_solve(const float *x, size_t c, double alpha);
 
 /* stickbreaking.c: weights for keys 0..n-1 strictly before the query (dense). */
 void sp__stickbreaking_row(const float *s, size_t n, float *w);

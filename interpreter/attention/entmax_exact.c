@@ -1,0 +1,134 @@
+/* entmax_exact.c — exact thresholds for sparsemax (α = 2) and entmax-1.5 (spec §1.2).
+ *
+ * Input: candidates x = (α−1)(z − max z) (max x = 0, every x > −1). Two exact algorithms:
+ *  - sort: closed forms over the sorted prefix, counting the support as the entmax package
+ *    does. O(c log c); used for short candidate lists.
+ *  - support iteration: Newton on f(τ) = Σ [x − τ]_+^(1/(α−1)) − 1 from τ = −1. f is convex and
+ *    decreasing, so Newton from the left never passes the root: τ grows and the active set
+ *    {x > τ} shrinks. Each step also evaluates the closed form on the active set; as soon as it
+ *    satisfies the optimality conditions (every active x ≥ τ_c, every dropped x ≤ τ_c) it is
+ *    the exact answer. For sparsemax this is Michelot's algorithm. Cost: a few passes over a
+ *    shrinking set, no sort, which is what long rows need.
+ * Sums are in double; the answer does not depend on anything but the row.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include "attention_internal.h"
+
+/* Descending sort: insertion sort for short rows, qsort above. */
+static int cmp_desc(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+static void sort_desc(float *x, size_t c) {
+    if (c > 32) {
+        qsort(x, c, sizeof(float), cmp_desc);
+        return;
+    }
+    for (size_t i = 1; i < c; i++) {
+        float v = x[i];
+        size_t j = i;
+        while (j > 0 && x[j - 1] < v) {
+            x[j] = x[j - 1];
+            j--;
+        }
+        x[j] = v;
+    }
+}
+
+double sp__entmax_tau_sort(float *x, size_t c, int sparsemax) {
+    sort_desc(x, c);
+    if (sparsemax) {
+        /* support = {r : r·x_(r) > Σ_{s≤r} x_(s) − 1}; τ = (Σ_{r≤k} x_(r) − 1)/k */
+        double cs = 0.0;
+        size_t k = 0;
+        for (size_t r = 1; r <= c; r++) {
+            cs += x[r - 1];
+            if ((double)r * x[r - 1] > cs - 1.0) k++;
+        }
+        if (k == 0) k = 1;
+        double sk = 0.0;
+        for (size_t r = 0; r < k; r++) sk += x[r];
+        return (sk - 1.0) / (double)k;
+    }
+    /* entmax-1.5: τ_r = M_r − sqrt(max((1 − S_r)/r, 0)), S_r = r·(mean of squares − M_r²);
+     * k = #{r : τ_r ≤ x_(r)}, τ = τ_k. */
+    double s1 = 0.0, s2 = 0.0;
+    size_t k = 0;
+    for (size_t r = 1; r <= c; r++) {
+        double y = x[r - 1];
+        s1 += y;
+        s2 += y * y;
+        double mean = s1 / (double)r, ss = s2 - (double)r * mean * mean;
+        double delta = (1.0 - ss) / (double)r;
+        double tau = mean - sqrt(delta > 0.0 ? delta : 0.0);
+        if (tau <= y) k++;
+    }
+    if (k == 0) k = 1;
+    s1 = s2 = 0.0;
+    for (size_t r = 0; r < k; r++) {
+        s1 += x[r];
+        s2 += (double)x[r] * x[r];
+    }
+    double mean = s1 / (double)k, ss = s2 - (double)k * mean * mean;
+    double delta = (1.0 - ss) / (double)k;
+    return mean - sqrt(delta > 0.0 ? delta : 0.0);
+}
+
+double sp__entmax_tau_support(const float *x, size_t c, int sparsemax, float *a, int *ok) {
+    double tau = -1.0;            /* f(−1) >= 0: the maximum alone contributes 1 */
+    double dropped_max = -HUGE_VAL;
+    size_t na = 0;
+    for (size_t j = 0; j < c; j++) {
+        if (x[j] > tau) a[na++] = x[j];
+        else if (x[j] > dropped_max) dropped_max = x[j];
+    }
+    for (int it = 0; it < 100 && na > 0; it++) {
+        double d1 = 0.0, d2 = 0.0, xmin = HUGE_VAL;
+        for (size_t j = 0; j < na; j++) {
+            double d = (double)a[j] - tau;
+            d1 += d;
+            d2 += d * d;
+            if (a[j] < xmin) xmin = a[j];
+        }
+        const double k = (double)na;
+        double tc, tn;
+        if (sparsemax) {
+            tc = tau + (d1 - 1.0) / k;          /* closed form on the active set */
+            tn = tc;                            /* = the Newton step */
+        } else {
+            double md = d1 / k, ss = d2 - k * md * md;
+            if (ss < 0.0) ss = 0.0;
+            double delta = (1.0 - ss) / k;
+            tc = tau + md - sqrt(delta > 0.0 ? delta : 0.0);
+            tn = d1 > 0.0 ? tau + (d2 - 1.0) / (2.0 * d1) : tc;
+        }
+        if (xmin >= tc && dropped_max <= tc) {
+            *ok = 1;
+            return tc;
+        }
+        if (!(tn > tau)) break;                 /* no progress: rounding; let the sort decide */
+        tau = tn;
+        size_t m = 0;
+        for (size_t j = 0; j < na; j++) {
+            if (a[j] > tau) a[m++] = a[j];
+            else if (a[j] > dropped_max) dropped_max = a[j];
+        }
+        na = m;
+    }
+    *ok = 0;
+    return tau;
+}
+
+#define SORT_MAX 48 /* candidate lists up to this length are sorted */
+
+double sp__entmax_tau_exact(const float *x, size_t c, int sparsemax, float *scratch) {
+    if (c > SORT_MAX) {
+        int ok = 0;
+        double tau = sp__entmax_tau_support(x, c, sparsemax, scratch, &ok);
+        if (ok) return tau;
+    }
+    for (size_t j = 0; j < c; j++) scratch[j] = x[j];
+    return sp__entmax_tau_sort(scratch, c, sparsemax);
+}
