@@ -37,6 +37,19 @@ static size_t normalize_row(const sp_attn_params *p, size_t n, sp_row_ws *ws, in
         return n;
     case SP_NORM_ENTMAX:
         return sp__entmax_row(ws->s, n, p->alpha, ws->idx, ws->w, ws->t, NULL);
+    case SP_NORM_ADAPTIVE_SOFTMAX:
+        sp__adaptive_softmax_row(ws->s, n, ws->w);
+        *dense = 1;
+        return n;
+    case SP_NORM_STICKBREAKING:
+        sp__stickbreaking_row(ws->s, n, ws->w);
+        *dense = 1;
+        return n;
+    case SP_NORM_TOPK: {
+        size_t k = p->topk > 0 ? (size_t)p->topk : 1;
+        if (p->topk_div2 && n / 2 > k) k = n / 2;
+        return sp__topk_row(ws->s, n, k, ws->idx, ws->w, ws->t);
+    }
     default:
         /* not reached: the graph loader rejects unknown normalisers */
         memset(ws->w, 0, n * sizeof(float));

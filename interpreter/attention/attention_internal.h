@@ -44,6 +44,9 @@ double sp__entmax_tau_exact(const float *x, size_t c, int sparsemax, float *scra
 /* entmax_solver.c: converged bracketed Halley/bisection for any α > 1 (in double). */
 double sp__entmax_tau_solve(const float *x, size_t c, double alpha);
 
+/* adaptive_softmax.c: the poly-fit adaptive-temperature softmax (dense). */
+void sp__adaptive_softmax_row(const float *s, size_t n, float *w);
+
 /* stickbreaking.c: weights for keys 0..n-1 strictly before the query (dense). */
 void sp__stickbreaking_row(const float *s, size_t n, float *w);
 
