@@ -93,6 +93,22 @@ typedef struct sp_meta {
     sp_meta_type elem_type;
 } sp_meta;
 
+/* For scalars, `data` also points at the encoded little-endian value (`len` = its size), so
+ * an F32 can be read back bit for bit. */
+const char *sp_meta_type_name(sp_meta_type t);   /* "u8", ..., "string", "array"; "invalid" */
+
+/* Element i of an ARRAY value (elem->key is NULL, elem->type = the element type). O(1) for
+ * scalar elements, O(i) for STRING/BYTES elements (walk those with sp_meta_iter).
+ * SP_ERR_INPUT if m is not an array or i >= m->len. */
+int sp_meta_array_get(const sp_meta *m, uint64_t i, sp_meta *elem);
+
+typedef struct sp_meta_iter {
+    const sp_meta *array;
+    uint64_t index, pos;
+} sp_meta_iter;
+void sp_meta_iter_init(sp_meta_iter *it, const sp_meta *array);
+int sp_meta_iter_next(sp_meta_iter *it, sp_meta *elem);  /* 1: elem filled; 0: no more */
+
 /* ---- reading ---------------------------------------------------------------------------- */
 
 typedef struct sp_tensor_info {

@@ -1,0 +1,87 @@
+/* tensor_data.c — tensor bytes of an open file: zero-copy for uncompressed tensors, checked
+ * zstd decompression (CRC first, then frame bounds, then exact size) for compressed ones, and
+ * the CRC-32 verification behind `sparsa inspect --verify`. */
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_decompressBound */
+#include <zstd.h>
+
+#include "format_internal.h"
+
+#define ULL(x) ((unsigned long long)(x))
+
+static size_t tensor_index(const sp_file *f, const sp_tensor_info *t) {
+    return (size_t)(t - f->tensors);
+}
+
+static int owned(const sp_file *f, const sp_tensor_info *t) {
+    return t && t >= f->tensors && t < f->tensors + f->tensor_count;
+}
+
+int sp_file_verify_tensor(const sp_file *f, const sp_tensor_info *t, sp_error *err) {
+    if (!owned(f, t)) return sp_fail(err, SP_ERR_INPUT, "not a tensor of this file");
+    uint32_t crc = sp_crc32(0, f->base + t->offset, (size_t)t->stored_size);
+    if (crc != t->crc32) {
+        char q[128];
+        sp_name_quote(q, sizeof q, t->name, t->name_len);
+        return sp_fail(err, SP_ERR_INPUT, "tensor '%s' data at offset %llu: checksum mismatch "
+                       "(stored 0x%08x, data gives 0x%08x)", q, ULL(t->offset), t->crc32, crc);
+    }
+    return SP_OK;
+}
+
+int sp_file_verify(const sp_file *f, sp_error *err) {
+    for (size_t i = 0; i < f->tensor_count; i++) {
+        int rc = sp_file_verify_tensor(f, &f->tensors[i], err);
+        if (rc) return rc;
+    }
+    return SP_OK;
+}
+
+static int decompress(sp_file *f, const sp_tensor_info *t, void **out, sp_error *err) {
+    char q[128];
+    sp_name_quote(q, sizeof q, t->name, t->name_len);
+    const uint8_t *src = f->base + t->offset;
+    size_t n = (size_t)t->stored_size;
+    int rc = sp_file_verify_tensor(f, t, err);
+    if (rc) return rc;
+    size_t frame = ZSTD_findFrameCompressedSize(src, n);
+    if (ZSTD_isError(frame) || frame != n)
+        return sp_fail(err, SP_ERR_INPUT, "tensor '%s' data at offset %llu: not exactly one zstd "
+                       "frame of %llu bytes", q, ULL(t->offset), ULL(n));
+    /* A frame that claims more than its blocks can produce is refused before allocating. */
+    unsigned long long bound = ZSTD_decompressBound(src, n);
+    if (bound == ZSTD_CONTENTSIZE_ERROR || t->raw_size > bound)
+        return sp_fail(err, SP_ERR_INPUT, "tensor '%s' data at offset %llu: the zstd frame "
+                       "cannot produce the declared %llu bytes", q, ULL(t->offset),
+                       ULL(t->raw_size));
+    void *buf = malloc((size_t)t->raw_size);
+    if (!buf)
+        return sp_fail(err, SP_ERR_RUNTIME, "tensor '%s': out of memory for %llu bytes", q,
+                       ULL(t->raw_size));
+    size_t got = ZSTD_decompress(buf, (size_t)t->raw_size, src, n);
+    if (ZSTD_isError(got) || got != t->raw_size) {
+        free(buf);
+        if (ZSTD_isError(got))
+            return sp_fail(err, SP_ERR_INPUT, "tensor '%s' data at offset %llu: zstd: %s", q,
+                           ULL(t->offset), ZSTD_getErrorName(got));
+        return sp_fail(err, SP_ERR_INPUT, "tensor '%s' data at offset %llu: decompressed to %zu "
+                       "bytes, expected %llu", q, ULL(t->offset), got, ULL(t->raw_size));
+    }
+    *out = buf;
+    return SP_OK;
+}
+
+int sp_file_tensor_data(sp_file *f, const sp_tensor_info *t, const void **data, sp_error *err) {
+    *data = NULL;
+    if (!owned(f, t)) return sp_fail(err, SP_ERR_INPUT, "not a tensor of this file");
+    if (t->compression == SP_COMPRESS_NONE) {
+        *data = f->base + t->offset;
+        return SP_OK;
+    }
+    void **slot = &f->decompressed[tensor_index(f, t)];
+    if (!*slot) {
+        int rc = decompress(f, t, slot, err);
+        if (rc) return rc;
+    }
+    *data = *slot;
+    return SP_OK;
+}

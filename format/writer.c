@@ -1,0 +1,247 @@
+/* writer.c — the streaming writer's file handling (SPEC.md §1): a temporary sibling of the
+ * output, buffered writes, the small sections and the section table at the end, the header
+ * patched last, fsync and an atomic rename. Any failure removes the temporary file. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* mkostemp, renameat2 */
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "writer_internal.h"
+
+int sp_writer_fail(sp_writer *w, int code, const char *fmt, ...) {
+    if (w->err.code) return w->err.code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->err.msg, sizeof w->err.msg, fmt, ap);
+    va_end(ap);
+    for (char *c = w->err.msg; *c; c++)
+        if (*c == '\n' || *c == '\r') *c = ' ';
+    w->err.code = code;
+    return code;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n) {
+    while (n) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static int flush(sp_writer *w) {
+    if (w->ofill && write_all(w->fd, w->obuf, w->ofill))
+        return sp_writer_fail(w, SP_ERR_RUNTIME, "%s: write failed: %s", w->tmp, strerror(errno));
+    w->ofill = 0;
+    return SP_OK;
+}
+
+int sp_writer_out(sp_writer *w, const void *data, size_t len) {
+    const uint8_t *p = data;
+    if (w->err.code) return w->err.code;
+    while (len) {
+        size_t k = SP_WRITE_BUF - w->ofill;
+        if (k > len) k = len;
+        memcpy(w->obuf + w->ofill, p, k);
+        w->ofill += k;
+        w->pos += k;
+        p += k;
+        len -= k;
+        if (w->ofill == SP_WRITE_BUF && flush(w)) return w->err.code;
+    }
+    return SP_OK;
+}
+
+int sp_writer_pad(sp_writer *w, uint64_t to) {
+    static const uint8_t zeros[256];
+    while (w->pos < to && !w->err.code) {
+        uint64_t k = to - w->pos;
+        sp_writer_out(w, zeros, k < sizeof zeros ? (size_t)k : sizeof zeros);
+    }
+    return w->err.code;
+}
+
+/* "<dir>/.<base>.tmp-XXXXXX": same directory, so the final rename is atomic. */
+static char *temp_template(const char *path) {
+    char *a = strdup(path), *b = strdup(path);
+    char *t = NULL;
+    if (a && b) {
+        const char *dir = dirname(a), *base = basename(b);
+        size_t n = strlen(dir) + strlen(base) + 16;
+        if ((t = malloc(n))) snprintf(t, n, "%s/.%s.tmp-XXXXXX", dir, base);
+    }
+    free(a);
+    free(b);
+    return t;
+}
+
+int sp_writer_create(const char *path, int overwrite, sp_error *err, sp_writer **out) {
+    *out = NULL;
+    struct stat st;
+    if (!overwrite && lstat(path, &st) == 0)
+        return sp_fail(err, SP_ERR_INPUT, "%s: already exists (refusing to overwrite it)", path);
+    sp_writer *w = calloc(1, sizeof *w);
+    if (!w || !(w->path = strdup(path)) || !(w->tmp = temp_template(path)) ||
+        !(w->obuf = malloc(SP_WRITE_BUF))) {
+        if (w) free(w->path), free(w->tmp), free(w->obuf);
+        free(w);
+        return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    }
+    w->fd = mkostemp(w->tmp, O_CLOEXEC);
+    if (w->fd < 0) {
+        int e = errno;
+        free(w->path), free(w->tmp), free(w->obuf), free(w);
+        return sp_fail(err, SP_ERR_RUNTIME, "%s: cannot create a file next to it: %s", path,
+                       strerror(e));
+    }
+    w->overwrite = overwrite;
+    w->alignment = SP_DEFAULT_ALIGNMENT;
+    /* Header placeholder (patched by finish), then padding up to the first tensor. */
+    w->data_start = (SP_HEADER_SIZE + w->alignment - 1) / w->alignment * w->alignment;
+    sp_writer_pad(w, w->data_start);
+    *out = w;
+    return SP_OK;
+}
+
+static void destroy(sp_writer *w) {
+    if (w->fd >= 0) close(w->fd);
+    sp_buf_free(&w->meta);
+    sp_buf_free(&w->graph);
+    sp_buf_free(&w->tok);
+    sp_buf_free(&w->dir);
+    sp_nameset_free(&w->keys);
+    sp_nameset_free(&w->names);
+    ZSTD_freeCCtx(w->cctx);
+    free(w->zout);
+    free(w->obuf);
+    free(w->path);
+    free(w->tmp);
+    free(w);
+}
+
+void sp_writer_abort(sp_writer *w) {
+    if (!w) return;
+    unlink(w->tmp);
+    destroy(w);
+}
+
+const sp_error *sp_writer_error(const sp_writer *w) { return &w->err; }
+
+typedef struct {
+    uint32_t kind;
+    uint64_t offset, size;
+    uint32_t crc;
+} sec_out;
+
+/* Writes one small section at the next multiple of 8. */
+static void put_section(sp_writer *w, sec_out *s, uint32_t kind, const sp_buf *b) {
+    sp_writer_pad(w, (w->pos + 7) & ~(uint64_t)7);
+    s->kind = kind;
+    s->offset = w->pos;
+    s->size = b->len;
+    s->crc = sp_crc32(0, b->p, b->len);
+    sp_writer_out(w, b->p, b->len);
+}
+
+static void write_tail(sp_writer *w) {
+    sec_out secs[5];
+    size_t n = 0;
+    uint64_t data_size = w->pos - w->data_start;
+    secs[n++] = (sec_out){SP_SEC_DATA, w->data_start, data_size, 0};
+    /* METADATA: count, then the entries serialised so far. */
+    sp_buf meta = {0};
+    sp_buf_u64(&meta, w->meta_count);
+    sp_buf_put(&meta, w->meta.p, w->meta.len);
+    sp_buf dir = {0};
+    sp_buf_u64(&dir, w->tensor_count);
+    sp_buf_put(&dir, w->dir.p, w->dir.len);
+    if (meta.oom || dir.oom || w->meta.oom || w->dir.oom || w->graph.oom || w->tok.oom) {
+        sp_writer_fail(w, SP_ERR_RUNTIME, "out of memory");
+    } else {
+        put_section(w, &secs[n++], SP_SEC_METADATA, &meta);
+        if (w->has_graph) put_section(w, &secs[n++], SP_SEC_GRAPH, &w->graph);
+        if (w->has_tok) put_section(w, &secs[n++], SP_SEC_TOKENIZER, &w->tok);
+        put_section(w, &secs[n++], SP_SEC_DIRECTORY, &dir);
+    }
+    sp_buf_free(&meta);
+    sp_buf_free(&dir);
+    if (w->err.code) return;
+    sp_writer_pad(w, (w->pos + 7) & ~(uint64_t)7);
+    uint64_t table = w->pos;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t e[SP_SECTION_ENTRY] = {0};
+        sp_wr32(e, secs[i].kind);
+        sp_wr32(e + 4, SP_SECTION_REQUIRED);
+        sp_wr64(e + 8, secs[i].offset);
+        sp_wr64(e + 16, secs[i].size);
+        sp_wr32(e + 24, secs[i].crc);
+        sp_writer_out(w, e, sizeof e);
+    }
+    if (flush(w)) return;
+    uint8_t h[SP_HEADER_SIZE] = {0};
+    memcpy(h, SP_MAGIC, 8);
+    sp_wr16(h + 8, SP_FORMAT_MAJOR);
+    sp_wr16(h + 10, SP_FORMAT_MINOR);
+    sp_wr32(h + 12, SP_BYTE_ORDER_MARK);
+    sp_wr32(h + 16, SP_HEADER_SIZE);
+    sp_wr32(h + 20, w->alignment);
+    sp_wr64(h + 24, w->pos);
+    sp_wr64(h + 32, table);
+    sp_wr64(h + 40, n);
+    sp_wr32(h + 60, sp_crc32(0, h, 60));
+    if (pwrite(w->fd, h, sizeof h, 0) != (ssize_t)sizeof h)
+        sp_writer_fail(w, SP_ERR_RUNTIME, "%s: write failed: %s", w->tmp, strerror(errno));
+}
+
+/* Puts the finished temporary file in place: no clobbering unless asked. */
+static void publish(sp_writer *w) {
+    mode_t mask = umask(0);
+    umask(mask);
+    if (fchmod(w->fd, 0666 & ~mask) || fsync(w->fd)) {
+        sp_writer_fail(w, SP_ERR_RUNTIME, "%s: %s", w->tmp, strerror(errno));
+        return;
+    }
+    int rc;
+    if (w->overwrite) {
+        rc = rename(w->tmp, w->path);
+    } else {
+        rc = renameat2(AT_FDCWD, w->tmp, AT_FDCWD, w->path, RENAME_NOREPLACE);
+        if (rc && (errno == EINVAL || errno == ENOSYS)) {
+            /* file system without RENAME_NOREPLACE: link() refuses to clobber too */
+            rc = link(w->tmp, w->path);
+            if (!rc) unlink(w->tmp);
+        }
+        if (rc && errno == EEXIST) {
+            sp_writer_fail(w, SP_ERR_INPUT, "%s: already exists (refusing to overwrite it)",
+                           w->path);
+            return;
+        }
+    }
+    if (rc) sp_writer_fail(w, SP_ERR_RUNTIME, "%s: cannot rename into place: %s", w->path,
+                           strerror(errno));
+}
+
+int sp_writer_finish(sp_writer *w, sp_error *err) {
+    if (w->in_tensor && !w->err.code)
+        sp_writer_fail(w, SP_ERR_INPUT, "finish while a tensor is still being written");
+    if (!w->err.code) write_tail(w);
+    if (!w->err.code) publish(w);
+    int code = w->err.code;
+    if (code) {
+        if (err) *err = w->err;
+        sp_writer_abort(w);
+        return code;
+    }
+    destroy(w);
+    return SP_OK;
+}
