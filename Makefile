@@ -46,10 +46,12 @@ LIB_C   := $(wildcard format/*.c) \
 LIB_CXX := $(wildcard tokenizer/*.cc)
 CLI_C   := $(wildcard cli/*.c)
 TEST_C  := $(wildcard tests/test_*.c)
+BENCH_C := $(wildcard bench/*.c)
 
 LIB_OBJ  := $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cc=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_C:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_C:tests/%.c=$(BUILD)/tests/%)
+BENCH_BIN := $(BENCH_C:bench/%.c=$(BUILD)/bench/%)
 LIB      := $(BUILD)/libsparsa.a
 SPARSA   := $(BUILD)/sparsa
 
@@ -77,6 +79,15 @@ $(SPARSA): $(CLI_OBJ) $(LIB)
 $(BUILD)/tests/%: tests/%.c $(LIB) tests/test_util.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CRIT_CFLAGS) -Itests $< $(LIB) $(CRIT_LIBS) $(LDLIBS) -o $@
+
+# Benchmark programs; they link OpenBLAS (for comparison only) when pkg-config finds it.
+BLAS_CFLAGS = $(shell pkg-config --exists openblas 2>/dev/null && \
+                echo "-DSP_HAVE_OPENBLAS $$(pkg-config --cflags openblas)")
+BLAS_LIBS   = $(shell pkg-config --libs openblas 2>/dev/null)
+
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(BLAS_CFLAGS) $< $(LIB) $(LDLIBS) $(BLAS_LIBS) -o $@
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
@@ -114,7 +125,7 @@ run: deps
 	@sh examples/run.sh $(SPARSA)
 
 bench: deps
-	@$(MAKE) --no-print-directory $(SPARSA)
+	@$(MAKE) --no-print-directory $(SPARSA) $(BENCH_BIN)
 	@sh bench/run.sh $(SPARSA)
 
 FUZZ_SECONDS ?= 600

@@ -1,46 +1,279 @@
-/* gemm.c — y = x·Wᵀ (+ bias) over f32/f16/bf16 weights. Straightforward reference version:
- * rows of W are converted to f32 once per output column block and reused for every row of x. */
+/* gemm.c — y = x·Wᵀ (+ bias) over f32/f16/bf16 weights: back-end choice, threads, blocking.
+ *
+ * m < SMALL_M (decode) goes to the back end's row path: dot products straight from W, which is
+ * read once, so it runs at memory bandwidth. Larger m goes through the packed, blocked path
+ * (see gemm_internal.h). Threads split the output columns (or rows, when there are too few
+ * columns) into contiguous ranges; every output element is computed by the same instruction
+ * sequence whichever thread owns it, so results are bit-identical for any thread count.
+ */
+#include <omp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#include "gemm.h"
+#include "gemm_internal.h"
+
+/* Below this many rows of x the row path wins (packing W costs more than it saves). */
+#define SMALL_M 4
+/* Output columns per packed W block, and about how many rows of x per packed x block. */
+#define NC 256
+#define MC_ROWS 160
+/* Products smaller than this many multiply-adds run on one thread. */
+#define PARALLEL_MIN_MACS (1u << 16)
+
+/* ---- back-end choice -------------------------------------------------------------------- */
+
+static const sp_gemm_backend *g_backend;
+static pthread_once_t g_backend_once = PTHREAD_ONCE_INIT;
+
+static int cpu_has(const char *name) {
+#if SP_GEMM_X86
+    __builtin_cpu_init();
+    if (!strcmp(name, "avx512"))
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    if (!strcmp(name, "avx2"))
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+               __builtin_cpu_supports("f16c");
+#endif
+    return !strcmp(name, "scalar");
+}
+
+static const sp_gemm_backend *backend_named(const char *name) {
+#if SP_GEMM_X86
+    if (!strcmp(name, "avx512")) return &sp_gemm_backend_avx512;
+    if (!strcmp(name, "avx2")) return &sp_gemm_backend_avx2;
+#endif
+    if (!strcmp(name, "scalar")) return &sp_gemm_backend_scalar;
+    return NULL;
+}
+
+static const sp_gemm_backend *best_backend(void) {
+    static const char *order[] = {"avx512", "avx2", "scalar"};
+    for (size_t i = 0; i < sizeof order / sizeof *order; i++)
+        if (cpu_has(order[i]) && backend_named(order[i])) return backend_named(order[i]);
+    return &sp_gemm_backend_scalar;
+}
+
+static void choose_backend(void) {
+    const char *env = getenv("SPARSA_GEMM_ISA");
+    const sp_gemm_backend *b = env && *env ? backend_named(env) : NULL;
+    g_backend = b && cpu_has(env) ? b : best_backend();
+}
+
+static const sp_gemm_backend *backend(void) {
+    pthread_once(&g_backend_once, choose_backend);
+    return g_backend;
+}
+
+const char *sp_gemm_isa(void) { return backend()->name; }
+
+int sp_gemm_set_isa(const char *name) {
+    backend();
+    if (!name) return -1;
+    if (!strcmp(name, "auto")) {
+        g_backend = best_backend();
+        return 0;
+    }
+    const sp_gemm_backend *b = backend_named(name);
+    if (!b || !cpu_has(name)) return -1;
+    g_backend = b;
+    return 0;
+}
+
+/* ---- statistics ------------------------------------------------------------------------- */
+
+static _Atomic unsigned long long g_stat_macs, g_stat_ns;
+
+void sp_gemm_stats(double *flops, double *seconds) {
+    if (flops) *flops = 2.0 * (double)atomic_load(&g_stat_macs);
+    if (seconds) *seconds = 1e-9 * (double)atomic_load(&g_stat_ns);
+}
+
+void sp_gemm_stats_reset(void) {
+    atomic_store(&g_stat_macs, 0);
+    atomic_store(&g_stat_ns, 0);
+}
+
+static unsigned long long now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (unsigned long long)t.tv_sec * 1000000000ull + (unsigned long long)t.tv_nsec;
+}
+
+/* Bytes per weight element; 0 for dtypes the kernels do not take. (Kept here so the kernels
+ * depend on nothing of the format library but the half conversions.) */
+static size_t weight_size(sp_dtype dt) {
+    return dt == SP_F32 ? 4 : dt == SP_F16 || dt == SP_BF16 ? 2 : 0;
+}
+
+/* ---- embedding rows --------------------------------------------------------------------- */
 
 void sp_weight_row_f32(const void *w, sp_dtype w_dtype, size_t row, size_t cols, float *out) {
-    switch (w_dtype) {
-    case SP_F32:
-        memcpy(out, (const float *)w + row * cols, cols * sizeof(float));
-        break;
-    case SP_F16: {
-        const uint16_t *src = (const uint16_t *)w + row * cols;
-        for (size_t c = 0; c < cols; c++) out[c] = sp_f16_to_f32(src[c]);
-        break;
-    }
-    case SP_BF16: {
-        const uint16_t *src = (const uint16_t *)w + row * cols;
-        for (size_t c = 0; c < cols; c++) out[c] = sp_bf16_to_f32(src[c]);
-        break;
-    }
-    default:
+    size_t esz = weight_size(w_dtype);
+    if (esz == 0) {
         memset(out, 0, cols * sizeof(float));
-        break;
+        return;
     }
+    backend()->convert((const char *)w + row * cols * esz, w_dtype, cols, out);
+}
+
+/* ---- per-thread workspace --------------------------------------------------------------- */
+
+/* Kept between calls (a product runs thousands of times per forward); grows, never shrinks. */
+static _Thread_local float *tl_ws;
+static _Thread_local size_t tl_ws_floats;
+
+static float *workspace(size_t floats) {
+    if (floats <= tl_ws_floats) return tl_ws;
+    free(tl_ws);
+    tl_ws_floats = 0;
+    tl_ws = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
+    if (tl_ws) tl_ws_floats = floats;
+    return tl_ws;
+}
+
+/* ---- the blocked path ------------------------------------------------------------------- */
+
+typedef struct job {
+    const sp_gemm_backend *be;
+    const float *x;
+    size_t m, k, n;
+    const void *w;
+    sp_dtype dt;
+    size_t esz;
+    float *y;
+} job;
+
+/* Packs W rows [j0, j0 + nr) (zero rows past n), inputs [pc, pc + kc), as [kc][NR]. */
+static void pack_w_panel(const job *jb, size_t j0, size_t pc, size_t kc, float *tmp,
+                         float *dst) {
+    const int NR = jb->be->nr;
+    for (int r = 0; r < NR; r++) {
+        float *t = tmp + (size_t)r * SP_GEMM_KC;
+        if (j0 + (size_t)r < jb->n)
+            jb->be->convert((const char *)jb->w + ((j0 + (size_t)r) * jb->k + pc) * jb->esz,
+                            jb->dt, kc, t);
+        else
+            memset(t, 0, kc * sizeof(float));
+    }
+    for (size_t p = 0; p < kc; p++)
+        for (int r = 0; r < NR; r++) dst[p * (size_t)NR + (size_t)r] = tmp[(size_t)r * SP_GEMM_KC + p];
+}
+
+/* Packs x rows [i0, i0 + MR) (zero rows past `rows_end`), inputs [pc, pc + kc). */
+static void pack_x_panel(const job *jb, size_t i0, size_t rows_end, size_t pc, size_t kc,
+                         float *dst) {
+    for (int r = 0; r < jb->be->mr; r++) {
+        float *d = dst + (size_t)r * SP_GEMM_KC;
+        if (i0 + (size_t)r < rows_end)
+            memcpy(d, jb->x + (i0 + (size_t)r) * jb->k + pc, kc * sizeof(float));
+        else
+            memset(d, 0, kc * sizeof(float));
+    }
+}
+
+/* y[r0..r1)[c0..c1) without bias. Returns -1 if the workspace cannot be allocated. */
+static int blocked_range(const job *jb, size_t r0, size_t r1, size_t c0, size_t c1) {
+    const size_t MR = (size_t)jb->be->mr, NR = (size_t)jb->be->nr;
+    const size_t MC = (MC_ROWS + MR - 1) / MR * MR;
+    const size_t KC = SP_GEMM_KC;
+    size_t nc_max = c1 - c0 < NC ? (c1 - c0 + NR - 1) / NR * NR : NC;
+    size_t mc_max = r1 - r0 < MC ? (r1 - r0 + MR - 1) / MR * MR : MC;
+    size_t kc_max = jb->k < KC ? jb->k : KC;
+    float *ws = workspace(nc_max * kc_max + mc_max * KC + NR * KC + MR * NR);
+    if (!ws) return -1;
+    float *wp = ws, *xp = wp + nc_max * kc_max, *tmp = xp + mc_max * KC, *ct = tmp + NR * KC;
+
+    for (size_t jc = c0; jc < c1; jc += NC) {
+        size_t nc = c1 - jc < NC ? c1 - jc : NC;
+        for (size_t pc = 0; pc < jb->k; pc += KC) {
+            size_t kc = jb->k - pc < KC ? jb->k - pc : KC;
+            for (size_t jp = 0; jp < nc; jp += NR) pack_w_panel(jb, jc + jp, pc, kc, tmp, wp + jp * kc);
+            for (size_t ic = r0; ic < r1; ic += MC) {
+                size_t mc = r1 - ic < MC ? r1 - ic : MC;
+                for (size_t ip = 0; ip < mc; ip += MR) pack_x_panel(jb, ic + ip, r1, pc, kc, xp + ip * KC);
+                for (size_t jp = 0; jp < nc; jp += NR) {
+                    size_t cols = nc - jp < NR ? nc - jp : NR;
+                    for (size_t ip = 0; ip < mc; ip += MR) {
+                        size_t rows = mc - ip < MR ? mc - ip : MR;
+                        float *c = jb->y + (ic + ip) * jb->n + jc + jp;
+                        if (rows == MR && cols == NR) {
+                            jb->be->kernel(kc, xp + ip * KC, wp + jp * kc, c, jb->n, pc > 0);
+                            continue;
+                        }
+                        /* Edge tile: through a full-size scratch tile. */
+                        if (pc > 0)
+                            for (size_t r = 0; r < rows; r++) memcpy(ct + r * NR, c + r * jb->n, cols * sizeof(float));
+                        jb->be->kernel(kc, xp + ip * KC, wp + jp * kc, ct, NR, pc > 0);
+                        for (size_t r = 0; r < rows; r++) memcpy(c + r * jb->n, ct + r * NR, cols * sizeof(float));
+                    }
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* One thread's share of the output: t of nt. */
+static void run_share(const job *jb, int t, int nt, int small) {
+    const sp_gemm_backend *be = jb->be;
+    size_t m = jb->m, n = jb->n;
+    if (small || !be->kernel) {
+        /* Row path: split columns into runs of 8 (keeps the W-row grouping fixed). */
+        size_t groups = (n + 7) / 8;
+        size_t c0 = groups * (size_t)t / (size_t)nt * 8, c1 = groups * (size_t)(t + 1) / (size_t)nt * 8;
+        if (c1 > n) c1 = n;
+        if (c0 < c1) be->rows(jb->x, m, jb->k, jb->w, jb->dt, c0, c1, n, jb->y);
+        return;
+    }
+    size_t MR = (size_t)be->mr, NR = (size_t)be->nr;
+    size_t panels = (n + NR - 1) / NR, rpanels = (m + MR - 1) / MR;
+    size_t r0 = 0, r1 = m, c0 = 0, c1 = n;
+    if (panels >= (size_t)nt || rpanels < (size_t)nt) {
+        c0 = panels * (size_t)t / (size_t)nt * NR;
+        c1 = panels * (size_t)(t + 1) / (size_t)nt * NR;
+        if (c1 > n) c1 = n;
+    } else {
+        r0 = rpanels * (size_t)t / (size_t)nt * MR;
+        r1 = rpanels * (size_t)(t + 1) / (size_t)nt * MR;
+        if (r1 > m) r1 = m;
+    }
+    if (r0 >= r1 || c0 >= c1) return;
+    if (blocked_range(jb, r0, r1, c0, c1) != 0) /* out of memory: the unbuffered path */
+        be->rows(jb->x + r0 * jb->k, r1 - r0, jb->k, jb->w, jb->dt, c0, c1, n, jb->y + r0 * n);
 }
 
 void sp_gemm_wt(const float *x, size_t m, size_t k, const void *w, sp_dtype w_dtype, size_t n,
                 const float *bias, float *y) {
-    #pragma omp parallel
-    {
-        float *wrow = malloc(k * sizeof(float));
-        #pragma omp for schedule(static)
-        for (size_t j = 0; j < n; j++) {
-            sp_weight_row_f32(w, w_dtype, j, k, wrow);
-            for (size_t i = 0; i < m; i++) {
-                const float *xi = x + i * k;
-                float acc = 0.0f;
-                for (size_t c = 0; c < k; c++) acc += xi[c] * wrow[c];
-                y[i * n + j] = acc + (bias ? bias[j] : 0.0f);
-            }
+    if (m == 0 || n == 0) return;
+    int nested = omp_in_parallel();
+    unsigned long long t0 = nested ? 0 : now_ns();
+    job jb = {backend(), x, m, k, n, w, w_dtype, weight_size(w_dtype), y};
+    if (k == 0 || jb.esz == 0) {
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++) y[i * n + j] = 0.0f;
+    } else {
+        int small = m < SMALL_M;
+        double macs = (double)m * (double)n * (double)k;
+        int nt = nested || macs < PARALLEL_MIN_MACS ? 1 : omp_get_max_threads();
+        if (nt <= 1) {
+            run_share(&jb, 0, 1, small);
+        } else {
+            #pragma omp parallel num_threads(nt)
+            run_share(&jb, omp_get_thread_num(), omp_get_num_threads(), small);
         }
-        free(wrow);
+    }
+    if (bias)
+        for (size_t i = 0; i < m; i++) {
+            float *yi = y + i * n;
+            for (size_t j = 0; j < n; j++) yi[j] += bias[j];
+        }
+    if (!nested) {
+        atomic_fetch_add(&g_stat_macs, (unsigned long long)m * k * n);
+        atomic_fetch_add(&g_stat_ns, now_ns() - t0);
     }
 }

@@ -1,0 +1,141 @@
+/* gemm_avx512.c — AVX-512 back end: a 14×32 microkernel (28 accumulators, W row pair in two
+ * registers, x broadcast from memory), F16C/bf16 conversion on 16 lanes, and the small-m path
+ * (decode) as dot products of 8 W rows at a time, converted in registers.
+ * Compiled with target attributes so a baseline build still carries it; the driver only calls
+ * it when the CPU reports AVX-512 F/BW/VL. */
+#include "gemm_internal.h"
+
+#if SP_GEMM_X86
+#include <immintrin.h>
+#include <string.h>
+
+#define SP_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
+#define SP_AVX512_INLINE SP_AVX512 __attribute__((always_inline)) static inline
+
+#define MR 14
+#define NR 32
+#define R14(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
+
+SP_AVX512 static void kernel_14x32(size_t kc, const float *a, const float *b, float *c,
+                                   size_t ldc, int accumulate) {
+#define DECL(i) __m512 c##i##0, c##i##1;
+    R14(DECL)
+#undef DECL
+    if (accumulate) {
+#define LOAD(i) c##i##0 = _mm512_loadu_ps(c + (i) * ldc); \
+                c##i##1 = _mm512_loadu_ps(c + (i) * ldc + 16);
+        R14(LOAD)
+#undef LOAD
+    } else {
+#define ZERO(i) c##i##0 = _mm512_setzero_ps(); c##i##1 = _mm512_setzero_ps();
+        R14(ZERO)
+#undef ZERO
+    }
+#pragma GCC unroll 2
+    for (size_t p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        b += NR;
+#define STEP(i) { __m512 ai = _mm512_set1_ps(a[(i) * SP_GEMM_KC]); \
+                  c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0); \
+                  c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1); }
+        R14(STEP)
+#undef STEP
+        a++;
+    }
+#define STORE(i) _mm512_storeu_ps(c + (i) * ldc, c##i##0); \
+                 _mm512_storeu_ps(c + (i) * ldc + 16, c##i##1);
+    R14(STORE)
+#undef STORE
+}
+
+/* 16 (or fewer, masked) weights at w[off..] as f32. */
+SP_AVX512_INLINE __m512 load_w(const void *w, sp_dtype dt, size_t off, __mmask16 mask) {
+    if (dt == SP_F32) return _mm512_maskz_loadu_ps(mask, (const float *)w + off);
+    __m256i h = _mm256_maskz_loadu_epi16(mask, (const uint16_t *)w + off);
+    if (dt == SP_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+SP_AVX512 static void convert_avx512(const void *src, sp_dtype dt, size_t len, float *dst) {
+    if (dt == SP_F32) {
+        memcpy(dst, src, len * sizeof(float));
+        return;
+    }
+    if (dt != SP_F16 && dt != SP_BF16) {
+        sp_gemm_convert_scalar(src, dt, len, dst);
+        return;
+    }
+    size_t i = 0;
+    for (; i + 16 <= len; i += 16) _mm512_storeu_ps(dst + i, load_w(src, dt, i, 0xffff));
+    if (i < len) {
+        __mmask16 m = (__mmask16)((1u << (len - i)) - 1);
+        _mm512_mask_storeu_ps(dst + i, m, load_w(src, dt, i, m));
+    }
+}
+
+/* y[i][j0..j0+8) for one x row against 8 consecutive W rows; lanes hold p ≡ lane (mod 16),
+ * reduced at the end in a fixed order. */
+SP_AVX512_INLINE void dot8(const float *xi, size_t k, const void *w, sp_dtype dt, size_t j0,
+                           float *out) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0,
+           s7 = s0;
+    size_t p = 0;
+    for (; p < k; p += 16) {
+        __mmask16 m = k - p >= 16 ? 0xffff : (__mmask16)((1u << (k - p)) - 1);
+        __m512 xv = _mm512_maskz_loadu_ps(m, xi + p);
+        s0 = _mm512_fmadd_ps(xv, load_w(w, dt, (j0 + 0) * k + p, m), s0);
+        s1 = _mm512_fmadd_ps(xv, load_w(w, dt, (j0 + 1) * k + p, m), s1);
+        s2 = _mm512_fmadd_ps(xv, load_w(w, dt, (j0 + 2) * k + p, m), s2);
+        s3 = _mm512_fmadd_ps(xv, load_w(w, dt, (j0 + 3) * k + p, m), s3);
+        s4 = _mm512_fmadd_ps(xv, load_w(w, dt, (j0 + 4) * k + p, m), s4);
+        s5 = _mm512_fmadd_ps(xv, load_w(w, dt, (j0 + 5) * k + p, m), s5);
+        s6 = _mm512_fmadd_ps(xv, load_w(w, dt, (j0 + 6) * k + p, m), s6);
+        s7 = _mm512_fmadd_ps(xv, load_w(w, dt, (j0 + 7) * k + p, m), s7);
+    }
+    out[0] = _mm512_reduce_add_ps(s0);
+    out[1] = _mm512_reduce_add_ps(s1);
+    out[2] = _mm512_reduce_add_ps(s2);
+    out[3] = _mm512_reduce_add_ps(s3);
+    out[4] = _mm512_reduce_add_ps(s4);
+    out[5] = _mm512_reduce_add_ps(s5);
+    out[6] = _mm512_reduce_add_ps(s6);
+    out[7] = _mm512_reduce_add_ps(s7);
+}
+
+SP_AVX512_INLINE float dot1(const float *xi, size_t k, const void *w, sp_dtype dt, size_t j) {
+    __m512 s = _mm512_setzero_ps();
+    for (size_t p = 0; p < k; p += 16) {
+        __mmask16 m = k - p >= 16 ? 0xffff : (__mmask16)((1u << (k - p)) - 1);
+        s = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, xi + p), load_w(w, dt, j * k + p, m), s);
+    }
+    return _mm512_reduce_add_ps(s);
+}
+
+SP_AVX512_INLINE void rows_t(const float *x, size_t m, size_t k, const void *w, sp_dtype dt,
+                             size_t j0, size_t j1, size_t n, float *y) {
+    size_t j = j0;
+    float o[8];
+    for (; j + 8 <= j1; j += 8)
+        for (size_t i = 0; i < m; i++) {
+            dot8(x + i * k, k, w, dt, j, o);
+            memcpy(y + i * n + j, o, sizeof o);
+        }
+    for (; j < j1; j++)
+        for (size_t i = 0; i < m; i++) y[i * n + j] = dot1(x + i * k, k, w, dt, j);
+}
+
+SP_AVX512 static void rows_avx512(const float *x, size_t m, size_t k, const void *w,
+                                  sp_dtype dt, size_t j0, size_t j1, size_t n, float *y) {
+    switch (dt) {
+    case SP_F32: rows_t(x, m, k, w, SP_F32, j0, j1, n, y); break;
+    case SP_F16: rows_t(x, m, k, w, SP_F16, j0, j1, n, y); break;
+    case SP_BF16: rows_t(x, m, k, w, SP_BF16, j0, j1, n, y); break;
+    default: sp_gemm_backend_scalar.rows(x, m, k, w, dt, j0, j1, n, y); break;
+    }
+}
+
+const sp_gemm_backend sp_gemm_backend_avx512 = {
+    .name = "avx512", .mr = MR, .nr = NR, .kernel = kernel_14x32,
+    .convert = convert_avx512, .rows = rows_avx512,
+};
+#endif
