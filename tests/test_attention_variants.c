@@ -3,6 +3,7 @@
  * adaptive-temperature softmax (numbers from tests/reference/attention_extra_vectors.py). */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "attention.h"
@@ -176,6 +177,11 @@ Test(variants, stickbreaking_query0_outputs_zeros_and_is_stable) {
     cr_assert(fabs(out3[0] - 3.0) <= TOL, "%g", (double)out3[0]);
 }
 
+static float urand01(unsigned *s) {
+    *s = *s * 1664525u + 1013904223u;
+    return (float)((*s >> 8) & 0xffffff) / 16777216.0f;
+}
+
 static sp_attn_params one_head(sp_normalizer norm) {
     sp_attn_params p;
     memset(&p, 0, sizeof p);
@@ -281,4 +287,58 @@ Test(variants, adaptive_softmax_reference) {
     double want = 0;
     for (int j = 0; j < 8; j++) want += w8[j] * j;
     cr_assert(fabs(out[0] - want) <= 1e-5);
+}
+
+/* Prefill (tiles of rows) and token-by-token decode (one row, cache = keys so far) must give the
+ * same numbers for every normaliser, with GQA, ALiBi, soft cap and a window; so must 1 and 3
+ * threads. Scores are spread wide enough that entmax rows are genuinely sparse. */
+Test(variants, prefill_equals_decode_for_every_normaliser) {
+    enum { L = 29, H = 4, HK = 2, D = 20, DV = 12 };
+    static float q[L][H * D], k[L][HK * D], v[L][HK * DV], qs[L][H];
+    static float pre[L][H * DV], dec[L][H * DV], thr[L][H * DV];
+    unsigned s = 11;
+    for (int i = 0; i < L; i++) {
+        for (int x = 0; x < H * D; x++) q[i][x] = 3 * (urand01(&s) - 0.5f);
+        for (int x = 0; x < HK * D; x++) k[i][x] = 3 * (urand01(&s) - 0.5f);
+        for (int x = 0; x < HK * DV; x++) v[i][x] = urand01(&s) - 0.5f;
+        for (int h = 0; h < H; h++) qs[i][h] = 0.5f + urand01(&s);
+    }
+    const float slopes[H] = {0.5f, 0.25f, 0, 0};
+    const sp_normalizer norms[7] = {SP_NORM_SOFTMAX, SP_NORM_ENTMAX, SP_NORM_ENTMAX,
+                                    SP_NORM_ENTMAX, SP_NORM_ADAPTIVE_SOFTMAX,
+                                    SP_NORM_STICKBREAKING, SP_NORM_TOPK};
+    const float alphas[7] = {0, 1.5f, 2.0f, 1.3f, 0, 0, 0};
+    for (int c = 0; c < 7; c++) {
+        for (int variant = 0; variant < 2; variant++) {
+            sp_attn_params p;
+            memset(&p, 0, sizeof p);
+            p.heads = H;
+            p.kv_heads = HK;
+            p.head_dim = D;
+            p.value_dim = DV;
+            p.scale = 0.6f;
+            p.causal = 1;
+            p.normalizer = norms[c];
+            p.alpha = alphas[c];
+            p.topk = 5;
+            p.topk_div2 = variant;
+            if (variant) {
+                p.alibi_slopes = slopes;
+                p.softcap = 4.0f;
+                p.window = 9;
+            }
+            omp_set_num_threads(2);
+            sp_attention_forward(&p, &q[0][0], &k[0][0], &v[0][0], &qs[0][0], 0, L, L,
+                                 &pre[0][0], NULL);
+            for (int i = 0; i < L; i++)
+                sp_attention_forward(&p, q[i], &k[0][0], &v[0][0], qs[i], i, 1, i + 1, dec[i],
+                                     NULL);
+            cr_assert_eq(memcmp(pre, dec, sizeof pre), 0, "normaliser %d variant %d", c,
+                         variant);
+            omp_set_num_threads(3);
+            sp_attention_forward(&p, &q[0][0], &k[0][0], &v[0][0], &qs[0][0], 0, L, L,
+                                 &thr[0][0], NULL);
+            cr_assert_eq(memcmp(pre, thr, sizeof pre), 0, "threads, normaliser %d", c);
+        }
+    }
 }

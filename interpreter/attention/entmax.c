@@ -13,8 +13,8 @@
 size_t sp__entmax_row(const float *s, size_t n, float alpha, uint32_t *idx, float *w, float *t,
                       float *tau) {
     float m = s[0];
-    for (size_t j = 1; j < n; j++)
-        if (s[j] > m) m = s[j];
+#pragma omp simd reduction(max : m)
+    for (size_t j = 1; j < n; j++) m = s[j] > m ? s[j] : m;
     const float am1 = alpha - 1.0f;
 
     size_t c = 0;

@@ -4,8 +4,8 @@
 
 void sp__softmax_row(const float *s, size_t n, float *w) {
     float m = s[0];
-    for (size_t j = 1; j < n; j++)
-        if (s[j] > m) m = s[j];
+#pragma omp simd reduction(max : m)
+    for (size_t j = 1; j < n; j++) m = s[j] > m ? s[j] : m;
     /* The sum is taken in double: with long rows a float running sum would lose digits. */
     double sum = 0.0;
     for (size_t j = 0; j < n; j++) {
