@@ -100,12 +100,13 @@ def build(arch, conf):
 
 
 @torch.no_grad()
-def init_weights(model, seed, qk_gain):
+def init_weights(model, seed, qk_gain, norm_neutral=None):
     """Deterministic random weights that give non-trivial attention.
 
     Linear weights ~ N(0, 1/fan_in) (unit-variance outputs); q/k projections times qk_gain,
     so scores have a spread of roughly qk_gain^2 and attention is peaked but not one-hot (and
-    genuinely sparse for entmax); norm weights perturbed around their neutral value;
+    genuinely sparse for entmax); norm weights perturbed around their neutral value (1 for
+    Llama's w, 0 for Gemma's 1 + w; norm_neutral overrides it for foreign model classes);
     length-scaling parameters spread over their useful range."""
     g = torch.Generator().manual_seed(seed)
 
@@ -117,7 +118,9 @@ def init_weights(model, seed, qk_gain):
         if "embed" in name or "tok_embeddings" in name:
             p.copy_(normal(shape, 1.0))
         elif name.endswith("norm.weight") or "layernorm" in name:
-            neutral = 0.0 if isinstance(model, R.Gemma2ForCausalLM) else 1.0
+            neutral = norm_neutral
+            if neutral is None:
+                neutral = 0.0 if isinstance(model, R.Gemma2ForCausalLM) else 1.0
             p.copy_(normal(shape, 0.1, neutral))
         elif "attn_scale_beta_proj" in name or "attn_scale_gamma_proj" in name:
             if name.endswith("bias"):
@@ -294,6 +297,11 @@ def sparse_gemma2_config_json(cfg):
         d[k] = getattr(cfg, k)
     if cfg.attn_type:
         d["attn_type"] = cfg.attn_type
+    if cfg.attn_type == "topk":
+        d["topk_size"] = cfg.topk_size
+        d["topk_length_rule"] = cfg.topk_length_rule
+    if cfg.poly_fit:
+        d["poly_fit"] = True
     return d
 
 
