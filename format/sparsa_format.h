@@ -153,7 +153,9 @@ const sp_tensor_info *sp_file_find_tensor(const sp_file *f, const char *name);
  * (and checksum-verified) into a buffer owned by f for zstd ones. */
 int sp_file_tensor_data(sp_file *f, const sp_tensor_info *t, const void **data, sp_error *err);
 
-/* Checks one tensor's / every tensor's stored bytes against its CRC-32. */
+/* Checks one tensor's / every tensor's stored bytes against its CRC-32; a zstd tensor's frame
+ * is also decoded (through a small window, nothing sized by the tensor is allocated) and must
+ * give exactly its raw size. */
 int sp_file_verify_tensor(const sp_file *f, const sp_tensor_info *t, sp_error *err);
 int sp_file_verify(const sp_file *f, sp_error *err);
 

@@ -1,6 +1,6 @@
 /* tensor_data.c — tensor bytes of an open file: zero-copy for uncompressed tensors, checked
  * zstd decompression (CRC first, then frame bounds, then exact size) for compressed ones, and
- * the CRC-32 verification behind `sparsa inspect --verify`. */
+ * the verification behind `sparsa inspect --verify` (CRC-32; zstd frames also decoded). */
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_decompressBound */
 #include <zstd.h>
 
@@ -16,8 +16,7 @@ static int owned(const sp_file *f, const sp_tensor_info *t) {
     return t && t >= f->tensors && t < f->tensors + f->tensor_count;
 }
 
-int sp_file_verify_tensor(const sp_file *f, const sp_tensor_info *t, sp_error *err) {
-    if (!owned(f, t)) return sp_fail(err, SP_ERR_INPUT, "not a tensor of this file");
+static int check_crc(const sp_file *f, const sp_tensor_info *t, sp_error *err) {
     uint32_t crc = sp_crc32(0, f->base + t->offset, (size_t)t->stored_size);
     if (crc != t->crc32) {
         char q[128];
@@ -26,6 +25,55 @@ int sp_file_verify_tensor(const sp_file *f, const sp_tensor_info *t, sp_error *e
                        "(stored 0x%08x, data gives 0x%08x)", q, ULL(t->offset), t->crc32, crc);
     }
     return SP_OK;
+}
+
+/* Decodes a zstd tensor through a small window, counting bytes: the frame must be exactly
+ * stored_size bytes and produce exactly raw_size bytes. Memory use is independent of size. */
+static int check_frame(const sp_file *f, const sp_tensor_info *t, sp_error *err) {
+    char q[128];
+    sp_name_quote(q, sizeof q, t->name, t->name_len);
+    const uint8_t *src = f->base + t->offset;
+    size_t n = (size_t)t->stored_size;
+    size_t frame = ZSTD_findFrameCompressedSize(src, n);
+    if (ZSTD_isError(frame) || frame != n)
+        return sp_fail(err, SP_ERR_INPUT, "tensor '%s' data at offset %llu: not exactly one zstd "
+                       "frame of %llu bytes", q, ULL(t->offset), ULL(n));
+    ZSTD_DCtx *dc = ZSTD_createDCtx();
+    size_t cap = ZSTD_DStreamOutSize();
+    uint8_t *buf = malloc(cap);
+    if (!dc || !buf) {
+        ZSTD_freeDCtx(dc);
+        free(buf);
+        return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    }
+    ZSTD_inBuffer in = {src, n, 0};
+    uint64_t total = 0;
+    size_t r = 1;
+    while (r != 0 && !ZSTD_isError(r)) {
+        ZSTD_outBuffer out = {buf, cap, 0};
+        r = ZSTD_decompressStream(dc, &out, &in);
+        total += out.pos;
+        if (!ZSTD_isError(r) && r != 0 && in.pos == in.size && out.pos < out.size) break;
+        if (total > t->raw_size) break;
+    }
+    ZSTD_freeDCtx(dc);
+    free(buf);
+    if (ZSTD_isError(r))
+        return sp_fail(err, SP_ERR_INPUT, "tensor '%s' data at offset %llu: zstd: %s", q,
+                       ULL(t->offset), ZSTD_getErrorName(r));
+    if (r != 0 || total != t->raw_size)
+        return sp_fail(err, SP_ERR_INPUT, "tensor '%s' data at offset %llu: the zstd frame "
+                       "decompresses to %s%llu bytes, expected %llu", q, ULL(t->offset),
+                       r != 0 || total > t->raw_size ? "at least " : "", ULL(total),
+                       ULL(t->raw_size));
+    return SP_OK;
+}
+
+int sp_file_verify_tensor(const sp_file *f, const sp_tensor_info *t, sp_error *err) {
+    if (!owned(f, t)) return sp_fail(err, SP_ERR_INPUT, "not a tensor of this file");
+    int rc = check_crc(f, t, err);
+    if (!rc && t->compression == SP_COMPRESS_ZSTD) rc = check_frame(f, t, err);
+    return rc;
 }
 
 int sp_file_verify(const sp_file *f, sp_error *err) {
@@ -41,7 +89,7 @@ static int decompress(sp_file *f, const sp_tensor_info *t, void **out, sp_error 
     sp_name_quote(q, sizeof q, t->name, t->name_len);
     const uint8_t *src = f->base + t->offset;
     size_t n = (size_t)t->stored_size;
-    int rc = sp_file_verify_tensor(f, t, err);
+    int rc = check_crc(f, t, err);
     if (rc) return rc;
     size_t frame = ZSTD_findFrameCompressedSize(src, n);
     if (ZSTD_isError(frame) || frame != n)

@@ -62,8 +62,12 @@ static inline int fx_write_small(const char *path, sp_error *err) {
     const char *files[] = {"model.pt", "config.json"};
     sp_writer_meta_array(w, "source.files", SP_META_STRING, files, 2);
     sp_writer_set_graph(w, fx_graph, sizeof fx_graph - 1);
-    uint8_t tok[40];
-    fx_fill(tok, sizeof tok, 9);
+    /* A minimal SentencePiece ModelProto: four `pieces` (field 1), each {piece: "a".."d"}. */
+    uint8_t tok[4 * 5];
+    for (int i = 0; i < 4; i++) {
+        uint8_t piece[5] = {0x0a, 0x03, 0x0a, 0x01, (uint8_t)('a' + i)};
+        memcpy(tok + 5 * i, piece, 5);
+    }
     sp_writer_set_tokenizer(w, tok, sizeof tok);
     float a[4 * 8], b[8];
     fx_fill(a, sizeof a, 1);

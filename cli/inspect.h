@@ -1,0 +1,63 @@
+/* inspect.h — private to `sparsa inspect` (cli/cmd_inspect.c, cli/inspect_*.c): the facts
+ * gathered about a file and the two printers (text, JSON). */
+#ifndef SPARSA_CLI_INSPECT_H
+#define SPARSA_CLI_INSPECT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "sparsa_format.h"
+
+#define INSPECT_MAX_OPS 64
+
+typedef struct {
+    int present;
+    size_t bytes;
+    const char *yaml;
+    /* summary, valid when parsed */
+    int parsed;
+    char error[200];         /* why it could not be summarised */
+    long long op_set;        /* sparsa_graph; -1 if missing */
+    char name[256];          /* UTF-8, may be empty */
+    uint64_t nodes;          /* after repeat expansion */
+    size_t n_ops;
+    struct { char op[48]; uint64_t count; } ops[INSPECT_MAX_OPS];
+    uint64_t other_ops;      /* ops beyond INSPECT_MAX_OPS distinct names */
+} inspect_graph;
+
+typedef struct {
+    int present;
+    size_t bytes;
+    long long vocab;         /* pieces in the SentencePiece model; -1 if unparseable */
+} inspect_tokenizer;
+
+typedef struct {
+    uint64_t tensors, params, raw, stored;
+} inspect_total;
+
+typedef struct {
+    const char *path;
+    sp_file *f;
+    int show_graph, show_tensors, json, verify;
+    int verified;            /* verify ran */
+    sp_error verify_err;     /* code 0: every tensor verified */
+    inspect_graph graph;
+    inspect_tokenizer tok;
+    inspect_total total, by_dtype[SP_BOOL + 1];
+} inspect_facts;
+
+/* inspect_graph.c: summary of the graph YAML with libyaml (repeat blocks count x N). */
+void inspect_graph_summary(const char *yaml, size_t len, inspect_graph *g);
+/* inspect_spm.c: number of pieces of a serialised SentencePiece ModelProto, -1 if malformed. */
+long long inspect_spm_vocab(const uint8_t *p, size_t n);
+
+/* inspect_escape.c: text with control characters escaped (\n, \t, \xNN); JSON strings. */
+void inspect_put_text(FILE *out, const char *s, size_t len);
+void inspect_put_json_string(FILE *out, const char *s, size_t len);
+/* Prints up to `max` bytes of s (cut at a UTF-8 boundary) escaped, then "..." if cut. */
+void inspect_put_text_cut(FILE *out, const char *s, size_t len, size_t max);
+
+void inspect_print_text(FILE *out, const inspect_facts *x);
+void inspect_print_json(FILE *out, const inspect_facts *x);
+
+#endif
