@@ -19,6 +19,9 @@ typedef struct sp_tokenizer sp_tokenizer;
 
 int sp_tokenizer_load_file(const char *path, sp_tokenizer **out, sp_error *err);
 int sp_tokenizer_load_bytes(const void *bytes, size_t len, sp_tokenizer **out, sp_error *err);
+/* Either a sparsa model file (recognised by its magic; its tokenizer section is used, and a
+ * file without one is SP_ERR_INPUT) or a SentencePiece `.model` file. */
+int sp_tokenizer_load_path(const char *path, sp_tokenizer **out, sp_error *err);
 void sp_tokenizer_free(sp_tokenizer *t);
 
 int32_t sp_tokenizer_vocab_size(const sp_tokenizer *t);

@@ -1,0 +1,51 @@
+/* generate.c — the prompt-then-decode loop over an interpreter session. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sparsa_eval.h"
+
+/* ---- the generation loop --------------------------------------------------------------------- */
+
+typedef struct last_row {
+    float *row;
+    int32_t vocab;
+    size_t want; /* row index whose logits are kept */
+    int got;
+} last_row;
+
+static int keep_last(void *user, size_t first_row, size_t n_rows, const float *logits) {
+    last_row *l = user;
+    if (l->want >= first_row && l->want < first_row + n_rows) {
+        memcpy(l->row, logits + (l->want - first_row) * (size_t)l->vocab,
+               (size_t)l->vocab * sizeof(float));
+        l->got = 1;
+    }
+    return 0;
+}
+
+int sp_generate(sp_session *s, int32_t vocab, const int32_t *prompt, size_t n_prompt,
+                size_t max_new, int32_t eos, sp_sampler *smp, sp_token_cb cb, void *user,
+                size_t *n_out, sp_error *err) {
+    *n_out = 0;
+    if (n_prompt == 0) return sp_fail(err, SP_ERR_INPUT, "generate: empty prompt");
+    if (max_new == 0) return SP_OK;
+    last_row l = {malloc((size_t)vocab * sizeof(float)), vocab, n_prompt - 1, 0};
+    if (!l.row) return sp_fail(err, SP_ERR_RUNTIME, "generate: out of memory");
+    int rc = sp_session_forward(s, prompt, n_prompt, n_prompt - 1, keep_last, &l, err);
+    while (rc == SP_OK) {
+        if (!l.got) {
+            rc = sp_fail(err, SP_ERR_RUNTIME, "generate: no logits for the last position");
+            break;
+        }
+        int32_t id = sp_sample(smp, l.row);
+        if (eos >= 0 && id == eos) break;
+        ++*n_out;
+        if (cb && cb(user, id)) break;
+        if (*n_out >= max_new) break;
+        l.want = 0;
+        l.got = 0;
+        rc = sp_session_forward(s, &id, 1, 0, keep_last, &l, err);
+    }
+    free(l.row);
+    return rc;
+}

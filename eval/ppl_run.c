@@ -1,0 +1,59 @@
+/* ppl_run.c — one perplexity window through the interpreter: the logits sink reduces each row
+ * to the NLL of its target as it arrives (O(vocab) memory), summed in row order. */
+#include <math.h>
+#include <string.h>
+
+#include "sparsa_eval.h"
+
+typedef struct window_sink {
+    const int32_t *input;
+    size_t ctx;
+    size_t score_from;
+    int32_t vocab;
+    double sum, sq;
+    uint64_t n;
+    double nll[SP_LOGIT_BLOCK];
+} window_sink;
+
+static int sink_rows(void *user, size_t first_row, size_t n_rows, const float *logits) {
+    window_sink *w = user;
+    if (n_rows > SP_LOGIT_BLOCK) return 1;
+    /* Row r predicts the token at position r + 1. Rows are independent, so they may run in
+     * parallel; the sums below are formed in row order, whatever the thread count. */
+    long nr = (long)n_rows;
+#pragma omp parallel for schedule(static) if (n_rows * (size_t)w->vocab >= 262144)
+    for (long j = 0; j < nr; j++) {
+        size_t r = first_row + (size_t)j;
+        w->nll[j] = NAN;
+        if (r + 1 >= w->score_from && r + 1 < w->ctx)
+            w->nll[j] = sp_nll_of_row(logits + (size_t)j * (size_t)w->vocab, w->vocab,
+                                      w->input[r + 1]);
+    }
+    for (size_t j = 0; j < n_rows; j++) {
+        size_t r = first_row + j;
+        if (r + 1 >= w->score_from && r + 1 < w->ctx) {
+            w->sum += w->nll[j];
+            w->sq += w->nll[j] * w->nll[j];
+            w->n++;
+        }
+    }
+    return 0;
+}
+
+int sp_ppl_run_window(sp_session *s, int32_t vocab, const int32_t *input, size_t ctx,
+                      size_t score_from, sp_ppl_acc *acc, sp_error *err) {
+    window_sink w;
+    memset(&w, 0, sizeof w);
+    w.input = input;
+    w.ctx = ctx;
+    w.score_from = score_from;
+    w.vocab = vocab;
+    sp_session_reset(s);
+    int rc = sp_session_forward(s, input, ctx, score_from - 1, sink_rows, &w, err);
+    if (rc) return rc;
+    if (w.n != ctx - score_from)
+        return sp_fail(err, SP_ERR_RUNTIME, "internal: %llu of %zu targets received logits",
+                       (unsigned long long)w.n, ctx - score_from);
+    sp_ppl_acc_window(acc, w.n, w.sum, w.sq);
+    return SP_OK;
+}

@@ -1,0 +1,195 @@
+/* sparsa_eval.h — perplexity on text corpora and token generation (README "Perplexity
+ * protocols" states every protocol precisely; this header is its programming interface).
+ *
+ * Perplexity pipeline: sp_corpus_read (UTF-8 text) → sp_tokenizer_encode (once per file) →
+ * sp_ppl_plan (windows of one context length under one protocol) → sp_ppl_run_window (one
+ * batched forward per window, log-softmax reduced row by row in the logits sink, so memory is
+ * O(vocab), never O(window × vocab)) → sp_ppl_acc (sums per window) → sp_ppl_result.
+ * Everything is sequential in the caller's thread and accumulated in double in a fixed order,
+ * so results depend only on the logits (which the interpreter makes thread-count independent).
+ */
+#ifndef SPARSA_EVAL_H
+#define SPARSA_EVAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "sparsa_format.h"
+#include "sparsa_interp.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- corpus files ------------------------------------------------------------------------ */
+
+/* Reads the whole file as bytes and checks it is non-empty, valid UTF-8 (no overlong forms,
+ * surrogates or code points above U+10FFFF). *text is malloc'd and NUL-terminated. Every
+ * error is SP_ERR_INPUT with a message that starts with the path. */
+int sp_corpus_read(const char *path, char **text, size_t *len, sp_error *err);
+/* Byte offset of the first invalid UTF-8 sequence, or len if the text is valid. */
+size_t sp_utf8_first_invalid(const char *s, size_t len);
+
+/* ---- protocols and window planning ----------------------------------------------------- */
+
+typedef enum { SP_SCORE_ALL = 0, SP_SCORE_SECOND_HALF = 1 } sp_score_mode;
+typedef enum { SP_BOS_NONE = 0, SP_BOS_PREPEND = 1, SP_BOS_REPLACE = 2 } sp_bos_mode;
+
+typedef struct sp_ppl_protocol {
+    sp_score_mode score;
+    sp_bos_mode bos;     /* ignored by SP_SCORE_SECOND_HALF, which always replaces */
+    size_t stride;       /* 0: non-overlapping windows; S: Hugging Face sliding window */
+} sp_ppl_protocol;
+
+/* The windows of one context length L over a corpus of n_tokens tokens (no BOS added).
+ * Window k feeds L tokens at positions 0..L-1:
+ *   input[p] = stream[start_k + p - lead]  for p >= lead   (lead = 1 with prepend, else 0)
+ *   input[0] = BOS                          when lead = 1 or the protocol replaces
+ * where stream is the corpus, preceded by BOS for second-half (llama.cpp's stream). The
+ * targets are the tokens at positions score_from..L-1 (score_from >= 1), each predicted by the
+ * logits row one position earlier; the first window may score more (see first_score_from). */
+typedef struct sp_ppl_plan {
+    size_t ctx;              /* L */
+    size_t windows;          /* number of windows */
+    size_t step;             /* start_k = k * step, in stream tokens */
+    size_t lead;             /* 1 if BOS is prepended inside the window, else 0 */
+    int stream_bos;          /* 1 if the stream is BOS + corpus (second-half) */
+    int replace_first;       /* 1 if input[0] is overwritten by BOS */
+    size_t first_score_from; /* score_from of window 0 */
+    size_t score_from;       /* score_from of windows 1.. */
+    size_t tokens_scored;    /* total targets over all windows */
+} sp_ppl_plan;
+
+/* Plans the windows. Fails with SP_ERR_INPUT (message without the file name, e.g. "120
+ * tokens are too few for context 256 (needs at least 256)") when there are none, when L < 2,
+ * or when the stride is not in [1, L] or is combined with second-half. */
+int sp_ppl_plan_make(const sp_ppl_protocol *p, size_t ctx, size_t n_tokens, sp_ppl_plan *out,
+                     sp_error *err);
+/* The smallest corpus (tokens, no BOS) that gives one window. */
+size_t sp_ppl_min_tokens(const sp_ppl_protocol *p, size_t ctx);
+/* Fills input[0..L) of window k; returns that window's score_from. */
+size_t sp_ppl_window_input(const sp_ppl_plan *plan, const int32_t *corpus, size_t n_tokens,
+                           int32_t bos, size_t k, int32_t *input);
+
+/* ---- accumulation and results ----------------------------------------------------------- */
+
+/* Sums over windows, in window order. Token-level sums give llama.cpp's (optimistic)
+ * uncertainty; per-window sums give the standard error over windows. */
+typedef struct sp_ppl_acc {
+    size_t windows;
+    uint64_t tokens;
+    double nll_sum;       /* Σ over tokens of -log p */
+    double nll_sq_sum;    /* Σ over tokens of (log p)² */
+    double win_nll_sum;   /* Σ over windows of that window's NLL sum s_w */
+    double win_sq_sum;    /* Σ over windows of s_w² */
+    double win_cross;     /* Σ over windows of s_w n_w */
+    double win_n_sq;      /* Σ over windows of n_w² */
+} sp_ppl_acc;
+
+void sp_ppl_acc_init(sp_ppl_acc *a);
+/* Adds one window of n targets with NLL sum s and sum of squared NLL sq. */
+void sp_ppl_acc_window(sp_ppl_acc *a, uint64_t n, double s, double sq);
+/* a += b (pooling files for the micro-average). */
+void sp_ppl_acc_merge(sp_ppl_acc *a, const sp_ppl_acc *b);
+
+typedef struct sp_ppl_result {
+    size_t windows;
+    uint64_t tokens_scored;
+    double mean_nll;
+    double ppl;
+    double nll_stderr;        /* standard error of mean_nll over windows (NAN if < 2 windows) */
+    double ppl_stderr;        /* ppl · nll_stderr (delta method) */
+    double nll_stderr_tokens; /* over tokens, as llama.cpp (NAN if < 2 tokens) */
+    double ppl_stderr_tokens;
+} sp_ppl_result;
+
+void sp_ppl_result_of(const sp_ppl_acc *a, sp_ppl_result *r);
+
+/* -log softmax(row)[target] over vocab entries, in double: logsumexp(row) - row[target]. */
+double sp_nll_of_row(const float *row, int32_t vocab, int32_t target);
+
+/* Runs window input[0..L) through s (which it resets first) and adds its targets
+ * input[score_from..L) to acc. */
+int sp_ppl_run_window(sp_session *s, int32_t vocab, const int32_t *input, size_t ctx,
+                      size_t score_from, sp_ppl_acc *acc, sp_error *err);
+
+/* ---- reports ---------------------------------------------------------------------------- */
+
+/* Per-head sparsity of one run (from sp_session_stats). */
+typedef struct sp_head_sparsity {
+    double mean_support;   /* mean number of keys with p > 0 per query row */
+    double zero_fraction;  /* fraction of visible (query, key) weights that are exactly 0 */
+} sp_head_sparsity;
+
+typedef struct sp_ppl_row {
+    const char *file;      /* NULL for the micro-average over files */
+    size_t files;          /* number of files pooled (1 for a file row) */
+    size_t ctx;
+    sp_ppl_result r;
+    size_t layers;         /* 0 unless --stats */
+    const int *heads;      /* [layers] */
+    const sp_head_sparsity *const *sparsity; /* [layers][heads[l]] */
+} sp_ppl_row;
+
+typedef struct sp_ppl_report_info {
+    const char *model;
+    const sp_ppl_protocol *protocol;
+    const size_t *ctx;     /* [n_ctx] */
+    size_t n_ctx;
+} sp_ppl_report_info;
+
+/* rows are grouped per ctx: for each ctx, its file rows then its micro-average row. */
+void sp_ppl_print_table(FILE *out, const sp_ppl_report_info *info, const sp_ppl_row *rows,
+                        size_t n_rows);
+void sp_ppl_print_json(FILE *out, const sp_ppl_report_info *info, const sp_ppl_row *rows,
+                       size_t n_rows);
+/* Writes s as a JSON string literal (quotes and escapes included). */
+void sp_json_string(FILE *out, const char *s);
+/* Names of the protocol parts as written on the command line ("all", "second-half", ...). */
+const char *sp_score_name(sp_score_mode m);
+const char *sp_bos_name(sp_bos_mode m);
+
+/* ---- generation ------------------------------------------------------------------------- */
+
+/* A seeded PRNG (xoshiro256**, seeded through splitmix64): the same seed gives the same
+ * numbers on every platform. */
+typedef struct sp_rng {
+    uint64_t s[4];
+} sp_rng;
+
+void sp_rng_seed(sp_rng *r, uint64_t seed);
+uint64_t sp_rng_next(sp_rng *r);
+double sp_rng_uniform(sp_rng *r); /* in [0, 1), 53 random bits */
+
+typedef struct sp_sampler {
+    float temperature;  /* <= 0: greedy (argmax, lowest id on ties) */
+    float top_p;        /* in (0, 1]; 1 keeps every token */
+    sp_rng rng;
+    /* scratch, owned */
+    int32_t vocab;
+    int32_t *order;
+    double *prob;
+} sp_sampler;
+
+int sp_sampler_init(sp_sampler *s, int32_t vocab, float temperature, float top_p,
+                    uint64_t seed, sp_error *err);
+void sp_sampler_free(sp_sampler *s);
+/* Picks the next id from one logits row. */
+int32_t sp_sample(sp_sampler *s, const float *logits);
+
+/* Called with each generated id; return non-zero to stop. */
+typedef int (*sp_token_cb)(void *user, int32_t id);
+
+/* Feeds prompt[0..n_prompt) (n_prompt >= 1) after the session's cached tokens, then samples up
+ * to max_new ids, stopping at eos (not passed to cb, not counted) when eos >= 0, or when cb
+ * asks to. The session must hold n_prompt + max_new - 1 more tokens. *n_out gets the number of
+ * ids passed to cb. */
+int sp_generate(sp_session *s, int32_t vocab, const int32_t *prompt, size_t n_prompt,
+                size_t max_new, int32_t eos, sp_sampler *smp, sp_token_cb cb, void *user,
+                size_t *n_out, sp_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
