@@ -253,6 +253,17 @@ int sp_parse_directory(sp_file *f, sp_error *err) {
         return FAIL("tensor directory at offset %llu: %llu bytes after the last entry", ULL(c.pos),
                     ULL(left(&c)));
     size_t nt = f->tensor_count;
+    /* TENSOR_DATA ends where its last tensor ends: its size field is covered by no CRC, so
+     * this is what makes a damaged one detectable. */
+    const sp_section *data = f->sec[SP_SEC_DATA];
+    uint64_t data_end = 0;
+    for (size_t i = 0; i < nt; i++) {
+        uint64_t e = f->tensors[i].offset - data->offset + f->tensors[i].stored_size;
+        if (e > data_end) data_end = e;
+    }
+    if (data_end != data->size)
+        return FAIL("section TENSOR_DATA size at offset %llu: %llu bytes, but its tensors end "
+                    "at %llu", ULL(data->entry_offset + 16), ULL(data->size), ULL(data_end));
     /* Overlaps: sort by offset, compare neighbours (empty ranges overlap nothing). */
     qsort(f->tensor_sorted, nt, sizeof *f->tensor_sorted, cmp_offset);
     const sp_tensor_info *prev = NULL;
