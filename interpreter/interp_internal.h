@@ -1,0 +1,211 @@
+/* interp_internal.h — the interpreter's private structures: the parsed graph, the compiled
+ * execution plan, the op interface every ops_*.c implements, and the session state.
+ *
+ * Pipeline: graph_parse.c (YAML → sp_graph, repeats expanded) → graph_validate.c (per node:
+ * name, op, inputs, attributes through the op's compile hook, tensors) → plan.c (value
+ * versions, buffer liveness, the logits tail) → session.c (buffers, KV cache, forward).
+ */
+#ifndef SPARSA_INTERP_INTERNAL_H
+#define SPARSA_INTERP_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "attention.h"
+#include "sparsa_format.h"
+#include "sparsa_interp.h"
+
+/* ---- parsed graph (graph_parse.c) ------------------------------------------------------- */
+
+typedef struct sp_gattr {
+    char *key;
+    int is_seq;        /* 0: scalar (text in `scalar`); 1: sequence of scalars */
+    char *scalar;
+    char **items;
+    size_t n_items;
+    int used;          /* set by the accessors; an attribute never read is unknown */
+} sp_gattr;
+
+typedef struct sp_gnode {
+    char *op, *name, *out;
+    char **in;
+    size_t n_in;
+    sp_gattr *attrs;
+    size_t n_attrs;
+    size_t line;       /* 1-based YAML line of the node */
+} sp_gnode;
+
+typedef struct sp_graph {
+    long opset;
+    char *name;
+    int64_t vocab_size;
+    uint64_t context_length;
+    char *input, *output;
+    sp_gnode *nodes;
+    size_t n_nodes;
+} sp_graph;
+
+#define SP_GRAPH_MAX_REPEAT 4096
+#define SP_GRAPH_MAX_NODES (1u << 20)
+
+int sp_graph_parse(const char *yaml, size_t len, sp_graph **out, sp_error *err);
+void sp_graph_free(sp_graph *g);
+
+/* ---- weights ---------------------------------------------------------------------------- */
+
+/* A tensor bound from the file: data stays in the mapping (or the file's zstd buffer). */
+typedef struct sp_weight {
+    const void *data;
+    sp_dtype dtype;
+    uint64_t rows, cols;   /* 2-D: [rows, cols]; 1-D: rows = 1, cols = numel */
+    uint64_t numel;
+} sp_weight;
+
+/* ---- ops -------------------------------------------------------------------------------- */
+
+#define SP_MAX_OP_INPUTS 4
+
+typedef struct sp_op sp_op;
+typedef struct sp_compile_ctx sp_compile_ctx;
+typedef struct sp_exec sp_exec;
+
+typedef struct sp_op_kind {
+    const char *name;
+    int min_in, max_in;
+    int tokens_input;      /* 1: input 0 is the token ids (embed) */
+    int row_wise;          /* 0 for ops that look across rows (attention) */
+    /* Reads the node's attributes, binds and checks tensors against the input widths
+     * (cc->in_width), sets op->out_width, op->priv and op->scratch_per_row. Errors name the
+     * node (sp_compile_fail). */
+    int (*compile)(sp_compile_ctx *cc, sp_op *op, sp_error *err);
+    void (*run)(const sp_op *op, sp_exec *ex);
+    void (*free_priv)(void *priv);
+} sp_op_kind;
+
+const sp_op_kind *sp_op_kind_find(const char *name);
+
+struct sp_op {
+    const sp_op_kind *kind;
+    const sp_gnode *gn;        /* for names in messages and describe */
+    size_t n_in;
+    int in_ver[SP_MAX_OP_INPUTS];  /* value versions read; -1 = the token ids */
+    int out_ver;
+    size_t in_width[SP_MAX_OP_INPUTS];
+    size_t out_width;
+    size_t scratch_floats;     /* scratch needed independent of rows */
+    size_t scratch_per_row;    /* scratch needed per row of the call (capped by chunking) */
+    int layer;                 /* attention ops: index into the KV cache, else -1 */
+    void *priv;
+};
+
+struct sp_compile_ctx {
+    sp_file *file;
+    const sp_graph *graph;
+    const sp_gnode *gn;
+    size_t n_in;
+    const size_t *in_width;    /* 0 for the token ids */
+};
+
+/* One line "graph node 'NAME' (op OP, line L): <fmt>", code SP_ERR_INPUT. */
+int sp_compile_fail(const sp_compile_ctx *cc, sp_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Attribute accessors: `required` = 1 fails when absent; returns 1 if present, 0 if absent
+ * (default kept), negative on error (err filled). Each marks the attribute used. */
+int sp_attr_int(sp_compile_ctx *cc, const char *key, int required, long long lo, long long hi,
+                long long *v, sp_error *err);
+int sp_attr_float(sp_compile_ctx *cc, const char *key, int required, double *v, sp_error *err);
+int sp_attr_bool(sp_compile_ctx *cc, const char *key, int required, int *v, sp_error *err);
+int sp_attr_string(sp_compile_ctx *cc, const char *key, int required, const char **v,
+                   sp_error *err);
+/* A sequence of floats; *v is malloc'd (caller frees). */
+int sp_attr_floats(sp_compile_ctx *cc, const char *key, int required, float **v, size_t *n,
+                   sp_error *err);
+/* A tensor attribute: must exist, be f32/f16/bf16, have `ndim` dims (0 = any shape) and, for
+ * each dim d with want[d] != 0, that size. */
+int sp_attr_tensor(sp_compile_ctx *cc, const char *key, int required, int ndim,
+                   const uint64_t *want, sp_weight *w, sp_error *err);
+/* The same, converted to a malloc'd f32 vector of `numel` elements (norm weights, biases);
+ * ndim 1: shape [numel]; ndim 0: any shape with numel elements. */
+int sp_attr_tensor_f32(sp_compile_ctx *cc, const char *key, int required, int ndim,
+                       uint64_t numel, float **v, sp_error *err);
+
+/* ---- plan (plan.c) ---------------------------------------------------------------------- */
+
+typedef struct sp_value_ver {
+    const char *name;
+    size_t width;
+    int producer;      /* op index */
+    int last_use;      /* op index of the last reader, -1 if none */
+    int in_tail;       /* produced by a tail op (block-sized buffer) */
+    int buffer;        /* physical buffer index in its pool */
+} sp_value_ver;
+
+typedef struct sp_plan {
+    sp_value_ver *vers;
+    size_t n_vers;
+    size_t tail_start;         /* ops [tail_start, n_ops) run per SP_LOGIT_BLOCK rows */
+    int out_ver;
+    size_t *body_buf_width;    /* physical buffers of the body: width (floats per row) */
+    size_t n_body_bufs;
+    size_t *tail_buf_width;
+    size_t n_tail_bufs;
+} sp_plan;
+
+struct sp_model {
+    sp_file *file;
+    sp_graph *graph;
+    sp_op *ops;
+    size_t n_ops;
+    sp_plan plan;
+    size_t n_layers;           /* attention ops */
+    int *layer_op;             /* op index of each attention layer */
+};
+
+/* graph_validate.c: nodes → ops and value versions (fills ops, plan.vers, layers). */
+int sp_graph_compile(sp_model *m, sp_error *err);
+int sp_plan_build(sp_model *m, sp_error *err);
+void sp_plan_free(sp_plan *p);
+
+/* ---- execution -------------------------------------------------------------------------- */
+
+typedef struct sp_kv_layer {
+    float *k, *v;              /* [max_tokens][kv width] */
+    size_t k_width, v_width;
+} sp_kv_layer;
+
+struct sp_session {
+    sp_model *m;
+    size_t max_tokens;
+    size_t pos;
+    int n_threads;
+    float **body_bufs;
+    float **tail_bufs;
+    float *scratch;
+    size_t scratch_floats;
+    sp_kv_layer *kv;
+    int stats_on;
+    sp_attn_stats **stats;     /* [layer][heads] */
+    sp_head_stats **stats_out; /* copies handed out by sp_session_stats */
+};
+
+/* What an op's run hook sees: rows [0, n) of this call are positions pos0 .. pos0+n-1. */
+struct sp_exec {
+    sp_session *s;
+    size_t n, pos0;
+    const int32_t *tokens;     /* embed */
+    const float *in[SP_MAX_OP_INPUTS];
+    float *out;
+    float *scratch;            /* op->scratch_floats + n·scratch_per_row floats (chunked) */
+    size_t scratch_rows;       /* rows the per-row scratch was sized for */
+};
+
+/* Rows per chunk for ops whose scratch is per row (MLP hidden, attention scale). */
+#define SP_ROW_CHUNK 256
+
+/* Shared helpers (ops_common.c). */
+float sp_gelu_tanh(float x);
+float sp_gelu_erf(float x);
+float sp_silu(float x);
+
+#endif

@@ -1,0 +1,111 @@
+/* model.c — sp_model: open the file, parse and validate the graph, build the plan. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "interp_internal.h"
+
+
+void sp_model_free(sp_model *m) {
+    if (!m) return;
+    for (size_t i = 0; i < m->n_ops; i++)
+        if (m->ops[i].kind && m->ops[i].kind->free_priv) m->ops[i].kind->free_priv(m->ops[i].priv);
+    free(m->ops);
+    free(m->layer_op);
+    sp_plan_free(&m->plan);
+    sp_graph_free(m->graph);
+    sp_file_close(m->file);
+    free(m);
+}
+
+int sp_model_open(const char *path, sp_model **out, sp_error *err) {
+    *out = NULL;
+    sp_model *m = calloc(1, sizeof *m);
+    if (!m) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    int rc = sp_file_open(path, &m->file, err);
+    if (rc) {
+        free(m);
+        return rc;
+    }
+    size_t glen = 0;
+    const char *g = sp_file_graph(m->file, &glen);
+    rc = sp_graph_parse(g, glen, &m->graph, err);
+    if (!rc) rc = sp_graph_compile(m, err);
+    if (!rc) rc = sp_plan_build(m, err);
+    if (rc) {
+        sp_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return SP_OK;
+}
+
+sp_file *sp_model_file(const sp_model *m) { return m->file; }
+int32_t sp_model_vocab_size(const sp_model *m) { return (int32_t)m->graph->vocab_size; }
+uint64_t sp_model_context_length(const sp_model *m) { return m->graph->context_length; }
+size_t sp_model_layer_count(const sp_model *m) { return m->n_layers; }
+
+
+int sp_model_attention_heads(const sp_model *m, size_t layer) {
+    if (layer >= m->n_layers) return 0;
+    const sp_op *op = &m->ops[m->layer_op[layer]];
+    return ((const sp_attn_params *)op->priv)->heads;
+}
+
+/* A growing string for describe. */
+typedef struct {
+    char *s;
+    size_t len, cap;
+    int oom;
+} strbuf;
+
+static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+
+static void sb_printf(strbuf *b, const char *fmt, ...) {
+    if (b->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) { b->oom = 1; return; }
+        if (b->len + (size_t)n < b->cap) { b->len += (size_t)n; return; }
+        size_t nc = (b->cap + (size_t)n + 1) * 2;
+        char *ns = realloc(b->s, nc);
+        if (!ns) { b->oom = 1; return; }
+        b->s = ns;
+        b->cap = nc;
+    }
+}
+
+char *sp_model_describe(const sp_model *m) {
+    strbuf b = {malloc(256), 0, 256, 0};
+    if (!b.s) return NULL;
+    b.s[0] = 0;
+    const sp_graph *g = m->graph;
+    sb_printf(&b, "graph '%s', op-set %ld, vocab %lld, context %llu, %zu ops, %zu attention layers\n",
+              g->name ? g->name : "", g->opset, (long long)g->vocab_size,
+              (unsigned long long)g->context_length, m->n_ops, m->n_layers);
+    sb_printf(&b, "input %s -> output %s; ops %zu.. run per %d-row logits block\n", g->input,
+              g->output, m->plan.tail_start, SP_LOGIT_BLOCK);
+    for (size_t i = 0; i < m->n_ops; i++) {
+        const sp_op *op = &m->ops[i];
+        sb_printf(&b, "%4zu %-10s %-24s (", i, op->kind->name, op->gn->name);
+        for (size_t j = 0; j < op->n_in; j++)
+            sb_printf(&b, "%s%s", j ? ", " : "", op->gn->in[j]);
+        sb_printf(&b, ") -> %s [%zu]", op->gn->out, op->out_width);
+        for (size_t a = 0; a < op->gn->n_attrs; a++) {
+            const sp_gattr *at = &op->gn->attrs[a];
+            if (at->is_seq) sb_printf(&b, " %s=[%zu items]", at->key, at->n_items);
+            else sb_printf(&b, " %s=%s", at->key, at->scalar);
+        }
+        sb_printf(&b, "\n");
+    }
+    if (b.oom) {
+        free(b.s);
+        return NULL;
+    }
+    return b.s;
+}

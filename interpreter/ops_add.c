@@ -1,0 +1,19 @@
+/* ops_add.c — `add`: the residual connection, a + b elementwise. */
+#include "interp_internal.h"
+
+static int add_compile(sp_compile_ctx *cc, sp_op *op, sp_error *err) {
+    if (cc->in_width[0] != cc->in_width[1])
+        return sp_compile_fail(cc, err, "inputs '%s' and '%s' have widths %zu and %zu",
+                               cc->gn->in[0], cc->gn->in[1], cc->in_width[0], cc->in_width[1]);
+    op->out_width = cc->in_width[0];
+    return SP_OK;
+}
+
+static void add_run(const sp_op *op, sp_exec *ex) {
+    size_t total = ex->n * op->out_width;
+    const float *a = ex->in[0], *b = ex->in[1];
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < total; i++) ex->out[i] = a[i] + b[i];
+}
+
+const sp_op_kind sp_op_add = {"add", 2, 2, 0, 1, add_compile, add_run, NULL};

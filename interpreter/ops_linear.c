@@ -1,0 +1,37 @@
+/* ops_linear.c — `linear`: y = x·Wᵀ (+ b), W [O, D] in PyTorch layout, through sp_gemm_wt over
+ * all rows of the call at once (batched prefill). */
+#include <stdlib.h>
+
+#include "gemm.h"
+#include "interp_internal.h"
+
+typedef struct {
+    sp_weight w;
+    float *b;
+} linear_priv;
+
+static void linear_free(void *v) {
+    linear_priv *p = v;
+    if (p) free(p->b);
+    free(p);
+}
+
+static int linear_compile(sp_compile_ctx *cc, sp_op *op, sp_error *err) {
+    linear_priv *p = calloc(1, sizeof *p);
+    if (!p) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    op->priv = p;
+    uint64_t want[2] = {0, cc->in_width[0]};
+    int r = sp_attr_tensor(cc, "weight", 1, 2, want, &p->w, err);
+    if (r < 0) return -r;
+    if ((r = sp_attr_tensor_f32(cc, "bias", 0, 1, p->w.rows, &p->b, err)) < 0) return -r;
+    op->out_width = (size_t)p->w.rows;
+    return SP_OK;
+}
+
+static void linear_run(const sp_op *op, sp_exec *ex) {
+    const linear_priv *p = op->priv;
+    sp_gemm_wt(ex->in[0], ex->n, op->in_width[0], p->w.data, p->w.dtype, op->out_width, p->b,
+               ex->out);
+}
+
+const sp_op_kind sp_op_linear = {"linear", 1, 1, 0, 1, linear_compile, linear_run, linear_free};

@@ -1,0 +1,90 @@
+/* ops_mlp.c — `mlp`: gated (SwiGLU, GeGLU) out = down(act(gate(x)) ⊙ up(x)) or plain
+ * out = down(act(up(x))). Rows are processed in chunks of SP_ROW_CHUNK so the hidden
+ * activations take [SP_ROW_CHUNK, I], not [n, I], at long windows. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm.h"
+#include "interp_internal.h"
+
+typedef enum { ACT_SILU, ACT_GELU_TANH, ACT_GELU, ACT_RELU } act_kind;
+
+typedef struct {
+    act_kind act;
+    int gated;
+    size_t hidden;
+    sp_weight gate, up, down;
+    float *gate_b, *up_b, *down_b;
+} mlp_priv;
+
+static void mlp_free(void *v) {
+    mlp_priv *p = v;
+    if (p) {
+        free(p->gate_b);
+        free(p->up_b);
+        free(p->down_b);
+    }
+    free(p);
+}
+
+static int mlp_compile(sp_compile_ctx *cc, sp_op *op, sp_error *err) {
+    mlp_priv *p = calloc(1, sizeof *p);
+    if (!p) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    op->priv = p;
+    size_t d = cc->in_width[0];
+    const char *act = NULL;
+    int r;
+    if ((r = sp_attr_string(cc, "activation", 1, &act, err)) < 0) return -r;
+    if (!strcmp(act, "silu")) p->act = ACT_SILU;
+    else if (!strcmp(act, "gelu_tanh")) p->act = ACT_GELU_TANH;
+    else if (!strcmp(act, "gelu")) p->act = ACT_GELU;
+    else if (!strcmp(act, "relu")) p->act = ACT_RELU;
+    else return sp_compile_fail(cc, err, "activation must be silu, gelu_tanh, gelu or relu (got '%s')", act);
+    if ((r = sp_attr_bool(cc, "gated", 1, &p->gated, err)) < 0) return -r;
+    uint64_t want_up[2] = {0, d};
+    if ((r = sp_attr_tensor(cc, "up", 1, 2, want_up, &p->up, err)) < 0) return -r;
+    p->hidden = (size_t)p->up.rows;
+    uint64_t want_gate[2] = {p->hidden, d}, want_down[2] = {d, p->hidden};
+    if ((r = sp_attr_tensor(cc, "gate", p->gated, 2, want_gate, &p->gate, err)) < 0) return -r;
+    if (r > 0 && !p->gated) return sp_compile_fail(cc, err, "attribute 'gate' needs gated: true");
+    if ((r = sp_attr_tensor(cc, "down", 1, 2, want_down, &p->down, err)) < 0) return -r;
+    if ((r = sp_attr_tensor_f32(cc, "gate_bias", 0, 1, p->hidden, &p->gate_b, err)) < 0) return -r;
+    if (r > 0 && !p->gated) return sp_compile_fail(cc, err, "attribute 'gate_bias' needs gated: true");
+    if ((r = sp_attr_tensor_f32(cc, "up_bias", 0, 1, p->hidden, &p->up_b, err)) < 0) return -r;
+    if ((r = sp_attr_tensor_f32(cc, "down_bias", 0, 1, d, &p->down_b, err)) < 0) return -r;
+    op->out_width = d;
+    op->scratch_per_row = (p->gated ? 2 : 1) * p->hidden;
+    return SP_OK;
+}
+
+static float act(act_kind k, float x) {
+    switch (k) {
+    case ACT_SILU: return sp_silu(x);
+    case ACT_GELU_TANH: return sp_gelu_tanh(x);
+    case ACT_GELU: return sp_gelu_erf(x);
+    default: return x > 0 ? x : 0.0f;
+    }
+}
+
+static void mlp_run(const sp_op *op, sp_exec *ex) {
+    const mlp_priv *p = op->priv;
+    size_t d = op->out_width, hid = p->hidden, chunk = ex->scratch_rows;
+    float *u = ex->scratch, *g = ex->scratch + chunk * hid;
+    for (size_t r0 = 0; r0 < ex->n; r0 += chunk) {
+        size_t m = ex->n - r0 < chunk ? ex->n - r0 : chunk;
+        const float *x = ex->in[0] + r0 * d;
+        sp_gemm_wt(x, m, d, p->up.data, p->up.dtype, hid, p->up_b, u);
+        if (p->gated) {
+            sp_gemm_wt(x, m, d, p->gate.data, p->gate.dtype, hid, p->gate_b, g);
+            #pragma omp parallel for schedule(static)
+            for (size_t i = 0; i < m * hid; i++) u[i] = act(p->act, g[i]) * u[i];
+        } else {
+            #pragma omp parallel for schedule(static)
+            for (size_t i = 0; i < m * hid; i++) u[i] = act(p->act, u[i]);
+        }
+        sp_gemm_wt(u, m, hid, p->down.data, p->down.dtype, d, p->down_b, ex->out + r0 * d);
+    }
+}
+
+const sp_op_kind sp_op_mlp = {"mlp", 1, 1, 0, 1, mlp_compile, mlp_run, mlp_free};

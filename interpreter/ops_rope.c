@@ -1,0 +1,90 @@
+/* ops_rope.c — `rope`: rotary position embedding at absolute positions pos0 + i.
+ *
+ * For each head of d dims, the first r = rotary_dim dims are rotated in pairs by angle
+ * pos·inv_freq_k, inv_freq_k = 1/θ^(2k/r), k < r/2:
+ *   neox        pairs (k, k + r/2)   (HF Llama / Gemma rotate_half)
+ *   interleaved pairs (2k, 2k + 1)   (Meta / torchtitan complex form)
+ * Frequencies, angles and cos/sin are computed in fp32 as the reference does. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "interp_internal.h"
+
+typedef struct {
+    size_t head_dim, rot;
+    int interleaved;
+    float *inv_freq;   /* [rot/2] */
+} rope_priv;
+
+static void rope_free(void *v) {
+    rope_priv *p = v;
+    if (p) free(p->inv_freq);
+    free(p);
+}
+
+static int rope_compile(sp_compile_ctx *cc, sp_op *op, sp_error *err) {
+    rope_priv *p = calloc(1, sizeof *p);
+    if (!p) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    op->priv = p;
+    long long d = 0, r = 0;
+    double theta = 0;
+    const char *style = NULL;
+    int rc;
+    if ((rc = sp_attr_int(cc, "head_dim", 1, 2, 1 << 20, &d, err)) < 0) return -rc;
+    r = d;
+    if ((rc = sp_attr_int(cc, "rotary_dim", 0, 0, 1 << 20, &r, err)) < 0) return -rc;
+    if ((rc = sp_attr_float(cc, "theta", 1, &theta, err)) < 0) return -rc;
+    if ((rc = sp_attr_string(cc, "style", 1, &style, err)) < 0) return -rc;
+    if (!strcmp(style, "neox")) p->interleaved = 0;
+    else if (!strcmp(style, "interleaved")) p->interleaved = 1;
+    else return sp_compile_fail(cc, err, "style must be neox or interleaved (got '%s')", style);
+    if (r % 2 || r > d || r <= 0)
+        return sp_compile_fail(cc, err, "rotary_dim %lld must be even, > 0 and <= head_dim %lld", r, d);
+    if (!(theta > 0)) return sp_compile_fail(cc, err, "theta must be > 0");
+    if (cc->in_width[0] % (size_t)d)
+        return sp_compile_fail(cc, err, "input width %zu is not a multiple of head_dim %lld",
+                               cc->in_width[0], d);
+    p->head_dim = (size_t)d;
+    p->rot = (size_t)r;
+    p->inv_freq = malloc((size_t)r / 2 * sizeof *p->inv_freq);
+    if (!p->inv_freq) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    for (size_t k = 0; k < p->rot / 2; k++)
+        p->inv_freq[k] = 1.0f / powf((float)theta, (float)(2 * k) / (float)p->rot);
+    op->out_width = cc->in_width[0];
+    return SP_OK;
+}
+
+static void rope_run(const sp_op *op, sp_exec *ex) {
+    const rope_priv *p = op->priv;
+    size_t w = op->out_width, heads = w / p->head_dim, half = p->rot / 2;
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < ex->n; i++) {
+        float cs[2048], sn[2048];  /* half <= 2^19 in theory; computed in slices below */
+        const float *x = ex->in[0] + i * w;
+        float *y = ex->out + i * w;
+        memcpy(y, x, w * sizeof *y);
+        float pos = (float)(ex->pos0 + i);
+        for (size_t k0 = 0; k0 < half; k0 += 2048) {
+            size_t kn = half - k0 < 2048 ? half - k0 : 2048;
+            for (size_t k = 0; k < kn; k++) {
+                float ang = pos * p->inv_freq[k0 + k];
+                cs[k] = cosf(ang);
+                sn[k] = sinf(ang);
+            }
+            for (size_t h = 0; h < heads; h++) {
+                const float *xh = x + h * p->head_dim;
+                float *yh = y + h * p->head_dim;
+                for (size_t k = 0; k < kn; k++) {
+                    size_t a = p->interleaved ? 2 * (k0 + k) : k0 + k;
+                    size_t b = p->interleaved ? a + 1 : a + half;
+                    float xa = xh[a], xb = xh[b];
+                    yh[a] = xa * cs[k] - xb * sn[k];
+                    yh[b] = xb * cs[k] + xa * sn[k];
+                }
+            }
+        }
+    }
+}
+
+const sp_op_kind sp_op_rope = {"rope", 1, 1, 0, 1, rope_compile, rope_run, rope_free};
