@@ -76,7 +76,7 @@ $(LIB): $(LIB_OBJ)
 $(SPARSA): $(CLI_OBJ) $(LIB)
 	$(CC) $(CFLAGS) $(CLI_OBJ) $(LIB) $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: tests/%.c $(LIB) tests/test_util.h
+$(BUILD)/tests/%: tests/%.c $(LIB) $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CRIT_CFLAGS) -Itests $< $(LIB) $(CRIT_LIBS) $(LDLIBS) -o $@
 
