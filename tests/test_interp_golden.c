@@ -147,7 +147,9 @@ Test(interp_session, logits_from_and_positions) {
     cr_assert_eq(sp_session_forward(s, tok, n, n - 3, ti_collect_sink, &c, &err), 0, "%s", err.msg);
     cr_assert_eq(c.rows_seen, 3);
     cr_assert_eq(sp_session_position(s), n);
-    for (size_t i = (n - 3) * vocab; i < n * vocab; i++) cr_assert_eq(part[i], full[i]);
+    /* the LM head sees 3 rows instead of 24: the gemm may take another path, so ~1e-6 */
+    for (size_t i = (n - 3) * vocab; i < n * vocab; i++)
+        cr_assert(fabs((double)part[i] - full[i]) <= 1e-5, "row %zu: %g vs %g", i / vocab, part[i], full[i]);
     /* the cache is full: one more token is an input error */
     cr_assert_eq(sp_session_forward(s, tok, 1, 0, NULL, NULL, &err), SP_ERR_INPUT);
     sp_session_reset(s);
