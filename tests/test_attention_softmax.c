@@ -137,7 +137,7 @@ Test(attention_softmax, softcap_and_qscale) {
 }
 
 Test(attention_softmax, result_independent_of_thread_count) {
-    enum { L = 37, H = 4, D = 8 };
+    enum { L = 37, H = 8, D = 32 }; /* big enough for the parallel path */
     static float q[L][H * D], k[L][2 * D], v[L][2 * D], a[L][H * D], b[L][H * D];
     unsigned s = 1;
     for (int i = 0; i < L; i++)

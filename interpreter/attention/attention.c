@@ -194,7 +194,10 @@ void sp_attention_forward(const sp_attn_params *p, const float *q, const float *
     const size_t tiles = (nq + TQ - 1) / TQ;
     const size_t total = tiles * (size_t)H;
     const size_t cap = nk > 0 ? nk : 1;
-#pragma omp parallel
+    /* Small calls (decode of a short context) are not worth waking the thread team for. The
+     * result is the same either way: every tile is computed the same way by whichever thread. */
+    const int parallel = total > 1 && (double)nq * (double)nk * H * d >= 1 << 16;
+#pragma omp parallel if (parallel)
     {
         tile_ws tw;
         int ok = 1;
