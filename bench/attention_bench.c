@@ -5,7 +5,8 @@
  * deviation σ²; with σ² = 3 the row maximum stands several units above the bulk and most keys
  * fall more than 2 (the α = 1.5 gap) below it: they are exactly zero and skipped.
  *
- *   attention_bench [L ...]        default: 1024 4096 16384
+ *   attention_bench [--std S] [L ...]   default: S = 3, L = 1024 4096 16384
+ * (a small S, e.g. 0.3, gives dense rows: the worst case for entmax, every key a candidate)
  * Prints, per L: best-of-N time for softmax and entmax-1.5, the ratio, and the fraction of
  * exactly-zero attention weights. Threads: OMP_NUM_THREADS (run.sh pins 1 for a kernel view).
  */
@@ -51,13 +52,22 @@ static double run(sp_attn_params *p, const float *q, const float *k, const float
 
 int main(int argc, char **argv) {
     size_t lens[16] = {1024, 4096, 16384};
-    int nl = 3;
-    if (argc > 1) {
+    int nl = 3, first = 1;
+    double score_std = 3.0;
+    if (argc > 2 && !strcmp(argv[1], "--std")) {
+        score_std = atof(argv[2]);
+        first = 3;
+        if (!(score_std > 0)) {
+            fprintf(stderr, "attention_bench: --std needs a positive number\n");
+            return 2;
+        }
+    }
+    if (argc > first) {
         nl = 0;
-        for (int i = 1; i < argc && nl < 16; i++) lens[nl++] = (size_t)atol(argv[i]);
+        for (int i = first; i < argc && nl < 16; i++) lens[nl++] = (size_t)atol(argv[i]);
     }
     const int d = 64;
-    const double sigma = sqrt(3.0); /* per-element std; score std = σ² = 3 */
+    const double sigma = sqrt(score_std); /* per-element std; score std = σ² */
     printf("attention kernel: 1 head, d=%d, causal prefill, score std %.2f\n", d, sigma * sigma);
     printf("%8s %12s %12s %8s %10s %10s\n", "L", "softmax_s", "entmax15_s", "ratio", "zeros",
            "mean_supp");

@@ -36,7 +36,12 @@ static void check_entmax(const float *z, size_t n, float alpha, const double *wa
     /* both exact algorithms on the shifted candidates x = (α−1)(z − max) */
     float m = z[0], x[16], scratch[16];
     for (size_t j = 1; j < n; j++) m = z[j] > m ? z[j] : m;
-    for (size_t j = 0; j < n; j++) x[j] = (alpha - 1.0f) * (z[j] - m);
+    size_t c = 0; /* the candidates: x > −1 (the others are exactly zero) */
+    for (size_t j = 0; j < n; j++) {
+        float v = (alpha - 1.0f) * (z[j] - m);
+        if (v > -1.0f) x[c++] = v;
+    }
+    n = c;
     const double shift = (alpha - 1.0) * m;
     int ok = 0;
     double ts = sp__entmax_tau_support(x, n, alpha == 2.0f, scratch, &ok);

@@ -3,12 +3,12 @@
  * Input: candidates x = (α−1)(z − max z) (max x = 0, every x > −1). Two exact algorithms:
  *  - sort: closed forms over the sorted prefix, counting the support as the entmax package
  *    does. O(c log c); used for short candidate lists.
- *  - support iteration: Newton on f(τ) = Σ [x − τ]_+^(1/(α−1)) − 1 from τ = −1. f is convex and
+ *  - support iteration (long lists): Newton on f(τ) = Σ [x − τ]_+^(1/(α−1)) − 1 from τ = −1. f is convex and
  *    decreasing, so Newton from the left never passes the root: τ grows and the active set
  *    {x > τ} shrinks. Each step also evaluates the closed form on the active set; as soon as it
  *    satisfies the optimality conditions (every active x ≥ τ_c, every dropped x ≤ τ_c) it is
- *    the exact answer. For sparsemax this is Michelot's algorithm. Cost: a few passes over a
- *    shrinking set, no sort, which is what long rows need.
+ *    the exact answer. For sparsemax this is Michelot's algorithm. Cost: a few branch-free
+ *    passes over a shrinking set, no sort, which is what long rows need.
  * Sums are in double; the answer does not depend on anything but the row.
  */
 #include <math.h>
@@ -76,22 +76,46 @@ double sp__entmax_tau_sort(float *x, size_t c, int sparsemax) {
     return mean - sqrt(delta > 0.0 ? delta : 0.0);
 }
 
-double sp__entmax_tau_support(const float *x, size_t c, int sparsemax, float *a, int *ok) {
-    double tau = -1.0;            /* f(−1) >= 0: the maximum alone contributes 1 */
-    double dropped_max = -HUGE_VAL;
-    size_t na = 0;
-    for (size_t j = 0; j < c; j++) {
-        if (x[j] > tau) a[na++] = x[j];
-        else if (x[j] > dropped_max) dropped_max = x[j];
-    }
-    for (int it = 0; it < 100 && na > 0; it++) {
-        double d1 = 0.0, d2 = 0.0, xmin = HUGE_VAL;
-        for (size_t j = 0; j < na; j++) {
-            double d = (double)a[j] - tau;
-            d1 += d;
-            d2 += d * d;
-            if (a[j] < xmin) xmin = a[j];
+/* Σ (a − τ), Σ (a − τ)² and min a over a[0..n), with 8 independent partial sums combined
+ * in a fixed order: no long dependency chain, same result wherever it runs. */
+static void moments(const float *a, size_t n, double tau, double *d1, double *d2, float *xmin) {
+    double s1[8] = {0}, s2[8] = {0};
+    float mn[8];
+    for (int l = 0; l < 8; l++) mn[l] = HUGE_VALF;
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int l = 0; l < 8; l++) {
+            const double d = (double)a[j + l] - tau;
+            s1[l] += d;
+            s2[l] += d * d;
+            mn[l] = a[j + l] < mn[l] ? a[j + l] : mn[l];
         }
+    for (int l = 0; j < n; j++, l++) {
+        const double d = (double)a[j] - tau;
+        s1[l] += d;
+        s2[l] += d * d;
+        mn[l] = a[j] < mn[l] ? a[j] : mn[l];
+    }
+    for (int w = 4; w > 0; w >>= 1)
+        for (int l = 0; l < w; l++) {
+            s1[l] += s1[l + w];
+            s2[l] += s2[l + w];
+            mn[l] = mn[l + w] < mn[l] ? mn[l + w] : mn[l];
+        }
+    *d1 = s1[0];
+    *d2 = s2[0];
+    *xmin = mn[0];
+}
+
+double sp__entmax_tau_support(const float *x, size_t c, int sparsemax, float *a, int *ok) {
+    /* Start at τ = −1, where every candidate (x > −1) is active and f(−1) >= 0. */
+    double tau = -1.0;
+    const float *act = x;
+    size_t na = c;
+    for (int it = 0; it < 100 && na > 0; it++) {
+        double d1, d2;
+        float xmin;
+        moments(act, na, tau, &d1, &d2, &xmin);
         const double k = (double)na;
         double tc, tn;
         if (sparsemax) {
@@ -104,17 +128,24 @@ double sp__entmax_tau_support(const float *x, size_t c, int sparsemax, float *a,
             tc = tau + md - sqrt(delta > 0.0 ? delta : 0.0);
             tn = d1 > 0.0 ? tau + (d2 - 1.0) / (2.0 * d1) : tc;
         }
-        if (xmin >= tc && dropped_max <= tc) {
+        /* Optimality: every active value ≥ τ_c, every dropped value ≤ τ_c. Dropped values are
+         * ≤ τ, so τ_c ≥ τ settles the second half (it holds at the answer, since Newton from
+         * the left keeps τ ≤ τ*). */
+        if (xmin >= tc && tc >= tau) {
             *ok = 1;
             return tc;
         }
         if (!(tn > tau)) break;                 /* no progress: rounding; let the sort decide */
         tau = tn;
+        /* Keep {a > τ}, with a branch-free store (write always, advance when kept): random
+         * rows would mispredict a branch half the time. */
         size_t m = 0;
         for (size_t j = 0; j < na; j++) {
-            if (a[j] > tau) a[m++] = a[j];
-            else if (a[j] > dropped_max) dropped_max = a[j];
+            const float v = act[j];
+            a[m] = v;
+            m += (size_t)(v > tau);
         }
+        act = a;
         na = m;
     }
     *ok = 0;
