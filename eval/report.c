@@ -58,7 +58,7 @@ void sp_ppl_print_table(FILE *out, const sp_ppl_report_info *info, const sp_ppl_
         if (rows[i].file && (int)strlen(rows[i].file) > fw) fw = (int)strlen(rows[i].file);
     if (fw > 60) fw = 60;
     fprintf(out, "%-*s %7s %8s %11s %10s %12s %12s %12s\n", fw, "file", "ctx", "windows",
-            "tokens", "mean_nll", "ppl", "± windows", "± tokens");
+            "tokens", "mean_nll", "ppl", "se(windows)", "se(tokens)");
     for (size_t i = 0; i < n_rows; i++) {
         const sp_ppl_row *r = &rows[i];
         char name[64];

@@ -86,6 +86,22 @@ SHIM_INT(spm_shim_bos, bos_id)
 SHIM_INT(spm_shim_eos, eos_id)
 SHIM_INT(spm_shim_unk, unk_id)
 
+extern "C" int spm_shim_inner_space_piece(const spm_shim *s) {
+    try {
+        static const std::string space = "\xe2\x96\x81";  // U+2581
+        const int n = s->p.GetPieceSize();
+        for (int i = 0; i < n; i++) {
+            if (s->p.IsControl(i) || s->p.IsUnknown(i) || s->p.IsByte(i)) continue;
+            const std::string &piece = s->p.IdToPiece(i);
+            if (piece.size() > space.size() && piece.find(space, 1) != std::string::npos)
+                return 1;
+        }
+        return 0;
+    } catch (...) {
+        return -1;
+    }
+}
+
 extern "C" long spm_shim_encode(const spm_shim *s, const char *text, size_t len, int **ids,
                                 char **err) {
     *ids = nullptr;

@@ -21,6 +21,10 @@ int spm_shim_bos(const spm_shim *s);
 int spm_shim_eos(const spm_shim *s);
 int spm_shim_unk(const spm_shim *s);
 
+/* 1 if some piece that encoding can produce holds U+2581 (the escaped space) after its first
+ * character, 0 if none, -1 on error. */
+int spm_shim_inner_space_piece(const spm_shim *s);
+
 /* Returns the number of ids (>= 0) with *ids malloc'd (NULL when 0), or -1 with *err set. */
 long spm_shim_encode(const spm_shim *s, const char *text, size_t len, int **ids, char **err);
 /* Returns the malloc'd NUL-terminated text with its length in *len, or NULL with *err set. */

@@ -2,7 +2,9 @@
  * checks and turning the shim's messages into sp_error lines. */
 #include "sparsa_tokenizer.h"
 
+#include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +13,97 @@
 struct sp_tokenizer {
     spm_shim *spm;
     int32_t vocab, bos, eos, unk;
+    int chunkable; /* long texts may be encoded in pieces (see encode_chunked) */
 };
+
+/* ---- the few ModelProto settings that decide whether chunked encoding is exact ---------- */
+
+/* proto2 wire format: reads a varint at *p (< end); returns 0 on malformed input. */
+static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+    uint64_t r = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = r;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Walks the fields of one message; calls fn for each varint and length-delimited field. */
+typedef void (*field_fn)(void *user, uint32_t field, uint64_t varint, const uint8_t *data,
+                         size_t len);
+static int walk_fields(const uint8_t *p, size_t n, field_fn fn, void *user) {
+    const uint8_t *end = p + n;
+    while (p < end) {
+        uint64_t key, v = 0;
+        if (!read_varint(&p, end, &key)) return 0;
+        uint32_t field = (uint32_t)(key >> 3), wt = (uint32_t)(key & 7);
+        if (wt == 0) {
+            if (!read_varint(&p, end, &v)) return 0;
+            fn(user, field, v, NULL, 0);
+        } else if (wt == 2) {
+            if (!read_varint(&p, end, &v) || v > (uint64_t)(end - p)) return 0;
+            fn(user, field, 0, p, (size_t)v);
+            p += v;
+        } else if (wt == 1 || wt == 5) {
+            size_t k = wt == 1 ? 8 : 4;
+            if ((size_t)(end - p) < k) return 0;
+            p += k;
+        } else {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+typedef struct spm_settings {
+    /* NormalizerSpec (ModelProto field 3) */
+    int add_dummy_prefix, escape_whitespaces, has_rule_tsv;
+    /* TrainerSpec (ModelProto field 2) */
+    int treat_whitespace_as_suffix, model_type;
+    int ok;
+} spm_settings;
+
+static void normalizer_field(void *u, uint32_t f, uint64_t v, const uint8_t *d, size_t len) {
+    spm_settings *s = u;
+    (void)d;
+    if (f == 3 && !d) s->add_dummy_prefix = v != 0;
+    else if (f == 5 && !d) s->escape_whitespaces = v != 0;
+    else if (f == 6 && d) s->has_rule_tsv = len > 0;
+}
+
+static void trainer_field(void *u, uint32_t f, uint64_t v, const uint8_t *d, size_t len) {
+    spm_settings *s = u;
+    (void)len;
+    if (f == 24 && !d) s->treat_whitespace_as_suffix = v != 0;
+    else if (f == 3 && !d) s->model_type = (int)v;
+}
+
+static void model_field(void *u, uint32_t f, uint64_t v, const uint8_t *d, size_t len) {
+    spm_settings *s = u;
+    (void)v;
+    if (f == 3 && d && !walk_fields(d, len, normalizer_field, s)) s->ok = 0;
+    if (f == 2 && d && !walk_fields(d, len, trainer_field, s)) s->ok = 0;
+}
+
+/* For a BPE model, chunked encoding equals whole-string encoding when every cut is a single
+ * space between two ASCII letters/digits and: the normaliser adds the dummy prefix and escapes
+ * spaces as U+2581 (so the dropped space comes back as the next chunk's dummy prefix),
+ * whitespace is a prefix (not a suffix), there are no custom rules, and no piece holds U+2581
+ * after its start (so no merge crosses a cut; merges on either side are then independent).
+ * Unigram models are always encoded as one string: the library's Viterbi accumulates path
+ * scores in float over the whole string, so on long texts its ties and roundings depend on
+ * everything before, and only whole-string encoding reproduces its ids. */
+#define SPM_MODEL_BPE 2
+static int settings_allow_chunks(const void *bytes, size_t len) {
+    spm_settings s = {1, 1, 0, 0, 1, 1};
+    if (!walk_fields(bytes, len, model_field, &s)) return 0;
+    return s.ok && s.model_type == SPM_MODEL_BPE && s.add_dummy_prefix &&
+           s.escape_whitespaces && !s.has_rule_tsv && !s.treat_whitespace_as_suffix;
+}
 
 /* One line: SentencePiece messages may hold newlines. */
 static void one_line(char *s) {
@@ -19,7 +111,8 @@ static void one_line(char *s) {
         if (*s == '\n' || *s == '\r') *s = ' ';
 }
 
-static int wrap(spm_shim *spm, char *msg, const char *what, sp_tokenizer **out, sp_error *err) {
+static int wrap(spm_shim *spm, char *msg, const char *what, const void *bytes, size_t len,
+                sp_tokenizer **out, sp_error *err) {
     if (!spm) {
         one_line(msg);
         int rc = sp_fail(err, SP_ERR_INPUT, "%s: cannot load the SentencePiece model (%s)", what,
@@ -45,6 +138,7 @@ static int wrap(spm_shim *spm, char *msg, const char *what, sp_tokenizer **out, 
     if (t->bos >= t->vocab) t->bos = -1;
     if (t->eos >= t->vocab) t->eos = -1;
     if (t->unk >= t->vocab) t->unk = -1;
+    t->chunkable = settings_allow_chunks(bytes, len) && spm_shim_inner_space_piece(spm) == 0;
     *out = t;
     return SP_OK;
 }
@@ -52,9 +146,42 @@ static int wrap(spm_shim *spm, char *msg, const char *what, sp_tokenizer **out, 
 int sp_tokenizer_load_file(const char *path, sp_tokenizer **out, sp_error *err) {
     *out = NULL;
     if (!path) return sp_fail(err, SP_ERR_INPUT, "tokenizer: no path");
+    /* Read the bytes here (not in the library) so the settings can be inspected. */
+    FILE *f = fopen(path, "rb");
+    if (!f) return sp_fail(err, SP_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    uint8_t *buf = malloc(cap);
+    for (;;) {
+        if (!buf) break;
+        if (n == cap) {
+            uint8_t *nb = cap >= ((size_t)1 << 30) ? NULL : realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0) break;
+    }
+    int bad = !buf || ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return sp_fail(err, SP_ERR_INPUT, "%s: cannot read (or larger than 1 GiB)", path);
+    }
+    if (n == 0) {
+        free(buf);
+        return sp_fail(err, SP_ERR_INPUT, "%s: empty file, not a SentencePiece model", path);
+    }
     char *msg = NULL;
-    spm_shim *spm = spm_shim_load_file(path, &msg);
-    return wrap(spm, msg, path, out, err);
+    spm_shim *spm = spm_shim_load_bytes(buf, n, &msg);
+    int rc = wrap(spm, msg, path, buf, n, out, err);
+    free(buf);
+    return rc;
 }
 
 int sp_tokenizer_load_bytes(const void *bytes, size_t len, sp_tokenizer **out, sp_error *err) {
@@ -62,7 +189,7 @@ int sp_tokenizer_load_bytes(const void *bytes, size_t len, sp_tokenizer **out, s
     if (!bytes || len == 0) return sp_fail(err, SP_ERR_INPUT, "tokenizer: no model bytes");
     char *msg = NULL;
     spm_shim *spm = spm_shim_load_bytes(bytes, len, &msg);
-    return wrap(spm, msg, "tokenizer section", out, err);
+    return wrap(spm, msg, "tokenizer section", bytes, len, out, err);
 }
 
 void sp_tokenizer_free(sp_tokenizer *t) {
@@ -76,8 +203,66 @@ int32_t sp_tokenizer_bos(const sp_tokenizer *t) { return t->bos; }
 int32_t sp_tokenizer_eos(const sp_tokenizer *t) { return t->eos; }
 int32_t sp_tokenizer_unk(const sp_tokenizer *t) { return t->unk; }
 
+static int encode_one(const sp_tokenizer *t, const char *text, size_t len, int32_t **ids,
+                      size_t *n, sp_error *err);
+
+/* Text longer than this is cut into chunks of about this size (when exact, see above): the
+ * library's encoder needs ~100 bytes of memory per input byte, so a 4 MB corpus as one string
+ * would cost ~400 MB. */
+#define SP_ENCODE_CHUNK ((size_t)1 << 16)
+
+static int is_alnum_ascii(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* The first cut at or after `from`: a space between two ASCII letters/digits. */
+static size_t next_cut(const char *text, size_t len, size_t from) {
+    for (size_t i = from; i + 1 < len; i++)
+        if (text[i] == ' ' && i > 0 && is_alnum_ascii(text[i - 1]) && is_alnum_ascii(text[i + 1]))
+            return i;
+    return len;
+}
+
 int sp_tokenizer_encode(const sp_tokenizer *t, const char *text, size_t len, int32_t **ids,
                         size_t *n, sp_error *err) {
+    *ids = NULL;
+    *n = 0;
+    if (len <= SP_ENCODE_CHUNK || !t->chunkable) return encode_one(t, text, len, ids, n, err);
+    size_t cap = len / 3 + 16, k = 0, pos = 0;
+    int32_t *all = malloc(cap * sizeof *all);
+    if (!all) return sp_fail(err, SP_ERR_RUNTIME, "tokenizer: out of memory");
+    while (pos < len) {
+        size_t cut = len - pos > 2 * SP_ENCODE_CHUNK ? next_cut(text, len, pos + SP_ENCODE_CHUNK)
+                                                     : len;
+        int32_t *part = NULL;
+        size_t m = 0;
+        int rc = encode_one(t, text + pos, cut - pos, &part, &m, err);
+        if (rc) {
+            free(all);
+            return rc;
+        }
+        if (k + m > cap) {
+            while (k + m > cap) cap *= 2;
+            int32_t *na = realloc(all, cap * sizeof *all);
+            if (!na) {
+                free(part);
+                free(all);
+                return sp_fail(err, SP_ERR_RUNTIME, "tokenizer: out of memory");
+            }
+            all = na;
+        }
+        if (m) memcpy(all + k, part, m * sizeof *all);
+        k += m;
+        free(part);
+        pos = cut < len ? cut + 1 : len; /* the space at the cut is the next dummy prefix */
+    }
+    *ids = all;
+    *n = k;
+    return SP_OK;
+}
+
+static int encode_one(const sp_tokenizer *t, const char *text, size_t len, int32_t **ids,
+                      size_t *n, sp_error *err) {
     *ids = NULL;
     *n = 0;
     if (len == 0) return SP_OK;
