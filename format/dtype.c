@@ -29,8 +29,9 @@ sp_dtype sp_dtype_from_name(const char *name) {
     return SP_DT_INVALID;
 }
 
-/* SPEC.md §7: 0 if any dim is 0; otherwise every partial product and the byte size < 2^63, so
- * that any product of a subset of the dims fits an int64_t in the code that uses them. */
+/* SPEC.md §7: every dim, every partial product of the non-zero dims and the byte size < 2^63, so
+ * that any product of a subset of the dims fits an int64_t in the code that uses them; the
+ * raw size is 0 if any dim is 0. */
 int sp_shape_bytes(sp_dtype dt, uint32_t ndim, const uint64_t *dims, uint64_t *numel,
                    uint64_t *bytes) {
     uint64_t n = 1, b;

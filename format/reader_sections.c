@@ -190,6 +190,9 @@ static int take_tensor(sp_file *f, cursor *c, sp_tensor_info *t, sp_error *err) 
         return FAIL("tensor directory compression of '%s' at offset %llu: %u, must be 0 (none) "
                     "or 1 (zstd)", q, ULL(at), comp);
     t->compression = (sp_compression)comp;
+    if (comp == SP_COMPRESS_NONE && t->stored_size != t->raw_size)
+        return FAIL("tensor directory stored_size of '%s' at offset %llu: %llu, the shape and "
+                    "dtype give %llu", q, ULL(at + 16), ULL(t->stored_size), ULL(t->raw_size));
     uint64_t end;
     if (off % f->alignment)
         return FAIL("tensor directory offset of '%s' at offset %llu: %llu is not a multiple of "
@@ -199,9 +202,6 @@ static int take_tensor(sp_file *f, cursor *c, sp_tensor_info *t, sp_error *err) 
                     "TENSOR_DATA (%llu bytes)", q, ULL(at + 8), ULL(off), ULL(t->stored_size),
                     ULL(data->size));
     t->offset = data->offset + off;
-    if (comp == SP_COMPRESS_NONE && t->stored_size != t->raw_size)
-        return FAIL("tensor directory stored_size of '%s' at offset %llu: %llu, the shape and "
-                    "dtype give %llu", q, ULL(at + 16), ULL(t->stored_size), ULL(t->raw_size));
     if (comp == SP_COMPRESS_ZSTD) {
         if (t->raw_size == 0)
             return FAIL("tensor directory compression of '%s' at offset %llu: an empty tensor "
@@ -253,17 +253,6 @@ int sp_parse_directory(sp_file *f, sp_error *err) {
         return FAIL("tensor directory at offset %llu: %llu bytes after the last entry", ULL(c.pos),
                     ULL(left(&c)));
     size_t nt = f->tensor_count;
-    /* TENSOR_DATA ends where its last tensor ends: its size field is covered by no CRC, so
-     * this is what makes a damaged one detectable. */
-    const sp_section *data = f->sec[SP_SEC_DATA];
-    uint64_t data_end = 0;
-    for (size_t i = 0; i < nt; i++) {
-        uint64_t e = f->tensors[i].offset - data->offset + f->tensors[i].stored_size;
-        if (e > data_end) data_end = e;
-    }
-    if (data_end != data->size)
-        return FAIL("section TENSOR_DATA size at offset %llu: %llu bytes, but its tensors end "
-                    "at %llu", ULL(data->entry_offset + 16), ULL(data->size), ULL(data_end));
     /* Overlaps: sort by offset, compare neighbours (empty ranges overlap nothing). */
     qsort(f->tensor_sorted, nt, sizeof *f->tensor_sorted, cmp_offset);
     const sp_tensor_info *prev = NULL;
@@ -281,6 +270,17 @@ int sp_parse_directory(sp_file *f, sp_error *err) {
         }
         prev = t;
     }
+    /* TENSOR_DATA ends where its last tensor ends: its size field is covered by no CRC, so
+     * this is what makes a damaged one detectable. */
+    const sp_section *data = f->sec[SP_SEC_DATA];
+    uint64_t data_end = 0;
+    for (size_t i = 0; i < nt; i++) {
+        uint64_t e = f->tensors[i].offset - data->offset + f->tensors[i].stored_size;
+        if (e > data_end) data_end = e;
+    }
+    if (data_end != data->size)
+        return FAIL("section TENSOR_DATA size at offset %llu: %llu bytes, but its tensors end "
+                    "at %llu", ULL(data->entry_offset + 16), ULL(data->size), ULL(data_end));
     qsort(f->tensor_sorted, nt, sizeof *f->tensor_sorted, cmp_name);
     for (size_t i = 1; i < nt; i++)
         if (!cmp_name(&f->tensor_sorted[i - 1], &f->tensor_sorted[i])) {
