@@ -500,15 +500,30 @@ int sp_ckpt_open(const char *src, const char *config_path, sp_ckpt **out, sp_err
     if (!rc) {
         if (config_path) rc = load_config(c, config_path, err);
         else {
-            static const char *names[] = {"config.json", "params.json"};
-            for (size_t i = 0; i < 2; i++) {
-                char p[4200];
-                snprintf(p, sizeof p, "%s/%s", dir, names[i]);
-                if (exists(p)) {
-                    rc = load_config(c, p, err);
-                    break;
+            /* <stem>.config.json / <stem>.params.json for every stem of a file name (a.b.ckpt:
+             * a.b, then a), then config.json / params.json in the folder */
+            char cand[4200];
+            int found = 0;
+            if (!S_ISDIR(st.st_mode)) {
+                const char *base = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
+                char stem[1024];
+                snprintf(stem, sizeof stem, "%s", base);
+                char *dot;
+                while (!found && (dot = strrchr(stem, '.')) && dot > stem) {
+                    *dot = 0;
+                    static const char *sfx[] = {".config.json", ".params.json"};
+                    for (size_t i = 0; i < 2 && !found; i++) {
+                        snprintf(cand, sizeof cand, "%s/%s%s", dir, stem, sfx[i]);
+                        if (exists(cand)) found = 1;
+                    }
                 }
             }
+            static const char *names[] = {"config.json", "params.json"};
+            for (size_t i = 0; i < 2 && !found; i++) {
+                snprintf(cand, sizeof cand, "%s/%s", dir, names[i]);
+                if (exists(cand)) found = 1;
+            }
+            if (found) rc = load_config(c, cand, err);
         }
     }
     if (rc) {

@@ -212,6 +212,8 @@ int sp_sha256_file(int fd, uint64_t size, char hex[65], sp_error *err);
 
 /* ---- mappings -------------------------------------------------------------------------------- */
 
+typedef enum { SP_OUT_KEEP = 0, SP_OUT_F32, SP_OUT_F16, SP_OUT_BF16 } sp_out_dtype;
+
 /* One output tensor: written under `name`, read from source tensor `src`. */
 typedef struct sp_map_tensor {
     char *name;
@@ -232,9 +234,9 @@ typedef struct sp_mapping {
     const char *summary;
     /* Score how well the checkpoint matches (0 = not at all); used for auto-detection. */
     int (*detect)(const sp_ckpt *c);
-    /* Builds graph + tensor list. out_dtype_of(name) tells the dtype a tensor will be written in
-     * (the Gemma embedding scale is rounded to it). */
-    int (*build)(const sp_ckpt *c, sp_dtype embed_dtype, sp_mapping_result *out, sp_error *err);
+    /* Builds graph + tensor list. mode tells the dtype tensors will be written in (the Gemma
+     * embedding scale is rounded to the embedding's). Every problem is reported in one line. */
+    int (*build)(const sp_ckpt *c, sp_out_dtype mode, sp_mapping_result *out, sp_error *err);
 } sp_mapping;
 
 size_t sp_mapping_count(void);
@@ -243,8 +245,6 @@ const sp_mapping *sp_mapping_find(const char *name);
 void sp_mapping_result_free(sp_mapping_result *r);
 
 /* ---- the driver ------------------------------------------------------------------------------ */
-
-typedef enum { SP_OUT_KEEP = 0, SP_OUT_F32, SP_OUT_F16, SP_OUT_BF16 } sp_out_dtype;
 
 typedef struct sp_convert_options {
     const char *src;

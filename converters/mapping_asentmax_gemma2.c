@@ -1,0 +1,198 @@
+/* mapping_asentmax_gemma2.c — the paper's SparseGemma2ForCausalLM (deep-spin/asentmax,
+ * synthetic/src/models/architectures/sparse_gemma.py), usually a Lightning checkpoint whose
+ * state_dict carries the "net.model." prefix.
+ *
+ * Hyper-parameters: a Gemma2Config (+ the sparse-attention keys). Keys the config lacks take
+ * the gemma-2-2b values (the training code starts from AutoConfig("google/gemma-2-2b")), and the
+ * sparse keys their values in configs/model/sparse_gemma.yaml. Gemma-2 keys the model ignores
+ * are not read: query_pre_attn_scalar (the scale is 1/sqrt(head_dim)), attn_logit_softcapping
+ * (the decoder layer forces None), sliding_window / layer_types (is_sliding is forced False),
+ * final_logit_softcapping (null in every paper config; the model is described without it).
+ *
+ * Attention: normaliser from attn_type / entmax_alpha / poly_fit; RoPE when apply_rotary; NAPE
+ * slopes (ALiBi heads first: linear 1/(h+1) or exp 2^-h, zeros after) when apply_nape, computed
+ * here into alibi_slopes (stick-breaking uses none); length scaling of the last
+ * H - alibi_num_heads heads with NAPE (else all H) for attn_scale_type adapt-softplus-tanh
+ * (asentmax), nakanishi (ssmax) and learn; the position term is log(i + 2). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mapping_internal.h"
+
+static int has_name(const sp_ckpt *c, const char *part) {
+    for (size_t i = 0; i < c->ntensors; i++)
+        if (strstr(c->tensors[i].name, part)) return 1;
+    return 0;
+}
+
+static int detect(const sp_ckpt *c) {
+    if (!has_name(c, "pre_feedforward_layernorm") || !has_name(c, "embed_tokens.weight")) return 0;
+    static const char *sparse[] = {"entmax_alpha", "apply_nape", "apply_rotary", "attn_scale_type", "attn_type"};
+    for (size_t i = 0; i < sizeof sparse / sizeof sparse[0]; i++)
+        if (cfg_has(c->config, sparse[i])) return 20;
+    const sp_json *ar = cfg_get(c->config, "architectures");
+    if (ar && ar->type == SP_JSON_ARRAY)
+        for (size_t i = 0; i < ar->len; i++)
+            if (ar->items[i]->type == SP_JSON_STRING && strstr(ar->items[i]->str, "SparseGemma2")) return 20;
+    if (has_name(c, "attn_scale_") || has_name(c, "net.model.")) return 18;
+    return 1;
+}
+
+/* Press et al. slopes (the reference's apply_alibi option): 2^(-8(h+1)/n) for a power of two,
+ * else those of the largest smaller power of two c then every other slope of 2c. */
+static void press_slopes(int n, double *out) {
+    int c = 1;
+    while (c * 2 <= n) c *= 2;
+    double start = pow(2.0, -pow(2.0, -(log2((double)c) - 3)));
+    for (int i = 0; i < c; i++) out[i] = start * pow(start, i);
+    if (c == n) return;
+    double start2 = pow(2.0, -pow(2.0, -(log2((double)(2 * c)) - 3)));
+    for (int i = 0; i < n - c; i++) out[c + i] = start2 * pow(start2, 2 * i);
+}
+
+static int build(const sp_ckpt *c, sp_out_dtype mode, sp_mapping_result *out, sp_error *err) {
+    map_ctx m;
+    if (mc_init(&m, c, mode, "asentmax-gemma2", out, err)) return err->code;
+    if (!c->config) {
+        mc_free(&m);
+        return sp_fail(err, SP_ERR_INPUT,
+                       "asentmax-gemma2 needs the model's config.json (beside the checkpoint or --config)");
+    }
+    mc_detect_prefix(&m, "model.embed_tokens.weight");
+    /* gemma-2-2b values for absent keys */
+    long long V = cfg_int(&m, "vocab_size", 256000), D = cfg_int(&m, "hidden_size", 2304),
+              F = cfg_int(&m, "intermediate_size", 9216), N = cfg_int(&m, "num_hidden_layers", 26),
+              H = cfg_int(&m, "num_attention_heads", 8);
+    long long Hk = cfg_int(&m, "num_key_value_heads", 4), hd = cfg_int(&m, "head_dim", 256);
+    if (V <= 0 || D <= 0 || F <= 0 || N <= 0 || N > 4096 || H <= 0 || H > 4096 || Hk <= 0 || hd <= 0 || H % Hk) {
+        mc_free(&m);
+        return sp_fail(err, SP_ERR_INPUT, "asentmax-gemma2: config sizes are invalid (vocab %lld, hidden %lld, ffn %lld, layers %lld, heads %lld/%lld, head_dim %lld)",
+                       V, D, F, N, H, Hk, hd);
+    }
+    layer_spec ls = {0};
+    attn_spec *a = &ls.attn;
+    a->heads = (int)H;
+    a->kv_heads = (int)Hk;
+    a->head_dim = (int)hd;
+    a->scale = pow((double)hd, -0.5);
+    /* normaliser */
+    double alpha = cfg_num(&m, "entmax_alpha", 1.5);
+    const char *type = cfg_str(&m, "attn_type", "regular");
+    if (!strcmp(type, "stick-break") || !strcmp(type, "stickbreaking")) a->normalizer = "stickbreaking";
+    else if (!strcmp(type, "topk")) {
+        a->normalizer = "topk";
+        if (!cfg_get(c->config, "topk_size")) mc_config_error(&m, "attn_type topk needs topk_size");
+        a->topk = (int)cfg_int(&m, "topk_size", 1);
+        const char *rule = cfg_str(&m, "topk_length_rule", NULL);
+        if (rule && strcmp(rule, "div-2")) mc_config_error(&m, "unknown topk_length_rule '%s'", rule);
+        a->topk_div2 = rule != NULL;
+        if (a->topk <= 0) mc_config_error(&m, "topk_size must be positive");
+    } else if (!strcmp(type, "regular")) {
+        if (alpha == 1.0) a->normalizer = cfg_bool(&m, "poly_fit", 0) ? "adaptive_softmax" : "softmax";
+        else if (alpha == 2.0) a->normalizer = "sparsemax";
+        else if (alpha > 1.0) {
+            a->normalizer = "entmax";
+            a->alpha = alpha;
+        } else {
+            mc_config_error(&m, "entmax_alpha must be >= 1 (got %g)", alpha);
+            a->normalizer = "softmax";
+        }
+    } else {
+        mc_config_error(&m, "unknown attn_type '%s'", type);
+        a->normalizer = "softmax";
+    }
+    /* positions */
+    if (cfg_bool(&m, "apply_rotary", 0)) {
+        cfg_check_rope_scaling(&m);
+        a->rope_style = "neox";
+        a->rope_theta = cfg_rope_theta(&m, 10000.0);
+    }
+    int nape = cfg_bool(&m, "apply_nape", 1), press = cfg_bool(&m, "apply_alibi", 0);
+    long long A = cfg_int(&m, "alibi_num_heads", H / 2);
+    if (nape && (A < 0 || A > H)) mc_config_error(&m, "alibi_num_heads %lld out of range 0..%lld", A, H);
+    double *slopes = calloc((size_t)H, sizeof *slopes);
+    if (!slopes) {
+        mc_free(&m);
+        return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    }
+    if (strcmp(a->normalizer, "stickbreaking")) { /* stick-breaking adds no bias */
+        if (nape) {
+            const char *st = cfg_str(&m, "alibi_slope_type", "linear");
+            int lin = !strcmp(st, "linear");
+            if (!lin && strcmp(st, "exp")) mc_config_error(&m, "alibi_slope_type must be linear or exp, not '%s'", st);
+            for (long long h = 0; h < H && h < A; h++) slopes[h] = lin ? (double)(1.0f / (float)(h + 1)) : ldexp(1.0, (int)-h);
+            a->slopes = slopes;
+        } else if (press) {
+            press_slopes((int)H, slopes);
+            for (long long h = 0; h < H; h++) slopes[h] = (double)(float)slopes[h];
+            a->slopes = slopes;
+        }
+    }
+    /* length-dependent query scaling */
+    const char *qs = cfg_str(&m, "attn_scale_type", NULL);
+    if (qs) {
+        a->scaled_heads = (int)(nape ? H - A : H);
+        if (a->scaled_heads <= 0) mc_config_error(&m, "no heads left to scale (alibi_num_heads must be < num_attention_heads)");
+        a->scale_delta = cfg_num(&m, "attn_scale_delta", 1.0);
+        a->gamma_range = cfg_num(&m, "attn_scale_gamma_range", 2.0);
+        if (!strcmp(qs, "adapt-softplus-tanh")) {
+            a->query_scale = "asentmax";
+            ls.qs_beta_w = "model.layers.%s.self_attn.attn_scale_beta_proj.weight";
+            ls.qs_gamma_w = "model.layers.%s.self_attn.attn_scale_gamma_proj.weight";
+            if (cfg_bool(&m, "attn_scale_proj_bias", 0)) {
+                ls.qs_beta_b = "model.layers.%s.self_attn.attn_scale_beta_proj.bias";
+                ls.qs_gamma_b = "model.layers.%s.self_attn.attn_scale_gamma_proj.bias";
+            }
+        } else if (!strcmp(qs, "nakanishi")) {
+            a->query_scale = "ssmax";
+            ls.qs_beta = "model.layers.%s.self_attn.attn_scale_beta";
+        } else if (!strcmp(qs, "learn")) {
+            a->query_scale = "learn";
+            ls.qs_beta = "model.layers.%s.self_attn.attn_scale_beta";
+            ls.qs_gamma = "model.layers.%s.self_attn.attn_scale_gamma";
+        } else
+            mc_config_error(&m, "unknown attn_scale_type '%s'", qs);
+    }
+    ls.q = "model.layers.%s.self_attn.q_proj.weight";
+    ls.k = "model.layers.%s.self_attn.k_proj.weight";
+    ls.v = "model.layers.%s.self_attn.v_proj.weight";
+    ls.o = "model.layers.%s.self_attn.o_proj.weight";
+    if (cfg_bool(&m, "attention_bias", 0)) {
+        ls.bq = "model.layers.%s.self_attn.q_proj.bias";
+        ls.bk = "model.layers.%s.self_attn.k_proj.bias";
+        ls.bv = "model.layers.%s.self_attn.v_proj.bias";
+        ls.bo = "model.layers.%s.self_attn.o_proj.bias";
+    }
+    ls.gate = "model.layers.%s.mlp.gate_proj.weight";
+    ls.up = "model.layers.%s.mlp.up_proj.weight";
+    ls.down = "model.layers.%s.mlp.down_proj.weight";
+    ls.norm_attn = "model.layers.%s.input_layernorm.weight";
+    ls.norm_post_attn = "model.layers.%s.post_attention_layernorm.weight";
+    ls.norm_ffn = "model.layers.%s.pre_feedforward_layernorm.weight";
+    ls.norm_post_ffn = "model.layers.%s.post_feedforward_layernorm.weight";
+    ls.hidden = (uint64_t)D;
+    ls.ffn = (uint64_t)F;
+    ls.eps = cfg_num(&m, "rms_norm_eps", 1e-6);
+    ls.norm_offset = 1.0;
+    ls.activation = hf_activation(&m, cfg_has(c->config, "hidden_activation") ? "hidden_activation" : "hidden_act",
+                                  "gelu_pytorch_tanh");
+    char full[300];
+    snprintf(full, sizeof full, "%smodel.embed_tokens.weight", m.prefix);
+    const sp_src_tensor *emb = sp_ckpt_find(c, full);
+    double scale = gemma_embed_scale((uint64_t)D, emb ? mc_out_dtype(&m, emb) : SP_F32);
+    const char *head = "lm_head.weight";
+    if (cfg_bool(&m, "tie_word_embeddings", 0)) {
+        head = "model.embed_tokens.weight";
+        mc_ignore(&m, "lm_head.weight");
+    }
+    int rc = emit_graph(&m, "asentmax-gemma2", (uint64_t)V, "model.embed_tokens.weight", scale, (int)N, &ls,
+                        "model.norm.weight", 1.0, head, 0);
+    free(slopes);
+    mc_free(&m);
+    return rc;
+}
+
+const sp_mapping sp_mapping_asentmax_gemma2 = {
+    "asentmax-gemma2", "the paper's SparseGemma2 (Lightning .ckpt, net.model. prefix; config.json)", detect, build};
