@@ -1,0 +1,202 @@
+/* task_eval.c — synthetic-task exact-match accuracy by greedy generation (task_eval.h). */
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sparsa_eval.h"
+#include "task_eval.h"
+
+void sp_task_default_layout(int32_t vocab, sp_task_layout *out) {
+    out->bos = vocab - 4;
+    out->eos = vocab - 3;
+    out->sep = vocab - 1;
+    out->multiplier = 2.2;
+}
+
+static void free_rows(int32_t **rows, size_t *lens, size_t n) {
+    for (size_t i = 0; rows && i < n; i++) free(rows[i]);
+    free(rows);
+    free(lens);
+}
+
+void sp_task_set_free(sp_task_set *s) {
+    free_rows(s->src, s->src_len, s->samples);
+    free_rows(s->trg, s->trg_len, s->samples);
+    memset(s, 0, sizeof *s);
+}
+
+/* Parses one line of space-separated ids into a malloc'd array. */
+static int parse_ids(const char *path, size_t line_no, char *line, int32_t vocab, int32_t **ids,
+                     size_t *n, sp_error *err) {
+    size_t cap = 16, len = 0;
+    int32_t *v = malloc(cap * sizeof *v);
+    if (!v) return sp_fail(err, SP_ERR_RUNTIME, "%s: out of memory", path);
+    char *p = line;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
+        if (!*p) break;
+        char *end;
+        errno = 0;
+        long long x = strtoll(p, &end, 10);
+        if (end == p || errno || (*end && *end != ' ' && *end != '\t' && *end != '\r' &&
+                                  *end != '\n')) {
+            free(v);
+            return sp_fail(err, SP_ERR_INPUT, "%s:%zu: not a list of integer token ids", path,
+                           line_no);
+        }
+        if (x < 0 || x >= vocab) {
+            free(v);
+            return sp_fail(err, SP_ERR_INPUT, "%s:%zu: token id %lld outside the vocabulary "
+                           "[0, %d)", path, line_no, x, (int)vocab);
+        }
+        if (len == cap) {
+            int32_t *nv = realloc(v, (cap *= 2) * sizeof *v);
+            if (!nv) {
+                free(v);
+                return sp_fail(err, SP_ERR_RUNTIME, "%s: out of memory", path);
+            }
+            v = nv;
+        }
+        v[len++] = (int32_t)x;
+        p = end;
+    }
+    *ids = v;
+    *n = len;
+    return SP_OK;
+}
+
+/* Reads every line of path (up to limit) as an id list. */
+static int read_lines(const char *path, int32_t vocab, size_t limit, int32_t ***rows,
+                      size_t **lens, size_t *count, sp_error *err) {
+    FILE *f = fopen(path, "r");
+    if (!f) return sp_fail(err, SP_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t linecap = 0, n = 0, cap = 0;
+    int32_t **r = NULL;
+    size_t *l = NULL;
+    int rc = SP_OK;
+    while ((!limit || n < limit) && getline(&line, &linecap, f) >= 0) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            int32_t **nr = realloc(r, cap * sizeof *r);
+            size_t *nl = nr ? realloc(l, cap * sizeof *l) : NULL;
+            if (nr) r = nr;
+            if (!nr || !nl) {
+                rc = sp_fail(err, SP_ERR_RUNTIME, "%s: out of memory", path);
+                break;
+            }
+            l = nl;
+        }
+        rc = parse_ids(path, n + 1, line, vocab, &r[n], &l[n], err);
+        if (rc) break;
+        n++;
+    }
+    free(line);
+    if (rc == SP_OK && ferror(f)) rc = sp_fail(err, SP_ERR_INPUT, "%s: read error", path);
+    fclose(f);
+    if (rc == SP_OK && n == 0) rc = sp_fail(err, SP_ERR_INPUT, "%s: no samples", path);
+    if (rc) {
+        for (size_t i = 0; i < n; i++) free(r[i]);
+        free(r);
+        free(l);
+        return rc;
+    }
+    *rows = r;
+    *lens = l;
+    *count = n;
+    return SP_OK;
+}
+
+int sp_task_set_read(const char *src_path, const char *trg_path, int32_t vocab, size_t limit,
+                     sp_task_set *out, sp_error *err) {
+    memset(out, 0, sizeof *out);
+    int32_t **src = NULL, **trg = NULL;
+    size_t *src_len = NULL, *trg_len = NULL, ns = 0, nt = 0;
+    int rc = read_lines(src_path, vocab, limit, &src, &src_len, &ns, err);
+    if (rc) return rc;
+    rc = read_lines(trg_path, vocab, limit, &trg, &trg_len, &nt, err);
+    if (rc == SP_OK && nt != ns)
+        rc = sp_fail(err, SP_ERR_INPUT, "%s has %zu samples but %s has %zu", src_path, ns,
+                     trg_path, nt);
+    if (rc) {
+        free_rows(src, src_len, ns);
+        free_rows(trg, trg_len, nt);
+        return rc;
+    }
+    *out = (sp_task_set){ns, src, trg, src_len, trg_len, 0};
+    for (size_t i = 0; i < ns; i++)
+        if (src_len[i] > out->max_src_len) out->max_src_len = src_len[i];
+    return SP_OK;
+}
+
+static size_t source_len(const sp_task_layout *layout, size_t src_len) {
+    return 1 + src_len + (layout->sep >= 0 ? 1 : 0);
+}
+
+static size_t total_len(const sp_task_layout *layout, size_t src_len) {
+    return (size_t)floor((double)source_len(layout, src_len) * layout->multiplier);
+}
+
+size_t sp_task_set_capacity(const sp_task_set *s, const sp_task_layout *layout) {
+    size_t n = source_len(layout, s->max_src_len), t = total_len(layout, s->max_src_len);
+    return t > n ? t : n;
+}
+
+typedef struct collected {
+    int32_t *ids;
+    size_t n, cap;
+} collected;
+
+static int collect(void *user, int32_t id) {
+    collected *c = user;
+    if (c->n < c->cap) c->ids[c->n] = id;
+    c->n++;
+    return 0;
+}
+
+int sp_task_eval(sp_session *s, int32_t vocab, const sp_task_layout *layout,
+                 const sp_task_set *set, FILE *pred, sp_task_result *res, sp_error *err) {
+    memset(res, 0, sizeof *res);
+    size_t cap = sp_task_set_capacity(set, layout);
+    int32_t *prompt = malloc(cap * sizeof *prompt);
+    collected c = {malloc(cap * sizeof(int32_t)), 0, cap};
+    sp_sampler greedy;
+    int rc = sp_sampler_init(&greedy, vocab, 0.0f, 1.0f, 0, err);
+    if (rc == SP_OK && (!prompt || !c.ids))
+        rc = sp_fail(err, SP_ERR_RUNTIME, "eval-task: out of memory");
+    double t0 = omp_get_wtime(), len_sum = 0;
+    for (size_t i = 0; rc == SP_OK && i < set->samples; i++) {
+        size_t n = 0;
+        prompt[n++] = layout->bos;
+        memcpy(prompt + n, set->src[i], set->src_len[i] * sizeof *prompt);
+        n += set->src_len[i];
+        if (layout->sep >= 0) prompt[n++] = layout->sep;
+        size_t total = total_len(layout, set->src_len[i]);
+        size_t max_new = total > n ? total - n : 0;
+        sp_session_reset(s);
+        c.n = 0;
+        size_t produced = 0;
+        if (max_new > 0)
+            rc = sp_generate(s, vocab, prompt, n, max_new, layout->eos, &greedy, collect, &c,
+                             &produced, err);
+        if (rc) break;
+        int ok = c.n == set->trg_len[i] &&
+                 !memcmp(c.ids, set->trg[i], c.n * sizeof(int32_t));
+        res->correct += (size_t)ok;
+        len_sum += (double)set->src_len[i];
+        if (pred) {
+            fprintf(pred, "%d", ok);
+            for (size_t j = 0; j < c.n && j < c.cap; j++) fprintf(pred, " %d", (int)c.ids[j]);
+            fputc('\n', pred);
+        }
+        res->samples++;
+    }
+    res->seconds = omp_get_wtime() - t0;
+    res->mean_src_len = res->samples ? len_sum / (double)res->samples : 0;
+    sp_sampler_free(&greedy);
+    free(prompt);
+    free(c.ids);
+    return rc;
+}
