@@ -90,10 +90,7 @@ static const size_t shapes[][3] = {
 };
 
 static void check_all(const char *isa) {
-    if (sp_gemm_set_isa(isa) != 0) {
-        cr_log_warn("back end %s not available on this CPU: skipped", isa);
-        return;
-    }
+    if (sp_gemm_set_isa(isa) != 0) return; /* the CPU lacks it (auto_backend checks the choice) */
     cr_assert_str_eq(sp_gemm_isa(), isa);
     const sp_dtype dts[] = {SP_F32, SP_F16, SP_BF16};
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
@@ -127,8 +124,8 @@ Test(kernels_gemm, empty_k_gives_bias) {
 /* 1 and 2 threads must agree bit for bit, on both the row path and the blocked path. */
 static void check_threads(const char *isa) {
     if (sp_gemm_set_isa(isa) != 0) return;
-    static const size_t big[][3] = {{1, 700, 300}, {3, 512, 257}, {97, 300, 200},
-                                    {300, 130, 40}, {64, 513, 1030}};
+    static const size_t big[][3] = {{1, 700, 300}, {3, 512, 130}, {97, 300, 100},
+                                    {300, 130, 40}, {40, 513, 300}};
     const sp_dtype dts[] = {SP_F32, SP_F16, SP_BF16};
     for (size_t s = 0; s < sizeof big / sizeof *big; s++)
         for (size_t d = 0; d < 3; d++) {
