@@ -210,6 +210,10 @@ static int parse_repeat(parse_ctx *pc, const yaml_node_t *n) {
         return pfail(pc, n, "repeat count %lld outside 1..%d", c, SP_GRAPH_MAX_REPEAT);
     if (!nodes || nodes->type != YAML_SEQUENCE_NODE)
         return pfail(pc, n, "repeat without a 'nodes' list");
+    size_t blk = (size_t)(nodes->data.sequence.items.top - nodes->data.sequence.items.start);
+    if (blk && (size_t)c > (SP_GRAPH_MAX_NODES - pc->g->n_nodes) / blk)
+        return pfail(pc, n, "repeat of %lld × %zu nodes exceeds %u nodes", c, blk,
+                     SP_GRAPH_MAX_NODES);
     char pat[128];
     if (strlen(var) > 100) return pfail(pc, n, "repeat 'var' too long");
     snprintf(pat, sizeof pat, "{%s}", var);

@@ -46,7 +46,7 @@ typedef struct sp_graph {
 } sp_graph;
 
 #define SP_GRAPH_MAX_REPEAT 4096
-#define SP_GRAPH_MAX_NODES (1u << 20)
+#define SP_GRAPH_MAX_NODES (1u << 18)
 
 int sp_graph_parse(const char *yaml, size_t len, sp_graph **out, sp_error *err);
 void sp_graph_free(sp_graph *g);
@@ -179,7 +179,8 @@ struct sp_session {
     size_t max_tokens;
     size_t pos;
     int n_threads;
-    float **body_bufs;
+    float **body_bufs;         /* [body_rows][width] each */
+    size_t body_rows;
     float **tail_bufs;
     float *scratch;
     size_t scratch_floats;

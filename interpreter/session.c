@@ -69,8 +69,10 @@ int sp_session_create(sp_model *m, size_t max_tokens, int n_threads, sp_session 
     s->stats = calloc(m->n_layers + 1, sizeof *s->stats);
     s->stats_out = calloc(m->n_layers + 1, sizeof *s->stats_out);
     oom = !s->body_bufs || !s->tail_bufs || !s->kv || !s->stats || !s->stats_out;
+    /* Activations start small and grow to the largest call (decode sessions stay small). */
+    s->body_rows = min_sz(max_tokens, 16);
     for (size_t i = 0; !oom && i < pl->n_body_bufs; i++)
-        s->body_bufs[i] = alloc_floats(max_tokens, pl->body_buf_width[i], &oom);
+        s->body_bufs[i] = alloc_floats(s->body_rows, pl->body_buf_width[i], &oom);
     for (size_t i = 0; !oom && i < pl->n_tail_bufs; i++)
         s->tail_bufs[i] = alloc_floats(SP_LOGIT_BLOCK, pl->tail_buf_width[i], &oom);
     size_t srows = min_sz(max_tokens, SP_ROW_CHUNK), sfl = 0;
@@ -135,6 +137,23 @@ static void bind(sp_session *s, const sp_op *op, size_t r0, sp_exec *ex) {
     ex->out = ov->in_tail ? s->tail_bufs[ov->buffer] : s->body_bufs[ov->buffer] + r0 * ov->width;
 }
 
+/* Grows the body buffers to hold `rows` rows (at most max_tokens). */
+static int grow_body(sp_session *s, size_t rows, sp_error *err) {
+    const sp_plan *pl = &s->m->plan;
+    size_t want = s->body_rows * 2 > rows ? s->body_rows * 2 : rows;
+    if (want > s->max_tokens) want = s->max_tokens;
+    for (size_t i = 0; i < pl->n_body_bufs; i++) {
+        size_t w = pl->body_buf_width[i];
+        if (w && want > SIZE_MAX / sizeof(float) / w)
+            return sp_fail(err, SP_ERR_RUNTIME, "out of memory for %zu rows", want);
+        float *nb = realloc(s->body_bufs[i], ((want * w) != 0 ? want * w : 1) * sizeof(float));
+        if (!nb) return sp_fail(err, SP_ERR_RUNTIME, "out of memory for %zu rows", want);
+        s->body_bufs[i] = nb;
+    }
+    s->body_rows = want;
+    return SP_OK;
+}
+
 int sp_session_forward(sp_session *s, const int32_t *tokens, size_t n, size_t logits_from,
                        sp_logits_sink sink, void *user, sp_error *err) {
     sp_model *m = s->m;
@@ -148,6 +167,10 @@ int sp_session_forward(sp_session *s, const int32_t *tokens, size_t n, size_t lo
         if (tokens[i] < 0 || (int64_t)tokens[i] >= m->graph->vocab_size)
             return sp_fail(err, SP_ERR_INPUT, "token id %ld at position %zu outside [0, %lld)",
                            (long)tokens[i], i, (long long)m->graph->vocab_size);
+    if (n > s->body_rows) {
+        int rc = grow_body(s, n, err);
+        if (rc) return rc;
+    }
     if (s->n_threads > 0) omp_set_num_threads(s->n_threads);
     sp_exec ex = {.s = s, .scratch = s->scratch, .scratch_rows = min_sz(s->max_tokens, SP_ROW_CHUNK)};
     for (size_t i = 0; i < pl->tail_start; i++) {

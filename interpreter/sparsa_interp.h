@@ -5,7 +5,8 @@
  *    missing tensor, shape or dtype mismatch, use before definition) and compiles an execution
  *    plan; every error names the node. Weights stay in the mapped file (f16/bf16 are converted
  *    inside the kernels), so opening costs O(graph), not O(weights).
- *  - A session owns the KV cache and every buffer, sized once at creation for max_tokens.
+ *  - A session owns the KV cache (sized once at creation for max_tokens) and every buffer
+ *    (activations grow to the largest call, never beyond max_tokens rows).
  *  - sp_session_forward appends tokens after those already cached: a whole window at once
  *    (batched prefill with matrix–matrix products) or one token (decode). Both paths give the
  *    same numbers to ~1e-6, and results are bit-identical for any thread count.

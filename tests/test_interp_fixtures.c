@@ -140,3 +140,41 @@ Test(interp_fixtures, decode_threads_torchtitan) { decode_and_threads("torchtita
 Test(interp_fixtures, decode_threads_asentmax) { decode_and_threads("sg2-asentmax-nape-bf16"); }
 Test(interp_fixtures, decode_threads_entmax13) { decode_and_threads("sg2-entmax13-rope-bf16"); }
 Test(interp_fixtures, decode_threads_stickbreaking) { decode_and_threads("sg2-stickbreaking-bf16"); }
+
+/* Attention statistics against the reference's fraction of exactly-zero weights among
+ * visible keys (MANIFEST.json zero_fraction), summed over layers and heads. */
+static void check_stats(const char *name, double want_zero_fraction) {
+    fixture f;
+    cr_assert_eq(load_fixture(name, &f), 0);
+    sp_session *s = NULL;
+    sp_error err = {0};
+    cr_assert_eq(sp_session_create(f.m, f.n, 0, &s, &err), 0);
+    sp_session_enable_stats(s, 1);
+    cr_assert_eq(sp_session_forward(s, f.tok, f.n, f.n, NULL, NULL, &err), 0, "%s", err.msg);
+    uint64_t support = 0, visible = 0;
+    for (size_t l = 0; l < sp_model_layer_count(f.m); l++) {
+        const sp_head_stats *hs = sp_session_stats(s, l);
+        cr_assert(hs);
+        for (int h = 0; h < sp_model_attention_heads(f.m, l); h++) {
+            cr_assert_eq(hs[h].rows, f.n, "layer %zu head %d: %llu rows", l, h,
+                         (unsigned long long)hs[h].rows);
+            cr_assert_leq(hs[h].support, hs[h].visible);
+            support += hs[h].support;
+            visible += hs[h].visible;
+        }
+    }
+    double zf = 1.0 - (double)support / (double)visible;
+    cr_log_info("%s: zero fraction %.4f (reference %.4f)", name, zf, want_zero_fraction);
+    cr_assert(fabs(zf - want_zero_fraction) <= 0.002, "%s: zero fraction %.4f, reference %.4f",
+              name, zf, want_zero_fraction);
+    sp_session_reset_stats(s);
+    const sp_head_stats *hs = sp_session_stats(s, 0);
+    cr_assert_eq(hs[0].rows, 0);
+    cr_assert_eq(hs[0].visible, 0);
+    sp_session_free(s);
+    free_fixture(&f);
+}
+
+Test(interp_fixtures, stats_entmax15) { check_stats("sg2-entmax15-nape-bf16", 0.9255); }
+Test(interp_fixtures, stats_sparsemax) { check_stats("sg2-sparsemax-nope-bf16", 0.9361); }
+Test(interp_fixtures, stats_softmax) { check_stats("hf-llama-f32", 0.0); }
