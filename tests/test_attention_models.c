@@ -28,8 +28,13 @@ static int collect_sink(void *user, size_t first_row, size_t n_rows, const float
 }
 
 static size_t read_tokens(const char *path, int32_t *ids, size_t cap) {
-    char *txt = tu_read_file(path, NULL);
-    cr_assert(txt, "cannot read %s", path);
+    size_t len = 0;
+    char *raw = tu_read_file(path, &len);
+    cr_assert(raw, "cannot read %s", path);
+    char *txt = malloc(len + 1); /* tu_read_file does not terminate the bytes */
+    memcpy(txt, raw, len);
+    txt[len] = 0;
+    free(raw);
     size_t n = 0;
     for (char *p = txt; *p && n < cap;) {
         char *end;
