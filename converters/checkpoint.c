@@ -502,7 +502,7 @@ int sp_ckpt_open(const char *src, const char *config_path, sp_ckpt **out, sp_err
         else {
             /* <stem>.config.json / <stem>.params.json for every stem of a file name (a.b.ckpt:
              * a.b, then a), then config.json / params.json in the folder */
-            char cand[4200];
+            char cand[5300];
             int found = 0;
             if (!S_ISDIR(st.st_mode)) {
                 const char *base = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
