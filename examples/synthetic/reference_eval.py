@@ -29,10 +29,12 @@ def load(ckpt_dir):
     keys = set(sparsa_ref.Config.DEFAULTS)
     cfg = sparsa_ref.Config(**{k: v for k, v in conf.items() if k in keys})
     model = sparsa_ref.SparseGemma2ForCausalLM(cfg)
-    ck = torch.load(os.path.join(ckpt_dir, "last.ckpt"), map_location="cpu")
+    ck = torch.load(os.path.join(ckpt_dir, "last.ckpt"), map_location="cpu", weights_only=False)
     sd = {k[len("net.model."):]: v.float() for k, v in ck["state_dict"].items()
           if k.startswith("net.model.")}
     model.load_state_dict(sd, strict=True)
+    # the sqrt(D) embedding scale is rounded to the stored weight dtype (bf16 in these runs)
+    model.weight_dtype = next(iter(ck["state_dict"].values())).dtype
     model.eval()
     return model, conf
 
@@ -40,12 +42,13 @@ def load(ckpt_dir):
 @torch.no_grad()
 def greedy(model, sources, eos, max_total):
     """sources: equal-length id lists. Returns the generated ids (eos excluded) per sample."""
-    x = torch.tensor(sources, dtype=torch.long)
+    device = next(model.parameters()).device
+    x = torch.tensor(sources, dtype=torch.long, device=device)
     done = torch.zeros(len(sources), dtype=torch.bool)
     out = [[] for _ in sources]
     while x.shape[1] < max_total and not bool(done.all()):
         nxt = model(x)[:, -1].argmax(-1)
-        for i, t in enumerate(nxt.tolist()):
+        for i, t in enumerate(nxt.cpu().tolist()):
             if not done[i]:
                 if t == eos:
                     done[i] = True
@@ -66,6 +69,9 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     model, conf = load(a.ckpt_dir)
+    if torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = False   # plain fp32, as on a CPU
+        model = model.cuda()
     sp = Specials(conf["vocab_size"] - 6, conf["task"])
     srcs = [[int(t) for t in line.split()] for line in open(a.src)][: a.limit]
     trgs = [[int(t) for t in line.split()] for line in open(a.trg)][: a.limit]
