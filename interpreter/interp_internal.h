@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "attention.h"
 #include "sparsa_format.h"
@@ -188,6 +189,7 @@ struct sp_session {
     int stats_on;
     sp_attn_stats **stats;     /* [layer][heads] */
     sp_head_stats **stats_out; /* copies handed out by sp_session_stats */
+    double *op_seconds;        /* [n_ops] when SPARSA_PROFILE is set, else NULL */
 };
 
 /* What an op's run hook sees: rows [0, n) of this call are positions pos0 .. pos0+n-1. */
@@ -204,9 +206,44 @@ struct sp_exec {
 /* Rows per chunk for ops whose scratch is per row (MLP hidden, attention scale). */
 #define SP_ROW_CHUNK 256
 
-/* Shared helpers (ops_common.c). */
-float sp_gelu_tanh(float x);
+/* ---- activations (inline so loops over them vectorise) -------------------------------- */
+
+/* e^x for finite x, within 2 ulp (Cephes polynomial after reduction by ln 2); results are
+ * clamped to [e^-87, e^88]; NaN propagates. Branch-free, so GCC vectorises loops over it. */
+static inline float sp_expf_fast(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    const float magic = 12582912.0f;            /* 1.5·2^23: t = magic + round(x·log2 e) */
+    float t = x * 1.44269504088896341f + magic;
+    float n = t - magic;
+    float r = x - n * 0.693359375f;             /* ln 2 in two parts */
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.0f;
+    uint32_t tb, sb;
+    memcpy(&tb, &t, 4);
+    sb = (tb - 0x4B400000u + 127u) << 23;       /* 2^round(x·log2 e) */
+    float sc;
+    memcpy(&sc, &sb, 4);
+    return p * sc;
+}
+
+/* x·σ(x) */
+static inline float sp_silu(float x) { return x / (1.0f + sp_expf_fast(-x)); }
+
+/* 0.5·x·(1 + tanh(u)) with u = √(2/π)(x + 0.044715x³), written as x·σ(2u) (the same
+ * function: 0.5(1 + tanh u) = σ(2u)). */
+static inline float sp_gelu_tanh(float x) {
+    float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+    return x / (1.0f + sp_expf_fast(-2.0f * u));
+}
+
+/* 0.5·x·(1 + erf(x/√2)) (ops_common.c). */
 float sp_gelu_erf(float x);
-float sp_silu(float x);
 
 #endif

@@ -58,12 +58,25 @@ static int mlp_compile(sp_compile_ctx *cc, sp_op *op, sp_error *err) {
     return SP_OK;
 }
 
-static float act(act_kind k, float x) {
+/* y[i] = act(y[i]) (· m[i] when m is given); one loop per activation so each vectorises. */
+static void apply_act(act_kind k, float *y, const float *m, size_t n) {
     switch (k) {
-    case ACT_SILU: return sp_silu(x);
-    case ACT_GELU_TANH: return sp_gelu_tanh(x);
-    case ACT_GELU: return sp_gelu_erf(x);
-    default: return x > 0 ? x : 0.0f;
+    case ACT_SILU:
+        #pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) y[i] = sp_silu(y[i]) * (m ? m[i] : 1.0f);
+        break;
+    case ACT_GELU_TANH:
+        #pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) y[i] = sp_gelu_tanh(y[i]) * (m ? m[i] : 1.0f);
+        break;
+    case ACT_GELU:
+        #pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) y[i] = sp_gelu_erf(y[i]) * (m ? m[i] : 1.0f);
+        break;
+    default:
+        #pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) y[i] = (y[i] > 0 ? y[i] : 0.0f) * (m ? m[i] : 1.0f);
+        break;
     }
 }
 
@@ -77,13 +90,12 @@ static void mlp_run(const sp_op *op, sp_exec *ex) {
         sp_gemm_wt(x, m, d, p->up.data, p->up.dtype, hid, p->up_b, u);
         if (p->gated) {
             sp_gemm_wt(x, m, d, p->gate.data, p->gate.dtype, hid, p->gate_b, g);
-            #pragma omp parallel for schedule(static)
-            for (size_t i = 0; i < m * hid; i++) u[i] = act(p->act, g[i]) * u[i];
+            apply_act(p->act, g, u, m * hid);   /* g = act(gate) ⊙ up */
+            sp_gemm_wt(g, m, hid, p->down.data, p->down.dtype, d, p->down_b, ex->out + r0 * d);
         } else {
-            #pragma omp parallel for schedule(static)
-            for (size_t i = 0; i < m * hid; i++) u[i] = act(p->act, u[i]);
+            apply_act(p->act, u, NULL, m * hid);
+            sp_gemm_wt(u, m, hid, p->down.data, p->down.dtype, d, p->down_b, ex->out + r0 * d);
         }
-        sp_gemm_wt(u, m, hid, p->down.data, p->down.dtype, d, p->down_b, ex->out + r0 * d);
     }
 }
 

@@ -6,6 +6,7 @@
  * block to the sink. Threads: every kernel is parallel over rows or output elements with a
  * fixed per-element reduction order, so results do not depend on the thread count. */
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,9 +14,28 @@
 
 static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
 
+/* SPARSA_PROFILE=1: wall time per op kind, printed to stderr when the session is freed. */
+static void print_profile(const sp_session *s) {
+    double total = 0;
+    for (size_t i = 0; i < s->m->n_ops; i++) total += s->op_seconds[i];
+    fprintf(stderr, "sparsa profile: %.3f s in ops\n", total);
+    for (size_t i = 0; i < s->m->n_ops; i++) {
+        const char *kind = s->m->ops[i].kind->name;
+        int first = 1;
+        for (size_t j = 0; j < i; j++) first &= strcmp(s->m->ops[j].kind->name, kind) != 0;
+        if (!first) continue;
+        double t = 0;
+        for (size_t j = i; j < s->m->n_ops; j++)
+            if (!strcmp(s->m->ops[j].kind->name, kind)) t += s->op_seconds[j];
+        fprintf(stderr, "  %-10s %8.3f s  %5.1f%%\n", kind, t, total > 0 ? 100 * t / total : 0);
+    }
+}
+
 void sp_session_free(sp_session *s) {
     if (!s) return;
     sp_model *m = s->m;
+    if (s->op_seconds) print_profile(s);
+    free(s->op_seconds);
     if (s->body_bufs)
         for (size_t i = 0; i < m->plan.n_body_bufs; i++) free(s->body_bufs[i]);
     if (s->tail_bufs)
@@ -62,6 +82,8 @@ int sp_session_create(sp_model *m, size_t max_tokens, int n_threads, sp_session 
     s->max_tokens = max_tokens;
     s->n_threads = n_threads;
     int oom = 0;
+    const char *prof = getenv("SPARSA_PROFILE");
+    if (prof && *prof && strcmp(prof, "0")) s->op_seconds = calloc(m->n_ops ? m->n_ops : 1, sizeof(double));
     const sp_plan *pl = &m->plan;
     s->body_bufs = calloc(pl->n_body_bufs + 1, sizeof *s->body_bufs);
     s->tail_bufs = calloc(pl->n_tail_bufs + 1, sizeof *s->tail_bufs);
@@ -137,6 +159,17 @@ static void bind(sp_session *s, const sp_op *op, size_t r0, sp_exec *ex) {
     ex->out = ov->in_tail ? s->tail_bufs[ov->buffer] : s->body_bufs[ov->buffer] + r0 * ov->width;
 }
 
+static void run_op(sp_session *s, size_t i, sp_exec *ex) {
+    const sp_op *op = &s->m->ops[i];
+    if (!s->op_seconds) {
+        op->kind->run(op, ex);
+        return;
+    }
+    double t0 = omp_get_wtime();
+    op->kind->run(op, ex);
+    s->op_seconds[i] += omp_get_wtime() - t0;
+}
+
 /* Grows the body buffers to hold `rows` rows (at most max_tokens). */
 static int grow_body(sp_session *s, size_t rows, sp_error *err) {
     const sp_plan *pl = &s->m->plan;
@@ -179,7 +212,7 @@ int sp_session_forward(sp_session *s, const int32_t *tokens, size_t n, size_t lo
         ex.pos0 = s->pos;
         ex.tokens = tokens;
         bind(s, op, 0, &ex);
-        op->kind->run(op, &ex);
+        run_op(s, i, &ex);
     }
     size_t pos0 = s->pos;
     s->pos += n;  /* the KV cache now holds these rows, whatever the sink does */
@@ -193,7 +226,7 @@ int sp_session_forward(sp_session *s, const int32_t *tokens, size_t n, size_t lo
             ex.tokens = tokens + r0;
             ex.scratch_rows = min_sz(ex.scratch_rows, SP_LOGIT_BLOCK);
             bind(s, op, r0, &ex);
-            op->kind->run(op, &ex);
+            run_op(s, i, &ex);
         }
         const sp_value_ver *ov = &pl->vers[pl->out_ver];
         logits = ov->in_tail ? s->tail_bufs[ov->buffer] : s->body_bufs[ov->buffer] + r0 * ov->width;

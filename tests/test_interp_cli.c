@@ -37,7 +37,7 @@ Test(interp_cli, out_file_matches_reference) {
     ids[strcspn(ids, "\n")] = 0;
     char out_path[300], args[1200], *err = NULL;
     snprintf(out_path, sizeof out_path, "%s.logits", model_path);
-    snprintf(args, sizeof args, "logits %s --tokens %s --out %s --threads 2", model_path, ids, out_path);
+    snprintf(args, sizeof args, "logits %s --tokens %s --out %s --threads 1", model_path, ids, out_path);
     cr_assert_eq(tu_run_sparsa(args, NULL, &err), 0, "%s", err);
     size_t len = 0, wlen = 0;
     float *got = tu_read_file(out_path, &len);

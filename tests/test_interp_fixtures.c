@@ -178,3 +178,27 @@ static void check_stats(const char *name, double want_zero_fraction) {
 Test(interp_fixtures, stats_entmax15) { check_stats("sg2-entmax15-nape-bf16", 0.9255); }
 Test(interp_fixtures, stats_sparsemax) { check_stats("sg2-sparsemax-nope-bf16", 0.9361); }
 Test(interp_fixtures, stats_softmax) { check_stats("hf-llama-f32", 0.0); }
+
+/* Windows longer than SP_ROW_CHUNK (MLP hidden chunks, query-scale chunks) and than several
+ * logit blocks: one 300-token prefill against calls of 100 tokens (each a single chunk). */
+Test(interp_fixtures, long_window_chunking_matches_short_calls, .timeout = 120) {
+    fixture f;
+    cr_assert_eq(load_fixture("sg2-asentmax-nape-bf16", &f), 0);
+    size_t n = 300;
+    int32_t *tok = malloc(n * sizeof *tok);
+    for (size_t i = 0; i < n; i++) tok[i] = f.tok[(i * 7) % f.n];
+    float *full = ti_logits(f.m, tok, n, 0, 0);
+    float *parts = ti_logits(f.m, tok, n, 100, 0);
+    cr_assert(full && parts);
+    double worst = 0;
+    for (size_t i = 0; i < n * f.vocab; i++) {
+        double dd = fabs((double)full[i] - parts[i]);
+        if (dd > worst) worst = dd;
+        cr_assert(dd <= 1e-5, "row %zu: %.9g vs %.9g", i / f.vocab, full[i], parts[i]);
+    }
+    cr_log_info("300-token prefill vs 3 calls of 100: max |diff| %.3g", worst);
+    free(full);
+    free(parts);
+    free(tok);
+    free_fixture(&f);
+}
