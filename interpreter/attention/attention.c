@@ -201,13 +201,14 @@ void sp_attention_forward(const sp_attn_params *p, const float *q, const float *
     {
         tile_ws tw;
         int ok = 1;
+        const int tq = nq < TQ ? (int)nq : TQ; /* decode needs one row of buffers, not TQ */
         for (int t = 0; t < TQ; t++) {
-            tw.row[t].s = malloc(cap * sizeof(float));
-            tw.row[t].w = malloc(cap * sizeof(float));
+            tw.row[t].s = t < tq ? malloc(cap * sizeof(float)) : NULL;
+            tw.row[t].w = t < tq ? malloc(cap * sizeof(float)) : NULL;
             /* t and idx are needed one row at a time */
             tw.row[t].t = t == 0 ? malloc(cap * sizeof(float)) : tw.row[0].t;
             tw.row[t].idx = t == 0 ? malloc(cap * sizeof(uint32_t)) : tw.row[0].idx;
-            ok = ok && tw.row[t].s && tw.row[t].w && tw.row[t].t && tw.row[t].idx;
+            ok = ok && (t >= tq || (tw.row[t].s && tw.row[t].w)) && tw.row[t].t && tw.row[t].idx;
         }
         tw.qbuf = malloc((size_t)TQ * d * sizeof(float) + 1);
         tw.obuf = malloc((size_t)TQ * dv * sizeof(float) + 1);
