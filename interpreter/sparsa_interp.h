@@ -12,6 +12,8 @@
  *    same numbers to ~1e-6, and results are bit-identical for any thread count.
  *  - Logits are delivered to a sink in blocks of at most SP_LOGIT_BLOCK rows, so a caller that
  *    reduces them row by row (perplexity) needs O(vocab) memory, not O(tokens × vocab).
+ *  - With the environment variable SPARSA_PROFILE=1, a session times every op and prints the
+ *    wall time per op kind to stderr when it is freed.
  */
 #ifndef SPARSA_INTERP_H
 #define SPARSA_INTERP_H
