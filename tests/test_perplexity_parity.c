@@ -1,7 +1,8 @@
 /* test_perplexity_parity.c — `sparsa perplexity` against the PyTorch reference under every
  * protocol (tests/fixtures/perplexity/expected.tsv, made by
- * tests/reference/perplexity_fixtures.py): mean NLL within 1e-4 relative, windows and tokens
- * scored exactly, per file and micro-averaged; the same bits for any thread count. */
+ * tests/reference/perplexity_fixtures.py): mean NLL within 1e-5 relative (the contract asks
+ * 1e-4; measured ~2e-8), windows and tokens scored exactly, per file and micro-averaged; the
+ * same bits for any thread count. */
 #include <criterion/criterion.h>
 #include <math.h>
 
@@ -56,7 +57,7 @@ static void check_group(const group *g) {
         cr_assert_eq((long)obj_number(row, "windows"), windows, "%s: windows", line);
         cr_assert_eq((long)obj_number(row, "tokens_scored"), tokens, "%s: tokens", line);
         double got = obj_number(row, "mean_nll");
-        cr_assert(fabs(got - nll) <= 1e-4 * fabs(nll), "%s: mean_nll %.9f vs reference %.9f",
+        cr_assert(fabs(got - nll) <= 1e-5 * fabs(nll), "%s: mean_nll %.9f vs reference %.9f",
                   line, got, nll);
         double ppl = obj_number(row, "ppl");
         cr_assert(fabs(ppl - exp(nll)) <= 1e-4 * exp(nll), "%s: ppl %.6f", line, ppl);
