@@ -306,3 +306,36 @@ Test(entmax_attention, zero_keys_never_touch_v) {
         cr_assert(st.support <= 2);
     }
 }
+
+/* Non-finite scores must not crash or read out of range; they poison the row (NaN out). */
+Test(entmax, non_finite_rows_do_not_crash) {
+    const float alphas[4] = {1.5f, 2.0f, 1.3f, 3.0f};
+    const float bad[3][3] = {{NAN, NAN, NAN}, {INFINITY, 0, 1}, {-INFINITY, -INFINITY, -INFINITY}};
+    for (int a = 0; a < 4; a++)
+        for (int r = 0; r < 3; r++) {
+            float p[3], tau;
+            size_t k = sp_entmax(bad[r], 3, alphas[a], p, &tau);
+            cr_assert(k <= 3);
+        }
+    /* and through attention, with a NaN query */
+    sp_attn_params ap;
+    memset(&ap, 0, sizeof ap);
+    ap.heads = ap.kv_heads = 1;
+    ap.head_dim = ap.value_dim = 1;
+    ap.scale = 1.0f;
+    ap.causal = 1;
+    ap.normalizer = SP_NORM_ENTMAX;
+    ap.alpha = 1.5f;
+    const float q[1] = {NAN}, k[3] = {1, 2, 3}, v[3] = {1, 2, 3};
+    float out[1];
+    sp_attention_forward(&ap, q, k, v, NULL, 2, 1, 3, out, NULL);
+    cr_assert(isnan(out[0]));
+    /* every other normaliser: no crash either */
+    const sp_normalizer others[4] = {SP_NORM_SOFTMAX, SP_NORM_ADAPTIVE_SOFTMAX,
+                                     SP_NORM_STICKBREAKING, SP_NORM_TOPK};
+    ap.topk = 2;
+    for (int i = 0; i < 4; i++) {
+        ap.normalizer = others[i];
+        sp_attention_forward(&ap, q, k, v, NULL, 2, 1, 3, out, NULL);
+    }
+}

@@ -14,7 +14,10 @@
  *    in the entropy, β = max(1, poly(H)) if H > 0.5), softmax(β·s).
  *  - stickbreaking: strictly earlier keys only; β_j = σ(s_j), A_j = β_j Π_{j<k<i}(1 − β_k);
  *    the remainder is discarded (query 0 outputs zeros).
- *  - topk: softmax over the k largest visible scores, zeros elsewhere.
+ *  - topk: softmax over the k largest visible scores, zeros elsewhere; k = topk, or
+ *    max(topk, visible/2) with topk_div2 (per row, as the reference computes it); equal scores
+ *    are ranked by key index (the lower index wins), so the selection is deterministic.
+ *  Rows whose scores are not finite (NaN, ±inf) give NaN outputs, never a crash.
  *
  * Prefill and decode use the same per-row solver, so they agree.
  */

@@ -26,6 +26,14 @@ size_t sp__entmax_row(const float *s, size_t n, float alpha, uint32_t *idx, floa
         }
     }
 
+    if (c == 0) {
+        /* Only a row without a finite maximum gets here (NaN or infinite scores): answer NaN
+         * rather than invent a distribution, and read nothing out of range. */
+        idx[0] = 0;
+        w[0] = NAN;
+        if (tau) *tau = NAN;
+        return 1;
+    }
     const int sparsemax = alpha == 2.0f, e15 = alpha == 1.5f;
     double th;
     if (sparsemax || e15) th = sp__entmax_tau_exact(t, c, sparsemax, w);
@@ -58,6 +66,7 @@ size_t sp__entmax_row(const float *s, size_t n, float alpha, uint32_t *idx, floa
         for (size_t e = 0; e < k; e++) w[e] = (float)(t[e] * inv);
     }
     if (k == 0) { /* only reachable through rounding on degenerate rows: the max takes all */
+        idx[0] = 0;
         for (size_t j = 0; j < n; j++)
             if (s[j] == m) {
                 idx[0] = (uint32_t)j;
