@@ -33,7 +33,7 @@ static int check_header(sp_file *f, sp_error *err) {
         return FAIL("header.byte_order at offset 12: 0x%08x, expected 0x%08x (little-endian)%s",
                     bom, SP_BYTE_ORDER_MARK, bom == 0x04030201u ? ": a big-endian file" : "");
     uint32_t crc = sp_rd32(h + 60), want = sp_crc32(0, h, 60);
-    if (crc != want)
+    if (SP_CRC_BAD(want, crc))
         return FAIL("header.header_crc32 at offset 60: 0x%08x, the header's bytes give 0x%08x",
                     crc, want);
     f->header_size = sp_rd32(h + 16);
@@ -167,7 +167,7 @@ static int check_sections(sp_file *f, sp_error *err) {
         const sp_section *s = f->sec[kind];
         if (!s) continue;
         uint32_t crc = sp_crc32(0, f->base + s->offset, (size_t)s->size);
-        if (crc != s->crc32)
+        if (SP_CRC_BAD(s->crc32, crc))
             return FAIL("section %s crc32 at offset %llu: 0x%08x, the section's bytes give 0x%08x",
                         kind_name(kind), (unsigned long long)(s->entry_offset + 24), s->crc32,
                         crc);

@@ -150,7 +150,9 @@ const sp_tensor_info *sp_file_tensor(const sp_file *f, size_t i);
 const sp_tensor_info *sp_file_find_tensor(const sp_file *f, const char *name);
 
 /* The tensor's raw (uncompressed) bytes: zero-copy for uncompressed tensors; decompressed
- * (and checksum-verified) into a buffer owned by f for zstd ones. */
+ * (and checksum-verified) into a buffer owned by f for zstd ones, once, on first use (so call
+ * it for zstd tensors from one thread, e.g. while loading). The file must not be truncated
+ * by another process while mapped (reads would fault). */
 int sp_file_tensor_data(sp_file *f, const sp_tensor_info *t, const void **data, sp_error *err);
 
 /* Checks one tensor's / every tensor's stored bytes against its CRC-32; a zstd tensor's frame

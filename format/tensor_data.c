@@ -18,7 +18,7 @@ static int owned(const sp_file *f, const sp_tensor_info *t) {
 
 static int check_crc(const sp_file *f, const sp_tensor_info *t, sp_error *err) {
     uint32_t crc = sp_crc32(0, f->base + t->offset, (size_t)t->stored_size);
-    if (crc != t->crc32) {
+    if (SP_CRC_BAD(t->crc32, crc)) {
         char q[128];
         sp_name_quote(q, sizeof q, t->name, t->name_len);
         return sp_fail(err, SP_ERR_INPUT, "tensor '%s' data at offset %llu: checksum mismatch "

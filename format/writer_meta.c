@@ -128,7 +128,8 @@ static int set_blob(sp_writer *w, sp_buf *b, int *has, const void *d, size_t len
 
 int sp_writer_set_graph(sp_writer *w, const char *yaml, size_t len) {
     if (w->err.code) return w->err.code;
-    if ((!yaml && len) || memchr(yaml, 0, len) || !sp_utf8_valid((const uint8_t *)yaml, len))
+    if ((!yaml && len) || (len && memchr(yaml, 0, len)) ||
+        !sp_utf8_valid((const uint8_t *)yaml, len))
         return sp_writer_fail(w, SP_ERR_INPUT, "graph is not UTF-8 text without NUL bytes");
     return set_blob(w, &w->graph, &w->has_graph, yaml, len);
 }

@@ -1,7 +1,9 @@
 #!/bin/sh
 # make fuzz: builds every fuzz/fuzz_<X>.c with libFuzzer, ASan and UBSan against the library
 # sources, seeds its corpus from fuzz/seeds/<X>/ when that folder exists, runs it for $1
-# seconds (default 60) and prints the number of executions. A crash, leak or sanitizer report
+# seconds (default 60) and prints the number of executions. The build defines
+# FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION: the format library then ignores CRC mismatches so
+# mutations reach the parsers behind them. A crash, leak or sanitizer report
 # fails the run; the input that caused it is left in build-fuzz/<X>-crash-*.
 #   FUZZ_TARGETS="format zip"   only these targets
 #   FUZZ_ARGS="-max_len=4096"   extra libFuzzer arguments
@@ -22,8 +24,8 @@ fi
 SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
 INC="-Iformat -Iinterpreter -Iinterpreter/attention -Iinterpreter/kernels -Iconverters -Itokenizer -Ieval"
 PKG="yaml-0.1 libzstd sentencepiece"
-CFLAGS="-std=c11 -D_GNU_SOURCE -O1 -g -fopenmp -fno-omit-frame-pointer $SAN $INC $(pkg-config --cflags $PKG)"
-CXXFLAGS="-std=c++17 -O1 -g -fno-omit-frame-pointer $SAN $INC $(pkg-config --cflags $PKG)"
+CFLAGS="-std=c11 -D_GNU_SOURCE -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -O1 -g -fopenmp -fno-omit-frame-pointer $SAN $INC $(pkg-config --cflags $PKG)"
+CXXFLAGS="-std=c++17 -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -O1 -g -fno-omit-frame-pointer $SAN $INC $(pkg-config --cflags $PKG)"
 LIBS="$(pkg-config --libs $PKG) -lstdc++ -lm -fopenmp"
 
 # The library, once, as an archive: each target pulls in only the objects it needs.
