@@ -12,6 +12,20 @@
 
 #include "test_util.h"
 
+/* Reads a whole file as a NUL-terminated string (tu_read_file does not terminate). */
+static inline char *ef_read_text(const char *path) {
+    size_t len = 0;
+    char *b = tu_read_file(path, &len);
+    if (!b) return NULL;
+    char *s = realloc(b, len + 1);
+    if (!s) {
+        free(b);
+        return NULL;
+    }
+    s[len] = 0;
+    return s;
+}
+
 /* Decompresses a one-frame .zst fixture (the frame records its size). malloc'd, NUL-terminated. */
 static inline char *ef_read_zst(const char *path, size_t *len) {
     size_t clen = 0;

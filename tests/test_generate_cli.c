@@ -23,8 +23,7 @@ static void unescape(char *s) {
 }
 
 Test(generate_cli, greedy_equals_reference, .timeout = 120) {
-    size_t len = 0;
-    char *tsv = tu_read_file("tests/fixtures/generate/greedy.tsv", &len);
+    char *tsv = ef_read_text("tests/fixtures/generate/greedy.tsv");
     cr_assert(tsv);
     int cases = 0;
     char *save = NULL;

@@ -38,8 +38,7 @@ static void check_group(const group *g) {
                      "--score %s --bos %s --threads 1 --json", g->model, g->score, g->bos);
     if (g->stride) snprintf(args + k, sizeof args - k, " --stride %d", g->stride);
     cr_assert_eq(tu_run_sparsa(args, &out, &err), 0, "%s: %s", args, err);
-    size_t len = 0;
-    char *tsv = tu_read_file(DIR "expected.tsv", &len);
+    char *tsv = ef_read_text(DIR "expected.tsv");
     cr_assert(tsv);
     int rows = 0;
     for (char *line = strtok(tsv, "\n"); line; line = strtok(NULL, "\n")) {
