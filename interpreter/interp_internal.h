@@ -70,6 +70,11 @@ typedef struct sp_op sp_op;
 typedef struct sp_compile_ctx sp_compile_ctx;
 typedef struct sp_exec sp_exec;
 
+/* Element-wise and row-wise loops go parallel only when there is enough work: a decode step
+ * (one row) forking a thread team costs more than the loop, and far more on a busy machine. */
+#define SP_PARALLEL_MIN_ELEMS ((size_t)1 << 15)
+#define SP_WORTH_PARALLEL(elems) ((size_t)(elems) >= SP_PARALLEL_MIN_ELEMS)
+
 typedef struct sp_op_kind {
     const char *name;
     int min_in, max_in;

@@ -12,7 +12,7 @@ static int add_compile(sp_compile_ctx *cc, sp_op *op, sp_error *err) {
 static void add_run(const sp_op *op, sp_exec *ex) {
     size_t total = ex->n * op->out_width;
     const float *a = ex->in[0], *b = ex->in[1];
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (SP_WORTH_PARALLEL(total))
     for (size_t i = 0; i < total; i++) ex->out[i] = a[i] + b[i];
 }
 

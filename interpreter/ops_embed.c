@@ -29,7 +29,7 @@ static int embed_compile(sp_compile_ctx *cc, sp_op *op, sp_error *err) {
 static void embed_run(const sp_op *op, sp_exec *ex) {
     const embed_priv *p = op->priv;
     size_t d = op->out_width;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (SP_WORTH_PARALLEL(ex->n * d))
     for (size_t i = 0; i < ex->n; i++) {
         float *o = ex->out + i * d;
         sp_weight_row_f32(p->w.data, p->w.dtype, (size_t)ex->tokens[i], d, o);

@@ -62,19 +62,19 @@ static int mlp_compile(sp_compile_ctx *cc, sp_op *op, sp_error *err) {
 static void apply_act(act_kind k, float *y, const float *m, size_t n) {
     switch (k) {
     case ACT_SILU:
-        #pragma omp parallel for simd schedule(static)
+        #pragma omp parallel for simd schedule(static) if (SP_WORTH_PARALLEL(n))
         for (size_t i = 0; i < n; i++) y[i] = sp_silu(y[i]) * (m ? m[i] : 1.0f);
         break;
     case ACT_GELU_TANH:
-        #pragma omp parallel for simd schedule(static)
+        #pragma omp parallel for simd schedule(static) if (SP_WORTH_PARALLEL(n))
         for (size_t i = 0; i < n; i++) y[i] = sp_gelu_tanh(y[i]) * (m ? m[i] : 1.0f);
         break;
     case ACT_GELU:
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (SP_WORTH_PARALLEL(n))
         for (size_t i = 0; i < n; i++) y[i] = sp_gelu_erf(y[i]) * (m ? m[i] : 1.0f);
         break;
     default:
-        #pragma omp parallel for simd schedule(static)
+        #pragma omp parallel for simd schedule(static) if (SP_WORTH_PARALLEL(n))
         for (size_t i = 0; i < n; i++) y[i] = (y[i] > 0 ? y[i] : 0.0f) * (m ? m[i] : 1.0f);
         break;
     }

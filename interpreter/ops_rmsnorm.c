@@ -36,7 +36,7 @@ static int rmsnorm_compile(sp_compile_ctx *cc, sp_op *op, sp_error *err) {
 static void rmsnorm_run(const sp_op *op, sp_exec *ex) {
     const rmsnorm_priv *p = op->priv;
     size_t d = op->out_width;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (SP_WORTH_PARALLEL(ex->n * d))
     for (size_t i = 0; i < ex->n; i++) {
         const float *x = ex->in[0] + i * d;
         float *y = ex->out + i * d;

@@ -58,7 +58,7 @@ static int rope_compile(sp_compile_ctx *cc, sp_op *op, sp_error *err) {
 static void rope_run(const sp_op *op, sp_exec *ex) {
     const rope_priv *p = op->priv;
     size_t w = op->out_width, heads = w / p->head_dim, half = p->rot / 2;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (SP_WORTH_PARALLEL(ex->n * w))
     for (size_t i = 0; i < ex->n; i++) {
         float cs[2048], sn[2048];  /* half <= 2^19 in theory; computed in slices below */
         const float *x = ex->in[0] + i * w;

@@ -20,7 +20,7 @@ static int softcap_compile(sp_compile_ctx *cc, sp_op *op, sp_error *err) {
 static void softcap_run(const sp_op *op, sp_exec *ex) {
     float cap = *(const float *)op->priv;
     size_t total = ex->n * op->out_width;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (SP_WORTH_PARALLEL(total))
     for (size_t i = 0; i < total; i++) ex->out[i] = tanhf(ex->in[0][i] / cap) * cap;
 }
 
