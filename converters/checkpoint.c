@@ -596,3 +596,17 @@ void sp_ckpt_release(const sp_ckpt *c, const sp_src_tensor *t) {
     /* a private read-only file mapping: dropped pages are simply read again if needed */
     madvise((void *)(c->files[t->file].map + lo), (size_t)(hi - lo), MADV_DONTNEED);
 }
+
+const void *sp_ckpt_view(const sp_ckpt *c, const sp_src_tensor *t, uint64_t first, uint64_t count) {
+    if (t->placeholder || !t->contiguous || first > t->numel || count > t->numel - first) return NULL;
+    return c->files[t->file].map + t->base + first * sp_dtype_size(t->dtype);
+}
+
+void sp_ckpt_release_elems(const sp_ckpt *c, const sp_src_tensor *t, uint64_t first, uint64_t count) {
+    if (t->placeholder || !t->contiguous || !count) return;
+    uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE), es = sp_dtype_size(t->dtype);
+    uint64_t lo = t->base + first * es, hi = lo + count * es;
+    lo = (lo + pg - 1) / pg * pg; /* whole pages inside the range: neighbours stay untouched */
+    hi = hi / pg * pg;
+    if (hi > lo) madvise((void *)(c->files[t->file].map + lo), (size_t)(hi - lo), MADV_DONTNEED);
+}

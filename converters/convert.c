@@ -3,6 +3,7 @@
  * record provenance, then re-open the result and compare every tensor with its source. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,10 +161,21 @@ static int write_tensor(sp_writer *w, const sp_ckpt *c, const sp_map_tensor *mt,
         return sp_fail(err, sp_writer_error(w)->code, "%s", sp_writer_error(w)->msg);
     for (uint64_t first = 0; first < t->numel; first += CHUNK_ELEMS) {
         uint64_t n = t->numel - first < CHUNK_ELEMS ? t->numel - first : CHUNK_ELEMS;
-        if (sp_ckpt_read(c, t, first, n, sbuf, err)) return err->code;
-        convert_elems(sbuf, t->dtype, obuf, od, (size_t)n);
-        if (sp_writer_tensor_data(w, obuf, (size_t)n * sp_dtype_size(od)))
+        const void *view = od == t->dtype ? sp_ckpt_view(c, t, first, n) : NULL;
+        const void *data = view;
+        if (!view) {
+            /* gather (strided views) and/or convert through the chunk buffers */
+            const void *src = sp_ckpt_view(c, t, first, n);
+            if (!src) {
+                if (sp_ckpt_read(c, t, first, n, sbuf, err)) return err->code;
+                src = sbuf;
+            }
+            convert_elems(src, t->dtype, obuf, od, (size_t)n);
+            data = obuf;
+        }
+        if (sp_writer_tensor_data(w, data, (size_t)n * sp_dtype_size(od)))
             return sp_fail(err, sp_writer_error(w)->code, "%s", sp_writer_error(w)->msg);
+        sp_ckpt_release_elems(c, t, first, n);
     }
     if (sp_writer_end_tensor(w)) return sp_fail(err, sp_writer_error(w)->code, "%s", sp_writer_error(w)->msg);
     sp_ckpt_release(c, t);
@@ -172,8 +184,70 @@ static int write_tensor(sp_writer *w, const sp_ckpt *c, const sp_map_tensor *mt,
 
 /* ---- self-check ----------------------------------------------------------------------------- */
 
+typedef struct {
+    uint8_t *sbuf, *obuf, *fbuf;
+} chunk_bufs;
+
+static int alloc_bufs(chunk_bufs *b) {
+    b->sbuf = malloc((size_t)CHUNK_ELEMS * 8);
+    b->obuf = malloc((size_t)CHUNK_ELEMS * 8);
+    b->fbuf = malloc((size_t)CHUNK_ELEMS * 8);
+    return b->sbuf && b->obuf && b->fbuf;
+}
+
+static void free_bufs(chunk_bufs *b) {
+    free(b->sbuf);
+    free(b->obuf);
+    free(b->fbuf);
+}
+
+/* Compares one tensor of the output with its source, chunk by chunk: the stored bytes are read
+ * with pread (uncompressed) or taken from the decompressed, CRC-checked buffer (zdata); the
+ * expected bytes are the source converted again. Byte equality with the source is the check;
+ * the stored CRC-32 of uncompressed tensors is the format library's (sparsa inspect --verify). */
+static int check_tensor(int fd, const sp_ckpt *c, const sp_map_tensor *mt, const sp_tensor_info *ti, sp_dtype od,
+                        const uint8_t *zdata, chunk_bufs *b, sp_error *err) {
+    const sp_src_tensor *t = mt->src;
+    size_t es = sp_dtype_size(od);
+    int rc = 0;
+    for (uint64_t first = 0; first < t->numel && !rc; first += CHUNK_ELEMS) {
+        uint64_t n = t->numel - first < CHUNK_ELEMS ? t->numel - first : CHUNK_ELEMS;
+        size_t bytes = (size_t)n * es;
+        const uint8_t *want = sp_ckpt_view(c, t, first, n);
+        if (!want) {
+            if ((rc = sp_ckpt_read(c, t, first, n, b->sbuf, err))) break;
+            want = b->sbuf;
+        }
+        if (od != t->dtype) {
+            convert_elems(want, t->dtype, b->obuf, od, (size_t)n);
+            want = b->obuf;
+        }
+        const uint8_t *got;
+        if (zdata) got = zdata + first * es;
+        else {
+            size_t have = 0;
+            while (have < bytes) {
+                ssize_t rr = pread(fd, b->fbuf + have, bytes - have, (off_t)(ti->offset + first * es + have));
+                if (rr < 0 && errno == EINTR) continue;
+                if (rr <= 0) break;
+                have += (size_t)rr;
+            }
+            if (have != bytes) {
+                rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: short read of tensor '%s'", mt->name);
+                break;
+            }
+            got = b->fbuf;
+        }
+        if (memcmp(got, want, bytes))
+            rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: tensor '%s' differs from its source", mt->name);
+        sp_ckpt_release_elems(c, t, first, n);
+    }
+    sp_ckpt_release(c, t);
+    return rc;
+}
+
 static int self_check(const char *path, const sp_ckpt *c, const sp_mapping_result *r, sp_out_dtype mode,
-                      uint8_t *sbuf, uint8_t *obuf, uint8_t *fbuf, sp_error *err) {
+                      chunk_bufs *bufs, sp_error *err) {
     sp_file *f = NULL;
     sp_error e2 = {0};
     if (sp_file_open(path, &f, &e2)) return sp_fail(err, SP_ERR_RUNTIME, "self-check: cannot re-open the output: %s", e2.msg);
@@ -181,80 +255,99 @@ static int self_check(const char *path, const sp_ckpt *c, const sp_mapping_resul
     int rc = 0;
     size_t glen;
     const char *g = sp_file_graph(f, &glen);
-    if (fd < 0) rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: cannot open %s", path);
+    const sp_tensor_info **infos = calloc(r->ntensors ? r->ntensors : 1, sizeof *infos);
+    if (!infos) rc = sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    else if (fd < 0) rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: cannot open %s", path);
     else if (!g || glen != r->graph_len || memcmp(g, r->graph, glen))
         rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: the graph differs from the one written");
     else if (sp_file_tensor_count(f) != r->ntensors)
         rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: %zu tensors in the output, %zu written", sp_file_tensor_count(f),
                      r->ntensors);
+    for (size_t i = 0; i < r->ntensors && !rc; i++) {
+        const sp_src_tensor *t = r->tensors[i].src;
+        const sp_tensor_info *ti = sp_file_find_tensor(f, r->tensors[i].name);
+        sp_dtype od = out_dtype_of(t, mode);
+        if (!ti || ti->dtype != od || ti->ndim != t->ndim || memcmp(ti->dims, t->shape, t->ndim * sizeof(uint64_t)))
+            rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: tensor '%s' has the wrong dtype or shape in the output",
+                         r->tensors[i].name);
+        infos[i] = ti;
+    }
+    /* uncompressed tensors: pread + compare, spread over the threads */
+    if (!rc) {
+        int failed = 0;
+#pragma omp parallel
+        {
+            chunk_bufs mine = {0};
+            int ok = alloc_bufs(&mine);
+            sp_error terr = {0};
+#pragma omp for schedule(dynamic, 1)
+            for (size_t i = 0; i < r->ntensors; i++) {
+                int stop;
+#pragma omp atomic read
+                stop = failed;
+                if (stop || infos[i]->compression != SP_COMPRESS_NONE) continue;
+                int trc = ok ? check_tensor(fd, c, &r->tensors[i], infos[i], out_dtype_of(r->tensors[i].src, mode), NULL,
+                                            &mine, &terr)
+                             : sp_fail(&terr, SP_ERR_RUNTIME, "out of memory");
+                if (trc) {
+#pragma omp critical(sp_convert_check)
+                    {
+                        if (!failed) {
+                            failed = trc;
+                            *err = terr;
+                        }
+                    }
+                }
+            }
+            free_bufs(&mine);
+        }
+        rc = failed;
+    }
+    /* compressed ones: decompressed (and CRC-checked) by the format library, one at a time */
     uint64_t decompressed = 0;
     for (size_t i = 0; i < r->ntensors && !rc; i++) {
-        const sp_map_tensor *mt = &r->tensors[i];
-        const sp_src_tensor *t = mt->src;
-        const sp_tensor_info *ti = sp_file_find_tensor(f, mt->name);
-        sp_dtype od = out_dtype_of(t, mode);
-        if (!ti || ti->dtype != od || ti->ndim != t->ndim || memcmp(ti->dims, t->shape, t->ndim * sizeof(uint64_t))) {
-            rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: tensor '%s' has the wrong dtype or shape in the output", mt->name);
+        const sp_tensor_info *ti = infos[i];
+        if (ti->compression == SP_COMPRESS_NONE) continue;
+        if (decompressed > (256u << 20)) {
+            /* decompressed buffers live as long as the file: re-open to bound memory */
+            sp_file_close(f);
+            f = NULL;
+            decompressed = 0;
+            if (sp_file_open(path, &f, &e2)) {
+                rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: cannot re-open the output: %s", e2.msg);
+                break;
+            }
+            for (size_t k = i; k < r->ntensors; k++) infos[k] = sp_file_find_tensor(f, r->tensors[k].name);
+            ti = infos[i];
+        }
+        const void *d;
+        if (sp_file_tensor_data(f, ti, &d, &e2)) {
+            rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: %s", e2.msg);
             break;
         }
-        const uint8_t *zdata = NULL;
-        if (ti->compression != SP_COMPRESS_NONE) {
-            if (decompressed > (256u << 20)) {
-                /* decompressed buffers live as long as the file: re-open to bound memory */
-                sp_file_close(f);
-                f = NULL;
-                decompressed = 0;
-                if (sp_file_open(path, &f, &e2)) {
-                    rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: cannot re-open the output: %s", e2.msg);
-                    break;
-                }
-                ti = sp_file_find_tensor(f, mt->name);
-            }
-            const void *d;
-            if (sp_file_tensor_data(f, ti, &d, &e2)) {
-                rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: %s", e2.msg);
-                break;
-            }
-            zdata = d;
-            decompressed += ti->raw_size;
-        }
-        size_t es = sp_dtype_size(od);
-        uint32_t crc = 0;
-        for (uint64_t first = 0; first < t->numel && !rc; first += CHUNK_ELEMS) {
-            uint64_t n = t->numel - first < CHUNK_ELEMS ? t->numel - first : CHUNK_ELEMS;
-            size_t bytes = (size_t)n * es;
-            if (sp_ckpt_read(c, t, first, n, sbuf, err)) {
-                rc = err->code;
-                break;
-            }
-            convert_elems(sbuf, t->dtype, obuf, od, (size_t)n);
-            const uint8_t *got;
-            if (zdata) got = zdata + first * es;
-            else {
-                size_t have = 0;
-                while (have < bytes) {
-                    ssize_t rr = pread(fd, fbuf + have, bytes - have, (off_t)(ti->offset + first * es + have));
-                    if (rr < 0 && errno == EINTR) continue;
-                    if (rr <= 0) break;
-                    have += (size_t)rr;
-                }
-                if (have != bytes) {
-                    rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: short read of tensor '%s'", mt->name);
-                    break;
-                }
-                crc = sp_crc32(crc, fbuf, bytes);
-                got = fbuf;
-            }
-            if (memcmp(got, obuf, bytes))
-                rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: tensor '%s' differs from its source", mt->name);
-        }
-        if (!rc && !zdata && crc != ti->crc32)
-            rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: tensor '%s' fails its checksum", mt->name);
-        sp_ckpt_release(c, t);
+        decompressed += ti->raw_size;
+        rc = check_tensor(fd, c, &r->tensors[i], ti, out_dtype_of(r->tensors[i].src, mode), d, bufs, err);
     }
+    free(infos);
     if (fd >= 0) close(fd);
     if (f) sp_file_close(f);
     return rc;
+}
+
+/* ---- provenance hashes, computed beside the conversion ------------------------------------- */
+
+typedef struct {
+    const sp_ckpt *c;
+    char **hashes;
+    int rc;
+    sp_error err;
+} hash_job;
+
+static void *hash_files(void *arg) {
+    hash_job *j = arg;
+    for (size_t i = 0; i < j->c->nfiles && !j->rc; i++)
+        j->rc = sp_sha256_file(j->c->files[i].fd, j->c->files[i].size, j->hashes[i], &j->err);
+    return NULL;
 }
 
 /* ---- the driver ----------------------------------------------------------------------------- */
@@ -300,7 +393,10 @@ int sp_convert(const sp_convert_options *o, sp_convert_report *rep, sp_error *er
     sp_writer *w = NULL;
     void *tok = NULL;
     size_t toklen = 0;
-    uint8_t *sbuf = NULL, *obuf = NULL, *fbuf = NULL;
+    chunk_bufs bufs = {0};
+    hash_job hjob = {0};
+    pthread_t hthread;
+    int hashing = 0;
     char **hashes = NULL;
     const char **names = NULL;
     uint64_t *sizes = NULL;
@@ -334,15 +430,14 @@ int sp_convert(const sp_convert_options *o, sp_convert_report *rep, sp_error *er
         goto done;
     }
     for (size_t i = 0; i < nsrc && !rc; i++) {
-        hashes[i] = malloc(65);
+        hashes[i] = calloc(65, 1);
         if (!hashes[i]) {
             rc = sp_fail(err, SP_ERR_RUNTIME, "out of memory");
             break;
         }
         if (i < c->nfiles) {
             names[i] = c->files[i].display;
-            sizes[i] = c->files[i].size;
-            rc = sp_sha256_file(c->files[i].fd, c->files[i].size, hashes[i], err);
+            sizes[i] = c->files[i].size; /* hashed by the thread below */
         } else {
             int is_cfg = c->config_path && i == c->nfiles;
             const char *p = is_cfg ? c->config_path : o->tokenizer;
@@ -360,14 +455,26 @@ int sp_convert(const sp_convert_options *o, sp_convert_report *rep, sp_error *er
         }
     }
     if (rc) goto done;
-    sbuf = malloc((size_t)CHUNK_ELEMS * 8);
-    obuf = malloc((size_t)CHUNK_ELEMS * 8);
-    fbuf = malloc((size_t)CHUNK_ELEMS * 8);
-    if (!sbuf || !obuf || !fbuf) {
+    if (!alloc_bufs(&bufs)) {
         rc = sp_fail(err, SP_ERR_RUNTIME, "out of memory");
         goto done;
     }
     if ((rc = sp_writer_create(out, o->force, err, &w))) goto done;
+    /* the checkpoint files are hashed on a second core while the tensors stream out */
+    hjob = (hash_job){c, hashes, 0, {0}};
+    hashing = pthread_create(&hthread, NULL, hash_files, &hjob) == 0;
+    if (!hashing) hash_files(&hjob);
+    for (size_t i = 0; i < r.ntensors && !rc; i++) {
+        rc = write_tensor(w, c, &r.tensors[i], o->dtype, o, bufs.sbuf, bufs.obuf, err);
+        if (!rc) rep->bytes_written += r.tensors[i].src->numel * sp_dtype_size(out_dtype_of(r.tensors[i].src, o->dtype));
+    }
+    if (hashing) pthread_join(hthread, NULL);
+    hashing = 0;
+    if (rc) goto done;
+    if (hjob.rc) {
+        rc = sp_fail(err, hjob.err.code, "%s", hjob.err.msg);
+        goto done;
+    }
     const char *model_name = r.model_name ? r.model_name : m->name;
     sp_writer_meta_string(w, "general.name", model_name, strlen(model_name));
     sp_writer_meta_string(w, "model.architecture", m->name, strlen(m->name));
@@ -389,16 +496,11 @@ int sp_convert(const sp_convert_options *o, sp_convert_report *rep, sp_error *er
         rc = sp_fail(err, sp_writer_error(w)->code, "%s", sp_writer_error(w)->msg);
         goto done;
     }
-    for (size_t i = 0; i < r.ntensors && !rc; i++) {
-        rc = write_tensor(w, c, &r.tensors[i], o->dtype, o, sbuf, obuf, err);
-        if (!rc) rep->bytes_written += r.tensors[i].src->numel * sp_dtype_size(out_dtype_of(r.tensors[i].src, o->dtype));
-    }
-    if (rc) goto done;
     rc = sp_writer_finish(w, err);
     w = NULL;
     if (rc) goto done;
     rep->tensors = r.ntensors;
-    if ((rc = self_check(out, c, &r, o->dtype, sbuf, obuf, fbuf, err))) {
+    if ((rc = self_check(out, c, &r, o->dtype, &bufs, err))) {
         unlink(out); /* a file that does not match its source must not be left behind */
         goto done;
     }
@@ -408,9 +510,8 @@ done:
     free(hashes);
     free(names);
     free(sizes);
-    free(sbuf);
-    free(obuf);
-    free(fbuf);
+    if (hashing) pthread_join(hthread, NULL);
+    free_bufs(&bufs);
     free(tok);
     sp_mapping_result_free(&r);
     sp_ckpt_close(c);

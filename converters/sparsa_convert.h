@@ -195,6 +195,11 @@ const sp_src_tensor *sp_ckpt_find(const sp_ckpt *c, const char *name);
 int sp_ckpt_read(const sp_ckpt *c, const sp_src_tensor *t, uint64_t first, uint64_t count,
                  void *dst, sp_error *err);
 void sp_ckpt_release(const sp_ckpt *c, const sp_src_tensor *t);
+/* Pointer to elements [first, first+count) of a contiguous view (no copy); NULL otherwise. */
+const void *sp_ckpt_view(const sp_ckpt *c, const sp_src_tensor *t, uint64_t first, uint64_t count);
+/* Drops the resident pages of bytes [lo, hi) of a contiguous view's elements (whole pages
+ * inside the range only), so a large tensor never becomes resident all at once. */
+void sp_ckpt_release_elems(const sp_ckpt *c, const sp_src_tensor *t, uint64_t first, uint64_t count);
 
 /* ---- SHA-256 --------------------------------------------------------------------------------- */
 

@@ -5,6 +5,7 @@
 
 #include "sparsa_convert.h"
 #include "test_convert_util.h"
+#include <unistd.h>
 
 /* ---- JSON -------------------------------------------------------------------------------- */
 
@@ -394,4 +395,63 @@ Test(convert_sha256, known_vectors_and_chunking) {
     hex(d, h);
     cr_assert_str_eq(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
     free(a);
+}
+
+/* ---- checkpoint views --------------------------------------------------------------------- */
+
+/* {'w': storage[0:12] as [12], 't': the same storage viewed at offset 2, shape (2, 3), stride
+ * (1, 2)} in a torch.save-like archive: shared storage, offsets and strides. */
+Test(convert_ckpt, shared_storage_offsets_and_strides) {
+    static const uint8_t pkl[] =
+        "\x80\x02\x63\x74\x6f\x72\x63\x68\x2e\x5f\x75\x74\x69\x6c\x73\x0a\x5f\x72\x65\x62\x75\x69\x6c\x64"
+        "\x5f\x74\x65\x6e\x73\x6f\x72\x5f\x76\x32\x0a\x71\x00\x30\x63\x63\x6f\x6c\x6c\x65\x63\x74\x69\x6f"
+        "\x6e\x73\x0a\x4f\x72\x64\x65\x72\x65\x64\x44\x69\x63\x74\x0a\x71\x01\x30\x7d\x71\x02\x28\x58\x01"
+        "\x00\x00\x00\x77\x68\x00\x28\x28\x58\x07\x00\x00\x00\x73\x74\x6f\x72\x61\x67\x65\x63\x74\x6f\x72"
+        "\x63\x68\x0a\x46\x6c\x6f\x61\x74\x53\x74\x6f\x72\x61\x67\x65\x0a\x58\x01\x00\x00\x00\x30\x58\x03"
+        "\x00\x00\x00\x63\x70\x75\x4b\x0c\x74\x51\x71\x03\x4b\x00\x4b\x0c\x85\x4b\x01\x85\x89\x68\x01\x29"
+        "\x52\x74\x52\x58\x01\x00\x00\x00\x74\x68\x00\x28\x68\x03\x4b\x02\x4b\x02\x4b\x03\x86\x4b\x01\x4b"
+        "\x02\x86\x89\x68\x01\x29\x52\x74\x52\x75\x2e";
+    float data[12];
+    for (int i = 0; i < 12; i++) data[i] = (float)i;
+    tc_member m[3] = {{"sd/data.pkl", pkl, sizeof pkl - 1, 0, 0}, {"sd/data/0", data, sizeof data, 0, 0},
+                      {"sd/version", "3\n", 2, 0, 0}};
+    tc_buf b = tc_zip(m, 3, 0);
+    char path[] = "/tmp/sparsa_ckpt_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    cr_assert_eq(tc_write(path, &b), 0);
+    sp_ckpt *c;
+    sp_error e = {0};
+    cr_assert_eq(sp_ckpt_open(path, NULL, &c, &e), 0, "%s", e.msg);
+    cr_assert_eq(c->ntensors, 2);
+    const sp_src_tensor *w = sp_ckpt_find(c, "w"), *t = sp_ckpt_find(c, "t");
+    cr_assert(w && t);
+    cr_assert(w->contiguous);
+    cr_assert(!t->contiguous);
+    float got[12];
+    cr_assert_eq(sp_ckpt_read(c, w, 0, 12, got, &e), 0);
+    cr_assert_eq(memcmp(got, data, sizeof data), 0);
+    cr_assert_eq(sp_ckpt_read(c, t, 0, 6, got, &e), 0);
+    const float want[6] = {2, 4, 6, 3, 5, 7};
+    cr_assert_eq(memcmp(got, want, sizeof want), 0, "%g %g %g %g %g %g", got[0], got[1], got[2], got[3], got[4], got[5]);
+    cr_assert_eq(sp_ckpt_read(c, t, 4, 2, got, &e), 0);
+    cr_assert(got[0] == 5 && got[1] == 7);
+    cr_assert_null(sp_ckpt_view(c, t, 0, 6));
+    sp_ckpt_close(c);
+    /* a view reaching past its storage is refused */
+    data[0] = 0;
+    uint8_t *bad = malloc(sizeof pkl);
+    memcpy(bad, pkl, sizeof pkl);
+    for (size_t i = 0; i + 1 < sizeof pkl; i++)
+        if (bad[i] == 'K' && bad[i + 1] == 3 && bad[i - 2] == 'K' && bad[i - 1] == 2) bad[i + 1] = 9; /* shape (2, 9) */
+    m[0].data = bad;
+    free(b.b);
+    b = tc_zip(m, 3, 0);
+    cr_assert_eq(tc_write(path, &b), 0);
+    cr_assert_eq(sp_ckpt_open(path, NULL, &c, &e), SP_ERR_INPUT);
+    cr_assert(strstr(e.msg, "storage"), "%s", e.msg);
+    free(bad);
+    free(b.b);
+    remove(path);
 }
