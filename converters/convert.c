@@ -40,9 +40,9 @@ void sp_mapping_result_free(sp_mapping_result *r) {
 static int is_float(sp_dtype d) { return d == SP_F32 || d == SP_F16 || d == SP_BF16 || d == SP_F64; }
 
 sp_dtype sp_convert_out_dtype(sp_dtype src, uint32_t ndim, sp_out_dtype mode) {
-    (void)ndim;
     if (!is_float(src)) return src;
     if (mode == SP_OUT_KEEP) return src == SP_F64 ? SP_F32 : src;
+    if (ndim <= 1) return SP_F32;
     return mode == SP_OUT_F16 ? SP_F16 : mode == SP_OUT_BF16 ? SP_BF16 : SP_F32;
 }
 
@@ -52,7 +52,7 @@ static sp_dtype out_dtype_of(const sp_src_tensor *t, sp_out_dtype mode) {
     if (!is_float(t->dtype) || mode == SP_OUT_KEEP) return sp_convert_out_dtype(t->dtype, t->ndim, mode);
     int big = 0;
     for (uint32_t i = 0; i < t->ndim; i++) big += t->shape[i] > 1;
-    return big <= 1 ? SP_F32 : sp_convert_out_dtype(t->dtype, t->ndim, mode);
+    return big <= 1 ? SP_F32 : sp_convert_out_dtype(t->dtype, 2, mode);
 }
 
 static float to_f32(const uint8_t *p, sp_dtype d) {

@@ -273,8 +273,9 @@ typedef struct sp_convert_report {
 
 int sp_convert(const sp_convert_options *o, sp_convert_report *rep, sp_error *err);
 
-/* The dtype a floating source tensor is written in for an output mode (1-D tensors stay f32
- * unless keep; f64 becomes f32; non-float tensors are kept). */
+/* The dtype a floating source tensor of rank ndim is written in for an output mode (0-/1-D
+ * tensors stay f32 unless keep; f64 becomes f32; non-float tensors are kept). The driver also
+ * keeps other vector-like tensors (one dimension above 1, e.g. [1, H, 1, 1]) in f32. */
 sp_dtype sp_convert_out_dtype(sp_dtype src, uint32_t ndim, sp_out_dtype mode);
 
 #ifdef __cplusplus

@@ -422,3 +422,28 @@ Test(convert_cli, hostile_safetensors, .init = mk_tmp, .fini = rm_tmp) {
     expect_refused("hdr.safetensors", &b, "cap");
     free(b.b);
 }
+
+Test(convert_cli, embeds_a_sentencepiece_tokenizer, .init = mk_tmp, .fini = rm_tmp) {
+    char out[400], args[1000], *err = NULL;
+    snprintf(out, sizeof out, "%s/t.sparsa", tmpdir);
+    snprintf(args, sizeof args, "convert " CK "hf-llama.pt -o %s --tokenizer tests/fixtures/tokenizer/kjv_bpe.model", out);
+    cr_assert_eq(tu_run_sparsa(args, NULL, &err), 0, "%s", err);
+    free(err);
+    size_t n = 0;
+    void *want = tu_read_file("tests/fixtures/tokenizer/kjv_bpe.model", &n);
+    sp_file *f;
+    sp_error e = {0};
+    cr_assert_eq(sp_file_open(out, &f, &e), 0);
+    size_t len = 0;
+    const void *tok = sp_file_tokenizer(f, &len);
+    cr_assert(tok && len == n && !memcmp(tok, want, n));
+    const sp_meta *k = sp_file_meta_find(f, "tokenizer.kind");
+    cr_assert(k && k->len == 13 && !memcmp(k->data, "sentencepiece", 13));
+    sp_file_close(f);
+    free(want);
+    /* something that is not a SentencePiece model is refused before anything is written */
+    snprintf(args, sizeof args, "convert " CK "hf-llama.pt -o %s/u.sparsa --tokenizer " CK "hf-llama.config.json", tmpdir);
+    cr_assert_eq(tu_run_sparsa(args, NULL, &err), 2);
+    cr_assert_eq(tu_line_count(err), 1, "%s", err);
+    free(err);
+}
