@@ -227,8 +227,21 @@ static void publish(sp_writer *w) {
             return;
         }
     }
-    if (rc) sp_writer_fail(w, SP_ERR_RUNTIME, "%s: cannot rename into place: %s", w->path,
-                           strerror(errno));
+    if (rc) {
+        sp_writer_fail(w, SP_ERR_RUNTIME, "%s: cannot rename into place: %s", w->path,
+                       strerror(errno));
+        return;
+    }
+    /* Make the rename itself durable (best effort: some file systems refuse a directory fsync). */
+    char *d = strdup(w->path);
+    if (d) {
+        int dfd = open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            (void)fsync(dfd);
+            close(dfd);
+        }
+        free(d);
+    }
 }
 
 int sp_writer_finish(sp_writer *w, sp_error *err) {
