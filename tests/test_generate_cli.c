@@ -22,7 +22,7 @@ static void unescape(char *s) {
     *w = 0;
 }
 
-Test(generate_cli, greedy_equals_reference, .timeout = 120) {
+Test(generate_cli, greedy_equals_reference, .timeout = 900) {
     char *tsv = ef_read_text("tests/fixtures/generate/greedy.tsv");
     cr_assert(tsv);
     int cases = 0;

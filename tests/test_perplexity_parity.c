@@ -69,7 +69,7 @@ static void check_group(const group *g) {
 }
 
 #define PARITY(name, m, s, b, st)                           \
-    Test(perplexity_parity, name, .timeout = 120) {         \
+    Test(perplexity_parity, name, .timeout = 900) {         \
         group g = {m, s, b, st};                            \
         check_group(&g);                                    \
     }
@@ -87,7 +87,7 @@ PARITY(asentmax_second_half, "ppl-asentmax", "second-half", "none", 0)
 PARITY(asentmax_stride, "ppl-asentmax", "all", "none", 24)
 PARITY(asentmax_stride_prepend, "ppl-asentmax", "all", "prepend", 40)
 
-Test(perplexity_parity, identical_for_any_thread_count, .timeout = 120) {
+Test(perplexity_parity, identical_for_any_thread_count, .timeout = 900) {
     char *a = NULL, *b = NULL;
     const char *base = "perplexity " DIR "ppl-asentmax.sparsa " DIR "psalms.txt --ctx 128 --json "
                        "--stats --threads ";

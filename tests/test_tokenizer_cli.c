@@ -42,11 +42,11 @@ static void expect_python_ids(const char *model) {
     free(text);
 }
 
-Test(tokenize_cli, spm_model_ids_equal_python_on_1mb, .timeout = 60) {
+Test(tokenize_cli, spm_model_ids_equal_python_on_1mb, .timeout = 900) {
     expect_python_ids(FIX "kjv_bpe.model");
 }
 
-Test(tokenize_cli, embedded_tokenizer_ids_equal_python_on_1mb, .timeout = 60) {
+Test(tokenize_cli, embedded_tokenizer_ids_equal_python_on_1mb, .timeout = 900) {
     expect_python_ids(PPL_MODEL);
 }
 
