@@ -123,12 +123,15 @@ reps_for() { if [ "$1" -ge 8192 ]; then echo 1; else echo "$REPS"; fi; }
 
 say ""
 say "== perplexity-style prefill, one window per forward (sparsa $THREADS threads; PyTorch $TT+$OBT)"
-say "   model           window  sparsa tok/s  torch tok/s  ratio  sparsa RSS MB  torch RSS MB  gemm GFLOP/s  gemm share  NLL sparsa / torch"
+say "   tok/s per wall second; in brackets per CPU second of all threads (the cost, robust to other load)"
+say "   model           window  sparsa tok/s  torch tok/s  ratio  [sparsa  torch  ratio]  sparsa RSS MB  torch RSS MB  gemm GFLOP/s  gemm share  NLL sparsa / torch"
 row() {
     m=$1; w=$2; S=$3; T=$4
-    say "$(printf '   %-15s %6s  %12s  %11s  %5s  %13s  %12s  %12s  %10s  %s / %s' "$m" "$w" \
+    say "$(printf '   %-15s %6s  %12s  %11s  %5s  [%6s %6s %6s]  %13s  %12s  %12s  %10s  %s / %s' "$m" "$w" \
         "$(field tokens_per_s "$S")" "$(field tokens_per_s "$T")" \
         "$(ratio "$(field tokens_per_s "$S")" "$(field tokens_per_s "$T")")" \
+        "$(field tokens_per_cpu_s "$S")" "$(field tokens_per_cpu_s "$T")" \
+        "$(ratio "$(field tokens_per_cpu_s "$S")" "$(field tokens_per_cpu_s "$T")")" \
         "$(field rss_mb "$S")" "$(field rss_mb "$T")" "$(field gemm_gflops "$S")" \
         "$(field gemm_share "$S")" "$(field nll "$S")" "$(field nll "$T")")"
 }
@@ -153,7 +156,7 @@ say ""
 say "== thread scaling and decode (llama, window 1024; decode: $DECODE tokens from an empty KV cache)"
 S1=$(sparsa_run llama 1024 --threads 1 --reps "$REPS" --decode "$DECODE")
 S2=$(sparsa_run llama 1024 --threads 2 --reps "$REPS" --decode "$DECODE")
-say "   sparsa prefill tok/s: 1 thread $(field tokens_per_s "$S1"), 2 threads $(field tokens_per_s "$S2"), ratio $(ratio "$(field tokens_per_s "$S2")" "$(field tokens_per_s "$S1")")"
+say "   sparsa prefill tok/s: 1 thread $(field tokens_per_s "$S1"), 2 threads $(field tokens_per_s "$S2"), ratio $(ratio "$(field tokens_per_s "$S2")" "$(field tokens_per_s "$S1")") (CPU cost 2t/1t: $(ratio "$(field tokens_per_cpu_s "$S1")" "$(field tokens_per_cpu_s "$S2")"))"
 say "   sparsa decode tok/s:  1 thread $(field decode_tokens_per_s "$S1"), 2 threads $(field decode_tokens_per_s "$S2")"
 if [ "$HAVE_TORCH" = 1 ]; then
     T=$(torch_run llama 64 --reps 1 --decode 64)

@@ -151,6 +151,10 @@ typedef struct job {
 /* Packs W rows [j0, j0 + nr) (zero rows past n), inputs [pc, pc + kc), as [kc][NR]. */
 static void pack_w_panel(const job *jb, size_t j0, size_t pc, size_t kc, float *tmp,
                          float *dst) {
+    if (jb->be->pack_w) {
+        jb->be->pack_w(jb->w, jb->dt, jb->k, jb->n, j0, pc, kc, dst);
+        return;
+    }
     const int NR = jb->be->nr;
     for (int r = 0; r < NR; r++) {
         float *t = tmp + (size_t)r * SP_GEMM_KC;

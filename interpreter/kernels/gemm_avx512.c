@@ -73,6 +73,64 @@ SP_AVX512 static void convert_avx512(const void *src, sp_dtype dt, size_t len, f
     }
 }
 
+/* In-register transpose of 16 rows of 16 floats: afterwards r[i] holds column i. */
+SP_AVX512_INLINE void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 16; i += 8)
+        for (int j = 0; j < 4; j++) {
+            t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88);
+            t[i + j + 4] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0xDD);
+        }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+        r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xDD);
+    }
+}
+
+/* dst[p][NR] = W[j0 + r][pc + p] for r < NR (zero past row n), p < kc: converted and
+ * transposed 16×16 at a time in registers. */
+SP_AVX512_INLINE void pack_w_t(const void *w, sp_dtype dt, size_t k, size_t n, size_t j0,
+                               size_t pc, size_t kc, float *dst) {
+    for (size_t g = 0; g < NR; g += 16) {
+        size_t rows = j0 + g >= n ? 0 : n - (j0 + g) < 16 ? n - (j0 + g) : 16;
+        for (size_t p = 0; p < kc; p += 16) {
+            size_t len = kc - p < 16 ? kc - p : 16;
+            __mmask16 m = len == 16 ? 0xffff : (__mmask16)((1u << len) - 1);
+            __m512 r[16];
+#pragma GCC unroll 16
+            for (size_t i = 0; i < 16; i++)
+                r[i] = i < rows ? load_w(w, dt, (j0 + g + i) * k + pc + p, m) : _mm512_setzero_ps();
+            transpose16(r);
+            float *d = dst + p * NR + g;
+            if (len == 16) {
+#pragma GCC unroll 16
+                for (size_t i = 0; i < 16; i++) _mm512_store_ps(d + i * NR, r[i]);
+            } else {
+                for (size_t i = 0; i < len; i++) _mm512_store_ps(d + i * NR, r[i]);
+            }
+        }
+    }
+}
+
+SP_AVX512 static void pack_w_avx512(const void *w, sp_dtype dt, size_t k, size_t n, size_t j0,
+                                    size_t pc, size_t kc, float *dst) {
+    switch (dt) {
+    case SP_F32: pack_w_t(w, SP_F32, k, n, j0, pc, kc, dst); break;
+    case SP_F16: pack_w_t(w, SP_F16, k, n, j0, pc, kc, dst); break;
+    default: pack_w_t(w, SP_BF16, k, n, j0, pc, kc, dst); break;
+    }
+}
+
 /* y[i][j0..j0+8) for one x row against 8 consecutive W rows; lanes hold p ≡ lane (mod 16),
  * reduced at the end in a fixed order. */
 SP_AVX512_INLINE void dot8(const float *xi, size_t k, const void *w, sp_dtype dt, size_t j0,
@@ -135,7 +193,7 @@ SP_AVX512 static void rows_avx512(const float *x, size_t m, size_t k, const void
 }
 
 const sp_gemm_backend sp_gemm_backend_avx512 = {
-    .name = "avx512", .mr = MR, .nr = NR, .kernel = kernel_14x32,
+    .name = "avx512", .mr = MR, .nr = NR, .kernel = kernel_14x32, .pack_w = pack_w_avx512,
     .convert = convert_avx512, .rows = rows_avx512,
 };
 #endif

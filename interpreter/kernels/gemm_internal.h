@@ -32,6 +32,10 @@ typedef struct sp_gemm_backend {
     /* c[MR][ldc] (+)= a[MR][SP_GEMM_KC] · b[kc][NR]; accumulate = 0 starts from zero. */
     void (*kernel)(size_t kc, const float *a, const float *b, float *c, size_t ldc,
                    int accumulate);
+    /* dst[p][NR] = W[j0 + r][pc + p] for r < NR (rows past n zero), p < kc, as f32; W is
+     * [n][k]. NULL: the driver converts rows and transposes them in plain C. */
+    void (*pack_w)(const void *w, sp_dtype dt, size_t k, size_t n, size_t j0, size_t pc,
+                   size_t kc, float *dst);
     /* dst[0..len) = src[0..len) as f32. */
     void (*convert)(const void *src, sp_dtype dt, size_t len, float *dst);
     /* Small-m path: y[i][j] = Σ_p x[i][p]·W[j][p] for i < m, j in [j0, j1), without bias. */
