@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes the PyTorch reference perplexities that `make run` compares sparsa against.
 
-  reference_table.py reference_eval.json MAX_TOKENS > examples/data/reference_ppl.tsv
+  reference_table.py reference_eval.json MAX_TOKENS > examples/data/reference_ppl_MAX_TOKENS.tsv
 
 reference_eval.json holds, per model, text and context length L, the NLL sum of every
 non-overlapping window of the whole held-out sample (train_lm.py's evaluation). sparsa's
