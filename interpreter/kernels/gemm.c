@@ -2,9 +2,10 @@
  *
  * m < SMALL_M (decode) goes to the back end's row path: dot products straight from W, which is
  * read once, so it runs at memory bandwidth. Larger m goes through the packed, blocked path
- * (see gemm_internal.h). Threads split the output columns (or rows, when there are too few
- * columns) into contiguous ranges; every output element is computed by the same instruction
- * sequence whichever thread owns it, so results are bit-identical for any thread count.
+ * (see gemm_internal.h). The output columns (or rows, when there are too few columns) are cut
+ * into contiguous parts that threads take dynamically; every output element is computed by the
+ * same instruction sequence whichever part or thread holds it, so results are bit-identical for
+ * any thread count.
  */
 #include <omp.h>
 #include <pthread.h>
@@ -222,7 +223,7 @@ static int blocked_range(const job *jb, size_t r0, size_t r1, size_t c0, size_t 
     return 0;
 }
 
-/* One thread's share of the output: t of nt. */
+/* Part t of nt of the output (contiguous columns, or rows when columns are too few). */
 static void run_share(const job *jb, int t, int nt, int small) {
     const sp_gemm_backend *be = jb->be;
     size_t m = jb->m, n = jb->n;
@@ -267,8 +268,16 @@ void sp_gemm_wt(const float *x, size_t m, size_t k, const void *w, sp_dtype w_dt
         if (nt <= 1) {
             run_share(&jb, 0, 1, small);
         } else {
-            #pragma omp parallel num_threads(nt)
-            run_share(&jb, omp_get_thread_num(), omp_get_num_threads(), small);
+            /* Two parts per thread, taken dynamically: on a shared machine a thread that is
+             * descheduled for a while no longer holds up the whole product. Which thread
+             * computes a part changes no number. Parts of at least 4 panels keep the cost of
+             * packing x (once per part) small. */
+            size_t panels = jb.be->nr ? (n + (size_t)jb.be->nr - 1) / (size_t)jb.be->nr : n / 8;
+            int parts = 2 * nt;
+            if (!small && jb.be->kernel && panels / 4 < (size_t)parts)
+                parts = panels / 4 > (size_t)nt ? (int)(panels / 4) : nt;
+            #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+            for (int t = 0; t < parts; t++) run_share(&jb, t, parts, small);
         }
     }
     if (bias)
