@@ -58,19 +58,25 @@ static inline int tu_line_count(const char *s) {
     return n;
 }
 
-/* Reads a whole file; returns malloc'd bytes or NULL. */
+/* Reads a whole file; returns malloc'd bytes (followed by a NUL not counted in *len, so text
+ * files can be used as strings) or NULL. */
 static inline void *tu_read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
+    if (n < 0) {
+        fclose(f);
+        return NULL;
+    }
     fseek(f, 0, SEEK_SET);
-    void *buf = malloc(n > 0 ? (size_t)n : 1);
+    char *buf = malloc(n > 0 ? (size_t)n + 1 : 1);
     if (n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n) {
         free(buf);
         fclose(f);
         return NULL;
     }
+    buf[n > 0 ? n : 0] = 0;
     fclose(f);
     if (len) *len = (size_t)n;
     return buf;
