@@ -391,6 +391,33 @@ double gemma_embed_scale(uint64_t hidden, sp_dtype dt) {
     return (double)f;
 }
 
+void gemma_layer_common(map_ctx *m, layer_spec *ls, uint64_t hidden, uint64_t ffn,
+                        int has_hidden_activation) {
+    ls->q = "model.layers.%s.self_attn.q_proj.weight";
+    ls->k = "model.layers.%s.self_attn.k_proj.weight";
+    ls->v = "model.layers.%s.self_attn.v_proj.weight";
+    ls->o = "model.layers.%s.self_attn.o_proj.weight";
+    if (cfg_bool(m, "attention_bias", 0)) {
+        ls->bq = "model.layers.%s.self_attn.q_proj.bias";
+        ls->bk = "model.layers.%s.self_attn.k_proj.bias";
+        ls->bv = "model.layers.%s.self_attn.v_proj.bias";
+        ls->bo = "model.layers.%s.self_attn.o_proj.bias";
+    }
+    ls->gate = "model.layers.%s.mlp.gate_proj.weight";
+    ls->up = "model.layers.%s.mlp.up_proj.weight";
+    ls->down = "model.layers.%s.mlp.down_proj.weight";
+    ls->norm_attn = "model.layers.%s.input_layernorm.weight";
+    ls->norm_post_attn = "model.layers.%s.post_attention_layernorm.weight";
+    ls->norm_ffn = "model.layers.%s.pre_feedforward_layernorm.weight";
+    ls->norm_post_ffn = "model.layers.%s.post_feedforward_layernorm.weight";
+    ls->hidden = hidden;
+    ls->ffn = ffn;
+    ls->eps = cfg_num(m, "rms_norm_eps", 1e-6);
+    ls->norm_offset = 1.0;
+    ls->activation = hf_activation(m, has_hidden_activation ? "hidden_activation" : "hidden_act",
+                                   "gelu_pytorch_tanh");
+}
+
 /* ---- shared blocks ----------------------------------------------------------------------------- */
 
 void emit_attention_block(ge *g, const char *ln, const char *hin, const char *const w[4],

@@ -155,29 +155,7 @@ static int build(const sp_ckpt *c, sp_out_dtype mode, sp_mapping_result *out, sp
         } else
             mc_config_error(&m, "unknown attn_scale_type '%s'", qs);
     }
-    ls.q = "model.layers.%s.self_attn.q_proj.weight";
-    ls.k = "model.layers.%s.self_attn.k_proj.weight";
-    ls.v = "model.layers.%s.self_attn.v_proj.weight";
-    ls.o = "model.layers.%s.self_attn.o_proj.weight";
-    if (cfg_bool(&m, "attention_bias", 0)) {
-        ls.bq = "model.layers.%s.self_attn.q_proj.bias";
-        ls.bk = "model.layers.%s.self_attn.k_proj.bias";
-        ls.bv = "model.layers.%s.self_attn.v_proj.bias";
-        ls.bo = "model.layers.%s.self_attn.o_proj.bias";
-    }
-    ls.gate = "model.layers.%s.mlp.gate_proj.weight";
-    ls.up = "model.layers.%s.mlp.up_proj.weight";
-    ls.down = "model.layers.%s.mlp.down_proj.weight";
-    ls.norm_attn = "model.layers.%s.input_layernorm.weight";
-    ls.norm_post_attn = "model.layers.%s.post_attention_layernorm.weight";
-    ls.norm_ffn = "model.layers.%s.pre_feedforward_layernorm.weight";
-    ls.norm_post_ffn = "model.layers.%s.post_feedforward_layernorm.weight";
-    ls.hidden = (uint64_t)D;
-    ls.ffn = (uint64_t)F;
-    ls.eps = cfg_num(&m, "rms_norm_eps", 1e-6);
-    ls.norm_offset = 1.0;
-    ls.activation = hf_activation(&m, cfg_has(c->config, "hidden_activation") ? "hidden_activation" : "hidden_act",
-                                  "gelu_pytorch_tanh");
+    gemma_layer_common(&m, &ls, (uint64_t)D, (uint64_t)F, cfg_has(c->config, "hidden_activation"));
     char full[300];
     snprintf(full, sizeof full, "%smodel.embed_tokens.weight", m.prefix);
     const sp_src_tensor *emb = sp_ckpt_find(c, full);

@@ -150,4 +150,11 @@ const char *hf_activation(map_ctx *m, const char *key, const char *def);
 /* √D rounded to dtype dt, as HF computes the Gemma embedding normalizer. */
 double gemma_embed_scale(uint64_t hidden, sp_dtype dt);
 
+/* The parts of a Gemma-2 decoder layer that HF Gemma2 and the paper's SparseGemma2 share: the
+ * HF tensor names (attention biases when the config has attention_bias), the four (1 + w)
+ * RMSNorms and the GeGLU activation. has_hidden_activation: the config names the activation
+ * under hidden_activation (else hidden_act). */
+void gemma_layer_common(map_ctx *m, layer_spec *ls, uint64_t hidden, uint64_t ffn,
+                        int has_hidden_activation);
+
 #endif
