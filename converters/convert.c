@@ -1,6 +1,7 @@
 /* convert.c — the conversion driver: open the checkpoint, pick the mapping, stream every mapped
  * tensor through the dtype conversion into an sp_writer (temporary file, renamed at the end),
- * record provenance, then re-open the result and compare every tensor with its source. */
+ * record provenance, then re-open the written file and compare every tensor with its source
+ * before it is renamed into place. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -334,6 +335,18 @@ static int self_check(const char *path, const sp_ckpt *c, const sp_mapping_resul
     return rc;
 }
 
+typedef struct {
+    const sp_ckpt *c;
+    const sp_mapping_result *r;
+    sp_out_dtype mode;
+    chunk_bufs *bufs;
+} self_check_job;
+
+static int self_check_written(const char *temp_path, void *ctx, sp_error *err) {
+    const self_check_job *j = ctx;
+    return self_check(temp_path, j->c, j->r, j->mode, j->bufs, err);
+}
+
 /* ---- provenance hashes, computed beside the conversion ------------------------------------- */
 
 typedef struct {
@@ -496,14 +509,13 @@ int sp_convert(const sp_convert_options *o, sp_convert_report *rep, sp_error *er
         rc = sp_fail(err, sp_writer_error(w)->code, "%s", sp_writer_error(w)->msg);
         goto done;
     }
-    rc = sp_writer_finish(w, err);
+    /* the self-check reads the finished temporary file before it is renamed into place: a file
+     * that does not match its source never appears under the output name */
+    self_check_job check = {c, &r, o->dtype, &bufs};
+    rc = sp_writer_finish_checked(w, self_check_written, &check, err);
     w = NULL;
     if (rc) goto done;
     rep->tensors = r.ntensors;
-    if ((rc = self_check(out, c, &r, o->dtype, &bufs, err))) {
-        unlink(out); /* a file that does not match its source must not be left behind */
-        goto done;
-    }
 done:
     if (w) sp_writer_abort(w);
     for (size_t i = 0; hashes && i < nsrc; i++) free(hashes[i]);

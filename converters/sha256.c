@@ -1,13 +1,15 @@
 /* sha256.c — SHA-256 (FIPS 180-4) for provenance hashes of source checkpoints. Uses the x86
- * SHA extensions when the build targets them (checkpoints are hundreds of MB), else portable C. */
+ * SHA extensions when the CPU has them (checked at run time: checkpoints are hundreds of MB and
+ * the hash is the slowest part of a conversion), else portable C. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "sparsa_convert.h"
 
-#if defined(__SHA__) && defined(__SSE4_1__)
+#if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define SP_SHA_NI 1
 #endif
@@ -24,7 +26,7 @@ static const uint32_t K[64] = {
 
 #define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
 
-__attribute__((unused)) static void blocks_c(uint32_t h[8], const uint8_t *p, size_t nblk) {
+static void blocks_c(uint32_t h[8], const uint8_t *p, size_t nblk) {
     while (nblk--) {
         uint32_t w[64];
         for (int i = 0; i < 16; i++)
@@ -47,7 +49,7 @@ __attribute__((unused)) static void blocks_c(uint32_t h[8], const uint8_t *p, si
 
 #ifdef SP_SHA_NI
 /* The standard SHA-NI schedule: state kept as (ABEF, CDGH), four rounds per sha256rnds2 pair. */
-static void blocks_ni(uint32_t h[8], const uint8_t *p, size_t nblk) {
+__attribute__((target("sha,sse4.1"))) static void blocks_ni(uint32_t h[8], const uint8_t *p, size_t nblk) {
     const __m128i MASK = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
     __m128i tmp = _mm_loadu_si128((const __m128i *)&h[0]);
     __m128i st1 = _mm_loadu_si128((const __m128i *)&h[4]);
@@ -59,6 +61,7 @@ static void blocks_ni(uint32_t h[8], const uint8_t *p, size_t nblk) {
         __m128i save0 = st0, save1 = st1, msg, m[4];
         for (int i = 0; i < 4; i++)
             m[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)), MASK);
+#pragma GCC unroll 16 /* fully unrolled, m[] lives in registers */
         for (int r = 0; r < 16; r++) {
             __m128i cur = m[r & 3];
             msg = _mm_add_epi32(cur, _mm_loadu_si128((const __m128i *)&K[4 * r]));
@@ -88,10 +91,14 @@ static void blocks_ni(uint32_t h[8], const uint8_t *p, size_t nblk) {
 
 static void blocks(uint32_t h[8], const uint8_t *p, size_t nblk) {
 #ifdef SP_SHA_NI
-    blocks_ni(h, p, nblk);
-#else
-    blocks_c(h, p, nblk);
+    static int have_ni = -1; /* racing first callers all store the same answer */
+    if (have_ni < 0) have_ni = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
+    if (have_ni) {
+        blocks_ni(h, p, nblk);
+        return;
+    }
 #endif
+    blocks_c(h, p, nblk);
 }
 
 void sp_sha256_init(sp_sha256 *s) {
@@ -142,25 +149,24 @@ void sp_sha256_final(sp_sha256 *s, uint8_t out[32]) {
     }
 }
 
+/* The file is hashed through read-only mappings of 16 MiB windows: no copy into a buffer, and
+ * each window is unmapped before the next so resident memory stays bounded. */
 int sp_sha256_file(int fd, uint64_t size, char hex[65], sp_error *err) {
-    enum { CHUNK = 4 << 20 };
-    uint8_t *buf = malloc(CHUNK);
-    if (!buf) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    enum { WINDOW = 16 << 20 };
     sp_sha256 s;
     sp_sha256_init(&s);
-    uint64_t off = 0;
-    while (off < size) {
-        size_t want = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
-        ssize_t r = pread(fd, buf, want, (off_t)off);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            free(buf);
-            return sp_fail(err, SP_ERR_RUNTIME, "read error while hashing at offset %llu", (unsigned long long)off);
-        }
-        sp_sha256_update(&s, buf, (size_t)r);
-        off += (uint64_t)r;
+    for (uint64_t off = 0; off < size;) {
+        size_t want = size - off < WINDOW ? (size_t)(size - off) : WINDOW;
+        void *map = mmap(NULL, want, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, (off_t)off);
+        if (map == MAP_FAILED)
+            return sp_fail(err, SP_ERR_RUNTIME, "cannot map the input for hashing at offset %llu: %s",
+                           (unsigned long long)off, strerror(errno));
+        madvise(map, want, MADV_SEQUENTIAL);
+        madvise(map, want, MADV_WILLNEED);
+        sp_sha256_update(&s, map, want);
+        munmap(map, want);
+        off += want;
     }
-    free(buf);
     uint8_t d[32];
     sp_sha256_final(&s, d);
     for (int i = 0; i < 32; i++) {

@@ -196,6 +196,11 @@ int sp_writer_add_tensor(sp_writer *w, const char *name, sp_dtype dtype, uint32_
 
 /* Writes the small sections and the table, fsyncs, renames over path, frees w. */
 int sp_writer_finish(sp_writer *w, sp_error *err);
+/* As sp_writer_finish, but once the whole file is written and before it is made durable and
+ * renamed into place, check(temp_path, ctx, err) may read it back; a non-zero return discards
+ * the file and is returned, with *err as check set it. The check overlaps the disk writeback. */
+typedef int (*sp_writer_check_fn)(const char *temp_path, void *ctx, sp_error *err);
+int sp_writer_finish_checked(sp_writer *w, sp_writer_check_fn check, void *ctx, sp_error *err);
 /* Removes the temporary file and frees w. */
 void sp_writer_abort(sp_writer *w);
 /* The first error the writer met (the tensor/meta calls return its code). */

@@ -26,6 +26,7 @@ struct sp_writer {
     size_t ofill;
     uint64_t pos;          /* file offset after the buffered bytes */
     uint64_t data_start;   /* absolute offset of TENSOR_DATA */
+    uint64_t writeback_from; /* first byte not yet handed to sync_file_range */
 
     sp_buf meta, graph, tok, dir;
     uint64_t meta_count, tensor_count;

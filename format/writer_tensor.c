@@ -62,10 +62,20 @@ int sp_writer_begin_tensor(sp_writer *w, const char *name, sp_dtype dtype, uint3
     return SP_OK;
 }
 
-static int emit(sp_writer *w, const void *p, size_t n) {
-    w->crc = sp_crc32(w->crc, p, n);
-    w->stored += n;
-    return sp_writer_out(w, p, n);
+/* Checksums and writes in cache-sized pieces, so the bytes the CRC just read are still in
+ * cache when they are copied out. */
+static int emit(sp_writer *w, const void *data, size_t n) {
+    enum { PIECE = 1u << 20 };
+    const uint8_t *p = data;
+    while (n) {
+        size_t k = n < PIECE ? n : PIECE;
+        w->crc = sp_crc32(w->crc, p, k);
+        w->stored += k;
+        if (sp_writer_out(w, p, k)) return w->err.code;
+        p += k;
+        n -= k;
+    }
+    return SP_OK;
 }
 
 /* Runs the compressor over `in` with `mode`, writing every output chunk. */

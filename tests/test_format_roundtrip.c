@@ -14,11 +14,12 @@ Test(format_crc32, known_vectors_and_chaining) {
     cr_assert_eq(sp_crc32(0, "123456789", 9), 0xCBF43926u);
     cr_assert_eq(sp_crc32(0, "", 0), 0u);
     cr_assert_eq(sp_crc32(0, "a", 1), 0xE8B7BE43u);
-    /* slice-by-8 against a bitwise reference at every alignment and length */
-    uint8_t buf[300];
+    /* both paths (tables below 64 bytes, carry-less folding above where the CPU has it)
+     * against a bitwise reference at every alignment, at every length up to 300 */
+    static uint8_t buf[4096 + 16];
     fx_fill(buf, sizeof buf, 5);
     for (size_t off = 0; off < 9; off++)
-        for (size_t len = 0; len < 70; len++) {
+        for (size_t len = 0; len <= 300; len++) {
             uint32_t c = 0xffffffffu;
             for (size_t i = 0; i < len; i++) {
                 c ^= buf[off + i];
@@ -26,8 +27,18 @@ Test(format_crc32, known_vectors_and_chaining) {
             }
             cr_assert_eq(sp_crc32(0, buf + off, len), ~c, "off %zu len %zu", off, len);
         }
-    uint32_t whole = sp_crc32(0, buf, sizeof buf);
-    cr_assert_eq(sp_crc32(sp_crc32(0, buf, 123), buf + 123, sizeof buf - 123), whole);
+    /* long inputs and chaining at odd split points */
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < 4096 + 7; i++) {
+        c ^= buf[3 + i];
+        for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    }
+    uint32_t whole = sp_crc32(0, buf + 3, 4096 + 7);
+    cr_assert_eq(whole, ~c);
+    const size_t cuts[] = {1, 63, 64, 65, 123, 1000, 4095};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++)
+        cr_assert_eq(sp_crc32(sp_crc32(0, buf + 3, cuts[i]), buf + 3 + cuts[i], 4096 + 7 - cuts[i]), whole, "cut %zu",
+                     cuts[i]);
 }
 
 Test(format_dtype, names_and_sizes) {

@@ -1,0 +1,124 @@
+/* test_convert_selfcheck.c — the converter's self-check really compares the written file with
+ * its source: the file is corrupted between writing and checking (one byte of one tensor,
+ * through a link-time wrapper around sp_writer_finish_checked, see the Makefile), and the
+ * conversion must fail with a self-check error, leaving neither the output nor the temporary
+ * file behind. The same conversion without the corruption succeeds. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sparsa_convert.h"
+#include "sparsa_format.h"
+
+#define FIX "tests/fixtures/checkpoints/"
+
+/* ---- the wrapper: flips one byte of the named tensor before the real check runs ---------- */
+
+static const char *corrupt_tensor; /* NULL: no corruption */
+static sp_writer_check_fn real_check;
+
+int __real_sp_writer_finish_checked(sp_writer *w, sp_writer_check_fn check, void *ctx, sp_error *err);
+
+static int corrupting_check(const char *temp_path, void *ctx, sp_error *err) {
+    sp_file *f = NULL;
+    sp_error e = {0};
+    cr_assert_eq(sp_file_open(temp_path, &f, &e), 0, "%s", e.msg);
+    const sp_tensor_info *ti = sp_file_find_tensor(f, corrupt_tensor);
+    cr_assert_not_null(ti, "%s", corrupt_tensor);
+    off_t at = (off_t)(ti->offset + ti->stored_size / 2);
+    sp_file_close(f);
+    int fd = open(temp_path, O_RDWR);
+    cr_assert_geq(fd, 0);
+    uint8_t b;
+    cr_assert_eq(pread(fd, &b, 1, at), 1);
+    b ^= 0x10;
+    cr_assert_eq(pwrite(fd, &b, 1, at), 1);
+    close(fd);
+    return real_check(temp_path, ctx, err);
+}
+
+int __wrap_sp_writer_finish_checked(sp_writer *w, sp_writer_check_fn check, void *ctx, sp_error *err) {
+    if (!corrupt_tensor || !check) return __real_sp_writer_finish_checked(w, check, ctx, err);
+    real_check = check;
+    return __real_sp_writer_finish_checked(w, corrupting_check, ctx, err);
+}
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static char tmpdir[256], out[300];
+
+static void mk_tmp(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/sparsa_selfcheck_XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir));
+    snprintf(out, sizeof out, "%s/out.sparsa", tmpdir);
+    corrupt_tensor = NULL;
+}
+
+static int entries_in_tmp(void) {
+    DIR *d = opendir(tmpdir);
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    if (d) closedir(d);
+    return n;
+}
+
+static void rm_tmp(void) {
+    unlink(out);
+    rmdir(tmpdir);
+}
+
+static int convert(sp_out_dtype dtype, sp_error *err) {
+    sp_convert_options o = {0};
+    o.src = FIX "hf-llama-tied.safetensors";
+    o.config = FIX "hf-llama-tied.config.json";
+    o.out = out;
+    o.dtype = dtype;
+    o.quiet = 1;
+    sp_convert_report rep;
+    return sp_convert(&o, &rep, err);
+}
+
+static const char *embed_name(void) {
+    /* the name of the first tensor an untouched conversion writes */
+    static char name[128];
+    sp_error err = {0};
+    cr_assert_eq(convert(SP_OUT_KEEP, &err), 0, "%s", err.msg);
+    sp_file *f = NULL;
+    cr_assert_eq(sp_file_open(out, &f, &err), 0, "%s", err.msg);
+    const sp_tensor_info *ti = sp_file_tensor(f, 0);
+    cr_assert_not_null(ti);
+    snprintf(name, sizeof name, "%.*s", (int)ti->name_len, ti->name);
+    sp_file_close(f);
+    unlink(out);
+    return name;
+}
+
+Test(convert_selfcheck, an_untouched_conversion_passes, .init = mk_tmp, .fini = rm_tmp) {
+    sp_error err = {0};
+    cr_assert_eq(convert(SP_OUT_KEEP, &err), 0, "%s", err.msg);
+    cr_assert_eq(entries_in_tmp(), 1);
+}
+
+Test(convert_selfcheck, a_flipped_byte_fails_the_conversion_and_leaves_nothing, .init = mk_tmp, .fini = rm_tmp) {
+    corrupt_tensor = embed_name();
+    sp_error err = {0};
+    int rc = convert(SP_OUT_KEEP, &err);
+    cr_assert_neq(rc, 0);
+    cr_assert_not_null(strstr(err.msg, "self-check"), "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, corrupt_tensor), "%s", err.msg);
+    cr_assert_eq(entries_in_tmp(), 0, "the output or its temporary file was left behind");
+}
+
+Test(convert_selfcheck, a_flipped_byte_in_a_rounded_tensor_is_caught_too, .init = mk_tmp, .fini = rm_tmp) {
+    corrupt_tensor = embed_name();
+    sp_error err = {0};
+    int rc = convert(SP_OUT_BF16, &err);
+    cr_assert_neq(rc, 0);
+    cr_assert_not_null(strstr(err.msg, "self-check"), "%s", err.msg);
+    cr_assert_eq(entries_in_tmp(), 0);
+}
