@@ -187,7 +187,8 @@ struct sp_session {
     int n_threads;
     float **body_bufs;         /* [body_rows][width] each */
     size_t body_rows;
-    float **tail_bufs;
+    float **tail_bufs;         /* [logit_rows][width] each */
+    size_t logit_rows;         /* rows per tail block, at most SP_LOGIT_BLOCK */
     float *scratch;
     size_t scratch_floats;
     sp_kv_layer *kv;

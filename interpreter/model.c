@@ -88,7 +88,7 @@ char *sp_model_describe(const sp_model *m) {
     sb_printf(&b, "graph '%s', op-set %ld, vocab %lld, context %llu, %zu ops, %zu attention layers\n",
               g->name ? g->name : "", g->opset, (long long)g->vocab_size,
               (unsigned long long)g->context_length, m->n_ops, m->n_layers);
-    sb_printf(&b, "input %s -> output %s; ops %zu.. run per %d-row logits block\n", g->input,
+    sb_printf(&b, "input %s -> output %s; ops %zu.. run per logits block of at most %d rows\n", g->input,
               g->output, m->plan.tail_start, SP_LOGIT_BLOCK);
     for (size_t i = 0; i < m->n_ops; i++) {
         const sp_op *op = &m->ops[i];

@@ -2,12 +2,12 @@
  * form the "logits tail".
  *
  * Every op but attention is row-wise, so the ops after the last attention op (final norm,
- * LM head, logit softcap) run in blocks of SP_LOGIT_BLOCK rows: the [n, vocab] logits never
- * exist whole, only [SP_LOGIT_BLOCK, vocab]. The ops before ("the body") run on all rows.
+ * LM head, logit softcap) run in blocks of at most SP_LOGIT_BLOCK rows: the [n, vocab] logits never
+ * exist whole, only [block, vocab]. The ops before ("the body") run on all rows.
  *
  * Buffers are shared between versions whose lifetimes do not overlap (greedy, in op order):
  * an op's output gets a free buffer before its dead inputs are released, so an output never
- * aliases an input. Body buffers hold max_tokens rows, tail buffers SP_LOGIT_BLOCK rows. */
+ * aliases an input. Body buffers hold max_tokens rows, tail buffers one block. */
 #include <stdlib.h>
 #include <string.h>
 

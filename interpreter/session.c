@@ -2,7 +2,7 @@
  * attention statistics.
  *
  * A forward runs the body ops (up to the last attention op) on all n rows, then the tail ops
- * (final norm, LM head, …) per block of SP_LOGIT_BLOCK rows from logits_from on, handing each
+ * (final norm, LM head, …) per block of s->logit_rows rows from logits_from on, handing each
  * block to the sink. Threads: every kernel is parallel over rows or output elements with a
  * fixed per-element reduction order, so results do not depend on the thread count. */
 #include <omp.h>
@@ -95,8 +95,17 @@ int sp_session_create(sp_model *m, size_t max_tokens, int n_threads, sp_session 
     s->body_rows = min_sz(max_tokens, 16);
     for (size_t i = 0; !oom && i < pl->n_body_bufs; i++)
         s->body_bufs[i] = alloc_floats(s->body_rows, pl->body_buf_width[i], &oom);
+    /* Tail blocks as tall as ~8 MB of the widest tail buffer (the logits) allows: every block
+     * re-reads the LM head's weights, so fewer, taller blocks are faster; a large vocabulary
+     * gets shorter blocks to keep the memory bounded. */
+    size_t widest = 1;
+    for (size_t i = 0; i < pl->n_tail_bufs; i++)
+        if (pl->tail_buf_width[i] > widest) widest = pl->tail_buf_width[i];
+    s->logit_rows = ((size_t)1 << 21) / widest;
+    s->logit_rows = s->logit_rows < SP_LOGIT_BLOCK_MIN ? SP_LOGIT_BLOCK_MIN
+                    : s->logit_rows > SP_LOGIT_BLOCK ? SP_LOGIT_BLOCK : s->logit_rows;
     for (size_t i = 0; !oom && i < pl->n_tail_bufs; i++)
-        s->tail_bufs[i] = alloc_floats(SP_LOGIT_BLOCK, pl->tail_buf_width[i], &oom);
+        s->tail_bufs[i] = alloc_floats(s->logit_rows, pl->tail_buf_width[i], &oom);
     size_t srows = min_sz(max_tokens, SP_ROW_CHUNK), sfl = 0;
     for (size_t i = 0; i < m->n_ops; i++) {
         size_t need = m->ops[i].scratch_floats + srows * m->ops[i].scratch_per_row;
@@ -217,14 +226,14 @@ int sp_session_forward(sp_session *s, const int32_t *tokens, size_t n, size_t lo
     size_t pos0 = s->pos;
     s->pos += n;  /* the KV cache now holds these rows, whatever the sink does */
     const float *logits = NULL;
-    for (size_t r0 = logits_from; r0 < n; r0 += SP_LOGIT_BLOCK) {
-        size_t nb = min_sz(SP_LOGIT_BLOCK, n - r0);
+    for (size_t r0 = logits_from; r0 < n; r0 += s->logit_rows) {
+        size_t nb = min_sz(s->logit_rows, n - r0);
         for (size_t i = pl->tail_start; i < m->n_ops; i++) {
             const sp_op *op = &m->ops[i];
             ex.n = nb;
             ex.pos0 = pos0 + r0;
             ex.tokens = tokens + r0;
-            ex.scratch_rows = min_sz(ex.scratch_rows, SP_LOGIT_BLOCK);
+            ex.scratch_rows = min_sz(ex.scratch_rows, s->logit_rows);
             bind(s, op, r0, &ex);
             run_op(s, i, &ex);
         }

@@ -26,7 +26,9 @@
 extern "C" {
 #endif
 
-#define SP_LOGIT_BLOCK 64
+/* Bounds on the rows of one logits block (the session picks the height from the vocabulary). */
+#define SP_LOGIT_BLOCK 256
+#define SP_LOGIT_BLOCK_MIN 16
 
 typedef struct sp_model sp_model;
 typedef struct sp_session sp_session;

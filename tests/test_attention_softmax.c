@@ -163,3 +163,31 @@ Test(attention_softmax, result_independent_of_thread_count) {
     sp_attention_forward(&p, &q[0][0], &k[0][0], &v[0][0], NULL, 0, L, L, &b[0][0], NULL);
     cr_assert_eq(memcmp(a, b, sizeof a), 0);
 }
+
+/* Every weight against softmax in double: the vectorised exponential keeps each p_j within a
+ * few float ulps, across the whole range down to the subnormals and exact zeros. */
+Test(attention_softmax, every_weight_within_float_accuracy_across_the_range) {
+    enum { N = 1000 };
+    static float z[N], p[N];
+    for (int rep = 0; rep < 4; rep++) {
+        /* scores spread over [-120, 0] (rep 0), [-10, 0], [-1, 1] and a long row of ties */
+        for (int j = 0; j < N; j++) {
+            float u = (float)((j * 7919 + rep * 104729) % N) / N;
+            z[j] = rep == 0 ? -120.0f * u : rep == 1 ? -10.0f * u : rep == 2 ? 2.0f * u - 1.0f : 0.5f;
+        }
+        if (rep == 0) z[17] = 0.0f;
+        sp_softmax(z, N, p);
+        double mx = -INFINITY, sum = 0;
+        for (int j = 0; j < N; j++) mx = z[j] > mx ? z[j] : mx;
+        for (int j = 0; j < N; j++) sum += exp((double)z[j] - mx);
+        for (int j = 0; j < N; j++) {
+            double want = exp((double)z[j] - mx) / sum;
+            if (want < 1e-45) {
+                cr_assert_leq(p[j], 1.5e-45f, "j %d: %g vs %g", j, p[j], want);
+                continue;
+            }
+            double tol = want < 1.2e-38 ? 1.5e-45 : 6e-7 * want; /* subnormals: absolute */
+            cr_assert_leq(fabs(p[j] - want), tol, "rep %d j %d z %g: %.9g vs %.9g", rep, j, z[j], p[j], want);
+        }
+    }
+}

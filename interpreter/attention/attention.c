@@ -58,31 +58,6 @@ static size_t normalize_row(const sp_attn_params *p, size_t n, sp_row_ws *ws, in
     }
 }
 
-/* q·k in a fixed order: two 8-lane partial sums over blocks of 16, a scalar tail, then a fixed
- * tree over the lanes. The same arithmetic for every (query, key) pair wherever it is computed,
- * so prefill tiles and single-row decode give bit-identical scores. GCC/Clang vector types make
- * the blocks SIMD without any reassociation flag. */
-typedef float v8f __attribute__((vector_size(32)));
-
-static inline v8f load8(const float *p) {
-    v8f x;
-    memcpy(&x, p, sizeof x);
-    return x;
-}
-
-static inline float dot(const float *restrict a, const float *restrict b, int d) {
-    v8f s0 = {0}, s1 = {0};
-    int x = 0;
-    for (; x + 16 <= d; x += 16) {
-        s0 += load8(a + x) * load8(b + x);
-        s1 += load8(a + x + 8) * load8(b + x + 8);
-    }
-    float tail = 0.0f;
-    for (; x < d; x++) tail += a[x] * b[x];
-    v8f s = s0 + s1;
-    return (((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))) + tail;
-}
-
 /* o += w·v (elementwise, so vectorising it changes nothing numerically). */
 static inline void axpy(float *restrict o, float w, const float *restrict v, int n) {
 #pragma omp simd
@@ -100,6 +75,34 @@ typedef struct tile_ws {
     float *qbuf;   /* [TQ][d] scaled queries */
     float *obuf;   /* [TQ][dv] output accumulators */
 } tile_ws;
+
+/* Columns [c0, c0 + V_COLS) of the dense rows' outputs, o_t += w_tj·v_j over the keys in
+ * order, with the tile's accumulators held in registers across the whole key loop (the same
+ * additions, in the same order, as axpy on memory). */
+#define V_COLS 64
+typedef float v16f __attribute__((vector_size(64)));
+
+static void dense_v_columns(tile_ws *tw, int nr, const int *dense, const size_t *lo, const size_t *hi,
+                            size_t lo_min, size_t hi_max, const float *vb, size_t vstride, int dv, int c0) {
+    v16f acc[TQ][V_COLS / 16];
+    for (int t = 0; t < TQ; t++)
+        for (int c = 0; c < V_COLS / 16; c++)
+            if (t < nr) memcpy(&acc[t][c], tw->obuf + (size_t)t * dv + c0 + 16 * c, sizeof(v16f));
+    for (size_t j = lo_min; j < hi_max; j++) {
+        v16f vj[V_COLS / 16];
+        for (int c = 0; c < V_COLS / 16; c++) memcpy(&vj[c], vb + j * vstride + 16 * c, sizeof(v16f));
+#pragma GCC unroll 4
+        for (int t = 0; t < TQ; t++) {
+            if (t >= nr || !dense[t] || j < lo[t] || j >= hi[t]) continue;
+            const float wj = tw->row[t].w[j - lo[t]];
+            if (wj == 0.0f) continue;
+            for (int c = 0; c < V_COLS / 16; c++) acc[t][c] += wj * vj[c];
+        }
+    }
+    for (int t = 0; t < nr; t++)
+        for (int c = 0; c < V_COLS / 16; c++)
+            memcpy(tw->obuf + (size_t)t * dv + c0 + 16 * c, &acc[t][c], sizeof(v16f));
+}
 
 static void attend_tile(const sp_attn_params *p, const float *q, const float *k, const float *v,
                         const float *qscale, size_t q0, size_t r0, int nr, int h, size_t nk,
@@ -128,15 +131,23 @@ static void attend_tile(const sp_attn_params *p, const float *q, const float *k,
         st[2] += hi[t] - lo[t];
     }
 
-    /* scores */
-    for (size_t j = lo_min; j < hi_max; j++) {
-        const float *kj = kb + j * kstride;
+    /* scores: key blocks small enough to stay in L1 while every row of the tile reads them;
+     * eight keys per step where a row sees eight in a row */
+    enum { KEY_BLOCK = 64 };
+    for (size_t jb = lo_min; jb < hi_max; jb += KEY_BLOCK) {
+        const size_t je = hi_max - jb < KEY_BLOCK ? hi_max : jb + KEY_BLOCK;
         for (int t = 0; t < nr; t++) {
-            if (j < lo[t] || j >= hi[t]) continue;
-            float s = dot(tw->qbuf + t * d, kj, d);
-            if (cap > 0.0f) s = cap * tanhf(s / cap);
-            if (slope != 0.0f) s += slope * (float)((double)j - (double)(q0 + r0 + t));
-            tw->row[t].s[j - lo[t]] = s;
+            const size_t a = jb > lo[t] ? jb : lo[t], e = je < hi[t] ? je : hi[t];
+            const float *qt = tw->qbuf + t * d;
+            float *srow = tw->row[t].s; /* key j at srow[j - lo[t]] */
+            size_t j = a;
+            for (; j + 8 <= e; j += 8) sp__score_dot8(qt, kb + j * kstride, kstride, d, srow + (j - lo[t]));
+            for (; j < e; j++) srow[j - lo[t]] = sp__score_dot(qt, kb + j * kstride, d);
+            if (cap > 0.0f)
+                for (j = a; j < e; j++) srow[j - lo[t]] = cap * tanhf(srow[j - lo[t]] / cap);
+            if (slope != 0.0f)
+                for (j = a; j < e; j++)
+                    srow[j - lo[t]] += slope * (float)((double)j - (double)(q0 + r0 + t));
         }
     }
 
@@ -168,17 +179,20 @@ static void attend_tile(const sp_attn_params *p, const float *q, const float *k,
     for (int t = 0; t < nr; t++) any_dense |= dense[t] && m[t] > 0;
     if (any_dense) {
         size_t support[TQ] = {0};
-        for (size_t j = lo_min; j < hi_max; j++) {
-            const float *vj = vb + j * vstride;
+        for (size_t j = lo_min; j < hi_max; j++)
+            for (int t = 0; t < nr; t++)
+                support[t] += dense[t] && j >= lo[t] && j < hi[t] && tw->row[t].w[j - lo[t]] != 0.0f;
+        for (int t = 0; t < nr; t++) st[1] += support[t];
+        int c0 = 0;
+        for (; c0 + V_COLS <= dv; c0 += V_COLS) dense_v_columns(tw, nr, dense, lo, hi, lo_min, hi_max, vb + c0, vstride, dv, c0);
+        for (size_t j = lo_min; c0 < dv && j < hi_max; j++) {
+            const float *vj = vb + j * vstride + c0;
             for (int t = 0; t < nr; t++) {
                 if (!dense[t] || j < lo[t] || j >= hi[t]) continue;
                 const float wj = tw->row[t].w[j - lo[t]];
-                if (wj == 0.0f) continue;
-                support[t]++;
-                axpy(tw->obuf + (size_t)t * dv, wj, vj, dv);
+                if (wj != 0.0f) axpy(tw->obuf + (size_t)t * dv + c0, wj, vj, dv - c0);
             }
         }
-        for (int t = 0; t < nr; t++) st[1] += support[t];
     }
 
     for (int t = 0; t < nr; t++)

@@ -21,6 +21,11 @@ typedef struct sp_row_ws {
     uint32_t *idx;   /* support offsets */
 } sp_row_ws;
 
+/* scores.c: q·k in the fixed order described there; _dot8 scores keys b, b + stride, …,
+ * b + 7·stride at once, each bit-identical to _dot on that key. */
+float sp__score_dot(const float *a, const float *b, int d);
+void sp__score_dot8(const float *a, const float *b, size_t stride, int d, float *out);
+
 /* softmax.c: w = softmax(s) over n >= 1 entries (dense). */
 void sp__softmax_row(const float *s, size_t n, float *w);
 

@@ -1,0 +1,84 @@
+/* scores.c — q·k for attention scores, one key at a time or eight at once, bit-identical.
+ *
+ * The arithmetic of one score is fixed: over blocks of 16 elements, two 8-lane partial sums
+ * (elements x and x+8 of each block), a scalar tail for d mod 16, then
+ *     (((s0+s4) + (s2+s6)) + ((s1+s5) + (s3+s7))) + tail   on the lanes of s = part0 + part1.
+ * The same pair (query, key) gives the same bits wherever it is computed: alone (decode, row
+ * edges) or in a group of eight keys (prefill). The group form keeps eight keys' partial sums
+ * in registers and reduces the eight 8-lane vectors together with shuffles, which performs
+ * exactly the additions above lane by lane, instead of one horizontal reduction per key.
+ * GCC/Clang vector types make this SIMD on any target without reassociation flags (the build
+ * is ISO C, so a*b+c is never contracted into an FMA behind our back). */
+#include <string.h>
+
+#include "attention_internal.h"
+
+typedef float v8f __attribute__((vector_size(32)));
+typedef int v8i __attribute__((vector_size(32)));
+
+static inline v8f load8(const float *p) {
+    v8f x;
+    memcpy(&x, p, sizeof x);
+    return x;
+}
+
+float sp__score_dot(const float *restrict a, const float *restrict b, int d) {
+    v8f s0 = {0}, s1 = {0};
+    int x = 0;
+    for (; x + 16 <= d; x += 16) {
+        s0 += load8(a + x) * load8(b + x);
+        s1 += load8(a + x + 8) * load8(b + x + 8);
+    }
+    float tail = 0.0f;
+    for (; x < d; x++) tail += a[x] * b[x];
+    v8f s = s0 + s1;
+    return (((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))) + tail;
+}
+
+/* Lanes 0-3 of each of two vectors' halves added: for u, v gives
+ * (u0+u4, u1+u5, u2+u6, u3+u7, v0+v4, v1+v5, v2+v6, v3+v7). */
+static inline v8f fold_halves(v8f u, v8f v) {
+    const v8i lo = {0, 1, 2, 3, 8, 9, 10, 11}, hi = {4, 5, 6, 7, 12, 13, 14, 15};
+    return __builtin_shuffle(u, v, lo) + __builtin_shuffle(u, v, hi);
+}
+
+/* From two fold_halves results (keys a,b and c,d, each as p0..p3) the pairs (p0+p2, p1+p3):
+ * (a e, a o, c e, c o, b e, b o, d e, d o). */
+static inline v8f fold_pairs(v8f ab, v8f cd) {
+    const v8i even = {0, 1, 8, 9, 4, 5, 12, 13}, odd = {2, 3, 10, 11, 6, 7, 14, 15};
+    return __builtin_shuffle(ab, cd, even) + __builtin_shuffle(ab, cd, odd);
+}
+
+void sp__score_dot8(const float *restrict a, const float *restrict b, size_t stride, int d,
+                    float *restrict out) {
+    v8f s0[8], s1[8];
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) s0[k] = s1[k] = (v8f){0};
+    int x = 0;
+    for (; x + 16 <= d; x += 16) {
+        const v8f a0 = load8(a + x), a1 = load8(a + x + 8);
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            s0[k] += a0 * load8(b + (size_t)k * stride + x);
+            s1[k] += a1 * load8(b + (size_t)k * stride + x + 8);
+        }
+    }
+    v8f tail = {0};
+    for (int k = 0; k < 8; k++) {
+        float t = 0.0f;
+        for (int y = x; y < d; y++) t += a[y] * b[(size_t)k * stride + y];
+        tail[k] = t;
+    }
+    v8f u[8];
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) u[k] = s0[k] + s1[k];
+    /* keys 0..3 and 4..7, each as (p0+p2, p1+p3) pairs, in the order of fold_pairs */
+    const v8f q = fold_pairs(fold_halves(u[0], u[1]), fold_halves(u[2], u[3]));
+    const v8f r = fold_pairs(fold_halves(u[4], u[5]), fold_halves(u[6], u[7]));
+    /* (p0+p2) + (p1+p3) per key; q holds keys 0,2,1,3 and r keys 4,6,5,7 */
+    const v8i ev = {0, 2, 4, 6, 8, 10, 12, 14}, od = {1, 3, 5, 7, 9, 11, 13, 15};
+    const v8f sum = __builtin_shuffle(q, r, ev) + __builtin_shuffle(q, r, od);
+    const v8i natural = {0, 2, 1, 3, 4, 6, 5, 7};
+    const v8f res = __builtin_shuffle(sum, natural) + tail;
+    memcpy(out, &res, sizeof res);
+}
