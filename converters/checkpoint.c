@@ -223,6 +223,7 @@ static int load_torch_zip(sp_ckpt *c, size_t fi, sp_error *err) {
     }
     sp_ckpt_kind kind;
     const sp_pobj *sd = find_state_dict(sp_pickle_root(pk), &kind);
+    if (!c->hparams_config) c->hparams_config = sp_hparams_config_json(sp_pickle_root(pk));
     int rc = 0;
     if (!sd) rc = sp_fail(err, SP_ERR_INPUT, "%s: the pickle holds no dict of tensors", f->display);
     if (c->kind != SP_CKPT_HF_FOLDER) c->kind = kind;
@@ -340,6 +341,26 @@ static int load_config(sp_ckpt *c, const char *path, sp_error *err) {
     c->config_text = text;
     c->config_path = strdup(path);
     return c->config_path ? 0 : sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+}
+
+/* No config file: the one recorded in the checkpoint's hyper_parameters. */
+static int use_hparams_config(sp_ckpt *c, sp_error *err) {
+    sp_json *j;
+    sp_error e2 = {0};
+    if (sp_json_parse(c->hparams_config, strlen(c->hparams_config), &j, &e2))
+        return sp_fail(err, SP_ERR_INPUT, "the config in the checkpoint's hyper_parameters: %s", e2.msg);
+    if (j->type != SP_JSON_OBJECT) {
+        sp_json_free(j);
+        return sp_fail(err, SP_ERR_INPUT, "the checkpoint's hyper_parameters hold no config object");
+    }
+    c->config_text = strdup(c->hparams_config);
+    if (!c->config_text) {
+        sp_json_free(j);
+        return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    }
+    c->config = j;
+    c->config_from_hparams = 1;
+    return 0;
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -524,6 +545,7 @@ int sp_ckpt_open(const char *src, const char *config_path, sp_ckpt **out, sp_err
                 if (exists(cand)) found = 1;
             }
             if (found) rc = load_config(c, cand, err);
+            else if (c->hparams_config) rc = use_hparams_config(c, err);
         }
     }
     if (rc) {
@@ -547,6 +569,7 @@ void sp_ckpt_close(sp_ckpt *c) {
     free(c->tensors);
     free(c->config_path);
     free(c->config_text);
+    free(c->hparams_config);
     sp_json_free(c->config);
     free(c->source);
     free(c);

@@ -58,11 +58,17 @@ static int build(const sp_ckpt *c, sp_out_dtype mode, sp_mapping_result *out, sp
     if (!c->config) {
         mc_free(&m);
         return sp_fail(err, SP_ERR_INPUT,
-                       "asentmax-gemma2 needs the model's config.json (beside the checkpoint or --config)");
+                       "asentmax-gemma2 needs the model's config: a config.json beside the checkpoint, --config, or hyper_parameters in the checkpoint");
     }
     mc_detect_prefix(&m, "model.embed_tokens.weight");
-    /* gemma-2-2b values for absent keys */
-    long long V = cfg_int(&m, "vocab_size", 256000), D = cfg_int(&m, "hidden_size", 2304),
+    /* gemma-2-2b values for absent keys, but the vocabulary: the paper's wrapper sets it from
+     * the tokenizer, so a config recovered from hyper_parameters lacks it; the embedding has it */
+    long long V0 = 256000;
+    char en[300];
+    snprintf(en, sizeof en, "%smodel.embed_tokens.weight", m.prefix);
+    const sp_src_tensor *et = sp_ckpt_find(c, en);
+    if (et && et->ndim == 2 && et->shape[0] > 0 && et->shape[0] < (1ull << 40)) V0 = (long long)et->shape[0];
+    long long V = cfg_int(&m, "vocab_size", V0), D = cfg_int(&m, "hidden_size", 2304),
               F = cfg_int(&m, "intermediate_size", 9216), N = cfg_int(&m, "num_hidden_layers", 26),
               H = cfg_int(&m, "num_attention_heads", 8);
     long long Hk = cfg_int(&m, "num_key_value_heads", 4), hd = cfg_int(&m, "head_dim", 256);

@@ -125,6 +125,10 @@ const sp_pobj *sp_pickle_root(const sp_pickle *p);
 void sp_pickle_free(sp_pickle *p);
 /* Value of a string key in a DICT (or an OBJECT's set items; the last one wins); NULL if absent. */
 const sp_pobj *sp_pobj_dict_get(const sp_pobj *d, const char *key);
+/* hparams.c: the model config inside a checkpoint's hyper_parameters (a dict, config object,
+ * functools.partial keywords or OmegaConf container holding hidden_size & co.) as a JSON
+ * object text (malloc'd), or NULL when there is none. */
+char *sp_hparams_config_json(const sp_pobj *root);
 
 /* ---- safetensors ----------------------------------------------------------------------------- */
 
@@ -183,6 +187,8 @@ typedef struct sp_ckpt {
     char *config_path;    /* config.json / params.json used (NULL if none) */
     char *config_text;    /* its bytes, NUL-terminated */
     sp_json *config;      /* parsed (NULL if none) */
+    char *hparams_config; /* JSON recovered from a Lightning checkpoint's hyper_parameters */
+    int config_from_hparams; /* config is that JSON (no config file was found) */
     char *source;         /* the SRC argument */
 } sp_ckpt;
 

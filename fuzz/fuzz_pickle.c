@@ -1,7 +1,9 @@
 /* fuzz_pickle.c — libFuzzer target for the restricted pickle machine: run the input, then walk
- * what a converter reads (the state dict and its tensors, placeholders' classes and states).
+ * what a converter reads (the state dict and its tensors, placeholders' classes and states, the
+ * config recovered from hyper_parameters, which must be valid JSON when there is one).
  * Any crash, out-of-bounds access, leak or unbounded allocation is a bug. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sparsa_convert.h"
@@ -40,6 +42,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         touch(sd->items[i]);
         const sp_pobj *c = sd->items[i];
         for (size_t k = 0; k < c->n && k < 64; k++) touch(c->items[k]);
+    }
+    char *cfg = sp_hparams_config_json(root);
+    if (cfg) {
+        sp_json *j = NULL;
+        sp_error jerr = {0};
+        if (sp_json_parse(cfg, strlen(cfg), &j, &jerr) == 0) sp_json_free(j);
+        sink += strlen(cfg);
+        free(cfg);
     }
     sp_pickle_free(p);
     return 0;

@@ -127,7 +127,7 @@ Test(convert_cli, asentmax_gemma2_every_attention_variant, .init = mk_tmp, .fini
         convert_and_compare(s, t, l, NULL);
     }
     static const char *loc[] = {"sg2-learn-entmax15-nape", "sg2-adaptive-softmax-nape", "sg2-entmax15-alibi",
-                                "sg2-asentmax-rope-nobias"};
+                                "sg2-asentmax-rope-nobias", "sg2-hydra-partial"};
     for (size_t i = 0; i < sizeof loc / sizeof loc[0]; i++) {
         snprintf(s, sizeof s, CV "%s.ckpt", loc[i]);
         snprintf(t, sizeof t, CV "%s.tokens", loc[i]);

@@ -12,6 +12,11 @@ position scheme, and hf-gemma2 for a transformers-4 style config:
   sg2-adaptive-softmax-nape.ckpt  poly-fit adaptive-temperature softmax + NAPE
   sg2-entmax15-alibi.ckpt         Press ALiBi slopes on every head (apply_alibi)
   sg2-asentmax-rope-nobias.ckpt   ASEntmax on all heads (no NAPE) + RoPE, projections without bias
+  sg2-hydra-partial.ckpt          ASEntmax + NAPE with NO config file: the config lives only in
+                                  hyper_parameters, as the keyword arguments of a
+                                  functools.partial of the network wrapper (the paper's Hydra
+                                  `net` partial; no vocab_size, which the wrapper takes from the
+                                  tokenizer), with OmegaConf-style containers around some values
   hf-gemma2-t4/                   Gemma-2 folder: bf16 safetensors, tied (no lm_head), config in
                                   the transformers 4.4x form (torch_dtype, rope_theta at the top,
                                   no layer_types: even layers slide)
@@ -20,9 +25,11 @@ Each with <stem>.tokens / <stem>.logits from the PyTorch reference (sparsa_ref.p
 the stored (bf16) weights. Deterministic (seeded).
 """
 
+import functools
 import json
 import os
 import sys
+import types
 
 import torch
 
@@ -55,6 +62,65 @@ def sparse_ckpts(outdir):
             json.dump(cj, f, indent=1)
         toks = MF.tokens_for(7001 + 10 * i, m.config.vocab_size)
         MF.write_expected(os.path.join(outdir, name), toks, MF.run_reference(m, toks)[0])
+
+
+# Stand-ins pickled under the names the real classes have (module paths of the training code and
+# of OmegaConf), so the file carries the same GLOBALs and object states as the real thing.
+def _module(name):
+    parts = name.split(".")
+    for i in range(1, len(parts) + 1):
+        sys.modules.setdefault(".".join(parts[:i]), types.ModuleType(".".join(parts[:i])))
+    return sys.modules[name]
+
+
+class HFWrapper:
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+class AnyNode:
+    def __init__(self, val):
+        self.__dict__.update({"_val": val, "_metadata": None, "_parent": None})
+
+
+class ListConfig:
+    def __init__(self, items):
+        self.__dict__.update({"_content": [AnyNode(v) for v in items], "_metadata": None,
+                              "_parent": None})
+
+
+class DictConfig:
+    def __init__(self, d):
+        self.__dict__.update({"_content": {k: AnyNode(v) for k, v in d.items()},
+                              "_metadata": None, "_parent": None})
+
+
+for _cls, _mod in ((HFWrapper, "src.models.components.net_wrapper"),
+                   (AnyNode, "omegaconf.nodes"), (ListConfig, "omegaconf.listconfig"),
+                   (DictConfig, "omegaconf.dictconfig")):
+    _cls.__module__ = _mod
+    setattr(_module(_mod), _cls.__name__, _cls)
+
+
+def hydra_partial_ckpt(outdir):
+    name = "sg2-hydra-partial"
+    conf = dict(SPARSE, entmax_alpha=1.5, attn_scale_type="adapt-softplus-tanh", **MF.NAPE)
+    m = MF.init_weights(MF.build("sparse-gemma2", conf), 7200, 1.8)
+    R.round_weights_(m, "bf16")
+    d = MF.lightning_style_dict(m, name)
+    cj = MF.sparse_gemma2_config_json(m.config)
+    kw = {k: v for k, v in cj.items()
+          if k not in ("vocab_size", "architectures", "model_type", "transformers_version")}
+    kw["entmax_alpha"] = AnyNode(kw["entmax_alpha"])
+    d["hyper_parameters"] = {
+        "net": functools.partial(HFWrapper, **kw),
+        "optimizer": functools.partial(torch.optim.AdamW, lr=1e-3,
+                                       betas=ListConfig([0.9, 0.99])),
+        "data": DictConfig({"batch_size": 64, "num_workers": 4}),
+        "compile": False}
+    torch.save(d, os.path.join(outdir, name + ".ckpt"))
+    toks = MF.tokens_for(7201, m.config.vocab_size)
+    MF.write_expected(os.path.join(outdir, name), toks, MF.run_reference(m, toks)[0])
 
 
 def gemma2_t4(outdir):
@@ -90,6 +156,7 @@ def main():
     os.makedirs(outdir, exist_ok=True)
     torch.manual_seed(0)
     sparse_ckpts(outdir)
+    hydra_partial_ckpt(outdir)
     gemma2_t4(outdir)
 
 
