@@ -10,6 +10,7 @@
 #include "sparsa_convert.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define SP_SHA_NI 1
 #endif
@@ -92,7 +93,13 @@ __attribute__((target("sha,sse4.1"))) static void blocks_ni(uint32_t h[8], const
 static void blocks(uint32_t h[8], const uint8_t *p, size_t nblk) {
 #ifdef SP_SHA_NI
     static int have_ni = -1; /* racing first callers all store the same answer */
-    if (have_ni < 0) have_ni = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
+    if (have_ni < 0) {
+        /* CPUID: SHA is leaf 7 EBX bit 29, SSE4.1 leaf 1 ECX bit 19 */
+        unsigned a, b, c, d, ok = 0;
+        if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 29 & 1) && __get_cpuid(1, &a, &b, &c, &d))
+            ok = c >> 19 & 1;
+        have_ni = (int)ok;
+    }
     if (have_ni) {
         blocks_ni(h, p, nblk);
         return;

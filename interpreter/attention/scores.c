@@ -14,7 +14,14 @@
 #include "attention_internal.h"
 
 typedef float v8f __attribute__((vector_size(32)));
+
+/* Lane i of the result is lane idx[i] of the 16 lanes a‖b (GCC's and Clang's spellings). */
+#ifdef __clang__
+#define SHUF2(a, b, i0, i1, i2, i3, i4, i5, i6, i7) __builtin_shufflevector(a, b, i0, i1, i2, i3, i4, i5, i6, i7)
+#else
 typedef int v8i __attribute__((vector_size(32)));
+#define SHUF2(a, b, i0, i1, i2, i3, i4, i5, i6, i7) __builtin_shuffle(a, b, (v8i){i0, i1, i2, i3, i4, i5, i6, i7})
+#endif
 
 static inline v8f load8(const float *p) {
     v8f x;
@@ -38,15 +45,13 @@ float sp__score_dot(const float *restrict a, const float *restrict b, int d) {
 /* Lanes 0-3 of each of two vectors' halves added: for u, v gives
  * (u0+u4, u1+u5, u2+u6, u3+u7, v0+v4, v1+v5, v2+v6, v3+v7). */
 static inline v8f fold_halves(v8f u, v8f v) {
-    const v8i lo = {0, 1, 2, 3, 8, 9, 10, 11}, hi = {4, 5, 6, 7, 12, 13, 14, 15};
-    return __builtin_shuffle(u, v, lo) + __builtin_shuffle(u, v, hi);
+    return SHUF2(u, v, 0, 1, 2, 3, 8, 9, 10, 11) + SHUF2(u, v, 4, 5, 6, 7, 12, 13, 14, 15);
 }
 
 /* From two fold_halves results (keys a,b and c,d, each as p0..p3) the pairs (p0+p2, p1+p3):
  * (a e, a o, c e, c o, b e, b o, d e, d o). */
 static inline v8f fold_pairs(v8f ab, v8f cd) {
-    const v8i even = {0, 1, 8, 9, 4, 5, 12, 13}, odd = {2, 3, 10, 11, 6, 7, 14, 15};
-    return __builtin_shuffle(ab, cd, even) + __builtin_shuffle(ab, cd, odd);
+    return SHUF2(ab, cd, 0, 1, 8, 9, 4, 5, 12, 13) + SHUF2(ab, cd, 2, 3, 10, 11, 6, 7, 14, 15);
 }
 
 void sp__score_dot8(const float *restrict a, const float *restrict b, size_t stride, int d,
@@ -76,9 +81,7 @@ void sp__score_dot8(const float *restrict a, const float *restrict b, size_t str
     const v8f q = fold_pairs(fold_halves(u[0], u[1]), fold_halves(u[2], u[3]));
     const v8f r = fold_pairs(fold_halves(u[4], u[5]), fold_halves(u[6], u[7]));
     /* (p0+p2) + (p1+p3) per key; q holds keys 0,2,1,3 and r keys 4,6,5,7 */
-    const v8i ev = {0, 2, 4, 6, 8, 10, 12, 14}, od = {1, 3, 5, 7, 9, 11, 13, 15};
-    const v8f sum = __builtin_shuffle(q, r, ev) + __builtin_shuffle(q, r, od);
-    const v8i natural = {0, 2, 1, 3, 4, 6, 5, 7};
-    const v8f res = __builtin_shuffle(sum, natural) + tail;
+    const v8f sum = SHUF2(q, r, 0, 2, 4, 6, 8, 10, 12, 14) + SHUF2(q, r, 1, 3, 5, 7, 9, 11, 13, 15);
+    const v8f res = SHUF2(sum, sum, 0, 2, 1, 3, 4, 6, 5, 7) + tail; /* back to key order */
     memcpy(out, &res, sizeof res);
 }

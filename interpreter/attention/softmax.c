@@ -42,10 +42,27 @@ static inline v16f exp_nonpositive(v16f x) {
     return (v16f)((v16i)e & ~too_small);
 }
 
-void sp__softmax_row(const float *s, size_t n, float *w) {
+/* The largest score (NaN scores are passed over here; they make their own weights NaN). */
+static float row_max(const float *s, size_t n) {
     float m = s[0];
-#pragma omp simd reduction(max : m)
-    for (size_t j = 1; j < n; j++) m = s[j] > m ? s[j] : m;
+    size_t j = 1;
+    if (n >= 17) {
+        v16f mv;
+        memcpy(&mv, s + 1, sizeof mv);
+        for (j = 17; j + 16 <= n; j += 16) {
+            v16f x;
+            memcpy(&x, s + j, sizeof x);
+            const v16i gt = x > mv;
+            mv = (v16f)(((v16i)x & gt) | ((v16i)mv & ~gt));
+        }
+        for (int l = 0; l < 16; l++) m = mv[l] > m ? mv[l] : m;
+    }
+    for (; j < n; j++) m = s[j] > m ? s[j] : m;
+    return m;
+}
+
+void sp__softmax_row(const float *s, size_t n, float *w) {
+    float m = row_max(s, n);
     v8d acc = {0};
     size_t j = 0;
     for (; j + 16 <= n; j += 16) {

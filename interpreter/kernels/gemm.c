@@ -15,6 +15,9 @@
 #include <time.h>
 
 #include "gemm_internal.h"
+#if SP_GEMM_X86
+#include <cpuid.h>
+#endif
 
 /* Below this many rows of x the row path wins (packing W costs more than it saves). */
 #define SMALL_M 4
@@ -29,16 +32,24 @@
 static const sp_gemm_backend *g_backend;
 static pthread_once_t g_backend_once = PTHREAD_ONCE_INIT;
 
+#if SP_GEMM_X86
+/* F16C straight from CPUID (leaf 1, ECX bit 29): not every compiler's __builtin_cpu_supports
+ * knows the name. */
+static int cpu_has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1);
+}
+#endif
+
 static int cpu_has(const char *name) {
 #if SP_GEMM_X86
     __builtin_cpu_init();
     if (!strcmp(name, "avx512"))
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-               __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+               __builtin_cpu_supports("fma") && cpu_has_f16c();
     if (!strcmp(name, "avx2"))
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("f16c");
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
 #endif
     return !strcmp(name, "scalar");
 }
