@@ -322,11 +322,26 @@ static int exists(const char *p) {
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+static int is_yaml_name(const char *path) {
+    size_t n = strlen(path);
+    return (n > 5 && !strcmp(path + n - 5, ".yaml")) || (n > 4 && !strcmp(path + n - 4, ".yml"));
+}
+
 static int load_config(sp_ckpt *c, const char *path, sp_error *err) {
     char *text;
     int rc = read_text(path, &text, err);
     if (rc) return rc;
     sp_error e2 = {0};
+    if (is_yaml_name(path)) {
+        /* YAML (e.g. a Hydra model config): read as the equivalent JSON object */
+        char *json;
+        if (sp_yaml_config_to_json(text, strlen(text), &json, &e2)) {
+            free(text);
+            return sp_fail(err, e2.code, "%s: %s", path, e2.msg);
+        }
+        free(text);
+        text = json;
+    }
     sp_json *j;
     if (sp_json_parse(text, strlen(text), &j, &e2)) {
         free(text);

@@ -129,6 +129,9 @@ const sp_pobj *sp_pobj_dict_get(const sp_pobj *d, const char *key);
  * functools.partial keywords or OmegaConf container holding hidden_size & co.) as a JSON
  * object text (malloc'd), or NULL when there is none. */
 char *sp_hparams_config_json(const sp_pobj *root);
+/* yaml_config.c: a YAML config as a JSON object text (malloc'd): the mapping holding the model
+ * sizes (or the top one), OmegaConf `${.key}`/`${a.b}` whole-value interpolations resolved. */
+int sp_yaml_config_to_json(const char *text, size_t len, char **json, sp_error *err);
 
 /* ---- safetensors ----------------------------------------------------------------------------- */
 

@@ -307,6 +307,40 @@ Test(convert_cli, never_overwrites_without_force_nor_an_input, .init = mk_tmp, .
     cr_assert(exists(out));
 }
 
+/* The config as a Hydra model YAML (nested under net:, ${.key} interpolations), for a
+ * checkpoint whose hyper_parameters would also hold it: --config wins and gives the same model. */
+Test(convert_cli, hydra_yaml_config, .init = mk_tmp, .fini = rm_tmp) {
+    convert_and_compare(CV "sg2-hydra-partial.ckpt", CV "sg2-hydra-partial.tokens", CV "sg2-hydra-partial.logits",
+                        "--config " CV "sg2-hydra-partial.model.yaml");
+}
+
+Test(convert_cli, bad_yaml_configs_one_line, .init = mk_tmp, .fini = rm_tmp) {
+    static const char *bad[] = {
+        "- a\n- b\n",                                   /* not a mapping */
+        "net: {hidden_size: 32\n",                       /* malformed */
+        "a: &a [1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b]\n"
+        "d: &d [*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e]\n"
+        "g: &g [*f,*f,*f,*f,*f,*f,*f,*f]\nh: [*g,*g,*g,*g,*g,*g,*g,*g]\n", /* alias bomb */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char path[400], args[1200], out[400];
+        snprintf(path, sizeof path, "%s/bad%zu.yaml", tmpdir, i);
+        snprintf(out, sizeof out, "%s/never.sparsa", tmpdir);
+        FILE *f = fopen(path, "w");
+        cr_assert_not_null(f);
+        fputs(bad[i], f);
+        fclose(f);
+        snprintf(args, sizeof args, "convert " CV "sg2-hydra-partial.ckpt --config %s -o %s", path, out);
+        char *err = NULL;
+        int rc = tu_run_sparsa(args, NULL, &err);
+        cr_assert_eq(rc, 2, "case %zu: rc %d", i, rc);
+        cr_assert_eq(tu_line_count(err), 1, "case %zu: %s", i, err);
+        cr_assert(strstr(err, path), "case %zu: %s", i, err);
+        free(err);
+        cr_assert(!exists(out));
+    }
+}
+
 Test(convert_cli, every_mapping_problem_in_one_line) {
     char *err = NULL;
     /* torchtitan names under the hf-llama mapping: everything missing and everything unmapped */

@@ -16,7 +16,10 @@ position scheme, and hf-gemma2 for a transformers-4 style config:
                                   hyper_parameters, as the keyword arguments of a
                                   functools.partial of the network wrapper (the paper's Hydra
                                   `net` partial; no vocab_size, which the wrapper takes from the
-                                  tokenizer), with OmegaConf-style containers around some values
+                                  tokenizer), with OmegaConf-style containers around some values;
+                                  and sg2-hydra-partial.model.yaml, the same config as a Hydra
+                                  model YAML (nested under net:, ${.key} interpolations) for
+                                  --config
   hf-gemma2-t4/                   Gemma-2 folder: bf16 safetensors, tied (no lm_head), config in
                                   the transformers 4.4x form (torch_dtype, rope_theta at the top,
                                   no layer_types: even layers slide)
@@ -102,6 +105,24 @@ for _cls, _mod in ((HFWrapper, "src.models.components.net_wrapper"),
     setattr(_module(_mod), _cls.__name__, _cls)
 
 
+def write_hydra_yaml(path, kw):
+    """The shape of the paper's configs/model/*.yaml: module target, optimizer, net partial."""
+    def scalar(v):
+        return "null" if v is None else ("true" if v is True else "false" if v is False else str(v))
+    lines = ["# Hydra-style model config (as configs/model/sparse_gemma.yaml is laid out)",
+             "_target_: src.models.src_trg_module.SrcTrgLitModule",
+             "optimizer:", "  _target_: torch.optim.AdamW", "  _partial_: true", "  lr: 0.0003",
+             "net:", "  _target_: src.models.components.net_wrapper.HFWrapper", "  _partial_: true"]
+    for k, v in kw.items():
+        if k == "num_key_value_heads" and v == kw["num_attention_heads"]:
+            v = "${.num_attention_heads}"
+        elif k == "sliding_window" and v == kw["max_position_embeddings"]:
+            v = "${.max_position_embeddings}"
+        lines.append("  %s: %s" % (k, scalar(v)))
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 def hydra_partial_ckpt(outdir):
     name = "sg2-hydra-partial"
     conf = dict(SPARSE, entmax_alpha=1.5, attn_scale_type="adapt-softplus-tanh", **MF.NAPE)
@@ -119,6 +140,9 @@ def hydra_partial_ckpt(outdir):
         "data": DictConfig({"batch_size": 64, "num_workers": 4}),
         "compile": False}
     torch.save(d, os.path.join(outdir, name + ".ckpt"))
+    plain = {k: v for k, v in cj.items()
+             if k not in ("vocab_size", "architectures", "model_type", "transformers_version")}
+    write_hydra_yaml(os.path.join(outdir, name + ".model.yaml"), plain)
     toks = MF.tokens_for(7201, m.config.vocab_size)
     MF.write_expected(os.path.join(outdir, name), toks, MF.run_reference(m, toks)[0])
 
