@@ -23,18 +23,17 @@ typedef int v8i __attribute__((vector_size(32)));
 #define SHUF2(a, b, i0, i1, i2, i3, i4, i5, i6, i7) __builtin_shuffle(a, b, (v8i){i0, i1, i2, i3, i4, i5, i6, i7})
 #endif
 
-static inline v8f load8(const float *p) {
-    v8f x;
-    memcpy(&x, p, sizeof x);
-    return x;
-}
+/* Helpers are macros, not functions: vector arguments and results wider than the target's
+ * registers would change the calling convention (GCC -Wpsabi on non-AVX targets). */
+#define LOAD8(dst, p) memcpy(&(dst), (p), sizeof(v8f))
 
 float sp__score_dot(const float *restrict a, const float *restrict b, int d) {
-    v8f s0 = {0}, s1 = {0};
+    v8f s0 = {0}, s1 = {0}, a0, a1, b0, b1;
     int x = 0;
     for (; x + 16 <= d; x += 16) {
-        s0 += load8(a + x) * load8(b + x);
-        s1 += load8(a + x + 8) * load8(b + x + 8);
+        LOAD8(a0, a + x), LOAD8(b0, b + x), LOAD8(a1, a + x + 8), LOAD8(b1, b + x + 8);
+        s0 += a0 * b0;
+        s1 += a1 * b1;
     }
     float tail = 0.0f;
     for (; x < d; x++) tail += a[x] * b[x];
@@ -42,17 +41,13 @@ float sp__score_dot(const float *restrict a, const float *restrict b, int d) {
     return (((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))) + tail;
 }
 
-/* Lanes 0-3 of each of two vectors' halves added: for u, v gives
+/* Each vector's halves added, for two vectors u, v:
  * (u0+u4, u1+u5, u2+u6, u3+u7, v0+v4, v1+v5, v2+v6, v3+v7). */
-static inline v8f fold_halves(v8f u, v8f v) {
-    return SHUF2(u, v, 0, 1, 2, 3, 8, 9, 10, 11) + SHUF2(u, v, 4, 5, 6, 7, 12, 13, 14, 15);
-}
+#define FOLD_HALVES(u, v) (SHUF2(u, v, 0, 1, 2, 3, 8, 9, 10, 11) + SHUF2(u, v, 4, 5, 6, 7, 12, 13, 14, 15))
 
-/* From two fold_halves results (keys a,b and c,d, each as p0..p3) the pairs (p0+p2, p1+p3):
+/* From two FOLD_HALVES results (keys a,b and c,d, each as p0..p3) the pairs (p0+p2, p1+p3):
  * (a e, a o, c e, c o, b e, b o, d e, d o). */
-static inline v8f fold_pairs(v8f ab, v8f cd) {
-    return SHUF2(ab, cd, 0, 1, 8, 9, 4, 5, 12, 13) + SHUF2(ab, cd, 2, 3, 10, 11, 6, 7, 14, 15);
-}
+#define FOLD_PAIRS(ab, cd) (SHUF2(ab, cd, 0, 1, 8, 9, 4, 5, 12, 13) + SHUF2(ab, cd, 2, 3, 10, 11, 6, 7, 14, 15))
 
 void sp__score_dot8(const float *restrict a, const float *restrict b, size_t stride, int d,
                     float *restrict out) {
@@ -61,11 +56,14 @@ void sp__score_dot8(const float *restrict a, const float *restrict b, size_t str
     for (int k = 0; k < 8; k++) s0[k] = s1[k] = (v8f){0};
     int x = 0;
     for (; x + 16 <= d; x += 16) {
-        const v8f a0 = load8(a + x), a1 = load8(a + x + 8);
+        v8f a0, a1;
+        LOAD8(a0, a + x), LOAD8(a1, a + x + 8);
 #pragma GCC unroll 8
         for (int k = 0; k < 8; k++) {
-            s0[k] += a0 * load8(b + (size_t)k * stride + x);
-            s1[k] += a1 * load8(b + (size_t)k * stride + x + 8);
+            v8f b0, b1;
+            LOAD8(b0, b + (size_t)k * stride + x), LOAD8(b1, b + (size_t)k * stride + x + 8);
+            s0[k] += a0 * b0;
+            s1[k] += a1 * b1;
         }
     }
     v8f tail = {0};
@@ -77,9 +75,10 @@ void sp__score_dot8(const float *restrict a, const float *restrict b, size_t str
     v8f u[8];
 #pragma GCC unroll 8
     for (int k = 0; k < 8; k++) u[k] = s0[k] + s1[k];
-    /* keys 0..3 and 4..7, each as (p0+p2, p1+p3) pairs, in the order of fold_pairs */
-    const v8f q = fold_pairs(fold_halves(u[0], u[1]), fold_halves(u[2], u[3]));
-    const v8f r = fold_pairs(fold_halves(u[4], u[5]), fold_halves(u[6], u[7]));
+    /* keys 0..3 and 4..7, each as (p0+p2, p1+p3) pairs, in the order of FOLD_PAIRS */
+    const v8f h01 = FOLD_HALVES(u[0], u[1]), h23 = FOLD_HALVES(u[2], u[3]);
+    const v8f h45 = FOLD_HALVES(u[4], u[5]), h67 = FOLD_HALVES(u[6], u[7]);
+    const v8f q = FOLD_PAIRS(h01, h23), r = FOLD_PAIRS(h45, h67);
     /* (p0+p2) + (p1+p3) per key; q holds keys 0,2,1,3 and r keys 4,6,5,7 */
     const v8f sum = SHUF2(q, r, 0, 2, 4, 6, 8, 10, 12, 14) + SHUF2(q, r, 1, 3, 5, 7, 9, 11, 13, 15);
     const v8f res = SHUF2(sum, sum, 0, 2, 1, 3, 4, 6, 5, 7) + tail; /* back to key order */

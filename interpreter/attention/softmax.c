@@ -16,8 +16,10 @@ typedef int v16i __attribute__((vector_size(64)));
 typedef unsigned v16u __attribute__((vector_size(64)));
 typedef double v8d __attribute__((vector_size(64)));
 
-/* e^x for x ≤ 0 (NaN in, NaN out). */
-static inline v16f exp_nonpositive(v16f x) {
+/* *v = e^*v for lanes ≤ 0 (NaN in, NaN out). Through a pointer: vector arguments and results
+ * wider than the target's registers would change the calling convention (GCC -Wpsabi). */
+static inline void exp_nonpositive(v16f *v) {
+    v16f x = *v;
     const v16f lim = {0};
     const v16i too_small = x < lim - 104.0f;
     x = (v16f)(((v16i)x & ~too_small) | ((v16i)(lim - 104.0f) & too_small));
@@ -39,7 +41,7 @@ static inline v16f exp_nonpositive(v16f x) {
     const v16u ua = (v16u)a, ub = (v16u)ni - ua;
     const v16f sa = (v16f)((ua + 127u) << 23), sb = (v16f)((ub + 127u) << 23);
     const v16f e = (p * sa) * sb;
-    return (v16f)((v16i)e & ~too_small);
+    *v = (v16f)((v16i)e & ~too_small);
 }
 
 /* The largest score (NaN scores are passed over here; they make their own weights NaN). */
@@ -66,9 +68,10 @@ void sp__softmax_row(const float *s, size_t n, float *w) {
     v8d acc = {0};
     size_t j = 0;
     for (; j + 16 <= n; j += 16) {
-        v16f x;
-        memcpy(&x, s + j, sizeof x);
-        const v16f e = exp_nonpositive(x - m);
+        v16f e;
+        memcpy(&e, s + j, sizeof e);
+        e -= m;
+        exp_nonpositive(&e);
         memcpy(w + j, &e, sizeof e);
         const v8d lo = {e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7]};
         const v8d hi = {e[8], e[9], e[10], e[11], e[12], e[13], e[14], e[15]};
@@ -76,9 +79,10 @@ void sp__softmax_row(const float *s, size_t n, float *w) {
         acc += hi;
     }
     if (j < n) {
-        v16f x = {0};
-        memcpy(&x, s + j, (n - j) * sizeof(float));
-        const v16f e = exp_nonpositive(x - m);
+        v16f e = {0};
+        memcpy(&e, s + j, (n - j) * sizeof(float));
+        e -= m;
+        exp_nonpositive(&e);
         memcpy(w + j, &e, (n - j) * sizeof(float));
         for (size_t t = 0; t < n - j; t++) acc[t % 8] += e[t];
     }
