@@ -14,55 +14,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sparsa_convert.h"
+#include "mapping_internal.h"
 
 /* Bounds on the walk: a hostile pickle can share one container many times over (the memo),
  * so the number of visits, not only the depth, is capped; configs are small. */
 enum { MAX_DEPTH = 12, MAX_VISITS = 200000, MAX_DICT_PAIRS = 4096 };
 
 typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
+    sbuf b;
     long visits;
 } text;
 
-static void put(text *t, const char *s, size_t n) {
-    if (t->oom) return;
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 256;
-        while (cap < t->len + n + 1) cap *= 2;
-        char *p = realloc(t->p, cap);
-        if (!p) {
-            t->oom = 1;
-            return;
-        }
-        t->p = p;
-        t->cap = cap;
-    }
-    memcpy(t->p + t->len, s, n);
-    t->len += n;
-    t->p[t->len] = 0;
-}
-
-static void puts_(text *t, const char *s) { put(t, s, strlen(s)); }
-
-static void put_string(text *t, const char *s, size_t n) {
-    puts_(t, "\"");
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\', esc[1] = (char)c;
-            put(t, esc, 2);
-        } else if (c < 0x20) {
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            puts_(t, esc);
-        } else
-            put(t, (const char *)&c, 1);
-    }
-    puts_(t, "\"");
-}
+static void puts_(text *t, const char *s) { sb_put(&t->b, s, strlen(s)); }
+static void put_string(text *t, const char *s, size_t n) { sb_json_string(&t->b, s, n); }
 
 /* An OBJECT whose items are string-keyed pairs (a dict subclass filled by SETITEMS). */
 static int object_is_dict(const sp_pobj *o) {
@@ -124,14 +88,14 @@ static int put_value(text *t, const sp_pobj *o, int depth) {
         for (size_t i = 0; i + 1 < o->n; i += 2) {
             const sp_pobj *k = o->items[i];
             if (k->type != SP_PK_STR) continue;
-            size_t mark = t->len;
+            size_t mark = t->b.len;
             if (!first) puts_(t, ",");
             put_string(t, k->s, k->len);
             puts_(t, ":");
             if (put_value(t, o->items[i + 1], depth + 1)) first = 0;
-            else if (!t->oom) {
-                t->len = mark; /* drop the key of a value with no JSON form */
-                t->p[mark] = 0;
+            else if (!t->b.oom) {
+                t->b.len = mark; /* drop the key of a value with no JSON form */
+                t->b.s[mark] = 0;
             }
         }
         puts_(t, "}");
@@ -181,9 +145,9 @@ char *sp_hparams_config_json(const sp_pobj *root) {
     const sp_pobj *cfg = hp ? find_config(hp, 0, &visits) : NULL;
     if (!cfg) return NULL;
     text t = {0};
-    if (!put_value(&t, cfg, 0) || t.oom) {
-        free(t.p);
+    if (!put_value(&t, cfg, 0) || t.b.oom) {
+        sb_free(&t.b);
         return NULL;
     }
-    return t.p;
+    return t.b.s;
 }

@@ -17,6 +17,8 @@ typedef struct sbuf {
 } sbuf;
 
 void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sb_put(sbuf *b, const char *s, size_t n);          /* n bytes as they are */
+void sb_json_string(sbuf *b, const char *s, size_t n);  /* a quoted, escaped JSON string */
 void sb_free(sbuf *b);
 
 /* ---- graph YAML (format/GRAPH.md) ------------------------------------------------------------ */

@@ -15,55 +15,26 @@
 #include <strings.h>
 #include <yaml.h>
 
-#include "sparsa_convert.h"
+#include "mapping_internal.h"
 
 enum { MAX_DEPTH = 64, MAX_VISITS = 1 << 20, MAX_OUT = 16 << 20 };
 
 typedef struct {
     yaml_document_t *doc;
-    char *p;
-    size_t len, cap;
-    int oom, over;
+    sbuf b;
+    int over;
     long visits;
 } emit_ctx;
 
+/* Output stops growing once past MAX_OUT (aliases can repeat a long scalar many times). */
 static void put(emit_ctx *e, const char *s, size_t n) {
-    if (e->oom || e->over) return;
-    if (e->len + n + 1 > MAX_OUT) {
-        e->over = 1;
-        return;
-    }
-    if (e->len + n + 1 > e->cap) {
-        size_t cap = e->cap ? e->cap * 2 : 1024;
-        while (cap < e->len + n + 1) cap *= 2;
-        char *p = realloc(e->p, cap);
-        if (!p) {
-            e->oom = 1;
-            return;
-        }
-        e->p = p;
-        e->cap = cap;
-    }
-    memcpy(e->p + e->len, s, n);
-    e->len += n;
-    e->p[e->len] = 0;
+    if (e->b.len + n > MAX_OUT) e->over = 1;
+    if (!e->over) sb_put(&e->b, s, n);
 }
 
 static void put_string(emit_ctx *e, const char *s, size_t n) {
-    put(e, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\', esc[1] = (char)c;
-            put(e, esc, 2);
-        } else if (c < 0x20) {
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            put(e, esc, strlen(esc));
-        } else
-            put(e, (const char *)&c, 1);
-    }
-    put(e, "\"", 1);
+    if (e->b.len + 6 * n + 2 > MAX_OUT) e->over = 1;
+    if (!e->over) sb_json_string(&e->b, s, n);
 }
 
 static yaml_node_t *node(emit_ctx *e, int id) { return yaml_document_get_node(e->doc, id); }
@@ -213,14 +184,14 @@ int sp_yaml_config_to_json(const char *text, size_t len, char **out, sp_error *e
         e.visits = 0;
         e.over = 0;
         put_node(&e, cfg ? cfg : root, root, 0);
-        if (e.oom) rc = sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+        if (e.b.oom) rc = sp_fail(err, SP_ERR_RUNTIME, "out of memory");
         else if (e.over) rc = sp_fail(err, SP_ERR_INPUT, "the YAML config is too large or too deep (aliases?)");
     }
     yaml_document_delete(&doc);
     if (rc) {
-        free(e.p);
+        sb_free(&e.b);
         return rc;
     }
-    *out = e.p;
+    *out = e.b.s;
     return 0;
 }

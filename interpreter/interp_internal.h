@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "attention.h"
+#include "exp_poly.h"
 #include "sparsa_format.h"
 #include "sparsa_interp.h"
 
@@ -219,27 +220,15 @@ struct sp_exec {
 static inline float sp_expf_fast(float x) {
     x = x < -87.0f ? -87.0f : x;
     x = x > 88.0f ? 88.0f : x;
-    const float magic = 12582912.0f;            /* 1.5·2^23: t = magic + round(x·log2 e) */
-    float t = x * 1.44269504088896341f + magic;
-    float n = t - magic;
-    float r = x - n * 0.693359375f;             /* ln 2 in two parts */
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * (r * r) + r + 1.0f;
-    uint32_t tb, sb;
-    memcpy(&tb, &t, 4);
-    sb = (tb - 0x4B400000u + 127u) << 23;       /* 2^round(x·log2 e) */
+    float n, r, p;
+    SP_EXP_REDUCE(x, n, r);
+    SP_EXP_POLY(r, p);
+    const uint32_t sb = (uint32_t)((int32_t)n + 127) << 23; /* 2^n */
     float sc;
     memcpy(&sc, &sb, 4);
     return p * sc;
 }
 
-/* x·σ(x) */
 static inline float sp_silu(float x) { return x / (1.0f + sp_expf_fast(-x)); }
 
 /* 0.5·x·(1 + tanh(u)) with u = √(2/π)(x + 0.044715x³), written as x·σ(2u) (the same

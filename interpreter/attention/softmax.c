@@ -1,15 +1,15 @@
 /* softmax.c — the dense normaliser: p_j = exp(s_j − max) / Σ exp(s_k − max).
  *
  * The exponentials are computed sixteen at a time (the row loop is most of the normaliser's
- * time): x = n·ln2 + r with |r| ≤ ln2/2 (Cody–Waite, ln2 split in two so n·ln2_hi is exact),
- * e^r by the classic single-precision minimax polynomial (about 1 ulp, like libm's expf), and
- * 2^n applied as two normal factors so results that fall into the subnormal range round as
+ * time) with the kernel of exp_poly.h (about 1 ulp, like libm's expf), and 2^n applied as two
+ * normal factors so results that fall into the subnormal range round as
  * they should. Arguments are ≤ 0 here (s − max); below −104 the result is 0, as expf's is.
  * The sum is taken in double over fixed lanes and summed in a fixed order at the end, so the
  * result depends only on the row, never on how or where it is computed. */
 #include <string.h>
 
 #include "attention_internal.h"
+#include "exp_poly.h"
 
 typedef float v16f __attribute__((vector_size(64)));
 typedef int v16i __attribute__((vector_size(64)));
@@ -23,17 +23,9 @@ static inline void exp_nonpositive(v16f *v) {
     const v16f lim = {0};
     const v16i too_small = x < lim - 104.0f;
     x = (v16f)(((v16i)x & ~too_small) | ((v16i)(lim - 104.0f) & too_small));
-    const v16f shifter = lim + 12582912.0f; /* 1.5·2^23: adding it rounds to an integer */
-    v16f n = (x * 1.44269504088896341f + shifter) - shifter;
-    v16f r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    v16f p = lim + 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * (r * r) + r + 1.0f;
+    v16f n, r, p;
+    SP_EXP_REDUCE(x, n, r);
+    SP_EXP_POLY(r, p);
     /* 2^n = 2^a · 2^b, a = n/2 rounded toward zero, b = n − a: both within the normal range
      * for n ≥ −151. NaN lanes give garbage scales but stay NaN through the multiply. */
     const v16i ni = __builtin_convertvector(n, v16i);
