@@ -17,12 +17,8 @@
 #include <time.h>
 
 #include "attention.h"
+#include "bench_util.h"
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static unsigned long long rng = 88172645463325252ull;
 static double gauss(void) { /* Box–Muller on xorshift64 */

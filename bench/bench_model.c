@@ -21,25 +21,9 @@
 #include <time.h>
 
 #include "gemm.h"
+#include "sparsa_eval.h"
 #include "sparsa_interp.h"
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-/* CPU seconds of the process (all threads): the cost of the work on a shared machine. */
-static double cpu_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
+#include "bench_util.h"
 
 typedef struct nll_sink {
     const int32_t *tokens;
@@ -54,12 +38,8 @@ static int sink_nll(void *user, size_t first_row, size_t n_rows, const float *lo
     for (size_t r = 0; r < n_rows; r++) {
         size_t row = first_row + r;
         if (row + 1 >= s->n) continue;
-        const float *z = logits + r * (size_t)s->vocab;
-        float mx = z[0];
-        for (int32_t v = 1; v < s->vocab; v++) mx = z[v] > mx ? z[v] : mx;
-        double se = 0;
-        for (int32_t v = 0; v < s->vocab; v++) se += exp((double)(z[v] - mx));
-        s->sum += (double)mx + log(se) - (double)z[s->tokens[row + 1]];
+        /* the reduction `sparsa perplexity` uses */
+        s->sum += sp_nll_of_row(logits + r * (size_t)s->vocab, s->vocab, s->tokens[row + 1]);
         s->count++;
     }
     return 0;

@@ -368,13 +368,9 @@ static int use_hparams_config(sp_ckpt *c, sp_error *err) {
         sp_json_free(j);
         return sp_fail(err, SP_ERR_INPUT, "the checkpoint's hyper_parameters hold no config object");
     }
-    c->config_text = strdup(c->hparams_config);
-    if (!c->config_text) {
-        sp_json_free(j);
-        return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
-    }
     c->config = j;
-    c->config_from_hparams = 1;
+    c->config_text = c->hparams_config;
+    c->hparams_config = NULL;
     return 0;
 }
 

@@ -182,6 +182,28 @@ static long find_index(const map_ctx *m, const char *name) {
     return -1;
 }
 
+const sp_src_tensor *mc_find(const map_ctx *m, const char *name) {
+    long i = find_index(m, name);
+    return i < 0 ? NULL : &m->c->tensors[i];
+}
+
+int mc_ckpt_has_name(const sp_ckpt *c, const char *part) {
+    for (size_t i = 0; i < c->ntensors; i++)
+        if (strstr(c->tensors[i].name, part)) return 1;
+    return 0;
+}
+
+int mc_paper_gemma2_evidence(const sp_ckpt *c) {
+    static const char *sparse[] = {"entmax_alpha", "apply_nape", "apply_rotary", "attn_scale_type", "attn_type"};
+    for (size_t i = 0; i < sizeof sparse / sizeof sparse[0]; i++)
+        if (cfg_has(c->config, sparse[i])) return 2;
+    const sp_json *ar = cfg_get(c->config, "architectures");
+    if (ar && ar->type == SP_JSON_ARRAY)
+        for (size_t i = 0; i < ar->len; i++)
+            if (ar->items[i]->type == SP_JSON_STRING && strstr(ar->items[i]->str, "SparseGemma2")) return 2;
+    return mc_ckpt_has_name(c, "attn_scale_") || mc_ckpt_has_name(c, "net.model.");
+}
+
 static void list_add(sbuf *b, int *count, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void list_add(sbuf *b, int *count, const char *fmt, ...) {
     char tmp[600];
@@ -527,6 +549,24 @@ static void fmt_name(char *out, size_t n, const char *fmt, const char *li) {
     snprintf(out, n, fmt, li);
 }
 
+/* One rmsnorm node of a layer: weight `fmt` (formatted with li in the graph, taken as layer
+ * ci when `take`), in -> out. */
+static void emit_layer_norm(map_ctx *m, ge *g, const layer_spec *s, const char *fmt, const char *li,
+                            const char *ci, int take, const char *node, const char *in, const char *out) {
+    char nn[256], tmp[256];
+    const char *inputs[1] = {in};
+    fmt_name(nn, sizeof nn, fmt, li);
+    if (take) {
+        fmt_name(tmp, sizeof tmp, fmt, ci);
+        mc_take(m, tmp, 1, s->hidden, ANY);
+    }
+    ge_begin(g, "rmsnorm", node, inputs, 1, out);
+    ge_str(g, "weight", nn);
+    ge_float(g, "eps", s->eps);
+    if (s->norm_offset) ge_float(g, "offset", s->norm_offset);
+    ge_end(g);
+}
+
 void emit_decoder_layer(map_ctx *m, ge *g, const char *li, int i, int take, void *user) {
     layer_spec *s = user;
     char ci[16], ln[64];
@@ -573,40 +613,21 @@ void emit_decoder_layer(map_ctx *m, ge *g, const char *li, int i, int take, void
         else if (k == 1 || k == 3) mc_take(m, tmp, 1, Hs, ANY);
         else mc_take(m, tmp, 4, 1, Hs);
     }
-    const char *x[1] = {"x"}, *h[1] = {"h"};
-    char nn[256], node[128];
-    /* pre-attention norm */
-    fmt_name(nn, sizeof nn, s->norm_attn, li);
-    if (take) { fmt_name(tmp, sizeof tmp, s->norm_attn, ci); mc_take(m, tmp, 1, D, ANY); }
+    const char *h[1] = {"h"};
+    char node[128];
     snprintf(node, sizeof node, "%s.%s", ln, s->norm_post_attn ? "input_norm" : "attn_norm");
-    ge_begin(g, "rmsnorm", node, x, 1, "h");
-    ge_str(g, "weight", nn);
-    ge_float(g, "eps", s->eps);
-    if (s->norm_offset) ge_float(g, "offset", s->norm_offset);
-    ge_end(g);
+    emit_layer_norm(m, g, s, s->norm_attn, li, ci, take, node, "x", "h");
     emit_attention_block(g, ln, "h", w, b, &la);
-    const char *av[1] = {"a"}, *mv[1] = {"m"}, *xa[2] = {"x", "a"}, *xm[2] = {"x", "m"};
+    const char *xa[2] = {"x", "a"}, *xm[2] = {"x", "m"};
     if (s->norm_post_attn) {
-        fmt_name(nn, sizeof nn, s->norm_post_attn, li);
-        if (take) { fmt_name(tmp, sizeof tmp, s->norm_post_attn, ci); mc_take(m, tmp, 1, D, ANY); }
         snprintf(node, sizeof node, "%s.post_attn_norm", ln);
-        ge_begin(g, "rmsnorm", node, av, 1, "a");
-        ge_str(g, "weight", nn);
-        ge_float(g, "eps", s->eps);
-        if (s->norm_offset) ge_float(g, "offset", s->norm_offset);
-        ge_end(g);
+        emit_layer_norm(m, g, s, s->norm_post_attn, li, ci, take, node, "a", "a");
     }
     snprintf(node, sizeof node, "%s.attn_residual", ln);
     ge_begin(g, "add", node, xa, 2, "x");
     ge_end(g);
-    fmt_name(nn, sizeof nn, s->norm_ffn, li);
-    if (take) { fmt_name(tmp, sizeof tmp, s->norm_ffn, ci); mc_take(m, tmp, 1, D, ANY); }
     snprintf(node, sizeof node, "%s.%s", ln, s->norm_post_attn ? "pre_ffn_norm" : "ffn_norm");
-    ge_begin(g, "rmsnorm", node, x, 1, "h");
-    ge_str(g, "weight", nn);
-    ge_float(g, "eps", s->eps);
-    if (s->norm_offset) ge_float(g, "offset", s->norm_offset);
-    ge_end(g);
+    emit_layer_norm(m, g, s, s->norm_ffn, li, ci, take, node, "x", "h");
     char gn[256], un[256], dn[256], gb[256], ub[256], db[256];
     fmt_name(gn, sizeof gn, s->gate, li);
     fmt_name(un, sizeof un, s->up, li);
@@ -634,14 +655,8 @@ void emit_decoder_layer(map_ctx *m, ge *g, const char *li, int i, int take, void
     if (s->down_b) { fmt_name(db, sizeof db, s->down_b, li); ge_str(g, "down_bias", db); }
     ge_end(g);
     if (s->norm_post_ffn) {
-        fmt_name(nn, sizeof nn, s->norm_post_ffn, li);
-        if (take) { fmt_name(tmp, sizeof tmp, s->norm_post_ffn, ci); mc_take(m, tmp, 1, D, ANY); }
         snprintf(node, sizeof node, "%s.post_ffn_norm", ln);
-        ge_begin(g, "rmsnorm", node, mv, 1, "m");
-        ge_str(g, "weight", nn);
-        ge_float(g, "eps", s->eps);
-        if (s->norm_offset) ge_float(g, "offset", s->norm_offset);
-        ge_end(g);
+        emit_layer_norm(m, g, s, s->norm_post_ffn, li, ci, take, node, "m", "m");
     }
     snprintf(node, sizeof node, "%s.ffn_residual", ln);
     ge_begin(g, "add", node, xm, 2, "x");

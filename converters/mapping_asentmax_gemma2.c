@@ -21,23 +21,10 @@
 
 #include "mapping_internal.h"
 
-static int has_name(const sp_ckpt *c, const char *part) {
-    for (size_t i = 0; i < c->ntensors; i++)
-        if (strstr(c->tensors[i].name, part)) return 1;
-    return 0;
-}
-
 static int detect(const sp_ckpt *c) {
-    if (!has_name(c, "pre_feedforward_layernorm") || !has_name(c, "embed_tokens.weight")) return 0;
-    static const char *sparse[] = {"entmax_alpha", "apply_nape", "apply_rotary", "attn_scale_type", "attn_type"};
-    for (size_t i = 0; i < sizeof sparse / sizeof sparse[0]; i++)
-        if (cfg_has(c->config, sparse[i])) return 20;
-    const sp_json *ar = cfg_get(c->config, "architectures");
-    if (ar && ar->type == SP_JSON_ARRAY)
-        for (size_t i = 0; i < ar->len; i++)
-            if (ar->items[i]->type == SP_JSON_STRING && strstr(ar->items[i]->str, "SparseGemma2")) return 20;
-    if (has_name(c, "attn_scale_") || has_name(c, "net.model.")) return 18;
-    return 1;
+    if (!mc_ckpt_has_name(c, "pre_feedforward_layernorm") || !mc_ckpt_has_name(c, "embed_tokens.weight")) return 0;
+    static const int score[3] = {1, 18, 20};
+    return score[mc_paper_gemma2_evidence(c)];
 }
 
 /* Press et al. slopes (the reference's apply_alibi option): 2^(-8(h+1)/n) for a power of two,
@@ -64,10 +51,8 @@ static int build(const sp_ckpt *c, sp_out_dtype mode, sp_mapping_result *out, sp
     /* gemma-2-2b values for absent keys, but the vocabulary: the paper's wrapper sets it from
      * the tokenizer, so a config recovered from hyper_parameters lacks it; the embedding has it */
     long long V0 = 256000;
-    char en[300];
-    snprintf(en, sizeof en, "%smodel.embed_tokens.weight", m.prefix);
-    const sp_src_tensor *et = sp_ckpt_find(c, en);
-    if (et && et->ndim == 2 && et->shape[0] > 0 && et->shape[0] < (1ull << 40)) V0 = (long long)et->shape[0];
+    const sp_src_tensor *emb = mc_find(&m, "model.embed_tokens.weight");
+    if (emb && emb->ndim == 2 && emb->shape[0] > 0 && emb->shape[0] < (1ull << 40)) V0 = (long long)emb->shape[0];
     long long V = cfg_int(&m, "vocab_size", V0), D = cfg_int(&m, "hidden_size", 2304),
               F = cfg_int(&m, "intermediate_size", 9216), N = cfg_int(&m, "num_hidden_layers", 26),
               H = cfg_int(&m, "num_attention_heads", 8);
@@ -162,9 +147,6 @@ static int build(const sp_ckpt *c, sp_out_dtype mode, sp_mapping_result *out, sp
             mc_config_error(&m, "unknown attn_scale_type '%s'", qs);
     }
     gemma_layer_common(&m, &ls, (uint64_t)D, (uint64_t)F, cfg_has(c->config, "hidden_activation"));
-    char full[300];
-    snprintf(full, sizeof full, "%smodel.embed_tokens.weight", m.prefix);
-    const sp_src_tensor *emb = sp_ckpt_find(c, full);
     double scale = gemma_embed_scale((uint64_t)D, emb ? mc_out_dtype(&m, emb) : SP_F32);
     const char *head = "lm_head.weight";
     if (cfg_bool(&m, "tie_word_embeddings", 0)) {

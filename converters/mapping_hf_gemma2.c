@@ -17,20 +17,10 @@
 #define G2_KV 4
 #define G2_HEAD_DIM 256
 
-static int has_name(const sp_ckpt *c, const char *part) {
-    for (size_t i = 0; i < c->ntensors; i++)
-        if (strstr(c->tensors[i].name, part)) return 1;
-    return 0;
-}
-
 static int detect(const sp_ckpt *c) {
-    if (!has_name(c, "pre_feedforward_layernorm") || !has_name(c, "embed_tokens.weight")) return 0;
-    /* the sparse-attention keys or a Lightning prefix mean the paper's model */
-    static const char *sparse[] = {"entmax_alpha", "apply_nape", "apply_rotary", "attn_scale_type", "attn_type"};
-    for (size_t i = 0; i < sizeof sparse / sizeof sparse[0]; i++)
-        if (cfg_has(c->config, sparse[i])) return 5;
-    if (has_name(c, "attn_scale_") || has_name(c, "net.model.")) return 5;
-    return 15;
+    if (!mc_ckpt_has_name(c, "pre_feedforward_layernorm") || !mc_ckpt_has_name(c, "embed_tokens.weight")) return 0;
+    /* anything of the paper's model leaves it to asentmax-gemma2 */
+    return mc_paper_gemma2_evidence(c) ? 5 : 15;
 }
 
 typedef struct { int *sliding; } win_user;
@@ -92,9 +82,7 @@ static int build(const sp_ckpt *c, sp_out_dtype mode, sp_mapping_result *out, sp
     ls.attn.rope_theta = cfg_rope_theta(&m, 10000.0);
     ls.window_of = window_of;
     ls.window_user = &wu;
-    char full[300];
-    snprintf(full, sizeof full, "%smodel.embed_tokens.weight", m.prefix);
-    const sp_src_tensor *emb = sp_ckpt_find(c, full);
+    const sp_src_tensor *emb = mc_find(&m, "model.embed_tokens.weight");
     double scale = gemma_embed_scale((uint64_t)D, emb ? mc_out_dtype(&m, emb) : SP_F32);
     const char *head = "lm_head.weight";
     if (tied) {

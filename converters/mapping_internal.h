@@ -62,6 +62,14 @@ int mc_init(map_ctx *m, const sp_ckpt *c, sp_out_dtype mode, const char *arch, s
 /* Picks the prefix: the part before `probe` (e.g. "model.embed_tokens.weight") in the tensor
  * name that ends with it; "" if none. */
 void mc_detect_prefix(map_ctx *m, const char *probe);
+/* The source tensor prefix+name, or NULL; nothing is marked used. */
+const sp_src_tensor *mc_find(const map_ctx *m, const char *name);
+/* 1 if some tensor name of the checkpoint contains `part`. */
+int mc_ckpt_has_name(const sp_ckpt *c, const char *part);
+/* How strongly a Gemma-2-shaped checkpoint looks like the paper's SparseGemma2: 2 when its
+ * config says so (sparse-attention keys or the architecture name), 1 when only its tensor names
+ * do (scale projections, the Lightning net.model. prefix), else 0. */
+int mc_paper_gemma2_evidence(const sp_ckpt *c);
 /* Finds prefix+name, checks rank and the given dims (ANY = unchecked), marks it used and adds it
  * to the output under `name`. Problems are recorded, not returned; NULL if unusable. */
 const sp_src_tensor *mc_take(map_ctx *m, const char *name, uint32_t ndim, uint64_t d0, uint64_t d1);

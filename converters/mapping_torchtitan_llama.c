@@ -27,11 +27,8 @@ static int build(const sp_ckpt *c, sp_out_dtype mode, sp_mapping_result *out, sp
         return sp_fail(err, SP_ERR_INPUT, "torchtitan-llama needs params.json (beside the checkpoint or --config)");
     }
     mc_detect_prefix(&m, "tok_embeddings.weight");
-    char full[300];
-    snprintf(full, sizeof full, "%stok_embeddings.weight", m.prefix);
-    const sp_src_tensor *emb = sp_ckpt_find(c, full);
-    snprintf(full, sizeof full, "%slayers.0.feed_forward.w1.weight", m.prefix);
-    const sp_src_tensor *w1 = sp_ckpt_find(c, full);
+    const sp_src_tensor *emb = mc_find(&m, "tok_embeddings.weight");
+    const sp_src_tensor *w1 = mc_find(&m, "layers.0.feed_forward.w1.weight");
     long long D = cfg_int(&m, "dim", emb && emb->ndim == 2 ? (long long)emb->shape[1] : 0);
     long long V = cfg_int(&m, "vocab_size", -1);
     if (V <= 0 && emb && emb->ndim == 2) V = (long long)emb->shape[0]; /* -1: from the tokenizer */

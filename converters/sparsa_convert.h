@@ -190,8 +190,8 @@ typedef struct sp_ckpt {
     char *config_path;    /* config.json / params.json used (NULL if none) */
     char *config_text;    /* its bytes, NUL-terminated */
     sp_json *config;      /* parsed (NULL if none) */
-    char *hparams_config; /* JSON recovered from a Lightning checkpoint's hyper_parameters */
-    int config_from_hparams; /* config is that JSON (no config file was found) */
+    char *hparams_config; /* JSON recovered from a Lightning checkpoint's hyper_parameters
+                             (moved to config_text when it becomes the config) */
     char *source;         /* the SRC argument */
 } sp_ckpt;
 

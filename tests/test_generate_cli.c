@@ -3,6 +3,7 @@
  * reproducible by seed, the context length bounds generation, bad inputs exit 2. */
 #include <criterion/criterion.h>
 
+#include "test_cli_util.h"
 #include "eval_fixtures.h"
 
 #define DIR "tests/fixtures/perplexity/"
@@ -107,36 +108,25 @@ Test(generate_cli, zero_tokens_and_context_limit) {
     free(out);
 }
 
-static void expect_bad(const char *args, const char *needle) {
-    char *out = NULL, *err = NULL;
-    int rc = tu_run_sparsa(args, &out, &err);
-    cr_assert_eq(rc, 2, "'%s' exited %d: %s", args, rc, err);
-    cr_assert_eq(tu_line_count(err), 1, "one line on stderr for '%s': %s", args, err);
-    if (needle) cr_assert(strstr(err, needle), "'%s': stderr lacks '%s': %s", args, needle, err);
-    cr_assert_str_eq(out, "");
-    free(out);
-    free(err);
-}
-
 Test(generate_cli, bad_inputs_exit_2) {
-    expect_bad("generate", "FILE");
-    expect_bad("generate " LLAMA, "exactly one");
-    expect_bad("generate " LLAMA " --prompt a --tokens 1", "exactly one");
-    expect_bad("generate " LLAMA " --tokens 1,2000", "2000");
-    expect_bad("generate " LLAMA " --tokens 1,x", "--tokens");
-    expect_bad("generate " LLAMA " --tokens 1 --top-p 0", "--top-p");
-    expect_bad("generate " LLAMA " --tokens 1 --top-p 1.5", "--top-p");
-    expect_bad("generate " LLAMA " --tokens 1 --temp -1", "--temp");
-    expect_bad("generate " LLAMA " --tokens 1 -n x", "-n");
-    expect_bad("generate " LLAMA " --tokens ''", "empty");
-    expect_bad("generate " LLAMA " --prompt '' --no-bos", "empty");
-    expect_bad("generate " LLAMA " --tokens 1 --bogus", "--bogus");
-    expect_bad("generate /nonexistent.sparsa --tokens 1", "/nonexistent.sparsa");
-    expect_bad("generate tests/fixtures/models/hf-llama-f32.sparsa --prompt hi", "no tokenizer");
+    tu_expect_bad("generate", "FILE");
+    tu_expect_bad("generate " LLAMA, "exactly one");
+    tu_expect_bad("generate " LLAMA " --prompt a --tokens 1", "exactly one");
+    tu_expect_bad("generate " LLAMA " --tokens 1,2000", "2000");
+    tu_expect_bad("generate " LLAMA " --tokens 1,x", "--tokens");
+    tu_expect_bad("generate " LLAMA " --tokens 1 --top-p 0", "--top-p");
+    tu_expect_bad("generate " LLAMA " --tokens 1 --top-p 1.5", "--top-p");
+    tu_expect_bad("generate " LLAMA " --tokens 1 --temp -1", "--temp");
+    tu_expect_bad("generate " LLAMA " --tokens 1 -n x", "-n");
+    tu_expect_bad("generate " LLAMA " --tokens ''", "empty");
+    tu_expect_bad("generate " LLAMA " --prompt '' --no-bos", "empty");
+    tu_expect_bad("generate " LLAMA " --tokens 1 --bogus", "--bogus");
+    tu_expect_bad("generate /nonexistent.sparsa --tokens 1", "/nonexistent.sparsa");
+    tu_expect_bad("generate tests/fixtures/models/hf-llama-f32.sparsa --prompt hi", "no tokenizer");
     char args[8192];
     int k = snprintf(args, sizeof args, "generate " SPARSE " --tokens ");
     for (int i = 0; i < 300; i++) k += snprintf(args + k, sizeof args - k, i ? ",%d" : "%d", 5);
-    expect_bad(args, "context length 256");
+    tu_expect_bad(args, "context length 256");
 }
 
 Test(generate_cli, help) {

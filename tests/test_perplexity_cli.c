@@ -2,40 +2,30 @@
  * stderr naming the file at fault, nothing on stdout. */
 #include <criterion/criterion.h>
 
+#include "test_cli_util.h"
 #include "eval_fixtures.h"
 
 #define DIR "tests/fixtures/perplexity/"
 #define LLAMA DIR "ppl-llama.sparsa"
 #define SPARSE DIR "ppl-asentmax.sparsa"
 
-static void expect_bad(const char *args, const char *needle) {
-    char *out = NULL, *err = NULL;
-    int rc = tu_run_sparsa(args, &out, &err);
-    cr_assert_eq(rc, 2, "'%s' exited %d: %s", args, rc, err);
-    cr_assert_eq(tu_line_count(err), 1, "one line on stderr for '%s': %s", args, err);
-    if (needle) cr_assert(strstr(err, needle), "'%s': stderr lacks '%s': %s", args, needle, err);
-    cr_assert_str_eq(out, "", "'%s' wrote to stdout", args);
-    free(out);
-    free(err);
-}
-
 Test(perplexity_cli, bad_corpora_name_the_file) {
-    expect_bad("perplexity " LLAMA " /nonexistent/corpus.txt", "/nonexistent/corpus.txt");
+    tu_expect_bad("perplexity " LLAMA " /nonexistent/corpus.txt", "/nonexistent/corpus.txt");
     char *empty = ef_temp_file("", 0, ".txt");
     char *bad = ef_temp_file("In the beginning \xe2\x28\xa1 God", 22, ".txt");
     char *shortf = ef_temp_file("In the beginning God created the heaven.", 40, ".txt");
     char args[512];
     snprintf(args, sizeof args, "perplexity " LLAMA " " DIR "psalms.txt %s --threads 1", empty);
-    expect_bad(args, empty);
+    tu_expect_bad(args, empty);
     snprintf(args, sizeof args, "perplexity " LLAMA " %s --threads 1", bad);
-    expect_bad(args, "invalid UTF-8 at byte 17");
+    tu_expect_bad(args, "invalid UTF-8 at byte 17");
     snprintf(args, sizeof args, "perplexity " LLAMA " %s --ctx 64 --threads 1", shortf);
-    expect_bad(args, shortf);
+    tu_expect_bad(args, shortf);
     snprintf(args, sizeof args, "perplexity " LLAMA " %s --ctx 64 --threads 1", shortf);
-    expect_bad(args, "too few for context 64");
-    expect_bad("perplexity " LLAMA " /tmp", "/tmp");
+    tu_expect_bad(args, "too few for context 64");
+    tu_expect_bad("perplexity " LLAMA " /tmp", "/tmp");
     /* long enough at 64 but not at 4096: the whole run is refused before any work */
-    expect_bad("perplexity " LLAMA " " DIR "mixed.txt --ctx 64,4096 --threads 1", DIR "mixed.txt");
+    tu_expect_bad("perplexity " LLAMA " " DIR "mixed.txt --ctx 64,4096 --threads 1", DIR "mixed.txt");
     remove(empty);
     remove(bad);
     remove(shortf);
@@ -45,11 +35,11 @@ Test(perplexity_cli, bad_corpora_name_the_file) {
 }
 
 Test(perplexity_cli, bad_models) {
-    expect_bad("perplexity /nonexistent/m.sparsa " DIR "psalms.txt", "/nonexistent/m.sparsa");
-    expect_bad("perplexity " DIR "psalms.txt " DIR "psalms.txt", DIR "psalms.txt");
-    expect_bad("perplexity tests/fixtures/models/hf-llama-f32.sparsa " DIR "psalms.txt",
+    tu_expect_bad("perplexity /nonexistent/m.sparsa " DIR "psalms.txt", "/nonexistent/m.sparsa");
+    tu_expect_bad("perplexity " DIR "psalms.txt " DIR "psalms.txt", DIR "psalms.txt");
+    tu_expect_bad("perplexity tests/fixtures/models/hf-llama-f32.sparsa " DIR "psalms.txt",
                "no tokenizer");
-    expect_bad("perplexity " SPARSE " " DIR "psalms.txt --ctx 512", "context length 256");
+    tu_expect_bad("perplexity " SPARSE " " DIR "psalms.txt --ctx 512", "context length 256");
 }
 
 Test(perplexity_cli, bad_options) {
@@ -65,10 +55,10 @@ Test(perplexity_cli, bad_options) {
     char args[512];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(args, sizeof args, "%s%s", c, cases[i][0]);
-        expect_bad(args, cases[i][1]);
+        tu_expect_bad(args, cases[i][1]);
     }
-    expect_bad("perplexity " LLAMA, "CORPUS");
-    expect_bad("perplexity", "FILE");
+    tu_expect_bad("perplexity " LLAMA, "CORPUS");
+    tu_expect_bad("perplexity", "FILE");
 }
 
 Test(perplexity_cli, help) {

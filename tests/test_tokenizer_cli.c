@@ -4,6 +4,7 @@
  * one line. */
 #include <criterion/criterion.h>
 
+#include "test_cli_util.h"
 #include "eval_fixtures.h"
 
 #define FIX "tests/fixtures/tokenizer/"
@@ -92,34 +93,24 @@ Test(tokenize_cli, empty_text_prints_an_empty_line) {
     free(out);
 }
 
-static void expect_bad(const char *args, const char *needle) {
-    char *out = NULL, *err = NULL;
-    cr_assert_eq(tu_run_sparsa(args, &out, &err), 2, "%s -> %s", args, err);
-    cr_assert_eq(tu_line_count(err), 1, "one line on stderr for '%s': %s", args, err);
-    if (needle) cr_assert(strstr(err, needle), "'%s' lacks '%s': %s", args, needle, err);
-    cr_assert_str_eq(out, "", "nothing on stdout");
-    free(out);
-    free(err);
-}
-
 Test(tokenize_cli, bad_inputs_exit_2_with_one_line) {
-    expect_bad("tokenize", "missing");
-    expect_bad("tokenize " FIX "kjv_bpe.model", "missing TEXT");
-    expect_bad("tokenize /nonexistent.model hi", "/nonexistent.model");
-    expect_bad("tokenize " FIX "roundtrip.txt hi", FIX "roundtrip.txt");
-    expect_bad("tokenize tests/fixtures/models/hf-llama-f32.sparsa hi", "no tokenizer");
-    expect_bad("tokenize " FIX "kjv_bpe.model --decode '5 x7'", "x7");
-    expect_bad("tokenize " FIX "kjv_bpe.model --decode '5 2000'", "2000");
-    expect_bad("tokenize " FIX "kjv_bpe.model --decode -- '-3'", NULL);
-    expect_bad("tokenize " FIX "kjv_bpe.model --frob hi", "--frob");
-    expect_bad("tokenize " FIX "kjv_bpe.model a b", "unexpected");
+    tu_expect_bad("tokenize", "missing");
+    tu_expect_bad("tokenize " FIX "kjv_bpe.model", "missing TEXT");
+    tu_expect_bad("tokenize /nonexistent.model hi", "/nonexistent.model");
+    tu_expect_bad("tokenize " FIX "roundtrip.txt hi", FIX "roundtrip.txt");
+    tu_expect_bad("tokenize tests/fixtures/models/hf-llama-f32.sparsa hi", "no tokenizer");
+    tu_expect_bad("tokenize " FIX "kjv_bpe.model --decode '5 x7'", "x7");
+    tu_expect_bad("tokenize " FIX "kjv_bpe.model --decode '5 2000'", "2000");
+    tu_expect_bad("tokenize " FIX "kjv_bpe.model --decode -- '-3'", NULL);
+    tu_expect_bad("tokenize " FIX "kjv_bpe.model --frob hi", "--frob");
+    tu_expect_bad("tokenize " FIX "kjv_bpe.model a b", "unexpected");
 }
 
 Test(tokenize_cli, invalid_utf8_on_stdin) {
     char *path = ef_temp_file("abc\xc3(", 5, ".txt");
     char args[256];
     snprintf(args, sizeof args, "tokenize " FIX "kjv_bpe.model - < %s", path);
-    expect_bad(args, "invalid UTF-8 at byte 3");
+    tu_expect_bad(args, "invalid UTF-8 at byte 3");
     remove(path);
     free(path);
 }
