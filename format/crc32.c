@@ -109,7 +109,7 @@ __attribute__((constructor)) static void crc32_init(void) {
     fold128[0] = reflect_lane(xpow_mod(63 + 128));
     fold128[1] = reflect_lane(xpow_mod(128 - 1));
     __builtin_cpu_init();
-    have_clmul = __builtin_cpu_supports("pclmul") && !getenv("SPARSA_CRC_TABLES");
+    have_clmul = __builtin_cpu_supports("pclmul");
 #endif
 }
 
