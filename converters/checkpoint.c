@@ -339,7 +339,7 @@ static int load_config(sp_ckpt *c, const char *path, sp_error *err) {
             free(text);
             return sp_fail(err, e2.code, "%s: %s", path, e2.msg);
         }
-        free(text);
+        c->config_file_text = text; /* provenance hashes the file, not its JSON form */
         text = json;
     }
     sp_json *j;
@@ -581,6 +581,7 @@ void sp_ckpt_close(sp_ckpt *c) {
     free(c->config_path);
     free(c->config_text);
     free(c->hparams_config);
+    free(c->config_file_text);
     sp_json_free(c->config);
     free(c->source);
     free(c);

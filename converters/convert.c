@@ -458,8 +458,9 @@ int sp_convert(const sp_convert_options *o, sp_convert_report *rep, sp_error *er
             names[i] = b ? b + 1 : p;
             sp_sha256 s;
             uint8_t d[32];
-            const void *data = is_cfg ? (const void *)c->config_text : tok;
-            size_t len = is_cfg ? strlen(c->config_text) : toklen;
+            const char *cfg_bytes = c->config_file_text ? c->config_file_text : c->config_text;
+            const void *data = is_cfg ? (const void *)cfg_bytes : tok;
+            size_t len = is_cfg ? strlen(cfg_bytes) : toklen;
             sizes[i] = len;
             sp_sha256_init(&s);
             sp_sha256_update(&s, data, len);

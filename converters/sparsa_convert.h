@@ -188,7 +188,8 @@ typedef struct sp_ckpt {
     sp_src_tensor *tensors;
     size_t ntensors;
     char *config_path;    /* config.json / params.json used (NULL if none) */
-    char *config_text;    /* its bytes, NUL-terminated */
+    char *config_text;    /* its bytes, NUL-terminated (a YAML config: as the equivalent JSON) */
+    char *config_file_text; /* a YAML config file's own bytes (NULL for JSON configs) */
     sp_json *config;      /* parsed (NULL if none) */
     char *hparams_config; /* JSON recovered from a Lightning checkpoint's hyper_parameters
                              (moved to config_text when it becomes the config) */

@@ -314,6 +314,32 @@ Test(convert_cli, hydra_yaml_config, .init = mk_tmp, .fini = rm_tmp) {
                         "--config " CV "sg2-hydra-partial.model.yaml");
 }
 
+/* Provenance names the YAML file, so its size and SHA-256 are the file's, not its JSON form's. */
+Test(convert_cli, yaml_config_provenance_is_the_file, .init = mk_tmp, .fini = rm_tmp) {
+    const char *yaml = CV "sg2-hydra-partial.model.yaml";
+    size_t n = 0;
+    uint8_t *bytes = tu_read_file(yaml, &n);
+    cr_assert_not_null(bytes);
+    sp_sha256 h;
+    uint8_t d[32];
+    sp_sha256_init(&h);
+    sp_sha256_update(&h, bytes, n);
+    sp_sha256_final(&h, d);
+    free(bytes);
+    char hex[65], size[32], args[1000], *out = NULL, *err = NULL;
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    snprintf(size, sizeof size, ",%zu]", n);
+    snprintf(args, sizeof args, "convert " CV "sg2-hydra-partial.ckpt --config %s -o %s/y.sparsa", yaml, tmpdir);
+    cr_assert_eq(tu_run_sparsa(args, NULL, &err), 0, "%s", err);
+    free(err);
+    snprintf(args, sizeof args, "inspect %s/y.sparsa --json", tmpdir);
+    cr_assert_eq(tu_run_sparsa(args, &out, &err), 0, "%s", err);
+    cr_assert(strstr(out, hex), "the YAML file's SHA-256 %s is not in the provenance", hex);
+    cr_assert(strstr(out, size), "the YAML file's size %zu is not in the provenance", n);
+    free(out);
+    free(err);
+}
+
 Test(convert_cli, bad_yaml_configs_one_line, .init = mk_tmp, .fini = rm_tmp) {
     static const char *bad[] = {
         "- a\n- b\n",                                   /* not a mapping */
