@@ -45,7 +45,7 @@ LIB_C   := $(wildcard format/*.c) \
            $(wildcard eval/*.c)
 LIB_CXX := $(wildcard tokenizer/*.cc)
 CLI_C   := $(wildcard cli/*.c)
-TEST_C  := $(wildcard tests/test_*.c)
+TEST_C  := $(wildcard tests/*/test_*.c)
 BENCH_C := $(wildcard bench/*.c)
 
 LIB_OBJ  := $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cc=$(BUILD)/%.o)
@@ -76,12 +76,12 @@ $(LIB): $(LIB_OBJ)
 $(SPARSA): $(CLI_OBJ) $(LIB)
 	$(CC) $(CFLAGS) $(CLI_OBJ) $(LIB) $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: tests/%.c $(LIB) $(wildcard tests/*.h)
+$(BUILD)/tests/%: tests/%.c $(LIB) $(wildcard tests/util/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(CRIT_CFLAGS) -Itests $< $(LIB) $(CRIT_LIBS) $(LDLIBS) $(TEST_LDFLAGS) -o $@
+	$(CC) $(CFLAGS) $(CRIT_CFLAGS) -Itests/util $< $(LIB) $(CRIT_LIBS) $(LDLIBS) $(TEST_LDFLAGS) -o $@
 
 # The self-check test corrupts the written file between writing and checking.
-$(BUILD)/tests/test_convert_selfcheck: TEST_LDFLAGS = -Wl,--wrap=sp_writer_finish_checked
+$(BUILD)/tests/converters/test_convert_selfcheck: TEST_LDFLAGS = -Wl,--wrap=sp_writer_finish_checked
 
 # Benchmark programs; they link OpenBLAS (for comparison only) when pkg-config finds it.
 BLAS_CFLAGS = $(shell pkg-config --exists openblas 2>/dev/null && \

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Cuts a small slice out of a trained example checkpoint, for tests/test_examples_convert.c.
+"""Cuts a small slice out of a trained example checkpoint, for tests/converters/test_examples_convert.c.
 
   make_test_slice.py CKPT_DIR OUT_DIR
 

@@ -1,4 +1,4 @@
-"""Reference numbers for tests/test_attention_variants.c that spec §9 does not list:
+"""Reference numbers for tests/interpreter/test_attention_variants.c that spec §9 does not list:
 the adaptive-temperature softmax exactly as the reference model code writes it (ascending-power
 polynomial) and a top-k softmax, both with PyTorch. Run: /usr/bin/python3 this_file."""
 import torch

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Test vectors for sparsa's PRNG (tests/test_generate_sampler.c): splitmix64 seeding four
+"""Test vectors for sparsa's PRNG (tests/eval/test_generate_sampler.c): splitmix64 seeding four
 xoshiro256** words, first outputs for a few seeds. An independent Python implementation of the
 published algorithms (Vigna; xoshiro256** 1.0)."""
 M = (1 << 64) - 1

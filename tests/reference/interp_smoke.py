@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Golden numbers for the interpreter's own smoke tests (tests/test_interp_golden.c).
+"""Golden numbers for the interpreter's own smoke tests (tests/interpreter/test_interp_golden.c).
 
 Two tiny random models that between them use every op of op-set 1 and most attributes, run
 by a plain PyTorch forward written from format/GRAPH.md and the architecture notes (Llama,

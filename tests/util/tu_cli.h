@@ -1,0 +1,22 @@
+/* tu_cli.h — Criterion checks shared by the command-line tests. */
+#ifndef SPARSA_TEST_CLI_UTIL_H
+#define SPARSA_TEST_CLI_UTIL_H
+
+#include <criterion/criterion.h>
+
+#include "tu.h"
+
+/* `sparsa ARGS` must refuse: exit 2, one line on stderr (holding `needle` when given), nothing
+ * on stdout. */
+static inline void tu_expect_bad(const char *args, const char *needle) {
+    char *out = NULL, *err = NULL;
+    int rc = tu_run_sparsa(args, &out, &err);
+    cr_assert_eq(rc, 2, "'%s' exited %d: %s", args, rc, err);
+    cr_assert_eq(tu_line_count(err), 1, "one line on stderr for '%s': %s", args, err);
+    if (needle) cr_assert(strstr(err, needle), "'%s': stderr lacks '%s': %s", args, needle, err);
+    cr_assert_str_eq(out, "", "'%s' wrote to stdout", args);
+    free(out);
+    free(err);
+}
+
+#endif
