@@ -30,7 +30,7 @@ CRIT_CFLAGS = $(shell pkg-config --cflags criterion 2>/dev/null)
 CRIT_LIBS   = $(shell pkg-config --libs criterion 2>/dev/null)
 
 WARN     := -Wall -Wextra -Werror
-INCLUDES := -Iformat -Iinterpreter -Iinterpreter/attention -Iinterpreter/kernels \
+INCLUDES := -Icommon -Iformat -Iinterpreter -Iinterpreter/attention -Iinterpreter/kernels \
             -Iconverters -Itokenizer -Ieval
 CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) $(OPT) -g -march=$(ARCH) -fopenmp $(SAN) \
             $(INCLUDES) $(PKG_CFLAGS)
@@ -38,7 +38,8 @@ CXXFLAGS += -std=c++17 $(WARN) $(OPT) -g -march=$(ARCH) $(SAN) $(INCLUDES) $(PKG
 LDLIBS   += $(PKG_LIBS) -lstdc++ -lm -fopenmp $(SAN)
 
 # Parts, lowest first. The CLI links all of them; tests link the library.
-LIB_C   := $(wildcard format/*.c) \
+LIB_C   := $(wildcard common/*.c) \
+           $(wildcard format/*.c) \
            $(wildcard interpreter/*.c interpreter/*/*.c) \
            $(wildcard converters/*.c converters/*/*.c) \
            $(wildcard tokenizer/*.c) \
