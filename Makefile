@@ -24,6 +24,21 @@ SAN     ?=
 PKGS     := yaml-0.1 libzstd sentencepiece
 DEB_PKGS := pkg-config g++ libyaml-dev libzstd-dev libcriterion-dev libsentencepiece-dev
 
+# Plain `make` on a machine missing a build dependency stops with one line naming the Debian
+# packages; `make deps` installs them (the targets that install for themselves skip the check).
+SELF_INSTALLING := deps test test-asan valgrind run bench fuzz clean
+ifeq ($(filter $(SELF_INSTALLING),$(MAKECMDGOALS)),)
+MISSING_DEBS := $(strip \
+    $(if $(shell command -v pkg-config),,pkg-config) \
+    $(if $(shell command -v $(CXX)),,g++) \
+    $(if $(shell pkg-config --exists yaml-0.1 2>/dev/null && echo y),,libyaml-dev) \
+    $(if $(shell pkg-config --exists libzstd 2>/dev/null && echo y),,libzstd-dev) \
+    $(if $(shell pkg-config --exists sentencepiece 2>/dev/null && echo y),,libsentencepiece-dev))
+ifneq ($(MISSING_DEBS),)
+$(error sparsa needs the Debian packages: $(MISSING_DEBS) — run 'make deps' to install them)
+endif
+endif
+
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CRIT_CFLAGS = $(shell pkg-config --cflags criterion 2>/dev/null)
@@ -56,7 +71,7 @@ BENCH_BIN := $(BENCH_C:bench/%.c=$(BUILD)/bench/%)
 LIB      := $(BUILD)/libsparsa.a
 SPARSA   := $(BUILD)/sparsa
 
-.PHONY: all deps run test test-asan valgrind bench fuzz install clean fixtures check-deps
+.PHONY: all deps run test test-asan valgrind bench fuzz install clean fixtures
 .DEFAULT_GOAL := all
 
 all: $(SPARSA)
