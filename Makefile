@@ -126,6 +126,11 @@ test: deps
 	@$(MAKE) --no-print-directory $(SPARSA) $(TEST_BIN)
 	@fail=0; for t in $(TEST_BIN); do \
 	    echo "== $$t"; SPARSA_BIN=$(SPARSA) $$t --jobs 2 || fail=1; done; \
+	echo "== tests/reference/check_ref.py (the PyTorch reference against the test vectors)"; \
+	if /usr/bin/python3 -c 'import torch' >/dev/null 2>&1; then \
+	    /usr/bin/python3 tests/reference/check_ref.py >$(BUILD)/check_ref.log 2>&1 \
+	        && tail -n 1 $(BUILD)/check_ref.log || { cat $(BUILD)/check_ref.log; fail=1; }; \
+	else echo "SKIPPED: python3-torch is not installed (/usr/bin/python3 cannot import torch)"; fi; \
 	if [ $$fail -ne 0 ]; then echo "FAILED"; exit 1; fi; echo "all tests passed"
 
 test-asan: deps

@@ -20,8 +20,9 @@ def close(name, got, want, tol=1e-6):
     got = torch.as_tensor(got, dtype=torch.float64).flatten()
     want = torch.as_tensor(want, dtype=torch.float64).flatten()
     err = float((got - want).abs().max()) if got.numel() == want.numel() else float("inf")
-    status = "ok " if err <= tol else "BAD"
-    if err > tol:
+    ok = err <= tol  # a NaN difference is a failure
+    status = "ok " if ok else "BAD"
+    if not ok:
         FAILS.append(name)
     print("%s %-40s max|d| = %.2e" % (status, name, err))
 
