@@ -16,4 +16,12 @@ static void add_run(const sp_op *op, sp_exec *ex) {
     for (size_t i = 0; i < total; i++) ex->out[i] = a[i] + b[i];
 }
 
-const sp_op_kind sp_op_add = {"add", 2, 2, 0, 1, add_compile, add_run, NULL};
+const sp_op_kind sp_op_add = {
+    .name = "add",
+    .min_in = 2,
+    .max_in = 2,
+    .tokens_input = 0,
+    .row_wise = 1,
+    .compile = add_compile,
+    .run = add_run,
+};

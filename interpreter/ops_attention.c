@@ -205,4 +205,13 @@ static void attn_run(const sp_op *op, sp_exec *ex) {
     }
 }
 
-const sp_op_kind sp_op_attention = {"attention", 3, 4, 0, 0, attn_compile, attn_run, attn_free};
+const sp_op_kind sp_op_attention = {
+    .name = "attention",
+    .min_in = 3,
+    .max_in = 4,
+    .tokens_input = 0,
+    .row_wise = 0,
+    .compile = attn_compile,
+    .run = attn_run,
+    .free_priv = attn_free,
+};

@@ -38,4 +38,13 @@ static void embed_run(const sp_op *op, sp_exec *ex) {
     }
 }
 
-const sp_op_kind sp_op_embed = {"embed", 1, 1, 1, 1, embed_compile, embed_run, free};
+const sp_op_kind sp_op_embed = {
+    .name = "embed",
+    .min_in = 1,
+    .max_in = 1,
+    .tokens_input = 1,
+    .row_wise = 1,
+    .compile = embed_compile,
+    .run = embed_run,
+    .free_priv = free,
+};

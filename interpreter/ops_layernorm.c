@@ -51,5 +51,13 @@ static void layernorm_run(const sp_op *op, sp_exec *ex) {
     }
 }
 
-const sp_op_kind sp_op_layernorm = {"layernorm", 1, 1, 0, 1, layernorm_compile, layernorm_run,
-                                    layernorm_free};
+const sp_op_kind sp_op_layernorm = {
+    .name = "layernorm",
+    .min_in = 1,
+    .max_in = 1,
+    .tokens_input = 0,
+    .row_wise = 1,
+    .compile = layernorm_compile,
+    .run = layernorm_run,
+    .free_priv = layernorm_free,
+};

@@ -34,4 +34,13 @@ static void linear_run(const sp_op *op, sp_exec *ex) {
                ex->out);
 }
 
-const sp_op_kind sp_op_linear = {"linear", 1, 1, 0, 1, linear_compile, linear_run, linear_free};
+const sp_op_kind sp_op_linear = {
+    .name = "linear",
+    .min_in = 1,
+    .max_in = 1,
+    .tokens_input = 0,
+    .row_wise = 1,
+    .compile = linear_compile,
+    .run = linear_run,
+    .free_priv = linear_free,
+};

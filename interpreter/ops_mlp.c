@@ -99,4 +99,13 @@ static void mlp_run(const sp_op *op, sp_exec *ex) {
     }
 }
 
-const sp_op_kind sp_op_mlp = {"mlp", 1, 1, 0, 1, mlp_compile, mlp_run, mlp_free};
+const sp_op_kind sp_op_mlp = {
+    .name = "mlp",
+    .min_in = 1,
+    .max_in = 1,
+    .tokens_input = 0,
+    .row_wise = 1,
+    .compile = mlp_compile,
+    .run = mlp_run,
+    .free_priv = mlp_free,
+};

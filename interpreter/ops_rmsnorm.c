@@ -47,4 +47,13 @@ static void rmsnorm_run(const sp_op *op, sp_exec *ex) {
     }
 }
 
-const sp_op_kind sp_op_rmsnorm = {"rmsnorm", 1, 1, 0, 1, rmsnorm_compile, rmsnorm_run, rmsnorm_free};
+const sp_op_kind sp_op_rmsnorm = {
+    .name = "rmsnorm",
+    .min_in = 1,
+    .max_in = 1,
+    .tokens_input = 0,
+    .row_wise = 1,
+    .compile = rmsnorm_compile,
+    .run = rmsnorm_run,
+    .free_priv = rmsnorm_free,
+};

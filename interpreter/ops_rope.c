@@ -87,4 +87,13 @@ static void rope_run(const sp_op *op, sp_exec *ex) {
     }
 }
 
-const sp_op_kind sp_op_rope = {"rope", 1, 1, 0, 1, rope_compile, rope_run, rope_free};
+const sp_op_kind sp_op_rope = {
+    .name = "rope",
+    .min_in = 1,
+    .max_in = 1,
+    .tokens_input = 0,
+    .row_wise = 1,
+    .compile = rope_compile,
+    .run = rope_run,
+    .free_priv = rope_free,
+};

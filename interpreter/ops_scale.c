@@ -22,4 +22,13 @@ static void scale_run(const sp_op *op, sp_exec *ex) {
     for (size_t i = 0; i < total; i++) ex->out[i] = ex->in[0][i] * f;
 }
 
-const sp_op_kind sp_op_scale = {"scale", 1, 1, 0, 1, scale_compile, scale_run, free};
+const sp_op_kind sp_op_scale = {
+    .name = "scale",
+    .min_in = 1,
+    .max_in = 1,
+    .tokens_input = 0,
+    .row_wise = 1,
+    .compile = scale_compile,
+    .run = scale_run,
+    .free_priv = free,
+};

@@ -24,4 +24,13 @@ static void softcap_run(const sp_op *op, sp_exec *ex) {
     for (size_t i = 0; i < total; i++) ex->out[i] = tanhf(ex->in[0][i] / cap) * cap;
 }
 
-const sp_op_kind sp_op_softcap = {"softcap", 1, 1, 0, 1, softcap_compile, softcap_run, free};
+const sp_op_kind sp_op_softcap = {
+    .name = "softcap",
+    .min_in = 1,
+    .max_in = 1,
+    .tokens_input = 0,
+    .row_wise = 1,
+    .compile = softcap_compile,
+    .run = softcap_run,
+    .free_priv = free,
+};
