@@ -213,17 +213,7 @@ void sp_ckpt_release_elems(const sp_ckpt *c, const sp_src_tensor *t, uint64_t fi
 
 /* ---- SHA-256 --------------------------------------------------------------------------------- */
 
-typedef struct sp_sha256 {
-    uint32_t h[8];
-    uint8_t buf[64];
-    uint64_t total;
-    size_t fill;
-} sp_sha256;
-void sp_sha256_init(sp_sha256 *s);
-void sp_sha256_update(sp_sha256 *s, const void *data, size_t len);
-void sp_sha256_final(sp_sha256 *s, uint8_t out[32]);
-/* Hash of a whole file, read with pread in chunks (does not grow the resident set). */
-int sp_sha256_file(int fd, uint64_t size, char hex[65], sp_error *err);
+/* sp_sha256 and sp_sha256_file are declared in common/sparsa_common.h. */
 
 /* ---- mappings -------------------------------------------------------------------------------- */
 

@@ -59,16 +59,6 @@ static inline void sp_wr64(uint8_t *p, uint64_t v) {
 #define SP_CRC_BAD(stored, computed) ((stored) != (computed))
 #endif
 
-/* Overflow-checked arithmetic: return 1 on overflow. */
-static inline int sp_add_ovf(uint64_t a, uint64_t b, uint64_t *r) {
-    return __builtin_add_overflow(a, b, r);
-}
-static inline int sp_mul_ovf(uint64_t a, uint64_t b, uint64_t *r) {
-    return __builtin_mul_overflow(a, b, r);
-}
-
-/* Valid UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF). */
-int sp_utf8_valid(const uint8_t *s, size_t len);
 /* Name rule of SPEC.md (keys and tensor names): 1..4096 bytes, valid UTF-8, no NUL. */
 int sp_name_valid(const uint8_t *s, size_t len);
 

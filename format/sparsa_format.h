@@ -11,7 +11,8 @@
  *  - The writer streams tensor data to a temporary file next to the output and renames it on
  *    sp_writer_finish; sp_writer_abort (or any failure) removes the temporary file.
  *
- * This is the lowest layer: it depends on libc, zstd and nothing else of sparsa.
+ * It stands on common/ (errors, UTF-8, overflow checks, the cleanup registry) and zstd, and on
+ * nothing else of sparsa.
  */
 #ifndef SPARSA_FORMAT_H
 #define SPARSA_FORMAT_H
@@ -19,26 +20,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sparsa_common.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* ---- errors (shared by every part of sparsa) -------------------------------------------- */
-
-typedef enum {
-    SP_OK = 0,
-    SP_ERR_RUNTIME = 1, /* failure while running (I/O error, out of memory) */
-    SP_ERR_INPUT = 2    /* bad usage or invalid input: malformed, unsupported, unreadable */
-} sp_status;
-
-typedef struct sp_error {
-    int code;       /* an sp_status */
-    char msg[512];  /* one line, no trailing newline */
-} sp_error;
-
-/* Fills err (if not NULL) with code and a printf-formatted message; returns code. */
-int sp_fail(sp_error *err, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* ---- versions, dtypes ------------------------------------------------------------------- */
 
