@@ -26,19 +26,6 @@ int sp_writer_fail(sp_writer *w, int code, const char *fmt, ...) {
     return code;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n) {
-    while (n) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* Bytes written since the last writeback request: once there are SP_WRITEBACK_STEP of them,
  * the kernel is asked to start writing them to disk now, so the fsync before the rename finds
  * little left to do instead of the whole file (large conversions write hundreds of MB). */
@@ -53,7 +40,7 @@ static void start_writeback(sp_writer *w) {
 }
 
 static int flush(sp_writer *w) {
-    if (w->ofill && write_all(w->fd, w->obuf, w->ofill))
+    if (w->ofill && sp_write_all(w->fd, w->obuf, w->ofill))
         return sp_writer_fail(w, SP_ERR_RUNTIME, "%s: write failed: %s", w->tmp, strerror(errno));
     w->ofill = 0;
     start_writeback(w);
@@ -66,7 +53,7 @@ int sp_writer_out(sp_writer *w, const void *data, size_t len) {
     if (len >= SP_WRITE_BUF) {
         /* large pieces go straight to the file: one copy fewer */
         if (flush(w)) return w->err.code;
-        if (write_all(w->fd, p, len))
+        if (sp_write_all(w->fd, p, len))
             return sp_writer_fail(w, SP_ERR_RUNTIME, "%s: write failed: %s", w->tmp, strerror(errno));
         w->pos += len;
         start_writeback(w);
@@ -127,6 +114,14 @@ int sp_writer_create(const char *path, int overwrite, sp_error *err, sp_writer *
         return sp_fail(err, SP_ERR_RUNTIME, "%s: cannot create a file next to it: %s", path,
                        strerror(e));
     }
+    /* so that SIGINT/SIGTERM/SIGHUP during a conversion leave no temporary behind */
+    w->cleanup_slot = sp_cleanup_register(w->tmp);
+    if (w->cleanup_slot < 0) {
+        unlink(w->tmp);
+        close(w->fd);
+        free(w->path), free(w->tmp), free(w->obuf), free(w);
+        return sp_fail(err, SP_ERR_RUNTIME, "%s: too many temporary files open at once", path);
+    }
     w->overwrite = overwrite;
     w->alignment = SP_DEFAULT_ALIGNMENT;
     /* Header placeholder (patched by finish), then padding up to the first tensor. */
@@ -155,6 +150,7 @@ static void destroy(sp_writer *w) {
 void sp_writer_abort(sp_writer *w) {
     if (!w) return;
     unlink(w->tmp);
+    sp_cleanup_unregister(w->cleanup_slot);
     destroy(w);
 }
 
@@ -222,8 +218,10 @@ static void write_tail(sp_writer *w) {
     sp_wr64(h + 32, table);
     sp_wr64(h + 40, n);
     sp_wr32(h + 60, sp_crc32(0, h, 60));
-    if (pwrite(w->fd, h, sizeof h, 0) != (ssize_t)sizeof h)
-        sp_writer_fail(w, SP_ERR_RUNTIME, "%s: write failed: %s", w->tmp, strerror(errno));
+    ssize_t k = pwrite(w->fd, h, sizeof h, 0);
+    if (k != (ssize_t)sizeof h)
+        sp_writer_fail(w, SP_ERR_RUNTIME, "%s: write failed: %s", w->tmp,
+                       k < 0 ? strerror(errno) : "short write");
 }
 
 /* Puts the finished temporary file in place: no clobbering unless asked. */
@@ -232,6 +230,12 @@ static void publish(sp_writer *w) {
     umask(mask);
     if (fchmod(w->fd, 0666 & ~mask) || fsync(w->fd)) {
         sp_writer_fail(w, SP_ERR_RUNTIME, "%s: %s", w->tmp, strerror(errno));
+        return;
+    }
+    int closed = close(w->fd);
+    w->fd = -1;
+    if (closed) {  /* a delayed write error (NFS, quota) shows here */
+        sp_writer_fail(w, SP_ERR_RUNTIME, "%s: close failed: %s", w->tmp, strerror(errno));
         return;
     }
     int rc;
@@ -288,6 +292,7 @@ int sp_writer_finish_checked(sp_writer *w, sp_writer_check_fn check, void *ctx, 
         sp_writer_abort(w);
         return code;
     }
+    sp_cleanup_unregister(w->cleanup_slot);  /* the temporary is now the output */
     destroy(w);
     return SP_OK;
 }

@@ -19,6 +19,7 @@ void sp_nameset_free(sp_nameset *s);
 struct sp_writer {
     char *path, *tmp;
     int fd, overwrite;
+    int cleanup_slot;      /* tmp's slot in the cleanup registry (removed on signals), or -1 */
     sp_error err;          /* the first error; err.code != 0 once failed */
     uint32_t alignment;
 
