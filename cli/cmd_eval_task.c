@@ -1,139 +1,194 @@
-/* cmd_eval_task.c — `sparsa eval-task`: exact-match accuracy on synthetic tasks. */
+/* cmd_eval_task.c — `sparsa eval-task FILE --src F --trg F`: exact-match accuracy on synthetic
+ * tasks: parse, read every set through eval/, run each, print one row per set (table or JSON);
+ * --predictions is written atomically and may not be one of the inputs. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "commands.h"
 #include "sparsa_eval.h"
-#include "sparsa_interp.h"
-#include "task_eval.h"
 
+#define CMD "eval-task"
 #define MAX_SETS 64
 
-static const char *usage_text =
-    "usage: sparsa eval-task FILE --src F[,F...] --trg F[,F...] [options]\n"
-    "\n"
-    "Greedy-decoding exact-match accuracy on synthetic-task data (one sample per line, token\n"
-    "ids separated by spaces). Each sample feeds `bos src sep`, generates until eos or until\n"
-    "int(len(source) * multiplier) tokens, and is correct when the output equals the target.\n"
-    "Several src/trg pairs (repeat the options or separate files by commas) give one row each.\n"
-    "\n"
-    "options:\n"
-    "  --json               one JSON document instead of the table\n"
-    "  --max-len-mult X     generation length multiplier (default: model metadata\n"
-    "                       task.generation_multiplier, else 2.2)\n"
-    "  --bos ID --eos ID    special ids (default: metadata task.bos_id/task.eos_id, else the\n"
-    "                       paper's tokenizer: vocab-4 and vocab-3)\n"
-    "  --sep ID|none        separator after the source (default: task.sep_id, else vocab-1;\n"
-    "                       none for flip-flop)\n"
-    "  --limit N            first N samples of each file\n"
-    "  --threads N          threads (default: all cores)\n"
-    "  --predictions PATH   write one line per sample: <correct 0|1> <generated ids>\n";
-
-static int parse_long(const char *s, long long lo, long long hi, long long *out) {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
-/* Appends the comma-separated paths of arg to list. */
-static int add_paths(char *arg, const char **list, size_t *n) {
-    for (char *tok = strtok(arg, ","); tok; tok = strtok(NULL, ",")) {
-        if (*n == MAX_SETS) return -1;
-        list[(*n)++] = tok;
-    }
-    return 0;
-}
-
-/* A metadata integer or float, if the model file carries it. */
-static int meta_number(sp_file *f, const char *key, double *out) {
-    const sp_meta *m = sp_file_meta_find(f, key);
-    if (!m) return 0;
-    switch (m->type) {
-    case SP_META_F32: case SP_META_F64: *out = m->num.f; return 1;
-    case SP_META_I8: case SP_META_I16: case SP_META_I32: case SP_META_I64:
-        *out = (double)m->num.i; return 1;
-    case SP_META_U8: case SP_META_U16: case SP_META_U32: case SP_META_U64:
-        *out = (double)m->num.u; return 1;
-    default: return 0;
-    }
-}
+typedef struct path_list {
+    const char *v[MAX_SETS];
+    size_t n;
+} path_list;
 
 typedef struct options {
     const char *model;
-    const char *src[MAX_SETS], *trg[MAX_SETS];
-    size_t n_src, n_trg;
+    path_list src, trg;
     int json;
-    double mult;            /* < 0: unset */
-    long long bos, eos, sep; /* -2: unset; sep -1: none */
-    long long limit, threads;
+    double mult;              /* 0: unset */
+    uint64_t bos, eos;        /* UINT64_MAX: unset */
+    long long sep;            /* -2: unset; -1: none */
+    uint64_t limit, threads;
     const char *predictions;
 } options;
 
-static int parse_args(int argc, char **argv, options *o) {
-    memset(o, 0, sizeof *o);
-    o->mult = -1;
-    o->bos = o->eos = o->sep = -2;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--json")) { o->json = 1; continue; }
-        if (a[0] == '-' && a[1] == '-' && !v)
-            return cli_usage_error("eval-task", "%s needs a value", a);
-        if (!strcmp(a, "--src") || !strcmp(a, "--trg")) {
-            int src = a[2] == 's';
-            if (add_paths(argv[++i], src ? o->src : o->trg, src ? &o->n_src : &o->n_trg))
-                return cli_usage_error("eval-task", "at most %d files", MAX_SETS);
-        } else if (!strcmp(a, "--max-len-mult")) {
-            char *end;
-            o->mult = strtod(argv[++i], &end);
-            if (*end || !(o->mult > 0 && o->mult < 1e6))
-                return cli_usage_error("eval-task", "--max-len-mult needs a positive number");
-        } else if (!strcmp(a, "--bos") || !strcmp(a, "--eos")) {
-            if (parse_long(argv[++i], 0, INT32_MAX, a[2] == 'b' ? &o->bos : &o->eos))
-                return cli_usage_error("eval-task", "%s needs a token id", a);
-        } else if (!strcmp(a, "--sep")) {
-            if (!strcmp(argv[++i], "none")) o->sep = -1;
-            else if (parse_long(argv[i], 0, INT32_MAX, &o->sep))
-                return cli_usage_error("eval-task", "--sep needs a token id or none");
-        } else if (!strcmp(a, "--limit")) {
-            if (parse_long(argv[++i], 1, (long long)1 << 40, &o->limit))
-                return cli_usage_error("eval-task", "--limit needs a positive integer");
-        } else if (!strcmp(a, "--threads")) {
-            if (parse_long(argv[++i], 1, 4096, &o->threads))
-                return cli_usage_error("eval-task", "--threads needs a positive integer");
-        } else if (!strcmp(a, "--predictions")) {
-            o->predictions = argv[++i];
-        } else if (a[0] == '-') {
-            return cli_usage_error("eval-task", "unknown option %s", a);
-        } else if (!o->model) {
-            o->model = a;
-        } else {
-            return cli_usage_error("eval-task", "unexpected argument %s", a);
-        }
-    }
-    if (!o->model) return cli_usage_error("eval-task", "missing the model FILE");
-    if (!o->n_src || o->n_src != o->n_trg)
-        return cli_usage_error("eval-task", "give as many --trg files as --src files (≥ 1)");
+static int add_path(const char *item, size_t len, void *dest) {
+    path_list *l = dest;
+    if (!len) return SP_ERR_INPUT;
+    if (l->n == MAX_SETS) return SP_ERR_INPUT;
+    char *copy = strndup(item, len);
+    if (!copy) return SP_ERR_RUNTIME;
+    l->v[l->n++] = copy;
     return 0;
 }
 
-static void resolve_layout(const options *o, sp_model *m, sp_task_layout *layout) {
-    sp_file *f = sp_model_file(m);
-    sp_task_default_layout(sp_model_vocab_size(m), layout);
-    double x;
-    if (meta_number(f, "task.generation_multiplier", &x) && x > 0) layout->multiplier = x;
-    if (meta_number(f, "task.bos_id", &x)) layout->bos = (int32_t)x;
-    if (meta_number(f, "task.eos_id", &x)) layout->eos = (int32_t)x;
-    if (meta_number(f, "task.sep_id", &x)) layout->sep = (int32_t)x;
+/* --src/--trg F[,F...], repeatable: every file is one more row. */
+static int parse_paths(const char *value, void *dest, char *why, size_t why_len) {
+    path_list *l = dest;
+    int rc = cli_split_commas(value, add_path, l);
+    if (rc == SP_ERR_INPUT && l->n == MAX_SETS) snprintf(why, why_len, "at most %d files", MAX_SETS);
+    else if (rc == SP_ERR_INPUT) snprintf(why, why_len, "an empty file name in '%s'", value);
+    return rc;
+}
+
+static int parse_mult(const char *value, void *dest, char *why, size_t why_len) {
+    (void)why, (void)why_len;
+    char *end;
+    double v = strtod(value, &end);
+    if (!*value || *end || !(v > 0 && v < 1e6)) return SP_ERR_INPUT;
+    *(double *)dest = v;
+    return 0;
+}
+
+static int parse_sep(const char *value, void *dest, char *why, size_t why_len) {
+    (void)why, (void)why_len;
+    char *end;
+    errno = 0;
+    long long v = strcmp(value, "none") ? strtoll(value, &end, 10) : -1;
+    if (v != -1 && (value[0] < '0' || value[0] > '9' || *end || errno || v > INT32_MAX))
+        return SP_ERR_INPUT;
+    *(long long *)dest = v;
+    return 0;
+}
+
+static const cli_option option_rows[] = {
+    {.name = "--src", .kind = CLI_CUSTOM, .offset = offsetof(options, src), .repeatable = 1,
+     .parse = parse_paths, .metavar = "F[,F...]", .help = "source files, one sample per line "
+     "(repeat the option or separate files by commas)"},
+    {.name = "--trg", .kind = CLI_CUSTOM, .offset = offsetof(options, trg), .repeatable = 1,
+     .parse = parse_paths, .metavar = "F[,F...]", .help = "target files, one per --src file"},
+    {.name = "--json", .kind = CLI_FLAG, .offset = offsetof(options, json),
+     .help = "one JSON document instead of the table"},
+    {.name = "--max-len-mult", .kind = CLI_CUSTOM, .offset = offsetof(options, mult),
+     .parse = parse_mult, .metavar = "X", .help = "generation length multiplier (default: model "
+     "metadata task.generation_multiplier, else 2.2)",
+     .bad = "--max-len-mult needs a positive number"},
+    {.name = "--bos", .kind = CLI_UINT, .offset = offsetof(options, bos), .max = INT32_MAX,
+     .metavar = "ID", .help = "BOS id (default: metadata task.bos_id, else vocab-4)",
+     .bad = "--bos needs a token id"},
+    {.name = "--eos", .kind = CLI_UINT, .offset = offsetof(options, eos), .max = INT32_MAX,
+     .metavar = "ID", .help = "EOS id (default: metadata task.eos_id, else vocab-3)",
+     .bad = "--eos needs a token id"},
+    {.name = "--sep", .kind = CLI_CUSTOM, .offset = offsetof(options, sep), .parse = parse_sep,
+     .metavar = "ID|none", .help = "separator after the source (default: task.sep_id, else "
+     "vocab-1; none for flip-flop)", .bad = "--sep needs a token id or none"},
+    {.name = "--limit", .kind = CLI_UINT, .offset = offsetof(options, limit), .min = 1,
+     .max = 1ull << 40, .metavar = "N", .help = "first N samples of each file",
+     .bad = "--limit needs a positive integer"},
+    {.name = "--threads", .kind = CLI_UINT, .offset = offsetof(options, threads), .min = 1,
+     .max = 4096, .metavar = "N", .help = "threads (default: all cores)",
+     .bad = "--threads needs a positive integer"},
+    {.name = "--predictions", .kind = CLI_STRING, .offset = offsetof(options, predictions),
+     .metavar = "PATH", .help = "write one line per sample: <correct 0|1> <generated ids>"},
+    {0},
+};
+
+static const cli_command command = {
+    .name = CMD,
+    .synopsis = "FILE --src F[,F...] --trg F[,F...] [options]",
+    .about = "Greedy-decoding exact-match accuracy on synthetic-task data (one sample per line, "
+             "token\nids separated by spaces). Each sample feeds `bos src sep`, generates until "
+             "eos or until\nint(len(source) * multiplier) tokens, and is correct when the output "
+             "equals the target.\nSeveral src/trg pairs (repeat the options or separate files "
+             "by commas) give one row each.\n",
+    .options = option_rows,
+    .max_positional = 1,
+};
+
+static void free_paths(options *o) {
+    for (size_t i = 0; i < o->src.n; i++) free((char *)o->src.v[i]);
+    for (size_t i = 0; i < o->trg.n; i++) free((char *)o->trg.v[i]);
+}
+
+/* Parses the command line and records every input; returns 0, CLI_HELP_SHOWN or a status. */
+static int parse_args(int argc, char **argv, options *o) {
+    memset(o, 0, sizeof *o);
+    o->bos = o->eos = UINT64_MAX;
+    o->sep = -2;
+    cli_args a;
+    int rc = cli_parse(&command, argc, argv, o, &a);
+    if (rc) return rc;
+    if (a.n_pos < 1) return cli_usage_error(CMD, "missing the model FILE");
+    if (!o->src.n || o->src.n != o->trg.n)
+        return cli_usage_error(CMD, "give as many --trg files as --src files (≥ 1)");
+    o->model = a.pos[0];
+    sp_inputs_add(o->model);
+    for (size_t i = 0; i < o->src.n; i++) {
+        sp_inputs_add(o->src.v[i]);
+        sp_inputs_add(o->trg.v[i]);
+    }
+    sp_error err = {0};
+    if (o->predictions && sp_output_check(o->predictions, 0, &err)) return cli_report(CMD, &err);
+    return 0;
+}
+
+/* The model's layout with the command line's overrides; every special id in the vocabulary. */
+static int resolve_layout(const options *o, sp_model *m, sp_task_layout *layout) {
+    int32_t vocab = sp_model_vocab_size(m);
+    sp_task_layout_of_model(m, layout);
     if (o->mult > 0) layout->multiplier = o->mult;
-    if (o->bos >= 0) layout->bos = (int32_t)o->bos;
-    if (o->eos >= 0) layout->eos = (int32_t)o->eos;
+    if (o->bos != UINT64_MAX) layout->bos = (int32_t)o->bos;
+    if (o->eos != UINT64_MAX) layout->eos = (int32_t)o->eos;
     if (o->sep != -2) layout->sep = (int32_t)o->sep;
+    if (layout->bos < 0 || layout->bos >= vocab || layout->eos < 0 || layout->eos >= vocab ||
+        layout->sep >= vocab)
+        return cli_usage_error(CMD, "special ids outside the vocabulary of %d", (int)vocab);
+    return 0;
+}
+
+/* Reads and validates every set before the (long) evaluation starts; *capacity is the
+ * session size the longest sample needs. Returns 0 or an exit status (message printed). */
+static int read_sets(const options *o, sp_model *m, const sp_task_layout *layout,
+                     sp_task_set *sets, size_t *n_read, size_t *capacity) {
+    sp_error err = {0};
+    int32_t vocab = sp_model_vocab_size(m);
+    *capacity = 0;
+    for (*n_read = 0; *n_read < o->src.n; ++*n_read) {
+        size_t i = *n_read;
+        if (sp_task_set_read(o->src.v[i], o->trg.v[i], vocab, (size_t)o->limit, &sets[i], &err))
+            return cli_report(CMD, &err);
+        size_t c = sp_task_set_capacity(&sets[i], layout);
+        if (c > *capacity) *capacity = c;
+    }
+    uint64_t ctx = sp_model_context_length(m);
+    if (ctx && *capacity > ctx) {
+        sp_fail(&err, SP_ERR_INPUT, "samples need %zu positions but the model supports %llu",
+                *capacity, (unsigned long long)ctx);
+        return cli_report(CMD, &err);
+    }
+    return 0;
+}
+
+static void print_header(const options *o, const sp_task_layout *l) {
+    if (o->json) {
+        printf("{\n  \"model\": ");
+        sp_json_escape(stdout, o->model, strlen(o->model));
+        printf(",\n  \"bos\": %d, \"eos\": %d, \"sep\": %d, \"multiplier\": %g,\n"
+               "  \"results\": [", (int)l->bos, (int)l->eos, (int)l->sep, l->multiplier);
+    } else {
+        printf("model %s   bos %d  eos %d  sep %d  multiplier %g\n", o->model, (int)l->bos,
+               (int)l->eos, (int)l->sep, l->multiplier);
+        printf("%-36s %8s %8s %8s %9s %9s\n", "src", "length", "samples", "correct",
+               "accuracy", "seconds");
+    }
 }
 
 static void print_row(int json, int first, const char *src, const char *trg,
@@ -141,9 +196,9 @@ static void print_row(int json, int first, const char *src, const char *trg,
     double acc = r->samples ? (double)r->correct / (double)r->samples : 0;
     if (json) {
         printf("%s\n    {\"src\": ", first ? "" : ",");
-        sp_json_string(stdout, src);
+        sp_json_escape(stdout, src, strlen(src));
         printf(", \"trg\": ");
-        sp_json_string(stdout, trg);
+        sp_json_escape(stdout, trg, strlen(trg));
         printf(", \"length\": %.1f, \"samples\": %zu, \"correct\": %zu, \"accuracy\": %.6f, "
                "\"seconds\": %.3f}", r->mean_src_len, r->samples, r->correct, acc, r->seconds);
     } else {
@@ -153,79 +208,44 @@ static void print_row(int json, int first, const char *src, const char *trg,
     fflush(stdout);
 }
 
+/* Every set in order, one row each; predictions (if asked) into one atomic file. */
+static int run_sets(const options *o, sp_model *m, const sp_task_layout *layout,
+                    const sp_task_set *sets, size_t capacity, sp_error *err) {
+    sp_session *s = NULL;
+    int rc = sp_session_create(m, capacity, (int)o->threads, &s, err);
+    sp_out pred = {.fd = -1, .slot = -1};
+    if (!rc && o->predictions) rc = sp_out_open(&pred, o->predictions, 0, err);
+    if (!rc) print_header(o, layout);
+    for (size_t i = 0; !rc && i < o->src.n; i++) {
+        sp_task_result r;
+        rc = sp_task_eval(s, sp_model_vocab_size(m), layout, &sets[i], pred.fp, &r, err);
+        if (!rc) print_row(o->json, i == 0, o->src.v[i], o->trg.v[i], &r);
+    }
+    if (!rc && o->json) printf("\n  ]\n}\n");
+    if (!rc && o->predictions) rc = sp_out_commit(&pred, err);
+    sp_out_abort(&pred);
+    sp_session_free(s);
+    return rc;
+}
+
 int cmd_eval_task(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(usage_text, stdout);
-            return 0;
-        }
     options o;
     int rc = parse_args(argc, argv, &o);
-    if (rc) return rc;
+    if (rc) {
+        free_paths(&o);
+        return rc == CLI_HELP_SHOWN ? 0 : rc;
+    }
     sp_error err = {0};
     sp_model *m = NULL;
-    if (sp_model_open(o.model, &m, &err)) return cli_report("eval-task", &err);
-    int32_t vocab = sp_model_vocab_size(m);
     sp_task_layout layout;
-    resolve_layout(&o, m, &layout);
-    if (layout.bos < 0 || layout.bos >= vocab || layout.eos < 0 || layout.eos >= vocab ||
-        layout.sep >= vocab) {
-        sp_model_free(m);
-        return cli_usage_error("eval-task", "special ids outside the vocabulary of %d",
-                               (int)vocab);
-    }
-    /* Read and validate every file before the (long) evaluation starts. */
     sp_task_set sets[MAX_SETS];
     size_t n_read = 0, capacity = 0;
-    for (; n_read < o.n_src; n_read++) {
-        if (sp_task_set_read(o.src[n_read], o.trg[n_read], vocab, (size_t)o.limit,
-                             &sets[n_read], &err)) {
-            rc = cli_report("eval-task", &err);
-            break;
-        }
-        size_t c = sp_task_set_capacity(&sets[n_read], &layout);
-        if (c > capacity) capacity = c;
-    }
-    uint64_t ctx = sp_model_context_length(m);
-    if (!rc && ctx && capacity > ctx) {
-        sp_fail(&err, SP_ERR_INPUT, "samples need %zu positions but the model supports %llu",
-                capacity, (unsigned long long)ctx);
-        rc = cli_report("eval-task", &err);
-    }
-    sp_session *s = NULL;
-    if (!rc && sp_session_create(m, capacity, (int)o.threads, &s, &err))
-        rc = cli_report("eval-task", &err);
-    FILE *pred = NULL;
-    if (!rc && o.predictions && !(pred = fopen(o.predictions, "w"))) {
-        sp_fail(&err, SP_ERR_INPUT, "%s: cannot write: %s", o.predictions, strerror(errno));
-        rc = cli_report("eval-task", &err);
-    }
-    if (!rc) {
-        if (o.json) {
-            printf("{\n  \"model\": ");
-            sp_json_string(stdout, o.model);
-            printf(",\n  \"bos\": %d, \"eos\": %d, \"sep\": %d, \"multiplier\": %g,\n"
-                   "  \"results\": [", (int)layout.bos, (int)layout.eos, (int)layout.sep,
-                   layout.multiplier);
-        } else {
-            printf("model %s   bos %d  eos %d  sep %d  multiplier %g\n", o.model,
-                   (int)layout.bos, (int)layout.eos, (int)layout.sep, layout.multiplier);
-            printf("%-36s %8s %8s %8s %9s %9s\n", "src", "length", "samples", "correct",
-                   "accuracy", "seconds");
-        }
-        for (size_t i = 0; i < o.n_src; i++) {
-            sp_task_result r;
-            if (sp_task_eval(s, vocab, &layout, &sets[i], pred, &r, &err)) {
-                rc = cli_report("eval-task", &err);
-                break;
-            }
-            print_row(o.json, i == 0, o.src[i], o.trg[i], &r);
-        }
-        if (o.json && !rc) printf("\n  ]\n}\n");
-    }
-    if (pred) fclose(pred);
+    if (sp_eval_open_model(o.model, &m, &err)) rc = cli_report(CMD, &err);
+    if (!rc) rc = resolve_layout(&o, m, &layout);
+    if (!rc) rc = read_sets(&o, m, &layout, sets, &n_read, &capacity);
+    if (!rc && run_sets(&o, m, &layout, sets, capacity, &err)) rc = cli_report(CMD, &err);
     for (size_t i = 0; i < n_read; i++) sp_task_set_free(&sets[i]);
-    sp_session_free(s);
     sp_model_free(m);
+    free_paths(&o);
     return rc;
 }

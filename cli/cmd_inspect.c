@@ -1,26 +1,45 @@
 /* cmd_inspect.c — `sparsa inspect FILE [--json] [--graph] [--tensors] [--verify]`: what a model
  * file holds (header, metadata, graph, tokenizer, tensors) and, with --verify, whether every
  * tensor's checksum matches. Opening validates the whole file except tensor data. */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "args.h"
 #include "commands.h"
 #include "inspect.h"
 
-static const char usage[] =
-    "usage: sparsa inspect FILE [--json] [--graph] [--tensors] [--verify]\n"
-    "\n"
-    "Shows what a sparsa model file holds: format version and alignment, metadata, a graph\n"
-    "summary (op-set, name, node count, op histogram), the tokenizer, and tensor totals per\n"
-    "dtype with the parameter count. Opening checks the header, section table, metadata,\n"
-    "graph, tokenizer and tensor directory; tensor data is only read with --verify.\n"
-    "\n"
-    "  --tensors  list every tensor: name, dtype, shape, bytes, stored bytes, compression\n"
-    "  --graph    print the graph YAML in full\n"
-    "  --verify   check every tensor's CRC-32 (and decode zstd tensors); exit 2 on a mismatch\n"
-    "  --json     print one JSON document with the same facts\n"
-    "\n"
-    "Exit status: 0 ok, 1 failure while running, 2 invalid file or usage (one line on stderr).\n";
+#define CMD "inspect"
+
+static const cli_option options[] = {
+    {.name = "--tensors", .kind = CLI_FLAG, .offset = offsetof(inspect_facts, show_tensors),
+     .help = "list every tensor: name, dtype, shape, bytes, stored bytes, compression"},
+    {.name = "--graph", .kind = CLI_FLAG, .offset = offsetof(inspect_facts, show_graph),
+     .help = "print the graph YAML in full"},
+    {.name = "--verify", .kind = CLI_FLAG, .offset = offsetof(inspect_facts, verify),
+     .help = "check every tensor's CRC-32 (and decode zstd tensors); exit 2 on a mismatch"},
+    {.name = "--json", .kind = CLI_FLAG, .offset = offsetof(inspect_facts, json),
+     .help = "print one JSON document with the same facts"},
+    {0},
+};
+
+static void epilog(FILE *out) {
+    fputs("\nExit status: 0 ok, 1 failure while running, 2 invalid file or usage (one line on "
+          "stderr).\n", out);
+}
+
+static const cli_command command = {
+    .name = CMD,
+    .synopsis = "FILE [--json] [--graph] [--tensors] [--verify]",
+    .about = "Shows what a sparsa model file holds: format version and alignment, metadata, a "
+             "graph\nsummary (op-set, name, node count, op histogram), the tokenizer, and tensor "
+             "totals per\ndtype with the parameter count. Opening checks the header, section "
+             "table, metadata,\ngraph, tokenizer and tensor directory; tensor data is only read "
+             "with --verify.\n",
+    .options = options,
+    .max_positional = 1,
+    .epilog = epilog,
+};
 
 static void gather(inspect_facts *x) {
     sp_file *f = x->f;
@@ -53,25 +72,16 @@ static void gather(inspect_facts *x) {
 int cmd_inspect(int argc, char **argv) {
     inspect_facts x;
     memset(&x, 0, sizeof x);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(usage, stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--json")) x.json = 1;
-        else if (!strcmp(a, "--graph")) x.show_graph = 1;
-        else if (!strcmp(a, "--tensors")) x.show_tensors = 1;
-        else if (!strcmp(a, "--verify")) x.verify = 1;
-        else if (a[0] == '-' && a[1]) return cli_usage_error("inspect", "unknown option '%s'", a);
-        else if (x.path) return cli_usage_error("inspect", "one FILE only");
-        else x.path = a;
-    }
-    if (!x.path) return cli_usage_error("inspect", "missing FILE");
+    cli_args a;
+    int rc = cli_parse(&command, argc, argv, &x, &a);
+    if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
+    if (a.n_pos < 1) return cli_usage_error(CMD, "missing FILE");
+    x.path = a.pos[0];
+    sp_inputs_add(x.path);
 
     sp_error err = {0};
-    int rc = sp_file_open(x.path, &x.f, &err);
-    if (rc) return cli_report("inspect", &err);
+    rc = sp_file_open(x.path, &x.f, &err);
+    if (rc) return cli_report(CMD, &err);
     gather(&x);
     if (x.verify) {
         x.verified = 1;
@@ -81,7 +91,7 @@ int cmd_inspect(int argc, char **argv) {
     else inspect_print_text(stdout, &x);
     fflush(stdout);
     rc = 0;
-    if (x.verify_err.code) rc = cli_report("inspect", &x.verify_err);
+    if (x.verify_err.code) rc = cli_report(CMD, &x.verify_err);
     sp_file_close(x.f);
     return rc;
 }

@@ -1,4 +1,5 @@
-/* main.c — the `sparsa` command: dispatch to a subcommand. */
+/* main.c — the `sparsa` command: dispatch to a subcommand; every command ends through
+ * sp_finish_stdout, so output that could not be written is exit 1, never a silent 0. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,7 +43,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
     return SP_ERR_INPUT;
 }
 
-int main(int argc, char **argv) {
+static int dispatch(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -60,4 +61,10 @@ int main(int argc, char **argv) {
             return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "sparsa: unknown command '%s' (see sparsa --help)\n", argv[1]);
     return 2;
+}
+
+/* Temporaries vanish on signals; a write error on stdout is a failure (exit 1, one line). */
+int main(int argc, char **argv) {
+    sp_cleanup_install_signals();
+    return sp_finish_stdout(dispatch(argc, argv));
 }

@@ -18,22 +18,8 @@ static const char *effective_bos(const sp_ppl_protocol *p) {
     return p->score == SP_SCORE_SECOND_HALF ? "replace" : sp_bos_name(p->bos);
 }
 
-void sp_json_string(FILE *out, const char *s) {
-    fputc('"', out);
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        switch (*c) {
-        case '"': fputs("\\\"", out); break;
-        case '\\': fputs("\\\\", out); break;
-        case '\n': fputs("\\n", out); break;
-        case '\r': fputs("\\r", out); break;
-        case '\t': fputs("\\t", out); break;
-        default:
-            if (*c < 0x20) fprintf(out, "\\u%04x", *c);
-            else fputc(*c, out);
-        }
-    }
-    fputc('"', out);
-}
+/* File and model names as JSON strings: any bytes give valid JSON (sp_json_escape's rules). */
+static void json_string(FILE *out, const char *s) { sp_json_escape(out, s, strlen(s)); }
 
 /* Doubles round-trip with %.17g; NaN and infinities are not JSON, they become null. */
 static void json_num(FILE *out, double v) {
@@ -110,7 +96,7 @@ void sp_ppl_print_json(FILE *out, const sp_ppl_report_info *info, const sp_ppl_r
                        size_t n_rows) {
     const sp_ppl_protocol *p = info->protocol;
     fputs("{\"model\": ", out);
-    sp_json_string(out, info->model);
+    json_string(out, info->model);
     fprintf(out, ", \"protocol\": {\"score\": \"%s\", \"bos\": \"%s\", \"stride\": %zu},\n",
             sp_score_name(p->score), effective_bos(p), p->stride);
     fputs(" \"results\": [", out);
@@ -120,7 +106,7 @@ void sp_ppl_print_json(FILE *out, const sp_ppl_report_info *info, const sp_ppl_r
         if (!r->file) continue;
         fputs(first ? "\n  {\"file\": " : ",\n  {\"file\": ", out);
         first = 0;
-        sp_json_string(out, r->file);
+        json_string(out, r->file);
         fputs(", ", out);
         json_result_fields(out, r);
         if (r->layers) {

@@ -144,11 +144,91 @@ void sp_ppl_print_table(FILE *out, const sp_ppl_report_info *info, const sp_ppl_
                         size_t n_rows);
 void sp_ppl_print_json(FILE *out, const sp_ppl_report_info *info, const sp_ppl_row *rows,
                        size_t n_rows);
-/* Writes s as a JSON string literal (quotes and escapes included). */
-void sp_json_string(FILE *out, const char *s);
 /* Names of the protocol parts as written on the command line ("all", "second-half", ...). */
 const char *sp_score_name(sp_score_mode m);
 const char *sp_bos_name(sp_bos_mode m);
+
+/* ---- synthetic tasks: exact-match accuracy ------------------------------------------------
+ * The paper's synthetic tasks (copy, sort, reverse, MQMTAR, flip-flop), by greedy generation.
+ * Data: one sample per line, tokens as space-separated integers, in a .src file and a .trg
+ * file with the same number of lines. Each sample runs as: reset the session, feed
+ * `bos src sep` (no sep for flip-flop), generate greedily until eos or until the sequence holds
+ * int(len(source) × multiplier) tokens, cut at eos; the sample is correct when the generated
+ * ids equal the target line exactly. */
+
+typedef struct sp_task_layout {
+    int32_t bos, eos;
+    int32_t sep;        /* < 0: no separator (flip-flop) */
+    double multiplier;  /* generation length multiplier */
+} sp_task_layout;
+
+/* The paper's simple tokenizer: ids are the integers 0..M, then pad, bos, eos, mask, sep, so a
+ * vocabulary of V gives bos = V-4, eos = V-3, sep = V-1. */
+void sp_task_default_layout(int32_t vocab, sp_task_layout *out);
+
+/* One src/trg file pair, read and validated (every id in [0, vocab), equal line counts). */
+typedef struct sp_task_set {
+    size_t samples;
+    int32_t **src, **trg;
+    size_t *src_len, *trg_len;
+    size_t max_src_len;
+} sp_task_set;
+
+int sp_task_set_read(const char *src_path, const char *trg_path, int32_t vocab, size_t limit,
+                     sp_task_set *out, sp_error *err);
+void sp_task_set_free(sp_task_set *s);
+/* Tokens the session must hold for the longest sample of the set. */
+size_t sp_task_set_capacity(const sp_task_set *s, const sp_task_layout *layout);
+
+typedef struct sp_task_result {
+    size_t samples, correct;
+    double mean_src_len;
+    double seconds;
+} sp_task_result;
+
+/* Runs every sample; if pred is not NULL writes one line per sample: "<0|1> <ids>". */
+int sp_task_eval(sp_session *s, int32_t vocab, const sp_task_layout *layout,
+                 const sp_task_set *set, FILE *pred, sp_task_result *res, sp_error *err);
+
+/* The layout a model file asks for: its metadata task.generation_multiplier, task.bos_id,
+ * task.eos_id and task.sep_id where present, else sp_task_default_layout. */
+void sp_task_layout_of_model(sp_model *m, sp_task_layout *out);
+
+/* ---- a whole perplexity run: plan, run, report ----------------------------------------- */
+
+typedef struct sp_tokenizer sp_tokenizer;
+
+/* Opens a model file; an error names the file. */
+int sp_eval_open_model(const char *path, sp_model **out, sp_error *err);
+/* The tokenizer stored in the model file (*out NULL, and SP_OK, when it holds none). */
+int sp_eval_model_tokenizer(sp_model *m, sp_tokenizer **out, sp_error *err);
+
+/* The strings and lists a job points to must outlive its run. */
+typedef struct sp_ppl_job {
+    const char *model_path;
+    const char *const *corpora;  /* [n_corpora] UTF-8 text files */
+    size_t n_corpora;
+    const size_t *ctx;           /* [n_ctx]; n_ctx 0: 512, or the model's context if smaller */
+    size_t n_ctx;
+    sp_ppl_protocol protocol;
+    size_t max_tokens;           /* 0: every token of each corpus */
+    int threads;                 /* 0: the default */
+    int stats;                   /* per-head attention sparsity */
+    int progress;                /* draw a progress line on stderr (the caller knows it is a tty) */
+} sp_ppl_job;
+
+typedef struct sp_ppl_run sp_ppl_run;
+
+/* Planning: every check before the first window runs. The same corpus file twice (same
+ * device + inode), a context above the model's, a protocol the tokenizer cannot serve, a
+ * corpus too short for some context: SP_ERR_INPUT naming the file. Each corpus is read and
+ * tokenized here, once. On success *out is the run (free it with sp_ppl_run_free). */
+int sp_ppl_prepare(const sp_ppl_job *job, sp_ppl_run **out, sp_error *err);
+/* Running: every (ctx, file) in order, one batched forward per window. */
+int sp_ppl_execute(sp_ppl_run *run, sp_error *err);
+/* Reporting: the table, or with json one JSON document (README "Perplexity protocols"). */
+void sp_ppl_report(const sp_ppl_run *run, FILE *out, int json);
+void sp_ppl_run_free(sp_ppl_run *run);
 
 /* ---- generation ------------------------------------------------------------------------- */
 
@@ -188,6 +268,33 @@ typedef int (*sp_token_cb)(void *user, int32_t id);
 int sp_generate(sp_session *s, int32_t vocab, const int32_t *prompt, size_t n_prompt,
                 size_t max_new, int32_t eos, sp_sampler *smp, sp_token_cb cb, void *user,
                 size_t *n_out, sp_error *err);
+
+/* ---- a whole generation run: prompt, decode, text --------------------------------------- */
+
+typedef struct sp_gen_job {
+    const char *model_path;
+    const char *prompt;          /* text for the model's tokenizer (BOS first unless no_bos) */
+    const int32_t *ids;          /* or, when prompt is NULL, the prompt's ids as given */
+    size_t n_ids;
+    size_t max_new;              /* tokens to generate at most (cut to the model's context) */
+    float temperature, top_p;
+    uint64_t seed;
+    int threads;                 /* 0: the default */
+    int no_bos;
+} sp_gen_job;
+
+typedef struct sp_gen_run sp_gen_run;
+
+/* Opens the model, builds and checks the prompt (not empty, ids inside the vocabulary, within
+ * the context length), and sets up the sampler and session. Errors are SP_ERR_INPUT naming
+ * the problem. */
+int sp_gen_prepare(const sp_gen_job *job, sp_gen_run **out, sp_error *err);
+/* Generates, passing each new id to cb (which may be NULL) as it comes. */
+int sp_gen_execute(sp_gen_run *run, sp_token_cb cb, void *user, sp_error *err);
+/* The prompt and continuation decoded together (so the first piece keeps its leading space);
+ * control pieces and ids past the tokenizer's vocabulary give no text. *text is malloc'd. */
+int sp_gen_text(const sp_gen_run *run, char **text, size_t *len, sp_error *err);
+void sp_gen_run_free(sp_gen_run *run);
 
 #ifdef __cplusplus
 }

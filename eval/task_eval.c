@@ -1,4 +1,5 @@
-/* task_eval.c — synthetic-task exact-match accuracy by greedy generation (task_eval.h). */
+/* task_eval.c — synthetic-task exact-match accuracy by greedy generation (sparsa_eval.h,
+ * "synthetic tasks"): the task layout, reading src/trg sets, and the evaluation loop. */
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -6,13 +7,36 @@
 #include <string.h>
 
 #include "sparsa_eval.h"
-#include "task_eval.h"
 
 void sp_task_default_layout(int32_t vocab, sp_task_layout *out) {
     out->bos = vocab - 4;
     out->eos = vocab - 3;
     out->sep = vocab - 1;
     out->multiplier = 2.2;
+}
+
+/* A metadata integer or float, if the model file carries it. */
+static int meta_number(sp_file *f, const char *key, double *out) {
+    const sp_meta *m = sp_file_meta_find(f, key);
+    if (!m) return 0;
+    switch (m->type) {
+    case SP_META_F32: case SP_META_F64: *out = m->num.f; return 1;
+    case SP_META_I8: case SP_META_I16: case SP_META_I32: case SP_META_I64:
+        *out = (double)m->num.i; return 1;
+    case SP_META_U8: case SP_META_U16: case SP_META_U32: case SP_META_U64:
+        *out = (double)m->num.u; return 1;
+    default: return 0;
+    }
+}
+
+void sp_task_layout_of_model(sp_model *m, sp_task_layout *layout) {
+    sp_file *f = sp_model_file(m);
+    sp_task_default_layout(sp_model_vocab_size(m), layout);
+    double x;
+    if (meta_number(f, "task.generation_multiplier", &x) && x > 0) layout->multiplier = x;
+    if (meta_number(f, "task.bos_id", &x)) layout->bos = (int32_t)x;
+    if (meta_number(f, "task.eos_id", &x)) layout->eos = (int32_t)x;
+    if (meta_number(f, "task.sep_id", &x)) layout->sep = (int32_t)x;
 }
 
 static void free_rows(int32_t **rows, size_t *lens, size_t n) {
