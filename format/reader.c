@@ -209,30 +209,31 @@ int sp_file_open_memory(const void *data, size_t size, sp_file **out, sp_error *
 
 int sp_file_open(const char *path, sp_file **out, sp_error *err) {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return sp_fail(err, SP_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+    /* a FIFO, device or directory is refused before anything can block */
+    uint64_t size = 0;
+    int fd = sp_open_input(path, &size, err);
+    if (fd < 0) return err ? err->code : SP_ERR_INPUT;
+    if (size < SP_HEADER_SIZE) {
         close(fd);
-        return sp_fail(err, SP_ERR_INPUT, "%s: not a regular file", path);
+        return sp_fail(err, SP_ERR_INPUT, "header at offset 0: %s is %llu bytes, shorter than "
+                       "the %u-byte header", path, (unsigned long long)size, SP_HEADER_SIZE);
     }
-    if ((uint64_t)st.st_size < SP_HEADER_SIZE) {
+    if ((uint64_t)(size_t)size != size) {
         close(fd);
-        return sp_fail(err, SP_ERR_INPUT, "header at offset 0: %s is %lld bytes, shorter than "
-                       "the %u-byte header", path, (long long)st.st_size, SP_HEADER_SIZE);
+        return sp_fail(err, SP_ERR_INPUT, "%s: too large to map on this machine", path);
     }
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
     int mmap_errno = errno;
     close(fd);
     if (map == MAP_FAILED)
         return sp_fail(err, SP_ERR_RUNTIME, "%s: cannot map: %s", path, strerror(mmap_errno));
     sp_file *f = calloc(1, sizeof *f);
     if (!f) {
-        munmap(map, (size_t)st.st_size);
+        munmap(map, (size_t)size);
         return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     }
     f->base = map;
-    f->size = (uint64_t)st.st_size;
+    f->size = size;
     f->mapped = 1;
     return finish_open(f, out, err);
 }

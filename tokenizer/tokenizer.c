@@ -2,8 +2,6 @@
  * checks and turning the shim's messages into sp_error lines. */
 #include "sparsa_tokenizer.h"
 
-#include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,16 +103,9 @@ static int settings_allow_chunks(const void *bytes, size_t len) {
            s.escape_whitespaces && !s.has_rule_tsv && !s.treat_whitespace_as_suffix;
 }
 
-/* One line: SentencePiece messages may hold newlines. */
-static void one_line(char *s) {
-    for (; s && *s; s++)
-        if (*s == '\n' || *s == '\r') *s = ' ';
-}
-
 static int wrap(spm_shim *spm, char *msg, const char *what, const void *bytes, size_t len,
                 sp_tokenizer **out, sp_error *err) {
     if (!spm) {
-        one_line(msg);
         int rc = sp_fail(err, SP_ERR_INPUT, "%s: cannot load the SentencePiece model (%s)", what,
                          msg ? msg : "unknown error");
         free(msg);
@@ -146,40 +137,19 @@ static int wrap(spm_shim *spm, char *msg, const char *what, const void *bytes, s
 int sp_tokenizer_load_file(const char *path, sp_tokenizer **out, sp_error *err) {
     *out = NULL;
     if (!path) return sp_fail(err, SP_ERR_INPUT, "tokenizer: no path");
-    /* Read the bytes here (not in the library) so the settings can be inspected. */
-    FILE *f = fopen(path, "rb");
-    if (!f) return sp_fail(err, SP_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *buf = malloc(cap);
-    for (;;) {
-        if (!buf) break;
-        if (n == cap) {
-            uint8_t *nb = cap >= ((size_t)1 << 30) ? NULL : realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) break;
-    }
-    int bad = !buf || ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return sp_fail(err, SP_ERR_INPUT, "%s: cannot read (or larger than 1 GiB)", path);
-    }
+    /* Read the bytes here (not in the library) so the settings can be inspected; a FIFO,
+     * device or directory is refused at once. */
+    char *buf = NULL;
+    size_t n = 0;
+    int rc = sp_read_file(path, SP_READ_DEFAULT_MAX, &buf, &n, err);
+    if (rc) return rc;
     if (n == 0) {
         free(buf);
         return sp_fail(err, SP_ERR_INPUT, "%s: empty file, not a SentencePiece model", path);
     }
     char *msg = NULL;
     spm_shim *spm = spm_shim_load_bytes(buf, n, &msg);
-    int rc = wrap(spm, msg, path, buf, n, out, err);
+    rc = wrap(spm, msg, path, buf, n, out, err);
     free(buf);
     return rc;
 }
@@ -270,7 +240,6 @@ static int encode_one(const sp_tokenizer *t, const char *text, size_t len, int32
     int *raw = NULL;
     long k = spm_shim_encode(t->spm, text, len, &raw, &msg);
     if (k < 0) {
-        one_line(msg);
         int rc = sp_fail(err, SP_ERR_RUNTIME, "tokenizer: encoding failed (%s)",
                          msg ? msg : "unknown error");
         free(msg);
@@ -295,7 +264,6 @@ int sp_tokenizer_decode(const sp_tokenizer *t, const int32_t *ids, size_t n, cha
     char *msg = NULL;
     char *s = spm_shim_decode(t->spm, (const int *)ids, n, len, &msg);
     if (!s) {
-        one_line(msg);
         int rc = sp_fail(err, SP_ERR_RUNTIME, "tokenizer: decoding failed (%s)",
                          msg ? msg : "unknown error");
         free(msg);

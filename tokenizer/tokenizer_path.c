@@ -1,9 +1,8 @@
 /* tokenizer_path.c — a tokenizer from a path that is either a sparsa model file or a
  * SentencePiece `.model` file (kept apart from tokenizer.c so that users of the plain API do
  * not pull in the model-file reader). */
-#include <errno.h>
-#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sparsa_tokenizer.h"
 
@@ -11,12 +10,13 @@ static const unsigned char sparsa_magic[8] = {0x89, 'S', 'P', 'A', 'R', 'S', 'A'
 
 int sp_tokenizer_load_path(const char *path, sp_tokenizer **out, sp_error *err) {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return sp_fail(err, SP_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
+    /* a FIFO, device or directory is refused here, before anything could block on it */
+    int fd = sp_open_input(path, NULL, err);
+    if (fd < 0) return err ? err->code : SP_ERR_INPUT;
     unsigned char head[8] = {0};
-    size_t n = fread(head, 1, sizeof head, f);
-    fclose(f);
-    if (n < sizeof head || memcmp(head, sparsa_magic, sizeof head) != 0)
+    ssize_t n = pread(fd, head, sizeof head, 0);
+    close(fd);
+    if (n < (ssize_t)sizeof head || memcmp(head, sparsa_magic, sizeof head) != 0)
         return sp_tokenizer_load_file(path, out, err);
     sp_file *file = NULL;
     int rc = sp_file_open(path, &file, err);

@@ -1,6 +1,7 @@
 /* test_tokenizer_api.c — the C tokenizer API against Python sentencepiece's ids (fixtures made
  * by tests/reference/tokenizer_fixtures.py), exact round trips, and every error path. */
 #include <criterion/criterion.h>
+#include <sys/stat.h>
 
 #include "tu_eval.h"
 #include "sparsa_tokenizer.h"
@@ -147,4 +148,28 @@ Test(tokenizer_api, load_path_reads_a_model_file_and_reports_missing) {
     sp_tokenizer_free(t);
     cr_assert_eq(sp_tokenizer_load_path("/nonexistent/m.sparsa", &t, &err), SP_ERR_INPUT);
     cr_assert(strstr(err.msg, "/nonexistent/m.sparsa"));
+}
+
+/* A FIFO, a directory or a device given as the model is refused at once (a FIFO with no
+ * writer would block a plain open forever). */
+Test(tokenizer_api, special_files_are_refused_at_once, .timeout = 30) {
+    char dir[] = "/tmp/sparsa_tok_XXXXXX", fifo[64];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(fifo, sizeof fifo, "%s/model.fifo", dir);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    const char *paths[] = {fifo, dir, "/dev/null"};
+    const char *kinds[] = {"FIFO", "directory", "character device"};
+    for (int i = 0; i < 3; i++) {
+        sp_error err = {0};
+        sp_tokenizer *t = (sp_tokenizer *)1;
+        cr_assert_eq(sp_tokenizer_load_file(paths[i], &t, &err), SP_ERR_INPUT, "%s", paths[i]);
+        cr_assert_null(t);
+        cr_assert(strstr(err.msg, kinds[i]) && strstr(err.msg, paths[i]), "%s", err.msg);
+        t = (sp_tokenizer *)1;
+        cr_assert_eq(sp_tokenizer_load_path(paths[i], &t, &err), SP_ERR_INPUT, "%s", paths[i]);
+        cr_assert_null(t);
+        cr_assert(strstr(err.msg, kinds[i]), "%s", err.msg);
+    }
+    unlink(fifo);
+    rmdir(dir);
 }

@@ -3,6 +3,7 @@
  * model file's embedded tokenizer; exact --decode round trips; every bad input exits 2 with
  * one line. */
 #include <criterion/criterion.h>
+#include <sys/stat.h>
 
 #include "tu_cli.h"
 #include "tu_eval.h"
@@ -104,6 +105,21 @@ Test(tokenize_cli, bad_inputs_exit_2_with_one_line) {
     tu_expect_bad("tokenize " FIX "kjv_bpe.model --decode -- '-3'", NULL);
     tu_expect_bad("tokenize " FIX "kjv_bpe.model --frob hi", "--frob");
     tu_expect_bad("tokenize " FIX "kjv_bpe.model a b", "unexpected");
+}
+
+Test(tokenize_cli, a_fifo_as_the_model_exits_2_at_once, .timeout = 60) {
+    char dir[] = "/tmp/sparsa_tokcli_XXXXXX", args[256];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(args, sizeof args, "tokenize %s/m.fifo hi", dir);
+    char fifo[64];
+    snprintf(fifo, sizeof fifo, "%s/m.fifo", dir);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    tu_expect_bad(args, "FIFO");
+    snprintf(args, sizeof args, "tokenize %s hi", dir);
+    tu_expect_bad(args, "directory");
+    tu_expect_bad("tokenize /dev/null hi", "character device");
+    unlink(fifo);
+    rmdir(dir);
 }
 
 Test(tokenize_cli, invalid_utf8_on_stdin) {
