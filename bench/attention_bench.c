@@ -88,9 +88,9 @@ int main(int argc, char **argv) {
         p.causal = 1;
         int reps = L <= 4096 ? 5 : 2;
         sp_attn_stats st;
-        p.normalizer = SP_NORM_SOFTMAX;
+        p.norm = sp_norm_find("softmax");
         double ts = run(&p, q, k, v, L, o, &st, reps);
-        p.normalizer = SP_NORM_ENTMAX;
+        p.norm = sp_norm_find("entmax");
         p.alpha = 1.5f;
         double te = run(&p, q, k, v, L, o, &st, reps);
         double zeros = 1.0 - (double)st.support / (double)st.visible;

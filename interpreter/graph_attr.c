@@ -28,6 +28,12 @@ static sp_gattr *find(sp_compile_ctx *cc, const char *key) {
     return NULL;
 }
 
+int sp_attr_has(const sp_compile_ctx *cc, const char *key) {
+    for (size_t i = 0; i < cc->gn->n_attrs; i++)
+        if (!strcmp(cc->gn->attrs[i].key, key)) return 1;
+    return 0;
+}
+
 /* Present-and-scalar check shared by the scalar accessors: 1 present, 0 absent, <0 error. */
 static int get_scalar(sp_compile_ctx *cc, const char *key, int required, const char *type,
                       const char **s, sp_error *err) {

@@ -125,6 +125,9 @@ int sp_attr_float(sp_compile_ctx *cc, const char *key, int required, double *v, 
 int sp_attr_bool(sp_compile_ctx *cc, const char *key, int required, int *v, sp_error *err);
 int sp_attr_string(sp_compile_ctx *cc, const char *key, int required, const char **v,
                    sp_error *err);
+/* 1 if the node carries the attribute (whether or not anything read it); does not mark it
+ * used, so an attribute that is only looked at stays unknown. */
+int sp_attr_has(const sp_compile_ctx *cc, const char *key);
 /* A sequence of floats; *v is malloc'd (caller frees). */
 int sp_attr_floats(sp_compile_ctx *cc, const char *key, int required, float **v, size_t *n,
                    sp_error *err);

@@ -1,15 +1,20 @@
-/* ops_attention.c — the `attention` op's glue (format/GRAPH.md §5): q, k, v come from earlier
- * nodes (projections and RoPE are ordinary ops). The op appends k, v to its layer's KV cache,
- * computes the per-row query scale factors, then runs sp_attention_forward over every cached
+/* ops_attention.c — the `attention` op's glue (format/GRAPH.md, "The attention op"): q, k, v
+ * come from earlier nodes (projections and RoPE are ordinary ops). Compiling reads the node in
+ * steps: geometry (heads, dims, mask, soft cap, ALiBi slopes), the normaliser (through the
+ * table of normalizers.h), the query scale and its tensors. Running appends k, v to the
+ * layer's KV cache, computes the per-row query scale factors
+ * (docs/ATTENTION_MATH.md#query-scaling), then runs sp_attention_forward over every cached
  * key. Rows are processed in chunks of SP_ROW_CHUNK queries (the query-scale scratch is per
  * row); each query row is computed independently, so chunking changes no number. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "attention.h"
 #include "gemm.h"
 #include "interp_internal.h"
+#include "normalizers.h"
 
 typedef struct {
     sp_attn_params ap;               /* first: sp_model_attention_heads reads it */
@@ -34,16 +39,16 @@ static void attn_free(void *v) {
 
 #define TRY(call) do { int r_ = (call); if (r_ < 0) return -r_; } while (0)
 
-static int attn_compile(sp_compile_ctx *cc, sp_op *op, sp_error *err) {
-    attn_priv *p = calloc(1, sizeof *p);
-    if (!p) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
-    op->priv = p;
+static int clamp_int(long long v) { return (int)(v > 0x7fffffff ? 0x7fffffff : v); }
+
+/* Heads, dimensions, scale, mask, soft cap and ALiBi slopes
+ * (docs/ATTENTION_MATH.md#scores, #alibi-and-nape). */
+static int parse_geometry(sp_compile_ctx *cc, attn_priv *p, sp_error *err) {
     sp_attn_params *ap = &p->ap;
-    sp_qscale_params *qp = &p->qp;
-    long long heads = 0, kvh = 0, d = 0, dv = 0, window = 0, topk = 0, hs = 0, logoff = 2;
-    double scale = 0, softcap = 0, alpha = 0, delta = 1, grange = 2;
-    int causal = 1;
-    const char *norm = NULL, *rule = NULL, *qs = NULL;
+    long long heads = 0, kvh = 0, d = 0, dv = 0, window = 0;
+    double scale = 0, softcap = 0;
+    int causal = 1, has_slopes;
+    size_t n_slopes = 0;
     TRY(sp_attr_int(cc, "heads", 1, 1, 1 << 16, &heads, err));
     TRY(sp_attr_int(cc, "kv_heads", 1, 1, 1 << 16, &kvh, err));
     TRY(sp_attr_int(cc, "head_dim", 1, 1, 1 << 16, &d, err));
@@ -53,16 +58,7 @@ static int attn_compile(sp_compile_ctx *cc, sp_op *op, sp_error *err) {
     TRY(sp_attr_bool(cc, "causal", 0, &causal, err));
     TRY(sp_attr_int(cc, "window", 0, 0, (long long)1 << 40, &window, err));
     TRY(sp_attr_float(cc, "softcap", 0, &softcap, err));
-    TRY(sp_attr_string(cc, "normalizer", 1, &norm, err));
-    int has_alpha, has_topk, has_rule;
-    TRY(has_alpha = sp_attr_float(cc, "alpha", 0, &alpha, err));
-    TRY(has_topk = sp_attr_int(cc, "topk", 0, 1, (long long)1 << 40, &topk, err));
-    TRY(has_rule = sp_attr_string(cc, "topk_rule", 0, &rule, err));
-    size_t n_slopes = 0;
-    int has_slopes;
     TRY(has_slopes = sp_attr_floats(cc, "alibi_slopes", 0, &p->slopes, &n_slopes, err));
-    TRY(sp_attr_string(cc, "query_scale", 0, &qs, err));
-
     if (heads % kvh)
         return sp_compile_fail(cc, err, "heads %lld is not a multiple of kv_heads %lld", heads, kvh);
     if (softcap < 0) return sp_compile_fail(cc, err, "softcap must be >= 0");
@@ -74,103 +70,163 @@ static int attn_compile(sp_compile_ctx *cc, sp_op *op, sp_error *err) {
     ap->value_dim = (int)dv;
     ap->scale = (float)scale;
     ap->causal = causal;
-    ap->window = (int)(window > 0x7fffffff ? 0x7fffffff : window);
+    ap->window = clamp_int(window);
     ap->softcap = (float)softcap;
     ap->alibi_slopes = p->slopes;
+    return SP_OK;
+}
 
-    if (!strcmp(norm, "softmax")) ap->normalizer = SP_NORM_SOFTMAX;
-    else if (!strcmp(norm, "entmax")) {
-        ap->normalizer = SP_NORM_ENTMAX;
-        if (!has_alpha) return sp_compile_fail(cc, err, "missing attribute 'alpha' (entmax)");
-        if (!(alpha > 1)) return sp_compile_fail(cc, err, "alpha must be > 1 (got %g)", alpha);
-        ap->alpha = (float)alpha;
-    } else if (!strcmp(norm, "sparsemax")) {
-        ap->normalizer = SP_NORM_ENTMAX;
-        ap->alpha = 2.0f;
-    } else if (!strcmp(norm, "adaptive_softmax")) ap->normalizer = SP_NORM_ADAPTIVE_SOFTMAX;
-    else if (!strcmp(norm, "stickbreaking")) ap->normalizer = SP_NORM_STICKBREAKING;
-    else if (!strcmp(norm, "topk")) {
-        ap->normalizer = SP_NORM_TOPK;
-        if (!has_topk) return sp_compile_fail(cc, err, "missing attribute 'topk'");
-        ap->topk = (int)(topk > 0x7fffffff ? 0x7fffffff : topk);
-        if (has_rule && !strcmp(rule, "div2")) ap->topk_div2 = 1;
-        else if (has_rule && strcmp(rule, "fixed"))
-            return sp_compile_fail(cc, err, "topk_rule must be fixed or div2 (got '%s')", rule);
-    } else
-        return sp_compile_fail(cc, err,
-                               "normalizer must be softmax, entmax, sparsemax, adaptive_softmax, "
-                               "stickbreaking or topk (got '%s')", norm);
-    if (has_alpha && ap->normalizer != SP_NORM_ENTMAX)
-        return sp_compile_fail(cc, err, "attribute 'alpha' applies to normalizer entmax only");
-    if (has_alpha && !strcmp(norm, "sparsemax"))
-        return sp_compile_fail(cc, err, "attribute 'alpha' does not apply to sparsemax (α = 2)");
-    if ((has_topk || has_rule) && ap->normalizer != SP_NORM_TOPK)
-        return sp_compile_fail(cc, err, "attributes 'topk'/'topk_rule' apply to normalizer topk only");
+/* "normalizer must be softmax, entmax, … or topk (got 'x')", listing the table's rows. */
+static int unknown_normalizer(sp_compile_ctx *cc, const char *name, sp_error *err) {
+    char list[256] = "";
+    size_t o = 0;
+    for (size_t i = 0; sp_norm_at(i) && o < sizeof list; i++) {
+        const char *sep = i == 0 ? "" : sp_norm_at(i + 1) ? ", " : " or ";
+        o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", sep, sp_norm_at(i)->name);
+    }
+    return sp_compile_fail(cc, err, "normalizer must be %s (got '%s')", list, name);
+}
 
-    /* query scale */
-    qp->kind = SP_QSCALE_NONE;
-    if (qs && !strcmp(qs, "asentmax")) qp->kind = SP_QSCALE_ASENTMAX;
-    else if (qs && !strcmp(qs, "ssmax")) qp->kind = SP_QSCALE_SSMAX;
-    else if (qs && !strcmp(qs, "learn")) qp->kind = SP_QSCALE_LEARN;
-    else if (qs && strcmp(qs, "none"))
-        return sp_compile_fail(cc, err, "query_scale must be none, asentmax, ssmax or learn (got '%s')", qs);
-    size_t want_in = qp->kind == SP_QSCALE_ASENTMAX ? 4 : 3;
+static int lists_attr(const sp_norm_kind *k, const char *key) {
+    for (size_t a = 0; k->attrs && k->attrs[a]; a++)
+        if (!strcmp(k->attrs[a], key)) return 1;
+    return 0;
+}
+
+/* An attribute that belongs to another normaliser is refused by name (not as unknown). */
+static int refuse_foreign_attrs(sp_compile_ctx *cc, const sp_norm_kind *mine, sp_error *err) {
+    for (size_t i = 0; sp_norm_at(i); i++) {
+        const sp_norm_kind *k = sp_norm_at(i);
+        for (size_t a = 0; k != mine && k->attrs && k->attrs[a]; a++)
+            if (sp_attr_has(cc, k->attrs[a]) && !lists_attr(mine, k->attrs[a]))
+                return sp_compile_fail(cc, err, "attribute '%s' applies to normalizer %s only",
+                                       k->attrs[a], k->name);
+    }
+    return SP_OK;
+}
+
+/* The normaliser: a row of the table, then its own attributes. */
+static int parse_normalizer(sp_compile_ctx *cc, sp_attn_params *ap, sp_error *err) {
+    const char *name = NULL;
+    TRY(sp_attr_string(cc, "normalizer", 1, &name, err));
+    ap->norm = sp_norm_find(name);
+    if (!ap->norm) return unknown_normalizer(cc, name, err);
+    int rc = refuse_foreign_attrs(cc, ap->norm, err);
+    if (!rc && ap->norm->parse) rc = ap->norm->parse(cc, ap, err);
+    return rc;
+}
+
+/* Query scalings (docs/ATTENTION_MATH.md#query-scaling): the graph name, the kind, and whether
+ * the op reads a 4th input h (the β/γ projections' input). */
+static const struct {
+    const char *name;
+    sp_qscale_kind kind;
+    int reads_h;
+} qscale_kinds[] = {
+    {.name = "none", .kind = SP_QSCALE_NONE},
+    {.name = "asentmax", .kind = SP_QSCALE_ASENTMAX, .reads_h = 1},
+    {.name = "ssmax", .kind = SP_QSCALE_SSMAX},
+    {.name = "learn", .kind = SP_QSCALE_LEARN},
+};
+
+/* Attributes that only mean something with a query scale. */
+static const char *const qscale_attrs[] = {"scaled_heads", "scale_delta", "gamma_range",
+                                           "log_offset", "beta_weight", "beta_bias",
+                                           "gamma_weight", "gamma_bias", "beta", "gamma"};
+
+static int parse_qscale_kind(sp_compile_ctx *cc, sp_qscale_params *qp, int *reads_h,
+                             sp_error *err) {
+    const char *qs = "none";
+    TRY(sp_attr_string(cc, "query_scale", 0, &qs, err));
+    for (size_t i = 0; i < sizeof qscale_kinds / sizeof qscale_kinds[0]; i++)
+        if (!strcmp(qs, qscale_kinds[i].name)) {
+            qp->kind = qscale_kinds[i].kind;
+            *reads_h = qscale_kinds[i].reads_h;
+            return SP_OK;
+        }
+    return sp_compile_fail(cc, err, "query_scale must be none, asentmax, ssmax or learn (got '%s')", qs);
+}
+
+/* q, k, v (and h) against the geometry. */
+static int check_inputs(sp_compile_ctx *cc, const sp_attn_params *ap, int reads_h, sp_error *err) {
+    const size_t want_in = reads_h ? 4 : 3;
+    const long long h = ap->heads, kvh = ap->kv_heads, d = ap->head_dim, dv = ap->value_dim;
     if (cc->n_in != want_in)
         return sp_compile_fail(cc, err, "takes %zu inputs (q, k, v%s), got %zu", want_in,
                                want_in == 4 ? ", h" : "", cc->n_in);
-    if (cc->in_width[0] != (size_t)(heads * d))
+    if (cc->in_width[0] != (size_t)(h * d))
         return sp_compile_fail(cc, err, "q '%s' has width %zu, heads·head_dim = %lld", cc->gn->in[0],
-                               cc->in_width[0], heads * d);
+                               cc->in_width[0], h * d);
     if (cc->in_width[1] != (size_t)(kvh * d))
         return sp_compile_fail(cc, err, "k '%s' has width %zu, kv_heads·head_dim = %lld", cc->gn->in[1],
                                cc->in_width[1], kvh * d);
     if (cc->in_width[2] != (size_t)(kvh * dv))
         return sp_compile_fail(cc, err, "v '%s' has width %zu, kv_heads·value_dim = %lld", cc->gn->in[2],
                                cc->in_width[2], kvh * dv);
-    int has_hs, has_delta, has_grange, has_logoff;
-    TRY(has_hs = sp_attr_int(cc, "scaled_heads", 0, 0, (long long)1 << 16, &hs, err));
-    TRY(has_delta = sp_attr_float(cc, "scale_delta", 0, &delta, err));
-    TRY(has_grange = sp_attr_float(cc, "gamma_range", 0, &grange, err));
-    TRY(has_logoff = sp_attr_int(cc, "log_offset", 0, 1, 1 << 30, &logoff, err));
-    if (qp->kind == SP_QSCALE_NONE) {
-        static const char *const extra[] = {"scaled_heads", "scale_delta", "gamma_range", "log_offset",
-                                            "beta_weight", "beta_bias", "gamma_weight", "gamma_bias",
-                                            "beta", "gamma"};
-        for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
-            for (size_t a = 0; a < cc->gn->n_attrs; a++)
-                if (!strcmp(cc->gn->attrs[a].key, extra[i]))
-                    return sp_compile_fail(cc, err, "attribute '%s' needs a query_scale", extra[i]);
-    } else {
-        if (!has_hs) return sp_compile_fail(cc, err, "missing attribute 'scaled_heads'");
-        if (hs > heads)
-            return sp_compile_fail(cc, err, "scaled_heads %lld > heads %lld", hs, heads);
-        qp->heads = (int)heads;
-        qp->scaled_heads = (int)hs;
-        qp->delta = (float)delta;
-        qp->gamma_range = (float)grange;
-        qp->log_offset = (int)logoff;
-        if (qp->kind == SP_QSCALE_ASENTMAX) {
-            size_t dh = cc->in_width[3];
-            uint64_t want[2] = {(uint64_t)hs, dh};
-            TRY(sp_attr_tensor(cc, "beta_weight", 1, 2, want, &p->beta_w, err));
-            TRY(sp_attr_tensor(cc, "gamma_weight", 1, 2, want, &p->gamma_w, err));
-            TRY(sp_attr_tensor_f32(cc, "beta_bias", 0, 1, (uint64_t)hs, &p->beta_b, err));
-            TRY(sp_attr_tensor_f32(cc, "gamma_bias", 0, 1, (uint64_t)hs, &p->gamma_b, err));
-            op->scratch_per_row = (size_t)heads + 2 * (size_t)hs;
-        } else {
-            TRY(sp_attr_tensor_f32(cc, "beta", 1, 0, (uint64_t)hs, &p->beta, err));
-            if (qp->kind == SP_QSCALE_LEARN)
-                TRY(sp_attr_tensor_f32(cc, "gamma", 1, 0, (uint64_t)hs, &p->gamma, err));
-            op->scratch_per_row = (size_t)heads;
-        }
-        qp->beta = p->beta;
-        qp->gamma = p->gamma;
-        (void)has_delta;
-        (void)has_grange;
-        (void)has_logoff;
-    }
-    op->out_width = (size_t)(heads * dv);
     return SP_OK;
+}
+
+/* The scale's tensors: the β/γ projections of h (asentmax) or per-head constants. */
+static int bind_qscale_tensors(sp_compile_ctx *cc, sp_op *op, attn_priv *p, sp_error *err) {
+    const sp_qscale_params *qp = &p->qp;
+    const uint64_t hs = (uint64_t)qp->scaled_heads;
+    if (qp->kind == SP_QSCALE_ASENTMAX) {
+        uint64_t want[2] = {hs, cc->in_width[3]};
+        TRY(sp_attr_tensor(cc, "beta_weight", 1, 2, want, &p->beta_w, err));
+        TRY(sp_attr_tensor(cc, "gamma_weight", 1, 2, want, &p->gamma_w, err));
+        TRY(sp_attr_tensor_f32(cc, "beta_bias", 0, 1, hs, &p->beta_b, err));
+        TRY(sp_attr_tensor_f32(cc, "gamma_bias", 0, 1, hs, &p->gamma_b, err));
+        op->scratch_per_row = (size_t)qp->heads + 2 * (size_t)hs;
+        return SP_OK;
+    }
+    TRY(sp_attr_tensor_f32(cc, "beta", 1, 0, hs, &p->beta, err));
+    if (qp->kind == SP_QSCALE_LEARN) TRY(sp_attr_tensor_f32(cc, "gamma", 1, 0, hs, &p->gamma, err));
+    op->scratch_per_row = (size_t)qp->heads;
+    return SP_OK;
+}
+
+/* Which heads are scaled and how (δ, a, ℓ's offset), then the tensors. */
+static int parse_qscale(sp_compile_ctx *cc, sp_op *op, attn_priv *p, sp_error *err) {
+    sp_qscale_params *qp = &p->qp;
+    if (qp->kind == SP_QSCALE_NONE) {
+        for (size_t i = 0; i < sizeof qscale_attrs / sizeof qscale_attrs[0]; i++)
+            if (sp_attr_has(cc, qscale_attrs[i]))
+                return sp_compile_fail(cc, err, "attribute '%s' needs a query_scale", qscale_attrs[i]);
+        return SP_OK;
+    }
+    long long hs = 0, logoff = 2;
+    double delta = 1, grange = 2;
+    int has_hs;
+    TRY(has_hs = sp_attr_int(cc, "scaled_heads", 0, 0, (long long)1 << 16, &hs, err));
+    TRY(sp_attr_float(cc, "scale_delta", 0, &delta, err));
+    TRY(sp_attr_float(cc, "gamma_range", 0, &grange, err));
+    TRY(sp_attr_int(cc, "log_offset", 0, 1, 1 << 30, &logoff, err));
+    if (!has_hs) return sp_compile_fail(cc, err, "missing attribute 'scaled_heads'");
+    if (hs > p->ap.heads)
+        return sp_compile_fail(cc, err, "scaled_heads %lld > heads %d", hs, p->ap.heads);
+    qp->heads = p->ap.heads;
+    qp->scaled_heads = (int)hs;
+    qp->delta = (float)delta;
+    qp->gamma_range = (float)grange;
+    qp->log_offset = (int)logoff;
+    int rc = bind_qscale_tensors(cc, op, p, err);
+    qp->beta = p->beta;
+    qp->gamma = p->gamma;
+    return rc;
+}
+
+static int attn_compile(sp_compile_ctx *cc, sp_op *op, sp_error *err) {
+    attn_priv *p = calloc(1, sizeof *p);
+    if (!p) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    op->priv = p;
+    int reads_h = 0;
+    int rc = parse_geometry(cc, p, err);
+    if (!rc) rc = parse_normalizer(cc, &p->ap, err);
+    if (!rc) rc = parse_qscale_kind(cc, &p->qp, &reads_h, err);
+    if (!rc) rc = check_inputs(cc, &p->ap, reads_h, err);
+    if (!rc) rc = parse_qscale(cc, op, p, err);
+    if (!rc) op->out_width = (size_t)p->ap.heads * (size_t)p->ap.value_dim;
+    return rc;
 }
 
 static void attn_run(const sp_op *op, sp_exec *ex) {
@@ -209,7 +265,6 @@ const sp_op_kind sp_op_attention = {
     .name = "attention",
     .min_in = 3,
     .max_in = 4,
-    .tokens_input = 0,
     .row_wise = 0,
     .compile = attn_compile,
     .run = attn_run,

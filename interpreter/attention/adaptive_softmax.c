@@ -5,7 +5,7 @@
  * trained with, so it is replicated.
  */
 #include <math.h>
-#include "attention_internal.h"
+#include "normalizers.h"
 
 static const double POLY[5] = {-0.037, 0.481, -2.3, 4.917, -1.791};
 
@@ -34,3 +34,15 @@ void sp_adaptive_softmax(const float *z, size_t n, float *p) {
     if (n == 0) return;
     sp__adaptive_softmax_row(z, n, p);
 }
+
+static size_t adaptive_softmax_row(const sp_attn_params *p, size_t n, sp_row_ws *ws) {
+    (void)p;
+    sp__adaptive_softmax_row(ws->s, n, ws->w);
+    return n;
+}
+
+const sp_norm_kind sp_norm_adaptive_softmax = {
+    .name = "adaptive_softmax",
+    .row = adaptive_softmax_row,
+    .math = "docs/ATTENTION_MATH.md#adaptive-temperature-softmax",
+};

@@ -2,10 +2,12 @@
  *
  * Score of query i (absolute position), key j, head h:
  *     s_ij = softcap(scale · c_ih · q_i·k_j) + m_h·(j − i)
- * The ALiBi bias is added after scaling and the soft cap, and is never scaled. The normaliser
- * runs over the visible keys only (causal: j ≤ i; stick-breaking: j < i; window: i − j < W);
+ (docs/ATTENTION_MATH.md#scores). The ALiBi bias is added after scaling and the soft cap, and
+ * is never scaled. The normaliser (a row of normalizers.h) runs over the visible keys only
+ * (causal: j ≤ i; a normaliser marked before_query, stick-breaking: j < i; window: i − j < W);
  * masked keys are excluded, never given a large negative score. The output accumulates
- * p_ij·v_j over the support only.
+ * p_ij·v_j over the support only: a sparse normaliser hands over its support list, a dense one
+ * all weights, of which exact zeros are skipped as well (docs/ATTENTION_MATH.md#exact-zeros).
  *
  * Work is split over (row, head) pairs; each pair is computed entirely by one thread in a fixed
  * order, so the result does not depend on the thread count.
@@ -13,49 +15,17 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "attention_internal.h"
+#include "normalizers.h"
 
 /* Visible key range [lo, hi) of the query at absolute position i. */
 static void visible_range(const sp_attn_params *p, size_t i, size_t nk, size_t *lo, size_t *hi) {
     size_t h = nk;
-    if (p->normalizer == SP_NORM_STICKBREAKING) h = i < nk ? i : nk;
+    if (p->norm->before_query) h = i < nk ? i : nk;
     else if (p->causal) h = i + 1 < nk ? i + 1 : nk;
     size_t l = 0;
     if (p->window > 0 && i + 1 > (size_t)p->window) l = i + 1 - (size_t)p->window;
     *lo = l;
     *hi = h > l ? h : l;
-}
-
-/* Normalises s[0..n) (n >= 1); returns the number of support entries described by (idx, w),
- * or sets *dense when w[0..n) is the weight of every key. */
-static size_t normalize_row(const sp_attn_params *p, size_t n, sp_row_ws *ws, int *dense) {
-    *dense = 0;
-    switch (p->normalizer) {
-    case SP_NORM_SOFTMAX:
-        sp__softmax_row(ws->s, n, ws->w);
-        *dense = 1;
-        return n;
-    case SP_NORM_ENTMAX:
-        return sp__entmax_row(ws->s, n, p->alpha, ws->idx, ws->w, ws->t, NULL);
-    case SP_NORM_ADAPTIVE_SOFTMAX:
-        sp__adaptive_softmax_row(ws->s, n, ws->w);
-        *dense = 1;
-        return n;
-    case SP_NORM_STICKBREAKING:
-        sp__stickbreaking_row(ws->s, n, ws->w);
-        *dense = 1;
-        return n;
-    case SP_NORM_TOPK: {
-        size_t k = p->topk > 0 ? (size_t)p->topk : 1;
-        if (p->topk_div2 && n / 2 > k) k = n / 2;
-        return sp__topk_row(ws->s, n, k, ws->idx, ws->w, ws->t);
-    }
-    default:
-        /* not reached: the graph loader rejects unknown normalisers */
-        memset(ws->w, 0, n * sizeof(float));
-        *dense = 1;
-        return n;
-    }
 }
 
 /* o += w·v (elementwise, so vectorising it changes nothing numerically). */
@@ -161,7 +131,8 @@ static void attend_tile(const sp_attn_params *p, const float *q, const float *k,
         dense[t] = 0;
         m[t] = 0;
         if (n == 0) continue;
-        m[t] = normalize_row(p, n, &tw->row[t], &dense[t]);
+        m[t] = p->norm->row(p, n, &tw->row[t]);
+        dense[t] = !p->norm->sparse;
         if (dense[t]) continue;
         size_t support = 0;
         for (size_t e = 0; e < m[t]; e++) {

@@ -1,23 +1,14 @@
 /* attention.h — the attention family: scores, positional bias, normalisers, output.
  *
- * This is the kernel behind the graph's `attention` op (format/GRAPH.md §5). The interpreter
- * projects q, k, v, applies RoPE, appends k, v to the KV cache, computes the per-row query
- * scale factors (sp_query_scale_*), then calls sp_attention_forward.
+ * This is the kernel behind the graph's `attention` op (format/GRAPH.md, "The attention op").
+ * The interpreter projects q, k, v, applies RoPE, appends k, v to the KV cache, computes the
+ * per-row query scale factors (sp_query_scale), then calls sp_attention_forward.
  *
- * Normalisers, for one query row over its visible keys (scores s_j):
- *  - softmax: exp(s_j - max) / Σ.
- *  - entmax α > 1: p_j = [(α−1)s_j − τ]_+^(1/(α−1)), Σ p = 1. Exact sort-based τ for α = 1.5
- *    and α = 2 (sparsemax); for other α a converged bracketed Halley/bisection solve, then the
- *    output renormalised. Keys with s_j ≤ max − 1/(α−1) are exactly zero and are skipped (never
- *    raised to a power, never multiplied into V).
- *  - adaptive_softmax: the poly-fit baseline of the reference code (ascending-power polynomial
- *    in the entropy, β = max(1, poly(H)) if H > 0.5), softmax(β·s).
- *  - stickbreaking: strictly earlier keys only; β_j = σ(s_j), A_j = β_j Π_{j<k<i}(1 − β_k);
- *    the remainder is discarded (query 0 outputs zeros).
- *  - topk: softmax over the k largest visible scores, zeros elsewhere; k = topk, or
- *    max(topk, visible/2) with topk_div2 (per row, as the reference computes it); equal scores
- *    are ranked by key index (the lower index wins), so the selection is deterministic.
- *  Rows whose scores are not finite (NaN, ±inf) give NaN outputs, never a crash.
+ * The normalisers (softmax, α-entmax, sparsemax, adaptive-temperature softmax, stick-breaking,
+ * top-k) are rows of one table (normalizers.h); their math, the query scalings and the
+ * positional schemes are in docs/ATTENTION_MATH.md. Sparse normalisers never touch keys whose
+ * weight is exactly zero (docs/ATTENTION_MATH.md#exact-zeros). Rows whose scores are not
+ * finite (NaN, ±inf) give NaN outputs, never a crash.
  *
  * Prefill and decode use the same per-row solver, so they agree.
  */
@@ -31,13 +22,10 @@
 extern "C" {
 #endif
 
-typedef enum {
-    SP_NORM_SOFTMAX = 0,
-    SP_NORM_ENTMAX,            /* uses alpha; alpha == 2 is sparsemax */
-    SP_NORM_ADAPTIVE_SOFTMAX,
-    SP_NORM_STICKBREAKING,
-    SP_NORM_TOPK
-} sp_normalizer;
+/* A row of the normaliser table (normalizers.h); sp_norm_find looks one up by the name the
+ * graph's `normalizer` attribute uses ("softmax", "entmax", …), NULL if there is none. */
+typedef struct sp_norm_kind sp_norm_kind;
+const sp_norm_kind *sp_norm_find(const char *name);
 
 typedef struct sp_attn_params {
     int heads, kv_heads, head_dim, value_dim;
@@ -45,10 +33,10 @@ typedef struct sp_attn_params {
     int causal;
     int window;                /* 0 = none */
     float softcap;             /* 0 = none */
-    sp_normalizer normalizer;
-    float alpha;               /* entmax */
-    int topk;                  /* topk */
-    int topk_div2;             /* k = max(topk, visible/2) */
+    const sp_norm_kind *norm;  /* the normaliser (never NULL) and its parameters: */
+    float alpha;               /*   entmax α (sparsemax: 2) */
+    int topk;                  /*   topk k */
+    int topk_div2;             /*   topk: k = max(topk, visible/2) */
     const float *alibi_slopes; /* [heads] or NULL */
 } sp_attn_params;
 
@@ -79,7 +67,7 @@ void sp_entmax_bisect_ref(const float *z, size_t n, float alpha, int n_iter, flo
 void sp_softmax(const float *z, size_t n, float *p);
 void sp_adaptive_softmax(const float *z, size_t n, float *p);
 
-/* ---- length-dependent query scaling (GRAPH.md §5) ---------------------------------------- */
+/* ---- length-dependent query scaling (docs/ATTENTION_MATH.md#query-scaling) --------------- */
 
 typedef enum { SP_QSCALE_NONE = 0, SP_QSCALE_ASENTMAX, SP_QSCALE_SSMAX, SP_QSCALE_LEARN } sp_qscale_kind;
 

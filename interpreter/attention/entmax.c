@@ -8,7 +8,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "attention_internal.h"
+
+#include "interp_internal.h"
+#include "normalizers.h"
 
 size_t sp__entmax_row(const float *s, size_t n, float alpha, uint32_t *idx, float *w, float *t,
                       float *tau) {
@@ -109,3 +111,45 @@ size_t sp_sparsemax(const float *z, size_t n, float *p, float *tau) {
 size_t sp_entmax15(const float *z, size_t n, float *p, float *tau) {
     return sp_entmax(z, n, 1.5f, p, tau);
 }
+
+/* ---- the table rows: entmax (α from the graph) and sparsemax (α = 2) ---------------------- */
+
+static size_t entmax_row(const sp_attn_params *p, size_t n, sp_row_ws *ws) {
+    return sp__entmax_row(ws->s, n, p->alpha, ws->idx, ws->w, ws->t, NULL);
+}
+
+static const char *const entmax_attrs[] = {"alpha", NULL};
+
+static int entmax_parse(sp_compile_ctx *cc, sp_attn_params *ap, sp_error *err) {
+    double alpha = 0;
+    int r = sp_attr_float(cc, "alpha", 0, &alpha, err);
+    if (r < 0) return -r;
+    if (r == 0) return sp_compile_fail(cc, err, "missing attribute 'alpha' (entmax)");
+    if (!(alpha > 1)) return sp_compile_fail(cc, err, "alpha must be > 1 (got %g)", alpha);
+    ap->alpha = (float)alpha;
+    return SP_OK;
+}
+
+static int sparsemax_parse(sp_compile_ctx *cc, sp_attn_params *ap, sp_error *err) {
+    (void)cc;
+    (void)err;
+    ap->alpha = 2.0f;
+    return SP_OK;
+}
+
+const sp_norm_kind sp_norm_entmax = {
+    .name = "entmax",
+    .attrs = entmax_attrs,
+    .parse = entmax_parse,
+    .row = entmax_row,
+    .sparse = 1,
+    .math = "docs/ATTENTION_MATH.md#alpha-entmax",
+};
+
+const sp_norm_kind sp_norm_sparsemax = {
+    .name = "sparsemax",
+    .parse = sparsemax_parse,
+    .row = entmax_row,
+    .sparse = 1,
+    .math = "docs/ATTENTION_MATH.md#sparsemax",
+};

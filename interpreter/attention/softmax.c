@@ -8,8 +8,8 @@
  * result depends only on the row, never on how or where it is computed. */
 #include <string.h>
 
-#include "attention_internal.h"
 #include "exp_poly.h"
+#include "normalizers.h"
 
 typedef float v16f __attribute__((vector_size(64)));
 typedef int v16i __attribute__((vector_size(64)));
@@ -87,3 +87,15 @@ void sp_softmax(const float *z, size_t n, float *p) {
     if (n == 0) return;
     sp__softmax_row(z, n, p);
 }
+
+static size_t softmax_row(const sp_attn_params *p, size_t n, sp_row_ws *ws) {
+    (void)p;
+    sp__softmax_row(ws->s, n, ws->w);
+    return n;
+}
+
+const sp_norm_kind sp_norm_softmax = {
+    .name = "softmax",
+    .row = softmax_row,
+    .math = "docs/ATTENTION_MATH.md#softmax",
+};

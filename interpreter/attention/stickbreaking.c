@@ -7,7 +7,7 @@
  * model does.
  */
 #include <math.h>
-#include "attention_internal.h"
+#include "normalizers.h"
 
 /* softplus(x) = log(1 + e^x), stable for any x. */
 static double softplus(double x) {
@@ -22,3 +22,16 @@ void sp__stickbreaking_row(const float *s, size_t n, float *w) {
         acc += softplus(x);
     }
 }
+
+static size_t stickbreaking_row(const sp_attn_params *p, size_t n, sp_row_ws *ws) {
+    (void)p;
+    sp__stickbreaking_row(ws->s, n, ws->w);
+    return n;
+}
+
+const sp_norm_kind sp_norm_stickbreaking = {
+    .name = "stickbreaking",
+    .row = stickbreaking_row,
+    .before_query = 1,
+    .math = "docs/ATTENTION_MATH.md#stick-breaking",
+};

@@ -7,7 +7,10 @@
  */
 #include <math.h>
 #include <stdlib.h>
-#include "attention_internal.h"
+#include <string.h>
+
+#include "interp_internal.h"
+#include "normalizers.h"
 
 /* a ranks before b: higher score, or equal score and lower index. */
 static int before(const float *s, uint32_t a, uint32_t b) {
@@ -70,3 +73,36 @@ size_t sp__topk_row(const float *s, size_t n, size_t k, uint32_t *idx, float *w,
     sp__softmax_row(t, k, w);
     return k;
 }
+
+/* k for a row of n visible keys: topk, or max(topk, n/2) with the div2 rule. */
+static size_t topk_row(const sp_attn_params *p, size_t n, sp_row_ws *ws) {
+    size_t k = p->topk > 0 ? (size_t)p->topk : 1;
+    if (p->topk_div2 && n / 2 > k) k = n / 2;
+    return sp__topk_row(ws->s, n, k, ws->idx, ws->w, ws->t);
+}
+
+static const char *const topk_attrs[] = {"topk", "topk_rule", NULL};
+
+static int topk_parse(sp_compile_ctx *cc, sp_attn_params *ap, sp_error *err) {
+    long long topk = 0;
+    const char *rule = NULL;
+    int r = sp_attr_int(cc, "topk", 0, 1, (long long)1 << 40, &topk, err);
+    if (r < 0) return -r;
+    if (r == 0) return sp_compile_fail(cc, err, "missing attribute 'topk'");
+    ap->topk = (int)(topk > 0x7fffffff ? 0x7fffffff : topk);
+    r = sp_attr_string(cc, "topk_rule", 0, &rule, err);
+    if (r < 0) return -r;
+    if (r && !strcmp(rule, "div2")) ap->topk_div2 = 1;
+    else if (r && strcmp(rule, "fixed"))
+        return sp_compile_fail(cc, err, "topk_rule must be fixed or div2 (got '%s')", rule);
+    return SP_OK;
+}
+
+const sp_norm_kind sp_norm_topk = {
+    .name = "topk",
+    .attrs = topk_attrs,
+    .parse = topk_parse,
+    .row = topk_row,
+    .sparse = 1,
+    .math = "docs/ATTENTION_MATH.md#top-k",
+};

@@ -245,7 +245,7 @@ static sp_attn_params params94(void) {
     p.head_dim = p.value_dim = 2;
     p.scale = (float)(1.0 / sqrt(2.0));
     p.causal = 1;
-    p.normalizer = SP_NORM_ENTMAX;
+    p.norm = sp_norm_find("entmax");
     p.alpha = 1.5f;
     p.alibi_slopes = slopes;
     return p;
@@ -289,7 +289,7 @@ Test(entmax_attention, zero_keys_never_touch_v) {
     p.head_dim = p.value_dim = 1;
     p.scale = 1.0f;
     p.causal = 1;
-    p.normalizer = SP_NORM_ENTMAX;
+    p.norm = sp_norm_find("entmax");
     const float k[4] = {-5, 1, 0.5f, -9}, q[1] = {1};
     const float v[4] = {NAN, 10, 20, NAN};
     const float alphas[3] = {1.5f, 2.0f, 1.3f};
@@ -324,18 +324,17 @@ Test(entmax, non_finite_rows_do_not_crash) {
     ap.head_dim = ap.value_dim = 1;
     ap.scale = 1.0f;
     ap.causal = 1;
-    ap.normalizer = SP_NORM_ENTMAX;
+    ap.norm = sp_norm_find("entmax");
     ap.alpha = 1.5f;
     const float q[1] = {NAN}, k[3] = {1, 2, 3}, v[3] = {1, 2, 3};
     float out[1];
     sp_attention_forward(&ap, q, k, v, NULL, 2, 1, 3, out, NULL);
     cr_assert(isnan(out[0]));
     /* every other normaliser: no crash either */
-    const sp_normalizer others[4] = {SP_NORM_SOFTMAX, SP_NORM_ADAPTIVE_SOFTMAX,
-                                     SP_NORM_STICKBREAKING, SP_NORM_TOPK};
+    const char *const others[4] = {"softmax", "adaptive_softmax", "stickbreaking", "topk"};
     ap.topk = 2;
     for (int i = 0; i < 4; i++) {
-        ap.normalizer = others[i];
+        ap.norm = sp_norm_find(others[i]);
         sp_attention_forward(&ap, q, k, v, NULL, 2, 1, 3, out, NULL);
     }
 }

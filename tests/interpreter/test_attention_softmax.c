@@ -49,7 +49,7 @@ static sp_attn_params params94(void) {
     p.value_dim = 2;
     p.scale = (float)(1.0 / sqrt(2.0));
     p.causal = 1;
-    p.normalizer = SP_NORM_SOFTMAX;
+    p.norm = sp_norm_find("softmax");
     p.alibi_slopes = slopes;
     return p;
 }
@@ -125,6 +125,7 @@ Test(attention_softmax, softcap_and_qscale) {
     p.head_dim = p.value_dim = 1;
     p.scale = 0.5f;
     p.causal = 1;
+    p.norm = sp_norm_find("softmax");
     p.softcap = 2.0f;
     const float q[2] = {0, 3}, k[2] = {1, 2}, v[2] = {10, 20}, qs[2] = {1, 1.5f};
     float out[2];
@@ -156,7 +157,7 @@ Test(attention_softmax, result_independent_of_thread_count) {
     p.head_dim = p.value_dim = D;
     p.scale = 0.35f;
     p.causal = 1;
-    p.normalizer = SP_NORM_SOFTMAX;
+    p.norm = sp_norm_find("softmax");
     omp_set_num_threads(1);
     sp_attention_forward(&p, &q[0][0], &k[0][0], &v[0][0], NULL, 0, L, L, &a[0][0], NULL);
     omp_set_num_threads(3);

@@ -23,14 +23,14 @@ static const float K94[3][4] = {{1, 0, 2, 0}, {0, 1, 0, 1}, {1, 1, 1, 1}};
 static const float V94[3][4] = {{1, 0, 1, 2}, {0, 1, 3, 4}, {1, 1, 5, 6}};
 static const float SLOPES[2] = {1.0f, 0.0f};
 
-static sp_attn_params params94(sp_normalizer norm) {
+static sp_attn_params params94(const char *norm) {
     sp_attn_params p;
     memset(&p, 0, sizeof p);
     p.heads = p.kv_heads = 2;
     p.head_dim = p.value_dim = 2;
     p.scale = (float)(1.0 / sqrt(2.0));
     p.causal = 1;
-    p.normalizer = norm;
+    p.norm = sp_norm_find(norm);
     p.alpha = 1.5f;
     p.alibi_slopes = SLOPES;
     return p;
@@ -59,7 +59,7 @@ Test(variants, asentmax_nape_9_4_through_query_scale) {
         cr_assert_eq(qs[i][0], 1.0f, "ALiBi head must not be scaled");
         cr_assert(fabs(qs[i][1] - scaler[i]) <= TOL, "scaler %d: %.9g", i, (double)qs[i][1]);
     }
-    sp_attn_params p = params94(SP_NORM_ENTMAX);
+    sp_attn_params p = params94("entmax");
     float out[3][4];
     sp_attention_forward(&p, &Q94[0][0], &K94[0][0], &V94[0][0], &qs[0][0], 0, 3, 3, &out[0][0],
                          NULL);
@@ -82,7 +82,7 @@ Test(variants, plain_entmax_nape_with_no_scaling) {
     sq.heads = 2;
     float qs[3][2];
     sp_query_scale(&sq, 0, 3, NULL, NULL, &qs[0][0]);
-    sp_attn_params p = params94(SP_NORM_ENTMAX);
+    sp_attn_params p = params94("entmax");
     float out[3][4];
     sp_attention_forward(&p, &Q94[0][0], &K94[0][0], &V94[0][0], &qs[0][0], 0, 3, 3, &out[0][0],
                          NULL);
@@ -102,7 +102,7 @@ Test(variants, ssmax_9_4) {
     float qs[3][2];
     sp_query_scale(&sq, 0, 3, NULL, NULL, &qs[0][0]);
     cr_assert(fabs(qs[2][1] - log(4.0)) <= TOL);
-    sp_attn_params p = params94(SP_NORM_SOFTMAX);
+    sp_attn_params p = params94("softmax");
     float out[3][4];
     sp_attention_forward(&p, &Q94[0][0], &K94[0][0], &V94[0][0], &qs[0][0], 0, 3, 3, &out[0][0],
                          NULL);
@@ -144,7 +144,7 @@ Test(variants, stickbreaking_vector) {
     p.value_dim = 3;
     p.scale = 1.0f;
     p.causal = 1;
-    p.normalizer = SP_NORM_STICKBREAKING;
+    p.norm = sp_norm_find("stickbreaking");
     const float q[1] = {1}, k[4] = {0.5f, -1, 2, 7};
     const float v[4][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}, {NAN, NAN, NAN}};
     float out[3];
@@ -165,7 +165,7 @@ Test(variants, stickbreaking_query0_outputs_zeros_and_is_stable) {
     p.head_dim = p.value_dim = 1;
     p.scale = 1.0f;
     p.causal = 1;
-    p.normalizer = SP_NORM_STICKBREAKING;
+    p.norm = sp_norm_find("stickbreaking");
     /* huge logits: log space keeps them finite; key 1 (β ≈ 1) takes everything */
     const float q[2] = {1, 1}, k[3] = {-500, 800, 3}, v[3] = {2, 3, 4};
     float out[2];
@@ -182,7 +182,7 @@ static float urand01(unsigned *s) {
     return (float)((*s >> 8) & 0xffffff) / 16777216.0f;
 }
 
-static sp_attn_params one_head(sp_normalizer norm) {
+static sp_attn_params one_head(const char *norm) {
     sp_attn_params p;
     memset(&p, 0, sizeof p);
     p.heads = p.kv_heads = 1;
@@ -190,14 +190,14 @@ static sp_attn_params one_head(sp_normalizer norm) {
     p.value_dim = 1;
     p.scale = 1.0f;
     p.causal = 1;
-    p.normalizer = norm;
+    p.norm = sp_norm_find(norm);
     return p;
 }
 
 static const float Z8[8] = {0.9f, -1.2f, 0.35f, 1.6f, 0.1f, -0.3f, 1.25f, 0.0f};
 
 Test(variants, topk_fixed) {
-    sp_attn_params p = one_head(SP_NORM_TOPK);
+    sp_attn_params p = one_head("topk");
     p.topk = 3;
     const float q[1] = {1};
     float v[8], out[1];
@@ -216,7 +216,7 @@ Test(variants, topk_fixed) {
 }
 
 Test(variants, topk_ties_lower_index_wins_and_div2) {
-    sp_attn_params p = one_head(SP_NORM_TOPK);
+    sp_attn_params p = one_head("topk");
     p.topk = 2;
     const float q[1] = {1}, k[6] = {1, 2, 2, 2, 0, 2};
     const float v[6] = {1, 10, 100, 1000, 10000, 100000};
@@ -256,7 +256,7 @@ Test(variants, topk_long_row_matches_sort) {
         num += e * v[sel[r]];
         den += e;
     }
-    sp_attn_params p = one_head(SP_NORM_TOPK);
+    sp_attn_params p = one_head("topk");
     p.topk = K;
     const float q[1] = {1};
     float out[1];
@@ -279,7 +279,7 @@ Test(variants, adaptive_softmax_reference) {
     const double wb[4] = {0.273392946, 0.357192218, 0.209253445, 0.160161436};
     assert_close(p, wb, 4, TOL, "near uniform");
     /* and through attention: one query over the 8 keys */
-    sp_attn_params ap = one_head(SP_NORM_ADAPTIVE_SOFTMAX);
+    sp_attn_params ap = one_head("adaptive_softmax");
     float v[8], out[1];
     for (int j = 0; j < 8; j++) v[j] = (float)j;
     const float q[1] = {1};
@@ -304,9 +304,8 @@ Test(variants, prefill_equals_decode_for_every_normaliser) {
         for (int h = 0; h < H; h++) qs[i][h] = 0.5f + urand01(&s);
     }
     const float slopes[H] = {0.5f, 0.25f, 0, 0};
-    const sp_normalizer norms[7] = {SP_NORM_SOFTMAX, SP_NORM_ENTMAX, SP_NORM_ENTMAX,
-                                    SP_NORM_ENTMAX, SP_NORM_ADAPTIVE_SOFTMAX,
-                                    SP_NORM_STICKBREAKING, SP_NORM_TOPK};
+    const char *const norms[7] = {"softmax",          "entmax",        "entmax", "entmax",
+                                  "adaptive_softmax", "stickbreaking", "topk"};
     const float alphas[7] = {0, 1.5f, 2.0f, 1.3f, 0, 0, 0};
     for (int c = 0; c < 7; c++) {
         for (int variant = 0; variant < 2; variant++) {
@@ -318,7 +317,7 @@ Test(variants, prefill_equals_decode_for_every_normaliser) {
             p.value_dim = DV;
             p.scale = 0.6f;
             p.causal = 1;
-            p.normalizer = norms[c];
+            p.norm = sp_norm_find(norms[c]);
             p.alpha = alphas[c];
             p.topk = 5;
             p.topk_div2 = variant;

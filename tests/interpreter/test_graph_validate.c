@@ -95,6 +95,16 @@ Test(graph_validate, wrong_attribute_type_int) { reject("heads: 2,", "heads: two
 Test(graph_validate, wrong_attribute_type_float) { reject("cap: 30.0", "cap: [30.0]", "cap", "not a list"); }
 Test(graph_validate, wrong_attribute_type_bool) { reject("gated: true", "gated: 1", "mlp0", "true or false"); }
 Test(graph_validate, unknown_enum_value) { reject("normalizer: softmax", "normalizer: softermax", "attn0", "normalizer must be"); }
+Test(graph_validate, unknown_normalizer_lists_the_table) { reject("normalizer: softmax}", "normalizer: softermax}", "attn0", "normalizer must be softmax, entmax, sparsemax, adaptive_softmax, stickbreaking or topk (got 'softermax')"); }
+Test(graph_validate, entmax_needs_alpha) { reject("normalizer: softmax}", "normalizer: entmax}", "attn0", "missing attribute 'alpha' (entmax)"); }
+Test(graph_validate, entmax_alpha_above_one) { reject("normalizer: softmax}", "normalizer: entmax, alpha: 1.0}", "attn0", "alpha must be > 1"); }
+Test(graph_validate, alpha_belongs_to_entmax) { reject("normalizer: softmax}", "normalizer: softmax, alpha: 1.5}", "attn0", "attribute 'alpha' applies to normalizer entmax only"); }
+Test(graph_validate, sparsemax_takes_no_alpha) { reject("normalizer: softmax}", "normalizer: sparsemax, alpha: 2.0}", "attn0", "attribute 'alpha' applies to normalizer entmax only"); }
+Test(graph_validate, topk_needs_k) { reject("normalizer: softmax}", "normalizer: topk}", "attn0", "missing attribute 'topk'"); }
+Test(graph_validate, topk_rule_value) { reject("normalizer: softmax}", "normalizer: topk, topk: 2, topk_rule: half}", "attn0", "topk_rule must be fixed or div2 (got 'half')"); }
+Test(graph_validate, topk_belongs_to_topk) { reject("normalizer: softmax}", "normalizer: entmax, alpha: 1.5, topk_rule: div2}", "attn0", "attribute 'topk_rule' applies to normalizer topk only"); }
+Test(graph_validate, query_scale_value) { reject("normalizer: softmax}", "normalizer: softmax, query_scale: nakanishi}", "attn0", "query_scale must be none, asentmax, ssmax or learn"); }
+Test(graph_validate, scale_attribute_needs_query_scale) { reject("normalizer: softmax}", "normalizer: softmax, scale_delta: 1.0}", "attn0", "attribute 'scale_delta' needs a query_scale"); }
 Test(graph_validate, unknown_tensor) { reject("weight: wo}", "weight: w_missing}", "o0", "unknown tensor 'w_missing'"); }
 Test(graph_validate, tensor_dtype) { reject("weight: nw, eps: 1.0e-5}\n      - {op: linear", "weight: ids, eps: 1.0e-5}\n      - {op: linear", "n0", "dtype i32"); }
 Test(graph_validate, tensor_shape_vs_input_width) { reject("out: a, weight: wo}", "out: a, weight: wd}", "o0", "tensor 'wd' (attribute 'weight') has shape [8, 12], expected [*, 8]"); }

@@ -1,0 +1,46 @@
+/* normalizers.h — the table of attention normalisers: one row per value of the attention op's
+ * `normalizer` attribute (format/GRAPH.md, docs/ATTENTION_MATH.md#normalisers).
+ *
+ * A row names the normaliser, lists the attributes only it reads, parses them into
+ * sp_attn_params, and gives the row kernel that turns one query's scores into weights. Prefill
+ * and decode call the same row kernel, so they agree. The attention op (ops_attention.c) and
+ * the kernel (attention.c) only ever go through this table; nothing else switches on the
+ * normaliser.
+ *
+ * Adding a normaliser: one file defining `const sp_norm_kind sp_norm_<name>` (its row kernel
+ * and attribute parse) and one row in normalizers.c; its math goes to docs/ATTENTION_MATH.md.
+ */
+#ifndef SPARSA_NORMALIZERS_H
+#define SPARSA_NORMALIZERS_H
+
+#include <stddef.h>
+
+#include "attention_internal.h"
+#include "sparsa_common.h"
+
+struct sp_compile_ctx; /* interp_internal.h: the graph node being compiled */
+
+struct sp_norm_kind {
+    const char *name;          /* the `normalizer` value in the graph */
+    /* Attributes that belong to this normaliser only (NULL-terminated; NULL for none). A node
+     * that names another normaliser and carries one of them is refused with a clear message. */
+    const char *const *attrs;
+    /* Reads those attributes through the sp_attr_* accessors into ap (alpha, topk, …);
+     * returns SP_OK or an error naming the node. NULL: nothing to read. */
+    int (*parse)(struct sp_compile_ctx *cc, sp_attn_params *ap, sp_error *err);
+    /* Normalises the scores ws->s[0..n) (n >= 1) of one query over its visible keys. Dense
+     * normalisers write w[j] for every key and return n; sparse ones write their support as
+     * weights ws->w[0..m) at key offsets ws->idx[0..m) and return m. */
+    size_t (*row)(const sp_attn_params *p, size_t n, sp_row_ws *ws);
+    /* 1: exact zeros are part of the definition and the row kernel returns only the support;
+     * keys outside it are never touched again (no power, no V row read). */
+    int sparse;
+    /* 1: the query sees strictly earlier keys only (j < i), whatever `causal` says. */
+    int before_query;
+    const char *math;          /* where its formulas are: docs/ATTENTION_MATH.md#… */
+};
+
+/* Rows of the table in order (for messages that list every normaliser); NULL past the end. */
+const sp_norm_kind *sp_norm_at(size_t i);
+
+#endif
