@@ -51,12 +51,8 @@ void inspect_graph_summary(const char *yaml, size_t len, inspect_graph *g);
 /* inspect_spm.c: number of pieces of a serialised SentencePiece ModelProto, -1 if malformed. */
 long long inspect_spm_vocab(const uint8_t *p, size_t n);
 
-/* inspect_escape.c: text with control characters escaped (\n, \t, \xNN); JSON strings. */
-void inspect_put_text(FILE *out, const char *s, size_t len);
-void inspect_put_json_string(FILE *out, const char *s, size_t len);
-/* Prints up to `max` bytes of s (cut at a UTF-8 boundary) escaped, then "..." if cut. */
-void inspect_put_text_cut(FILE *out, const char *s, size_t len, size_t max);
-
+/* Untrusted names and values are written with sp_text_escape (text) and sp_json_escape (JSON),
+ * from sparsa_common.h. */
 void inspect_print_text(FILE *out, const inspect_facts *x);
 void inspect_print_json(FILE *out, const inspect_facts *x);
 

@@ -8,7 +8,7 @@
 
 #define JSON_ARRAY_MAX 4096  /* array elements listed before "truncated": true */
 
-static void str(FILE *out, const char *s) { inspect_put_json_string(out, s, strlen(s)); }
+static void str(FILE *out, const char *s) { sp_json_escape(out, s, strlen(s)); }
 
 static void num_f(FILE *out, double v, int f32) {
     if (isnan(v)) fputs("\"nan\"", out);
@@ -27,7 +27,7 @@ static void scalar(FILE *out, const sp_meta *m) {
     case SP_META_F32: num_f(out, m->num.f, 1); break;
     case SP_META_F64: num_f(out, m->num.f, 0); break;
     case SP_META_BOOL: fputs(m->num.u ? "true" : "false", out); break;
-    case SP_META_STRING: inspect_put_json_string(out, (const char *)m->data, (size_t)m->len); break;
+    case SP_META_STRING: sp_json_escape(out, (const char *)m->data, (size_t)m->len); break;
     case SP_META_BYTES:  /* hex */
         fputc('"', out);
         for (uint64_t i = 0; i < m->len; i++) fprintf(out, "%02x", m->data[i]);
@@ -42,7 +42,7 @@ static void meta(FILE *out, const sp_file *f) {
     for (size_t i = 0; i < sp_file_meta_count(f); i++) {
         const sp_meta *m = sp_file_meta(f, i);
         fputs(i ? ",{\"key\":" : "{\"key\":", out);
-        inspect_put_json_string(out, m->key, m->key_len);
+        sp_json_escape(out, m->key, m->key_len);
         fputs(",\"type\":", out);
         str(out, sp_meta_type_name(m->type));
         if (m->type == SP_META_ARRAY) {
@@ -96,7 +96,7 @@ static void graph(FILE *out, const inspect_facts *x) {
     }
     if (x->show_graph) {
         fputs(",\"yaml\":", out);
-        inspect_put_json_string(out, g->yaml, g->bytes);
+        sp_json_escape(out, g->yaml, g->bytes);
     }
     fputc('}', out);
 }
@@ -126,7 +126,7 @@ static void tensors(FILE *out, const inspect_facts *x) {
         for (size_t i = 0; i < sp_file_tensor_count(x->f); i++) {
             const sp_tensor_info *t = sp_file_tensor(x->f, i);
             fputs(i ? ",{\"name\":" : "{\"name\":", out);
-            inspect_put_json_string(out, t->name, t->name_len);
+            sp_json_escape(out, t->name, t->name_len);
             fputs(",\"dtype\":", out);
             str(out, sp_dtype_name(t->dtype));
             fputs(",\"shape\":[", out);

@@ -6,6 +6,18 @@
 
 #include "inspect.h"
 
+/* Up to `max` bytes of s (cut at a UTF-8 boundary) escaped, then "..." if cut. */
+static void put_text_cut(FILE *out, const char *s, size_t len, size_t max) {
+    if (len <= max) {
+        sp_text_escape(out, s, len);
+        return;
+    }
+    size_t cut = max;
+    while (cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80) cut--;  /* not mid-character */
+    sp_text_escape(out, s, cut);
+    fputs("...", out);
+}
+
 #define VALUE_MAX 60  /* bytes of a value shown before it is cut */
 
 static void human(FILE *out, uint64_t b) {
@@ -30,7 +42,7 @@ static void scalar(FILE *out, const sp_meta *m) {
     case SP_META_BOOL: fputs(m->num.u ? "true" : "false", out); break;
     case SP_META_STRING:
         fputc('"', out);
-        inspect_put_text_cut(out, (const char *)m->data, (size_t)m->len, VALUE_MAX);
+        put_text_cut(out, (const char *)m->data, (size_t)m->len, VALUE_MAX);
         fputc('"', out);
         break;
     case SP_META_BYTES:
@@ -79,7 +91,7 @@ static void print_meta(FILE *out, const sp_file *f) {
     for (size_t i = 0; i < n; i++) {
         const sp_meta *m = sp_file_meta(f, i);
         fputs("  ", out);
-        inspect_put_text_cut(out, m->key, m->key_len, 48);
+        put_text_cut(out, m->key, m->key_len, 48);
         int w = (int)(m->key_len < 48 ? m->key_len : 51);
         fprintf(out, "%*s  ", w < 30 ? 30 - w : 0, "");
         char type[32];
@@ -102,17 +114,17 @@ static void print_graph(FILE *out, const inspect_facts *x) {
     human(out, g->bytes);
     if (!g->parsed) {
         fputs(", cannot summarise: ", out);
-        inspect_put_text(out, g->error, strlen(g->error));
+        sp_text_escape(out, g->error, strlen(g->error));
         fputc('\n', out);
     } else {
         if (g->op_set >= 0) fprintf(out, ", op-set %lld", g->op_set);
         fputs(", name \"", out);
-        inspect_put_text(out, g->name, strlen(g->name));
+        sp_text_escape(out, g->name, strlen(g->name));
         fprintf(out, "\", %" PRIu64 " nodes\n", g->nodes);
         fputs("  ops       ", out);
         for (size_t i = 0; i < g->n_ops; i++) {
             fprintf(out, "%s ", i ? "," : "");
-            inspect_put_text(out, g->ops[i].op, strlen(g->ops[i].op));
+            sp_text_escape(out, g->ops[i].op, strlen(g->ops[i].op));
             fprintf(out, " %" PRIu64, g->ops[i].count);
         }
         if (g->other_ops) fprintf(out, ", other %" PRIu64, g->other_ops);
@@ -125,7 +137,7 @@ static void print_graph(FILE *out, const inspect_facts *x) {
         while (s < end) {
             const char *nl = memchr(s, '\n', (size_t)(end - s));
             size_t n = nl ? (size_t)(nl - s) : (size_t)(end - s);
-            inspect_put_text(out, s, n);
+            sp_text_escape(out, s, n);
             fputc('\n', out);
             s += n + (nl != NULL);
         }
@@ -134,9 +146,8 @@ static void print_graph(FILE *out, const inspect_facts *x) {
 }
 
 static void shape(FILE *out, const sp_tensor_info *t) {
-    fputc('[', out);
-    for (uint32_t d = 0; d < t->ndim; d++) fprintf(out, "%s%" PRIu64, d ? ", " : "", t->dims[d]);
-    fputc(']', out);
+    char buf[256];
+    fputs(sp_shape_format(buf, sizeof buf, t->ndim, t->dims), out);
 }
 
 static void print_tensors(FILE *out, const inspect_facts *x) {
@@ -163,7 +174,7 @@ static void print_tensors(FILE *out, const inspect_facts *x) {
         size_t l;
         FILE *m = open_memstream(&names[i], &l);
         if (!m) break;
-        inspect_put_text_cut(m, ti->name, ti->name_len, 60);
+        put_text_cut(m, ti->name, ti->name_len, 60);
         fclose(m);
         if (l > wn) wn = l;
         if (!(m = open_memstream(&shapes[i], &l))) break;
@@ -190,7 +201,7 @@ static void print_tensors(FILE *out, const inspect_facts *x) {
 
 void inspect_print_text(FILE *out, const inspect_facts *x) {
     fputs("file         ", out);
-    inspect_put_text(out, x->path, strlen(x->path));
+    sp_text_escape(out, x->path, strlen(x->path));
     fputs("\nformat       sparsa ", out);
     fprintf(out, "%u.%u, little-endian, alignment %u, ", sp_file_major(x->f),
             sp_file_minor(x->f), sp_file_alignment(x->f));

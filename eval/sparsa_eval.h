@@ -24,9 +24,13 @@ extern "C" {
 
 /* ---- corpus files ------------------------------------------------------------------------ */
 
-/* Reads the whole file as bytes and checks it is non-empty, valid UTF-8 (no overlong forms,
- * surrogates or code points above U+10FFFF). *text is malloc'd and NUL-terminated. Every
- * error is SP_ERR_INPUT with a message that starts with the path. */
+/* The largest corpus file read (4 GiB: the King James Bible is 4.1 MB, enwik9 1 GB). */
+#define SP_CORPUS_MAX_BYTES ((uint64_t)4 << 30)
+
+/* Reads the whole file (sp_read_file: a FIFO, device or folder is refused before anything
+ * blocks) and checks it is non-empty, valid UTF-8 (no overlong forms, surrogates or code
+ * points above U+10FFFF). *text is malloc'd and NUL-terminated. Every error is SP_ERR_INPUT
+ * (SP_ERR_RUNTIME for lack of memory) with a message that starts with the path. */
 int sp_corpus_read(const char *path, char **text, size_t *len, sp_error *err);
 /* Byte offset of the first invalid UTF-8 sequence, or len if the text is valid. */
 size_t sp_utf8_first_invalid(const char *s, size_t len);

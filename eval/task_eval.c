@@ -91,40 +91,56 @@ static int parse_ids(const char *path, size_t line_no, char *line, int32_t vocab
     return SP_OK;
 }
 
-/* Reads every line of path (up to limit) as an id list. */
+static int is_blank(const char *line) {
+    for (; *line; line++)
+        if (*line != ' ' && *line != '\t' && *line != '\r') return 0;
+    return 1;
+}
+
+/* Appends one parsed line to rows/lens (growing them). */
+static int add_row(const char *path, size_t line_no, char *line, int32_t vocab, int32_t ***rows,
+                   size_t **lens, size_t *n, size_t *cap, sp_error *err) {
+    if (is_blank(line))
+        return sp_fail(err, SP_ERR_INPUT, "%s:%zu: blank line (every line is one sample)", path,
+                       line_no);
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 64;
+        int32_t **nr = realloc(*rows, c * sizeof *nr);
+        if (nr) *rows = nr;
+        size_t *nl = nr ? realloc(*lens, c * sizeof *nl) : NULL;
+        if (!nl) return sp_fail(err, SP_ERR_RUNTIME, "%s: out of memory", path);
+        *lens = nl;
+        *cap = c;
+    }
+    int rc = parse_ids(path, line_no, line, vocab, &(*rows)[*n], &(*lens)[*n], err);
+    if (!rc) ++*n;
+    return rc;
+}
+
+/* Reads every line of path (up to limit) as an id list; the file is read whole, with a bound
+ * (a FIFO, device or folder is refused at once). */
 static int read_lines(const char *path, int32_t vocab, size_t limit, int32_t ***rows,
                       size_t **lens, size_t *count, sp_error *err) {
-    FILE *f = fopen(path, "r");
-    if (!f) return sp_fail(err, SP_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t linecap = 0, n = 0, cap = 0;
+    char *text = NULL;
+    size_t len = 0, n = 0, cap = 0;
+    int rc = sp_read_file(path, SP_READ_DEFAULT_MAX, &text, &len, err);
+    if (rc) return rc;
     int32_t **r = NULL;
     size_t *l = NULL;
-    int rc = SP_OK;
-    while ((!limit || n < limit) && getline(&line, &linecap, f) >= 0) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            int32_t **nr = realloc(r, cap * sizeof *r);
-            size_t *nl = nr ? realloc(l, cap * sizeof *l) : NULL;
-            if (nr) r = nr;
-            if (!nr || !nl) {
-                rc = sp_fail(err, SP_ERR_RUNTIME, "%s: out of memory", path);
-                break;
-            }
-            l = nl;
-        }
-        rc = parse_ids(path, n + 1, line, vocab, &r[n], &l[n], err);
-        if (rc) break;
-        n++;
+    for (char *line = text; rc == SP_OK && line < text + len && (!limit || n < limit);) {
+        char *nl = memchr(line, '\n', (size_t)(text + len - line));
+        char *next = nl ? nl + 1 : text + len;
+        if (nl) *nl = 0;
+        if (strlen(line) != (size_t)(next - line) - (nl != NULL))
+            rc = sp_fail(err, SP_ERR_INPUT, "%s:%zu: not a list of integer token ids", path, n + 1);
+        else
+            rc = add_row(path, n + 1, line, vocab, &r, &l, &n, &cap, err);
+        line = next;
     }
-    free(line);
-    if (rc == SP_OK && ferror(f)) rc = sp_fail(err, SP_ERR_INPUT, "%s: read error", path);
-    fclose(f);
+    free(text);
     if (rc == SP_OK && n == 0) rc = sp_fail(err, SP_ERR_INPUT, "%s: no samples", path);
     if (rc) {
-        for (size_t i = 0; i < n; i++) free(r[i]);
-        free(r);
-        free(l);
+        free_rows(r, l, n);
         return rc;
     }
     *rows = r;
