@@ -71,18 +71,14 @@ size_t sp_meta_scalar_size(uint32_t type);
 /* Decodes a scalar of `type` at p (size checked by the caller) into m->num / m->data. */
 void sp_meta_decode_scalar(sp_meta *m, uint32_t type, const uint8_t *p);
 
-/* ---- growable byte buffer (writer) ---- */
-typedef struct sp_buf {
-    uint8_t *p;
-    size_t len, cap;
-    int oom;  /* sticky: set once an allocation failed */
-} sp_buf;
+/* ---- the writer's serialisation buffer: common's string builder (it holds any bytes; out of
+ * memory is sticky, checked once before the sections are written) ---- */
+typedef sp_strbuf sp_buf;
 
-int sp_buf_reserve(sp_buf *b, size_t extra);
 void sp_buf_put(sp_buf *b, const void *d, size_t n);
-void sp_buf_u32(sp_buf *b, uint32_t v);
+void sp_buf_u32(sp_buf *b, uint32_t v);  /* little-endian */
 void sp_buf_u64(sp_buf *b, uint64_t v);
-void sp_buf_free(sp_buf *b);
+static inline void sp_buf_free(sp_buf *b) { sp_sb_free(b); }
 
 /* ---- an open file ---- */
 typedef struct sp_section {

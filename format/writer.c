@@ -16,14 +16,12 @@
 
 int sp_writer_fail(sp_writer *w, int code, const char *fmt, ...) {
     if (w->err.code) return w->err.code;
+    char msg[sizeof w->err.msg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(w->err.msg, sizeof w->err.msg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    for (char *c = w->err.msg; *c; c++)
-        if (*c == '\n' || *c == '\r') *c = ' ';
-    w->err.code = code;
-    return code;
+    return sp_fail(&w->err, code, "%s", msg);
 }
 
 /* Bytes written since the last writeback request: once there are SP_WRITEBACK_STEP of them,
@@ -168,8 +166,8 @@ static void put_section(sp_writer *w, sec_out *s, uint32_t kind, const sp_buf *b
     s->kind = kind;
     s->offset = w->pos;
     s->size = b->len;
-    s->crc = sp_crc32(0, b->p, b->len);
-    sp_writer_out(w, b->p, b->len);
+    s->crc = sp_crc32(0, b->s, b->len);
+    sp_writer_out(w, b->s, b->len);
 }
 
 static void write_tail(sp_writer *w) {
@@ -180,10 +178,10 @@ static void write_tail(sp_writer *w) {
     /* METADATA: count, then the entries serialised so far. */
     sp_buf meta = {0};
     sp_buf_u64(&meta, w->meta_count);
-    sp_buf_put(&meta, w->meta.p, w->meta.len);
+    sp_buf_put(&meta, w->meta.s, w->meta.len);
     sp_buf dir = {0};
     sp_buf_u64(&dir, w->tensor_count);
-    sp_buf_put(&dir, w->dir.p, w->dir.len);
+    sp_buf_put(&dir, w->dir.s, w->dir.len);
     if (meta.oom || dir.oom || w->meta.oom || w->dir.oom || w->graph.oom || w->tok.oom) {
         sp_writer_fail(w, SP_ERR_RUNTIME, "out of memory");
     } else {
