@@ -22,7 +22,7 @@ if ! command -v "$CC" >/dev/null 2>&1; then
 fi
 
 SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
-INC="-Iformat -Iinterpreter -Iinterpreter/attention -Iinterpreter/kernels -Iconverters -Itokenizer -Ieval"
+INC="-Icommon -Iformat -Iinterpreter -Iinterpreter/attention -Iinterpreter/kernels -Iconverters -Itokenizer -Ieval"
 PKG="yaml-0.1 libzstd sentencepiece"
 CFLAGS="-std=c11 -D_GNU_SOURCE -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -O1 -g -fopenmp -fno-omit-frame-pointer $SAN $INC $(pkg-config --cflags $PKG)"
 CXXFLAGS="-std=c++17 -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -O1 -g -fno-omit-frame-pointer $SAN $INC $(pkg-config --cflags $PKG)"
@@ -31,7 +31,7 @@ LIBS="$(pkg-config --libs $PKG) -lstdc++ -lm -fopenmp"
 # The library, once, as an archive: each target pulls in only the objects it needs.
 mkdir -p "$OUT/obj"
 objs=""
-for src in format/*.c interpreter/*.c interpreter/*/*.c converters/*.c converters/*/*.c \
+for src in common/*.c format/*.c interpreter/*.c interpreter/*/*.c converters/*.c converters/*/*.c \
            tokenizer/*.c tokenizer/*.cc eval/*.c; do
     [ -f "$src" ] || continue
     obj="$OUT/obj/$(echo "$src" | tr '/' '_').o"
