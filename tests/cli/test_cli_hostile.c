@@ -1,0 +1,242 @@
+/* test_cli_hostile.c — the command line used as a careless or hostile user would: outputs that
+ * are inputs, links, FIFOs or devices are refused before anything is written (inputs keep
+ * their bytes, links and devices stay what they were); writes to a full device are exit 1;
+ * flags given twice, duplicate context lengths and the same corpus twice are usage errors;
+ * --opt=value works; a reader that stops early ends the program quietly. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "tu_cli.h"
+
+#define DIR "tests/fixtures/perplexity/"
+#define LLAMA DIR "ppl-llama.sparsa"
+#define TASKS "tests/fixtures/tasks/"
+#define TASK_MODEL "examples/synthetic/models/copy-asentmax-nape.sparsa"
+
+static char tmpdir[] = "/tmp/sparsa_cli_hostileXXXXXX";
+
+static void mk_tmp(void) { cr_assert(mkdtemp(tmpdir)); }
+static void rm_tmp(void) {
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(cli_hostile, .init = mk_tmp, .fini = rm_tmp);
+
+/* Runs a shell command line (the binary is $SPARSA); returns the exit status, stderr in *err. */
+static int run_sh(const char *line, char **err) {
+    char efile[400], cmd[2000];
+    snprintf(efile, sizeof efile, "%s/stderr.txt", tmpdir);
+    snprintf(cmd, sizeof cmd, "SPARSA=%s; %s 2>%s", tu_sparsa_bin(), line, efile);
+    int st = system(cmd);
+    *err = tu_read_text(efile);
+    remove(efile);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+/* path in the scratch folder */
+static char *in_tmp(const char *name) {
+    static char buf[4][400];
+    static int k;
+    char *b = buf[k++ % 4];
+    snprintf(b, sizeof buf[0], "%s/%s", tmpdir, name);
+    return b;
+}
+
+static void copy_file(const char *from, const char *to) {
+    size_t n = 0;
+    void *data = tu_read_file(from, &n);
+    cr_assert(data && n, "cannot read %s", from);
+    FILE *f = fopen(to, "wb");
+    cr_assert(f && fwrite(data, 1, n, f) == n && fclose(f) == 0);
+    free(data);
+}
+
+static void expect_same_bytes(const char *path, const void *want, size_t n) {
+    size_t m = 0;
+    void *got = tu_read_file(path, &m);
+    cr_assert(got && m == n && !memcmp(got, want, n), "%s changed", path);
+    free(got);
+}
+
+static void expect_refused(const char *line, const char *needle) {
+    char *err = NULL;
+    int rc = run_sh(line, &err);
+    cr_assert_eq(rc, 2, "'%s' exited %d: %s", line, rc, err);
+    cr_assert_eq(tu_line_count(err), 1, "'%s': %s", line, err);
+    if (needle) cr_assert(strstr(err, needle), "'%s': stderr lacks '%s': %s", line, needle, err);
+    free(err);
+}
+
+Test(cli_hostile, logits_out_onto_its_own_model_is_refused) {
+    char *model = in_tmp("m.sparsa");
+    copy_file(LLAMA, model);
+    size_t n = 0;
+    void *before = tu_read_file(model, &n);
+    char line[1200];
+    snprintf(line, sizeof line, "$SPARSA logits %s --tokens 1,2 --out %s", model, model);
+    expect_refused(line, "input");
+    /* another name for the same file */
+    snprintf(line, sizeof line, "ln %s %s/hard && $SPARSA logits %s --tokens 1,2 --out %s/hard",
+             model, tmpdir, model, tmpdir);
+    expect_refused(line, "input");
+    expect_same_bytes(model, before, n);
+    free(before);
+}
+
+Test(cli_hostile, logits_out_symlink_is_refused_and_kept) {
+    char *target = in_tmp("target.bin"), *link = in_tmp("link.bin");
+    FILE *f = fopen(target, "w");
+    fputs("precious", f);
+    fclose(f);
+    cr_assert_eq(symlink(target, link), 0);
+    char line[1200];
+    snprintf(line, sizeof line, "$SPARSA logits " LLAMA " --tokens 1,2 --out %s", link);
+    expect_refused(line, "symlink");
+    struct stat st;
+    cr_assert_eq(lstat(link, &st), 0);
+    cr_assert(S_ISLNK(st.st_mode), "the link was replaced");
+    expect_same_bytes(target, "precious", 8);
+}
+
+Test(cli_hostile, logits_out_fifo_is_refused_at_once) {
+    char *fifo = in_tmp("fifo");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    char line[1200];
+    snprintf(line, sizeof line, "timeout 20 $SPARSA logits " LLAMA " --tokens 1,2 --out %s", fifo);
+    expect_refused(line, "FIFO");
+    struct stat st;
+    cr_assert(stat(fifo, &st) == 0 && S_ISFIFO(st.st_mode));
+}
+
+Test(cli_hostile, logits_out_char_device_is_refused_and_kept) {
+    /* A null device of our own where we may make one (root), else the system's. */
+    const char *dev = in_tmp("null");
+    if (mknod(dev, S_IFCHR | 0666, makedev(1, 3)) != 0) dev = "/dev/null";
+    char line[1200];
+    snprintf(line, sizeof line, "$SPARSA logits " LLAMA " --tokens 1,2 --out %s", dev);
+    expect_refused(line, dev);
+    snprintf(line, sizeof line, "$SPARSA logits " LLAMA " --tokens 1,2 --out %s --threads 1",
+             dev);
+    expect_refused(line, "device");
+    struct stat st;
+    cr_assert(stat(dev, &st) == 0 && S_ISCHR(st.st_mode), "%s is no longer a device", dev);
+}
+
+Test(cli_hostile, predictions_onto_src_is_refused) {
+    char *src = in_tmp("t.src"), *trg = in_tmp("t.trg");
+    copy_file(TASKS "copy_0_64.src", src);
+    copy_file(TASKS "copy_0_64.trg", trg);
+    size_t n = 0;
+    void *before = tu_read_file(src, &n);
+    char line[1500];
+    snprintf(line, sizeof line, "$SPARSA eval-task " TASK_MODEL " --src %s --trg %s --limit 1 "
+             "--predictions %s", src, trg, src);
+    expect_refused(line, "input");
+    expect_same_bytes(src, before, n);
+    free(before);
+    /* and a good run writes the predictions, one line per sample, atomically */
+    char *pred = in_tmp("pred.txt");
+    snprintf(line, sizeof line, "$SPARSA eval-task " TASK_MODEL " --src %s --trg %s --limit 2 "
+             "--threads 1 --predictions %s >/dev/null", src, trg, pred);
+    char *err = NULL;
+    cr_assert_eq(run_sh(line, &err), 0, "%s", err);
+    free(err);
+    char *text = tu_read_text(pred);
+    cr_assert(text && tu_line_count(text) == 2 && (text[0] == '0' || text[0] == '1'), "%s", text);
+    free(text);
+}
+
+static void expect_write_error(const char *line) {
+    char *err = NULL;
+    int rc = run_sh(line, &err);
+    cr_assert_eq(rc, 1, "'%s' exited %d: %s", line, rc, err);
+    cr_assert_eq(tu_line_count(err), 1, "'%s': %s", line, err);
+    cr_assert(strstr(err, "standard output"), "'%s': %s", line, err);
+    free(err);
+}
+
+Test(cli_hostile, full_stdout_is_exit_1) {
+    expect_write_error("$SPARSA inspect " LLAMA " > /dev/full");
+    expect_write_error("$SPARSA perplexity " LLAMA " " DIR "psalms.txt --ctx 64 --max-tokens 200 "
+                       "--threads 1 --json > /dev/full");
+    expect_write_error("$SPARSA --help > /dev/full");
+    const char *cmds[] = {"convert", "inspect", "logits", "tokenize", "perplexity", "generate",
+                          "eval-task"};
+    char line[200];
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        snprintf(line, sizeof line, "$SPARSA %s --help > /dev/full", cmds[i]);
+        expect_write_error(line);
+    }
+}
+
+Test(cli_hostile, reader_closing_early_is_quiet) {
+    char *err = NULL;
+    int rc = run_sh("$SPARSA inspect " LLAMA " --tensors --graph | head -c 10 >/dev/null", &err);
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert_str_eq(err, "", "error output: %s", err);
+    free(err);
+    /* a long stream cut by the reader: no message either */
+    rc = run_sh("$SPARSA generate " LLAMA " --tokens 1 -n 5000 --threads 1 | head -c 5 "
+                ">/dev/null", &err);
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert_str_eq(err, "", "error output: %s", err);
+    free(err);
+}
+
+Test(cli_hostile, flags_given_twice_are_usage_errors) {
+    tu_expect_bad("perplexity " LLAMA " " DIR "psalms.txt --ctx 256 --ctx 512", "--ctx given twice");
+    tu_expect_bad("perplexity " LLAMA " " DIR "psalms.txt --json --json", "--json given twice");
+    tu_expect_bad("perplexity " LLAMA " " DIR "psalms.txt --ctx 4,4", "4 twice");
+    tu_expect_bad("perplexity " LLAMA " " DIR "psalms.txt --ctx=64,32,64", "64 twice");
+    tu_expect_bad("logits " LLAMA " --tokens 1 --tokens 2", "--tokens given twice");
+    tu_expect_bad("convert x.pt -o a.sparsa --out b.sparsa", "--out given twice");
+    tu_expect_bad("generate " LLAMA " --tokens 1 -n 2 -n 3", "-n given twice");
+    tu_expect_bad("tokenize " LLAMA " --decode --decode 1", "--decode given twice");
+    tu_expect_bad("inspect " LLAMA " --verify --verify", "--verify given twice");
+    tu_expect_bad("eval-task " TASK_MODEL " --src a --trg b --limit 1 --limit 2",
+                  "--limit given twice");
+}
+
+Test(cli_hostile, same_corpus_twice_is_refused) {
+    tu_expect_bad("perplexity " LLAMA " " DIR "psalms.txt " DIR "psalms.txt --ctx 64",
+                  "psalms.txt given twice");
+    tu_expect_bad("perplexity " LLAMA " " DIR "psalms.txt ./" DIR "psalms.txt --ctx 64",
+                  "same file");
+    char *link = in_tmp("psalms-link.txt");
+    char target[600];
+    cr_assert(realpath(DIR "psalms.txt", target));
+    cr_assert_eq(symlink(target, link), 0);
+    char args[1200];
+    snprintf(args, sizeof args, "perplexity " LLAMA " " DIR "psalms.txt %s --ctx 64", link);
+    tu_expect_bad(args, link);
+}
+
+Test(cli_hostile, repeatable_src_trg_stay_repeatable) {
+    char *out = NULL, *err = NULL;
+    int rc = tu_run_sparsa("eval-task " TASK_MODEL " --limit 1 --threads 1 --json "
+                           "--src " TASKS "copy_0_64.src --trg " TASKS "copy_0_64.trg "
+                           "--src " TASKS "copy_1_128.src --trg " TASKS "copy_1_128.trg",
+                           &out, &err);
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert(strstr(out, "copy_0_64.src") && strstr(out, "copy_1_128.src"), "%s", out);
+    free(out);
+    free(err);
+}
+
+Test(cli_hostile, opt_equals_value_is_the_same_as_two_words) {
+    char *a = NULL, *b = NULL;
+    const char *base = "perplexity " LLAMA " " DIR "psalms.txt --max-tokens 300 --threads 1 ";
+    char args[600];
+    snprintf(args, sizeof args, "%s--ctx 64 --score second-half --json", base);
+    cr_assert_eq(tu_run_sparsa(args, &a, NULL), 0);
+    snprintf(args, sizeof args, "%s--ctx=64 --score=second-half --json", base);
+    cr_assert_eq(tu_run_sparsa(args, &b, NULL), 0);
+    cr_assert(strstr(a, "\"score\": \"second-half\""), "%s", a);
+    cr_assert_str_eq(a, b);
+    free(a);
+    free(b);
+}
