@@ -14,19 +14,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mapping_internal.h"
+#include "config_readers.h"
+#include "sparsa_common.h"
 
 /* Bounds on the walk: a hostile pickle can share one container many times over (the memo),
  * so the number of visits, not only the depth, is capped; configs are small. */
 enum { MAX_DEPTH = 12, MAX_VISITS = 200000, MAX_DICT_PAIRS = 4096 };
 
 typedef struct {
-    sbuf b;
+    sp_strbuf b;
     long visits;
 } text;
 
-static void puts_(text *t, const char *s) { sb_put(&t->b, s, strlen(s)); }
-static void put_string(text *t, const char *s, size_t n) { sb_json_string(&t->b, s, n); }
+static void puts_(text *t, const char *s) { sp_sb_puts(&t->b, s); }
+static void put_string(text *t, const char *s, size_t n) { sp_sb_json_string(&t->b, s, n); }
 
 /* An OBJECT whose items are string-keyed pairs (a dict subclass filled by SETITEMS). */
 static int object_is_dict(const sp_pobj *o) {
@@ -146,8 +147,8 @@ char *sp_hparams_config_json(const sp_pobj *root) {
     if (!cfg) return NULL;
     text t = {0};
     if (!put_value(&t, cfg, 0) || t.b.oom) {
-        sb_free(&t.b);
+        sp_sb_free(&t.b);
         return NULL;
     }
-    return t.b.s;
+    return sp_sb_take(&t.b);
 }

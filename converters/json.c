@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sparsa_convert.h"
+#include "json_reader.h"
 
 #define JSON_MAX_DEPTH 64
 
@@ -55,25 +55,6 @@ static int read_hex4(jp *j, unsigned *out) {
     j->p += 4;
     *out = v;
     return 0;
-}
-
-/* Checks one UTF-8 sequence at s (strict: no overlongs, no surrogates); returns its length or 0. */
-static size_t utf8_len(const unsigned char *s, size_t avail) {
-    unsigned c = s[0];
-    if (c < 0x80) return 1;
-    size_t n;
-    unsigned min;
-    if ((c & 0xe0) == 0xc0) n = 2, min = 0x80, c &= 0x1f;
-    else if ((c & 0xf0) == 0xe0) n = 3, min = 0x800, c &= 0x0f;
-    else if ((c & 0xf8) == 0xf0) n = 4, min = 0x10000, c &= 0x07;
-    else return 0;
-    if (avail < n) return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        c = (c << 6) | (s[i] & 0x3f);
-    }
-    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return 0;
-    return n;
 }
 
 static size_t put_utf8(char *o, unsigned c) {
@@ -143,7 +124,7 @@ static int parse_string(jp *j, char **out, size_t *outlen) {
             default: free(buf); j->p--; return jfail(j, "bad escape");
             }
         } else {
-            size_t n = utf8_len((const unsigned char *)j->p, (size_t)(j->end - j->p));
+            size_t n = sp_utf8_seq_len((const uint8_t *)j->p, (size_t)(j->end - j->p));
             if (!n || j->p + n > s + raw) { free(buf); return jfail(j, "invalid UTF-8 in string"); }
             memcpy(buf + o, j->p, n);
             o += n;

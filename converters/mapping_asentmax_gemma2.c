@@ -19,12 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mapping_internal.h"
+#include "gemma2_common.h"
 
-static int detect(const sp_ckpt *c) {
+int asentmax_gemma2_detect(const sp_ckpt *c) {
     if (!mc_ckpt_has_name(c, "pre_feedforward_layernorm") || !mc_ckpt_has_name(c, "embed_tokens.weight")) return 0;
     static const int score[3] = {1, 18, 20};
-    return score[mc_paper_gemma2_evidence(c)];
+    return score[gemma2_paper_evidence(c)];
 }
 
 /* Press et al. slopes (the reference's apply_alibi option): 2^(-8(h+1)/n) for a power of two,
@@ -39,7 +39,91 @@ static void press_slopes(int n, double *out) {
     for (int i = 0; i < n - c; i++) out[c + i] = start2 * pow(start2, 2 * i);
 }
 
-static int build(const sp_ckpt *c, sp_out_dtype mode, sp_mapping_result *out, sp_error *err) {
+/* attn_type / entmax_alpha / poly_fit -> the graph's normaliser. */
+static void choose_normalizer(map_ctx *m, attn_spec *a) {
+    double alpha = cfg_num(m, "entmax_alpha", 1.5);
+    const char *type = cfg_str(m, "attn_type", "regular");
+    if (!strcmp(type, "stick-break") || !strcmp(type, "stickbreaking")) a->normalizer = "stickbreaking";
+    else if (!strcmp(type, "topk")) {
+        a->normalizer = "topk";
+        if (!cfg_get(m->c->config, "topk_size")) mc_config_error(m, "attn_type topk needs topk_size");
+        a->topk = (int)cfg_int(m, "topk_size", 1);
+        const char *rule = cfg_str(m, "topk_length_rule", NULL);
+        if (rule && strcmp(rule, "div-2")) mc_config_error(m, "unknown topk_length_rule '%s'", rule);
+        a->topk_div2 = rule != NULL;
+        if (a->topk <= 0) mc_config_error(m, "topk_size must be positive");
+    } else if (!strcmp(type, "regular")) {
+        if (alpha == 1.0) a->normalizer = cfg_bool(m, "poly_fit", 0) ? "adaptive_softmax" : "softmax";
+        else if (alpha == 2.0) a->normalizer = "sparsemax";
+        else if (alpha > 1.0) {
+            a->normalizer = "entmax";
+            a->alpha = alpha;
+        } else {
+            mc_config_error(m, "entmax_alpha must be >= 1 (got %g)", alpha);
+            a->normalizer = "softmax";
+        }
+    } else {
+        mc_config_error(m, "unknown attn_type '%s'", type);
+        a->normalizer = "softmax";
+    }
+}
+
+/* Positions: RoPE when apply_rotary; NAPE slopes on the first A heads when apply_nape, else
+ * Press slopes when apply_alibi (both rounded to f32 as the reference keeps them); slopes holds
+ * H zeros on entry. *nape and *A tell the query scaling which heads are left to scale. */
+static void positions(map_ctx *m, attn_spec *a, long long H, double *slopes, int *nape, long long *A) {
+    if (cfg_bool(m, "apply_rotary", 0)) {
+        cfg_check_rope_scaling(m);
+        a->rope_style = "neox";
+        a->rope_theta = cfg_rope_theta(m, 10000.0);
+    }
+    *nape = cfg_bool(m, "apply_nape", 1);
+    int press = cfg_bool(m, "apply_alibi", 0);
+    *A = cfg_int(m, "alibi_num_heads", H / 2);
+    if (*nape && (*A < 0 || *A > H)) mc_config_error(m, "alibi_num_heads %lld out of range 0..%lld", *A, H);
+    if (!strcmp(a->normalizer, "stickbreaking")) return; /* stick-breaking adds no bias */
+    if (*nape) {
+        const char *st = cfg_str(m, "alibi_slope_type", "linear");
+        int lin = !strcmp(st, "linear");
+        if (!lin && strcmp(st, "exp")) mc_config_error(m, "alibi_slope_type must be linear or exp, not '%s'", st);
+        for (long long h = 0; h < H && h < *A; h++) slopes[h] = lin ? (double)(1.0f / (float)(h + 1)) : ldexp(1.0, (int)-h);
+        a->slopes = slopes;
+    } else if (press) {
+        press_slopes((int)H, slopes);
+        for (long long h = 0; h < H; h++) slopes[h] = (double)(float)slopes[h];
+        a->slopes = slopes;
+    }
+}
+
+/* Length-dependent query scaling (attn_scale_type) and its tensors. */
+static void query_scaling(map_ctx *m, layer_spec *ls, long long H, int nape, long long A) {
+    attn_spec *a = &ls->attn;
+    const char *qs = cfg_str(m, "attn_scale_type", NULL);
+    if (!qs) return;
+    a->scaled_heads = (int)(nape ? H - A : H);
+    if (a->scaled_heads <= 0) mc_config_error(m, "no heads left to scale (alibi_num_heads must be < num_attention_heads)");
+    a->scale_delta = cfg_num(m, "attn_scale_delta", 1.0);
+    a->gamma_range = cfg_num(m, "attn_scale_gamma_range", 2.0);
+    if (!strcmp(qs, "adapt-softplus-tanh")) {
+        a->query_scale = "asentmax";
+        ls->qs_beta_w = "model.layers.%s.self_attn.attn_scale_beta_proj.weight";
+        ls->qs_gamma_w = "model.layers.%s.self_attn.attn_scale_gamma_proj.weight";
+        if (cfg_bool(m, "attn_scale_proj_bias", 0)) {
+            ls->qs_beta_b = "model.layers.%s.self_attn.attn_scale_beta_proj.bias";
+            ls->qs_gamma_b = "model.layers.%s.self_attn.attn_scale_gamma_proj.bias";
+        }
+    } else if (!strcmp(qs, "nakanishi")) {
+        a->query_scale = "ssmax";
+        ls->qs_beta = "model.layers.%s.self_attn.attn_scale_beta";
+    } else if (!strcmp(qs, "learn")) {
+        a->query_scale = "learn";
+        ls->qs_beta = "model.layers.%s.self_attn.attn_scale_beta";
+        ls->qs_gamma = "model.layers.%s.self_attn.attn_scale_gamma";
+    } else
+        mc_config_error(m, "unknown attn_scale_type '%s'", qs);
+}
+
+int asentmax_gemma2_build(const sp_ckpt *c, sp_out_dtype mode, sp_mapping_result *out, sp_error *err) {
     map_ctx m;
     if (mc_init(&m, c, mode, "asentmax-gemma2", out, err)) return err->code;
     if (!c->config) {
@@ -62,90 +146,22 @@ static int build(const sp_ckpt *c, sp_out_dtype mode, sp_mapping_result *out, sp
         return sp_fail(err, SP_ERR_INPUT, "asentmax-gemma2: config sizes are invalid (vocab %lld, hidden %lld, ffn %lld, layers %lld, heads %lld/%lld, head_dim %lld)",
                        V, D, F, N, H, Hk, hd);
     }
+    double *slopes = calloc((size_t)H, sizeof *slopes);
+    if (!slopes) {
+        mc_free(&m);
+        return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    }
     layer_spec ls = {0};
     attn_spec *a = &ls.attn;
     a->heads = (int)H;
     a->kv_heads = (int)Hk;
     a->head_dim = (int)hd;
     a->scale = pow((double)hd, -0.5);
-    /* normaliser */
-    double alpha = cfg_num(&m, "entmax_alpha", 1.5);
-    const char *type = cfg_str(&m, "attn_type", "regular");
-    if (!strcmp(type, "stick-break") || !strcmp(type, "stickbreaking")) a->normalizer = "stickbreaking";
-    else if (!strcmp(type, "topk")) {
-        a->normalizer = "topk";
-        if (!cfg_get(c->config, "topk_size")) mc_config_error(&m, "attn_type topk needs topk_size");
-        a->topk = (int)cfg_int(&m, "topk_size", 1);
-        const char *rule = cfg_str(&m, "topk_length_rule", NULL);
-        if (rule && strcmp(rule, "div-2")) mc_config_error(&m, "unknown topk_length_rule '%s'", rule);
-        a->topk_div2 = rule != NULL;
-        if (a->topk <= 0) mc_config_error(&m, "topk_size must be positive");
-    } else if (!strcmp(type, "regular")) {
-        if (alpha == 1.0) a->normalizer = cfg_bool(&m, "poly_fit", 0) ? "adaptive_softmax" : "softmax";
-        else if (alpha == 2.0) a->normalizer = "sparsemax";
-        else if (alpha > 1.0) {
-            a->normalizer = "entmax";
-            a->alpha = alpha;
-        } else {
-            mc_config_error(&m, "entmax_alpha must be >= 1 (got %g)", alpha);
-            a->normalizer = "softmax";
-        }
-    } else {
-        mc_config_error(&m, "unknown attn_type '%s'", type);
-        a->normalizer = "softmax";
-    }
-    /* positions */
-    if (cfg_bool(&m, "apply_rotary", 0)) {
-        cfg_check_rope_scaling(&m);
-        a->rope_style = "neox";
-        a->rope_theta = cfg_rope_theta(&m, 10000.0);
-    }
-    int nape = cfg_bool(&m, "apply_nape", 1), press = cfg_bool(&m, "apply_alibi", 0);
-    long long A = cfg_int(&m, "alibi_num_heads", H / 2);
-    if (nape && (A < 0 || A > H)) mc_config_error(&m, "alibi_num_heads %lld out of range 0..%lld", A, H);
-    double *slopes = calloc((size_t)H, sizeof *slopes);
-    if (!slopes) {
-        mc_free(&m);
-        return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
-    }
-    if (strcmp(a->normalizer, "stickbreaking")) { /* stick-breaking adds no bias */
-        if (nape) {
-            const char *st = cfg_str(&m, "alibi_slope_type", "linear");
-            int lin = !strcmp(st, "linear");
-            if (!lin && strcmp(st, "exp")) mc_config_error(&m, "alibi_slope_type must be linear or exp, not '%s'", st);
-            for (long long h = 0; h < H && h < A; h++) slopes[h] = lin ? (double)(1.0f / (float)(h + 1)) : ldexp(1.0, (int)-h);
-            a->slopes = slopes;
-        } else if (press) {
-            press_slopes((int)H, slopes);
-            for (long long h = 0; h < H; h++) slopes[h] = (double)(float)slopes[h];
-            a->slopes = slopes;
-        }
-    }
-    /* length-dependent query scaling */
-    const char *qs = cfg_str(&m, "attn_scale_type", NULL);
-    if (qs) {
-        a->scaled_heads = (int)(nape ? H - A : H);
-        if (a->scaled_heads <= 0) mc_config_error(&m, "no heads left to scale (alibi_num_heads must be < num_attention_heads)");
-        a->scale_delta = cfg_num(&m, "attn_scale_delta", 1.0);
-        a->gamma_range = cfg_num(&m, "attn_scale_gamma_range", 2.0);
-        if (!strcmp(qs, "adapt-softplus-tanh")) {
-            a->query_scale = "asentmax";
-            ls.qs_beta_w = "model.layers.%s.self_attn.attn_scale_beta_proj.weight";
-            ls.qs_gamma_w = "model.layers.%s.self_attn.attn_scale_gamma_proj.weight";
-            if (cfg_bool(&m, "attn_scale_proj_bias", 0)) {
-                ls.qs_beta_b = "model.layers.%s.self_attn.attn_scale_beta_proj.bias";
-                ls.qs_gamma_b = "model.layers.%s.self_attn.attn_scale_gamma_proj.bias";
-            }
-        } else if (!strcmp(qs, "nakanishi")) {
-            a->query_scale = "ssmax";
-            ls.qs_beta = "model.layers.%s.self_attn.attn_scale_beta";
-        } else if (!strcmp(qs, "learn")) {
-            a->query_scale = "learn";
-            ls.qs_beta = "model.layers.%s.self_attn.attn_scale_beta";
-            ls.qs_gamma = "model.layers.%s.self_attn.attn_scale_gamma";
-        } else
-            mc_config_error(&m, "unknown attn_scale_type '%s'", qs);
-    }
+    choose_normalizer(&m, a);
+    int nape;
+    long long A;
+    positions(&m, a, H, slopes, &nape, &A);
+    query_scaling(&m, &ls, H, nape, A);
     gemma_layer_common(&m, &ls, (uint64_t)D, (uint64_t)F, cfg_has(c->config, "hidden_activation"));
     double scale = gemma_embed_scale((uint64_t)D, emb ? mc_out_dtype(&m, emb) : SP_F32);
     const char *head = "lm_head.weight";
@@ -159,6 +175,3 @@ static int build(const sp_ckpt *c, sp_out_dtype mode, sp_mapping_result *out, sp
     mc_free(&m);
     return rc;
 }
-
-const sp_mapping sp_mapping_asentmax_gemma2 = {
-    "asentmax-gemma2", "the paper's SparseGemma2 (Lightning .ckpt, net.model. prefix; config.json)", detect, build};

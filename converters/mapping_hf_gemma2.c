@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "mapping_internal.h"
+#include "gemma2_common.h"
 
 /* Gemma2Config defaults (= gemma-2-2b), used for keys a config lacks. */
 #define G2_VOCAB 256000
@@ -17,10 +17,10 @@
 #define G2_KV 4
 #define G2_HEAD_DIM 256
 
-static int detect(const sp_ckpt *c) {
+int hf_gemma2_detect(const sp_ckpt *c) {
     if (!mc_ckpt_has_name(c, "pre_feedforward_layernorm") || !mc_ckpt_has_name(c, "embed_tokens.weight")) return 0;
     /* anything of the paper's model leaves it to asentmax-gemma2 */
-    return mc_paper_gemma2_evidence(c) ? 5 : 15;
+    return gemma2_paper_evidence(c) ? 5 : 15;
 }
 
 typedef struct { int *sliding; } win_user;
@@ -30,7 +30,7 @@ static int window_of(int layer, void *user) {
     return w->sliding[layer];
 }
 
-static int build(const sp_ckpt *c, sp_out_dtype mode, sp_mapping_result *out, sp_error *err) {
+int hf_gemma2_build(const sp_ckpt *c, sp_out_dtype mode, sp_mapping_result *out, sp_error *err) {
     map_ctx m;
     if (mc_init(&m, c, mode, "hf-gemma2", out, err)) return err->code;
     if (!c->config) {
@@ -95,4 +95,3 @@ static int build(const sp_ckpt *c, sp_out_dtype mode, sp_mapping_result *out, sp
     return rc;
 }
 
-const sp_mapping sp_mapping_hf_gemma2 = {"hf-gemma2", "Hugging Face Gemma2ForCausalLM (config.json)", detect, build};

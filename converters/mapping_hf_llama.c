@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "mapping_internal.h"
+#include "mapping_blocks.h"
 
-static int detect(const sp_ckpt *c) {
+int hf_llama_detect(const sp_ckpt *c) {
     int score = 0;
     for (size_t i = 0; i < c->ntensors; i++) {
         const char *n = c->tensors[i].name;
@@ -22,17 +22,7 @@ static int detect(const sp_ckpt *c) {
     return 10;
 }
 
-const char *hf_activation(map_ctx *m, const char *key, const char *def) {
-    const char *a = cfg_str(m, key, def);
-    if (!strcmp(a, "silu") || !strcmp(a, "swish")) return "silu";
-    if (!strcmp(a, "gelu_pytorch_tanh") || !strcmp(a, "gelu_new") || !strcmp(a, "gelu_fast")) return "gelu_tanh";
-    if (!strcmp(a, "gelu")) return "gelu";
-    if (!strcmp(a, "relu")) return "relu";
-    mc_config_error(m, "activation '%s' is not supported", a);
-    return "silu";
-}
-
-static int build(const sp_ckpt *c, sp_out_dtype mode, sp_mapping_result *out, sp_error *err) {
+int hf_llama_build(const sp_ckpt *c, sp_out_dtype mode, sp_mapping_result *out, sp_error *err) {
     map_ctx m;
     if (mc_init(&m, c, mode, "hf-llama", out, err)) return err->code;
     if (!c->config) {
@@ -101,4 +91,3 @@ static int build(const sp_ckpt *c, sp_out_dtype mode, sp_mapping_result *out, sp
     return rc;
 }
 
-const sp_mapping sp_mapping_hf_llama = {"hf-llama", "Hugging Face LlamaForCausalLM (config.json)", detect, build};

@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "mapping_internal.h"
+#include "mapping_blocks.h"
 
-static int detect(const sp_ckpt *c) {
+int torchtitan_llama_detect(const sp_ckpt *c) {
     int score = 0;
     for (size_t i = 0; i < c->ntensors; i++) {
         const char *n = c->tensors[i].name;
@@ -19,7 +19,7 @@ static int detect(const sp_ckpt *c) {
     return score == 7 ? 20 : 0;
 }
 
-static int build(const sp_ckpt *c, sp_out_dtype mode, sp_mapping_result *out, sp_error *err) {
+int torchtitan_llama_build(const sp_ckpt *c, sp_out_dtype mode, sp_mapping_result *out, sp_error *err) {
     map_ctx m;
     if (mc_init(&m, c, mode, "torchtitan-llama", out, err)) return err->code;
     if (!c->config) {
@@ -72,5 +72,3 @@ static int build(const sp_ckpt *c, sp_out_dtype mode, sp_mapping_result *out, sp
     return rc;
 }
 
-const sp_mapping sp_mapping_torchtitan_llama = {"torchtitan-llama", "torchtitan / Meta Llama state dict (.pt + params.json)",
-                                                 detect, build};

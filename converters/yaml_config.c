@@ -15,13 +15,14 @@
 #include <strings.h>
 #include <yaml.h>
 
-#include "mapping_internal.h"
+#include "config_readers.h"
+#include "sparsa_common.h"
 
 enum { MAX_DEPTH = 64, MAX_VISITS = 1 << 20, MAX_OUT = 16 << 20 };
 
 typedef struct {
     yaml_document_t *doc;
-    sbuf b;
+    sp_strbuf b;
     int over;
     long visits;
 } emit_ctx;
@@ -29,12 +30,12 @@ typedef struct {
 /* Output stops growing once past MAX_OUT (aliases can repeat a long scalar many times). */
 static void put(emit_ctx *e, const char *s, size_t n) {
     if (e->b.len + n > MAX_OUT) e->over = 1;
-    if (!e->over) sb_put(&e->b, s, n);
+    if (!e->over) sp_sb_put(&e->b, s, n);
 }
 
 static void put_string(emit_ctx *e, const char *s, size_t n) {
     if (e->b.len + 6 * n + 2 > MAX_OUT) e->over = 1;
-    if (!e->over) sb_json_string(&e->b, s, n);
+    if (!e->over) sp_sb_json_string(&e->b, s, n);
 }
 
 static yaml_node_t *node(emit_ctx *e, int id) { return yaml_document_get_node(e->doc, id); }
@@ -189,9 +190,9 @@ int sp_yaml_config_to_json(const char *text, size_t len, char **out, sp_error *e
     }
     yaml_document_delete(&doc);
     if (rc) {
-        sb_free(&e.b);
+        sp_sb_free(&e.b);
         return rc;
     }
-    *out = e.b.s;
-    return 0;
+    *out = sp_sb_take(&e.b);
+    return *out ? 0 : sp_fail(err, SP_ERR_RUNTIME, "out of memory");
 }

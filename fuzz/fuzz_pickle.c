@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sparsa_convert.h"
+#include "config_readers.h"
+#include "json_reader.h"
+#include "pickle_reader.h"
 
 static volatile uint64_t sink;
 

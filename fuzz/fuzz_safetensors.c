@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "sparsa_convert.h"
+#include "safetensors_reader.h"
 
 static volatile uint8_t sink;
 

@@ -7,6 +7,8 @@
 #include <math.h>
 #include <sys/stat.h>
 
+#include "checkpoint_reader.h"
+#include "pickle_reader.h"
 #include "sparsa_convert.h"
 #include "tu_convert.h"
 #include "tu.h"

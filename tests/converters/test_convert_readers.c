@@ -3,7 +3,11 @@
  * in memory and must fail with one clear message, never crash. */
 #include <criterion/criterion.h>
 
-#include "sparsa_convert.h"
+#include "checkpoint_reader.h"
+#include "json_reader.h"
+#include "pickle_reader.h"
+#include "safetensors_reader.h"
+#include "zip_reader.h"
 #include "tu_convert.h"
 #include <unistd.h>
 

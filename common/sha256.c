@@ -1,13 +1,14 @@
-/* sha256.c — SHA-256 (FIPS 180-4) for provenance hashes of source checkpoints. Uses the x86
- * SHA extensions when the CPU has them (checked at run time: checkpoints are hundreds of MB and
- * the hash is the slowest part of a conversion), else portable C. */
+/* sha256.c — SHA-256 (FIPS 180-4), e.g. for the provenance hashes of source checkpoints: a
+ * streaming hash, a whole-file hash through bounded mappings, and the hex form. Uses the x86 SHA
+ * extensions when the CPU has them (checked at run time: checkpoints are hundreds of MB and the
+ * hash is the slowest part of a conversion), else portable C. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "sparsa_convert.h"
+#include "sparsa_common.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <cpuid.h>
@@ -176,11 +177,15 @@ int sp_sha256_file(int fd, uint64_t size, char hex[65], sp_error *err) {
     }
     uint8_t d[32];
     sp_sha256_final(&s, d);
+    sp_sha256_hex(d, hex);
+    return 0;
+}
+
+void sp_sha256_hex(const uint8_t digest[32], char hex[65]) {
+    static const char hx[] = "0123456789abcdef";
     for (int i = 0; i < 32; i++) {
-        static const char hx[] = "0123456789abcdef";
-        hex[2 * i] = hx[d[i] >> 4];
-        hex[2 * i + 1] = hx[d[i] & 15];
+        hex[2 * i] = hx[digest[i] >> 4];
+        hex[2 * i + 1] = hx[digest[i] & 15];
     }
     hex[64] = 0;
-    return 0;
 }

@@ -1,0 +1,163 @@
+/* convert_check.c — the self-check: the finished temporary file is re-opened with the format
+ * library and its graph and every tensor compared byte for byte with the source converted
+ * again, before it is renamed into place; a file that does not match its source never appears
+ * under the output name. Uncompressed tensors are read with pread, spread over the threads;
+ * compressed ones are decompressed (and CRC-checked) by the format library, one at a time. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "convert_internal.h"
+#include "out_dtype.h"
+
+/* bytes of the stored tensor at offset `at` into buf; 0 or -1 on a short read. */
+static int read_stored(int fd, uint8_t *buf, size_t bytes, uint64_t at) {
+    size_t have = 0;
+    while (have < bytes) {
+        ssize_t rr = pread(fd, buf + have, bytes - have, (off_t)(at + have));
+        if (rr < 0 && errno == EINTR) continue;
+        if (rr <= 0) break;
+        have += (size_t)rr;
+    }
+    return have == bytes ? 0 : -1;
+}
+
+/* Compares one tensor of the output with its source, chunk by chunk: the stored bytes are read
+ * with pread (uncompressed) or taken from the decompressed, CRC-checked buffer (zdata); the
+ * expected bytes are the source converted again. Byte equality with the source is the check;
+ * the stored CRC-32 of uncompressed tensors is the format library's (sparsa inspect --verify). */
+static int check_tensor(int fd, const sp_ckpt *c, const sp_map_tensor *mt, const sp_tensor_info *ti, sp_dtype od,
+                        const uint8_t *zdata, chunk_bufs *b, sp_error *err) {
+    const sp_src_tensor *t = mt->src;
+    size_t es = sp_dtype_size(od);
+    int rc = 0;
+    for (uint64_t first = 0; first < t->numel && !rc; first += CONV_CHUNK_ELEMS) {
+        uint64_t n = t->numel - first < CONV_CHUNK_ELEMS ? t->numel - first : CONV_CHUNK_ELEMS;
+        size_t bytes = (size_t)n * es;
+        const uint8_t *want = sp_ckpt_view(c, t, first, n);
+        if (!want) {
+            if ((rc = sp_ckpt_read(c, t, first, n, b->sbuf, err))) break;
+            want = b->sbuf;
+        }
+        if (od != t->dtype) {
+            conv_convert_elems(want, t->dtype, b->obuf, od, (size_t)n);
+            want = b->obuf;
+        }
+        const uint8_t *got = zdata ? zdata + first * es : b->fbuf;
+        if (!zdata && read_stored(fd, b->fbuf, bytes, ti->offset + first * es)) {
+            rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: short read of tensor '%s'", mt->name);
+            break;
+        }
+        if (memcmp(got, want, bytes))
+            rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: tensor '%s' differs from its source", mt->name);
+        sp_ckpt_release_elems(c, t, first, n);
+    }
+    sp_ckpt_release(c, t);
+    return rc;
+}
+
+/* The graph as written, the tensor count, and each tensor's dtype and shape; infos[i] is the
+ * output's entry for mapped tensor i. */
+static int check_layout(const sp_file *f, const conv_check_job *j, const sp_tensor_info **infos, sp_error *err) {
+    const sp_mapping_result *r = j->r;
+    size_t glen;
+    const char *g = sp_file_graph(f, &glen);
+    if (!g || glen != r->graph_len || memcmp(g, r->graph, glen))
+        return sp_fail(err, SP_ERR_RUNTIME, "self-check: the graph differs from the one written");
+    if (sp_file_tensor_count(f) != r->ntensors)
+        return sp_fail(err, SP_ERR_RUNTIME, "self-check: %zu tensors in the output, %zu written",
+                       sp_file_tensor_count(f), r->ntensors);
+    int rc = 0;
+    for (size_t i = 0; i < r->ntensors && !rc; i++) {
+        const sp_src_tensor *t = r->tensors[i].src;
+        const sp_tensor_info *ti = sp_file_find_tensor(f, r->tensors[i].name);
+        sp_dtype od = sp_out_dtype_of(t, j->mode);
+        if (!ti || ti->dtype != od || ti->ndim != t->ndim || memcmp(ti->dims, t->shape, t->ndim * sizeof(uint64_t)))
+            rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: tensor '%s' has the wrong dtype or shape in the output",
+                         r->tensors[i].name);
+        infos[i] = ti;
+    }
+    return rc;
+}
+
+/* Uncompressed tensors: pread + compare, spread over the threads; the first failure wins. */
+static int check_uncompressed(int fd, const conv_check_job *j, const sp_tensor_info **infos, sp_error *err) {
+    const sp_mapping_result *r = j->r;
+    int failed = 0;
+#pragma omp parallel
+    {
+        chunk_bufs mine = {0};
+        int ok = conv_alloc_bufs(&mine);
+        sp_error terr = {0};
+#pragma omp for schedule(dynamic, 1)
+        for (size_t i = 0; i < r->ntensors; i++) {
+            int stop;
+#pragma omp atomic read
+            stop = failed;
+            if (stop || infos[i]->compression != SP_COMPRESS_NONE) continue;
+            int trc = ok ? check_tensor(fd, j->c, &r->tensors[i], infos[i], sp_out_dtype_of(r->tensors[i].src, j->mode),
+                                        NULL, &mine, &terr)
+                         : sp_fail(&terr, SP_ERR_RUNTIME, "out of memory");
+            if (trc) {
+#pragma omp critical(sp_convert_check)
+                {
+                    if (!failed) {
+                        failed = trc;
+                        *err = terr;
+                    }
+                }
+            }
+        }
+        conv_free_bufs(&mine);
+    }
+    return failed;
+}
+
+/* Compressed tensors, one at a time; decompressed buffers live as long as the file, so it is
+ * re-opened every 256 MB to bound memory (*f may change). */
+static int check_compressed(const char *path, sp_file **f, int fd, const conv_check_job *j,
+                            const sp_tensor_info **infos, sp_error *err) {
+    const sp_mapping_result *r = j->r;
+    uint64_t decompressed = 0;
+    sp_error e2 = {0};
+    for (size_t i = 0; i < r->ntensors; i++) {
+        if (infos[i]->compression == SP_COMPRESS_NONE) continue;
+        if (decompressed > (256u << 20)) {
+            sp_file_close(*f);
+            *f = NULL;
+            decompressed = 0;
+            if (sp_file_open(path, f, &e2))
+                return sp_fail(err, SP_ERR_RUNTIME, "self-check: cannot re-open the output: %s", e2.msg);
+            for (size_t k = i; k < r->ntensors; k++) infos[k] = sp_file_find_tensor(*f, r->tensors[k].name);
+        }
+        const sp_tensor_info *ti = infos[i];
+        const void *d;
+        if (sp_file_tensor_data(*f, ti, &d, &e2)) return sp_fail(err, SP_ERR_RUNTIME, "self-check: %s", e2.msg);
+        decompressed += ti->raw_size;
+        int rc = check_tensor(fd, j->c, &r->tensors[i], ti, sp_out_dtype_of(r->tensors[i].src, j->mode), d, j->bufs, err);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int conv_self_check_written(const char *path, void *job, sp_error *err) {
+    const conv_check_job *j = job;
+    sp_file *f = NULL;
+    sp_error e2 = {0};
+    if (sp_file_open(path, &f, &e2))
+        return sp_fail(err, SP_ERR_RUNTIME, "self-check: cannot re-open the output: %s", e2.msg);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int rc = 0;
+    const sp_tensor_info **infos = calloc(j->r->ntensors ? j->r->ntensors : 1, sizeof *infos);
+    if (!infos) rc = sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    else if (fd < 0) rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: cannot open %s", path);
+    else rc = check_layout(f, j, infos, err);
+    if (!rc) rc = check_uncompressed(fd, j, infos, err);
+    if (!rc) rc = check_compressed(path, &f, fd, j, infos, err);
+    free(infos);
+    if (fd >= 0) close(fd);
+    if (f) sp_file_close(f);
+    return rc;
+}
