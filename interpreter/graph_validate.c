@@ -51,112 +51,126 @@ static void map_put(name_map *m, const char *key, int v) {
 }
 
 
+/* The name maps of one compile: node names (unique) and the latest version of each value. */
+typedef struct {
+    name_map names, latest;
+} compile_maps;
+
+/* The node's input count against the op's range. */
+static int check_arity(sp_compile_ctx *cc, const sp_op_kind *k, sp_error *err) {
+    const size_t n = cc->gn->n_in;
+    if ((int)n >= k->min_in && (int)n <= k->max_in) return SP_OK;
+    if (k->min_in == k->max_in)
+        return sp_compile_fail(cc, err, "takes %d inputs, got %zu", k->min_in, n);
+    return sp_compile_fail(cc, err, "takes %d to %d inputs, got %zu", k->min_in, k->max_in, n);
+}
+
+/* Each input name → the value version it reads (the token ids only as an embed's input). */
+static int bind_inputs(sp_model *m, sp_op *op, sp_compile_ctx *cc, const name_map *latest,
+                       size_t *in_width, sp_error *err) {
+    const sp_graph *g = m->graph;
+    const sp_gnode *gn = cc->gn;
+    for (size_t j = 0; j < gn->n_in; j++) {
+        const char *nm = gn->in[j];
+        int is_tokens = !strcmp(nm, g->input);
+        if (op->kind->tokens_input && j == 0) {
+            op->in_ver[j] = -1;
+            if (!is_tokens)
+                return sp_compile_fail(cc, err, "input '%s' must be the graph input '%s'", nm, g->input);
+            continue;
+        }
+        if (is_tokens)
+            return sp_compile_fail(cc, err, "the token ids '%s' can only feed an embed op", nm);
+        int *v = map_get(latest, nm);
+        if (!v) return sp_compile_fail(cc, err, "reads value '%s' before it is written", nm);
+        op->in_ver[j] = *v;
+        in_width[j] = m->plan.vers[*v].width;
+        op->in_width[j] = in_width[j];
+    }
+    return SP_OK;
+}
+
+/* After the op's compile hook: every attribute must have been read by it. */
+static int check_attrs_used(sp_compile_ctx *cc, sp_error *err) {
+    for (size_t a = 0; a < cc->gn->n_attrs; a++)
+        if (!cc->gn->attrs[a].used)
+            return sp_compile_fail(cc, err, "unknown attribute '%s'", cc->gn->attrs[a].key);
+    return SP_OK;
+}
+
+/* The op's output becomes the latest version of its name; attention ops get a KV layer. */
+static void record_output(sp_model *m, size_t i, name_map *latest) {
+    sp_op *op = &m->ops[i];
+    sp_value_ver *ver = &m->plan.vers[m->plan.n_vers];
+    ver->name = op->gn->out;
+    ver->width = op->out_width;
+    ver->producer = (int)i;
+    ver->last_use = -1;
+    op->out_ver = (int)m->plan.n_vers;
+    map_put(latest, op->gn->out, (int)m->plan.n_vers);
+    m->plan.n_vers++;
+    if (!op->kind->row_wise) {
+        op->layer = (int)m->n_layers;
+        m->layer_op[m->n_layers++] = (int)i;
+    }
+}
+
+/* Node i → op i: name, op kind, inputs, the op's own checks (compile hook), output. */
+static int compile_node(sp_model *m, size_t i, compile_maps *maps, sp_error *err) {
+    const sp_gnode *gn = &m->graph->nodes[i];
+    sp_op *op = &m->ops[i];
+    size_t in_width[SP_MAX_OP_INPUTS] = {0};
+    sp_compile_ctx cc = {.file = m->file, .graph = m->graph, .gn = gn, .n_in = gn->n_in,
+                         .in_width = in_width};
+    op->gn = gn;
+    m->n_ops = i + 1; /* from here on sp_model_free releases this op's state */
+    if (map_get(&maps->names, gn->name)) return sp_compile_fail(&cc, err, "duplicate node name");
+    map_put(&maps->names, gn->name, (int)i);
+    op->kind = sp_op_kind_find(gn->op);
+    if (!op->kind) return sp_compile_fail(&cc, err, "unknown op '%s'", gn->op);
+    int rc = check_arity(&cc, op->kind, err);
+    if (rc) return rc;
+    op->n_in = gn->n_in;
+    rc = bind_inputs(m, op, &cc, &maps->latest, in_width, err);
+    if (rc) return rc;
+    if (!strcmp(gn->out, m->graph->input))
+        return sp_compile_fail(&cc, err, "writes the graph input '%s'", gn->out);
+    rc = op->kind->compile(&cc, op, err);
+    if (!rc) rc = check_attrs_used(&cc, err);
+    if (rc) return rc;
+    if (op->out_width == 0) return sp_compile_fail(&cc, err, "output width is 0");
+    record_output(m, i, &maps->latest);
+    return SP_OK;
+}
+
+/* The graph's output: written, and as wide as the vocabulary. */
+static int check_output(sp_model *m, const name_map *latest, sp_error *err) {
+    const sp_graph *g = m->graph;
+    int *v = map_get(latest, g->output);
+    if (!v) return sp_fail(err, SP_ERR_INPUT, "graph: the output '%s' is never written", g->output);
+    if (m->plan.vers[*v].width != (size_t)g->vocab_size)
+        return sp_fail(err, SP_ERR_INPUT,
+                       "graph node '%s': output '%s' has width %zu but vocab_size is %lld",
+                       m->ops[m->plan.vers[*v].producer].gn->name, g->output,
+                       m->plan.vers[*v].width, (long long)g->vocab_size);
+    m->plan.out_ver = *v;
+    return SP_OK;
+}
+
 int sp_graph_compile(sp_model *m, sp_error *err) {
     const sp_graph *g = m->graph;
-    name_map names, latest;
+    compile_maps maps = {0};
     int rc = SP_OK;
     m->ops = calloc(g->n_nodes, sizeof *m->ops);
     m->plan.vers = calloc(g->n_nodes, sizeof *m->plan.vers);
     m->layer_op = calloc(g->n_nodes, sizeof *m->layer_op);
-    if (!m->ops || !m->plan.vers || !m->layer_op || map_init(&names, g->n_nodes) ||
-        map_init(&latest, g->n_nodes)) {
-        map_free(&names);
-        map_free(&latest);
-        return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
-    }
-    for (size_t i = 0; i < g->n_nodes; i++) m->ops[i].layer = -1;
-    for (size_t i = 0; i < g->n_nodes && !rc; i++) {
-        const sp_gnode *gn = &g->nodes[i];
-        sp_op *op = &m->ops[i];
-        size_t in_width[SP_MAX_OP_INPUTS] = {0};
-        sp_compile_ctx cc = {.file = m->file, .graph = g, .gn = gn, .n_in = gn->n_in,
-                             .in_width = in_width};
-        op->gn = gn;
-        m->n_ops = i + 1;
-        if (map_get(&names, gn->name)) {
-            rc = sp_compile_fail(&cc, err, "duplicate node name");
-            break;
-        }
-        map_put(&names, gn->name, (int)i);
-        op->kind = sp_op_kind_find(gn->op);
-        if (!op->kind) {
-            rc = sp_compile_fail(&cc, err, "unknown op '%s'", gn->op);
-            break;
-        }
-        if ((int)gn->n_in < op->kind->min_in || (int)gn->n_in > op->kind->max_in) {
-            rc = op->kind->min_in == op->kind->max_in
-                     ? sp_compile_fail(&cc, err, "takes %d inputs, got %zu", op->kind->min_in, gn->n_in)
-                     : sp_compile_fail(&cc, err, "takes %d to %d inputs, got %zu",
-                                       op->kind->min_in, op->kind->max_in, gn->n_in);
-            break;
-        }
-        op->n_in = gn->n_in;
-        for (size_t j = 0; j < gn->n_in && !rc; j++) {
-            const char *nm = gn->in[j];
-            int is_tokens = !strcmp(nm, g->input);
-            if (op->kind->tokens_input && j == 0) {
-                if (!is_tokens)
-                    rc = sp_compile_fail(&cc, err, "input '%s' must be the graph input '%s'", nm,
-                                         g->input);
-                op->in_ver[j] = -1;
-                continue;
-            }
-            if (is_tokens) {
-                rc = sp_compile_fail(&cc, err, "the token ids '%s' can only feed an embed op", nm);
-                break;
-            }
-            int *v = map_get(&latest, nm);
-            if (!v) {
-                rc = sp_compile_fail(&cc, err, "reads value '%s' before it is written", nm);
-                break;
-            }
-            op->in_ver[j] = *v;
-            in_width[j] = m->plan.vers[*v].width;
-            op->in_width[j] = in_width[j];
-        }
-        if (rc) break;
-        if (!strcmp(gn->out, g->input)) {
-            rc = sp_compile_fail(&cc, err, "writes the graph input '%s'", gn->out);
-            break;
-        }
-        rc = op->kind->compile(&cc, op, err);
-        if (rc) break;
-        for (size_t a = 0; a < gn->n_attrs; a++)
-            if (!gn->attrs[a].used) {
-                rc = sp_compile_fail(&cc, err, "unknown attribute '%s'", gn->attrs[a].key);
-                break;
-            }
-        if (rc) break;
-        if (op->out_width == 0) {
-            rc = sp_compile_fail(&cc, err, "output width is 0");
-            break;
-        }
-        sp_value_ver *ver = &m->plan.vers[m->plan.n_vers];
-        ver->name = gn->out;
-        ver->width = op->out_width;
-        ver->producer = (int)i;
-        ver->last_use = -1;
-        op->out_ver = (int)m->plan.n_vers;
-        map_put(&latest, gn->out, (int)m->plan.n_vers);
-        m->plan.n_vers++;
-        if (!op->kind->row_wise) {
-            op->layer = (int)m->n_layers;
-            m->layer_op[m->n_layers++] = (int)i;
-        }
-    }
-    if (!rc) {
-        int *v = map_get(&latest, g->output);
-        if (!v)
-            rc = sp_fail(err, SP_ERR_INPUT, "graph: the output '%s' is never written", g->output);
-        else if (m->plan.vers[*v].width != (size_t)g->vocab_size)
-            rc = sp_fail(err, SP_ERR_INPUT,
-                         "graph node '%s': output '%s' has width %zu but vocab_size is %lld",
-                         m->ops[m->plan.vers[*v].producer].gn->name, g->output,
-                         m->plan.vers[*v].width, (long long)g->vocab_size);
-        else
-            m->plan.out_ver = *v;
-    }
-    map_free(&names);
-    map_free(&latest);
+    if (!m->ops || !m->plan.vers || !m->layer_op || map_init(&maps.names, g->n_nodes) ||
+        map_init(&maps.latest, g->n_nodes))
+        rc = sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    for (size_t i = 0; !rc && i < g->n_nodes; i++) m->ops[i].layer = -1;
+    for (size_t i = 0; !rc && i < g->n_nodes; i++) rc = compile_node(m, i, &maps, err);
+    if (!rc) rc = check_output(m, &maps.latest, err);
+    map_free(&maps.names);
+    map_free(&maps.latest);
     return rc;
 }

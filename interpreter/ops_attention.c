@@ -112,8 +112,13 @@ static int parse_normalizer(sp_compile_ctx *cc, sp_attn_params *ap, sp_error *er
     ap->norm = sp_norm_find(name);
     if (!ap->norm) return unknown_normalizer(cc, name, err);
     int rc = refuse_foreign_attrs(cc, ap->norm, err);
-    if (!rc && ap->norm->parse) rc = ap->norm->parse(cc, ap, err);
-    return rc;
+    if (rc || !ap->norm->parse) return rc;
+    const sp_norm_attrs attrs = {.cc = cc,
+                                 .read_float = sp_attr_float,
+                                 .read_int = sp_attr_int,
+                                 .read_string = sp_attr_string,
+                                 .fail = sp_compile_fail};
+    return ap->norm->parse(&attrs, ap, err);
 }
 
 /* Query scalings (docs/ATTENTION_MATH.md#query-scaling): the graph name, the kind, and whether

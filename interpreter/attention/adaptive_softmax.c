@@ -1,5 +1,5 @@
 /* adaptive_softmax.c — the adaptive-temperature softmax baseline as the reference code writes
- * it (spec §2.4): p = softmax(s); H = −Σ p·log(p + 1e−9); β = max(1, poly(H)) if H > 0.5,
+ * it (docs/ATTENTION_MATH.md#adaptive-temperature-softmax): p = softmax(s); H = −Σ p·log(p + 1e−9); β = max(1, poly(H)) if H > 0.5,
  * else 1; output softmax(β·s). poly uses ASCENDING powers, poly(H) = Σ_k c_k H^k, which differs
  * from the original paper's polyval order; the reference's order is what the models were
  * trained with, so it is replicated.

@@ -38,7 +38,8 @@ size_t sp__entmax_row(const float *s, size_t n, float alpha, uint32_t *idx, floa
 /* Thresholds on candidate values x[0..c) = (α−1)(z − max z), so max x = 0 and every x > −1.
  * τ is returned in that shifted frame; p_j = [x_j − τ]_+^(1/(α−1)).
  * entmax_exact.c, for α = 2 (sparsemax != 0) and α = 1.5 (sparsemax == 0):
- *   _sort sorts x in place (descending) and applies the closed forms of spec §1.2;
+ *   _sort sorts x in place (descending) and applies the closed forms of
+ *     docs/ATTENTION_MATH.md#exact-thresholds-sparsemax-and-entmax-15;
  *   _support iterates Newton steps from the left (τ only grows, the candidate set only
  *     shrinks) and accepts the closed form on the current set once it satisfies the optimality
  *     conditions; no sort. *ok = 0 if it did not settle (then use _sort). scratch: c floats;

@@ -1,4 +1,6 @@
-/* entmax.c — α-entmax on one row: exact-zero skipping, then the exact or converged threshold.
+/* entmax.c — α-entmax on one row: exact-zero skipping, then the exact or converged threshold
+ * (docs/ATTENTION_MATH.md#alpha-entmax, #exact-zeros); the `entmax` and `sparsemax` rows of
+ * the normaliser table.
  *
  * With m = max z, τ ≥ (α−1)m − 1, so every key with (α−1)(z_j − m) ≤ −1 (a gap of 1/(α−1)
  * below the maximum: 2 for α = 1.5, 1 for sparsemax) is exactly zero. Those keys are dropped
@@ -9,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "interp_internal.h"
 #include "normalizers.h"
 
 size_t sp__entmax_row(const float *s, size_t n, float alpha, uint32_t *idx, float *w, float *t,
@@ -120,18 +121,18 @@ static size_t entmax_row(const sp_attn_params *p, size_t n, sp_row_ws *ws) {
 
 static const char *const entmax_attrs[] = {"alpha", NULL};
 
-static int entmax_parse(sp_compile_ctx *cc, sp_attn_params *ap, sp_error *err) {
+static int entmax_parse(const sp_norm_attrs *a, sp_attn_params *ap, sp_error *err) {
     double alpha = 0;
-    int r = sp_attr_float(cc, "alpha", 0, &alpha, err);
+    int r = a->read_float(a->cc, "alpha", 0, &alpha, err);
     if (r < 0) return -r;
-    if (r == 0) return sp_compile_fail(cc, err, "missing attribute 'alpha' (entmax)");
-    if (!(alpha > 1)) return sp_compile_fail(cc, err, "alpha must be > 1 (got %g)", alpha);
+    if (r == 0) return a->fail(a->cc, err, "missing attribute 'alpha' (entmax)");
+    if (!(alpha > 1)) return a->fail(a->cc, err, "alpha must be > 1 (got %g)", alpha);
     ap->alpha = (float)alpha;
     return SP_OK;
 }
 
-static int sparsemax_parse(sp_compile_ctx *cc, sp_attn_params *ap, sp_error *err) {
-    (void)cc;
+static int sparsemax_parse(const sp_norm_attrs *a, sp_attn_params *ap, sp_error *err) {
+    (void)a;
     (void)err;
     ap->alpha = 2.0f;
     return SP_OK;

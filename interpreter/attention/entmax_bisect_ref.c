@@ -1,5 +1,5 @@
-/* entmax_bisect_ref.c — the reference code's entmax_bisect (spec §1.3 (c)) reproduced step by
- * step in fp32, for matching its numbers exactly. Not used by attention (sparsa uses the exact
+/* entmax_bisect_ref.c — the reference code's entmax_bisect reproduced step by step in fp32
+ * (docs/ATTENTION_MATH.md#other-alpha-the-converged-solver), for matching its numbers exactly. Not used by attention (sparsa uses the exact
  * or converged threshold); kept so tests can pin the reference solver's behaviour.
  *
  * d is the full row length, masked columns included (pass them, e.g. as −FLT_MAX). The final

@@ -1,4 +1,5 @@
-/* entmax_exact.c — exact thresholds for sparsemax (α = 2) and entmax-1.5 (spec §1.2).
+/* entmax_exact.c — exact thresholds for sparsemax (α = 2) and entmax-1.5
+ * (docs/ATTENTION_MATH.md#exact-thresholds-sparsemax-and-entmax-15).
  *
  * Input: candidates x = (α−1)(z − max z) (max x = 0, every x > −1). Two exact algorithms:
  *  - sort: closed forms over the sorted prefix, counting the support as the entmax package

@@ -1,5 +1,5 @@
 /* entmax_solver.c — τ for α-entmax with any α > 1, by a converged bracketed Halley iteration
- * with bisection fallback (in double).
+ * with bisection fallback (in double); docs/ATTENTION_MATH.md#other-alpha-the-converged-solver.
  *
  * f(τ) = Σ_j [x_j − τ]_+^e − 1, e = 1/(α−1), is decreasing in τ. On candidates
  * x = (α−1)(z − max z) the root lies in [−1, −c^(1−α)] (c = number of candidates). Each step

@@ -20,14 +20,30 @@
 
 struct sp_compile_ctx; /* interp_internal.h: the graph node being compiled */
 
+/* What a parse hook may ask of the node being compiled. The attention op fills it with the
+ * graph accessors (sp_attr_*, sp_compile_fail), so the kernels of this folder do not depend on
+ * the graph code. Reads return 1 when present, 0 when absent (value kept), negative on error
+ * (err filled), and mark the attribute used; fail makes the one-line error naming the node. */
+typedef struct sp_norm_attrs {
+    struct sp_compile_ctx *cc;
+    int (*read_float)(struct sp_compile_ctx *cc, const char *key, int required, double *v,
+                      sp_error *err);
+    int (*read_int)(struct sp_compile_ctx *cc, const char *key, int required, long long lo,
+                    long long hi, long long *v, sp_error *err);
+    int (*read_string)(struct sp_compile_ctx *cc, const char *key, int required, const char **v,
+                       sp_error *err);
+    int (*fail)(const struct sp_compile_ctx *cc, sp_error *err, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+} sp_norm_attrs;
+
 struct sp_norm_kind {
     const char *name;          /* the `normalizer` value in the graph */
     /* Attributes that belong to this normaliser only (NULL-terminated; NULL for none). A node
      * that names another normaliser and carries one of them is refused with a clear message. */
     const char *const *attrs;
-    /* Reads those attributes through the sp_attr_* accessors into ap (alpha, topk, …);
-     * returns SP_OK or an error naming the node. NULL: nothing to read. */
-    int (*parse)(struct sp_compile_ctx *cc, sp_attn_params *ap, sp_error *err);
+    /* Reads those attributes into ap (alpha, topk, …); returns SP_OK or an error naming the
+     * node. NULL: nothing to read. */
+    int (*parse)(const sp_norm_attrs *a, sp_attn_params *ap, sp_error *err);
     /* Normalises the scores ws->s[0..n) (n >= 1) of one query over its visible keys. Dense
      * normalisers write w[j] for every key and return n; sparse ones write their support as
      * weights ws->w[0..m) at key offsets ws->idx[0..m) and return m. */

@@ -1,4 +1,5 @@
-/* query_scale.c — length-dependent query scaling factors (spec §2; GRAPH.md §5).
+/* query_scale.c — length-dependent query scaling factors
+ * (docs/ATTENTION_MATH.md#query-scaling; format/GRAPH.md §5).
  *
  * For the query at absolute position i, ℓ_i = log(i + log_offset) (default offset 2: log 2 for
  * the first position). Only the LAST scaled_heads heads are scaled; the others get factor 1.

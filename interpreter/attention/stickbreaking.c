@@ -1,4 +1,5 @@
-/* stickbreaking.c — stick-breaking attention weights for one query (spec §3.6).
+/* stickbreaking.c — stick-breaking attention weights for one query
+ * (docs/ATTENTION_MATH.md#stick-breaking).
  *
  * Keys j = 0..n−1 are the keys strictly before the query (the caller excludes the query's own
  * key). β_j = σ(s_j) and A_j = β_j Π_{j<k<n}(1 − β_k): the nearest key breaks the stick first.

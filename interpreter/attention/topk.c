@@ -1,4 +1,4 @@
-/* topk.c — top-k attention for one query (spec §3.7): softmax over the k largest visible
+/* topk.c — top-k attention for one query (docs/ATTENTION_MATH.md#top-k): softmax over the k largest visible
  * scores, zeros elsewhere. Ties are broken deterministically: the lower key index wins, so
  * prefill and decode select the same keys.
  *
@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "interp_internal.h"
 #include "normalizers.h"
 
 /* a ranks before b: higher score, or equal score and lower index. */
@@ -83,18 +82,18 @@ static size_t topk_row(const sp_attn_params *p, size_t n, sp_row_ws *ws) {
 
 static const char *const topk_attrs[] = {"topk", "topk_rule", NULL};
 
-static int topk_parse(sp_compile_ctx *cc, sp_attn_params *ap, sp_error *err) {
+static int topk_parse(const sp_norm_attrs *a, sp_attn_params *ap, sp_error *err) {
     long long topk = 0;
     const char *rule = NULL;
-    int r = sp_attr_int(cc, "topk", 0, 1, (long long)1 << 40, &topk, err);
+    int r = a->read_int(a->cc, "topk", 0, 1, (long long)1 << 40, &topk, err);
     if (r < 0) return -r;
-    if (r == 0) return sp_compile_fail(cc, err, "missing attribute 'topk'");
+    if (r == 0) return a->fail(a->cc, err, "missing attribute 'topk'");
     ap->topk = (int)(topk > 0x7fffffff ? 0x7fffffff : topk);
-    r = sp_attr_string(cc, "topk_rule", 0, &rule, err);
+    r = a->read_string(a->cc, "topk_rule", 0, &rule, err);
     if (r < 0) return -r;
     if (r && !strcmp(rule, "div2")) ap->topk_div2 = 1;
     else if (r && strcmp(rule, "fixed"))
-        return sp_compile_fail(cc, err, "topk_rule must be fixed or div2 (got '%s')", rule);
+        return a->fail(a->cc, err, "topk_rule must be fixed or div2 (got '%s')", rule);
     return SP_OK;
 }
 

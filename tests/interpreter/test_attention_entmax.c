@@ -1,7 +1,8 @@
 /* test_attention_entmax.c — sparsemax, entmax-1.5, general α and the reference's fp32 bisection
- * against every entmax vector of the paper-model spec §9.1–§9.3 (computed in Python), both
- * exact algorithms (sort and support iteration) and the general solver against each other on
- * long random rows, and entmax attention (§9.4) with exact-zero skipping. */
+ * against every entmax example of docs/ATTENTION_MATH.md#worked-examples (S1–S3, E1–E5, z8;
+ * computed in Python), both exact algorithms (sort and support iteration) and the general
+ * solver against each other on long random rows, and entmax attention (the attention example
+ * there) with exact-zero skipping. */
 #include <criterion/criterion.h>
 #include <float.h>
 #include <math.h>
@@ -136,7 +137,8 @@ Test(entmax, z8_alpha_2) {
     check_entmax(Z8, 8, 2.0f, p, 0.925, 2);
 }
 
-/* §9.3: the fp32 emulation of the reference's entmax_bisect (50 iterations, renormalised). */
+/* The row across α (z8): the fp32 emulation of the reference's entmax_bisect (50 iterations,
+ * renormalised). */
 Test(entmax, bisect_ref_fp32_values) {
     float p[11];
     const double p15[8] = {0.145183742, 0, 0.0112423301, 0.534404695, 0, 0, 0.309169203, 0};
@@ -161,7 +163,8 @@ Test(entmax, bisect_ref_with_masked_columns) {
     assert_close(p, want, 11, 1e-6, "masked");
 }
 
-/* The reference solver and the exact answer agree to ~2e-8 (spec §9.3). */
+/* The reference solver and the exact answer agree to ~2e-8
+ * (docs/ATTENTION_MATH.md#worked-examples). */
 Test(entmax, bisect_ref_close_to_exact) {
     const float alphas[4] = {1.25f, 1.5f, 1.75f, 2.0f};
     for (int a = 0; a < 4; a++) {
@@ -232,7 +235,8 @@ Test(entmax, general_alpha_sums_to_one_and_matches_limits) {
     }
 }
 
-/* §9.4: H = 2, d = 2, L = 3; head 0 ALiBi slope 1, head 1 NoPE (scaled in ASEntmax). */
+/* The attention example: H = 2, d = 2, L = 3; head 0 ALiBi slope 1, head 1 NoPE (scaled in
+ * ASEntmax). */
 static const float Q94[3][4] = {{1, 0, .5f, .5f}, {0, 1, 1, -1}, {1, 2, 1, .5f}};
 static const float K94[3][4] = {{1, 0, 2, 0}, {0, 1, 0, 1}, {1, 1, 1, 1}};
 static const float V94[3][4] = {{1, 0, 1, 2}, {0, 1, 3, 4}, {1, 1, 5, 6}};

@@ -1,9 +1,10 @@
-/* test_attention_positions.c — the spec's position and attention vectors through the whole
- * interpreter (graph → ops → attention kernel): RoPE in both conventions (§9.5) and the §9.4
- * attention vector for ASEntmax + NAPE, plain entmax + NAPE, softmax and SSMax. Each model is
- * written with the sparsa writer from exact values: an embedding whose rows carry the inputs,
- * and selection matrices for the projections, so the graph's attention op sees the spec's
- * q, k, v. Every model runs as one prefill and token by token; both must match. */
+/* test_attention_positions.c — the position and attention examples of
+ * docs/ATTENTION_MATH.md#worked-examples through the whole interpreter (graph → ops →
+ * attention kernel): RoPE in both conventions and the attention example for ASEntmax + NAPE,
+ * plain entmax + NAPE, softmax and SSMax. Each model is written with the sparsa writer from
+ * exact values: an embedding whose rows carry the inputs, and selection matrices for the
+ * projections, so the graph's attention op sees the example's q, k, v. Every model runs as one
+ * prefill and token by token; both must match. */
 #include <criterion/criterion.h>
 
 #include "tu_interp.h"
@@ -51,7 +52,7 @@ static void assert_close(const float *got, const double *want, size_t n, const c
                   (double)got[i], want[i]);
 }
 
-/* §9.5: x = [1, 2, 3, 4], d_h = 4, θ = 1e4, at position 1 (row 1; row 0 is unrotated). */
+/* The RoPE example: x = [1, 2, 3, 4], d_h = 4, θ = 1e4, at position 1 (row 1; row 0 is unrotated). */
 static void rope_case(const char *style, const double want[4]) {
     char yaml[600];
     snprintf(yaml, sizeof yaml,
@@ -81,7 +82,7 @@ Test(attention_positions, rope_interleaved) {
     rope_case("interleaved", want);
 }
 
-/* §9.4: H = 2, d = 2, L = 3. Embedding row i = [q_i (4), k_i (4), v_i (4), β_lin_i, γ_lin_i]. */
+/* The attention example: H = 2, d = 2, L = 3. Embedding row i = [q_i (4), k_i (4), v_i (4), β_lin_i, γ_lin_i]. */
 enum { W = 14 };
 static float TOK[4][W] /* vocab_size rows; row 3 unused */, WQ[4][W], WK[4][W], WV[4][W], WB[1][W], WG[1][W];
 

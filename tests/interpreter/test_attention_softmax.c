@@ -1,5 +1,6 @@
-/* test_attention_softmax.c — sp_softmax and softmax attention against the reference vectors of
- * the paper-model spec (§9.3 z8 at α = 1, §9.4 softmax variant), plus GQA, window, soft cap. */
+/* test_attention_softmax.c — sp_softmax and softmax attention against the examples of
+ * docs/ATTENTION_MATH.md#worked-examples (the row across α at α = 1, the attention example
+ * with softmax), plus GQA, window, soft cap. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <omp.h>
@@ -34,7 +35,7 @@ Test(attention_softmax, large_scores_do_not_overflow) {
     assert_close(p, want, 3, TOL, "p");
 }
 
-/* §9.4 inputs: H = 2, d = 2, L = 3, rows are positions, [q_h0 | q_h1]. */
+/* The attention example's inputs: H = 2, d = 2, L = 3, rows are positions, [q_h0 | q_h1]. */
 static const float Q94[3][4] = {{1, 0, .5f, .5f}, {0, 1, 1, -1}, {1, 2, 1, .5f}};
 static const float K94[3][4] = {{1, 0, 2, 0}, {0, 1, 0, 1}, {1, 1, 1, 1}};
 static const float V94[3][4] = {{1, 0, 1, 2}, {0, 1, 3, 4}, {1, 1, 5, 6}};
@@ -103,7 +104,7 @@ Test(attention_softmax, gqa_shares_kv_heads) {
     p.kv_heads = 2;
     sp_attention_forward(&p, &Q94[0][0], &kd[0][0], &vd[0][0], NULL, 0, 3, 3, &od[0][0], NULL);
     cr_assert_eq(memcmp(og, od, sizeof og), 0);
-    /* and head 1 matches the §9.4 reference */
+    /* and head 1 matches the attention example */
     const double h1i2[2] = {2.70922747, 3.70922747};
     assert_close(&og[2][2], h1i2, 2, TOL, "gqa head1 i2");
 }

@@ -1,6 +1,6 @@
 /* test_attention_variants.c — query scaling (ASEntmax, SSMax, learn) through sp_query_scale +
- * sp_attention_forward on the §9.4 attention vector, stick-breaking (§9.5), top-k and the
- * adaptive-temperature softmax (numbers from tests/reference/attention_extra_vectors.py). */
+ * sp_attention_forward on the attention example of docs/ATTENTION_MATH.md#worked-examples,
+ * stick-breaking (same section), top-k and the adaptive-temperature softmax (numbers from tests/reference/attention_extra_vectors.py). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <omp.h>
@@ -17,7 +17,7 @@ static void assert_close(const float *got, const double *want, size_t n, double 
                   (double)got[i], want[i]);
 }
 
-/* §9.4: H = 2, d = 2, L = 3; head 0 ALiBi slope 1, head 1 NoPE and scaled. */
+/* The attention example: H = 2, d = 2, L = 3; head 0 ALiBi slope 1, head 1 NoPE and scaled. */
 static const float Q94[3][4] = {{1, 0, .5f, .5f}, {0, 1, 1, -1}, {1, 2, 1, .5f}};
 static const float K94[3][4] = {{1, 0, 2, 0}, {0, 1, 0, 1}, {1, 1, 1, 1}};
 static const float V94[3][4] = {{1, 0, 1, 2}, {0, 1, 3, 4}, {1, 1, 5, 6}};
@@ -36,7 +36,7 @@ static sp_attn_params params94(const char *norm) {
     return p;
 }
 
-/* β = softplus(β_lin) and γ = a·tanh(γ_lin) are given after activation by the spec; feed the
+/* β = softplus(β_lin) and γ = a·tanh(γ_lin) are given after activation by the example; feed the
  * pre-activations that produce them (a = 4 keeps atanh finite for γ = 2). */
 Test(variants, asentmax_nape_9_4_through_query_scale) {
     const double beta[3] = {0.2, 0.5, 1.0}, gamma[3] = {1.0, -0.5, 2.0};
@@ -134,7 +134,7 @@ Test(variants, learn_scaling_formula) {
     }
 }
 
-/* §9.5: one query with logits z = [0.5, −1, 2] for its earlier keys. The query's own key (a NaN
+/* The stick-breaking example: one query with logits z = [0.5, −1, 2] for its earlier keys. The query's own key (a NaN
  * value) must not be used: stick-breaking attends to strictly earlier keys. */
 Test(variants, stickbreaking_vector) {
     sp_attn_params p;
