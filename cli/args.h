@@ -13,7 +13,7 @@
 #ifndef SPARSA_CLI_ARGS_H
 #define SPARSA_CLI_ARGS_H
 
-#include <stddef.h>
+#include <stddef.h> /* offsetof, for the tables */
 #include <stdint.h>
 #include <stdio.h>
 
@@ -51,6 +51,12 @@ typedef struct cli_command {
     size_t max_positional;        /* more is "unexpected argument"; SIZE_MAX: any number */
     void (*epilog)(FILE *out);    /* more help after the options (NULL: none) */
 } cli_command;
+
+/* The --threads row every command that runs a model shares (results never depend on it). */
+#define CLI_OPTION_THREADS(type, field)                                                        \
+    {.name = "--threads", .kind = CLI_UINT, .offset = offsetof(type, field), .min = 1,         \
+     .max = 4096, .metavar = "N", .help = "threads (default: all cores; results are identical " \
+     "for any N)", .bad = "--threads needs an integer in 1..4096"}
 
 /* Positional arguments in order (they point into argv). */
 typedef struct cli_args {

@@ -69,9 +69,7 @@ static const cli_option options[] = {
      "seed gives the same tokens", .bad = "--seed needs an integer"},
     {.name = "--no-bos", .kind = CLI_FLAG, .offset = offsetof(gen_options, no_bos),
      .help = "do not put BOS before the --prompt text"},
-    {.name = "--threads", .kind = CLI_UINT, .offset = offsetof(gen_options, threads), .min = 1,
-     .max = 4096, .metavar = "N", .help = "threads (default: all cores)",
-     .bad = "--threads needs a positive integer"},
+    CLI_OPTION_THREADS(gen_options, threads),
     {0},
 };
 

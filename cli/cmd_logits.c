@@ -33,9 +33,7 @@ static const cli_option options[] = {
     {.name = "--out", .kind = CLI_STRING, .offset = offsetof(logits_options, out),
      .metavar = "PATH", .help = "write float32 little-endian [n_tokens, vocab] to PATH "
      "(default: print the top-5 logits of every position)"},
-    {.name = "--threads", .kind = CLI_UINT, .offset = offsetof(logits_options, threads),
-     .min = 1, .max = 4096, .metavar = "N", .help = "number of threads (default: all cores)",
-     .bad = "--threads must be an integer in 1..4096"},
+    CLI_OPTION_THREADS(logits_options, threads),
     {0},
 };
 

@@ -10,7 +10,6 @@
 #include "commands.h"
 #include "token_ids.h"
 #include "sparsa_eval.h"
-#include "sparsa_tokenizer.h"
 
 #define CMD "tokenize"
 

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "sparsa_eval.h"
-#include "sparsa_tokenizer.h"
 
 struct sp_gen_run {
     sp_model *model;

@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "sparsa_eval.h"
-#include "sparsa_tokenizer.h"
 
 /* Errors from the model reader name a field and offset; the one line also names the file. */
 static void name_the_file(sp_error *err, const char *path) {

@@ -4,7 +4,6 @@
 #define SPARSA_EVAL_PPL_JOB_H
 
 #include "sparsa_eval.h"
-#include "sparsa_tokenizer.h"
 
 /* One corpus, tokenized once (cut to max_tokens). */
 typedef struct sp_ppl_corpus {

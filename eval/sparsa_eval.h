@@ -1,5 +1,6 @@
-/* sparsa_eval.h — perplexity on text corpora and token generation (README "Perplexity
- * protocols" states every protocol precisely; this header is its programming interface).
+/* sparsa_eval.h — eval/'s public interface: perplexity on text corpora, token generation and
+ * synthetic-task accuracy, each as building blocks and as a whole run (plan → run → report) that
+ * the commands call. README "Perplexity protocols" states every protocol precisely.
  *
  * Perplexity pipeline: sp_corpus_read (UTF-8 text) → sp_tokenizer_encode (once per file) →
  * sp_ppl_plan (windows of one context length under one protocol) → sp_ppl_run_window (one
@@ -17,6 +18,7 @@
 
 #include "sparsa_format.h"
 #include "sparsa_interp.h"
+#include "sparsa_tokenizer.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -199,8 +201,6 @@ int sp_task_eval(sp_session *s, int32_t vocab, const sp_task_layout *layout,
 void sp_task_layout_of_model(sp_model *m, sp_task_layout *out);
 
 /* ---- a whole perplexity run: plan, run, report ----------------------------------------- */
-
-typedef struct sp_tokenizer sp_tokenizer;
 
 /* Opens a model file; an error names the file. */
 int sp_eval_open_model(const char *path, sp_model **out, sp_error *err);

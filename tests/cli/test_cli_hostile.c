@@ -240,3 +240,31 @@ Test(cli_hostile, opt_equals_value_is_the_same_as_two_words) {
     free(a);
     free(b);
 }
+
+Test(cli_hostile, special_files_as_inputs_are_refused_at_once) {
+    char *fifo = in_tmp("corpus.fifo");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    char line[1200];
+    snprintf(line, sizeof line, "timeout 20 $SPARSA perplexity " LLAMA " %s --ctx 64", fifo);
+    expect_refused(line, "FIFO");
+    snprintf(line, sizeof line, "timeout 20 $SPARSA perplexity " LLAMA " /dev/zero --ctx 64");
+    expect_refused(line, "/dev/zero");
+    snprintf(line, sizeof line, "timeout 20 $SPARSA eval-task " TASK_MODEL " --src %s --trg %s",
+             fifo, fifo);
+    expect_refused(line, "FIFO");
+    snprintf(line, sizeof line, "timeout 20 $SPARSA logits %s --tokens 1", fifo);
+    expect_refused(line, fifo);
+    /* standard input is read with a bound */
+    expect_refused("head -c 5000 /dev/zero | tr '\\0' a | $SPARSA tokenize "
+                   "tests/fixtures/tokenizer/kjv_bpe.model - --max-bytes 1000", "1000");
+}
+
+Test(cli_hostile, blank_lines_in_task_files_are_refused) {
+    char *src = in_tmp("blank.src");
+    FILE *f = fopen(src, "w");
+    fputs("1 2 3\n\n4 5 6\n", f);
+    fclose(f);
+    char line[1200];
+    snprintf(line, sizeof line, "$SPARSA eval-task " TASK_MODEL " --src %s --trg %s", src, src);
+    expect_refused(line, ":2: blank line");
+}
