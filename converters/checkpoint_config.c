@@ -2,38 +2,12 @@
  * --config (JSON, or YAML read as the equivalent JSON object), else one found beside SRC, else
  * the config recovered from a Lightning checkpoint's hyper_parameters. Provenance keeps the
  * file's own bytes. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "checkpoint_internal.h"
 #include "config_readers.h"
-
-int ckpt_read_text(const char *path, char **out, sp_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return sp_fail(err, SP_ERR_INPUT, "cannot open %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode) || st.st_size > (16 << 20)) {
-        fclose(f);
-        return sp_fail(err, SP_ERR_INPUT, "%s is not a regular file of at most 16 MB", path);
-    }
-    char *buf = malloc((size_t)st.st_size + 1);
-    if (!buf) {
-        fclose(f);
-        return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
-    }
-    size_t r = fread(buf, 1, (size_t)st.st_size, f);
-    fclose(f);
-    if (r != (size_t)st.st_size) {
-        free(buf);
-        return sp_fail(err, SP_ERR_INPUT, "cannot read %s", path);
-    }
-    buf[r] = 0;
-    *out = buf;
-    return 0;
-}
 
 static int is_yaml_name(const char *path) {
     size_t n = strlen(path);
@@ -42,7 +16,8 @@ static int is_yaml_name(const char *path) {
 
 int ckpt_load_config(sp_ckpt *c, const char *path, sp_error *err) {
     char *text;
-    int rc = ckpt_read_text(path, &text, err);
+    size_t len;
+    int rc = sp_read_file(path, CKPT_TEXT_MAX, &text, &len, err);
     if (rc) return rc;
     sp_error e2 = {0};
     if (is_yaml_name(path)) {

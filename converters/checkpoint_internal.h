@@ -22,8 +22,9 @@ int ckpt_load_folder(sp_ckpt *c, const char *dir, sp_error *err);
 /* The tensors of the torch.save archive c->files[fi] (its config from hyper_parameters too). */
 int ckpt_load_torch_zip(sp_ckpt *c, size_t fi, sp_error *err);
 
-/* A small text file (config, index; at most 16 MB) as a NUL-terminated malloc'd string. */
-int ckpt_read_text(const char *path, char **out, sp_error *err);
+/* The size bound of the text files a checkpoint comes with (configs, index files). */
+#define CKPT_TEXT_MAX ((uint64_t)16 << 20)
+
 /* Reads the config at path (JSON, or YAML by its extension) into c. */
 int ckpt_load_config(sp_ckpt *c, const char *path, sp_error *err);
 /* No config named: <stem>.config.json / <stem>.params.json beside the file, config.json /

@@ -130,7 +130,8 @@ static int load_index(sp_ckpt *c, const char *dir, const char *index, sp_error *
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, index);
     char *text;
-    int rc = ckpt_read_text(path, &text, err);
+    size_t len;
+    int rc = sp_read_file(path, CKPT_TEXT_MAX, &text, &len, err);
     if (rc) return rc;
     sp_json *j;
     sp_error e2 = {0};
