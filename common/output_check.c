@@ -31,6 +31,8 @@ int sp_output_check(const char *path, int allow_stdout, sp_error *err) {
         if (allow_stdout) return SP_OK;
         return sp_fail(err, SP_ERR_INPUT, "-: standard output is not allowed as this output");
     }
+    if (path[strlen(path) - 1] == '/')
+        return sp_fail(err, SP_ERR_INPUT, "%s: names a folder, not a file to write", path);
     struct stat st;
     if (lstat(path, &st) != 0) {
         if (errno == ENOENT) return check_folder(path, err);

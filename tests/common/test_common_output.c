@@ -133,6 +133,16 @@ Test(output_check, ignores_absent_inputs_and_dash) {
     expect_allowed(p);
 }
 
+Test(output_check, refuses_a_path_that_names_a_folder) {
+    char p[128];
+    snprintf(p, sizeof p, "%s/not-yet/", dir);
+    sp_error err = {0};
+    cr_assert_eq(sp_output_check(p, 1, &err), SP_ERR_INPUT);
+    cr_assert(strstr(err.msg, "folder"), "%s", err.msg);
+    snprintf(p, sizeof p, "%s/", dir);
+    cr_assert_eq(sp_output_check(p, 1, &err), SP_ERR_INPUT);
+}
+
 Test(output_check, refuses_a_missing_folder) {
     char p[128];
     tc_path(p, sizeof p, dir, "no-such-folder/out.bin");
