@@ -17,7 +17,8 @@ static int inputs_incomplete;  /* an identity could not be recorded (out of memo
 void sp_inputs_add(const char *path) {
     struct stat st;
     if (!path || !strcmp(path, "-") || stat(path, &st) != 0) return;
-    if (sp_inputs_match(st.st_dev, st.st_ino) && !inputs_incomplete) return;
+    if (inputs_incomplete) return;  /* every output is refused already (sp_inputs_match) */
+    if (sp_inputs_match(st.st_dev, st.st_ino)) return;  /* recorded under another name */
     if (input_count == input_cap) {
         size_t cap = input_cap ? input_cap * 2 : 16;
         input_id *grown = realloc(inputs, cap * sizeof *grown);
