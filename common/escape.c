@@ -61,17 +61,19 @@ void sp_sb_json_string(sp_strbuf *b, const char *s, size_t n) {
 int sp_text_escape(FILE *out, const char *str, size_t len) {
     sink k = {out, NULL, 0};
     const uint8_t *s = (const uint8_t *)str;
-    for (size_t i = 0; i < len; i++) {
+    for (size_t i = 0; i < len;) {
         uint8_t c = s[i];
-        if (c == '\n') put(&k, "\\n", 2);
+        size_t n = sp_utf8_seq_len(s + i, len - i);
+        if (n > 1 && c == 0xc2 && s[i + 1] < 0xa0) put_hex(&k, "\\u", s[i + 1]);  /* C1 control */
+        else if (n > 1) put(&k, (const char *)s + i, n);
+        else if (c == '\n') put(&k, "\\n", 2);
         else if (c == '\t') put(&k, "\\t", 2);
         else if (c == '\r') put(&k, "\\r", 2);
         else if (c == '\\') put(&k, "\\\\", 2);
         else if (c < 0x20 || c == 0x7f) put_hex(&k, "\\x", c);
-        else if (c == 0xc2 && i + 1 < len && s[i + 1] >= 0x80 && s[i + 1] < 0xa0) {
-            put_hex(&k, "\\u", s[i + 1]);  /* a C1 control, U+0080..U+009F */
-            i++;
-        } else put(&k, (const char *)s + i, 1);
+        else if (n == 0 && c < 0xa0) put_hex(&k, "\\x", c);  /* a raw C1 byte, not UTF-8 */
+        else put(&k, (const char *)s + i, 1);  /* ASCII, or a stray byte shown as it is */
+        i += n ? n : 1;
     }
     return k.failed || ferror(out) ? -1 : 0;
 }

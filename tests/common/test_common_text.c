@@ -286,6 +286,14 @@ Test(text_escape, controls_and_backslash_are_escaped) {
     free(t);
 }
 
+Test(text_escape, raw_c1_bytes_are_escaped_and_other_text_kept) {
+    /* a lone 0x9b is CSI on an 8-bit terminal; the euro sign holds 0x82 as a continuation */
+    const char in[] = "a\x9b" "b\xe2\x82\xac" "c\xe9" "d\xc2";
+    char *t = text_escaped(in, sizeof in - 1);
+    cr_assert_str_eq(t, "a\\x9bb\xe2\x82\xac" "c\xe9" "d\xc2");
+    free(t);
+}
+
 Test(text_escape, every_c0_byte_is_escaped) {
     for (int c = 0; c < 0x20; c++) {
         char in = (char)c;
