@@ -121,12 +121,18 @@ int sp_attr_floats(sp_compile_ctx *cc, const char *key, int required, float **v,
     return 1;
 }
 
-static void shape_str(const sp_tensor_info *t, char *buf, size_t cap) {
-    size_t o = 0;
-    o += (size_t)snprintf(buf + o, cap - o, "[");
-    for (uint32_t d = 0; d < t->ndim && o < cap; d++)
-        o += (size_t)snprintf(buf + o, cap - o, "%s%llu", d ? ", " : "", (unsigned long long)t->dims[d]);
-    if (o < cap) snprintf(buf + o, cap - o, "]");
+/* The shape an accessor asked for, in sp_shape_format's notation with '*' for a dimension of
+ * any size ("[*, 8]"): a pattern, not a shape, so it cannot go through sp_shape_format. */
+static void shape_pattern(int ndim, const uint64_t *want, char *buf, size_t cap) {
+    sp_strbuf b = {0};
+    sp_sb_puts(&b, "[");
+    for (int d = 0; d < ndim; d++) {
+        if (want && want[d]) sp_sb_printf(&b, "%s%llu", d ? ", " : "", (unsigned long long)want[d]);
+        else sp_sb_printf(&b, "%s*", d ? ", " : "");
+    }
+    sp_sb_puts(&b, "]");
+    snprintf(buf, cap, "%s", b.oom ? "[...]" : b.s);
+    sp_sb_free(&b);
 }
 
 int sp_attr_tensor(sp_compile_ctx *cc, const char *key, int required, int ndim,
@@ -144,17 +150,8 @@ int sp_attr_tensor(sp_compile_ctx *cc, const char *key, int required, int ndim,
         if (want[d] && t->dims[d] != want[d]) bad = 1;
     if (bad) {
         char got[160], exp[160];
-        size_t o = 0;
-        shape_str(t, got, sizeof got);
-        o += (size_t)snprintf(exp + o, sizeof exp - o, "[");
-        for (int d = 0; d < ndim && o < sizeof exp; d++) {
-            if (want && want[d])
-                o += (size_t)snprintf(exp + o, sizeof exp - o, "%s%llu", d ? ", " : "",
-                                      (unsigned long long)want[d]);
-            else
-                o += (size_t)snprintf(exp + o, sizeof exp - o, "%s*", d ? ", " : "");
-        }
-        if (o < sizeof exp) snprintf(exp + o, sizeof exp - o, "]");
+        sp_shape_format(got, sizeof got, t->ndim, t->dims);
+        shape_pattern(ndim, want, exp, sizeof exp);
         return -sp_compile_fail(cc, err, "tensor '%s' (attribute '%s') has shape %s, expected %s",
                                 name, key, got, exp);
     }

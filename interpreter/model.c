@@ -1,8 +1,6 @@
-/* model.c — sp_model: open the file, parse and validate the graph, build the plan. */
-#include <stdarg.h>
-#include <stdio.h>
+/* model.c — sp_model: open the file, parse and validate the graph, build the plan; the plan
+ * described for `inspect --graph`. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "interp_internal.h"
 
@@ -53,59 +51,26 @@ int sp_model_attention_heads(const sp_model *m, size_t layer) {
     return ((const sp_attn_params *)op->priv)->heads;
 }
 
-/* A growing string for describe. */
-typedef struct {
-    char *s;
-    size_t len, cap;
-    int oom;
-} strbuf;
-
-static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-
-static void sb_printf(strbuf *b, const char *fmt, ...) {
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) { b->oom = 1; return; }
-        if (b->len + (size_t)n < b->cap) { b->len += (size_t)n; return; }
-        size_t nc = (b->cap + (size_t)n + 1) * 2;
-        char *ns = realloc(b->s, nc);
-        if (!ns) { b->oom = 1; return; }
-        b->s = ns;
-        b->cap = nc;
-    }
-}
-
 char *sp_model_describe(const sp_model *m) {
-    strbuf b = {malloc(256), 0, 256, 0};
-    if (!b.s) return NULL;
-    b.s[0] = 0;
+    sp_strbuf b = {0};
     const sp_graph *g = m->graph;
-    sb_printf(&b, "graph '%s', op-set %ld, vocab %lld, context %llu, %zu ops, %zu attention layers\n",
-              g->name ? g->name : "", g->opset, (long long)g->vocab_size,
-              (unsigned long long)g->context_length, m->n_ops, m->n_layers);
-    sb_printf(&b, "input %s -> output %s; ops %zu.. run per logits block of at most %d rows\n", g->input,
-              g->output, m->plan.tail_start, SP_LOGIT_BLOCK);
+    sp_sb_printf(&b, "graph '%s', op-set %ld, vocab %lld, context %llu, %zu ops, %zu attention layers\n",
+                 g->name ? g->name : "", g->opset, (long long)g->vocab_size,
+                 (unsigned long long)g->context_length, m->n_ops, m->n_layers);
+    sp_sb_printf(&b, "input %s -> output %s; ops %zu.. run per logits block of at most %d rows\n",
+                 g->input, g->output, m->plan.tail_start, SP_LOGIT_BLOCK);
     for (size_t i = 0; i < m->n_ops; i++) {
         const sp_op *op = &m->ops[i];
-        sb_printf(&b, "%4zu %-10s %-24s (", i, op->kind->name, op->gn->name);
+        sp_sb_printf(&b, "%4zu %-10s %-24s (", i, op->kind->name, op->gn->name);
         for (size_t j = 0; j < op->n_in; j++)
-            sb_printf(&b, "%s%s", j ? ", " : "", op->gn->in[j]);
-        sb_printf(&b, ") -> %s [%zu]", op->gn->out, op->out_width);
+            sp_sb_printf(&b, "%s%s", j ? ", " : "", op->gn->in[j]);
+        sp_sb_printf(&b, ") -> %s [%zu]", op->gn->out, op->out_width);
         for (size_t a = 0; a < op->gn->n_attrs; a++) {
             const sp_gattr *at = &op->gn->attrs[a];
-            if (at->is_seq) sb_printf(&b, " %s=[%zu items]", at->key, at->n_items);
-            else sb_printf(&b, " %s=%s", at->key, at->scalar);
+            if (at->is_seq) sp_sb_printf(&b, " %s=[%zu items]", at->key, at->n_items);
+            else sp_sb_printf(&b, " %s=%s", at->key, at->scalar);
         }
-        sb_printf(&b, "\n");
+        sp_sb_printf(&b, "\n");
     }
-    if (b.oom) {
-        free(b.s);
-        return NULL;
-    }
-    return b.s;
+    return sp_sb_take(&b); /* NULL when memory ran out */
 }

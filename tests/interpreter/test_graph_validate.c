@@ -178,3 +178,26 @@ Test(graph_validate, api_error_names_node) {
     free(path);
     free(y);
 }
+
+/* sp_model_describe: a header of two lines, then one line per op with its inputs, output,
+ * width and attributes. */
+Test(graph_validate, describe_lists_every_op) {
+    char *path = tu_tmp_path("describe");
+    cr_assert_eq(tu_write_model(path, BASE, TENSORS, sizeof TENSORS / sizeof TENSORS[0]), 0);
+    sp_model *m = NULL;
+    sp_error err = {0};
+    cr_assert_eq(sp_model_open(path, &m, &err), 0, "%s", err.msg);
+    char *d = sp_model_describe(m);
+    cr_assert_not_null(d);
+    const char *head = "graph 'tiny', op-set 1, vocab 10, context 0, 24 ops, 2 attention layers\n"
+                       "input tokens -> output logits; ops 17.. run per logits block of at most 256 rows\n";
+    cr_assert_eq(strncmp(d, head, strlen(head)), 0, "%s", d);
+    cr_assert(strstr(d, "\n   0 embed      emb                      (tokens) -> x [8] weight=tok\n"), "%s", d);
+    cr_assert(strstr(d, "\n   6 attention  attn0                    (q, k, v) -> a [8] heads=2 kv_heads=1 head_dim=4 scale=0.5 normalizer=softmax\n"), "%s", d);
+    cr_assert(strstr(d, "\n  23 softcap    cap                      (logits) -> logits [10] cap=30.0\n"), "%s", d);
+    cr_assert_eq(tu_line_count(d), 2 + 24, "%s", d);
+    free(d);
+    sp_model_free(m);
+    remove(path);
+    free(path);
+}
