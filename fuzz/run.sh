@@ -7,10 +7,11 @@
 # fails the run; the input that caused it is left in build-fuzz/<X>-crash-*.
 #   FUZZ_TARGETS="format zip"   only these targets
 #   FUZZ_ARGS="-max_len=4096"   extra libFuzzer arguments
+#   FUZZ_OUT=build-fuzz-x       build folder (default build-fuzz)
 set -eu
 cd "$(dirname "$0")/.."
 SECS=${1:-60}
-OUT=build-fuzz
+OUT=${FUZZ_OUT:-build-fuzz}
 CC=${FUZZ_CC:-clang}
 CXX=${FUZZ_CXX:-clang++}
 
