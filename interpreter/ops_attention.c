@@ -6,8 +6,6 @@
  * (docs/ATTENTION_MATH.md#query-scaling), then runs sp_attention_forward over every cached
  * key. Rows are processed in chunks of SP_ROW_CHUNK queries (the query-scale scratch is per
  * row); each query row is computed independently, so chunking changes no number. */
-#include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,13 +76,15 @@ static int parse_geometry(sp_compile_ctx *cc, attn_priv *p, sp_error *err) {
 
 /* "normalizer must be softmax, entmax, … or topk (got 'x')", listing the table's rows. */
 static int unknown_normalizer(sp_compile_ctx *cc, const char *name, sp_error *err) {
-    char list[256] = "";
-    size_t o = 0;
-    for (size_t i = 0; sp_norm_at(i) && o < sizeof list; i++) {
+    sp_strbuf list = {0};
+    for (size_t i = 0; sp_norm_at(i); i++) {
         const char *sep = i == 0 ? "" : sp_norm_at(i + 1) ? ", " : " or ";
-        o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", sep, sp_norm_at(i)->name);
+        sp_sb_printf(&list, "%s%s", sep, sp_norm_at(i)->name);
     }
-    return sp_compile_fail(cc, err, "normalizer must be %s (got '%s')", list, name);
+    int rc = sp_compile_fail(cc, err, "normalizer must be %s (got '%s')",
+                             list.s && !list.oom ? list.s : "one of the table's", name);
+    sp_sb_free(&list);
+    return rc;
 }
 
 static int lists_attr(const sp_norm_kind *k, const char *key) {

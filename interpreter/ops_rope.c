@@ -1,10 +1,9 @@
-/* ops_rope.c — `rope`: rotary position embedding at absolute positions pos0 + i.
+/* ops_rope.c — `rope`: rotary position embedding at absolute positions pos0 + i
+ * (docs/ATTENTION_MATH.md#rope).
  *
  * For each head of d dims, the first r = rotary_dim dims are rotated in pairs by angle
- * pos·inv_freq_k, inv_freq_k = 1/θ^(2k/r), k < r/2:
- *   neox        pairs (k, k + r/2)   (HF Llama / Gemma rotate_half)
- *   interleaved pairs (2k, 2k + 1)   (Meta / torchtitan complex form)
- * Frequencies, angles and cos/sin are computed in fp32 as the reference does. */
+ * pos·inv_freq_k, inv_freq_k = 1/θ^(2k/r), k < r/2; the pairs are those of the style (the
+ * table below). Frequencies, angles and cos/sin are computed in fp32 as the reference does. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,28 @@ typedef struct {
     int interleaved;
     float *inv_freq;   /* [rot/2] */
 } rope_priv;
+
+/* The `style` values: which dimensions form rotated pair k (docs/ATTENTION_MATH.md#rope). */
+static const struct {
+    const char *name;
+    int interleaved;   /* 0: (k, k + r/2), HF Llama / Gemma rotate_half;
+                        * 1: (2k, 2k + 1), Meta / torchtitan complex form */
+} rope_styles[] = {
+    {.name = "neox", .interleaved = 0},
+    {.name = "interleaved", .interleaved = 1},
+};
+
+static int parse_style(sp_compile_ctx *cc, rope_priv *p, sp_error *err) {
+    const char *style = NULL;
+    int rc = sp_attr_string(cc, "style", 1, &style, err);
+    if (rc < 0) return -rc;
+    for (size_t i = 0; i < sizeof rope_styles / sizeof rope_styles[0]; i++)
+        if (!strcmp(style, rope_styles[i].name)) {
+            p->interleaved = rope_styles[i].interleaved;
+            return SP_OK;
+        }
+    return sp_compile_fail(cc, err, "style must be neox or interleaved (got '%s')", style);
+}
 
 static void rope_free(void *v) {
     rope_priv *p = v;
@@ -29,16 +50,12 @@ static int rope_compile(sp_compile_ctx *cc, sp_op *op, sp_error *err) {
     op->priv = p;
     long long d = 0, r = 0;
     double theta = 0;
-    const char *style = NULL;
     int rc;
     if ((rc = sp_attr_int(cc, "head_dim", 1, 2, 1 << 20, &d, err)) < 0) return -rc;
     r = d;
     if ((rc = sp_attr_int(cc, "rotary_dim", 0, 0, 1 << 20, &r, err)) < 0) return -rc;
     if ((rc = sp_attr_float(cc, "theta", 1, &theta, err)) < 0) return -rc;
-    if ((rc = sp_attr_string(cc, "style", 1, &style, err)) < 0) return -rc;
-    if (!strcmp(style, "neox")) p->interleaved = 0;
-    else if (!strcmp(style, "interleaved")) p->interleaved = 1;
-    else return sp_compile_fail(cc, err, "style must be neox or interleaved (got '%s')", style);
+    if ((rc = parse_style(cc, p, err))) return rc;
     if (r % 2 || r > d || r <= 0)
         return sp_compile_fail(cc, err, "rotary_dim %lld must be even, > 0 and <= head_dim %lld", r, d);
     if (!(theta > 0)) return sp_compile_fail(cc, err, "theta must be > 0");
