@@ -1,6 +1,8 @@
 /* test_attention_normalizers.c — the table of attention normalisers (normalizers.h): every
- * graph name resolves to one row, each row is complete, its math pointer names a section that
- * exists in docs/ATTENTION_MATH.md, and its sparsity flag says what its row kernel does. */
+ * normaliser of format/GRAPH.md resolves to one row, each row is complete, its math pointer
+ * names a section that exists in docs/ATTENTION_MATH.md, and its sparsity flag says what its
+ * row kernel does. The checks run over whatever rows the table has, so a new normaliser is
+ * tested here without editing this file. */
 #include <criterion/criterion.h>
 #include <ctype.h>
 #include <math.h>
@@ -17,16 +19,16 @@ static const char *const GRAPH_NAMES[] = {"softmax",          "entmax",        "
 Test(normalizers, every_graph_name_is_one_row) {
     size_t rows = 0;
     while (sp_norm_at(rows)) rows++;
-    cr_assert_eq(rows, N_NAMES, "table has %zu rows", rows);
+    cr_assert_geq(rows, N_NAMES, "table has %zu rows", rows);
     for (size_t i = 0; i < N_NAMES; i++) {
         const sp_norm_kind *k = sp_norm_find(GRAPH_NAMES[i]);
         cr_assert_not_null(k, "%s", GRAPH_NAMES[i]);
         cr_assert_str_eq(k->name, GRAPH_NAMES[i]);
-        for (size_t j = 0; j < i; j++) cr_assert_neq(k, sp_norm_find(GRAPH_NAMES[j]));
     }
+    for (size_t i = 0; i < rows; i++) /* names are unique: each finds its own row */
+        cr_assert_eq(sp_norm_find(sp_norm_at(i)->name), sp_norm_at(i), "%s", sp_norm_at(i)->name);
     cr_assert_null(sp_norm_find("softermax"));
     cr_assert_null(sp_norm_find(""));
-    cr_assert_null(sp_norm_at(rows));
 }
 
 /* GitHub's anchor of a heading: lower case, spaces to '-', other punctuation dropped. */
