@@ -361,10 +361,6 @@ Test(convert_safetensors, truncated_files) {
 
 /* ---- SHA-256 (FIPS 180-4 examples) -------------------------------------------------------- */
 
-static void hex(const uint8_t d[32], char out[65]) {
-    for (int i = 0; i < 32; i++) sprintf(out + 2 * i, "%02x", d[i]);
-}
-
 Test(convert_sha256, known_vectors_and_chunking) {
     uint8_t d[32];
     char h[65];
@@ -372,17 +368,17 @@ Test(convert_sha256, known_vectors_and_chunking) {
     sp_sha256_init(&s);
     sp_sha256_update(&s, "abc", 3);
     sp_sha256_final(&s, d);
-    hex(d, h);
+    sp_sha256_hex(d, h);
     cr_assert_str_eq(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     sp_sha256_init(&s);
     sp_sha256_final(&s, d);
-    hex(d, h);
+    sp_sha256_hex(d, h);
     cr_assert_str_eq(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
     sp_sha256_init(&s);
     sp_sha256_update(&s, two, strlen(two));
     sp_sha256_final(&s, d);
-    hex(d, h);
+    sp_sha256_hex(d, h);
     cr_assert_str_eq(h, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
     /* one million 'a', fed in uneven pieces */
     char *a = malloc(1000000);
@@ -396,7 +392,7 @@ Test(convert_sha256, known_vectors_and_chunking) {
         step = step * 3 % 1021 + 1;
     }
     sp_sha256_final(&s, d);
-    hex(d, h);
+    sp_sha256_hex(d, h);
     cr_assert_str_eq(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
     free(a);
 }
