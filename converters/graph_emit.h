@@ -12,7 +12,6 @@
 typedef struct graph_emitter {
     sp_strbuf *b;
     const char *indent;   /* "  - " at top level, "      - " inside a repeat */
-    int attrs;            /* attributes written in the current node */
 } graph_emitter;
 
 void ge_scalar_str(sp_strbuf *b, const char *s);   /* plain when safe, else double-quoted */
