@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include "tc_child.h"
 #include "test_common_files.h"
 
 static char dir[64];
@@ -14,22 +15,9 @@ static void teardown(void) { tc_rmdir(dir); }
 TestSuite(cleanup, .init = setup, .fini = teardown);
 TestSuite(finish_stdout, .init = setup, .fini = teardown);
 
-/* Runs fn in a child; returns its wait status. */
-static int in_child(void (*fn)(const char *), const char *arg) {
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        fn(arg);
-        _exit(77);
-    }
-    int st;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    return st;
-}
-
-static void open_then_terminate(const char *path) {
-    sp_out o;
+static void open_then_terminate(const char *path, const char *unused) {
+    (void)unused;
+    static sp_out o; /* reachable at exit: not a leak */
     sp_error err;
     if (sp_out_open(&o, path, 0, &err)) _exit(3);
     fputs("half of it", o.fp);
@@ -41,15 +29,16 @@ static void open_then_terminate(const char *path) {
 Test(cleanup, sigterm_removes_the_temporary_and_kills_with_sigterm) {
     char p[128];
     tc_path(p, sizeof p, dir, "interrupted.bin");
-    int st = in_child(open_then_terminate, p);
+    int st = tc_run("open_then_terminate", p, NULL);
     cr_assert(WIFSIGNALED(st), "the child was not killed (status %d)", st);
     cr_assert_eq(WTERMSIG(st), SIGTERM);
     cr_assert_eq(tc_count_names(dir, ".tmp-"), 0, "a temporary survived SIGTERM");
     cr_assert(!tc_exists(p));
 }
 
-static void open_then_interrupt(const char *path) {
-    sp_out o;
+static void open_then_interrupt(const char *path, const char *unused) {
+    (void)unused;
+    static sp_out o; /* reachable at exit: not a leak */
     sp_error err;
     sp_cleanup_install_signals();
     sp_cleanup_install_signals(); /* idempotent */
@@ -60,13 +49,14 @@ static void open_then_interrupt(const char *path) {
 Test(cleanup, sigint_too) {
     char p[128];
     tc_path(p, sizeof p, dir, "interrupted.bin");
-    int st = in_child(open_then_interrupt, p);
+    int st = tc_run("open_then_interrupt", p, NULL);
     cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGINT, "status %d", st);
     cr_assert_eq(tc_count_names(dir, ".tmp-"), 0, "a temporary survived SIGINT");
 }
 
-static void open_then_exit(const char *path) {
-    sp_out o;
+static void open_then_exit(const char *path, const char *unused) {
+    (void)unused;
+    static sp_out o; /* reachable at exit: not a leak */
     sp_error err;
     sp_cleanup_install_signals();
     if (sp_out_open(&o, path, 0, &err)) _exit(3);
@@ -76,13 +66,14 @@ static void open_then_exit(const char *path) {
 Test(cleanup, exit_without_commit_removes_the_temporary) {
     char p[128];
     tc_path(p, sizeof p, dir, "unfinished.bin");
-    int st = in_child(open_then_exit, p);
+    int st = tc_run("open_then_exit", p, NULL);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d", st);
     cr_assert_eq(tc_count_names(dir, ".tmp-"), 0, "a temporary survived exit");
 }
 
-static void commit_then_terminate(const char *path) {
-    sp_out o;
+static void commit_then_terminate(const char *path, const char *unused) {
+    (void)unused;
+    static sp_out o; /* reachable at exit: not a leak */
     sp_error err;
     sp_cleanup_install_signals();
     if (sp_out_open(&o, path, 0, &err)) _exit(3);
@@ -94,7 +85,7 @@ static void commit_then_terminate(const char *path) {
 Test(cleanup, a_committed_output_survives_a_later_signal) {
     char p[128];
     tc_path(p, sizeof p, dir, "finished.bin");
-    int st = in_child(commit_then_terminate, p);
+    int st = tc_run("commit_then_terminate", p, NULL);
     cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "status %d", st);
     char *t = tc_slurp(p);
     cr_assert_not_null(t, "the committed output was removed");
@@ -149,13 +140,17 @@ Test(cleanup, a_full_table_says_so) {
 
 /* ---- standard output at the end of a command --------------------------------------------- */
 
-/* stdout to `path`, stderr to <dir>/stderr, prints, returns what sp_finish_stdout says. */
-static void print_and_finish(const char *path) {
-    char errpath[160];
-    snprintf(errpath, sizeof errpath, "%s/stderr", dir);
+/* stdout to `path`, stderr to errpath, prints, exits with what sp_finish_stdout says. */
+static void print_and_finish(const char *path, const char *errpath) {
     if (!freopen(errpath, "w", stderr) || !freopen(path, "w", stdout)) _exit(5);
     printf("some output\n");
     _exit(sp_finish_stdout(0));
+}
+
+static int finish_into(const char *path) {
+    char errpath[160];
+    snprintf(errpath, sizeof errpath, "%s/stderr", dir);
+    return tc_run("print_and_finish", path, errpath);
 }
 
 static char *child_stderr(void) {
@@ -166,7 +161,7 @@ static char *child_stderr(void) {
 
 Test(finish_stdout, a_full_disk_is_exit_1_with_one_line) {
     if (access("/dev/full", W_OK)) cr_skip_test("/dev/full is not available here");
-    int st = in_child(print_and_finish, "/dev/full");
+    int st = finish_into("/dev/full");
     cr_assert(WIFEXITED(st), "status %d", st);
     cr_assert_eq(WEXITSTATUS(st), 1);
     char *e = child_stderr();
@@ -177,7 +172,7 @@ Test(finish_stdout, a_full_disk_is_exit_1_with_one_line) {
 Test(finish_stdout, all_written_keeps_the_status) {
     char p[128];
     tc_path(p, sizeof p, dir, "stdout.txt");
-    int st = in_child(print_and_finish, p);
+    int st = finish_into(p);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
     char *t = tc_slurp(p), *e = child_stderr();
     cr_assert_str_eq(t, "some output\n");
@@ -186,8 +181,8 @@ Test(finish_stdout, all_written_keeps_the_status) {
     free(e);
 }
 
-static void write_to_closed_pipe(const char *unused) {
-    (void)unused;
+static void write_to_closed_pipe(const char *unused, const char *unused_too) {
+    (void)unused, (void)unused_too;
     int fds[2];
     if (pipe(fds)) _exit(5);
     close(fds[0]);
@@ -198,12 +193,13 @@ static void write_to_closed_pipe(const char *unused) {
 }
 
 Test(finish_stdout, a_closed_pipe_ends_with_sigpipe) {
-    int st = in_child(write_to_closed_pipe, NULL);
+    int st = tc_run("write_to_closed_pipe", NULL, NULL);
     cr_assert(WIFSIGNALED(st), "ended with status %d instead of a signal", st);
     cr_assert_eq(WTERMSIG(st), SIGPIPE);
 }
 
-static void finish_with_error_status(const char *path) {
+static void finish_with_error_status(const char *path, const char *unused) {
+    (void)unused;
     if (!freopen(path, "w", stdout)) _exit(5);
     printf("x");
     _exit(sp_finish_stdout(2));
@@ -212,6 +208,14 @@ static void finish_with_error_status(const char *path) {
 Test(finish_stdout, an_earlier_failure_status_is_kept) {
     char p[128];
     tc_path(p, sizeof p, dir, "stdout.txt");
-    int st = in_child(finish_with_error_status, p);
+    int st = tc_run("finish_with_error_status", p, NULL);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status %d", st);
 }
+
+TC_SCENARIOS({"open_then_terminate", open_then_terminate},
+             {"open_then_interrupt", open_then_interrupt},
+             {"open_then_exit", open_then_exit},
+             {"commit_then_terminate", commit_then_terminate},
+             {"print_and_finish", print_and_finish},
+             {"write_to_closed_pipe", write_to_closed_pipe},
+             {"finish_with_error_status", finish_with_error_status})
