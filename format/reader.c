@@ -88,76 +88,64 @@ static int check_overlaps(const range *r, size_t n, sp_error *err) {
     return SP_OK;
 }
 
-static int check_sections(sp_file *f, sp_error *err) {
-    const uint8_t *h = f->base;
-    uint64_t table = sp_rd64(h + 32), count = sp_rd64(h + 40), tbytes, tend;
-    if (count < 1 || count > SP_SECTION_MAX)
-        return FAIL("header.section_count at offset 40: %llu, must be 1..%u",
-                    (unsigned long long)count, SP_SECTION_MAX);
-    if (table % 8)
-        return FAIL("header.section_table_offset at offset 32: %llu is not a multiple of 8",
-                    (unsigned long long)table);
-    tbytes = count * SP_SECTION_ENTRY;
-    if (table < f->header_size || sp_add_ovf(table, tbytes, &tend) || tend > f->size)
-        return FAIL("header.section_table_offset at offset 32: table [%llu, +%llu) is not "
-                    "between the header and the end of the %llu-byte file",
-                    (unsigned long long)table, (unsigned long long)tbytes,
-                    (unsigned long long)f->size);
-    range r[SP_SECTION_MAX + 1];
-    char labels[SP_SECTION_MAX][48];
-    r[0] = (range){table, tend, 32, "section table"};
-    f->section_count = (size_t)count;
-    for (size_t i = 0; i < count; i++) {
-        uint64_t at = table + i * SP_SECTION_ENTRY, end;
-        const uint8_t *e = h + at;
-        sp_section *s = &f->sections[i];
-        s->kind = sp_rd32(e);
-        s->flags = sp_rd32(e + 4);
-        s->offset = sp_rd64(e + 8);
-        s->size = sp_rd64(e + 16);
-        s->crc32 = sp_rd32(e + 24);
-        s->entry_offset = at;
-        int known = s->kind >= 1 && s->kind <= SP_SEC_KNOWN_MAX;
-        snprintf(labels[i], sizeof labels[i], "section %zu (%s)", i, kind_name(s->kind));
-        if (!known && (s->flags & SP_SECTION_REQUIRED))
-            return FAIL("section %zu kind at offset %llu: unknown required section kind %u "
-                        "(this reader knows 1..%d of format %d.%d)", i,
-                        (unsigned long long)at, s->kind, SP_SEC_KNOWN_MAX, SP_FORMAT_MAJOR,
-                        SP_FORMAT_MINOR);
-        if (s->flags & ~SP_SECTION_REQUIRED)
-            return FAIL("section %zu flags at offset %llu: unknown flag bits 0x%08x", i,
-                        (unsigned long long)(at + 4), s->flags);
-        if (known && s->flags != SP_SECTION_REQUIRED)
-            return FAIL("section %zu flags at offset %llu: a %s section must be marked required",
-                        i, (unsigned long long)(at + 4), kind_name(s->kind));
-        if (sp_rd32(e + 28))
-            return FAIL("section %zu reserved at offset %llu: must be 0", i,
-                        (unsigned long long)(at + 28));
-        if (s->offset % 8)
-            return FAIL("section %zu offset at offset %llu: %llu is not a multiple of 8", i,
-                        (unsigned long long)(at + 8), (unsigned long long)s->offset);
-        if (s->offset < f->header_size || sp_add_ovf(s->offset, s->size, &end) || end > f->size)
-            return FAIL("section %zu (%s) at offset %llu: range [%llu, +%llu) is not between "
-                        "the header and the end of the %llu-byte file", i, kind_name(s->kind),
-                        (unsigned long long)(at + 8), (unsigned long long)s->offset,
-                        (unsigned long long)s->size, (unsigned long long)f->size);
-        r[i + 1] = (range){s->offset, end, at + 8, labels[i]};
-        if (!known) continue;  /* optional and unknown: skipped (after the bounds checks) */
-        if (f->sec[s->kind])
-            return FAIL("section %zu kind at offset %llu: a second %s section", i,
-                        (unsigned long long)at, kind_name(s->kind));
-        f->sec[s->kind] = s;
-        if (s->kind == SP_SEC_DATA) {
-            if (s->crc32)
-                return FAIL("section %zu crc32 at offset %llu: must be 0 for TENSOR_DATA", i,
-                            (unsigned long long)(at + 24));
-            if (s->offset % f->alignment)
-                return FAIL("section %zu offset at offset %llu: TENSOR_DATA at %llu is not a "
-                            "multiple of the alignment %u", i, (unsigned long long)(at + 8),
-                            (unsigned long long)s->offset, f->alignment);
-        }
+#define SECTION_LABEL 48
+
+/* Section table entry i (at file offset `at`): its fields, its bounds (into *r, for the
+ * overlap check) and, for a known kind, its place in f->sec. */
+static int check_entry(sp_file *f, size_t i, uint64_t at, range *r, char *label, sp_error *err) {
+    uint64_t end;
+    const uint8_t *e = f->base + at;
+    sp_section *s = &f->sections[i];
+    s->kind = sp_rd32(e);
+    s->flags = sp_rd32(e + 4);
+    s->offset = sp_rd64(e + 8);
+    s->size = sp_rd64(e + 16);
+    s->crc32 = sp_rd32(e + 24);
+    s->entry_offset = at;
+    int known = s->kind >= 1 && s->kind <= SP_SEC_KNOWN_MAX;
+    snprintf(label, SECTION_LABEL, "section %zu (%s)", i, kind_name(s->kind));
+    if (!known && (s->flags & SP_SECTION_REQUIRED))
+        return FAIL("section %zu kind at offset %llu: unknown required section kind %u "
+                    "(this reader knows 1..%d of format %d.%d)", i,
+                    (unsigned long long)at, s->kind, SP_SEC_KNOWN_MAX, SP_FORMAT_MAJOR,
+                    SP_FORMAT_MINOR);
+    if (s->flags & ~SP_SECTION_REQUIRED)
+        return FAIL("section %zu flags at offset %llu: unknown flag bits 0x%08x", i,
+                    (unsigned long long)(at + 4), s->flags);
+    if (known && s->flags != SP_SECTION_REQUIRED)
+        return FAIL("section %zu flags at offset %llu: a %s section must be marked required",
+                    i, (unsigned long long)(at + 4), kind_name(s->kind));
+    if (sp_rd32(e + 28))
+        return FAIL("section %zu reserved at offset %llu: must be 0", i,
+                    (unsigned long long)(at + 28));
+    if (s->offset % 8)
+        return FAIL("section %zu offset at offset %llu: %llu is not a multiple of 8", i,
+                    (unsigned long long)(at + 8), (unsigned long long)s->offset);
+    if (s->offset < f->header_size || sp_add_ovf(s->offset, s->size, &end) || end > f->size)
+        return FAIL("section %zu (%s) at offset %llu: range [%llu, +%llu) is not between "
+                    "the header and the end of the %llu-byte file", i, kind_name(s->kind),
+                    (unsigned long long)(at + 8), (unsigned long long)s->offset,
+                    (unsigned long long)s->size, (unsigned long long)f->size);
+    *r = (range){s->offset, end, at + 8, label};
+    if (!known) return SP_OK;  /* optional and unknown: skipped (after the bounds checks) */
+    if (f->sec[s->kind])
+        return FAIL("section %zu kind at offset %llu: a second %s section", i,
+                    (unsigned long long)at, kind_name(s->kind));
+    f->sec[s->kind] = s;
+    if (s->kind == SP_SEC_DATA) {
+        if (s->crc32)
+            return FAIL("section %zu crc32 at offset %llu: must be 0 for TENSOR_DATA", i,
+                        (unsigned long long)(at + 24));
+        if (s->offset % f->alignment)
+            return FAIL("section %zu offset at offset %llu: TENSOR_DATA at %llu is not a "
+                        "multiple of the alignment %u", i, (unsigned long long)(at + 8),
+                        (unsigned long long)s->offset, f->alignment);
     }
-    if (check_overlaps(r, (size_t)count + 1, err)) return SP_ERR_INPUT;
+    return SP_OK;
+}
+
+/* The sections every file has, the checksums of the small ones, and the graph as text. */
+static int check_section_contents(sp_file *f, uint64_t table, sp_error *err) {
     static const int mandatory[] = {SP_SEC_METADATA, SP_SEC_DIRECTORY, SP_SEC_DATA};
     for (size_t k = 0; k < 3; k++)
         if (!f->sec[mandatory[k]])
@@ -178,6 +166,32 @@ static int check_sections(sp_file *f, sp_error *err) {
         return FAIL("graph section at offset %llu: not UTF-8 text without NUL bytes",
                     (unsigned long long)g->offset);
     return SP_OK;
+}
+
+static int check_sections(sp_file *f, sp_error *err) {
+    const uint8_t *h = f->base;
+    uint64_t table = sp_rd64(h + 32), count = sp_rd64(h + 40), tbytes, tend;
+    if (count < 1 || count > SP_SECTION_MAX)
+        return FAIL("header.section_count at offset 40: %llu, must be 1..%u",
+                    (unsigned long long)count, SP_SECTION_MAX);
+    if (table % 8)
+        return FAIL("header.section_table_offset at offset 32: %llu is not a multiple of 8",
+                    (unsigned long long)table);
+    tbytes = count * SP_SECTION_ENTRY;
+    if (table < f->header_size || sp_add_ovf(table, tbytes, &tend) || tend > f->size)
+        return FAIL("header.section_table_offset at offset 32: table [%llu, +%llu) is not "
+                    "between the header and the end of the %llu-byte file",
+                    (unsigned long long)table, (unsigned long long)tbytes,
+                    (unsigned long long)f->size);
+    range r[SP_SECTION_MAX + 1];
+    char labels[SP_SECTION_MAX][SECTION_LABEL];
+    r[0] = (range){table, tend, 32, "section table"};
+    f->section_count = (size_t)count;
+    for (size_t i = 0; i < count; i++)
+        if (check_entry(f, i, table + i * SP_SECTION_ENTRY, &r[i + 1], labels[i], err))
+            return SP_ERR_INPUT;
+    if (check_overlaps(r, (size_t)count + 1, err)) return SP_ERR_INPUT;
+    return check_section_contents(f, table, err);
 }
 
 static int validate(sp_file *f, sp_error *err) {
