@@ -62,9 +62,8 @@ static const cli_option options[] = {
      .offset = offsetof(sp_convert_options, out), .metavar = "OUT",
      .help = "output file (default: SRC with the extension .sparsa)"},
     {.name = "--config", .kind = CLI_STRING, .offset = offsetof(sp_convert_options, config),
-     .metavar = "FILE", .help = "hyper-parameters (config.json / params.json, or a YAML such as "
-     "a Hydra model config); default: config.json, params.json, <stem>.config.json or "
-     "<stem>.params.json beside SRC, else a Lightning checkpoint's hyper_parameters"},
+     .metavar = "FILE",
+     .help = "hyper-parameters: config.json, params.json or YAML (a Hydra model config)"},
     {.name = "--arch", .kind = CLI_CUSTOM, .offset = offsetof(sp_convert_options, arch),
      .parse = parse_arch, .metavar = "NAME", .help = "force a mapping instead of detecting it"},
     {.name = "--tokenizer", .kind = CLI_STRING,
@@ -96,7 +95,10 @@ static const cli_command command = {
     .about = "Converts a checkpoint into a sparsa model file: a torch.save file (.pt .pth .bin), "
              "a Lightning\n.ckpt, a .safetensors file, or a Hugging Face model folder "
              "(config.json + *.safetensors or\npytorch_model*.bin, sharded or not). Nothing in a "
-             "pickle is ever executed.\n",
+             "pickle is ever executed.\nWithout --config, the hyper-parameters come from "
+             "config.json, params.json,\n"
+             "<stem>.config.json or <stem>.params.json beside SRC, else from a Lightning "
+             "checkpoint's\nhyper_parameters.\n",
     .options = options,
     .max_positional = 1,
     .epilog = epilog,

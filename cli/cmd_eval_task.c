@@ -44,7 +44,8 @@ static int add_path(const char *item, size_t len, void *dest) {
 static int parse_paths(const char *value, void *dest, char *why, size_t why_len) {
     path_list *l = dest;
     int rc = cli_split_commas(value, add_path, l);
-    if (rc == SP_ERR_INPUT && l->n == MAX_SETS) snprintf(why, why_len, "at most %d files", MAX_SETS);
+    if (rc == SP_ERR_INPUT && l->n == MAX_SETS)
+        snprintf(why, why_len, "at most %d files", MAX_SETS);
     else if (rc == SP_ERR_INPUT) snprintf(why, why_len, "an empty file name in '%s'", value);
     return rc;
 }
@@ -71,15 +72,15 @@ static int parse_sep(const char *value, void *dest, char *why, size_t why_len) {
 
 static const cli_option option_rows[] = {
     {.name = "--src", .kind = CLI_CUSTOM, .offset = offsetof(options, src), .repeatable = 1,
-     .parse = parse_paths, .metavar = "F[,F...]", .help = "source files, one sample per line "
-     "(repeat the option or separate files by commas)"},
+     .parse = parse_paths, .metavar = "F[,F...]",
+     .help = "source files, one sample per line (repeatable)"},
     {.name = "--trg", .kind = CLI_CUSTOM, .offset = offsetof(options, trg), .repeatable = 1,
      .parse = parse_paths, .metavar = "F[,F...]", .help = "target files, one per --src file"},
     {.name = "--json", .kind = CLI_FLAG, .offset = offsetof(options, json),
      .help = "one JSON document instead of the table"},
     {.name = "--max-len-mult", .kind = CLI_CUSTOM, .offset = offsetof(options, mult),
-     .parse = parse_mult, .metavar = "X", .help = "generation length multiplier (default: model "
-     "metadata task.generation_multiplier, else 2.2)",
+     .parse = parse_mult, .metavar = "X",
+     .help = "generation length multiplier (default: metadata, else 2.2)",
      .bad = "--max-len-mult needs a positive number"},
     {.name = "--bos", .kind = CLI_UINT, .offset = offsetof(options, bos), .max = INT32_MAX,
      .metavar = "ID", .help = "BOS id (default: metadata task.bos_id, else vocab-4)",
@@ -88,8 +89,8 @@ static const cli_option option_rows[] = {
      .metavar = "ID", .help = "EOS id (default: metadata task.eos_id, else vocab-3)",
      .bad = "--eos needs a token id"},
     {.name = "--sep", .kind = CLI_CUSTOM, .offset = offsetof(options, sep), .parse = parse_sep,
-     .metavar = "ID|none", .help = "separator after the source (default: task.sep_id, else "
-     "vocab-1; none for flip-flop)", .bad = "--sep needs a token id or none"},
+     .metavar = "ID|none", .help = "separator after the source (default: task.sep_id, else vocab-1)",
+     .bad = "--sep needs a token id or none"},
     {.name = "--limit", .kind = CLI_UINT, .offset = offsetof(options, limit), .min = 1,
      .max = 1ull << 40, .metavar = "N", .help = "first N samples of each file",
      .bad = "--limit needs a positive integer"},
@@ -106,7 +107,10 @@ static const cli_command command = {
              "token\nids separated by spaces). Each sample feeds `bos src sep`, generates until "
              "eos or until\nint(len(source) * multiplier) tokens, and is correct when the output "
              "equals the target.\nSeveral src/trg pairs (repeat the options or separate files "
-             "by commas) give one row each.\n",
+             "by commas) give one row each.\n"
+             "Defaults come from the model's metadata (task.generation_multiplier, task.bos_id, "
+             "task.eos_id,\ntask.sep_id), else the paper's tokenizer (bos vocab-4, eos vocab-3, "
+             "sep vocab-1); --sep none\nfor flip-flop.\n",
     .options = option_rows,
     .max_positional = 1,
 };

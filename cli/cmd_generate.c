@@ -49,20 +49,20 @@ static int parse_top_p(const char *value, void *dest, char *why, size_t why_len)
 
 static const cli_option options[] = {
     {.name = "--prompt", .kind = CLI_STRING, .offset = offsetof(gen_options, prompt),
-     .metavar = "TEXT", .help = "encoded with FILE's tokenizer, preceded by BOS (unless "
-     "--no-bos); prints the prompt and the generated text"},
+     .metavar = "TEXT",
+     .help = "text for FILE's tokenizer, BOS first; prints prompt + generated text"},
     {.name = "--tokens", .kind = CLI_STRING, .offset = offsetof(gen_options, tokens),
-     .metavar = "IDS", .help = "ids separated by commas or spaces, used as given; prints the "
-     "generated ids on one line"},
+     .metavar = "IDS", .help = "ids (commas or spaces), used as given; prints the generated ids"},
     {.name = "-n", .kind = CLI_UINT, .offset = offsetof(gen_options, n_new), .min = 0,
      .max = 1u << 30, .metavar = "N", .help = "generate up to N tokens (default 128)",
      .bad = "-n needs a non-negative integer"},
     {.name = "--temp", .kind = CLI_CUSTOM, .offset = offsetof(gen_options, temp),
-     .parse = parse_temp, .metavar = "T", .help = "0 (default): greedy, the most likely token; "
-     "T > 0: sample from softmax(logits / T)", .bad = "--temp needs a number >= 0"},
+     .parse = parse_temp, .metavar = "T",
+     .help = "0 (default): greedy; T > 0: sample from softmax(logits / T)",
+     .bad = "--temp needs a number >= 0"},
     {.name = "--top-p", .kind = CLI_CUSTOM, .offset = offsetof(gen_options, top_p),
-     .parse = parse_top_p, .metavar = "P", .help = "sample only from the smallest set of most "
-     "likely tokens whose probability reaches P (default 1: all)",
+     .parse = parse_top_p, .metavar = "P",
+     .help = "sample from the most likely tokens whose mass reaches P (default 1)",
      .bad = "--top-p needs a number in (0, 1]"},
     {.name = "--seed", .kind = CLI_UINT, .offset = offsetof(gen_options, seed), .min = 0,
      .max = UINT64_MAX, .metavar = "S", .help = "seed of the sampler (default 0); the same "

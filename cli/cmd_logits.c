@@ -31,8 +31,7 @@ static const cli_option options[] = {
     {.name = "--tokens", .kind = CLI_STRING, .offset = offsetof(logits_options, tokens),
      .metavar = "IDS", .help = "comma-separated token ids, e.g. 5,17,3"},
     {.name = "--out", .kind = CLI_STRING, .offset = offsetof(logits_options, out),
-     .metavar = "PATH", .help = "write float32 little-endian [n_tokens, vocab] to PATH "
-     "(default: print the top-5 logits of every position)"},
+     .metavar = "PATH", .help = "write float32 little-endian [n_tokens, vocab] to PATH"},
     CLI_OPTION_THREADS(logits_options, threads),
     {0},
 };
@@ -40,6 +39,8 @@ static const cli_option options[] = {
 static const cli_command command = {
     .name = CMD,
     .synopsis = "FILE --tokens IDS [--out PATH] [--threads N]",
+    .about = "Runs the model on the ids in one batched forward and prints the five largest logits "
+             "of\nevery position, or with --out writes all of them.\n",
     .options = options,
     .max_positional = 1,
 };

@@ -21,7 +21,7 @@ typedef struct ctx_list {
 
 typedef struct ppl_options {
     ctx_list ctx;
-    int score, bos;              /* indices of score_names / bos_names: sp_score_mode, sp_bos_mode */
+    int score, bos;              /* indices of score_names, bos_names: sp_score_mode, sp_bos_mode */
     uint64_t stride, max_tokens, threads;
     int json, stats;
 } ppl_options;
@@ -59,23 +59,19 @@ static int parse_ctx(const char *value, void *dest, char *why, size_t why_len) {
 static const cli_option options[] = {
     {.name = "--ctx", .kind = CLI_CUSTOM, .offset = offsetof(ppl_options, ctx),
      .parse = parse_ctx, .metavar = "N[,N...]",
-     .help = "context lengths (default: 512, or the model's context length if smaller)",
+     .help = "context lengths (default: 512, or the model's if smaller)",
      .bad = "--ctx needs positive integers separated by commas"},
     {.name = "--score", .kind = CLI_CHOICE, .offset = offsetof(ppl_options, score),
      .choices = score_names, .metavar = "all|second-half",
-     .help = "all: every token of a window but its first (default); second-half: llama.cpp's "
-             "llama-perplexity -c L exactly (BOS + tokens, first token := BOS, targets L/2+1 "
-             ".. L-1)",
+     .help = "all (default) or llama.cpp's second-half (see above)",
      .bad = "--score must be all or second-half"},
     {.name = "--stride", .kind = CLI_UINT, .offset = offsetof(ppl_options, stride),
      .min = 1, .max = 1ull << 40, .metavar = "S",
-     .help = "Hugging Face sliding window: a window every S tokens, each scoring its last S "
-             "targets (the first window all of them)",
+     .help = "Hugging Face sliding window: a window every S tokens",
      .bad = "--stride needs a positive integer"},
     {.name = "--bos", .kind = CLI_CHOICE, .offset = offsetof(ppl_options, bos),
      .choices = bos_names, .metavar = "none|prepend|replace",
-     .help = "none (default): windows as they are; replace: first token := BOS; prepend: BOS + "
-             "L-1 corpus tokens, all scored",
+     .help = "BOS at the start of each window (default none; see above)",
      .bad = "--bos must be none, prepend or replace"},
     {.name = "--max-tokens", .kind = CLI_UINT, .offset = offsetof(ppl_options, max_tokens),
      .min = 1, .max = 1ull << 40, .metavar = "N",
@@ -85,8 +81,7 @@ static const cli_option options[] = {
     {.name = "--json", .kind = CLI_FLAG, .offset = offsetof(ppl_options, json),
      .help = "one JSON document on stdout"},
     {.name = "--stats", .kind = CLI_FLAG, .offset = offsetof(ppl_options, stats),
-     .help = "attention sparsity per layer and head: mean support size and fraction of "
-             "exactly-zero attention weights"},
+     .help = "attention sparsity per layer and head (see above)"},
     {0},
 };
 
@@ -94,11 +89,19 @@ static const cli_command command = {
     .name = CMD,
     .synopsis = "FILE CORPUS... [--ctx N[,N...]] [--score all|second-half] [--stride S]\n"
                 "                         [--bos none|prepend|replace] [--max-tokens N] "
-                "[--threads N] [--json] [--stats]",
+                "[--threads N]\n                         [--json] [--stats]",
     .about = "Perplexity of the model FILE on UTF-8 text files. Each corpus is tokenized once, "
              "as one\nstring, with the tokenizer stored in FILE; for each context length L its "
              "tokens are cut\ninto windows of L tokens (README.md, \"Perplexity protocols\", "
-             "states each protocol).\n",
+             "states each protocol).\n"
+             "  --score all          score every token of a window but its first\n"
+             "  --score second-half  llama.cpp's llama-perplexity -c L exactly: BOS + tokens, each\n"
+             "                       window's first token replaced by BOS, targets L/2+1 .. L-1\n"
+             "  --stride S           each window scores its last S targets (the first window all)\n"
+             "  --bos replace        first token := BOS;  --bos prepend: BOS + L-1 corpus tokens,\n"
+             "                       all scored\n"
+             "  --stats              mean support size (keys with weight > 0 per query) and the\n"
+             "                       fraction of exactly-zero attention weights\n",
     .options = options,
     .max_positional = SIZE_MAX,
 };

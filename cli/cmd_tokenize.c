@@ -20,8 +20,7 @@ typedef struct tokenize_options {
 
 static const cli_option options[] = {
     {.name = "--decode", .kind = CLI_FLAG, .offset = offsetof(tokenize_options, decode),
-     .help = "read ids (space- or comma-separated) and print the text exactly, with no newline "
-             "added"},
+     .help = "read ids (space- or comma-separated); print the text exactly, no newline"},
     {.name = "--max-bytes", .kind = CLI_UINT, .offset = offsetof(tokenize_options, max_bytes),
      .min = 1, .max = UINT64_MAX, .metavar = "N", .help = "read at most N bytes of standard "
      "input (default 1 GiB); more is refused", .bad = "--max-bytes needs a positive integer"},
