@@ -44,9 +44,10 @@ struct sp_norm_kind {
     /* Reads those attributes into ap (alpha, topk, …); returns SP_OK or an error naming the
      * node. NULL: nothing to read. */
     int (*parse)(const sp_norm_attrs *a, sp_attn_params *ap, sp_error *err);
-    /* Normalises the scores ws->s[0..n) (n >= 1) of one query over its visible keys. Dense
-     * normalisers write w[j] for every key and return n; sparse ones write their support as
-     * weights ws->w[0..m) at key offsets ws->idx[0..m) and return m. */
+    /* Normalises the scores ws->s[0..n) (n >= 1) of one query over its visible keys (ws->t:
+     * scratch of n floats). Dense normalisers write w[j] for every key and return n; sparse
+     * ones write their support as weights ws->w[0..m) at key offsets ws->idx[0..m), in
+     * increasing key order (the output is summed in key order), and return m. */
     size_t (*row)(const sp_attn_params *p, size_t n, sp_row_ws *ws);
     /* 1: exact zeros are part of the definition and the row kernel returns only the support;
      * keys outside it are never touched again (no power, no V row read). */
