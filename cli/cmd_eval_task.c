@@ -156,29 +156,6 @@ static int resolve_layout(const options *o, sp_model *m, sp_task_layout *layout)
     return 0;
 }
 
-/* Reads and validates every set before the (long) evaluation starts; *capacity is the
- * session size the longest sample needs. Returns 0 or an exit status (message printed). */
-static int read_sets(const options *o, sp_model *m, const sp_task_layout *layout,
-                     sp_task_set *sets, size_t *n_read, size_t *capacity) {
-    sp_error err = {0};
-    int32_t vocab = sp_model_vocab_size(m);
-    *capacity = 0;
-    for (*n_read = 0; *n_read < o->src.n; ++*n_read) {
-        size_t i = *n_read;
-        if (sp_task_set_read(o->src.v[i], o->trg.v[i], vocab, (size_t)o->limit, &sets[i], &err))
-            return cli_report(CMD, &err);
-        size_t c = sp_task_set_capacity(&sets[i], layout);
-        if (c > *capacity) *capacity = c;
-    }
-    uint64_t ctx = sp_model_context_length(m);
-    if (ctx && *capacity > ctx) {
-        sp_fail(&err, SP_ERR_INPUT, "samples need %zu positions but the model supports %llu",
-                *capacity, (unsigned long long)ctx);
-        return cli_report(CMD, &err);
-    }
-    return 0;
-}
-
 static void print_header(const options *o, const sp_task_layout *l) {
     if (o->json) {
         printf("{\n  \"model\": ");
@@ -210,23 +187,24 @@ static void print_row(int json, int first, const char *src, const char *trg,
     fflush(stdout);
 }
 
-/* Every set in order, one row each; predictions (if asked) into one atomic file. */
+static void print_result(void *user, size_t i, const sp_task_result *r) {
+    const options *o = user;
+    print_row(o->json, i == 0, o->src.v[i], o->trg.v[i], r);
+}
+
+/* The report around the run; predictions (if asked) into one atomic file. */
 static int run_sets(const options *o, sp_model *m, const sp_task_layout *layout,
                     const sp_task_set *sets, size_t capacity, sp_error *err) {
-    sp_session *s = NULL;
-    int rc = sp_session_create(m, capacity, (int)o->threads, &s, err);
     sp_out pred = {.fd = -1, .slot = -1};
-    if (!rc && o->predictions) rc = sp_out_open(&pred, o->predictions, 0, err);
-    if (!rc) print_header(o, layout);
-    for (size_t i = 0; !rc && i < o->src.n; i++) {
-        sp_task_result r;
-        rc = sp_task_eval(s, sp_model_vocab_size(m), layout, &sets[i], pred.fp, &r, err);
-        if (!rc) print_row(o->json, i == 0, o->src.v[i], o->trg.v[i], &r);
+    int rc = o->predictions ? sp_out_open(&pred, o->predictions, 0, err) : SP_OK;
+    if (!rc) {
+        print_header(o, layout);
+        rc = sp_task_run(m, layout, sets, o->src.n, capacity, (int)o->threads, pred.fp,
+                         print_result, (void *)o, err);
     }
     if (!rc && o->json) printf("\n  ]\n}\n");
     if (!rc && o->predictions) rc = sp_out_commit(&pred, err);
     sp_out_abort(&pred);
-    sp_session_free(s);
     return rc;
 }
 
@@ -244,7 +222,10 @@ int cmd_eval_task(int argc, char **argv) {
     size_t n_read = 0, capacity = 0;
     if (sp_eval_open_model(o.model, &m, &err)) rc = cli_report(CMD, &err);
     if (!rc) rc = resolve_layout(&o, m, &layout);
-    if (!rc) rc = read_sets(&o, m, &layout, sets, &n_read, &capacity);
+    if (!rc && sp_task_sets_read(m, &layout, o.src.v, o.trg.v, o.src.n, (size_t)o.limit, sets,
+                                 &capacity, &err))
+        rc = cli_report(CMD, &err);
+    if (!rc) n_read = o.src.n;
     if (!rc && run_sets(&o, m, &layout, sets, capacity, &err)) rc = cli_report(CMD, &err);
     for (size_t i = 0; i < n_read; i++) sp_task_set_free(&sets[i]);
     sp_model_free(m);

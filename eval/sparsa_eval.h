@@ -200,6 +200,31 @@ int sp_task_eval(sp_session *s, int32_t vocab, const sp_task_layout *layout,
  * task.eos_id and task.sep_id where present, else sp_task_default_layout. */
 void sp_task_layout_of_model(sp_model *m, sp_task_layout *out);
 
+/* Reads and checks every src/trg pair (sets[0..n)) before a long evaluation starts; on error
+ * the sets already read are freed. *capacity gets the session size the longest sample needs,
+ * which must fit the model's context length (SP_ERR_INPUT otherwise). */
+int sp_task_sets_read(sp_model *m, const sp_task_layout *layout, const char *const *src,
+                      const char *const *trg, size_t n, size_t limit, sp_task_set *sets,
+                      size_t *capacity, sp_error *err);
+
+/* Called after each set with its result (row i of the report). */
+typedef void (*sp_task_row_cb)(void *user, size_t i, const sp_task_result *r);
+
+/* Runs every set in order on one session of `capacity` tokens; pred as in sp_task_eval. */
+int sp_task_run(sp_model *m, const sp_task_layout *layout, const sp_task_set *sets, size_t n,
+                size_t capacity, int threads, FILE *pred, sp_task_row_cb row, void *user,
+                sp_error *err);
+
+/* ---- logits of one list of ids ---------------------------------------------------------- */
+
+/* Every id inside the model's vocabulary, and no more ids than its context length. */
+int sp_logits_check(sp_model *m, const int32_t *ids, size_t n, sp_error *err);
+/* One batched forward over ids. With raw, writes the float32 rows [n, vocab] (host order,
+ * little-endian on every supported host); otherwise prints, per position, its five largest
+ * logits as "p: id=value ..." to summary. A failed write is SP_ERR_RUNTIME. */
+int sp_logits_run(sp_model *m, const int32_t *ids, size_t n, int threads, FILE *raw,
+                  FILE *summary, sp_error *err);
+
 /* ---- a whole perplexity run: plan, run, report ----------------------------------------- */
 
 /* Opens a model file; an error names the file. */

@@ -1,0 +1,68 @@
+/* logits_run.c — the logits of one list of ids (sparsa_eval.h, "logits of one list of ids"):
+ * checked against the model, one batched forward, rows written raw or summarised as the five
+ * largest logits of each position. */
+#include "sparsa_eval.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "logits_run.c writes host floats as little-endian"
+#endif
+
+int sp_logits_check(sp_model *m, const int32_t *ids, size_t n, sp_error *err) {
+    int32_t vocab = sp_model_vocab_size(m);
+    uint64_t ctx = sp_model_context_length(m);
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= vocab)
+            return sp_fail(err, SP_ERR_INPUT, "token id %ld at position %zu is outside [0, %d)",
+                           (long)ids[i], i, vocab);
+    if (ctx && n > ctx)
+        return sp_fail(err, SP_ERR_INPUT, "%zu tokens exceed the model's context length %llu",
+                       n, (unsigned long long)ctx);
+    return SP_OK;
+}
+
+typedef struct sink_ctx {
+    FILE *raw, *summary;
+    int32_t vocab;
+    int failed;
+} sink_ctx;
+
+static int write_rows(void *user, size_t first_row, size_t n_rows, const float *logits) {
+    sink_ctx *c = user;
+    (void)first_row;
+    size_t cnt = n_rows * (size_t)c->vocab;
+    c->failed = fwrite(logits, sizeof(float), cnt, c->raw) != cnt;
+    return c->failed;
+}
+
+/* Per row: the five largest logits, largest first (lowest id first among equals). */
+static int print_top5(void *user, size_t first_row, size_t n_rows, const float *logits) {
+    sink_ctx *c = user;
+    for (size_t r = 0; r < n_rows; r++) {
+        const float *row = logits + r * (size_t)c->vocab;
+        int32_t top[5];
+        int nt = 0;
+        for (int32_t j = 0; j < c->vocab; j++) {
+            if (nt == 5 && !(row[j] > row[top[4]])) continue;
+            if (nt < 5) nt++;
+            int at = nt - 1;
+            for (; at > 0 && row[j] > row[top[at - 1]]; at--) top[at] = top[at - 1];
+            top[at] = j;
+        }
+        fprintf(c->summary, "%zu:", first_row + r);
+        for (int t = 0; t < nt; t++) fprintf(c->summary, " %d=%.4f", top[t], row[top[t]]);
+        fputc('\n', c->summary);
+    }
+    return 0;
+}
+
+int sp_logits_run(sp_model *m, const int32_t *ids, size_t n, int threads, FILE *raw,
+                  FILE *summary, sp_error *err) {
+    sp_session *s = NULL;
+    int rc = sp_session_create(m, n, threads, &s, err);
+    if (rc) return rc;
+    sink_ctx c = {raw, summary, sp_model_vocab_size(m), 0};
+    rc = sp_session_forward(s, ids, n, 0, raw ? write_rows : print_top5, &c, err);
+    if (c.failed) rc = sp_fail(err, SP_ERR_RUNTIME, "cannot write the logits");
+    sp_session_free(s);
+    return rc;
+}

@@ -1,0 +1,39 @@
+/* task_run.c — a whole synthetic-task evaluation (sparsa_eval.h, "synthetic tasks"): every
+ * src/trg pair read and checked before the first sample runs, then each set on one session. */
+#include "sparsa_eval.h"
+
+int sp_task_sets_read(sp_model *m, const sp_task_layout *layout, const char *const *src,
+                      const char *const *trg, size_t n, size_t limit, sp_task_set *sets,
+                      size_t *capacity, sp_error *err) {
+    int32_t vocab = sp_model_vocab_size(m);
+    size_t read = 0;
+    int rc = SP_OK;
+    *capacity = 0;
+    for (; read < n && !rc; read++) {
+        rc = sp_task_set_read(src[read], trg[read], vocab, limit, &sets[read], err);
+        if (rc) break;
+        size_t c = sp_task_set_capacity(&sets[read], layout);
+        if (c > *capacity) *capacity = c;
+    }
+    uint64_t ctx = sp_model_context_length(m);
+    if (!rc && ctx && *capacity > ctx)
+        rc = sp_fail(err, SP_ERR_INPUT, "samples need %zu positions but the model supports %llu",
+                     *capacity, (unsigned long long)ctx);
+    if (rc)
+        for (size_t i = 0; i < read; i++) sp_task_set_free(&sets[i]);
+    return rc;
+}
+
+int sp_task_run(sp_model *m, const sp_task_layout *layout, const sp_task_set *sets, size_t n,
+                size_t capacity, int threads, FILE *pred, sp_task_row_cb row, void *user,
+                sp_error *err) {
+    sp_session *s = NULL;
+    int rc = sp_session_create(m, capacity, threads, &s, err);
+    for (size_t i = 0; !rc && i < n; i++) {
+        sp_task_result r;
+        rc = sp_task_eval(s, sp_model_vocab_size(m), layout, &sets[i], pred, &r, err);
+        if (!rc && row) row(user, i, &r);
+    }
+    sp_session_free(s);
+    return rc;
+}
