@@ -10,7 +10,6 @@
 #include "args.h"
 #include "commands.h"
 #include "sparsa_eval.h"
-#include "token_ids.h"
 
 #define CMD "generate"
 
@@ -123,7 +122,7 @@ int cmd_generate(int argc, char **argv) {
     int32_t *ids = NULL;
     if (o.tokens) {
         char bad[48];
-        rc = cli_parse_token_ids(o.tokens, &ids, &job.n_ids, bad, sizeof bad);
+        rc = sp_ids_parse(o.tokens, &ids, &job.n_ids, bad, sizeof bad);
         for (size_t i = 0; !rc && i < job.n_ids; i++) rc = ids[i] < 0 ? SP_ERR_INPUT : 0;
         if (rc == SP_ERR_RUNTIME) fprintf(stderr, "sparsa %s: out of memory\n", CMD);
         else if (rc) rc = cli_usage_error(CMD, "--tokens needs non-negative integer ids");

@@ -11,7 +11,6 @@
 #include "args.h"
 #include "commands.h"
 #include "sparsa_eval.h"
-#include "token_ids.h"
 
 #define CMD "logits"
 /* The longest --tokens list accepted when the model sets no context length. */
@@ -49,7 +48,7 @@ static int read_ids(const char *s, int32_t **ids, size_t *n) {
         return cli_usage_error(CMD, "--tokens has %zu ids, more than %u", count,
                                LOGITS_MAX_TOKENS);
     char bad[48];
-    int rc = cli_parse_token_ids(s, ids, n, bad, sizeof bad);
+    int rc = sp_ids_parse(s, ids, n, bad, sizeof bad);
     if (rc == SP_ERR_INPUT) return cli_usage_error(CMD, "--tokens: bad id at '%s'", bad);
     if (rc) fprintf(stderr, "sparsa %s: out of memory\n", CMD);
     return rc;

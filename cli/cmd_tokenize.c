@@ -8,7 +8,6 @@
 
 #include "args.h"
 #include "commands.h"
-#include "token_ids.h"
 #include "sparsa_eval.h"
 
 #define CMD "tokenize"
@@ -42,7 +41,7 @@ static int decode_ids(sp_tokenizer *tok, const char *text, sp_error *err) {
     int32_t *ids = NULL;
     size_t n = 0;
     char bad[48];
-    int rc = cli_parse_token_ids(text, &ids, &n, bad, sizeof bad);
+    int rc = sp_ids_parse(text, &ids, &n, bad, sizeof bad);
     for (size_t i = 0; !rc && i < n; i++)
         if (ids[i] < 0) {
             snprintf(bad, sizeof bad, "%d", (int)ids[i]);

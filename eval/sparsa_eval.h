@@ -37,6 +37,15 @@ int sp_corpus_read(const char *path, char **text, size_t *len, sp_error *err);
 /* Byte offset of the first invalid UTF-8 sequence, or len if the text is valid. */
 size_t sp_utf8_first_invalid(const char *s, size_t len);
 
+/* ---- token-id lists ----------------------------------------------------------------------- */
+
+/* Parses ids separated by commas and/or white space ("5,17,3", "5 17 3", "5, 17"). Each item
+ * is a decimal integer that fits int32 (a sign is allowed, so callers can name an id outside
+ * the vocabulary in their own words); an empty item (",,", a leading or trailing comma) is
+ * bad. Returns 0 (*ids malloc'd, possibly with *n = 0), SP_ERR_INPUT with the bad item (cut to
+ * 40 bytes) in bad, or SP_ERR_RUNTIME when memory ran out. */
+int sp_ids_parse(const char *s, int32_t **ids, size_t *n, char *bad, size_t bad_len);
+
 /* ---- protocols and window planning ----------------------------------------------------- */
 
 typedef enum { SP_SCORE_ALL = 0, SP_SCORE_SECOND_HALF = 1 } sp_score_mode;

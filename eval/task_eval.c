@@ -1,6 +1,5 @@
 /* task_eval.c — synthetic-task exact-match accuracy by greedy generation (sparsa_eval.h,
  * "synthetic tasks"): the task layout, reading src/trg sets, and the evaluation loop. */
-#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -51,43 +50,21 @@ void sp_task_set_free(sp_task_set *s) {
     memset(s, 0, sizeof *s);
 }
 
-/* Parses one line of space-separated ids into a malloc'd array. */
-static int parse_ids(const char *path, size_t line_no, char *line, int32_t vocab, int32_t **ids,
-                     size_t *n, sp_error *err) {
-    size_t cap = 16, len = 0;
-    int32_t *v = malloc(cap * sizeof *v);
-    if (!v) return sp_fail(err, SP_ERR_RUNTIME, "%s: out of memory", path);
-    char *p = line;
-    for (;;) {
-        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
-        if (!*p) break;
-        char *end;
-        errno = 0;
-        long long x = strtoll(p, &end, 10);
-        if (end == p || errno || (*end && *end != ' ' && *end != '\t' && *end != '\r' &&
-                                  *end != '\n')) {
-            free(v);
-            return sp_fail(err, SP_ERR_INPUT, "%s:%zu: not a list of integer token ids", path,
-                           line_no);
+/* Parses one line of space-separated ids, every one inside the vocabulary. */
+static int parse_ids(const char *path, size_t line_no, const char *line, int32_t vocab,
+                     int32_t **ids, size_t *n, sp_error *err) {
+    char bad[48];
+    int rc = sp_ids_parse(line, ids, n, bad, sizeof bad);
+    if (rc == SP_ERR_RUNTIME) return sp_fail(err, rc, "%s: out of memory", path);
+    if (rc) return sp_fail(err, rc, "%s:%zu: not a list of integer token ids", path, line_no);
+    for (size_t i = 0; i < *n; i++)
+        if ((*ids)[i] < 0 || (*ids)[i] >= vocab) {
+            int32_t x = (*ids)[i];
+            free(*ids);
+            *ids = NULL;
+            return sp_fail(err, SP_ERR_INPUT, "%s:%zu: token id %d outside the vocabulary "
+                           "[0, %d)", path, line_no, (int)x, (int)vocab);
         }
-        if (x < 0 || x >= vocab) {
-            free(v);
-            return sp_fail(err, SP_ERR_INPUT, "%s:%zu: token id %lld outside the vocabulary "
-                           "[0, %d)", path, line_no, x, (int)vocab);
-        }
-        if (len == cap) {
-            int32_t *nv = realloc(v, (cap *= 2) * sizeof *v);
-            if (!nv) {
-                free(v);
-                return sp_fail(err, SP_ERR_RUNTIME, "%s: out of memory", path);
-            }
-            v = nv;
-        }
-        v[len++] = (int32_t)x;
-        p = end;
-    }
-    *ids = v;
-    *n = len;
     return SP_OK;
 }
 

@@ -1,11 +1,11 @@
-/* token_ids.c — token-id lists on the command line (token_ids.h). */
+/* token_ids.c — the one reader of token-id lists: command-line --tokens and --decode input,
+ * and the lines of synthetic-task files (sparsa_eval.h, sp_ids_parse). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sparsa_common.h"
-#include "token_ids.h"
+#include "sparsa_eval.h"
 
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
@@ -15,7 +15,7 @@ static int bad_item(const char *item, size_t len, char *bad, size_t bad_len, int
     return SP_ERR_INPUT;
 }
 
-int cli_parse_token_ids(const char *s, int32_t **ids, size_t *n, char *bad, size_t bad_len) {
+int sp_ids_parse(const char *s, int32_t **ids, size_t *n, char *bad, size_t bad_len) {
     size_t cap = 64, k = 0;
     int32_t *v = malloc(cap * sizeof *v);
     if (!v) return SP_ERR_RUNTIME;
