@@ -102,7 +102,7 @@ Test(tokenize_cli, bad_inputs_exit_2_with_one_line) {
     tu_expect_bad("tokenize tests/fixtures/models/hf-llama-f32.sparsa hi", "no tokenizer");
     tu_expect_bad("tokenize " FIX "kjv_bpe.model --decode '5 x7'", "x7");
     tu_expect_bad("tokenize " FIX "kjv_bpe.model --decode '5 2000'", "2000");
-    tu_expect_bad("tokenize " FIX "kjv_bpe.model --decode -- '-3'", NULL);
+    tu_expect_bad("tokenize " FIX "kjv_bpe.model --decode -- '-3'", "not a token id: '-3'");
     tu_expect_bad("tokenize " FIX "kjv_bpe.model --frob hi", "--frob");
     tu_expect_bad("tokenize " FIX "kjv_bpe.model a b", "unexpected");
 }
