@@ -7,7 +7,7 @@
 #include "args.h"
 #include "commands.h"
 
-#define MAX_OPTIONS 64
+#define MAX_OPTIONS 64 /* rows per command table that duplicate detection tracks */
 
 /* The row whose name or alias is `arg` (up to `len` bytes), or -1. */
 static int find_option(const cli_option *opts, const char *arg, size_t len) {
@@ -73,6 +73,10 @@ static int take_option(const cli_command *cmd, int argc, char **argv, int *i, vo
     if (len == 2 && !strncmp(a, "-h", 2)) return CLI_HELP_SHOWN;
     int k = find_option(cmd->options, a, len);
     if (k < 0) return cli_usage_error(cmd->name, "unknown option '%.*s'", (int)len, a);
+    if (k >= MAX_OPTIONS) { /* a table longer than `seen` can track: the program's fault */
+        fprintf(stderr, "sparsa %s: internal error: option table too long\n", cmd->name);
+        return 1;
+    }
     const cli_option *o = &cmd->options[k];
     if (seen[k] && !o->repeatable) return cli_usage_error(cmd->name, "%s given twice", o->name);
     seen[k] = 1;

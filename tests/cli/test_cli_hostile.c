@@ -268,3 +268,17 @@ Test(cli_hostile, blank_lines_in_task_files_are_refused) {
     snprintf(line, sizeof line, "$SPARSA eval-task " TASK_MODEL " --src %s --trg %s", src, src);
     expect_refused(line, ":2: blank line");
 }
+
+Test(cli_hostile, file_names_in_json_are_valid_for_any_bytes) {
+    char *corpus = in_tmp("bad\xff\"name\x01.txt");
+    copy_file(DIR "psalms.txt", corpus);
+    char args[1200], *out = NULL, *err = NULL;
+    snprintf(args, sizeof args, "perplexity " LLAMA " '%s' --ctx 64 --max-tokens 200 --threads 1 "
+             "--json", corpus);
+    cr_assert_eq(tu_run_sparsa(args, &out, &err), 0, "%s", err);
+    cr_assert(strstr(out, "bad\\ufffd\\\"name\\u0001.txt\""), "%s", out);
+    for (const unsigned char *c = (const unsigned char *)out; *c; c++)
+        cr_assert(*c != 0xff && *c != 0x01, "a raw byte of the name reached the JSON");
+    free(out);
+    free(err);
+}
