@@ -45,7 +45,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
 
 static int dispatch(int argc, char **argv) {
     if (argc < 2) {
-        usage(stderr);
+        fprintf(stderr, "sparsa: no command given (see sparsa --help)\n");
         return 2;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {

@@ -20,7 +20,13 @@ Test(cli, unknown_command_is_usage_error_with_one_line) {
 }
 
 Test(cli, no_arguments_is_usage_error) {
-    cr_assert_eq(tu_run_sparsa("", NULL, NULL), 2);
+    char *out = NULL, *err = NULL;
+    cr_assert_eq(tu_run_sparsa("", &out, &err), 2);
+    cr_assert_eq(tu_line_count(err), 1, "stderr: %s", err);
+    cr_assert(strstr(err, "--help"), "%s", err);
+    cr_assert_str_eq(out, "");
+    free(out);
+    free(err);
 }
 
 /* The one argument parser, seen through the commands. */
