@@ -1,5 +1,8 @@
 /* cmd_convert.c — `sparsa convert SRC [-o OUT.sparsa] [--config FILE] [--arch NAME]
- * [--tokenizer SPM.model] [--dtype keep|f32|f16|bf16] [--compress none|zstd[:LEVEL]] [--force]` */
+ * [--tokenizer SPM.model] [--dtype keep|f32|f16|bf16] [--compress none|zstd[:LEVEL]] [--force]
+ * [--allow-nonfinite]`. The driver (converters/) records the inputs and checks the output; this
+ * file adds what the converters cannot do themselves: the tokenizer checked against the
+ * model's vocabulary (the tokenizer API comes through eval's public header). */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +11,7 @@
 #include "args.h"
 #include "commands.h"
 #include "sparsa_convert.h"
+#include "sparsa_eval.h"
 
 #define CMD "convert"
 
@@ -77,6 +81,9 @@ static const cli_option options[] = {
      .metavar = "C", .help = "none (default) | zstd[:LEVEL]"},
     {.name = "--force", .kind = CLI_FLAG, .offset = offsetof(sp_convert_options, force),
      .help = "overwrite an existing output (never an input, a link or a device)"},
+    {.name = "--allow-nonfinite", .kind = CLI_FLAG,
+     .offset = offsetof(sp_convert_options, allow_nonfinite),
+     .help = "write NaN/Inf weights instead of refusing the checkpoint"},
     {0},
 };
 
@@ -91,7 +98,7 @@ static const cli_command command = {
     .name = CMD,
     .synopsis = "SRC [-o OUT.sparsa] [--config FILE] [--arch NAME] [--tokenizer SPM.model]\n"
                 "                      [--dtype keep|f32|f16|bf16] [--compress none|zstd[:LEVEL]] "
-                "[--force]",
+                "[--force]\n                      [--allow-nonfinite]",
     .about = "Converts a checkpoint into a sparsa model file: a torch.save file (.pt .pth .bin), "
              "a Lightning\n.ckpt, a .safetensors file, or a Hugging Face model folder "
              "(config.json + *.safetensors or\npytorch_model*.bin, sharded or not). Nothing in a "
@@ -104,20 +111,45 @@ static const cli_command command = {
     .epilog = epilog,
 };
 
+/* The tokenizer must serve exactly the model's vocabulary: as many pieces as embedding rows,
+ * and its BOS/EOS/UNK ids (when it has them) inside it. */
+static int check_tokenizer(const void *bytes, size_t len, uint64_t vocab, sp_error *err) {
+    sp_tokenizer *tok = NULL;
+    int rc = sp_tokenizer_load_bytes(bytes, len, &tok, err);
+    if (rc) return rc;
+    int32_t pieces = sp_tokenizer_vocab_size(tok);
+    const char *names[] = {"BOS", "EOS", "UNK"};
+    int32_t ids[] = {sp_tokenizer_bos(tok), sp_tokenizer_eos(tok), sp_tokenizer_unk(tok)};
+    sp_tokenizer_free(tok);
+    if (pieces < 0 || (uint64_t)pieces != vocab)
+        return sp_fail(err, SP_ERR_INPUT, "the tokenizer has %d pieces but the model's vocabulary is %llu",
+                       (int)pieces, (unsigned long long)vocab);
+    for (size_t i = 0; i < 3; i++)
+        if (ids[i] >= 0 && (uint64_t)ids[i] >= vocab)
+            return sp_fail(err, SP_ERR_INPUT, "the tokenizer's %s id %d is outside the model's vocabulary of %llu",
+                           names[i], (int)ids[i], (unsigned long long)vocab);
+    return 0;
+}
+
 int cmd_convert(int argc, char **argv) {
     sp_convert_options o = {0};
     o.dtype = SP_OUT_KEEP;
+    o.tokenizer_check = check_tokenizer;
     cli_args a;
     int rc = cli_parse(&command, argc, argv, &o, &a);
     if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
     if (a.n_pos < 1) return cli_usage_error(CMD, "missing SRC");
     o.src = a.pos[0];
-    const char *inputs[] = {o.src, o.config, o.tokenizer};
-    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++)
-        if (inputs[i]) sp_inputs_add(inputs[i]);
+    /* checkpoints are mapped and configs found beside them: standard input cannot serve */
+    if (!strcmp(o.src, "-")) return cli_usage_error(CMD, "SRC must be a file or folder, not standard input");
+    if (o.config && !strcmp(o.config, "-"))
+        return cli_usage_error(CMD, "--config must name a file, not standard input");
+    if (o.tokenizer && !strcmp(o.tokenizer, "-"))
+        return cli_usage_error(CMD, "--tokenizer must name a file, not standard input");
+    if (o.out && !strcmp(o.out, "-"))
+        return cli_usage_error(CMD, "-o must name a file (a model file is not written to standard output)");
     sp_convert_report rep;
     sp_error err = {0};
-    if (o.out && sp_output_check(o.out, 0, &err)) return cli_report(CMD, &err);
     rc = sp_convert(&o, &rep, &err);
     if (rc) {
         if (!err.code) err.code = rc;

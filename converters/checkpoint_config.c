@@ -75,14 +75,14 @@ static int config_beside(const char *src, int src_is_dir, const char *dir, char 
             static const char *sfx[] = {".config.json", ".params.json"};
             for (size_t i = 0; i < 2; i++) {
                 snprintf(cand, cap, "%s/%s%s", dir, stem, sfx[i]);
-                if (ckpt_is_regular_file(cand)) return 1;
+                if (ckpt_path_exists(cand)) return 1;
             }
         }
     }
     static const char *names[] = {"config.json", "params.json"};
     for (size_t i = 0; i < 2; i++) {
         snprintf(cand, cap, "%s/%s", dir, names[i]);
-        if (ckpt_is_regular_file(cand)) return 1;
+        if (ckpt_path_exists(cand)) return 1;
     }
     return 0;
 }

@@ -12,25 +12,22 @@
 #include "checkpoint_internal.h"
 
 int ckpt_add_file(sp_ckpt *c, const char *path, const char *display, size_t *idx, sp_error *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return sp_fail(err, SP_ERR_INPUT, "cannot open %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return sp_fail(err, SP_ERR_INPUT, "%s is not a regular file", path);
-    }
-    if (st.st_size == 0) {
+    /* a FIFO, device or directory is refused before anything could block on it */
+    uint64_t size = 0;
+    int fd = sp_open_input(path, &size, err);
+    if (fd < 0) return err ? err->code : SP_ERR_INPUT;
+    if (size == 0) {
         close(fd);
         return sp_fail(err, SP_ERR_INPUT, "%s is empty", path);
     }
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (map == MAP_FAILED) {
         close(fd);
         return sp_fail(err, SP_ERR_RUNTIME, "cannot map %s: %s", path, strerror(errno));
     }
     sp_src_file *nf = realloc(c->files, (c->nfiles + 1) * sizeof *nf);
     if (!nf) {
-        munmap(map, (size_t)st.st_size);
+        munmap(map, (size_t)size);
         close(fd);
         return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     }
@@ -38,7 +35,7 @@ int ckpt_add_file(sp_ckpt *c, const char *path, const char *display, size_t *idx
     sp_src_file *f = &c->files[c->nfiles];
     f->path = strdup(path);
     f->display = strdup(display);
-    f->size = (uint64_t)st.st_size;
+    f->size = size;
     f->map = map;
     f->fd = fd;
     *idx = c->nfiles++;
@@ -46,9 +43,9 @@ int ckpt_add_file(sp_ckpt *c, const char *path, const char *display, size_t *idx
     return 0;
 }
 
-int ckpt_is_regular_file(const char *path) {
+int ckpt_path_exists(const char *path) {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    return stat(path, &st) == 0;
 }
 
 sp_src_tensor *ckpt_new_tensor(sp_ckpt *c, const char *name, sp_error *err) {

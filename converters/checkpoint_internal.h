@@ -9,8 +9,10 @@
 
 /* Maps path read-only and appends it to c->files; its index in *idx. */
 int ckpt_add_file(sp_ckpt *c, const char *path, const char *display, size_t *idx, sp_error *err);
-/* 1 if path names a regular file (following symlinks). */
-int ckpt_is_regular_file(const char *path);
+/* 1 if something exists at path (following symlinks), whatever it is: a config or index file
+ * found by its name is then read, and refused there if it is a FIFO, a device or a folder,
+ * rather than silently passed over. */
+int ckpt_path_exists(const char *path);
 /* Appends a zeroed tensor named name; NULL (err filled) on out of memory. */
 sp_src_tensor *ckpt_new_tensor(sp_ckpt *c, const char *name, sp_error *err);
 

@@ -163,7 +163,7 @@ int ckpt_load_folder(sp_ckpt *c, const char *dir, sp_error *err) {
     char path[4096];
     for (size_t i = 0; i < 2; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, indexes[i]);
-        if (ckpt_is_regular_file(path)) return load_index(c, dir, indexes[i], err);
+        if (ckpt_path_exists(path)) return load_index(c, dir, indexes[i], err);
     }
     DIR *d = opendir(dir);
     if (!d) return sp_fail(err, SP_ERR_INPUT, "cannot read folder %s: %s", dir, strerror(errno));

@@ -1,5 +1,5 @@
-/* convert.c — sp_convert, the conversion driver, in its steps: check the output path, open the
- * checkpoint, choose the mapping (by --arch or detection through the mapping table) and build
+/* convert.c — sp_convert, the conversion driver, in its steps: check the output path (before
+ * and again once every input file is known), open the checkpoint, choose the mapping (by --arch or detection through the mapping table) and build
  * the graph and output list, read the tokenizer, list the provenance, stream every mapped
  * tensor into an sp_writer (temporary file), write the metadata, and let the writer rename the
  * file into place only after the self-check (convert_check.c) passed. */
@@ -47,17 +47,15 @@ static char *default_out(const char *src) {
     return o;
 }
 
-static int same_file(const char *a, const char *b) {
-    struct stat x, y;
-    return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
-}
-
-/* The output path: an existing file only with --force, and never one of the inputs. */
+/* Records every file the conversion reads (the checkpoint's files, the config used, the
+ * tokenizer) as an input and checks the output path against them and against the output
+ * rules (sparsa_common.h): never an input, a symlink, a device, a FIFO or a directory. */
 static int check_output(const conversion *cv, sp_error *err) {
-    for (size_t i = 0; i < cv->c->nfiles; i++)
-        if (same_file(cv->out, cv->c->files[i].path) || (cv->c->config_path && same_file(cv->out, cv->c->config_path)))
-            return sp_fail(err, SP_ERR_INPUT, "%s is an input of the conversion; choose another output", cv->out);
-    return 0;
+    if (cv->c) {
+        for (size_t i = 0; i < cv->c->nfiles; i++) sp_inputs_add(cv->c->files[i].path);
+        sp_inputs_add(cv->c->config_path);
+    }
+    return sp_output_check(cv->out, 0, err);
 }
 
 static const sp_mapping *choose_mapping(const sp_convert_options *o, const sp_ckpt *c, sp_error *err) {
@@ -85,6 +83,10 @@ static int plan(conversion *cv, sp_convert_report *rep, sp_error *err) {
     if ((rc = sp_read_file(o->tokenizer, (uint64_t)256 << 20, &cv->tok, &cv->toklen, err))) return rc;
     if ((uint8_t)cv->tok[0] != 0x0a)
         return sp_fail(err, SP_ERR_INPUT, "%s does not look like a SentencePiece model (ModelProto)", o->tokenizer);
+    if (o->tokenizer_check && (rc = o->tokenizer_check(cv->tok, cv->toklen, cv->r.vocab_size, err))) {
+        sp_error inner = *err;
+        return sp_fail(err, rc, "%s: %s", o->tokenizer, inner.msg);
+    }
     return 0;
 }
 
@@ -132,15 +134,28 @@ static void release(conversion *cv) {
     free(cv->out);
 }
 
+/* The inputs are read with seek and mmap, and standard input cannot be: refused by name. */
+static int check_not_stdin(const sp_convert_options *o, sp_error *err) {
+    const char *names[] = {"SRC", "--config", "--tokenizer"}, *paths[] = {o->src, o->config, o->tokenizer};
+    for (size_t i = 0; i < 3; i++)
+        if (paths[i] && !strcmp(paths[i], "-"))
+            return sp_fail(err, SP_ERR_INPUT, "%s cannot be standard input ('-'): name a file", names[i]);
+    return 0;
+}
+
 int sp_convert(const sp_convert_options *o, sp_convert_report *rep, sp_error *err) {
     memset(rep, 0, sizeof *rep);
+    if (check_not_stdin(o, err)) return SP_ERR_INPUT;
     conversion cv = {.o = o};
     cv.out = o->out ? strdup(o->out) : default_out(o->src);
     if (!cv.out) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     snprintf(rep->out_path, sizeof rep->out_path, "%s", cv.out);
+    sp_inputs_add(o->src);
+    sp_inputs_add(o->config);
+    sp_inputs_add(o->tokenizer);
+    int rc = check_output(&cv, err);
     struct stat st;
-    int rc = 0;
-    if (stat(cv.out, &st) == 0 && (S_ISDIR(st.st_mode) || !o->force))
+    if (!rc && !o->force && lstat(cv.out, &st) == 0)
         rc = sp_fail(err, SP_ERR_INPUT, "%s already exists (use --force to overwrite it)", cv.out);
     if (!rc) rc = plan(&cv, rep, err);
     if (!rc) rc = conv_provenance_init(&cv.prov, cv.c, o->tokenizer, cv.tok, cv.toklen, err);

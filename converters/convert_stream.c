@@ -1,7 +1,9 @@
 /* convert_stream.c — moving one tensor from the checkpoint into the writer: chunk by chunk,
  * without a copy when the source is contiguous and already in the output dtype, else gathered
  * (strided views) and/or converted through the chunk buffers; the source pages are dropped as
- * soon as each chunk is written. */
+ * soon as each chunk is written. Each chunk is checked for NaN/Inf as it will be written (a
+ * finite value that overflows f16 counts too), unless --allow-nonfinite. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +58,64 @@ static int writer_fail(sp_writer *w, sp_error *err) {
     return sp_fail(err, sp_writer_error(w)->code, "%s", sp_writer_error(w)->msg);
 }
 
+/* 1 if the element at p is NaN or +-Inf: its exponent bits are all ones, in every float
+ * format; integer dtypes are always finite. */
+static int elem_nonfinite(const uint8_t *p, sp_dtype d) {
+    uint16_t h;
+    uint32_t u;
+    uint64_t x;
+    switch (d) {
+    case SP_F16: memcpy(&h, p, 2); return (h & 0x7c00u) == 0x7c00u;
+    case SP_BF16: memcpy(&h, p, 2); return (h & 0x7f80u) == 0x7f80u;
+    case SP_F32: memcpy(&u, p, 4); return (u & 0x7f800000u) == 0x7f800000u;
+    case SP_F64: memcpy(&x, p, 8); return (x & 0x7ff0000000000000ull) == 0x7ff0000000000000ull;
+    default: return 0;
+    }
+}
+
+/* The index of the first NaN/Inf among n elements, or n when all are finite. Blocks are
+ * scanned without an early exit (so the compiler can vectorise the common, clean case); only
+ * a block holding a bad value is walked again to find it. */
+static size_t first_nonfinite(const void *data, sp_dtype d, size_t n) {
+    if (!sp_dtype_is_floating(d)) return n;
+    const uint8_t *p = data;
+    size_t es = sp_dtype_size(d);
+    enum { BLOCK = 1024 };
+    for (size_t at = 0; at < n; at += BLOCK) {
+        size_t end = n - at < BLOCK ? n : at + BLOCK;
+        int bad = 0;
+        for (size_t i = at; i < end; i++) bad |= elem_nonfinite(p + i * es, d);
+        if (!bad) continue;
+        for (size_t i = at; i < end; i++)
+            if (elem_nonfinite(p + i * es, d)) return i;
+    }
+    return n;
+}
+
+/* "hf-llama.pt: tensor 'x' holds NaN at element 12 (index [0, 12]) ...": the value as the
+ * checkpoint holds it, or, when the source value was finite, that the output dtype cannot. */
+static int nonfinite_error(const sp_ckpt *c, const sp_src_tensor *t, uint64_t flat, const uint8_t *src,
+                           const uint8_t *out, sp_dtype od, sp_error *err) {
+    uint64_t idx[SP_MAX_DIMS] = {0}, rest = flat;
+    for (uint32_t k = t->ndim; k-- > 0;) {
+        idx[k] = t->shape[k] ? rest % t->shape[k] : 0;
+        rest = t->shape[k] ? rest / t->shape[k] : 0;
+    }
+    char where[256];
+    sp_shape_format(where, sizeof where, t->ndim, idx);
+    float v = to_f32(out, od);
+    const char *what = isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf";
+    if (elem_nonfinite(src, t->dtype))
+        return sp_fail(err, SP_ERR_INPUT,
+                       "%s: tensor '%.200s' holds %s at element %llu (index %s); refusing non-finite weights "
+                       "(--allow-nonfinite converts them anyway)",
+                       c->files[t->file].display, t->name, what, (unsigned long long)flat, where);
+    return sp_fail(err, SP_ERR_INPUT,
+                   "%s: tensor '%.200s' element %llu (index %s) becomes %s in %s (too large for it); "
+                   "choose another --dtype, or --allow-nonfinite",
+                   c->files[t->file].display, t->name, (unsigned long long)flat, where, what, sp_dtype_name(od));
+}
+
 int conv_write_tensor(sp_writer *w, const sp_ckpt *c, const sp_map_tensor *mt, const sp_convert_options *o,
                       chunk_bufs *b, sp_error *err) {
     const sp_src_tensor *t = mt->src;
@@ -64,16 +124,21 @@ int conv_write_tensor(sp_writer *w, const sp_ckpt *c, const sp_map_tensor *mt, c
         return writer_fail(w, err);
     for (uint64_t first = 0; first < t->numel; first += CONV_CHUNK_ELEMS) {
         uint64_t n = t->numel - first < CONV_CHUNK_ELEMS ? t->numel - first : CONV_CHUNK_ELEMS;
-        const void *data = od == t->dtype ? sp_ckpt_view(c, t, first, n) : NULL;
-        if (!data) {
-            const void *src = sp_ckpt_view(c, t, first, n);
-            if (!src) {
-                if (sp_ckpt_read(c, t, first, n, b->sbuf, err)) return err->code;
-                src = b->sbuf;
-            }
+        const void *src = sp_ckpt_view(c, t, first, n);
+        if (!src) {
+            if (sp_ckpt_read(c, t, first, n, b->sbuf, err)) return err->code;
+            src = b->sbuf;
+        }
+        const void *data = src;
+        if (od != t->dtype) {
             conv_convert_elems(src, t->dtype, b->obuf, od, (size_t)n);
             data = b->obuf;
         }
+        /* checked as written, in the chunk already in cache: no second pass over the data */
+        size_t bad = o->allow_nonfinite ? (size_t)n : first_nonfinite(data, od, (size_t)n);
+        if (bad < n)
+            return nonfinite_error(c, t, first + bad, (const uint8_t *)src + bad * sp_dtype_size(t->dtype),
+                                   (const uint8_t *)data + bad * sp_dtype_size(od), od, err);
         if (sp_writer_tensor_data(w, data, (size_t)n * sp_dtype_size(od))) return writer_fail(w, err);
         sp_ckpt_release_elems(c, t, first, n);
     }

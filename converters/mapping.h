@@ -20,6 +20,7 @@ typedef struct sp_mapping_result {
     size_t ntensors;
     char *model_name;
     uint64_t context_length;
+    uint64_t vocab_size;  /* rows of the embedding (what a tokenizer must match) */
 } sp_mapping_result;
 
 typedef struct sp_mapping {

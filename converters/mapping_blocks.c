@@ -206,5 +206,6 @@ int emit_graph(map_ctx *m, const char *name, uint64_t vocab, const char *embed, 
     m->res->graph_len = b.len;
     m->res->graph = sp_sb_take(&b);
     m->res->model_name = strdup(name);
+    m->res->vocab_size = vocab;
     return 0;
 }

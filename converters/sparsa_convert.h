@@ -43,16 +43,24 @@ const sp_mapping_info *sp_mapping_find(const char *name); /* NULL if unknown */
 
 /* ---- the driver ------------------------------------------------------------------------------- */
 
+/* Checks the tokenizer to embed (the bytes of the --tokenizer file) against the model's
+ * vocabulary size; 0, or an sp_status with err filled. The converters do not read
+ * SentencePiece models themselves (they stand on format/ only), so the caller supplies it. */
+typedef int (*sp_tokenizer_check_fn)(const void *bytes, size_t len, uint64_t vocab_size,
+                                     sp_error *err);
+
 typedef struct sp_convert_options {
-    const char *src;
+    const char *src;          /* a file or a Hugging Face folder (never "-") */
     const char *out;          /* NULL: SRC with .sparsa */
-    const char *config;       /* NULL: found beside SRC */
+    const char *config;       /* NULL: found beside SRC (never "-") */
     const char *arch;         /* NULL: detect */
-    const char *tokenizer;    /* SentencePiece .model to embed, or NULL */
+    const char *tokenizer;    /* SentencePiece .model to embed, or NULL (never "-") */
+    sp_tokenizer_check_fn tokenizer_check; /* run on the tokenizer before anything is written */
     sp_out_dtype dtype;
     sp_compression compression;
     int zstd_level;
     int force;
+    int allow_nonfinite;      /* write NaN/Inf values instead of refusing the checkpoint */
     int quiet;
 } sp_convert_options;
 
@@ -66,7 +74,13 @@ typedef struct sp_convert_report {
 /* Opens the checkpoint, picks the mapping, streams every mapped tensor through the dtype
  * conversion into a temporary file with its graph and provenance, re-reads the written file
  * and compares every tensor with its source, then renames it into place. Every missing,
- * mis-shaped or unmapped tensor is reported in one line (SP_ERR_INPUT). */
+ * mis-shaped or unmapped tensor is reported in one line (SP_ERR_INPUT).
+ *
+ * Every file read is recorded with sp_inputs_add and the output passes sp_output_check (never
+ * an input, a symlink, a device, a FIFO or a directory; --force only allows replacing an
+ * existing regular file). A NaN or Inf in a floating tensor, as written, is SP_ERR_INPUT naming
+ * the tensor and the first bad element, unless allow_nonfinite. Checkpoint files, the config
+ * and the tokenizer must be regular files (a FIFO or device is refused, never read). */
 int sp_convert(const sp_convert_options *o, sp_convert_report *rep, sp_error *err);
 
 #ifdef __cplusplus

@@ -7,7 +7,8 @@
  * key's value. The config is the first mapping, depth first, that holds a model-size key
  * (hidden_size, num_hidden_layers, num_attention_heads, dim, n_layers), so a Hydra file that
  * nests the network under `net:` or `config:` works as well as a flat one; otherwise the top
- * mapping. Aliases are followed, within a budget, so an alias bomb cannot blow up the output. */
+ * mapping. Aliases are followed, within a budget, so an alias bomb cannot blow up the output.
+ * A key given twice in any mapping is refused, naming it. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,6 +163,49 @@ static yaml_node_t *find_config(emit_ctx *e, yaml_node_t *n, int depth) {
     return NULL;
 }
 
+/* A mapping key as read, for the duplicate check. */
+typedef struct {
+    const char *s;
+    size_t len, line;
+} yaml_key;
+
+static int cmp_key(const void *a, const void *b) {
+    const yaml_key *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->s, y->s, n);
+    if (c) return c;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return x->line < y->line ? -1 : x->line > y->line;
+}
+
+/* A key given twice in one mapping is an error naming it: YAML readers disagree on which value
+ * wins (PyYAML takes the last, OmegaConf refuses), so sparsa does not guess. Sorted, so a
+ * mapping with many keys costs n log n. */
+static int check_duplicate_keys(yaml_document_t *doc, sp_error *err) {
+    for (yaml_node_t *n = doc->nodes.start; n < doc->nodes.top; n++) {
+        if (n->type != YAML_MAPPING_NODE) continue;
+        size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start), k = 0;
+        if (count < 2) continue;
+        yaml_key *keys = malloc(count * sizeof *keys);
+        if (!keys) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+        for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
+            yaml_node_t *kn = yaml_document_get_node(doc, pr->key);
+            if (kn && kn->type == YAML_SCALAR_NODE)
+                keys[k++] = (yaml_key){(const char *)kn->data.scalar.value, kn->data.scalar.length,
+                                       kn->start_mark.line + 1};
+        }
+        qsort(keys, k, sizeof *keys, cmp_key);
+        int rc = 0;
+        for (size_t i = 1; i < k && !rc; i++)
+            if (keys[i].len == keys[i - 1].len && !memcmp(keys[i].s, keys[i - 1].s, keys[i].len))
+                rc = sp_fail(err, SP_ERR_INPUT, "key '%.*s' is given twice in one mapping (lines %zu and %zu)",
+                             (int)(keys[i].len > 100 ? 100 : keys[i].len), keys[i].s, keys[i - 1].line, keys[i].line);
+        free(keys);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 int sp_yaml_config_to_json(const char *text, size_t len, char **out, sp_error *err) {
     *out = NULL;
     yaml_parser_t parser;
@@ -180,7 +224,7 @@ int sp_yaml_config_to_json(const char *text, size_t len, char **out, sp_error *e
     int rc = 0;
     if (!root || root->type != YAML_MAPPING_NODE)
         rc = sp_fail(err, SP_ERR_INPUT, "the YAML config is not a mapping");
-    else {
+    else if (!(rc = check_duplicate_keys(&doc, err))) {
         yaml_node_t *cfg = find_config(&e, root, 0);
         e.visits = 0;
         e.over = 0;

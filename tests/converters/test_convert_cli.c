@@ -507,9 +507,13 @@ Test(convert_cli, hostile_safetensors, .init = mk_tmp, .fini = rm_tmp) {
 }
 
 Test(convert_cli, embeds_a_sentencepiece_tokenizer, .init = mk_tmp, .fini = rm_tmp) {
+    /* a model whose vocabulary is the tokenizer's 2000 pieces */
+    tu_llama m = {.vocab = 2000, .hidden = 16, .ffn = 32, .layers = 1, .heads = 2, .kv_heads = 1, .seed = 7};
+    cr_assert_eq(tu_make_llama(tmpdir, &m), 0);
     char out[400], args[1000], *err = NULL;
     snprintf(out, sizeof out, "%s/t.sparsa", tmpdir);
-    snprintf(args, sizeof args, "convert " CK "hf-llama.pt -o %s --tokenizer tests/fixtures/tokenizer/kjv_bpe.model", out);
+    snprintf(args, sizeof args, "convert %s/model.safetensors -o %s --tokenizer tests/fixtures/tokenizer/kjv_bpe.model",
+             tmpdir, out);
     cr_assert_eq(tu_run_sparsa(args, NULL, &err), 0, "%s", err);
     free(err);
     size_t n = 0;
@@ -528,5 +532,8 @@ Test(convert_cli, embeds_a_sentencepiece_tokenizer, .init = mk_tmp, .fini = rm_t
     snprintf(args, sizeof args, "convert " CK "hf-llama.pt -o %s/u.sparsa --tokenizer " CK "hf-llama.config.json", tmpdir);
     cr_assert_eq(tu_run_sparsa(args, NULL, &err), 2);
     cr_assert_eq(tu_line_count(err), 1, "%s", err);
+    cr_assert(strstr(err, "SentencePiece"), "%s", err);
     free(err);
+    snprintf(args, sizeof args, "%s/u.sparsa", tmpdir);
+    cr_assert(!exists(args));
 }

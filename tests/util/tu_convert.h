@@ -1,5 +1,8 @@
 /* tu_convert.h — builders for the converters' tests: stored ZIP archives (optionally
- * ZIP64) and safetensors files, made in memory so hostile inputs need no committed fixtures. */
+ * ZIP64) and safetensors files, made in memory so hostile inputs need no committed fixtures;
+ * and a Hugging Face Llama folder (config.json + model.safetensors) of any size, its weights
+ * from a seeded generator and streamed to disk, with one element optionally set to a chosen
+ * value (NaN, Inf, a value too large for f16). */
 #ifndef SPARSA_TEST_CONVERT_UTIL_H
 #define SPARSA_TEST_CONVERT_UTIL_H
 
@@ -97,6 +100,100 @@ static inline int tu_write(const char *path, const tu_buf *b) {
     size_t w = fwrite(b->b, 1, b->n, f);
     fclose(f);
     return w == b->n ? 0 : -1;
+}
+
+/* ---- a generated Hugging Face Llama folder ---------------------------------------------- */
+
+typedef struct {
+    int vocab, hidden, ffn, layers, heads, kv_heads;
+    uint64_t seed;
+    const char *bad_tensor;   /* NULL, or the tensor whose element bad_at becomes bad_value */
+    uint64_t bad_at;
+    float bad_value;
+} tu_llama;
+
+/* The tensors of the model: name, rows, columns (columns 0 for a vector). */
+static inline int tu_llama_tensor(const tu_llama *m, int i, char *name, size_t cap, uint64_t *rows,
+                                  uint64_t *cols) {
+    uint64_t D = (uint64_t)m->hidden, F = (uint64_t)m->ffn, hd = D / (uint64_t)m->heads;
+    uint64_t Q = hd * (uint64_t)m->heads, KV = hd * (uint64_t)m->kv_heads;
+    int per = 9, last = 1 + per * m->layers;
+    if (i == 0) { snprintf(name, cap, "model.embed_tokens.weight"); *rows = (uint64_t)m->vocab; *cols = D; return 1; }
+    if (i == last) { snprintf(name, cap, "model.norm.weight"); *rows = D; *cols = 0; return 1; }
+    if (i == last + 1) { snprintf(name, cap, "lm_head.weight"); *rows = (uint64_t)m->vocab; *cols = D; return 1; }
+    if (i > last + 1) return 0;
+    int l = (i - 1) / per, k = (i - 1) % per;
+    static const char *const part[] = {"input_layernorm", "self_attn.q_proj", "self_attn.k_proj",
+                                       "self_attn.v_proj", "self_attn.o_proj", "post_attention_layernorm",
+                                       "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+    const uint64_t r[] = {D, Q, KV, KV, D, D, F, F, D}, c[] = {0, D, D, D, Q, 0, D, D, F};
+    snprintf(name, cap, "model.layers.%d.%s.weight", l, part[k]);
+    *rows = r[k];
+    *cols = c[k];
+    return 1;
+}
+
+static inline uint64_t tu_xorshift(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* Writes dir/config.json and dir/model.safetensors (f32); 0 on success. */
+static inline int tu_make_llama(const char *dir, const tu_llama *m) {
+    char path[512], name[128];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fprintf(f, "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"vocab_size\": %d, "
+               "\"hidden_size\": %d, \"intermediate_size\": %d, \"num_hidden_layers\": %d, "
+               "\"num_attention_heads\": %d, \"num_key_value_heads\": %d, \"rms_norm_eps\": 1e-06, "
+               "\"rope_theta\": 10000.0, \"hidden_act\": \"silu\", \"tie_word_embeddings\": false}\n",
+            m->vocab, m->hidden, m->ffn, m->layers, m->heads, m->kv_heads);
+    if (fclose(f)) return -1;
+    tu_buf h = {0};
+    uint64_t off = 0, rows, cols;
+    tu_put(&h, "{", 1);
+    for (int i = 0; tu_llama_tensor(m, i, name, sizeof name, &rows, &cols); i++) {
+        uint64_t bytes = rows * (cols ? cols : 1) * 4;
+        char e[400];
+        int n = cols ? snprintf(e, sizeof e, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%llu,%llu],\"data_offsets\":[%llu,%llu]}",
+                                i ? "," : "", name, (unsigned long long)rows, (unsigned long long)cols,
+                                (unsigned long long)off, (unsigned long long)(off + bytes))
+                     : snprintf(e, sizeof e, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%llu],\"data_offsets\":[%llu,%llu]}",
+                                i ? "," : "", name, (unsigned long long)rows, (unsigned long long)off,
+                                (unsigned long long)(off + bytes));
+        tu_put(&h, e, (size_t)n);
+        off += bytes;
+    }
+    tu_put(&h, "}", 1);
+    while (h.n % 8) tu_put(&h, " ", 1);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    f = fopen(path, "wb");
+    if (!f) return -1;
+    uint8_t len[8];
+    for (int k = 0; k < 8; k++) len[k] = (uint8_t)((uint64_t)h.n >> (8 * k));
+    int ok = fwrite(len, 1, 8, f) == 8 && fwrite(h.b, 1, h.n, f) == h.n;
+    free(h.b);
+    uint64_t seed = m->seed ? m->seed : 1;
+    float *row = malloc(65536 * sizeof *row);
+    for (int i = 0; ok && row && tu_llama_tensor(m, i, name, sizeof name, &rows, &cols); i++) {
+        uint64_t numel = rows * (cols ? cols : 1), done = 0;
+        int bad = m->bad_tensor && !strcmp(m->bad_tensor, name);
+        while (ok && done < numel) {
+            size_t n = numel - done < 65536 ? (size_t)(numel - done) : 65536;
+            for (size_t k = 0; k < n; k++) {
+                float u = (float)(tu_xorshift(&seed) >> 40) / (float)(1 << 24) - 0.5f; /* [-0.5, 0.5) */
+                row[k] = cols ? 0.1f * u : 1.0f + 0.1f * u;
+                if (bad && done + k == m->bad_at) row[k] = m->bad_value;
+            }
+            ok = fwrite(row, sizeof *row, n, f) == n;
+            done += n;
+        }
+    }
+    free(row);
+    return fclose(f) == 0 && ok ? 0 : -1;
 }
 
 #endif
