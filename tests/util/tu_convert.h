@@ -2,14 +2,22 @@
  * ZIP64) and safetensors files, made in memory so hostile inputs need no committed fixtures;
  * and a Hugging Face Llama folder (config.json + model.safetensors) of any size, its weights
  * from a seeded generator and streamed to disk, with one element optionally set to a chosen
- * value (NaN, Inf, a value too large for f16). */
+ * value (NaN, Inf, a value too large for f16); running `sparsa` without a shell, with a
+ * time limit (a command that blocks fails the test instead of hanging it) or to be signalled. */
 #ifndef SPARSA_TEST_CONVERT_UTIL_H
 #define SPARSA_TEST_CONVERT_UTIL_H
 
+#include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tu.h"
 
 typedef struct {
     uint8_t *b;
@@ -194,6 +202,58 @@ static inline int tu_make_llama(const char *dir, const tu_llama *m) {
     }
     free(row);
     return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* ---- running sparsa without a shell --------------------------------------------------------- */
+
+/* Starts `sparsa args...` (args ends with NULL) with stdin and stdout on /dev/null and stderr
+ * into errpath (NULL: /dev/null); returns the pid, or -1. */
+static inline pid_t tu_spawn_sparsa(const char *const *args, const char *errpath) {
+    const char *argv[64];
+    size_t n = 0;
+    argv[n++] = tu_sparsa_bin();
+    while (args[n - 1] && n < 63) { argv[n] = args[n - 1]; n++; }
+    argv[n] = NULL;
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    int null = open("/dev/null", O_RDWR);
+    int e = errpath ? open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644) : null;
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(e, 2);
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
+}
+
+/* Waits for pid at most timeout_s seconds: its exit status, 128 + the signal that ended it, or
+ * -1 when it was still running (it is then killed). */
+static inline int tu_wait_sparsa(pid_t pid, double timeout_s) {
+    struct timespec nap = {0, 2000000};
+    for (double waited = 0; waited < timeout_s; waited += 0.002) {
+        int st;
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        if (r < 0) return -1;
+        nanosleep(&nap, NULL);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+/* Runs `sparsa args...` for at most timeout_s seconds; its stderr in *err (malloc'd) if err. */
+static inline int tu_run_sparsa_timed(const char *const *args, double timeout_s, char **err) {
+    char ef[] = "/tmp/sparsa_test_errXXXXXX";
+    int fd = mkstemp(ef);
+    if (fd < 0) return -1;
+    close(fd);
+    int rc = tu_wait_sparsa(tu_spawn_sparsa(args, ef), timeout_s);
+    if (err) {
+        *err = tu_read_text(ef);
+        if (!*err) *err = strdup("");
+    }
+    remove(ef);
+    return rc;
 }
 
 #endif
