@@ -3,6 +3,7 @@
 #ifndef SPARSA_FORMAT_INTERNAL_H
 #define SPARSA_FORMAT_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,7 +105,12 @@ struct sp_file {
     sp_tensor_info *tensors;
     size_t tensor_count;
     const sp_tensor_info **tensor_sorted;  /* by name, for lookup */
-    void **decompressed;  /* per tensor: buffer owned by the file, or NULL */
+    /* Per tensor, set once by whichever thread gets there first (sp_file_tensor_data may be
+     * called from several): the decompressed buffer owned by the file (zstd), and whether the
+     * stored bytes were found to match their CRC-32. */
+    _Atomic(void *) *decompressed;
+    atomic_uchar *verified;
+    int verify_on_use;       /* check an uncompressed tensor's CRC-32 when first handed out */
 };
 
 /* reader_sections.c: parse and validate METADATA and TENSOR_DIRECTORY of f. */

@@ -202,7 +202,8 @@ static int validate(sp_file *f, sp_error *err) {
     return SP_OK;
 }
 
-static int finish_open(sp_file *f, sp_file **out, sp_error *err) {
+static int finish_open(sp_file *f, const sp_file_options *opts, sp_file **out, sp_error *err) {
+    f->verify_on_use = !(opts && opts->no_verify);
     int rc = validate(f, err);
     if (rc) {
         sp_file_close(f);
@@ -218,10 +219,15 @@ int sp_file_open_memory(const void *data, size_t size, sp_file **out, sp_error *
     if (!f) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     f->base = data;
     f->size = size;
-    return finish_open(f, out, err);
+    return finish_open(f, NULL, out, err);
 }
 
 int sp_file_open(const char *path, sp_file **out, sp_error *err) {
+    return sp_file_open_opts(path, NULL, out, err);
+}
+
+int sp_file_open_opts(const char *path, const sp_file_options *opts, sp_file **out,
+                      sp_error *err) {
     *out = NULL;
     /* a FIFO, device or directory is refused before anything can block */
     uint64_t size = 0;
@@ -249,14 +255,15 @@ int sp_file_open(const char *path, sp_file **out, sp_error *err) {
     f->base = map;
     f->size = size;
     f->mapped = 1;
-    return finish_open(f, out, err);
+    return finish_open(f, opts, out, err);
 }
 
 void sp_file_close(sp_file *f) {
     if (!f) return;
     if (f->decompressed)
-        for (size_t i = 0; i < f->tensor_count; i++) free(f->decompressed[i]);
+        for (size_t i = 0; i < f->tensor_count; i++) free(atomic_load(&f->decompressed[i]));
     free(f->decompressed);
+    free(f->verified);
     free(f->tensor_sorted);
     free(f->tensors);
     free(f->meta_sorted);

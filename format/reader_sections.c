@@ -242,7 +242,8 @@ int sp_parse_directory(sp_file *f, sp_error *err) {
     f->tensors = calloc(n, sizeof *f->tensors);
     f->tensor_sorted = calloc(n, sizeof *f->tensor_sorted);
     f->decompressed = calloc(n, sizeof *f->decompressed);
-    if (!f->tensors || !f->tensor_sorted || !f->decompressed)
+    f->verified = calloc(n, sizeof *f->verified);
+    if (!f->tensors || !f->tensor_sorted || !f->decompressed || !f->verified)
         return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     for (uint64_t i = 0; i < count; i++) {
         if (take_tensor(f, &c, &f->tensors[i], err)) return SP_ERR_INPUT;

@@ -8,6 +8,8 @@
  *    allocation sized by the file. Nothing in an open sp_file can point outside the mapping.
  *  - Uncompressed tensors are returned zero-copy (pointers into the mapping, aligned to the
  *    file's alignment). zstd tensors are decompressed into a buffer owned by the sp_file.
+ *    Tensor data is trusted only once checked: each tensor's bytes are compared with its
+ *    CRC-32 the first time they are handed out (opening reads none of them).
  *  - The writer streams tensor data to a temporary file next to the output and renames it on
  *    sp_writer_finish; sp_writer_abort (or any failure) removes the temporary file.
  *
@@ -113,7 +115,16 @@ typedef struct sp_tensor_info {
 
 typedef struct sp_file sp_file;
 
-int sp_file_open(const char *path, sp_file **out, sp_error *err);
+/* How a file is opened; all-zero (or a NULL pointer) is the default. */
+typedef struct sp_file_options {
+    /* 1: hand out uncompressed tensors without checking their CRC-32 at first use (the
+     * behaviour of `--no-verify`). zstd tensors are checked when decompressed either way. */
+    int no_verify;
+} sp_file_options;
+
+int sp_file_open(const char *path, sp_file **out, sp_error *err);  /* default options */
+int sp_file_open_opts(const char *path, const sp_file_options *opts, sp_file **out,
+                      sp_error *err);
 /* Validates an in-memory image (used by the fuzzer and tests); the buffer must outlive the file. */
 int sp_file_open_memory(const void *data, size_t size, sp_file **out, sp_error *err);
 void sp_file_close(sp_file *f);
@@ -136,9 +147,12 @@ const sp_tensor_info *sp_file_tensor(const sp_file *f, size_t i);
 const sp_tensor_info *sp_file_find_tensor(const sp_file *f, const char *name);
 
 /* The tensor's raw (uncompressed) bytes: zero-copy for uncompressed tensors; decompressed
- * (and checksum-verified) into a buffer owned by f for zstd ones, once, on first use (so call
- * it for zstd tensors from one thread, e.g. while loading). The file must not be truncated
- * by another process while mapped (reads would fault). */
+ * into a buffer owned by f for zstd ones, once, on first use. The stored bytes are checked
+ * against the tensor's CRC-32 the first time they are handed out (for uncompressed tensors
+ * unless the file was opened with no_verify): a mismatch is SP_ERR_INPUT, "tensor 'x':
+ * checksum mismatch (stored 0x..., computed 0x...) ...", and is reported again on every later
+ * call. Safe to call from several threads at once. The file must not be truncated by another
+ * process while mapped (reads would fault). */
 int sp_file_tensor_data(sp_file *f, const sp_tensor_info *t, const void **data, sp_error *err);
 
 /* Checks one tensor's / every tensor's stored bytes against its CRC-32; a zstd tensor's frame

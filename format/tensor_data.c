@@ -1,6 +1,7 @@
 /* tensor_data.c — tensor bytes of an open file: zero-copy for uncompressed tensors, checked
- * zstd decompression (CRC first, then frame bounds, then exact size) for compressed ones, and
- * the verification behind `sparsa inspect --verify` (CRC-32; zstd frames also decoded). */
+ * zstd decompression (CRC first, then frame bounds, then exact size) for compressed ones, the
+ * CRC-32 check of every tensor at its first use, and the verification behind
+ * `sparsa inspect --verify` (CRC-32; zstd frames also decoded). */
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_decompressBound */
 #include <zstd.h>
 
@@ -23,6 +24,20 @@ static int check_crc(const sp_file *f, const sp_tensor_info *t, sp_error *err) {
         sp_name_quote(q, sizeof q, t->name, t->name_len);
         return sp_fail(err, SP_ERR_INPUT, "tensor '%s' data at offset %llu: checksum mismatch "
                        "(stored 0x%08x, data gives 0x%08x)", q, ULL(t->offset), t->crc32, crc);
+    }
+    return SP_OK;
+}
+
+/* The check at first use: the line names the tensor first, as the interpreter's load errors
+ * do, and says where the damaged bytes are. */
+static int check_crc_on_use(const sp_file *f, const sp_tensor_info *t, sp_error *err) {
+    uint32_t crc = sp_crc32(0, f->base + t->offset, (size_t)t->stored_size);
+    if (SP_CRC_BAD(t->crc32, crc)) {
+        char q[128];
+        sp_name_quote(q, sizeof q, t->name, t->name_len);
+        return sp_fail(err, SP_ERR_INPUT, "tensor '%s': checksum mismatch (stored 0x%08x, "
+                       "computed 0x%08x) in its %llu stored bytes at offset %llu", q, t->crc32,
+                       crc, ULL(t->stored_size), ULL(t->offset));
     }
     return SP_OK;
 }
@@ -89,7 +104,7 @@ static int decompress(sp_file *f, const sp_tensor_info *t, void **out, sp_error 
     sp_name_quote(q, sizeof q, t->name, t->name_len);
     const uint8_t *src = f->base + t->offset;
     size_t n = (size_t)t->stored_size;
-    int rc = check_crc(f, t, err);
+    int rc = check_crc_on_use(f, t, err);
     if (rc) return rc;
     size_t frame = ZSTD_findFrameCompressedSize(src, n);
     if (ZSTD_isError(frame) || frame != n)
@@ -118,18 +133,42 @@ static int decompress(sp_file *f, const sp_tensor_info *t, void **out, sp_error 
     return SP_OK;
 }
 
+/* An uncompressed tensor is checked once: the flag is set only after a match, so a damaged
+ * tensor fails every call. Two threads may both compute the CRC before either sets it; the
+ * result is the same, and the mapping it describes never changes. */
+static int verify_on_first_use(sp_file *f, const sp_tensor_info *t, sp_error *err) {
+    atomic_uchar *verified = &f->verified[tensor_index(f, t)];
+    if (!f->verify_on_use || atomic_load_explicit(verified, memory_order_acquire)) return SP_OK;
+    int rc = check_crc_on_use(f, t, err);
+    if (!rc) atomic_store_explicit(verified, 1, memory_order_release);
+    return rc;
+}
+
+/* A zstd tensor is decompressed (and so checked) once; a thread that loses the race to publish
+ * its buffer frees it and takes the winner's. */
+static int decompressed_once(sp_file *f, const sp_tensor_info *t, const void **data,
+                             sp_error *err) {
+    _Atomic(void *) *slot = &f->decompressed[tensor_index(f, t)];
+    void *have = atomic_load_explicit(slot, memory_order_acquire);
+    if (!have) {
+        void *mine = NULL;
+        int rc = decompress(f, t, &mine, err);
+        if (rc) return rc;
+        if (atomic_compare_exchange_strong_explicit(slot, &have, mine, memory_order_acq_rel,
+                                                    memory_order_acquire))
+            have = mine;
+        else
+            free(mine);
+    }
+    *data = have;
+    return SP_OK;
+}
+
 int sp_file_tensor_data(sp_file *f, const sp_tensor_info *t, const void **data, sp_error *err) {
     *data = NULL;
     if (!owned(f, t)) return sp_fail(err, SP_ERR_INPUT, "not a tensor of this file");
-    if (t->compression == SP_COMPRESS_NONE) {
-        *data = f->base + t->offset;
-        return SP_OK;
-    }
-    void **slot = &f->decompressed[tensor_index(f, t)];
-    if (!*slot) {
-        int rc = decompress(f, t, slot, err);
-        if (rc) return rc;
-    }
-    *data = *slot;
-    return SP_OK;
+    if (t->compression != SP_COMPRESS_NONE) return decompressed_once(f, t, data, err);
+    int rc = verify_on_first_use(f, t, err);
+    if (!rc) *data = f->base + t->offset;
+    return rc;
 }

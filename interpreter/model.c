@@ -1,5 +1,5 @@
-/* model.c — sp_model: open the file, parse and validate the graph, build the plan; the plan
- * described for `inspect --graph`. */
+/* model.c — sp_model: open the file (with its verification options), parse and validate the
+ * graph, build the plan; the plan described for `inspect --graph`. */
 #include <stdlib.h>
 
 #include "interp_internal.h"
@@ -18,10 +18,18 @@ void sp_model_free(sp_model *m) {
 }
 
 int sp_model_open(const char *path, sp_model **out, sp_error *err) {
+    return sp_model_open_opts(path, NULL, out, err);
+}
+
+/* Compiling the plan takes every tensor the graph names through sp_file_tensor_data: that is
+ * their first use, where the format library checks their CRC-32 unless told not to. */
+int sp_model_open_opts(const char *path, const sp_model_options *opts, sp_model **out,
+                       sp_error *err) {
     *out = NULL;
     sp_model *m = calloc(1, sizeof *m);
     if (!m) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
-    int rc = sp_file_open(path, &m->file, err);
+    sp_file_options fopts = {.no_verify = opts && opts->no_verify};
+    int rc = sp_file_open_opts(path, &fopts, &m->file, err);
     if (rc) {
         free(m);
         return rc;

@@ -4,7 +4,9 @@
  *  - sp_model_open validates the whole graph against the file's tensors (unknown op/attribute,
  *    missing tensor, shape or dtype mismatch, use before definition) and compiles an execution
  *    plan; every error names the node. Weights stay in the mapped file (f16/bf16 are converted
- *    inside the kernels), so opening costs O(graph), not O(weights).
+ *    inside the kernels). Opening reads each weight the graph uses once, to check it against
+ *    its CRC-32 (a damaged tensor is SP_ERR_INPUT naming it); with no_verify it costs
+ *    O(graph), not O(weights).
  *  - A session owns the KV cache (sized once at creation for max_tokens) and every buffer
  *    (activations grow to the largest call, never beyond max_tokens rows).
  *  - sp_session_forward appends tokens after those already cached: a whole window at once
@@ -33,8 +35,15 @@ extern "C" {
 typedef struct sp_model sp_model;
 typedef struct sp_session sp_session;
 
-/* Opens path (takes its own sp_file) and compiles the plan. */
+/* How a model is opened; all-zero (or a NULL pointer) is the default. */
+typedef struct sp_model_options {
+    int no_verify;  /* 1: trust uncompressed weights without their CRC-32 check (--no-verify) */
+} sp_model_options;
+
+/* Opens path (takes its own sp_file) and compiles the plan; sp_model_open uses the defaults. */
 int sp_model_open(const char *path, sp_model **out, sp_error *err);
+int sp_model_open_opts(const char *path, const sp_model_options *opts, sp_model **out,
+                       sp_error *err);
 void sp_model_free(sp_model *m);
 
 sp_file *sp_model_file(const sp_model *m);
