@@ -158,7 +158,7 @@ int sp_attr_tensor(sp_compile_ctx *cc, const char *key, int required, int ndim,
     const void *data = NULL;
     sp_error e2 = {0};
     if (t->numel && sp_file_tensor_data(cc->file, t, &data, &e2))
-        return -sp_compile_fail(cc, err, "tensor '%s': %s", name, e2.msg);
+        return -sp_compile_fail(cc, err, "%s", e2.msg); /* it names the tensor */
     w->data = data;
     w->dtype = t->dtype;
     w->numel = t->numel;
