@@ -72,7 +72,7 @@ static const cli_option options[] = {
      .parse = parse_arch, .metavar = "NAME", .help = "force a mapping instead of detecting it"},
     {.name = "--tokenizer", .kind = CLI_STRING,
      .offset = offsetof(sp_convert_options, tokenizer), .metavar = "F",
-     .help = "embed this SentencePiece model"},
+     .help = "embed this SentencePiece model (one piece per vocabulary row)"},
     {.name = "--dtype", .kind = CLI_CUSTOM, .offset = offsetof(sp_convert_options, dtype),
      .parse = parse_dtype, .metavar = "D", .help = "keep (default) | f32 | f16 | bf16; vectors "
      "(norms, biases) stay f32 unless keep"},
@@ -91,7 +91,8 @@ static void epilog(FILE *out) {
     fprintf(out, "\nmappings:\n");
     for (size_t i = 0; i < sp_mapping_count(); i++)
         fprintf(out, "  %-17s %s\n", sp_mapping_at(i)->name, sp_mapping_at(i)->summary);
-    fprintf(out, "\nEvery tensor is re-read from the written file and compared with its source.\n");
+    fprintf(out, "\nEvery tensor is re-read from the written file and compared with its source.\n"
+                 "A NaN or Inf weight (or one the chosen --dtype cannot hold) is refused, naming it.\n");
 }
 
 static const cli_command command = {
