@@ -45,11 +45,29 @@ CRIT_CFLAGS = $(shell pkg-config --cflags criterion 2>/dev/null)
 CRIT_LIBS   = $(shell pkg-config --libs criterion 2>/dev/null)
 
 WARN     := -Wall -Wextra -Werror
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) $(OPT) -g -march=$(ARCH) -fopenmp $(SAN) $(PKG_CFLAGS)
+CXXFLAGS += -std=c++17 $(WARN) $(OPT) -g -march=$(ARCH) $(SAN) $(PKG_CFLAGS)
+
+# The dependency rule of docs/ARCHITECTURE.md, enforced by include paths: a part's sources see
+# their own folder and the public headers (sparsa_*.h) of the parts below them, nothing else,
+# so including another part's internal header, or a part above, fails to compile. The public
+# headers are linked into $(PUB)/<part>/ so that a part's folder is not opened to others.
+PUB            := $(BUILD)/public
+PUBLIC_HEADERS := $(wildcard common/sparsa_*.h format/sparsa_*.h interpreter/sparsa_*.h \
+                    tokenizer/sparsa_*.h converters/sparsa_*.h eval/sparsa_*.h)
+PUBLIC_LINKS   := $(PUBLIC_HEADERS:%=$(PUB)/%)
+sees = $(foreach p,$(1),-I$(PUB)/$(p))
+$(BUILD)/common/%.o:      PART_INC = -Icommon
+$(BUILD)/format/%.o:      PART_INC = -Iformat $(call sees,common)
+$(BUILD)/interpreter/%.o: PART_INC = -Iinterpreter -Iinterpreter/attention -Iinterpreter/kernels \
+                                     $(call sees,format common)
+$(BUILD)/tokenizer/%.o:   PART_INC = -Itokenizer $(call sees,format common)
+$(BUILD)/converters/%.o:  PART_INC = -Iconverters $(call sees,interpreter format common)
+$(BUILD)/eval/%.o:        PART_INC = -Ieval $(call sees,interpreter tokenizer format common)
+$(BUILD)/cli/%.o:         PART_INC = -Icli $(call sees,eval converters interpreter tokenizer format common)
+# Tests, benchmarks and fuzz harnesses may look inside every part.
 INCLUDES := -Icommon -Iformat -Iinterpreter -Iinterpreter/attention -Iinterpreter/kernels \
             -Iconverters -Itokenizer -Ieval
-CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) $(OPT) -g -march=$(ARCH) -fopenmp $(SAN) \
-            $(INCLUDES) $(PKG_CFLAGS)
-CXXFLAGS += -std=c++17 $(WARN) $(OPT) -g -march=$(ARCH) $(SAN) $(INCLUDES) $(PKG_CFLAGS)
 LDLIBS   += $(PKG_LIBS) -lstdc++ -lm -fopenmp $(SAN)
 
 # Parts, lowest first. The CLI links all of them; tests link the library.
@@ -76,13 +94,17 @@ SPARSA   := $(BUILD)/sparsa
 
 all: $(SPARSA)
 
-$(BUILD)/%.o: %.c
+$(PUB)/%.h: %.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	@ln -sf $(abspath $<) $@
 
-$(BUILD)/%.o: %.cc
+$(BUILD)/%.o: %.c | $(PUBLIC_LINKS)
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) $(PART_INC) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.o: %.cc | $(PUBLIC_LINKS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $(PART_INC) -MMD -MP -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -94,7 +116,7 @@ $(SPARSA): $(CLI_OBJ) $(LIB)
 
 $(BUILD)/tests/%: tests/%.c $(LIB) $(wildcard tests/util/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(CRIT_CFLAGS) -Itests/util $< $(LIB) $(CRIT_LIBS) $(LDLIBS) $(TEST_LDFLAGS) -o $@
+	$(CC) $(CFLAGS) $(INCLUDES) $(CRIT_CFLAGS) -Itests/util $< $(LIB) $(CRIT_LIBS) $(LDLIBS) $(TEST_LDFLAGS) -o $@
 
 # The self-check test corrupts the written file between writing and checking.
 $(BUILD)/tests/converters/test_convert_selfcheck: TEST_LDFLAGS = -Wl,--wrap=sp_writer_finish_checked
@@ -106,7 +128,7 @@ BLAS_LIBS   = $(shell pkg-config --libs openblas 2>/dev/null)
 
 $(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(BLAS_CFLAGS) $< $(LIB) $(LDLIBS) $(BLAS_LIBS) -o $@
+	$(CC) $(CFLAGS) $(INCLUDES) $(BLAS_CFLAGS) $< $(LIB) $(LDLIBS) $(BLAS_LIBS) -o $@
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
