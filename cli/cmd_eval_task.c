@@ -184,26 +184,46 @@ static void print_row(int json, int first, const char *src, const char *trg,
         printf("%-36s %8.1f %8zu %8zu %9.4f %9.2f\n", src, r->mean_src_len, r->samples,
                r->correct, acc, r->seconds);
     }
+}
+
+/* The report: a table grows row by row as each set finishes (its header with the first row,
+ * so a run that fails at once prints nothing); the JSON document is printed whole at the end,
+ * so stdout never holds half a document. */
+typedef struct report {
+    const options *o;
+    const sp_task_layout *layout;
+    sp_task_result rows[MAX_SETS];
+    size_t n;
+} report;
+
+static void on_result(void *user, size_t i, const sp_task_result *r) {
+    report *rep = user;
+    rep->rows[i] = *r;
+    rep->n = i + 1;
+    if (rep->o->json) return;
+    if (i == 0) print_header(rep->o, rep->layout);
+    print_row(0, i == 0, rep->o->src.v[i], rep->o->trg.v[i], r);
     fflush(stdout);
 }
 
-static void print_result(void *user, size_t i, const sp_task_result *r) {
-    const options *o = user;
-    print_row(o->json, i == 0, o->src.v[i], o->trg.v[i], r);
+static void print_json(const report *rep) {
+    print_header(rep->o, rep->layout);
+    for (size_t i = 0; i < rep->n; i++)
+        print_row(1, i == 0, rep->o->src.v[i], rep->o->trg.v[i], &rep->rows[i]);
+    printf("\n  ]\n}\n");
 }
 
-/* The report around the run; predictions (if asked) into one atomic file. */
+/* The run and its report; predictions (if asked) into one atomic file. */
 static int run_sets(const options *o, sp_model *m, const sp_task_layout *layout,
                     const sp_task_set *sets, size_t capacity, sp_error *err) {
     sp_out pred = {.fd = -1, .slot = -1};
+    report rep = {.o = o, .layout = layout};
     int rc = o->predictions ? sp_out_open(&pred, o->predictions, 0, err) : SP_OK;
-    if (!rc) {
-        print_header(o, layout);
+    if (!rc)
         rc = sp_task_run(m, layout, sets, o->src.n, capacity, (int)o->threads, pred.fp,
-                         print_result, (void *)o, err);
-    }
-    if (!rc && o->json) printf("\n  ]\n}\n");
+                         on_result, &rep, err);
     if (!rc && o->predictions) rc = sp_out_commit(&pred, err);
+    if (!rc && o->json) print_json(&rep);
     sp_out_abort(&pred);
     return rc;
 }

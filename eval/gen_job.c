@@ -4,9 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error_prefix.h"
 #include "sparsa_eval.h"
 
 struct sp_gen_run {
+    const char *model_path;      /* the job's (outlives the run) */
     sp_model *model;
     sp_tokenizer *tok;           /* NULL when the file holds none */
     sp_session *sess;
@@ -73,6 +75,7 @@ int sp_gen_prepare(const sp_gen_job *job, sp_gen_run **out, sp_error *err) {
     sp_gen_run *run = calloc(1, sizeof *run);
     if (!run) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     run->max_new = job->max_new;
+    run->model_path = job->model_path;
     int rc = sp_eval_open_model(job->model_path, &run->model, err);
     if (!rc) {
         run->vocab = sp_model_vocab_size(run->model);
@@ -116,8 +119,10 @@ int sp_gen_execute(sp_gen_run *run, sp_token_cb cb, void *user, sp_error *err) {
     int32_t eos = run->tok ? sp_tokenizer_eos(run->tok) : -1;
     collector c = {run, cb, user};
     size_t produced = 0;
-    return sp_generate(run->sess, run->vocab, run->prompt, run->n_prompt, run->max_new, eos,
-                       &run->smp, collect, &c, &produced, err);
+    int rc = sp_generate(run->sess, run->vocab, run->prompt, run->n_prompt, run->max_new, eos,
+                         &run->smp, collect, &c, &produced, err);
+    if (rc) sp_eval_error_prefix(err, "%s", run->model_path);
+    return rc;
 }
 
 int sp_gen_text(const sp_gen_run *run, char **text, size_t *len, sp_error *err) {

@@ -1,4 +1,6 @@
-/* generate.c — the prompt-then-decode loop over an interpreter session. */
+/* generate.c — the prompt-then-decode loop over an interpreter session. A non-finite logit
+ * stops the loop (SP_ERR_RUNTIME naming the position): no id is ever sampled from it. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +25,13 @@ static int keep_last(void *user, size_t first_row, size_t n_rows, const float *l
     return 0;
 }
 
+/* The first id whose logit is NaN or infinite, or -1. */
+static int32_t first_nonfinite(const float *row, int32_t vocab) {
+    for (int32_t i = 0; i < vocab; i++)
+        if (!isfinite(row[i])) return i;
+    return -1;
+}
+
 int sp_generate(sp_session *s, int32_t vocab, const int32_t *prompt, size_t n_prompt,
                 size_t max_new, int32_t eos, sp_sampler *smp, sp_token_cb cb, void *user,
                 size_t *n_out, sp_error *err) {
@@ -35,6 +44,13 @@ int sp_generate(sp_session *s, int32_t vocab, const int32_t *prompt, size_t n_pr
     while (rc == SP_OK) {
         if (!l.got) {
             rc = sp_fail(err, SP_ERR_RUNTIME, "generate: no logits for the last position");
+            break;
+        }
+        size_t at = n_prompt - 1 + *n_out; /* the position whose logits these are */
+        int32_t bad = first_nonfinite(l.row, vocab);
+        if (bad >= 0) {
+            rc = sp_fail(err, SP_ERR_RUNTIME, "non-finite logit at position %zu (id %d)", at,
+                         (int)bad);
             break;
         }
         int32_t id = sp_sample(smp, l.row);

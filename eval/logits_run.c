@@ -1,6 +1,9 @@
 /* logits_run.c — the logits of one list of ids (sparsa_eval.h, "logits of one list of ids"):
  * checked against the model, one batched forward, rows written raw or summarised as the five
- * largest logits of each position. */
+ * largest logits of each position. A row holding a NaN or infinite logit stops the run before
+ * it is written: a non-finite value is never a result. */
+#include <math.h>
+
 #include "sparsa_eval.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -24,11 +27,27 @@ typedef struct sink_ctx {
     FILE *raw, *summary;
     int32_t vocab;
     int failed;
+    int nonfinite;               /* 1: bad_row holds a NaN or infinite logit at bad_id */
+    size_t bad_row;
+    int32_t bad_id;
 } sink_ctx;
+
+/* Finds the first non-finite logit of the block (recorded in c); 1 if there is one. */
+static int find_nonfinite(sink_ctx *c, size_t first_row, size_t n_rows, const float *logits) {
+    for (size_t r = 0; r < n_rows; r++)
+        for (int32_t j = 0; j < c->vocab; j++)
+            if (!isfinite(logits[r * (size_t)c->vocab + (size_t)j])) {
+                c->nonfinite = 1;
+                c->bad_row = first_row + r;
+                c->bad_id = j;
+                return 1;
+            }
+    return 0;
+}
 
 static int write_rows(void *user, size_t first_row, size_t n_rows, const float *logits) {
     sink_ctx *c = user;
-    (void)first_row;
+    if (find_nonfinite(c, first_row, n_rows, logits)) return 1;
     size_t cnt = n_rows * (size_t)c->vocab;
     c->failed = fwrite(logits, sizeof(float), cnt, c->raw) != cnt;
     return c->failed;
@@ -37,6 +56,7 @@ static int write_rows(void *user, size_t first_row, size_t n_rows, const float *
 /* Per row: the five largest logits, largest first (lowest id first among equals). */
 static int print_top5(void *user, size_t first_row, size_t n_rows, const float *logits) {
     sink_ctx *c = user;
+    if (find_nonfinite(c, first_row, n_rows, logits)) return 1;
     for (size_t r = 0; r < n_rows; r++) {
         const float *row = logits + r * (size_t)c->vocab;
         int32_t top[5];
@@ -60,9 +80,12 @@ int sp_logits_run(sp_model *m, const int32_t *ids, size_t n, int threads, FILE *
     sp_session *s = NULL;
     int rc = sp_session_create(m, n, threads, &s, err);
     if (rc) return rc;
-    sink_ctx c = {raw, summary, sp_model_vocab_size(m), 0};
+    sink_ctx c = {.raw = raw, .summary = summary, .vocab = sp_model_vocab_size(m)};
     rc = sp_session_forward(s, ids, n, 0, raw ? write_rows : print_top5, &c, err);
     if (c.failed) rc = sp_fail(err, SP_ERR_RUNTIME, "cannot write the logits");
+    if (c.nonfinite)
+        rc = sp_fail(err, SP_ERR_RUNTIME, "non-finite logit at position %zu (id %d)", c.bad_row,
+                     (int)c.bad_id);
     sp_session_free(s);
     return rc;
 }

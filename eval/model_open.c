@@ -2,25 +2,13 @@
  * name the file, and the tokenizer stored in the file is loaded when there is one. */
 #include <string.h>
 
+#include "error_prefix.h"
 #include "sparsa_eval.h"
-
-/* Errors from the model reader name a field and offset; the one line also names the file. */
-static void name_the_file(sp_error *err, const char *path) {
-    if (strstr(err->msg, path)) return;
-    char tmp[sizeof err->msg];
-    size_t n = strlen(path);
-    if (n > sizeof tmp / 2) n = sizeof tmp / 2;
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ": ", 2);
-    size_t m = strnlen(err->msg, sizeof tmp - n - 3);
-    memcpy(tmp + n + 2, err->msg, m);
-    tmp[n + 2 + m] = 0;
-    memcpy(err->msg, tmp, sizeof tmp);
-}
 
 int sp_eval_open_model(const char *path, sp_model **out, sp_error *err) {
     int rc = sp_model_open(path, out, err);
-    if (rc) name_the_file(err, path);
+    /* Errors from the model reader name a field and offset; the one line also names the file. */
+    if (rc && !strstr(err->msg, path)) sp_eval_error_prefix(err, "%s", path);
     return rc;
 }
 

@@ -86,7 +86,11 @@ static int run_file(sp_ppl_run *run, size_t ctx, const sp_ppl_corpus *c, int32_t
     for (size_t k = 0; k < plan.windows && !rc; k++) {
         progress_show(prog, ctx, c->path, k, plan.windows);
         size_t from = sp_ppl_window_input(&plan, c->ids, c->n, run->bos, k, input);
-        rc = sp_ppl_run_window(run->sess, run->vocab, input, ctx, from, acc, err);
+        size_t bad = 0;
+        rc = sp_ppl_run_window(run->sess, run->vocab, input, ctx, from, acc, &bad, err);
+        if (bad) /* never a printed nan: the run stops, naming where */
+            rc = sp_fail(err, SP_ERR_RUNTIME, "non-finite NLL in %s, ctx %zu, window %zu, "
+                         "position %zu", c->path, ctx, k, bad);
         prog->done += ctx;
     }
     if (rc) return rc;

@@ -1,5 +1,6 @@
 /* ppl_run.c — one perplexity window through the interpreter: the logits sink reduces each row
- * to the NLL of its target as it arrives (O(vocab) memory), summed in row order. */
+ * to the NLL of its target as it arrives (O(vocab) memory), summed in row order. A non-finite
+ * NLL (a NaN or infinite logit in a scored row) stops the window: it is never summed. */
 #include <math.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@ typedef struct window_sink {
     int32_t vocab;
     double sum, sq;
     uint64_t n;
+    size_t nonfinite_at;         /* first target position with a non-finite NLL; 0: none */
     double nll[SP_LOGIT_BLOCK];
 } window_sink;
 
@@ -32,6 +34,10 @@ static int sink_rows(void *user, size_t first_row, size_t n_rows, const float *l
     for (size_t j = 0; j < n_rows; j++) {
         size_t r = first_row + j;
         if (r + 1 >= w->score_from && r + 1 < w->ctx) {
+            if (!isfinite(w->nll[j])) {
+                w->nonfinite_at = r + 1;
+                return 1; /* stops the forward; sp_ppl_run_window reports it */
+            }
             w->sum += w->nll[j];
             w->sq += w->nll[j] * w->nll[j];
             w->n++;
@@ -41,7 +47,7 @@ static int sink_rows(void *user, size_t first_row, size_t n_rows, const float *l
 }
 
 int sp_ppl_run_window(sp_session *s, int32_t vocab, const int32_t *input, size_t ctx,
-                      size_t score_from, sp_ppl_acc *acc, sp_error *err) {
+                      size_t score_from, sp_ppl_acc *acc, size_t *nonfinite_at, sp_error *err) {
     window_sink w;
     memset(&w, 0, sizeof w);
     w.input = input;
@@ -49,7 +55,12 @@ int sp_ppl_run_window(sp_session *s, int32_t vocab, const int32_t *input, size_t
     w.score_from = score_from;
     w.vocab = vocab;
     sp_session_reset(s);
+    if (nonfinite_at) *nonfinite_at = 0;
     int rc = sp_session_forward(s, input, ctx, score_from - 1, sink_rows, &w, err);
+    if (w.nonfinite_at) {
+        if (nonfinite_at) *nonfinite_at = w.nonfinite_at;
+        return sp_fail(err, SP_ERR_RUNTIME, "non-finite NLL at position %zu", w.nonfinite_at);
+    }
     if (rc) return rc;
     if (w.n != ctx - score_from)
         return sp_fail(err, SP_ERR_RUNTIME, "internal: %llu of %zu targets received logits",

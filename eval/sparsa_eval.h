@@ -125,9 +125,11 @@ void sp_ppl_result_of(const sp_ppl_acc *a, sp_ppl_result *r);
 double sp_nll_of_row(const float *row, int32_t vocab, int32_t target);
 
 /* Runs window input[0..L) through s (which it resets first) and adds its targets
- * input[score_from..L) to acc. */
+ * input[score_from..L) to acc. A non-finite NLL (NaN or infinite logits) is SP_ERR_RUNTIME,
+ * "non-finite NLL at position P", with P (the target's position in the window, >= 1) also in
+ * *nonfinite_at when that is not NULL (0 otherwise); acc is then left unchanged. */
 int sp_ppl_run_window(sp_session *s, int32_t vocab, const int32_t *input, size_t ctx,
-                      size_t score_from, sp_ppl_acc *acc, sp_error *err);
+                      size_t score_from, sp_ppl_acc *acc, size_t *nonfinite_at, sp_error *err);
 
 /* ---- reports ---------------------------------------------------------------------------- */
 
@@ -187,6 +189,7 @@ typedef struct sp_task_set {
     int32_t **src, **trg;
     size_t *src_len, *trg_len;
     size_t max_src_len;
+    const char *src_path;   /* as given to sp_task_set_read (not copied): names errors */
 } sp_task_set;
 
 int sp_task_set_read(const char *src_path, const char *trg_path, int32_t vocab, size_t limit,
@@ -201,7 +204,8 @@ typedef struct sp_task_result {
     double seconds;
 } sp_task_result;
 
-/* Runs every sample; if pred is not NULL writes one line per sample: "<0|1> <ids>". */
+/* Runs every sample; if pred is not NULL writes one line per sample: "<0|1> <ids>". An error
+ * while generating (a non-finite logit: SP_ERR_RUNTIME) names the src file and line. */
 int sp_task_eval(sp_session *s, int32_t vocab, const sp_task_layout *layout,
                  const sp_task_set *set, FILE *pred, sp_task_result *res, sp_error *err);
 
@@ -230,7 +234,8 @@ int sp_task_run(sp_model *m, const sp_task_layout *layout, const sp_task_set *se
 int sp_logits_check(sp_model *m, const int32_t *ids, size_t n, sp_error *err);
 /* One batched forward over ids. With raw, writes the float32 rows [n, vocab] (host order,
  * little-endian on every supported host); otherwise prints, per position, its five largest
- * logits as "p: id=value ..." to summary. A failed write is SP_ERR_RUNTIME. */
+ * logits as "p: id=value ..." to summary. A failed write is SP_ERR_RUNTIME; so is a NaN or
+ * infinite logit ("non-finite logit at position P (id I)"), found before its row is written. */
 int sp_logits_run(sp_model *m, const int32_t *ids, size_t n, int threads, FILE *raw,
                   FILE *summary, sp_error *err);
 
@@ -302,7 +307,8 @@ typedef int (*sp_token_cb)(void *user, int32_t id);
 /* Feeds prompt[0..n_prompt) (n_prompt >= 1) after the session's cached tokens, then samples up
  * to max_new ids, stopping at eos (not passed to cb, not counted) when eos >= 0, or when cb
  * asks to. The session must hold n_prompt + max_new - 1 more tokens. *n_out gets the number of
- * ids passed to cb. */
+ * ids passed to cb. A NaN or infinite logit is SP_ERR_RUNTIME, "non-finite logit at position
+ * P (id I)" (P counted from the prompt's first token): nothing is sampled from it. */
 int sp_generate(sp_session *s, int32_t vocab, const int32_t *prompt, size_t n_prompt,
                 size_t max_new, int32_t eos, sp_sampler *smp, sp_token_cb cb, void *user,
                 size_t *n_out, sp_error *err);
@@ -327,7 +333,8 @@ typedef struct sp_gen_run sp_gen_run;
  * the context length), and sets up the sampler and session. Errors are SP_ERR_INPUT naming
  * the problem. */
 int sp_gen_prepare(const sp_gen_job *job, sp_gen_run **out, sp_error *err);
-/* Generates, passing each new id to cb (which may be NULL) as it comes. */
+/* Generates, passing each new id to cb (which may be NULL) as it comes; an error names the
+ * model file. */
 int sp_gen_execute(sp_gen_run *run, sp_token_cb cb, void *user, sp_error *err);
 /* The prompt and continuation decoded together (so the first piece keeps its leading space);
  * control pieces and ids past the tokenizer's vocabulary give no text. *text is malloc'd. */

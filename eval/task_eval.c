@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error_prefix.h"
 #include "sparsa_eval.h"
 
 void sp_task_default_layout(int32_t vocab, sp_task_layout *out) {
@@ -142,7 +143,7 @@ int sp_task_set_read(const char *src_path, const char *trg_path, int32_t vocab, 
         free_rows(trg, trg_len, nt);
         return rc;
     }
-    *out = (sp_task_set){ns, src, trg, src_len, trg_len, 0};
+    *out = (sp_task_set){ns, src, trg, src_len, trg_len, 0, src_path};
     for (size_t i = 0; i < ns; i++)
         if (src_len[i] > out->max_src_len) out->max_src_len = src_len[i];
     return SP_OK;
@@ -198,7 +199,10 @@ int sp_task_eval(sp_session *s, int32_t vocab, const sp_task_layout *layout,
         if (max_new > 0)
             rc = sp_generate(s, vocab, prompt, n, max_new, layout->eos, &greedy, collect, &c,
                              &produced, err);
-        if (rc) break;
+        if (rc) {
+            sp_eval_error_prefix(err, "%s:%zu", set->src_path ? set->src_path : "sample", i + 1);
+            break;
+        }
         int ok = c.n == set->trg_len[i] &&
                  !memcmp(c.ids, set->trg[i], c.n * sizeof(int32_t));
         res->correct += (size_t)ok;
