@@ -112,7 +112,8 @@ static int runs_without_verification(const char *path, int tame, const char *ctx
         float *lg = tu_logits(m, tokens, NTOK, 0, 1);
         cr_assert_not_null(lg, "%s: the forward failed without verification", ctx);
         size_t n = NTOK * (size_t)sp_model_vocab_size(m);
-        for (size_t i = 0; i < n; i++) cr_assert(isfinite(lg[i]), "%s: logit %zu = %g", ctx, i, lg[i]);
+        for (size_t i = 0; i < n; i++)
+            cr_assert(isfinite(lg[i]), "%s: logit %zu = %g", ctx, i, lg[i]);
         free(lg);
     }
     sp_model_free(m);
@@ -212,7 +213,8 @@ Test(format_verify_on_use, a_damaged_tensor_fails_every_call_and_only_it) {
     cr_assert_eq(sp_file_open_opts(path, &(sp_file_options){.no_verify = 1}, &f, &err), 0);
     t = sp_file_tensor(f, 1);
     cr_assert_eq(sp_file_tensor_data(f, t, &d, &err), 0, "no_verify: %s", err.msg);
-    cr_assert_eq(((const uint8_t *)d)[at - t->offset], img[at] ^ 0x80, "the stored bytes, as they are");
+    cr_assert_eq(((const uint8_t *)d)[at - t->offset], img[at] ^ 0x80,
+                 "the stored bytes, as they are");
     sp_file_close(f);
     free(img);
     remove(path);
