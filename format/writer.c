@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -105,15 +107,21 @@ int sp_writer_create(const char *path, int overwrite, sp_error *err, sp_writer *
         free(w);
         return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     }
+    /* so that SIGINT/SIGTERM/SIGHUP during a conversion leave no temporary behind: held back
+     * from the file's creation until it is registered, then delivered (and it is removed) */
+    sigset_t stop, was;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT), sigaddset(&stop, SIGTERM), sigaddset(&stop, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stop, &was);
     w->fd = mkostemp(w->tmp, O_CLOEXEC);
+    int e = errno;
+    w->cleanup_slot = w->fd < 0 ? -1 : sp_cleanup_register(w->tmp);
+    pthread_sigmask(SIG_SETMASK, &was, NULL);
     if (w->fd < 0) {
-        int e = errno;
         free(w->path), free(w->tmp), free(w->obuf), free(w);
         return sp_fail(err, SP_ERR_RUNTIME, "%s: cannot create a file next to it: %s", path,
                        strerror(e));
     }
-    /* so that SIGINT/SIGTERM/SIGHUP during a conversion leave no temporary behind */
-    w->cleanup_slot = sp_cleanup_register(w->tmp);
     if (w->cleanup_slot < 0) {
         unlink(w->tmp);
         close(w->fd);
