@@ -13,6 +13,7 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_eval_task(int argc, char **argv);
+int cmd_kld(int argc, char **argv);
 
 /* Prints "sparsa <cmd>: <msg>" as one line on stderr and returns err->code (2 if unset). */
 int cli_report(const char *cmd, const sp_error *err);

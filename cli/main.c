@@ -20,6 +20,7 @@ static const struct {
     {"perplexity", cmd_perplexity, "perplexity on text corpora at one or more context lengths"},
     {"generate", cmd_generate, "generate tokens from a prompt"},
     {"eval-task", cmd_eval_task, "exact-match accuracy on a synthetic task (src/trg files)"},
+    {"kld", cmd_kld, "KL divergence, same-top rate and RMS dp of one model against another"},
 };
 
 static void usage(FILE *out) {
