@@ -253,6 +253,16 @@ Test(convert_hostile, nan_and_inf_weights_are_refused_naming_tensor_and_index) {
     free(err);
 }
 
+/* Far into a large tensor: past the first streaming chunk (2^20 elements) and scan block. */
+Test(convert_hostile, a_nan_deep_in_a_large_tensor_is_found_at_its_place) {
+    tu_llama m = {.vocab = 2100, .hidden = 512, .ffn = 32, .layers = 1, .heads = 2, .kv_heads = 1, .seed = 9,
+                  .bad_tensor = "lm_head.weight", .bad_at = 1050000, .bad_value = NAN};
+    cr_assert_eq(tu_make_llama(src, &m), 0);
+    const char *n[] = {"'lm_head.weight'", "NaN", "element 1050000", "index [2050, 400]"};
+    expect_convert_refused("", n, 4);
+    expect_convert_refused("--dtype f16", n, 4);
+}
+
 Test(convert_hostile, allow_nonfinite_writes_them_and_the_file_verifies) {
     make_bad_model("model.layers.0.mlp.up_proj.weight", 37, NAN);
     char out[400], args[1200], *err = NULL;
