@@ -133,6 +133,7 @@ static int load_index(sp_ckpt *c, const char *dir, const char *index, sp_error *
     size_t len;
     int rc = sp_read_file(path, CKPT_TEXT_MAX, &text, &len, err);
     if (rc) return rc;
+    sp_inputs_add(path); /* read, so never an output (the shards and config are recorded by the driver) */
     sp_json *j;
     sp_error e2 = {0};
     rc = sp_json_parse(text, strlen(text), &j, &e2);

@@ -117,6 +117,25 @@ Test(convert_hostile, an_output_that_is_an_input_is_refused_even_with_force) {
     cr_assert_eq(list_dir(outdir, names, sizeof names), 2, "out holds: %s", names);
 }
 
+/* A sharded folder: its index file and every shard are inputs too. */
+Test(convert_hostile, the_index_and_shards_of_a_sharded_folder_are_inputs) {
+    char dir[400], p[500], args[1400];
+    snprintf(dir, sizeof dir, "%s/sharded", tmpdir);
+    snprintf(args, sizeof args, "cp -r tests/fixtures/checkpoints/device/hf-llama-sharded %s", dir);
+    cr_assert_eq(system(args), 0);
+    static const char *files[] = {"model.safetensors.index.json", "model-00002-of-00003.safetensors", "config.json"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+        size_t n;
+        uint8_t *before = snapshot(p, &n);
+        snprintf(args, sizeof args, "convert %s -o %s --force", dir, p);
+        tu_expect_bad(args, "is an input");
+        expect_same_bytes(p, before, n);
+        free(before);
+    }
+    rm_tree(dir, 1);
+}
+
 Test(convert_hostile, links_fifos_devices_and_folders_are_never_written) {
     char p[400], target[400], names[2000];
     struct stat st;
