@@ -269,8 +269,16 @@ Test(convert_cli, inspect_shows_provenance_and_graph, .init = mk_tmp, .fini = rm
     sp_meta_iter_init(&it, m);
     while (sp_meta_iter_next(&it, &el)) found |= el.len == 64 && !memcmp(el.data, sha, 64);
     cr_assert(found, "sha256 of a shard missing");
-    cr_assert_not_null(sp_file_meta_find(f, "source.config"));
-    cr_assert_not_null(sp_file_meta_find(f, "converter.version"));
+    /* the config travels as its own text, the converter by its version */
+    size_t clen = 0;
+    char *config = tu_read_file(DV "hf-llama-sharded/config.json", &clen);
+    cr_assert_not_null(config);
+    const sp_meta *sc = sp_file_meta_find(f, "source.config");
+    cr_assert(sc && sc->len == clen && !memcmp(sc->data, config, clen), "source.config is not config.json's text");
+    free(config);
+    const sp_meta *cv = sp_file_meta_find(f, "converter.version");
+    cr_assert(cv && cv->len == strlen(SP_CONVERTER_VERSION) && !memcmp(cv->data, SP_CONVERTER_VERSION, cv->len),
+              "converter.version is not %s", SP_CONVERTER_VERSION);
     sp_file_close(f);
     cr_assert(strstr(o, "source.sha256"), "%s", o);
     cr_assert(strstr(o, "model.architecture"), "%s", o);
