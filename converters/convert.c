@@ -1,8 +1,9 @@
 /* convert.c — sp_convert, the conversion driver, in its steps: check the output path (before
- * and again once every input file is known), open the checkpoint, choose the mapping (by --arch or detection through the mapping table) and build
- * the graph and output list, read the tokenizer, list the provenance, stream every mapped
- * tensor into an sp_writer (temporary file), write the metadata, and let the writer rename the
- * file into place only after the self-check (convert_check.c) passed. */
+ * and again once every input file is known), open the checkpoint, choose the mapping (by
+ * --arch or detection through the mapping table) and build the graph and output list, read
+ * and check the tokenizer, list the provenance, stream every mapped tensor into an sp_writer
+ * (temporary file), write the metadata, and let the writer rename the file into place only
+ * after the self-check (convert_check.c) passed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,9 +48,10 @@ static char *default_out(const char *src) {
     return o;
 }
 
-/* Records every file the conversion reads (the checkpoint's files, the config used, the
- * tokenizer) as an input and checks the output path against them and against the output
- * rules (sparsa_common.h): never an input, a symlink, a device, a FIFO or a directory. */
+/* Records the files the open checkpoint was read from (its files and the config used; SRC,
+ * --config and --tokenizer are recorded by sp_convert first) as inputs, and checks the output
+ * against the rules of sparsa_common.h: never an input, a symlink, a device, a FIFO or a
+ * directory. */
 static int check_output(const conversion *cv, sp_error *err) {
     if (cv->c) {
         for (size_t i = 0; i < cv->c->nfiles; i++) sp_inputs_add(cv->c->files[i].path);
