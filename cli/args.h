@@ -58,6 +58,12 @@ typedef struct cli_command {
      .max = 4096, .metavar = "N", .help = "threads (default: all cores; results are identical " \
      "for any N)", .bad = "--threads needs an integer in 1..4096"}
 
+/* The --no-verify row every command that opens a model shares: weights are used without their
+ * CRC-32 check at first use (zstd tensors are still checked as they are decompressed). */
+#define CLI_OPTION_NO_VERIFY(type, field)                                                      \
+    {.name = "--no-verify", .kind = CLI_FLAG, .offset = offsetof(type, field),                 \
+     .help = "skip the weights' checksums (CRC-32), checked by default at first use"}
+
 /* Positional arguments in order (they point into argv). */
 typedef struct cli_args {
     const char **pos;

@@ -28,6 +28,7 @@ typedef struct options {
     long long sep;            /* -2: unset; -1: none */
     uint64_t limit, threads;
     const char *predictions;
+    int no_verify;
 } options;
 
 static int add_path(const char *item, size_t len, void *dest) {
@@ -95,6 +96,7 @@ static const cli_option option_rows[] = {
      .max = 1ull << 40, .metavar = "N", .help = "first N samples of each file",
      .bad = "--limit needs a positive integer"},
     CLI_OPTION_THREADS(options, threads),
+    CLI_OPTION_NO_VERIFY(options, no_verify),
     {.name = "--predictions", .kind = CLI_STRING, .offset = offsetof(options, predictions),
      .metavar = "PATH", .help = "write one line per sample: <correct 0|1> <generated ids>"},
     {0},
@@ -240,7 +242,8 @@ int cmd_eval_task(int argc, char **argv) {
     sp_task_layout layout;
     sp_task_set sets[MAX_SETS];
     size_t n_read = 0, capacity = 0;
-    if (sp_eval_open_model(o.model, &m, &err)) rc = cli_report(CMD, &err);
+    sp_model_options mopts = {.no_verify = o.no_verify};
+    if (sp_eval_open_model_opts(o.model, &mopts, &m, &err)) rc = cli_report(CMD, &err);
     if (!rc) rc = resolve_layout(&o, m, &layout);
     if (!rc && sp_task_sets_read(m, &layout, o.src.v, o.trg.v, o.src.n, (size_t)o.limit, sets,
                                  &capacity, &err))

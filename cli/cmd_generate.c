@@ -17,7 +17,7 @@ typedef struct gen_options {
     const char *prompt, *tokens;
     uint64_t n_new, seed, threads;
     float temp, top_p;
-    int no_bos;
+    int no_bos, no_verify;
 } gen_options;
 
 static int parse_float(const char *s, float *out) {
@@ -69,13 +69,14 @@ static const cli_option options[] = {
     {.name = "--no-bos", .kind = CLI_FLAG, .offset = offsetof(gen_options, no_bos),
      .help = "do not put BOS before the --prompt text"},
     CLI_OPTION_THREADS(gen_options, threads),
+    CLI_OPTION_NO_VERIFY(gen_options, no_verify),
     {0},
 };
 
 static const cli_command command = {
     .name = CMD,
     .synopsis = "FILE (--prompt TEXT | --tokens IDS) [-n N] [--temp T] [--top-p P]\n"
-                "                       [--seed S] [--no-bos] [--threads N]",
+                "                       [--seed S] [--no-bos] [--threads N] [--no-verify]",
     .about = "Generates up to N tokens (default 128) after a prompt, stopping early at EOS or at "
              "the\nmodel's context length.\n",
     .options = options,
@@ -118,7 +119,8 @@ int cmd_generate(int argc, char **argv) {
     sp_inputs_add(a.pos[0]);
     sp_gen_job job = {.model_path = a.pos[0], .prompt = o.prompt, .max_new = (size_t)o.n_new,
                       .temperature = o.temp, .top_p = o.top_p, .seed = o.seed,
-                      .threads = (int)o.threads, .no_bos = o.no_bos};
+                      .threads = (int)o.threads, .no_bos = o.no_bos,
+                      .no_verify = o.no_verify};
     int32_t *ids = NULL;
     if (o.tokens) {
         char bad[48];

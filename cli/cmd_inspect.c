@@ -1,6 +1,7 @@
 /* cmd_inspect.c — `sparsa inspect FILE [--json] [--graph] [--tensors] [--verify]`: what a model
  * file holds (header, metadata, graph, tokenizer, tensors) and, with --verify, whether every
- * tensor's checksum matches. Opening validates the whole file except tensor data. */
+ * check a run makes passes (inspect_verify.c). Opening validates the whole file except tensor
+ * data. */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,7 +18,7 @@ static const cli_option options[] = {
     {.name = "--graph", .kind = CLI_FLAG, .offset = offsetof(inspect_facts, show_graph),
      .help = "print the graph YAML in full"},
     {.name = "--verify", .kind = CLI_FLAG, .offset = offsetof(inspect_facts, verify),
-     .help = "check every tensor's CRC-32 (and decode zstd tensors); exit 2 on a mismatch"},
+     .help = "run every check a run makes (see above); exit 2 at the first failure"},
     {.name = "--json", .kind = CLI_FLAG, .offset = offsetof(inspect_facts, json),
      .help = "print one JSON document with the same facts"},
     {0},
@@ -35,7 +36,10 @@ static const cli_command command = {
              "graph\nsummary (op-set, name, node count, op histogram), the tokenizer, and tensor "
              "totals per\ndtype with the parameter count. Opening checks the header, section "
              "table, metadata,\ngraph, tokenizer and tensor directory; tensor data is only read "
-             "with --verify.\n",
+             "with --verify, which\nruns every check that opening the file for a run makes: "
+             "each tensor's CRC-32 (zstd\ntensors decoded), the graph against the tensors "
+             "(shapes, dtypes, attention attributes),\nand the tokenizer against the "
+             "vocabulary (one piece per row, BOS/EOS/UNK inside).\n",
     .options = options,
     .max_positional = 1,
     .epilog = epilog,
@@ -83,10 +87,7 @@ int cmd_inspect(int argc, char **argv) {
     rc = sp_file_open(x.path, &x.f, &err);
     if (rc) return cli_report(CMD, &err);
     gather(&x);
-    if (x.verify) {
-        x.verified = 1;
-        sp_file_verify(x.f, &x.verify_err);
-    }
+    if (x.verify) inspect_verify(&x);
     if (x.json) inspect_print_json(stdout, &x);
     else inspect_print_text(stdout, &x);
     fflush(stdout);

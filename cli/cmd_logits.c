@@ -19,6 +19,7 @@
 typedef struct logits_options {
     const char *tokens, *out;
     uint64_t threads;
+    int no_verify;
 } logits_options;
 
 static const cli_option options[] = {
@@ -27,12 +28,13 @@ static const cli_option options[] = {
     {.name = "--out", .kind = CLI_STRING, .offset = offsetof(logits_options, out),
      .metavar = "PATH", .help = "write float32 little-endian [n_tokens, vocab] to PATH"},
     CLI_OPTION_THREADS(logits_options, threads),
+    CLI_OPTION_NO_VERIFY(logits_options, no_verify),
     {0},
 };
 
 static const cli_command command = {
     .name = CMD,
-    .synopsis = "FILE --tokens IDS [--out PATH] [--threads N]",
+    .synopsis = "FILE --tokens IDS [--out PATH] [--threads N] [--no-verify]",
     .about = "Runs the model on the ids in one batched forward and prints the five largest logits "
              "of\nevery position, or with --out writes all of them.\n",
     .options = options,
@@ -81,7 +83,8 @@ int cmd_logits(int argc, char **argv) {
     size_t n = 0;
     if ((rc = read_ids(o.tokens, &ids, &n))) return rc;
     sp_model *m = NULL;
-    rc = sp_eval_open_model(a.pos[0], &m, &err);
+    sp_model_options mopts = {.no_verify = o.no_verify};
+    rc = sp_eval_open_model_opts(a.pos[0], &mopts, &m, &err);
     if (!rc) rc = sp_logits_check(m, ids, n, &err);
     if (!rc) rc = write_logits(m, ids, n, o.out, (int)o.threads, &err);
     sp_model_free(m);

@@ -23,7 +23,7 @@ typedef struct ppl_options {
     ctx_list ctx;
     int score, bos;              /* indices of score_names, bos_names: sp_score_mode, sp_bos_mode */
     uint64_t stride, max_tokens, threads;
-    int json, stats;
+    int json, stats, no_verify;
 } ppl_options;
 
 static const char *const score_names[] = {"all", "second-half", NULL};
@@ -78,6 +78,7 @@ static const cli_option options[] = {
      .help = "use only the first N tokens of each corpus",
      .bad = "--max-tokens needs a positive integer"},
     CLI_OPTION_THREADS(ppl_options, threads),
+    CLI_OPTION_NO_VERIFY(ppl_options, no_verify),
     {.name = "--json", .kind = CLI_FLAG, .offset = offsetof(ppl_options, json),
      .help = "one JSON document on stdout"},
     {.name = "--stats", .kind = CLI_FLAG, .offset = offsetof(ppl_options, stats),
@@ -89,7 +90,7 @@ static const cli_command command = {
     .name = CMD,
     .synopsis = "FILE CORPUS... [--ctx N[,N...]] [--score all|second-half] [--stride S]\n"
                 "                         [--bos none|prepend|replace] [--max-tokens N] "
-                "[--threads N]\n                         [--json] [--stats]",
+                "[--threads N]\n                         [--json] [--stats] [--no-verify]",
     .about = "Perplexity of the model FILE on UTF-8 text files. Each corpus is tokenized once, "
              "as one\nstring, with the tokenizer stored in FILE; for each context length L its "
              "tokens are cut\ninto windows of L tokens (README.md, \"Perplexity protocols\", "
@@ -126,6 +127,7 @@ int cmd_perplexity(int argc, char **argv) {
         .protocol = {(sp_score_mode)o.score, (sp_bos_mode)o.bos, (size_t)o.stride},
         .max_tokens = (size_t)o.max_tokens,
         .threads = (int)o.threads,
+        .no_verify = o.no_verify,
         .stats = o.stats,
         .progress = isatty(2),
     };

@@ -13,7 +13,7 @@
 #define CMD "tokenize"
 
 typedef struct tokenize_options {
-    int decode;
+    int decode, no_verify;
     uint64_t max_bytes;
 } tokenize_options;
 
@@ -23,12 +23,14 @@ static const cli_option options[] = {
     {.name = "--max-bytes", .kind = CLI_UINT, .offset = offsetof(tokenize_options, max_bytes),
      .min = 1, .max = UINT64_MAX, .metavar = "N", .help = "read at most N bytes of standard "
      "input (default 1 GiB); more is refused", .bad = "--max-bytes needs a positive integer"},
+    /* Accepted as by every command that opens a model file; tokenize reads no weights. */
+    CLI_OPTION_NO_VERIFY(tokenize_options, no_verify),
     {0},
 };
 
 static const cli_command command = {
     .name = CMD,
-    .synopsis = "FILE|SPM.model [--decode] (TEXT | -)",
+    .synopsis = "FILE|SPM.model [--decode] [--max-bytes N] [--no-verify] (TEXT | -)",
     .about = "Encodes TEXT (or all of standard input with -) with the tokenizer stored in the "
              "sparsa\nmodel FILE, or with a SentencePiece .model file, and prints the ids "
              "space-separated on one\nline. No BOS or EOS is added.\n",

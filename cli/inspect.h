@@ -40,7 +40,9 @@ typedef struct {
     sp_file *f;
     int show_graph, show_tensors, json, verify;
     int verified;            /* verify ran */
-    sp_error verify_err;     /* code 0: every tensor verified */
+    int verified_graph;      /* the model opened for execution */
+    int verified_tokenizer;  /* the file's tokenizer fits the vocabulary (0: none or failed) */
+    sp_error verify_err;     /* code 0: every check passed; else the first failure */
     inspect_graph graph;
     inspect_tokenizer tok;
     inspect_total total, by_dtype[SP_BOOL + 1];
@@ -50,6 +52,9 @@ typedef struct {
 void inspect_graph_summary(const char *yaml, size_t len, inspect_graph *g);
 /* inspect_spm.c: number of pieces of a serialised SentencePiece ModelProto, -1 if malformed. */
 long long inspect_spm_vocab(const uint8_t *p, size_t n);
+
+/* inspect_verify.c: every check opening for execution runs (--verify); fills verify_err. */
+void inspect_verify(inspect_facts *x);
 
 /* Untrusted names and values are written with sp_text_escape (text) and sp_json_escape (JSON),
  * from sparsa_common.h. */

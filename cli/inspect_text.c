@@ -219,7 +219,8 @@ void inspect_print_text(FILE *out, const inspect_facts *x) {
     print_tensors(out, x);
     if (x->verified) {
         if (x->verify_err.code) fputs("verify       FAILED (see the error)\n", out);
-        else fprintf(out, "verify       OK: all %" PRIu64 " tensor checksums match\n",
-                     x->total.tensors);
+        else fprintf(out, "verify       OK: all %" PRIu64 " tensor checksums match, the graph "
+                     "opens for a run%s\n", x->total.tensors,
+                     x->verified_tokenizer ? ", the tokenizer fits the vocabulary" : "");
     }
 }

@@ -76,7 +76,8 @@ int sp_gen_prepare(const sp_gen_job *job, sp_gen_run **out, sp_error *err) {
     if (!run) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     run->max_new = job->max_new;
     run->model_path = job->model_path;
-    int rc = sp_eval_open_model(job->model_path, &run->model, err);
+    sp_model_options mopts = {.no_verify = job->no_verify};
+    int rc = sp_eval_open_model_opts(job->model_path, &mopts, &run->model, err);
     if (!rc) {
         run->vocab = sp_model_vocab_size(run->model);
         rc = sp_eval_model_tokenizer(run->model, &run->tok, err);

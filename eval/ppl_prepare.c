@@ -102,8 +102,9 @@ int sp_ppl_prepare(const sp_ppl_job *job, sp_ppl_run **out, sp_error *err) {
     if (!run) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     run->job = *job;
     int rc = check_distinct(job, err);
+    sp_model_options mopts = {.no_verify = job->no_verify};
     if (!rc && job->threads) omp_set_num_threads(job->threads);
-    if (!rc) rc = sp_eval_open_model(job->model_path, &run->model, err);
+    if (!rc) rc = sp_eval_open_model_opts(job->model_path, &mopts, &run->model, err);
     if (!rc) {
         run->vocab = sp_model_vocab_size(run->model);
         rc = plan_contexts(run, job, err);

@@ -241,8 +241,14 @@ int sp_logits_run(sp_model *m, const int32_t *ids, size_t n, int threads, FILE *
 
 /* ---- a whole perplexity run: plan, run, report ----------------------------------------- */
 
-/* Opens a model file; an error names the file. */
+/* Opens a model file; an error names the file. _opts takes the interpreter's options (NULL:
+ * the defaults, which check each weight's CRC-32 at first use; no_verify skips that). */
 int sp_eval_open_model(const char *path, sp_model **out, sp_error *err);
+int sp_eval_open_model_opts(const char *path, const sp_model_options *opts, sp_model **out,
+                            sp_error *err);
+/* The tokenizer serves exactly the model's vocabulary: one piece per row of the vocabulary
+ * and its BOS/EOS/UNK ids (those it defines) inside it; SP_ERR_INPUT naming what does not. */
+int sp_eval_tokenizer_fits(const sp_tokenizer *tok, int32_t vocab, sp_error *err);
 /* The tokenizer stored in the model file (*out NULL, and SP_OK, when it holds none). */
 int sp_eval_model_tokenizer(sp_model *m, sp_tokenizer **out, sp_error *err);
 
@@ -256,6 +262,7 @@ typedef struct sp_ppl_job {
     sp_ppl_protocol protocol;
     size_t max_tokens;           /* 0: every token of each corpus */
     int threads;                 /* 0: the default */
+    int no_verify;               /* 1: skip the weights' CRC-32 checks (--no-verify) */
     int stats;                   /* per-head attention sparsity */
     int progress;                /* draw a progress line on stderr (the caller knows it is a tty) */
 } sp_ppl_job;
@@ -324,6 +331,7 @@ typedef struct sp_gen_job {
     float temperature, top_p;
     uint64_t seed;
     int threads;                 /* 0: the default */
+    int no_verify;               /* 1: skip the weights' CRC-32 checks (--no-verify) */
     int no_bos;
 } sp_gen_job;
 

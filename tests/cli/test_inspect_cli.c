@@ -103,17 +103,38 @@ Test(inspect, text_report_has_the_facts, .init = setup_small, .fini = teardown_s
     free(out);
 }
 
+/* The small file's tokenizer is a bare list of four pieces that SentencePiece cannot load
+ * (no unknown piece): every checksum matches, but a run would refuse it, so --verify fails. */
 Test(inspect, json_is_one_document_with_the_facts, .init = setup_small, .fini = teardown_small) {
-    char *out;
-    cr_assert_eq(run("inspect %s --json --tensors --graph --verify", small, &out, NULL), 0);
+    char *out, *err;
+    cr_assert_eq(run("inspect %s --json --tensors --graph --verify", small, &out, &err), 2);
     cr_assert(json_valid(out), "not one JSON document:\n%s", out);
     const char *want[] = {"\"major\":1", "\"alignment\":64", "\"key\":\"general.name\"",
                           "\"op_set\":1", "\"rmsnorm\":2", "\"vocab_size\":4",
                           "\"parameters\":48", "\"shape\":[4,8]", "\"compression\":\"zstd\"",
-                          "\"verify\":{\"ok\":true}", "\"yaml\":\"sparsa_graph: 1\\n"};
+                          "\"verify\":{\"ok\":false,\"error\":\"tokenizer section: cannot load",
+                          "\"yaml\":\"sparsa_graph: 1\\n"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         cr_assert(strstr(out, want[i]), "missing '%s' in:\n%s", want[i], out);
+    cr_assert_eq(tu_line_count(err), 1, "%s", err);
+    cr_assert(strstr(err, "tokenizer section: cannot load"), "%s", err);
     free(out);
+    free(err);
+}
+
+Test(inspect, verify_ok_on_a_complete_model) {
+    char *out, *err;
+    const char *model = "tests/fixtures/perplexity/ppl-llama.sparsa";
+    cr_assert_eq(run("inspect %s --json --verify", model, &out, &err), 0, "%s", err);
+    cr_assert(json_valid(out) && strstr(out, "\"verify\":{\"ok\":true}"), "%s", out);
+    cr_assert_str_eq(err, "");
+    free(out);
+    free(err);
+    cr_assert_eq(run("inspect %s --verify", model, &out, &err), 0, "%s", err);
+    cr_assert(strstr(out, "verify       OK: all 20 tensor checksums match, the graph opens for a "
+                          "run, the tokenizer fits the vocabulary\n"), "%s", out);
+    free(out);
+    free(err);
 }
 
 Test(inspect, control_characters_are_escaped) {
