@@ -14,6 +14,11 @@ int cmd_perplexity(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_eval_task(int argc, char **argv);
 int cmd_kld(int argc, char **argv);
+int cmd_mc(int argc, char **argv);
+
+/* Before anything else in main: makes the thread pool wait passively (threads_setup.c); may
+ * execute the program again, with the same arguments, and then does not return. */
+void cli_threads_setup(char **argv);
 
 /* Prints "sparsa <cmd>: <msg>" as one line on stderr and returns err->code (2 if unset). */
 int cli_report(const char *cmd, const sp_error *err);

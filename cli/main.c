@@ -20,6 +20,7 @@ static const struct {
     {"perplexity", cmd_perplexity, "perplexity on text corpora at one or more context lengths"},
     {"generate", cmd_generate, "generate tokens from a prompt"},
     {"eval-task", cmd_eval_task, "exact-match accuracy on a synthetic task (src/trg files)"},
+    {"mc", cmd_mc, "zero-shot multiple-choice accuracy (hellaswag, winogrande, ARC, generic JSONL)"},
     {"kld", cmd_kld, "KL divergence, same-top rate and RMS dp of one model against another"},
 };
 
@@ -64,8 +65,10 @@ static int dispatch(int argc, char **argv) {
     return 2;
 }
 
-/* Temporaries vanish on signals; a write error on stdout is a failure (exit 1, one line). */
+/* Idle threads never spin; temporaries vanish on signals; a write error on stdout is a
+ * failure (exit 1, one line). */
 int main(int argc, char **argv) {
+    cli_threads_setup(argv);
     sp_cleanup_install_signals();
     return sp_finish_stdout(dispatch(argc, argv));
 }

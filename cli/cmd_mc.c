@@ -1,0 +1,85 @@
+/* cmd_mc.c — `sparsa mc MODEL TASK.jsonl --format ...`: parse the command line, open the
+ * predictions output, then run and report through eval/ (sp_mc_run, sp_mc_print). */
+#include <stddef.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "commands.h"
+#include "sparsa_workbench.h"
+
+#define CMD "mc"
+
+typedef struct mc_options {
+    int format, bos, json;
+    uint64_t limit, threads;
+    const char *predictions;
+} mc_options;
+
+static const char *const format_names[] = {"hellaswag", "winogrande", "arc", "generic", NULL};
+static const char *const bos_names[] = {"none", "prepend", NULL};
+
+static const cli_option options[] = {
+    {.name = "--format", .kind = CLI_CHOICE, .offset = offsetof(mc_options, format),
+     .choices = format_names, .metavar = "hellaswag|winogrande|arc|generic",
+     .help = "the layout of TASK.jsonl (required)",
+     .bad = "--format must be hellaswag, winogrande, arc or generic"},
+    {.name = "--bos", .kind = CLI_CHOICE, .offset = offsetof(mc_options, bos),
+     .choices = bos_names, .metavar = "none|prepend",
+     .help = "BOS before every context (default none, as lm-evaluation-harness)",
+     .bad = "--bos must be none or prepend"},
+    {.name = "--limit", .kind = CLI_UINT, .offset = offsetof(mc_options, limit), .min = 1,
+     .max = 1ull << 40, .metavar = "N", .help = "score only the first N questions",
+     .bad = "--limit needs a positive integer"},
+    {.name = "--predictions", .kind = CLI_STRING, .offset = offsetof(mc_options, predictions),
+     .metavar = "FILE", .help = "one JSON line per question: gold, predictions, log-likelihoods"},
+    CLI_OPTION_THREADS(mc_options, threads),
+    {.name = "--json", .kind = CLI_FLAG, .offset = offsetof(mc_options, json),
+     .help = "one JSON document on stdout"},
+    {0},
+};
+
+static const cli_command command = {
+    .name = CMD,
+    .synopsis = "MODEL TASK.jsonl --format hellaswag|winogrande|arc|generic [--bos none|prepend]\n"
+                "                 [--limit N] [--predictions FILE] [--threads N] [--json]",
+    .about = "Zero-shot multiple-choice accuracy. Each choice is scored by the log-likelihood of "
+             "its\ncontinuation given its context, with prompts and tokenization as in "
+             "lm-evaluation-harness;\nacc picks the most likely choice, acc_norm the most likely "
+             "per byte of the choice\n(docs/WORKBENCH.md gives the layouts and where the official "
+             "files come from).\n",
+    .options = options,
+    .max_positional = 2,
+};
+
+int cmd_mc(int argc, char **argv) {
+    mc_options o = {.format = -1};
+    cli_args a;
+    int rc = cli_parse(&command, argc, argv, &o, &a);
+    if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
+    if (a.n_pos < 1) return cli_usage_error(CMD, "missing the MODEL file");
+    if (a.n_pos < 2) return cli_usage_error(CMD, "missing the TASK.jsonl file");
+    if (o.format < 0) return cli_usage_error(CMD, "--format is required");
+    sp_inputs_add(a.pos[0]);
+    sp_inputs_add(a.pos[1]);
+    sp_error err = {0};
+    sp_out pred = {0};
+    if (o.predictions && sp_out_open(&pred, o.predictions, 1, &err)) return cli_report(CMD, &err);
+    sp_mc_job job = {
+        .model_path = a.pos[0],
+        .task_path = a.pos[1],
+        .format = (sp_mc_format)o.format,
+        .bos = o.bos,
+        .limit = (size_t)o.limit,
+        .threads = (int)o.threads,
+        .progress = isatty(2),
+        .predictions = o.predictions ? pred.fp : NULL,
+    };
+    sp_mc_result res;
+    rc = sp_mc_run(&job, &res, &err);
+    if (!rc && o.predictions) rc = sp_out_commit(&pred, &err);
+    if (o.predictions) sp_out_abort(&pred);
+    if (rc) return cli_report(CMD, &err);
+    sp_mc_print(stdout, &job, &res, o.json);
+    return 0;
+}
