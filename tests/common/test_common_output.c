@@ -55,7 +55,10 @@ Test(output_check, standard_output_only_where_allowed) {
     cr_assert_eq(sp_output_check("-", 0, &err), SP_ERR_INPUT);
     cr_assert(strstr(err.msg, "standard output"), "%s", err.msg);
     cr_assert_eq(sp_output_check("", 1, &err), SP_ERR_INPUT);
+    cr_assert(strstr(err.msg, "no output path given"), "%s", err.msg);
+    err = (sp_error){0};
     cr_assert_eq(sp_output_check(NULL, 1, &err), SP_ERR_INPUT);
+    cr_assert(strstr(err.msg, "no output path given"), "%s", err.msg);
 }
 
 Test(output_check, refuses_a_symlink_even_a_dangling_one) {
@@ -140,7 +143,9 @@ Test(output_check, refuses_a_path_that_names_a_folder) {
     cr_assert_eq(sp_output_check(p, 1, &err), SP_ERR_INPUT);
     cr_assert(strstr(err.msg, "folder"), "%s", err.msg);
     snprintf(p, sizeof p, "%s/", dir);
+    err = (sp_error){0};
     cr_assert_eq(sp_output_check(p, 1, &err), SP_ERR_INPUT);
+    cr_assert(strstr(err.msg, p) && strstr(err.msg, "names a folder"), "%s", err.msg);
 }
 
 Test(output_check, refuses_a_missing_folder) {
@@ -149,12 +154,18 @@ Test(output_check, refuses_a_missing_folder) {
     sp_error err = {0};
     cr_assert_eq(sp_output_check(p, 1, &err), SP_ERR_INPUT);
     cr_assert(strstr(err.msg, "folder"), "%s", err.msg);
+    err = (sp_error){0};
     cr_assert_eq(sp_output_check("/nonexistent-sparsa-dir/x", 1, &err), SP_ERR_INPUT);
+    cr_assert(strstr(err.msg, "the folder /nonexistent-sparsa-dir does not exist"), "%s",
+              err.msg);
     char file[128], under[160];
     tc_path(file, sizeof file, dir, "plain");
     tc_write(file, "", 0);
     snprintf(under, sizeof under, "%s/x", file);
+    err = (sp_error){0};
     cr_assert_eq(sp_output_check(under, 1, &err), SP_ERR_INPUT, "a file used as a folder");
+    cr_assert(strstr(err.msg, under) && strstr(err.msg, "cannot use as an output"), "%s",
+              err.msg);
 }
 
 /* ---- atomic outputs ---------------------------------------------------------------------- */
@@ -236,6 +247,7 @@ Test(out_file, standard_output_for_dash_where_allowed) {
     sp_out o;
     sp_error err;
     cr_assert_eq(sp_out_open(&o, "-", 0, &err), SP_ERR_INPUT);
+    cr_assert(strstr(err.msg, "standard output is not allowed"), "%s", err.msg);
     cr_assert_eq(sp_out_open(&o, "-", 1, &err), SP_OK, "%s", err.msg);
     cr_assert(o.is_stdout);
     cr_assert_eq(o.fp, stdout);

@@ -131,12 +131,17 @@ Test(tokenizer_api, garbage_bytes_are_input_error) {
     const char junk[] = "this is not a serialized ModelProto \x01\x02\x03\xff\xfe";
     cr_assert_eq(sp_tokenizer_load_bytes(junk, sizeof junk, &t, &err), SP_ERR_INPUT);
     cr_assert_null(t);
+    cr_assert(strstr(err.msg, "cannot load the SentencePiece model"), "%s", err.msg);
     cr_assert_eq(sp_tokenizer_load_bytes(junk, 0, &t, &err), SP_ERR_INPUT);
+    cr_assert(strstr(err.msg, "no model bytes"), "%s", err.msg);
     /* A truncated real model. */
     size_t mlen = 0;
     void *mb = tu_read_file(FIX "kjv_bpe.model", &mlen);
+    cr_assert(mb && mlen > 3, "cannot read " FIX "kjv_bpe.model");
     cr_assert_eq(sp_tokenizer_load_bytes(mb, mlen / 3, &t, &err), SP_ERR_INPUT);
     cr_assert_null(t);
+    cr_assert(strstr(err.msg, "cannot load the SentencePiece model") && !strchr(err.msg, '\n'),
+              "%s", err.msg);
     free(mb);
 }
 
