@@ -125,7 +125,7 @@ static void other_row(kld_engine *k, size_t i, const float *x, int32_t target) {
     double lse_o = mx + log(sum);
     r->kld[i] = (r->ex_b[i] - ex) * r->inv_sum[i] - r->lse_b[i] + lse_o;
     r->nll_o[i] = lse_o - (double)x[target];
-    r->dp[i] = exp(-r->nll_o[i]) - e[target] * r->inv_sum[i];
+    r->dp[i] = exp(-r->nll_o[i]) - exp(-r->nll_b[i]);
     r->same[i] = top == r->top_b[i];
 }
 
