@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "normalizers.h"
+#include "tiled.h"
 
 /* Visible key range [lo, hi) of the query at absolute position i. */
 static void visible_range(const sp_attn_params *p, size_t i, size_t nk, size_t *lo, size_t *hi) {
@@ -209,6 +210,10 @@ static void attend_tile(const sp_attn_params *p, const float *q, const float *k,
 void sp_attention_forward(const sp_attn_params *p, const float *q, const float *k,
                           const float *v, const float *qscale, size_t q0, size_t nq, size_t nk,
                           float *out, sp_attn_stats *stats) {
+    if (p->norm->tile) { /* softmax and the α-entmax family: tiles of queries × keys */
+        sp__attention_tiled(p, q, k, v, qscale, q0, nq, nk, out, stats);
+        return;
+    }
     const int H = p->heads;
     const int d = p->head_dim, dv = p->value_dim > 0 ? p->value_dim : p->head_dim;
     const size_t tiles = (nq + TQ - 1) / TQ;

@@ -40,9 +40,13 @@ typedef struct sp_attn_params {
     const float *alibi_slopes; /* [heads] or NULL */
 } sp_attn_params;
 
-/* Per head, accumulated by sp_attention_forward when not NULL. */
+/* Per head, accumulated by sp_attention_forward when not NULL: query rows, keys with p > 0,
+ * visible keys; for the tiled sparse normalisers also the (row, key tile) pairs with a visible
+ * key and those of them whose value rows were skipped because no key of the tile has p > 0
+ * (docs/ATTENTION_MATH.md#tiled-attention). */
 typedef struct sp_attn_stats {
     uint64_t rows, support, visible;
+    uint64_t tiles, tiles_skipped;
 } sp_attn_stats;
 
 /* Queries are rows q0..q0+nq-1 (absolute positions) of q [nq][heads*head_dim]; keys/values are

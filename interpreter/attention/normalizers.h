@@ -14,11 +14,14 @@
 #define SPARSA_NORMALIZERS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "attention_internal.h"
 #include "sparsa_common.h"
 
 struct sp_compile_ctx; /* interp_internal.h: the graph node being compiled */
+struct sp_qtile;       /* tiled.h: a query tile of one head */
+struct sp_tile_ws;
 
 /* What a parse hook may ask of the node being compiled. The attention op fills it with the
  * graph accessors (sp_attr_*, sp_compile_fail), so the kernels of this folder do not depend on
@@ -49,6 +52,12 @@ struct sp_norm_kind {
      * ones write their support as weights ws->w[0..m) at key offsets ws->idx[0..m), in
      * increasing key order (the output is summed in key order), and return m. */
     size_t (*row)(const sp_attn_params *p, size_t n, sp_row_ws *ws);
+    /* The tiled path (docs/ATTENTION_MATH.md#tiled-attention): runs a query tile of one head over
+     * all its keys and writes each live row's output to out + lane · ostride (tiled.h); st:
+     * the head's counters. Prefill and decode both take it. NULL: the row kernel above, one
+     * query row at a time. */
+    void (*tile)(const struct sp_qtile *t, struct sp_tile_ws *ws, float *out, size_t ostride,
+                 uint64_t *st);
     /* 1: exact zeros are part of the definition and the row kernel returns only the support;
      * keys outside it are never touched again (no power, no V row read). */
     int sparse;

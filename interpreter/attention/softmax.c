@@ -1,40 +1,18 @@
 /* softmax.c — the dense normaliser: p_j = exp(s_j − max) / Σ exp(s_k − max).
  *
  * The exponentials are computed sixteen at a time (the row loop is most of the normaliser's
- * time) with the kernel of exp_poly.h (about 1 ulp, like libm's expf), and 2^n applied as two
- * normal factors so results that fall into the subnormal range round as
- * they should. Arguments are ≤ 0 here (s − max); below −104 the result is 0, as expf's is.
+ * time) by exp16.h (about 1 ulp, like libm's expf). Arguments are ≤ 0 here (s − max).
  * The sum is taken in double over fixed lanes and summed in a fixed order at the end, so the
  * result depends only on the row, never on how or where it is computed. */
 #include <string.h>
 
-#include "exp_poly.h"
+#include "exp16.h"
 #include "normalizers.h"
+#include "tiled.h"
 
-typedef float v16f __attribute__((vector_size(64)));
-typedef int v16i __attribute__((vector_size(64)));
-typedef unsigned v16u __attribute__((vector_size(64)));
+typedef sp_v16f v16f;
+typedef sp_v16i v16i;
 typedef double v8d __attribute__((vector_size(64)));
-
-/* *v = e^*v for lanes ≤ 0 (NaN in, NaN out). Through a pointer: vector arguments and results
- * wider than the target's registers would change the calling convention (GCC -Wpsabi). */
-static inline void exp_nonpositive(v16f *v) {
-    v16f x = *v;
-    const v16f lim = {0};
-    const v16i too_small = x < lim - 104.0f;
-    x = (v16f)(((v16i)x & ~too_small) | ((v16i)(lim - 104.0f) & too_small));
-    v16f n, r, p;
-    SP_EXP_REDUCE(x, n, r);
-    SP_EXP_POLY(r, p);
-    /* 2^n = 2^a · 2^b, a = n/2 rounded toward zero, b = n − a: both within the normal range
-     * for n ≥ −151. NaN lanes give garbage scales but stay NaN through the multiply. */
-    const v16i ni = __builtin_convertvector(n, v16i);
-    const v16i a = ni / 2;
-    const v16u ua = (v16u)a, ub = (v16u)ni - ua;
-    const v16f sa = (v16f)((ua + 127u) << 23), sb = (v16f)((ub + 127u) << 23);
-    const v16f e = (p * sa) * sb;
-    *v = (v16f)((v16i)e & ~too_small);
-}
 
 /* The largest score (NaN scores are passed over here; they make their own weights NaN). */
 static float row_max(const float *s, size_t n) {
@@ -63,7 +41,7 @@ void sp__softmax_row(const float *s, size_t n, float *w) {
         v16f e;
         memcpy(&e, s + j, sizeof e);
         e -= m;
-        exp_nonpositive(&e);
+        sp_exp16_nonpositive(&e);
         memcpy(w + j, &e, sizeof e);
         const v8d lo = {e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7]};
         const v8d hi = {e[8], e[9], e[10], e[11], e[12], e[13], e[14], e[15]};
@@ -74,7 +52,7 @@ void sp__softmax_row(const float *s, size_t n, float *w) {
         v16f e = {0};
         memcpy(&e, s + j, (n - j) * sizeof(float));
         e -= m;
-        exp_nonpositive(&e);
+        sp_exp16_nonpositive(&e);
         memcpy(w + j, &e, (n - j) * sizeof(float));
         for (size_t t = 0; t < n - j; t++) acc[t % 8] += e[t];
     }
@@ -97,5 +75,6 @@ static size_t softmax_row(const sp_attn_params *p, size_t n, sp_row_ws *ws) {
 const sp_norm_kind sp_norm_softmax = {
     .name = "softmax",
     .row = softmax_row,
+    .tile = sp__flash_softmax_tile,
     .math = "docs/ATTENTION_MATH.md#softmax",
 };

@@ -300,7 +300,7 @@ Test(entmax_attention, zero_keys_never_touch_v) {
     for (int a = 0; a < 3; a++) {
         p.alpha = alphas[a];
         float out[1];
-        sp_attn_stats st = {0, 0, 0};
+        sp_attn_stats st = {0, 0, 0, 0, 0};
         sp_attention_forward(&p, q, k, v, NULL, 3, 1, 4, out, &st);
         cr_assert(isfinite(out[0]), "alpha %g", (double)alphas[a]);
         float z[2] = {1, 0.5f}, pp[2];

@@ -58,7 +58,7 @@ static sp_attn_params params94(void) {
 Test(attention_softmax, nape_vector_9_4) {
     sp_attn_params p = params94();
     float out[3][4];
-    sp_attn_stats st[2] = {{0, 0, 0}, {0, 0, 0}};
+    sp_attn_stats st[2] = {{0, 0, 0, 0, 0}, {0, 0, 0, 0, 0}};
     sp_attention_forward(&p, &Q94[0][0], &K94[0][0], &V94[0][0], NULL, 0, 3, 3, &out[0][0], st);
     /* head 0, i = 2: p = [0.0270958462, 0.149379077, 0.823525076] over V = [1,0],[0,1],[1,1] */
     const double h0[2] = {0.0270958462 + 0.823525076, 0.149379077 + 0.823525076};

@@ -148,7 +148,7 @@ Test(variants, stickbreaking_vector) {
     const float q[1] = {1}, k[4] = {0.5f, -1, 2, 7};
     const float v[4][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}, {NAN, NAN, NAN}};
     float out[3];
-    sp_attn_stats st = {0, 0, 0};
+    sp_attn_stats st = {0, 0, 0, 0, 0};
     sp_attention_forward(&p, q, k, &v[0][0], NULL, 3, 1, 4, out, &st);
     const double want[3] = {0.0542437944, 0.0320586033, 0.880797078};
     assert_close(out, want, 3, TOL, "A");
@@ -202,7 +202,7 @@ Test(variants, topk_fixed) {
     const float q[1] = {1};
     float v[8], out[1];
     for (int j = 0; j < 8; j++) v[j] = (float)(1 << j);
-    sp_attn_stats st = {0, 0, 0};
+    sp_attn_stats st = {0, 0, 0, 0, 0};
     sp_attention_forward(&p, q, Z8, v, NULL, 7, 1, 8, out, &st);
     /* keys 0, 3, 6 with p = 0.225590006, 0.454282492, 0.320127457 */
     double want = 0.225590006 * 1 + 0.454282492 * 8 + 0.320127457 * 64;

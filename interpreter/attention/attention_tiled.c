@@ -1,0 +1,102 @@
+/* attention_tiled.c — the driver of the tiled path (tiled.h): query tiles of SP_ATTN_LANES rows
+ * × heads, taken dynamically by the threads; each tile is computed whole by one thread through
+ * its normaliser's tile function, so the result does not depend on the thread count. Scratch
+ * is per thread and O(L): a few tiles, plus, for the sparse normalisers, candidate lists and
+ * the row kernel's buffers of nk entries (docs/ATTENTION_MATH.md#tiled-attention). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "normalizers.h"
+#include "tiled.h"
+
+static void ws_free(sp_tile_ws *ws) {
+    free(ws->qT);
+    free(ws->sT);
+    free(ws->oT);
+    free(ws->orow);
+    free(ws->cand_s);
+    free(ws->cand_j);
+    free(ws->row.w);
+    free(ws->row.t);
+    free(ws->row.idx);
+}
+
+/* 0 on success; the sparse normalisers' buffers only when the normaliser has exact zeros. */
+static int ws_alloc(sp_tile_ws *ws, const sp_attn_params *p, size_t nk) {
+    const int dv = p->value_dim > 0 ? p->value_dim : p->head_dim;
+    memset(ws, 0, sizeof *ws);
+    ws->qT = malloc((size_t)p->head_dim * SP_LN * sizeof(float));
+    ws->sT = malloc((size_t)SP_TK * SP_LN * sizeof(float));
+    ws->oT = malloc((size_t)dv * SP_LN * sizeof(float));
+    ws->orow = malloc((size_t)dv * sizeof(float));
+    int ok = ws->qT && ws->sT && ws->oT && ws->orow;
+    if (p->norm->sparse) {
+        const size_t cap = nk > 0 ? nk : 1;
+        ws->cap = cap;
+        ws->cand_s = malloc(cap * SP_LN * sizeof(float));
+        ws->cand_j = malloc(cap * SP_LN * sizeof(uint32_t));
+        ws->row.w = malloc(cap * sizeof(float));
+        ws->row.t = malloc(cap * sizeof(float));
+        ws->row.idx = malloc(cap * sizeof(uint32_t));
+        ok = ok && ws->cand_s && ws->cand_j && ws->row.w && ws->row.t && ws->row.idx;
+    }
+    return ok ? 0 : -1;
+}
+
+static void run_tile(const sp_attn_params *p, const float *q, const float *k, const float *v,
+                     const float *qscale, size_t q0, size_t r0, int nr, int h, size_t nk,
+                     float *out, sp_tile_ws *ws, uint64_t *st, int stats) {
+    const int H = p->heads, Hk = p->kv_heads, d = p->head_dim;
+    const int dv = p->value_dim > 0 ? p->value_dim : d;
+    const int kvh = h / (H / Hk);
+    sp_qtile t = {.p = p, .kern = sp_attn_tile_kernels_get(), .h = h, .d = d, .dv = dv,
+                  .nr = nr, .kb = k + (size_t)kvh * d, .vb = v + (size_t)kvh * dv,
+                  .ks = (size_t)Hk * d, .vs = (size_t)Hk * dv,
+                  .slope = p->alibi_slopes ? p->alibi_slopes[h] : 0.0f, .cap = p->softcap,
+                  .stats = stats};
+    sp__qtile_init(&t, q, qscale, q0, r0, nk, ws, st);
+    p->norm->tile(&t, ws, out + r0 * (size_t)H * dv + (size_t)h * dv, (size_t)H * dv, st);
+}
+
+void sp__attention_tiled(const sp_attn_params *p, const float *q, const float *k,
+                         const float *v, const float *qscale, size_t q0, size_t nq, size_t nk,
+                         float *out, sp_attn_stats *stats) {
+    const int H = p->heads, d = p->head_dim;
+    const size_t tiles = (nq + SP_LN - 1) / SP_LN, total = tiles * (size_t)H;
+    /* small calls (decode of a short context) are not worth waking the thread team for */
+    const int parallel = total > 1 && (double)nq * (double)nk * H * d >= 1 << 16;
+#pragma omp parallel if (parallel)
+    {
+        sp_tile_ws ws;
+        uint64_t *st = calloc((size_t)H * SP_ST_N, sizeof(uint64_t));
+        /* Allocation failure of the scratch is not recoverable here; keep it crash-free by
+         * computing nothing in this thread (the caller sized memory at session creation). */
+        const int ok = ws_alloc(&ws, p, nk) == 0 && st;
+        /* heads innermost: neighbouring work items share the same query rows */
+#pragma omp for schedule(dynamic, 1)
+        for (size_t item = 0; item < total; item++) {
+            if (!ok) continue;
+            const int h = (int)(item % (size_t)H);
+            const size_t r0 = (item / (size_t)H) * SP_LN;
+            const int nr = (int)(nq - r0 < SP_LN ? nq - r0 : SP_LN);
+            run_tile(p, q, k, v, qscale, q0, r0, nr, h, nk, out, &ws, st + (size_t)SP_ST_N * h,
+                     stats != NULL);
+        }
+        if (stats && ok)
+            for (int h = 0; h < H; h++) {
+                const uint64_t *s = st + (size_t)SP_ST_N * h;
+#pragma omp atomic
+                stats[h].rows += s[SP_ST_ROWS];
+#pragma omp atomic
+                stats[h].support += s[SP_ST_SUPPORT];
+#pragma omp atomic
+                stats[h].visible += s[SP_ST_VISIBLE];
+#pragma omp atomic
+                stats[h].tiles += s[SP_ST_TILES];
+#pragma omp atomic
+                stats[h].tiles_skipped += s[SP_ST_TILES_SKIPPED];
+            }
+        ws_free(&ws);
+        free(st);
+    }
+}

@@ -1,0 +1,25 @@
+/* attn_tile_avx2.c — the AVX2+FMA back end of attn_tile.h: a lane row is four 8-float
+ * registers; scores hold 3 keys × 32 queries (12 accumulators), outputs 3 value columns × 32
+ * queries. Compiled with target attributes; used only when the matrix kernels chose AVX2. */
+#include "attn_tile.h"
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+
+#define ATTR __attribute__((target("avx2,fma")))
+#define V __m256
+#define W 8
+#define LOADV(p) _mm256_loadu_ps(p)
+#define STOREV(p, x) _mm256_storeu_ps(p, x)
+#define SET1(x) _mm256_set1_ps(x)
+#define ZEROV() _mm256_setzero_ps()
+#define FMAV(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define MULV(a, b) _mm256_mul_ps(a, b)
+#define MR_QK 3
+#define MR_PV 3
+#include "attn_tile_impl.h"
+
+const sp_attn_tile_kernels sp_attn_tile_avx2 = {
+    .name = "avx2", .qk = qk_tile, .pv = pv_tile, .pv_row = pv_row_impl,
+};
+#endif
