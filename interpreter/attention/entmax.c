@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "normalizers.h"
+#include "tiled.h"
 
 size_t sp__entmax_row(const float *s, size_t n, float alpha, uint32_t *idx, float *w, float *t,
                       float *tau) {
@@ -143,6 +144,7 @@ const sp_norm_kind sp_norm_entmax = {
     .attrs = entmax_attrs,
     .parse = entmax_parse,
     .row = entmax_row,
+    .tile = sp__sparse_tile,
     .sparse = 1,
     .math = "docs/ATTENTION_MATH.md#alpha-entmax",
 };
@@ -151,6 +153,7 @@ const sp_norm_kind sp_norm_sparsemax = {
     .name = "sparsemax",
     .parse = sparsemax_parse,
     .row = entmax_row,
+    .tile = sp__sparse_tile,
     .sparse = 1,
     .math = "docs/ATTENTION_MATH.md#sparsemax",
 };
