@@ -102,7 +102,8 @@ static const cli_command command = {
              "  --bos replace        first token := BOS;  --bos prepend: BOS + L-1 corpus tokens,\n"
              "                       all scored\n"
              "  --stats              mean support size (keys with weight > 0 per query) and the\n"
-             "                       fraction of exactly-zero attention weights\n",
+             "                       fraction of exactly-zero attention weights; for the\n"
+             "                       entmax family also the fraction of key tiles skipped\n",
     .options = options,
     .max_positional = SIZE_MAX,
 };

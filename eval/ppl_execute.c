@@ -55,6 +55,9 @@ static int collect_stats(sp_ppl_run *run, sp_ppl_row *row, sp_error *err) {
             o->zero_fraction = hs && hs[h].visible
                                    ? 1.0 - (double)hs[h].support / (double)hs[h].visible
                                    : NAN;
+            o->skipped_tiles = hs && hs[h].tiles
+                                   ? (double)hs[h].tiles_skipped / (double)hs[h].tiles
+                                   : NAN;
         }
         off += (size_t)run->heads[l];
     }

@@ -65,12 +65,14 @@ void sp_ppl_print_table(FILE *out, const sp_ppl_report_info *info, const sp_ppl_
         const sp_ppl_row *r = &rows[i];
         if (!r->layers || !r->file) continue;
         fprintf(out, "\nattention sparsity, %s, ctx %zu: mean support (keys with p > 0) / "
-                "exactly-zero weights\n", r->file, r->ctx);
+                "exactly-zero weights [/ key tiles skipped]\n", r->file, r->ctx);
         for (size_t l = 0; l < r->layers; l++) {
             fprintf(out, "  layer %-3zu", l);
-            for (int h = 0; h < r->heads[l]; h++)
-                fprintf(out, "  h%d %.1f/%.1f%%", h, r->sparsity[l][h].mean_support,
-                        100.0 * r->sparsity[l][h].zero_fraction);
+            for (int h = 0; h < r->heads[l]; h++) {
+                const sp_head_sparsity *sp = &r->sparsity[l][h];
+                fprintf(out, "  h%d %.1f/%.1f%%", h, sp->mean_support, 100.0 * sp->zero_fraction);
+                if (!isnan(sp->skipped_tiles)) fprintf(out, "/%.1f%%", 100.0 * sp->skipped_tiles);
+            }
             fputc('\n', out);
         }
     }
@@ -118,6 +120,8 @@ void sp_ppl_print_json(FILE *out, const sp_ppl_report_info *info, const sp_ppl_r
                     json_num(out, r->sparsity[l][h].mean_support);
                     fputs(", \"zero_fraction\": ", out);
                     json_num(out, r->sparsity[l][h].zero_fraction);
+                    fputs(", \"skipped_tiles\": ", out);
+                    json_num(out, r->sparsity[l][h].skipped_tiles);
                     fputc('}', out);
                 }
                 fputc(']', out);

@@ -137,6 +137,9 @@ int sp_ppl_run_window(sp_session *s, int32_t vocab, const int32_t *input, size_t
 typedef struct sp_head_sparsity {
     double mean_support;   /* mean number of keys with p > 0 per query row */
     double zero_fraction;  /* fraction of visible (query, key) weights that are exactly 0 */
+    double skipped_tiles;  /* fraction of (query, key tile) pairs whose value rows were never
+                            * read, no key of the tile having p > 0 (NaN: not a tiled sparse
+                            * normaliser) */
 } sp_head_sparsity;
 
 typedef struct sp_ppl_row {

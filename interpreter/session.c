@@ -149,6 +149,8 @@ const sp_head_stats *sp_session_stats(const sp_session *s, size_t layer) {
         s->stats_out[layer][h].rows = s->stats[layer][h].rows;
         s->stats_out[layer][h].support = s->stats[layer][h].support;
         s->stats_out[layer][h].visible = s->stats[layer][h].visible;
+        s->stats_out[layer][h].tiles = s->stats[layer][h].tiles;
+        s->stats_out[layer][h].tiles_skipped = s->stats[layer][h].tiles_skipped;
     }
     return s->stats_out[layer];
 }

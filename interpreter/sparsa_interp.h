@@ -74,11 +74,15 @@ int sp_session_forward(sp_session *s, const int32_t *tokens, size_t n, size_t lo
 
 /* Attention sparsity statistics, accumulated over every forward since the last reset_stats:
  * per attention layer and head, the number of (query row) normalisations, the sum of support
- * sizes (keys with p > 0) and the sum of visible keys. */
+ * sizes (keys with p > 0) and the sum of visible keys; for the tiled α-entmax family also the
+ * (query row, key tile) pairs with a visible key and those skipped because no key of the tile
+ * has p > 0 (docs/ATTENTION_MATH.md#tiled-attention; 0 and 0 for other normalisers). */
 typedef struct sp_head_stats {
     uint64_t rows;
     uint64_t support;
     uint64_t visible;
+    uint64_t tiles;
+    uint64_t tiles_skipped;
 } sp_head_stats;
 
 void sp_session_enable_stats(sp_session *s, int on);
