@@ -15,6 +15,7 @@ int cmd_generate(int argc, char **argv);
 int cmd_eval_task(int argc, char **argv);
 int cmd_kld(int argc, char **argv);
 int cmd_mc(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 /* Before anything else in main: makes the thread pool wait passively (threads_setup.c); may
  * execute the program again, with the same arguments, and then does not return. */

@@ -22,6 +22,7 @@ static const struct {
     {"eval-task", cmd_eval_task, "exact-match accuracy on a synthetic task (src/trg files)"},
     {"mc", cmd_mc, "zero-shot multiple-choice accuracy (hellaswag, winogrande, ARC, generic JSONL)"},
     {"kld", cmd_kld, "KL divergence, same-top rate and RMS dp of one model against another"},
+    {"plot", cmd_plot, "draw perplexity and kld results as one SVG figure"},
 };
 
 static void usage(FILE *out) {

@@ -25,8 +25,8 @@ double sp_kld_percentile(const float *sorted, size_t n, double fraction) {
     return (1 - p) * (double)sorted[i] + p * (double)sorted[j];
 }
 
-/* Bins of log10(KLD) from the 1st percentile (at least 1e-12 of the maximum, at least 1e-30)
- * to the maximum, on whole decades. */
+/* Bins of log10(KLD) from the decade of the 1st percentile (at least 1e-12 of the maximum, at
+ * least 1e-30) to the maximum. */
 static void histogram(const float *sorted, size_t n, sp_kld_result *res) {
     memset(res->hist, 0, sizeof res->hist);
     res->hist_below = 0;
@@ -38,7 +38,7 @@ static void histogram(const float *sorted, size_t n, sp_kld_result *res) {
     }
     double floor_v = fmax(fmax(p1, mx * 1e-12), 1e-30);
     res->hist_lo = floor(log10(floor_v));
-    res->hist_hi = ceil(log10(mx));
+    res->hist_hi = ceil(log10(mx) * 10) / 10; /* a tenth of a decade above the maximum */
     if (res->hist_hi <= res->hist_lo) res->hist_hi = res->hist_lo + 1;
     double w = (res->hist_hi - res->hist_lo) / SP_KLD_HIST_BINS;
     for (size_t i = 0; i < n; i++) {
