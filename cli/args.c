@@ -151,6 +151,11 @@ void cli_print_help(const cli_command *cmd, FILE *out) {
     if (cmd->epilog) cmd->epilog(out);
 }
 
+int cli_require_file(const char *cmd, const char *what, const char *path) {
+    if (strcmp(path, "-")) return 0;
+    return cli_usage_error(cmd, "%s must name a file, not standard input", what);
+}
+
 int cli_split_commas(const char *value, int (*add)(const char *, size_t, void *), void *dest) {
     const char *p = value;
     for (;;) {

@@ -81,6 +81,10 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, void *opts, cli_arg
 /* The command's help, generated from its table. */
 void cli_print_help(const cli_command *cmd, FILE *out);
 
+/* A path that must name a file, not standard input: for "-", prints the usage error ("sparsa
+ * logits: the model FILE must name a file, not standard input") and returns 2; else 0. */
+int cli_require_file(const char *cmd, const char *what, const char *path);
+
 /* Splits a comma-separated list (an empty item is bad). Each item is passed to add(item, len,
  * dest); a non-zero return stops the walk and is returned. */
 int cli_split_commas(const char *value, int (*add)(const char *, size_t, void *), void *dest);

@@ -134,6 +134,11 @@ static int parse_args(int argc, char **argv, options *o) {
     if (!o->src.n || o->src.n != o->trg.n)
         return cli_usage_error(CMD, "give as many --trg files as --src files (≥ 1)");
     o->model = a.pos[0];
+    if ((rc = cli_require_file(CMD, "the model FILE", o->model))) return rc;
+    for (size_t i = 0; i < o->src.n; i++)
+        if ((rc = cli_require_file(CMD, "--src", o->src.v[i])) ||
+            (rc = cli_require_file(CMD, "--trg", o->trg.v[i])))
+            return rc;
     sp_inputs_add(o->model);
     for (size_t i = 0; i < o->src.n; i++) {
         sp_inputs_add(o->src.v[i]);

@@ -116,6 +116,7 @@ int cmd_generate(int argc, char **argv) {
     if (a.n_pos < 1) return cli_usage_error(CMD, "missing the model FILE");
     if (!o.prompt == !o.tokens)
         return cli_usage_error(CMD, "give exactly one of --prompt and --tokens");
+    if ((rc = cli_require_file(CMD, "the model FILE", a.pos[0]))) return rc;
     sp_inputs_add(a.pos[0]);
     sp_gen_job job = {.model_path = a.pos[0], .prompt = o.prompt, .max_new = (size_t)o.n_new,
                       .temperature = o.temp, .top_p = o.top_p, .seed = o.seed,

@@ -80,6 +80,7 @@ int cmd_inspect(int argc, char **argv) {
     int rc = cli_parse(&command, argc, argv, &x, &a);
     if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
     if (a.n_pos < 1) return cli_usage_error(CMD, "missing FILE");
+    if ((rc = cli_require_file(CMD, "FILE", a.pos[0]))) return rc;
     x.path = a.pos[0];
     sp_inputs_add(x.path);
 

@@ -76,6 +76,7 @@ int cmd_logits(int argc, char **argv) {
     if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
     if (a.n_pos < 1) return cli_usage_error(CMD, "missing model FILE");
     if (!o.tokens) return cli_usage_error(CMD, "missing --tokens");
+    if ((rc = cli_require_file(CMD, "the model FILE", a.pos[0]))) return rc;
     sp_inputs_add(a.pos[0]);
     sp_error err = {0};
     if (o.out && sp_output_check(o.out, 0, &err)) return cli_report(CMD, &err);

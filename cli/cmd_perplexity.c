@@ -22,7 +22,7 @@ typedef struct ctx_list {
 typedef struct ppl_options {
     ctx_list ctx;
     int score, bos;              /* indices of score_names, bos_names: sp_score_mode, sp_bos_mode */
-    uint64_t stride, max_tokens, threads;
+    uint64_t stride, max_tokens, max_bytes, threads;
     int json, stats, no_verify;
 } ppl_options;
 
@@ -77,6 +77,9 @@ static const cli_option options[] = {
      .min = 1, .max = 1ull << 40, .metavar = "N",
      .help = "use only the first N tokens of each corpus",
      .bad = "--max-tokens needs a positive integer"},
+    {.name = "--max-bytes", .kind = CLI_UINT, .offset = offsetof(ppl_options, max_bytes),
+     .min = 1, .max = UINT64_MAX, .metavar = "N", .help = "read at most N bytes of each corpus "
+     "(default 4 GiB, 1 GiB for -); more is refused", .bad = "--max-bytes needs a positive integer"},
     CLI_OPTION_THREADS(ppl_options, threads),
     CLI_OPTION_NO_VERIFY(ppl_options, no_verify),
     {.name = "--json", .kind = CLI_FLAG, .offset = offsetof(ppl_options, json),
@@ -90,11 +93,12 @@ static const cli_command command = {
     .name = CMD,
     .synopsis = "FILE CORPUS... [--ctx N[,N...]] [--score all|second-half] [--stride S]\n"
                 "                         [--bos none|prepend|replace] [--max-tokens N] "
-                "[--threads N]\n                         [--json] [--stats] [--no-verify]",
-    .about = "Perplexity of the model FILE on UTF-8 text files. Each corpus is tokenized once, "
-             "as one\nstring, with the tokenizer stored in FILE; for each context length L its "
-             "tokens are cut\ninto windows of L tokens (README.md, \"Perplexity protocols\", "
-             "states each protocol).\n"
+                "[--max-bytes N]\n                         [--threads N] [--json] [--stats] "
+                "[--no-verify]",
+    .about = "Perplexity of the model FILE on UTF-8 text files (- reads standard input). Each "
+             "corpus is\ntokenized once, as one string, with the tokenizer stored in FILE; for "
+             "each context length L\nits tokens are cut into windows of L tokens (README.md, "
+             "\"Perplexity protocols\", states\neach protocol).\n"
              "  --score all          score every token of a window but its first\n"
              "  --score second-half  llama.cpp's llama-perplexity -c L exactly: BOS + tokens, each\n"
              "                       window's first token replaced by BOS, targets L/2+1 .. L-1\n"
@@ -115,6 +119,7 @@ int cmd_perplexity(int argc, char **argv) {
     if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
     if (a.n_pos < 1) return cli_usage_error(CMD, "missing the model FILE");
     if (a.n_pos < 2) return cli_usage_error(CMD, "missing a CORPUS file");
+    if ((rc = cli_require_file(CMD, "the model FILE", a.pos[0]))) return rc;
     if (o.stride && o.score == SP_SCORE_SECOND_HALF)
         return cli_usage_error(CMD, "--stride cannot be combined with --score second-half");
     for (size_t i = 0; i < a.n_pos; i++) sp_inputs_add(a.pos[i]);
@@ -127,6 +132,7 @@ int cmd_perplexity(int argc, char **argv) {
         .n_ctx = o.ctx.n,
         .protocol = {(sp_score_mode)o.score, (sp_bos_mode)o.bos, (size_t)o.stride},
         .max_tokens = (size_t)o.max_tokens,
+        .max_bytes = o.max_bytes,
         .threads = (int)o.threads,
         .no_verify = o.no_verify,
         .stats = o.stats,

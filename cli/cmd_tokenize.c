@@ -86,6 +86,7 @@ int cmd_tokenize(int argc, char **argv) {
     if (a.n_pos < 1) return cli_usage_error(CMD, "missing the model FILE");
     if (a.n_pos < 2) return cli_usage_error(CMD, "missing TEXT (use - for standard input)");
     const char *model = a.pos[0], *text_arg = a.pos[1];
+    if ((rc = cli_require_file(CMD, "the model FILE", model))) return rc;
     sp_inputs_add(model);
 
     sp_error err = {0};

@@ -1,7 +1,8 @@
-/* corpus.c — reading a corpus file: a regular file (a FIFO, device or folder is refused at
- * once), read whole with a bound, non-empty, strict UTF-8. Every error message starts with
- * the path, so the command's one line names the file. */
+/* corpus.c — reading a corpus: a regular file (a FIFO, device or folder is refused at once) or
+ * standard input ("-"), read whole with a bound, non-empty, strict UTF-8. Every error message
+ * starts with the corpus's name, so the command's one line names it. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "sparsa_eval.h"
 
@@ -16,21 +17,32 @@ size_t sp_utf8_first_invalid(const char *str, size_t len) {
     return len;
 }
 
+const char *sp_corpus_name(const char *path) {
+    return strcmp(path, "-") ? path : "standard input";
+}
+
 int sp_corpus_read(const char *path, char **text, size_t *len, sp_error *err) {
+    return sp_corpus_read_max(path, 0, text, len, err);
+}
+
+int sp_corpus_read_max(const char *path, uint64_t max_bytes, char **text, size_t *len,
+                       sp_error *err) {
     *text = NULL;
     *len = 0;
     char *buf = NULL;
     size_t n = 0;
-    int rc = sp_read_file(path, SP_CORPUS_MAX_BYTES, &buf, &n, err);
+    if (!max_bytes) max_bytes = strcmp(path, "-") ? SP_CORPUS_MAX_BYTES : SP_CORPUS_STDIN_MAX_BYTES;
+    int rc = sp_read_file(path, max_bytes, &buf, &n, err);
     if (rc) return rc;
     if (n == 0) {
         free(buf);
-        return sp_fail(err, SP_ERR_INPUT, "%s: empty file", path);
+        return sp_fail(err, SP_ERR_INPUT, "%s: empty file", sp_corpus_name(path));
     }
     size_t at = sp_utf8_first_invalid(buf, n);
     if (at != n) {
         free(buf);
-        return sp_fail(err, SP_ERR_INPUT, "%s: invalid UTF-8 at byte %zu", path, at);
+        return sp_fail(err, SP_ERR_INPUT, "%s: invalid UTF-8 at byte %zu", sp_corpus_name(path),
+                       at);
     }
     *text = buf;
     *len = n;

@@ -93,7 +93,7 @@ static int run_file(sp_ppl_run *run, size_t ctx, const sp_ppl_corpus *c, int32_t
         rc = sp_ppl_run_window(run->sess, run->vocab, input, ctx, from, acc, &bad, err);
         if (bad) /* never a printed nan: the run stops, naming where */
             rc = sp_fail(err, SP_ERR_RUNTIME, "non-finite NLL in %s, ctx %zu, window %zu, "
-                         "position %zu", c->path, ctx, k, bad);
+                         "position %zu", sp_corpus_name(c->path), ctx, k, bad);
         prog->done += ctx;
     }
     if (rc) return rc;

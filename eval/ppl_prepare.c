@@ -13,7 +13,12 @@ static int check_distinct(const sp_ppl_job *job, sp_error *err) {
     char *ok = calloc(job->n_corpora ? job->n_corpora : 1, 1);
     int rc = st && ok ? SP_OK : sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     for (size_t i = 0; !rc && i < job->n_corpora; i++) {
-        ok[i] = stat(job->corpora[i], &st[i]) == 0;
+        /* standard input can be read once: "-" twice is the same corpus twice */
+        int is_stdin = !strcmp(job->corpora[i], "-");
+        for (size_t j = 0; is_stdin && j < i && !rc; j++)
+            if (!strcmp(job->corpora[j], "-"))
+                rc = sp_fail(err, SP_ERR_INPUT, "corpus - (standard input) given twice");
+        ok[i] = !is_stdin && stat(job->corpora[i], &st[i]) == 0;
         for (size_t j = 0; ok[i] && j < i && !rc; j++) {
             if (!ok[j] || st[i].st_dev != st[j].st_dev || st[i].st_ino != st[j].st_ino) continue;
             if (!strcmp(job->corpora[i], job->corpora[j]))
@@ -79,7 +84,7 @@ static int read_corpora(sp_ppl_run *run, sp_error *err) {
         char *text = NULL;
         size_t len = 0;
         c->path = job->corpora[f];
-        int rc = sp_corpus_read(c->path, &text, &len, err);
+        int rc = sp_corpus_read_max(c->path, job->max_bytes, &text, &len, err);
         if (rc) return rc;
         rc = sp_tokenizer_encode(run->tok, text, len, &c->ids, &c->n, err);
         free(text);
@@ -89,7 +94,7 @@ static int read_corpora(sp_ppl_run *run, sp_error *err) {
             sp_ppl_plan plan;
             sp_error perr = {0};
             if (sp_ppl_plan_make(&job->protocol, run->ctx[k], c->n, &plan, &perr))
-                return sp_fail(err, SP_ERR_INPUT, "%s: %s", c->path, perr.msg);
+                return sp_fail(err, SP_ERR_INPUT, "%s: %s", sp_corpus_name(c->path), perr.msg);
             run->window_tokens += (uint64_t)plan.windows * run->ctx[k];
         }
     }

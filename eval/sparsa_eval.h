@@ -28,12 +28,22 @@ extern "C" {
 
 /* The largest corpus file read (4 GiB: the King James Bible is 4.1 MB, enwik9 1 GB). */
 #define SP_CORPUS_MAX_BYTES ((uint64_t)4 << 30)
+/* The most read from standard input (a corpus given as "-"): 1 GiB, as `tokenize -`. A file's
+ * size is known before it is read; a stream's is not, and every byte is held in memory until
+ * the bound is passed, so the bound of a stream is the smaller one. */
+#define SP_CORPUS_STDIN_MAX_BYTES ((uint64_t)1 << 30)
 
-/* Reads the whole file (sp_read_file: a FIFO, device or folder is refused before anything
- * blocks) and checks it is non-empty, valid UTF-8 (no overlong forms, surrogates or code
- * points above U+10FFFF). *text is malloc'd and NUL-terminated. Every error is SP_ERR_INPUT
- * (SP_ERR_RUNTIME for lack of memory) with a message that starts with the path. */
+/* Reads the whole file, or standard input for "-" (sp_read_file: a FIFO, device or folder is
+ * refused before anything blocks), and checks it is non-empty, valid UTF-8 (no overlong forms,
+ * surrogates or code points above U+10FFFF). *text is malloc'd and NUL-terminated. Every error
+ * is SP_ERR_INPUT (SP_ERR_RUNTIME for lack of memory) with a message that starts with the
+ * corpus's name (sp_corpus_name). sp_corpus_read reads at most SP_CORPUS_MAX_BYTES of a file
+ * and SP_CORPUS_STDIN_MAX_BYTES of standard input; _max takes the bound (0: those defaults). */
 int sp_corpus_read(const char *path, char **text, size_t *len, sp_error *err);
+int sp_corpus_read_max(const char *path, uint64_t max_bytes, char **text, size_t *len,
+                       sp_error *err);
+/* The name a corpus goes by in messages: "standard input" for "-", else its path. */
+const char *sp_corpus_name(const char *path);
 /* Byte offset of the first invalid UTF-8 sequence, or len if the text is valid. */
 size_t sp_utf8_first_invalid(const char *s, size_t len);
 
@@ -264,6 +274,7 @@ typedef struct sp_ppl_job {
     size_t n_ctx;
     sp_ppl_protocol protocol;
     size_t max_tokens;           /* 0: every token of each corpus */
+    uint64_t max_bytes;          /* the most read of one corpus; 0: sp_corpus_read's defaults */
     int threads;                 /* 0: the default */
     int no_verify;               /* 1: skip the weights' CRC-32 checks (--no-verify) */
     int stats;                   /* per-head attention sparsity */

@@ -5,9 +5,11 @@
  * --opt=value works; a reader that stops early ends the program quietly. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include "sparsa_common.h"
 #include "tu_cli.h"
 
 #define DIR "tests/fixtures/perplexity/"
@@ -62,6 +64,16 @@ static void expect_same_bytes(const char *path, const void *want, size_t n) {
     free(got);
 }
 
+/* SHA-256 of a file, as hex (the acceptance check: every input's digest unchanged). */
+static void sha256_of(const char *path, char hex[65]) {
+    struct stat st;
+    int fd = open(path, O_RDONLY);
+    cr_assert(fd >= 0 && fstat(fd, &st) == 0, "cannot open %s", path);
+    sp_error err = {0};
+    cr_assert_eq(sp_sha256_file(fd, (uint64_t)st.st_size, hex, &err), 0, "%s", err.msg);
+    close(fd);
+}
+
 static void expect_refused(const char *line, const char *needle) {
     char *err = NULL;
     int rc = run_sh(line, &err);
@@ -76,6 +88,8 @@ Test(cli_hostile, logits_out_onto_its_own_model_is_refused) {
     copy_file(LLAMA, model);
     size_t n = 0;
     void *before = tu_read_file(model, &n);
+    char sha_before[65], sha_after[65];
+    sha256_of(model, sha_before);
     char line[1200];
     snprintf(line, sizeof line, "$SPARSA logits %s --tokens 1,2 --out %s", model, model);
     expect_refused(line, "input");
@@ -83,7 +97,13 @@ Test(cli_hostile, logits_out_onto_its_own_model_is_refused) {
     snprintf(line, sizeof line, "ln %s %s/hard && $SPARSA logits %s --tokens 1,2 --out %s/hard",
              model, tmpdir, model, tmpdir);
     expect_refused(line, "input");
+    /* --force is no option of logits, and no option weakens the rule */
+    snprintf(line, sizeof line, "$SPARSA logits %s --tokens 1,2 --out %s --no-verify", model,
+             model);
+    expect_refused(line, "input");
     expect_same_bytes(model, before, n);
+    sha256_of(model, sha_after);
+    cr_assert_str_eq(sha_after, sha_before, "the model's SHA-256 changed");
     free(before);
 }
 
@@ -112,10 +132,8 @@ Test(cli_hostile, logits_out_fifo_is_refused_at_once) {
     cr_assert(stat(fifo, &st) == 0 && S_ISFIFO(st.st_mode));
 }
 
-Test(cli_hostile, logits_out_char_device_is_refused_and_kept) {
-    /* A null device of our own where we may make one (root), else the system's. */
-    const char *dev = in_tmp("null");
-    if (mknod(dev, S_IFCHR | 0666, makedev(1, 3)) != 0) dev = "/dev/null";
+/* --out onto a character device: refused, naming it; the node stays a device. */
+static void expect_device_kept(const char *dev) {
     char line[1200];
     snprintf(line, sizeof line, "$SPARSA logits " LLAMA " --tokens 1,2 --out %s", dev);
     expect_refused(line, dev);
@@ -126,17 +144,49 @@ Test(cli_hostile, logits_out_char_device_is_refused_and_kept) {
     cr_assert(stat(dev, &st) == 0 && S_ISCHR(st.st_mode), "%s is no longer a device", dev);
 }
 
+Test(cli_hostile, logits_out_char_device_made_with_mknod_is_refused_and_kept) {
+    if (geteuid() != 0) cr_skip_test("mknod of a character device needs root");
+    const char *dev = in_tmp("null");
+    cr_assert_eq(mknod(dev, S_IFCHR | 0666, makedev(1, 3)), 0, "mknod failed as root");
+    char sha[65];
+    sha256_of(LLAMA, sha);
+    expect_device_kept(dev);
+    char again[65];
+    sha256_of(LLAMA, again);
+    cr_assert_str_eq(again, sha, "the model's SHA-256 changed");
+}
+
+Test(cli_hostile, logits_out_dev_null_is_refused_and_kept) {
+    expect_device_kept("/dev/null");
+}
+
 Test(cli_hostile, predictions_onto_src_is_refused) {
     char *src = in_tmp("t.src"), *trg = in_tmp("t.trg");
     copy_file(TASKS "copy_0_64.src", src);
     copy_file(TASKS "copy_0_64.trg", trg);
     size_t n = 0;
     void *before = tu_read_file(src, &n);
+    char sha_src[65], sha_trg[65], sha_model[65], now[65];
+    sha256_of(src, sha_src);
+    sha256_of(trg, sha_trg);
+    sha256_of(TASK_MODEL, sha_model);
     char line[1500];
     snprintf(line, sizeof line, "$SPARSA eval-task " TASK_MODEL " --src %s --trg %s --limit 1 "
              "--predictions %s", src, trg, src);
     expect_refused(line, "input");
+    snprintf(line, sizeof line, "$SPARSA eval-task " TASK_MODEL " --src %s --trg %s --limit 1 "
+             "--predictions %s", src, trg, trg);
+    expect_refused(line, "input");
+    snprintf(line, sizeof line, "$SPARSA eval-task " TASK_MODEL " --src %s --trg %s --limit 1 "
+             "--predictions " TASK_MODEL, src, trg);
+    expect_refused(line, "input");
     expect_same_bytes(src, before, n);
+    const char *paths[] = {src, trg, TASK_MODEL};
+    const char *digests[] = {sha_src, sha_trg, sha_model};
+    for (int i = 0; i < 3; i++) {
+        sha256_of(paths[i], now);
+        cr_assert_str_eq(now, digests[i], "%s: SHA-256 changed", paths[i]);
+    }
     free(before);
     /* and a good run writes the predictions, one line per sample, atomically */
     char *pred = in_tmp("pred.txt");
@@ -171,6 +221,21 @@ Test(cli_hostile, full_stdout_is_exit_1) {
         snprintf(line, sizeof line, "$SPARSA %s --help > /dev/full", cmds[i]);
         expect_write_error(line);
     }
+}
+
+Test(cli_hostile, reader_closing_early_ends_with_sigpipe_and_no_message) {
+    /* Output larger than a pipe holds (3000 summary lines, about 200 KB) that the reader stops
+     * reading: sparsa ends by SIGPIPE (status 128 + 13) whatever the timing, never exit 0 with
+     * output lost, and says nothing on stderr. */
+    char *status = in_tmp("status"), line[1200], *err = NULL;
+    snprintf(line, sizeof line, "( $SPARSA logits " LLAMA " --threads 1 --tokens "
+             "$(seq -s, 1 1999),$(seq -s, 1 1000); echo $? > %s ) | head -c 5 >/dev/null", status);
+    cr_assert_eq(run_sh(line, &err), 0, "%s", err);
+    cr_assert_str_eq(err, "", "error output: %s", err);
+    free(err);
+    char *st = tu_read_text(status);
+    cr_assert(st && atoi(st) == 128 + SIGPIPE, "sparsa exited %s", st);
+    free(st);
 }
 
 Test(cli_hostile, reader_closing_early_is_quiet) {

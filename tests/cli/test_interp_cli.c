@@ -54,12 +54,41 @@ Test(interp_cli, out_file_matches_reference) {
     free(err);
 }
 
+/* The summary as it must read for logits rows[n][40]: per position its five largest logits,
+ * largest first, the lowest id first among equals. */
+static void expected_summary(const float *rows, size_t n, char *buf, size_t cap) {
+    size_t k = 0;
+    for (size_t r = 0; r < n; r++) {
+        const float *row = rows + r * 40;
+        int used[40] = {0};
+        k += (size_t)snprintf(buf + k, cap - k, "%zu:", r);
+        for (int t = 0; t < 5; t++) {
+            int best = -1;
+            for (int j = 0; j < 40; j++)
+                if (!used[j] && (best < 0 || row[j] > row[best])) best = j;
+            used[best] = 1;
+            k += (size_t)snprintf(buf + k, cap - k, " %d=%.4f", best, row[best]);
+        }
+        k += (size_t)snprintf(buf + k, cap - k, "\n");
+    }
+}
+
 Test(interp_cli, summary_has_one_line_per_position) {
-    char args[600], *out = NULL;
+    char args[600], *out = NULL, raw[300];
+    snprintf(raw, sizeof raw, "%s.summary.logits", model_path);
+    snprintf(args, sizeof args, "logits %s --tokens 5,17,3 --out %s", model_path, raw);
+    cr_assert_eq(tu_run_sparsa(args, NULL, NULL), 0);
+    size_t len = 0;
+    float *rows = tu_read_file(raw, &len);
+    remove(raw);
+    cr_assert(rows && len == 3 * 40 * sizeof(float), "%zu bytes", len);
+    char want[1024];
+    expected_summary(rows, 3, want, sizeof want);
+    free(rows);
     snprintf(args, sizeof args, "logits %s --tokens 5,17,3", model_path);
     cr_assert_eq(tu_run_sparsa(args, &out, NULL), 0);
     cr_assert_eq(tu_line_count(out), 3, "%s", out);
-    cr_assert(!strncmp(out, "0:", 2), "%s", out);
+    cr_assert_str_eq(out, want);
     free(out);
 }
 

@@ -79,6 +79,15 @@ Test(eval_jobs, generation_is_seeded_and_decodes) {
         sp_gen_run_free(run);
     }
     cr_assert_str_eq(texts[0], texts[1], "the same seed gave different text");
+    /* and the command, given the same job, prints that text */
+    char *cli = NULL;
+    cr_assert_eq(tu_run_sparsa("generate " LLAMA " --prompt 'In the beginning' -n 12 --temp 0.7 "
+                               "--top-p 0.9 --seed 5 --threads 1", &cli, NULL), 0);
+    size_t n_cli = strlen(cli);
+    cr_assert(n_cli > 0 && cli[n_cli - 1] == '\n', "%s", cli);
+    cli[n_cli - 1] = 0;
+    cr_assert_str_eq(cli, texts[0]);
+    free(cli);
     free(texts[0]);
     free(texts[1]);
 

@@ -19,4 +19,22 @@ static inline void tu_expect_bad(const char *args, const char *needle) {
     free(err);
 }
 
+/* Runs a whole shell line (which names the binary itself, e.g. "timeout 20 <bin> ..."); its
+ * stderr in *err (malloc'd), stdout discarded; returns the exit status (or 128+signal). */
+static inline int tu_run_sparsa_line(const char *line, char **err) {
+    char efile[] = "/tmp/sparsa_test_lineXXXXXX";
+    int fe = mkstemp(efile);
+    if (fe < 0) return -1;
+    close(fe);
+    size_t cap = strlen(line) + 64;
+    char *cmd = malloc(cap);
+    snprintf(cmd, cap, "%s >/dev/null 2>%s", line, efile);
+    int st = system(cmd);
+    free(cmd);
+    *err = tu_read_text(efile);
+    if (!*err) *err = strdup("");
+    remove(efile);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
 #endif
