@@ -170,3 +170,62 @@ Test(cli_verify, a_tokenizer_that_does_not_fit_the_vocabulary_fails_verify) {
     free(out);
     free(e);
 }
+
+/* Acceptance: 200 seeded random single-byte changes inside the (uncompressed) tensor data of a
+ * model: every one refused by `logits` (exit 2, never 0); with --no-verify each still runs
+ * (exit 0, or 1 when the change made a logit non-finite: never a refusal at load). */
+Test(cli_verify, two_hundred_random_byte_changes_are_never_silent, .timeout = 600) {
+    sp_file *f = NULL;
+    sp_error err = {0};
+    cr_assert_eq(sp_file_open(LLAMA, &f, &err), 0, "%s", err.msg);
+    /* every byte of every tensor's data, equally likely (alignment padding is not data) */
+    size_t count = sp_file_tensor_count(f);
+    uint64_t off[64], size[64], stored = 0;
+    cr_assert(count <= 64);
+    for (size_t i = 0; i < count; i++) {
+        const sp_tensor_info *t = sp_file_tensor(f, i);
+        cr_assert_eq(t->compression, SP_COMPRESS_NONE);
+        off[i] = t->offset;
+        size[i] = t->stored_size;
+        stored += t->stored_size;
+    }
+    sp_file_close(f);
+    size_t n = 0;
+    uint8_t *img = tu_read_file(LLAMA, &n);
+    cr_assert(img && stored > 0);
+    char *path = in_tmp("changed.sparsa");
+    uint64_t s = 0x5eed2024u;
+    int ran_clean = 0, ran_nonfinite = 0;
+    for (int k = 0; k < 200; k++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        uint64_t r = (s >> 11) % stored, at = 0;
+        for (size_t i = 0; i < count; r -= size[i++])
+            if (r < size[i]) {
+                at = off[i] + r;
+                break;
+            }
+        cr_assert(at > 0 && at < n);
+        uint8_t delta = (uint8_t)(1 + (s >> 3) % 255); /* never 0: the byte always changes */
+        img[at] ^= delta;
+        FILE *fp = fopen(path, "wb");
+        cr_assert(fp && fwrite(img, 1, n, fp) == n && fclose(fp) == 0);
+        img[at] ^= delta;
+        char args[600], *out = NULL, *e = NULL;
+        snprintf(args, sizeof args, "logits %s --tokens 5,6,7 --threads 1", path);
+        int rc = tu_run_sparsa(args, &out, &e);
+        cr_assert_eq(rc, 2, "change %d at %llu: exit %d: %s", k, (unsigned long long)at, rc, e);
+        cr_assert(strstr(e, "checksum mismatch") && !out[0], "change %d: %s", k, e);
+        free(out);
+        free(e);
+        snprintf(args, sizeof args, "logits %s --tokens 5,6,7 --threads 1 --no-verify", path);
+        rc = tu_run_sparsa(args, &out, &e);
+        cr_assert(rc == 0 || (rc == 1 && strstr(e, "non-finite logit")),
+                  "change %d with --no-verify: exit %d: %s", k, rc, e);
+        ran_clean += rc == 0;
+        ran_nonfinite += rc == 1;
+        free(out);
+        free(e);
+    }
+    cr_assert_eq(ran_clean + ran_nonfinite, 200);
+    free(img);
+}
