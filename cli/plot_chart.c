@@ -9,7 +9,7 @@
 #include "plot_chart.h"
 
 #define LEFT 80.0
-#define RIGHT_LEGEND 250.0
+#define RIGHT_LEGEND 300.0
 #define TOP_PAD 44.0
 #define BOTTOM_PAD 62.0
 #define LEGEND_MAX 14
@@ -196,7 +196,7 @@ static void legend(sp_svg *svg, const frame *f, const plot_panel *p) {
         char lab[48];
         const char *l = p->series[i].label;
         size_t n = strlen(l);
-        if (n > 34) snprintf(lab, sizeof lab, "…%s", l + n - 32);
+        if (n > 38) snprintf(lab, sizeof lab, "%.18s…%s", l, l + n - 18); /* head and tail */
         else snprintf(lab, sizeof lab, "%s", l);
         sp_svg_rect(svg, x, y, 14, 10, palette[i % 10], "none", 0);
         sp_svg_text(svg, x + 20, y + 10, lab, 12, SP_SVG_START, 0, "#222222");

@@ -8,7 +8,7 @@
 
 #include "sparsa_svg.h"
 
-#define PLOT_WIDTH 960.0
+#define PLOT_WIDTH 1000.0
 #define PLOT_PANEL_HEIGHT 400.0
 
 typedef struct plot_series {

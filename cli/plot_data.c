@@ -25,6 +25,15 @@ static const char *base(const char *p) {
     return s && s[1] ? s + 1 : p;
 }
 
+/* The last component without a .sparsa/.txt/.json extension, for legend labels. */
+static int stem_len(const char *name) {
+    const char *dot = strrchr(name, '.');
+    static const char *const ext[] = {".sparsa", ".txt", ".json"};
+    for (int i = 0; dot && i < 3; i++)
+        if (!strcmp(dot, ext[i]) && dot != name) return (int)(dot - name);
+    return (int)strlen(name);
+}
+
 static int num(const sp_jv *o, const char *key, double *v) {
     const sp_jv *j = sp_jv_get(o, key);
     if (!j || j->type != SP_JV_NUMBER) return 0;
@@ -71,7 +80,9 @@ static int add_perplexity(plot_figure *fig, const char *path, const sp_jv *doc, 
         const char *model = str(r, "model") ? str(r, "model") : doc_model ? doc_model : path;
         const char *file = str(r, "file") ? str(r, "file") : "all files";
         char label[512];
-        snprintf(label, sizeof label, "%.200s · %.200s", base(model), base(file));
+        const char *bm = base(model), *bf = base(file);
+        int lm = stem_len(bm) < 200 ? stem_len(bm) : 200, lf = stem_len(bf) < 200 ? stem_len(bf) : 200;
+        snprintf(label, sizeof label, "%.*s · %.*s", lm, bm, lf, bf);
         plot_series *s = plot_series_get(&fig->ppl, label);
         if (!s || plot_series_add(s, ctx, ppl)) return oom(err);
         const sp_jv *b = sp_jv_get(r, "by_position");

@@ -7,7 +7,8 @@
 #
 # Environment: SPARSA_RUN_MAX_TOKENS (default 8192: the first 8192 tokens of each text, so the
 # run takes about a minute on two cores; 0 = the whole samples, several minutes),
-# SPARSA_RUN_THREADS (default: all cores).
+# SPARSA_RUN_THREADS (default: all cores), SPARSA_RUN_FIGURE (default: example_ppl.svg beside
+# the binary).
 # See examples/README.md for what the models are and how to read the table.
 set -u
 SPARSA=${1:-build/sparsa}
@@ -106,6 +107,18 @@ awk -v maxtok="$MAXTOK" '
         for (t = 1; t <= 2; t++) { for (c = 1; c <= n; c++) printf " %9d", win[texts[t], ctx[c]]; printf "  " }
         printf "\n"
     }' "$TMP/results" | sed 's/ *$//'
+
+# The same results as a figure (PPL against context length, one line per model and text),
+# written next to the binary, outside the repository's sources.
+FIG=${SPARSA_RUN_FIGURE:-$(dirname "$SPARSA")/example_ppl.svg}
+if "$SPARSA" plot "$TMP"/*.json -o "$FIG" 2>"$TMP/plot.err"; then
+    echo
+    echo "figure: $FIG"
+else
+    echo "make run: sparsa plot failed:" >&2
+    cat "$TMP/plot.err" >&2
+    exit 1
+fi
 
 # Parity with the training script's PyTorch evaluation (examples/train/reference_eval.json),
 # available for the default (8192) and the whole-sample (0) runs. A missing reference, a

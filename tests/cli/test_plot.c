@@ -126,8 +126,8 @@ Test(plot, perplexity_and_kld_panels) {
     cr_assert(strstr(svg, "Perplexity against context length"));
     cr_assert(strstr(svg, "Mean NLL against position in the window"));
     cr_assert(strstr(svg, "KL divergence per position: base.sparsa → o.sparsa"));
-    cr_assert(strstr(svg, "m&lt;&amp;&gt;.sparsa · a.txt"), "escaped legend label");
-    cr_assert(strstr(svg, "other · b.txt"), "a result's own model names its series");
+    cr_assert(strstr(svg, "m&lt;&amp;&gt; · a<"), "escaped legend label");
+    cr_assert(strstr(svg, "other · b<"), "a result's own model names its series");
     cr_assert(strstr(svg, ">64<") && strstr(svg, ">256<"), "ticks at the context lengths");
     cr_assert(strstr(svg, "3 positions below 1e-4"));
     cr_assert_eq(count(svg, "<polyline"), 2, "a.txt's PPL line and its NLL line");
