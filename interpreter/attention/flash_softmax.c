@@ -63,9 +63,16 @@ static int online_step(float *sT, int n, int nr, float *m, double *ell, float *a
 
 /* Nonzero weights of the live lanes (the support of the statistics). */
 static uint64_t count_nonzero(const float *sT, int n, int nr) {
-    uint64_t c = 0;
+    v16i cnt[NV];
+    memset(cnt, 0, sizeof cnt);
     for (int j = 0; j < n; j++)
-        for (int l = 0; l < nr; l++) c += sT[j * SP_LN + l] != 0.0f;
+        for (int u = 0; u < NV; u++) {
+            v16f s;
+            memcpy(&s, sT + j * SP_LN + 16 * u, sizeof s);
+            cnt[u] -= s != 0.0f; /* a true comparison is −1 */
+        }
+    uint64_t c = 0;
+    for (int l = 0; l < nr; l++) c += (uint64_t)cnt[l / 16][l % 16];
     return c;
 }
 

@@ -12,6 +12,9 @@
  * NaN (docs/ATTENTION_MATH.md#alpha-entmax). */
 #include <math.h>
 #include <string.h>
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 #include "normalizers.h"
 #include "tiled.h"
@@ -19,6 +22,25 @@
 typedef float v16f __attribute__((vector_size(64)));
 typedef int v16i __attribute__((vector_size(64)));
 #define NV (SP_LN / 16)
+
+/* Bit l set where lane l of a comparison result is true (−1): one instruction where the build
+ * targets AVX-512 or AVX2, a loop elsewhere; it only steers which keys are stored. */
+static inline uint32_t lane_bits(const v16i *k) {
+#if defined(__AVX512F__)
+    __m512i x;
+    memcpy(&x, k, sizeof x);
+    return (uint32_t)_mm512_cmplt_epi32_mask(x, _mm512_setzero_si512());
+#elif defined(__AVX2__)
+    __m256 lo, hi;
+    memcpy(&lo, k, sizeof lo);
+    memcpy(&hi, (const char *)k + sizeof lo, sizeof hi);
+    return (uint32_t)_mm256_movemask_ps(lo) | (uint32_t)_mm256_movemask_ps(hi) << 8;
+#else
+    uint32_t b = 0;
+    for (int i = 0; i < 16; i++) b |= (uint32_t)((*k)[i] & 1) << i;
+    return b;
+#endif
+}
 
 /* Lanes' running maxima over the tile (NaN and +inf flagged in *nan_lanes), then the
  * keys that can still carry weight, appended to each live lane's candidate list. */
@@ -41,22 +63,22 @@ static void collect(const sp_qtile *t, sp_tile_ws *ws, size_t j0, int n, float *
     memcpy(m, mx, sizeof mx);
     for (int l = 0; l < t->nr; l++)
         if (nan[l / 16][l % 16]) *nan_lanes |= 1u << l;
-    for (int j = 0; j < n; j++)
+    uint32_t live = t->nr >= 32 ? 0xffffffffu : (1u << t->nr) - 1u;
+    for (int j = 0; j < n; j++) {
+        uint32_t bits = 0;
         for (int u = 0; u < NV; u++) {
             v16f s;
             memcpy(&s, sT + j * SP_LN + 16 * u, sizeof s);
             const v16i keep = am1 * (s - mx[u]) > -1.0f;
-            uint64_t any[8];
-            memcpy(any, &keep, sizeof any);
-            if (!(any[0] | any[1] | any[2] | any[3] | any[4] | any[5] | any[6] | any[7])) continue;
-            for (int b = 0; b < 16 && 16 * u + b < t->nr; b++) {
-                if (!keep[b]) continue;
-                const int l = 16 * u + b;
-                ws->cand_s[(size_t)l * ws->cap + nc[l]] = s[b];
-                ws->cand_j[(size_t)l * ws->cap + nc[l]] = (uint32_t)(j0 + (size_t)j);
-                nc[l]++;
-            }
+            bits |= lane_bits(&keep) << (16 * u);
         }
+        for (bits &= live; bits; bits &= bits - 1) {
+            const int l = __builtin_ctz(bits);
+            ws->cand_s[(size_t)l * ws->cap + nc[l]] = sT[j * SP_LN + l];
+            ws->cand_j[(size_t)l * ws->cap + nc[l]] = (uint32_t)(j0 + (size_t)j);
+            nc[l]++;
+        }
+    }
 }
 
 /* o += w·v (elementwise: vectorising it changes nothing numerically). */
