@@ -58,12 +58,14 @@ static int scored(const block_sink *b, size_t r) {
 }
 
 /* exp(x) for x <= 0 in double, to ~2 ulp: x = k ln 2 + r with |r| <= ln2/2, exp(r) by its
- * Taylor series to r^13 (remainder < 2e-16), times 2^k built in the exponent bits. Written so
- * the row loops below vectorise (libm's exp does not), which keeps kld near the cost of two
- * perplexity runs. Below -708 the result is 0, as exp's is to within 1e-307. */
+ * Taylor series to r^13 (remainder < 2e-16), times 2^k built in the exponent bits; k is rounded
+ * by adding and subtracting 1.5 · 2^52. Written so the row loops below vectorise (libm's exp
+ * does not), which keeps kld near the cost of two perplexity runs. Below -708 the result is 0
+ * to within 1e-307. */
 static inline double exp_nonpos(double x) {
+    const double shift = 6755399441055744.0; /* 1.5 · 2^52 */
     x = x < -708.0 ? -708.0 : x;
-    double k = __builtin_round(x * 1.4426950408889634);
+    double t = x * 1.4426950408889634 + shift, k = t - shift;
     double r = (x - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10;
     double p = 1.0 / 6227020800.0;
     p = p * r + 1.0 / 479001600.0;
@@ -79,16 +81,22 @@ static inline double exp_nonpos(double x) {
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    int64_t bits = ((int64_t)k + 1023) << 52;
+    int64_t tb, sb;
+    memcpy(&tb, &t, sizeof tb);
+    memcpy(&sb, &shift, sizeof sb);
+    int64_t bits = (tb - sb + 1023) << 52;
     double scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;
 }
 
+/* The largest logit (a vectorised reduction), then its first index. */
 static int32_t row_max(const float *x, int32_t vocab) {
+    float mx = x[0];
+#pragma omp simd reduction(max : mx)
+    for (int32_t i = 1; i < vocab; i++) mx = x[i] > mx ? x[i] : mx;
     int32_t top = 0;
-    for (int32_t i = 1; i < vocab; i++)
-        if (x[i] > x[top]) top = i;
+    while (top < vocab - 1 && x[top] != mx) top++;
     return top;
 }
 
