@@ -14,6 +14,8 @@ static void ws_free(sp_tile_ws *ws) {
     free(ws->sT);
     free(ws->oT);
     free(ws->orow);
+    free(ws->qrow);
+    free(ws->srow);
     free(ws->cand_s);
     free(ws->cand_j);
     free(ws->row.w);
@@ -29,7 +31,9 @@ static int ws_alloc(sp_tile_ws *ws, const sp_attn_params *p, size_t nk) {
     ws->sT = malloc((size_t)SP_TK * SP_LN * sizeof(float));
     ws->oT = malloc((size_t)dv * SP_LN * sizeof(float));
     ws->orow = malloc((size_t)dv * sizeof(float));
-    int ok = ws->qT && ws->sT && ws->oT && ws->orow;
+    ws->qrow = malloc((size_t)p->head_dim * sizeof(float));
+    ws->srow = malloc((size_t)SP_TK * sizeof(float));
+    int ok = ws->qT && ws->sT && ws->oT && ws->orow && ws->qrow && ws->srow;
     if (p->norm->sparse) {
         const size_t cap = nk > 0 ? nk : 1;
         ws->cap = cap;

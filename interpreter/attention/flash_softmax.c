@@ -61,6 +61,32 @@ static int online_step(float *sT, int n, int nr, float *m, double *ell, float *a
     return rescale;
 }
 
+/* online_step for a one-row tile (decode) on ws->srow: the same operations as on lane 0 of a
+ * full tile — the exponential is elementwise, so putting keys in its lanes changes no bit, and
+ * the tile's sum runs in key order as each lane's does. */
+static int online_row(float *s, int n, float *m, double *ell, float *alpha) {
+    float mx = *m;
+    for (int j = 0; j < n; j++) mx = s[j] > mx ? s[j] : mx;
+    const float msafe = mx == -INFINITY ? 0.0f : mx;
+    v16f a = {0};
+    a[0] = *m - msafe;
+    sp_exp16_nonpositive(&a);
+    *alpha = a[0];
+    *m = mx;
+    float sum = 0.0f;
+    for (int j = 0; j < n; j += 16) {
+        const int c = n - j < 16 ? n - j : 16;
+        v16f e = {0};
+        memcpy(&e, s + j, (size_t)c * sizeof(float));
+        e -= msafe;
+        sp_exp16_nonpositive(&e);
+        memcpy(s + j, &e, (size_t)c * sizeof(float));
+        for (int i = 0; i < c; i++) sum += e[i];
+    }
+    *ell = *ell * (double)*alpha + (double)sum;
+    return *alpha != 1.0f;
+}
+
 /* Nonzero weights of the live lanes (the support of the statistics). */
 static uint64_t count_nonzero(const float *sT, int n, int nr) {
     v16i cnt[NV];
@@ -79,7 +105,7 @@ static uint64_t count_nonzero(const float *sT, int n, int nr) {
 void sp__flash_softmax_tile(const sp_qtile *t, sp_tile_ws *ws, float *out, size_t ostride,
                             uint64_t *st) {
     const int dv = t->dv, nr = t->nr;
-    float m[SP_LN], alpha[SP_LN], p0[SP_TK];
+    float m[SP_LN], alpha[SP_LN];
     double ell[SP_LN];
     for (int l = 0; l < SP_LN; l++) {
         m[l] = -INFINITY;
@@ -91,15 +117,18 @@ void sp__flash_softmax_tile(const sp_qtile *t, sp_tile_ws *ws, float *out, size_
     else memset(ws->oT, 0, (size_t)dv * SP_LN * sizeof(float));
     for (size_t j0 = t->lo_min / SP_TK * SP_TK; j0 < t->hi_max; j0 += SP_TK) {
         const int n = t->hi_max - j0 < SP_TK ? (int)(t->hi_max - j0) : SP_TK;
-        sp__qtile_scores(t, ws, j0, n);
-        const int rescale = online_step(ws->sT, n, nr, m, ell, alpha);
         const float *vj = t->vb + j0 * t->vs;
         if (one) {
-            for (int j = 0; j < n; j++) p0[j] = ws->sT[j * SP_LN];
-            t->kern->pv_row(p0, vj, t->vs, dv, n, rescale ? alpha : NULL, ws->orow);
-        } else {
-            t->kern->pv(ws->sT, vj, t->vs, dv, n, rescale ? alpha : NULL, ws->oT);
+            sp__qtile_scores_row(t, ws, j0, n);
+            const int rescale = online_row(ws->srow, n, m, ell, alpha);
+            t->kern->pv_row(ws->srow, vj, t->vs, dv, n, rescale ? alpha : NULL, ws->orow);
+            if (t->stats)
+                for (int j = 0; j < n; j++) st[SP_ST_SUPPORT] += ws->srow[j] != 0.0f;
+            continue;
         }
+        sp__qtile_scores(t, ws, j0, n);
+        const int rescale = online_step(ws->sT, n, nr, m, ell, alpha);
+        t->kern->pv(ws->sT, vj, t->vs, dv, n, rescale ? alpha : NULL, ws->oT);
         if (t->stats) st[SP_ST_SUPPORT] += count_nonzero(ws->sT, n, nr);
     }
     for (int l = 0; l < nr; l++) {

@@ -32,6 +32,8 @@ void sp__qtile_init(sp_qtile *t, const float *q, const float *qscale, size_t q0,
         const float c = (qscale ? qscale[(r0 + (size_t)l) * (size_t)H + t->h] : 1.0f) * p->scale;
         const float *qh = q + (r0 + (size_t)l) * (size_t)H * d + (size_t)t->h * d;
         for (int x = 0; x < d; x++) ws->qT[(size_t)x * SP_LN + l] = qh[x] * c;
+        if (t->nr == 1)
+            for (int x = 0; x < d; x++) ws->qrow[x] = qh[x] * c;
         st[SP_ST_ROWS] += 1;
         st[SP_ST_VISIBLE] += hi - lo;
     }
@@ -62,4 +64,17 @@ void sp__qtile_scores(const sp_qtile *t, sp_tile_ws *ws, size_t j0, int n) {
         for (int j = 0; j < n; j++)
             if (j0 + (size_t)j < t->lo[l] || j0 + (size_t)j >= t->hi[l]) sT[j * SP_LN + l] = -INFINITY;
     }
+}
+
+void sp__qtile_scores_row(const sp_qtile *t, sp_tile_ws *ws, size_t j0, int n) {
+    float *s = ws->srow;
+    t->kern->qk_row(ws->qrow, t->kb + j0 * t->ks, t->ks, t->d, n, s);
+    if (t->cap > 0.0f)
+        for (int j = 0; j < n; j++) s[j] = t->cap * tanhf(s[j] / t->cap);
+    if (t->slope != 0.0f) {
+        const long long base = (long long)j0 - (long long)t->pos0;
+        for (int j = 0; j < n; j++) s[j] += t->slope * (float)(base + j);
+    }
+    for (int j = 0; j < n; j++)
+        if (j0 + (size_t)j < t->lo[0] || j0 + (size_t)j >= t->hi[0]) s[j] = -INFINITY;
 }

@@ -81,6 +81,27 @@ static void collect(const sp_qtile *t, sp_tile_ws *ws, size_t j0, int n, float *
     }
 }
 
+/* collect for a one-row tile (decode) on ws->srow: the same tests as on lane 0 of a tile. */
+static void collect_row(const sp_qtile *t, sp_tile_ws *ws, size_t j0, int n, float *m,
+                        size_t *nc, uint32_t *nan_lanes) {
+    const float am1 = t->p->alpha - 1.0f;
+    const float *s = ws->srow;
+    float mx = m[0];
+    int nan = 0;
+    for (int j = 0; j < n; j++) {
+        mx = s[j] > mx ? s[j] : mx;
+        nan |= (s[j] != s[j]) | (s[j] == INFINITY);
+    }
+    m[0] = mx;
+    if (nan) *nan_lanes |= 1u;
+    for (int j = 0; j < n; j++)
+        if (am1 * (s[j] - mx) > -1.0f) {
+            ws->cand_s[nc[0]] = s[j];
+            ws->cand_j[nc[0]] = (uint32_t)(j0 + (size_t)j);
+            nc[0]++;
+        }
+}
+
 /* o += w·v (elementwise: vectorising it changes nothing numerically). */
 static inline void axpy(float *restrict o, float w, const float *restrict v, int n) {
 #pragma omp simd
@@ -129,6 +150,11 @@ void sp__sparse_tile(const sp_qtile *t, sp_tile_ws *ws, float *out, size_t ostri
     for (int l = 0; l < SP_LN; l++) m[l] = -INFINITY;
     for (size_t j0 = t->lo_min / SP_TK * SP_TK; j0 < t->hi_max; j0 += SP_TK) {
         const int n = t->hi_max - j0 < SP_TK ? (int)(t->hi_max - j0) : SP_TK;
+        if (t->nr == 1) {
+            sp__qtile_scores_row(t, ws, j0, n);
+            collect_row(t, ws, j0, n, m, nc, &nan_lanes);
+            continue;
+        }
         sp__qtile_scores(t, ws, j0, n);
         collect(t, ws, j0, n, m, nc, &nan_lanes);
     }

@@ -39,6 +39,8 @@ typedef struct sp_tile_ws {
     float *sT;                 /* [SP_TK][SP_LN] scores, then weights */
     float *oT;                 /* [dv][SP_LN] output accumulators, transposed */
     float *orow;               /* [dv] one row's output */
+    float *qrow;               /* [d] the query of a one-row tile (decode), contiguous */
+    float *srow;               /* [SP_TK] its scores, then weights */
     size_t cap;                /* keys a lane's candidate list can hold (the call's nk) */
     float *cand_s;             /* [SP_LN][cap] candidate scores (sparse normalisers) */
     uint32_t *cand_j;          /* [SP_LN][cap] their keys */
@@ -54,8 +56,10 @@ enum { SP_ST_ROWS, SP_ST_SUPPORT, SP_ST_VISIBLE, SP_ST_TILES, SP_ST_TILES_SKIPPE
 void sp__qtile_init(sp_qtile *t, const float *q, const float *qscale, size_t q0, size_t r0,
                     size_t nk, sp_tile_ws *ws, uint64_t *st);
 /* Scores of keys [j0, j0 + n) for every lane into ws->sT (docs/ATTENTION_MATH.md#scores: soft
- * cap and ALiBi included); keys a live lane does not see are set to −inf. */
+ * cap and ALiBi included); keys a live lane does not see are set to −inf. _row: the same for a
+ * one-row tile, into ws->srow, with the same bits as lane 0 of ws->sT. */
 void sp__qtile_scores(const sp_qtile *t, sp_tile_ws *ws, size_t j0, int n);
+void sp__qtile_scores_row(const sp_qtile *t, sp_tile_ws *ws, size_t j0, int n);
 
 /* attention_tiled.c: sp_attention_forward for a normaliser with a tile function. */
 void sp__attention_tiled(const sp_attn_params *p, const float *q, const float *k,

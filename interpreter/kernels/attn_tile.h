@@ -29,6 +29,9 @@ typedef struct sp_attn_tile_kernels {
      * order oT[c][l] += v[j·vstride + c] · pT[j][l]; c < dv. */
     void (*pv)(const float *pT, const float *v, size_t vstride, int dv, int nkeys,
                const float *alpha, float *oT);
+    /* One query (decode): s[j] = Σ_p k[j·kstride + p] · q[p], the same chain as one lane of
+     * qk. */
+    void (*qk_row)(const float *q, const float *k, size_t kstride, int d, int nkeys, float *s);
     /* One live lane (decode): o[c] = o[c]·alpha[0] (alpha NULL: left as is), then
      * o[c] += v[j·vstride + c] · p[j] for j in order: the same chain as one lane of pv. */
     void (*pv_row)(const float *p, const float *v, size_t vstride, int dv, int nkeys,

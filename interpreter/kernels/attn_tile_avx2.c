@@ -19,7 +19,12 @@
 #define MR_PV 3
 #include "attn_tile_impl.h"
 
+ATTR static void qk_row_avx2(const float *q, const float *k, size_t kstride, int d, int nkeys,
+                             float *s) {
+    qk_row_tail(q, k, kstride, d, 0, nkeys, s);
+}
+
 const sp_attn_tile_kernels sp_attn_tile_avx2 = {
-    .name = "avx2", .qk = qk_tile, .pv = pv_tile, .pv_row = pv_row_impl,
+    .name = "avx2", .qk = qk_tile, .qk_row = qk_row_avx2, .pv = pv_tile, .pv_row = pv_row_impl,
 };
 #endif

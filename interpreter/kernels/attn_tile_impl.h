@@ -42,6 +42,16 @@ ATTR static void qk_tile(const float *qT, const float *k, size_t kstride, int d,
     }
 }
 
+/* One query against keys [from, nkeys), one fused chain per key (fmaf is fused). */
+ATTR static void qk_row_tail(const float *q, const float *k, size_t kstride, int d, int from,
+                             int nkeys, float *s) {
+    for (int j = from; j < nkeys; j++) {
+        float acc = 0.0f;
+        for (int p = 0; p < d; p++) acc = fmaf(k[(size_t)j * kstride + p], q[p], acc);
+        s[j] = acc;
+    }
+}
+
 /* Output columns [c0, c0 + MR_PV) of the tile. */
 ATTR static inline __attribute__((always_inline)) void pv_block(const float *pT, const float *v,
         size_t vstride, int c0, int nkeys, const float *alpha, float *oT) {
@@ -86,9 +96,28 @@ ATTR static void pv_tile(const float *pT, const float *v, size_t vstride, int dv
     }
 }
 
+/* Blocks of PV_ROW_VECS vectors of columns, so that many independent chains run at once (one
+ * chain per column, over the keys in order). */
+#define PV_ROW_VECS 4
 ATTR static void pv_row_impl(const float *p, const float *v, size_t vstride, int dv, int nkeys,
                              const float *alpha, float *o) {
     int c = 0;
+    for (; c + PV_ROW_VECS * W <= dv; c += PV_ROW_VECS * W) {
+        V acc[PV_ROW_VECS];
+#pragma GCC unroll 8
+        for (int u = 0; u < PV_ROW_VECS; u++) {
+            acc[u] = LOADV(o + c + u * W);
+            if (alpha) acc[u] = MULV(acc[u], SET1(alpha[0]));
+        }
+        for (int j = 0; j < nkeys; j++) {
+            const V pj = SET1(p[j]);
+            const float *vj = v + (size_t)j * vstride + c;
+#pragma GCC unroll 8
+            for (int u = 0; u < PV_ROW_VECS; u++) acc[u] = FMAV(LOADV(vj + u * W), pj, acc[u]);
+        }
+#pragma GCC unroll 8
+        for (int u = 0; u < PV_ROW_VECS; u++) STOREV(o + c + u * W, acc[u]);
+    }
     for (; c + W <= dv; c += W) {
         V acc = LOADV(o + c);
         if (alpha) acc = MULV(acc, SET1(alpha[0]));
@@ -102,6 +131,7 @@ ATTR static void pv_row_impl(const float *p, const float *v, size_t vstride, int
         o[c] = acc;
     }
 }
+#undef PV_ROW_VECS
 
 #undef NV
 #undef LN

@@ -15,6 +15,15 @@ static void qk_scalar(const float *qT, const float *k, size_t kstride, int d, in
     }
 }
 
+static void qk_row_scalar(const float *q, const float *k, size_t kstride, int d, int nkeys,
+                          float *s) {
+    for (int j = 0; j < nkeys; j++) {
+        float acc = 0.0f;
+        for (int p = 0; p < d; p++) acc = acc + k[(size_t)j * kstride + p] * q[p];
+        s[j] = acc;
+    }
+}
+
 static void pv_scalar(const float *pT, const float *v, size_t vstride, int dv, int nkeys,
                       const float *alpha, float *oT) {
     for (int c = 0; c < dv; c++) {
@@ -37,5 +46,5 @@ static void pv_row_scalar(const float *p, const float *v, size_t vstride, int dv
 }
 
 const sp_attn_tile_kernels sp_attn_tile_scalar = {
-    .name = "scalar", .qk = qk_scalar, .pv = pv_scalar, .pv_row = pv_row_scalar,
+    .name = "scalar", .qk = qk_scalar, .qk_row = qk_row_scalar, .pv = pv_scalar, .pv_row = pv_row_scalar,
 };

@@ -1,9 +1,10 @@
 /* test_attention_tiled.c — the tiled attention path (docs/ATTENTION_MATH.md#tiled-attention):
- * the tile kernels of every back end the CPU has against double precision, and pv_row equal to
- * one lane of pv bit for bit (what makes decode equal prefill); softmax, entmax-1.5, sparsemax
- * and α = 1.3 attention against a double-precision reference computed here, causal, lengths
- * that are not multiples of the tiles, head dims 16 … 256, GQA, ALiBi, soft cap, window, query
- * scales; prefill against decode and 1 against 3 threads on several tiles; the skipped-tile
+ * the tile kernels of every back end the CPU has against double precision, and qk_row /
+ * pv_row equal to one lane of qk / pv bit for bit (what makes decode equal prefill); softmax,
+ * entmax-1.5, sparsemax and α = 1.3 attention against a double-precision reference computed
+ * here, causal, lengths that are not multiples of the tiles, head dims 16 … 256, GQA, ALiBi,
+ * soft cap, window, query scales; prefill against decode and 2 against 3 threads on several
+ * tiles; the skipped-tile
  * counts, on a row where whole tiles must be skipped and on one where none can be. A NaN
  * anywhere fails every comparison. */
 #include <criterion/criterion.h>
@@ -55,6 +56,13 @@ static void kernels_against_double(const char *isa) {
                     for (int p = 0; p < d; p++) want += (double)k[j * ks + p] * qT[p * LN + l];
                     check_close(sT[j * LN + l], want, 1e-5 * sqrt(d), "qk", (size_t)(j * LN + l));
                 }
+            /* one query through qk_row: the same bits as its lane of qk */
+            float qrow[256], srow[TK];
+            for (int p = 0; p < d; p++) qrow[p] = qT[p * LN + 9];
+            kn->qk_row(qrow, k, ks, d, n, srow);
+            for (int j = 0; j < n; j++)
+                cr_assert(memcmp(&srow[j], &sT[j * LN + 9], sizeof(float)) == 0,
+                          "%s d %d n %d: qk_row differs from its lane at key %d", isa, d, n, j);
             /* outputs: V is k read with d columns; rescale then accumulate */
             for (int i = 0; i < n * LN; i++) pT[i] = 0.5f * (urand() + 1.0f);
             for (int i = 0; i < d * LN; i++) o0[i] = oT[i] = urand();
