@@ -18,6 +18,7 @@
 #   BENCH_DECODE        decode tokens (KV cache) [128]
 #   BENCH_DIR           model cache [build/bench-models]
 #   BENCH_QUICK=1       small sweep: windows 512 1024, no OpenBLAS table, no thread pick
+#   BENCH_LLAMACPP=0    no llama.cpp side by side (bench/llamacpp_peer.sh, its own variables)
 set -u
 SPARSA=${1:-build/sparsa}
 BUILD=$(dirname "$SPARSA")
@@ -164,6 +165,14 @@ say "   sparsa decode tok/s:  1 thread $(field decode_tokens_per_s "$S1"), 2 thr
 if [ "$HAVE_TORCH" = 1 ]; then
     T=$(torch_run llama 64 --reps 1 --decode 64)
     say "   PyTorch reference decode (no KV cache: each step re-runs the prefix), 64 tokens: $(field decode_tokens_per_s "$T") tok/s"
+fi
+
+# ---- llama.cpp side by side -----------------------------------------------------------------
+if [ "${BENCH_LLAMACPP:-1}" != 0 ]; then
+    [ "$QUICK" = 1 ] && BENCH_PEER_WINDOWS=${BENCH_PEER_WINDOWS:-"512 1024"}
+    BENCH_PEER_WINDOWS=${BENCH_PEER_WINDOWS:-"512 1024 2048 4096 8192"} BENCH_LOG=$LOG \
+        BENCH_DIR=$DIR BENCH_THREADS=$THREADS BENCH_DECODE=$DECODE \
+        sh bench/llamacpp_peer.sh "$SPARSA" || say "   llama.cpp side by side failed (exit $?)"
 fi
 say ""
 say "(results also in $LOG)"
