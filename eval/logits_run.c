@@ -2,7 +2,9 @@
  * checked against the model, one batched forward, rows written raw or summarised as the five
  * largest logits of each position. A row holding a NaN or infinite logit stops the run before
  * it is written: a non-finite value is never a result. */
+#include <errno.h>
 #include <math.h>
+#include <string.h>
 
 #include "sparsa_eval.h"
 
@@ -26,7 +28,8 @@ int sp_logits_check(sp_model *m, const int32_t *ids, size_t n, sp_error *err) {
 typedef struct sink_ctx {
     FILE *raw, *summary;
     int32_t vocab;
-    int failed;
+    int failed;                  /* a write failed, with errno write_errno */
+    int write_errno;
     int nonfinite;               /* 1: bad_row holds a NaN or infinite logit at bad_id */
     size_t bad_row;
     int32_t bad_id;
@@ -50,6 +53,7 @@ static int write_rows(void *user, size_t first_row, size_t n_rows, const float *
     if (find_nonfinite(c, first_row, n_rows, logits)) return 1;
     size_t cnt = n_rows * (size_t)c->vocab;
     c->failed = fwrite(logits, sizeof(float), cnt, c->raw) != cnt;
+    if (c->failed) c->write_errno = errno;
     return c->failed;
 }
 
@@ -82,7 +86,8 @@ int sp_logits_run(sp_model *m, const int32_t *ids, size_t n, int threads, FILE *
     if (rc) return rc;
     sink_ctx c = {.raw = raw, .summary = summary, .vocab = sp_model_vocab_size(m)};
     rc = sp_session_forward(s, ids, n, 0, raw ? write_rows : print_top5, &c, err);
-    if (c.failed) rc = sp_fail(err, SP_ERR_RUNTIME, "cannot write the logits");
+    if (c.failed)
+        rc = sp_fail(err, SP_ERR_RUNTIME, "cannot write the logits: %s", strerror(c.write_errno));
     if (c.nonfinite)
         rc = sp_fail(err, SP_ERR_RUNTIME, "non-finite logit at position %zu (id %d)", c.bad_row,
                      (int)c.bad_id);

@@ -334,16 +334,75 @@ Test(cli_hostile, blank_lines_in_task_files_are_refused) {
     expect_refused(line, ":2: blank line");
 }
 
+/* `sparsa ARGS` (with %s for the hostile name) succeeds and its JSON holds the name escaped,
+ * no raw byte of it. */
+static void expect_escaped_name(const char *fmt, const char *name, const char *escaped) {
+    char args[1500], *out = NULL, *err = NULL;
+    snprintf(args, sizeof args, fmt, name, name, name);
+    cr_assert_eq(tu_run_sparsa(args, &out, &err), 0, "%s: %s", args, err);
+    cr_assert(strstr(out, escaped), "%s: %s", args, out);
+    for (const unsigned char *c = (const unsigned char *)out; *c; c++)
+        cr_assert(*c != 0xff && *c != 0x01, "%s: a raw byte of the name reached the JSON", args);
+    free(out);
+    free(err);
+}
+
 Test(cli_hostile, file_names_in_json_are_valid_for_any_bytes) {
     char *corpus = in_tmp("bad\xff\"name\x01.txt");
     copy_file(DIR "psalms.txt", corpus);
-    char args[1200], *out = NULL, *err = NULL;
-    snprintf(args, sizeof args, "perplexity " LLAMA " '%s' --ctx 64 --max-tokens 200 --threads 1 "
-             "--json", corpus);
-    cr_assert_eq(tu_run_sparsa(args, &out, &err), 0, "%s", err);
-    cr_assert(strstr(out, "bad\\ufffd\\\"name\\u0001.txt\""), "%s", out);
-    for (const unsigned char *c = (const unsigned char *)out; *c; c++)
-        cr_assert(*c != 0xff && *c != 0x01, "a raw byte of the name reached the JSON");
-    free(out);
-    free(err);
+    expect_escaped_name("perplexity " LLAMA " '%s' --ctx 64 --max-tokens 200 --threads 1 --json",
+                        corpus, "bad\\ufffd\\\"name\\u0001.txt\"");
+    char *model = in_tmp("model\xff\"x\x01.sparsa");
+    copy_file(LLAMA, model);
+    expect_escaped_name("inspect '%s' --json", model, "model\\ufffd\\\"x\\u0001.sparsa\"");
+    char *src = in_tmp("task\xff\"x\x01.src");
+    copy_file(TASKS "copy_0_64.src", src);
+    expect_escaped_name("eval-task " TASK_MODEL " --src '%s' --trg '%s' --limit 1 --threads 1 "
+                        "--json", src, "\"src\": \"" );
+    expect_escaped_name("eval-task " TASK_MODEL " --src '%s' --trg '%s' --limit 1 --threads 1 "
+                        "--json", src, "task\\ufffd\\\"x\\u0001.src\", \"trg\"");
+}
+
+/* A full file system: a small tmpfs (mounted when root) filled to the last byte. */
+static char full_dir[400];
+
+/* (the suite's own init and fini make and remove tmpdir around these) */
+static void mount_full(void) {
+    snprintf(full_dir, sizeof full_dir, "%s/full", tmpdir);
+    cr_assert_eq(mkdir(full_dir, 0700), 0);
+    if (geteuid() != 0) return;
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "mount -t tmpfs -o size=64k tmpfs '%s' 2>/dev/null && "
+             "{ dd if=/dev/zero of='%s/fill' bs=4k 2>/dev/null; true; }", full_dir, full_dir);
+    if (system(cmd) != 0) full_dir[0] = 0;
+}
+
+static void unmount_full(void) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "umount '%s' 2>/dev/null", full_dir);
+    if (full_dir[0] && geteuid() == 0) (void)!system(cmd);
+}
+
+/* Outputs onto a full disk: exit 1 with one line, and nothing left behind but the filler. */
+Test(cli_hostile, outputs_onto_a_full_disk_fail_and_leave_nothing, .init = mount_full,
+     .fini = unmount_full) {
+    if (geteuid() != 0) cr_skip_test("mounting a small tmpfs needs root");
+    if (!full_dir[0]) cr_skip_test("mount -t tmpfs is not permitted here");
+    char line[1500], *err = NULL;
+    const char *const outputs[] = {
+        "$SPARSA logits " LLAMA " --tokens 1,2,3 --threads 1 --out %s/logits.bin",
+        "$SPARSA eval-task " TASK_MODEL " --src " TASKS "copy_0_64.src --trg " TASKS
+        "copy_0_64.trg --limit 2 --threads 1 --predictions %s/pred.txt > /dev/null",
+    };
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(line, sizeof line, outputs[i], full_dir);
+        int rc = run_sh(line, &err);
+        cr_assert_eq(rc, 1, "'%s' exited %d: %s", line, rc, err);
+        cr_assert_eq(tu_line_count(err), 1, "'%s': %s", line, err);
+        cr_assert(strstr(err, "No space left on device"), "'%s': %s", line, err);
+        free(err);
+        char ls[600];
+        snprintf(ls, sizeof ls, "test \"$(ls -A '%s')\" = fill", full_dir);
+        cr_assert_eq(system(ls), 0, "'%s' left a file in %s", line, full_dir);
+    }
 }
