@@ -406,3 +406,32 @@ Test(cli_hostile, outputs_onto_a_full_disk_fail_and_leave_nothing, .init = mount
         cr_assert_eq(system(ls), 0, "'%s' left a file in %s", line, full_dir);
     }
 }
+
+/* SIGTERM, SIGINT or SIGHUP while eval-task writes --predictions: the process ends by that
+ * signal and neither the output nor its temporary is left. */
+Test(cli_hostile, a_signal_during_a_run_leaves_no_temporary, .timeout = 120) {
+    const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+    char pairs[1200] = "";
+    for (int i = 0; i < 8; i++)
+        strcat(pairs, " --src " TASKS "copy_1_128.src --trg " TASKS "copy_1_128.trg");
+    for (size_t i = 0; i < 3; i++) {
+        char *out_dir = in_tmp("signal"), line[2500], *err = NULL;
+        cr_assert_eq(mkdir(out_dir, 0700), 0);
+        char *status = in_tmp("status");
+        /* timeout runs sparsa in the foreground (a background job of a shell script would
+         * start with SIGINT ignored) and sends the signal after 0.4 s */
+        snprintf(line, sizeof line, "timeout --preserve-status -s %d 0.4 $SPARSA eval-task "
+                 TASK_MODEL "%s --threads 1 --predictions %s/pred.txt > /dev/null; echo $? > %s",
+                 sigs[i], pairs, out_dir, status);
+        cr_assert_eq(run_sh(line, &err), 0, "%s", err);
+        free(err);
+        char *st = tu_read_text(status);
+        cr_assert(st && atoi(st) == 128 + sigs[i], "signal %d: exit %s", sigs[i], st);
+        free(st);
+        char ls[600];
+        snprintf(ls, sizeof ls, "test -z \"$(ls -A '%s')\"", out_dir);
+        cr_assert_eq(system(ls), 0, "signal %d left a file in %s", sigs[i], out_dir);
+        snprintf(ls, sizeof ls, "rmdir '%s'", out_dir);
+        cr_assert_eq(system(ls), 0);
+    }
+}
