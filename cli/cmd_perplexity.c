@@ -78,8 +78,8 @@ static const cli_option options[] = {
      .help = "use only the first N tokens of each corpus",
      .bad = "--max-tokens needs a positive integer"},
     {.name = "--max-bytes", .kind = CLI_UINT, .offset = offsetof(ppl_options, max_bytes),
-     .min = 1, .max = UINT64_MAX, .metavar = "N", .help = "read at most N bytes of each corpus "
-     "(default 4 GiB, 1 GiB for -); more is refused", .bad = "--max-bytes needs a positive integer"},
+     .min = 1, .max = UINT64_MAX, .metavar = "N", .help = "largest corpus read (default 4 GiB; "
+     "1 GiB for -)", .bad = "--max-bytes needs a positive integer"},
     CLI_OPTION_THREADS(ppl_options, threads),
     CLI_OPTION_NO_VERIFY(ppl_options, no_verify),
     {.name = "--json", .kind = CLI_FLAG, .offset = offsetof(ppl_options, json),

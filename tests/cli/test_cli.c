@@ -64,3 +64,24 @@ Test(cli, help_is_generated_from_the_option_table) {
         free(err);
     }
 }
+
+/* Every command's help fits 100 columns, and every command that opens a model for a run offers
+ * --no-verify (tokenize too, for uniformity). */
+Test(cli, every_help_fits_and_model_commands_offer_no_verify) {
+    const char *cmds[] = {"convert", "inspect", "logits", "tokenize", "perplexity", "generate",
+                          "eval-task"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char args[64], *out = NULL;
+        snprintf(args, sizeof args, "%s --help", cmds[i]);
+        cr_assert_eq(tu_run_sparsa(args, &out, NULL), 0, "%s", args);
+        size_t col = 0, widest = 0;
+        for (const char *c = out; *c; c++) {
+            col = *c == '\n' ? 0 : col + ((*c & 0xc0) != 0x80); /* columns, not bytes */
+            if (col > widest) widest = col;
+        }
+        cr_assert_leq(widest, 100, "%s: a line of %zu columns", args, widest);
+        int opens_model = i >= 2;
+        cr_assert_eq(strstr(out, "--no-verify") != NULL, opens_model, "%s:\n%s", args, out);
+        free(out);
+    }
+}
