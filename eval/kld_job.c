@@ -5,6 +5,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "kld_window.h"
@@ -87,6 +88,19 @@ static int check_models(const sp_kld_job *job, const kld_model *a, const kld_mod
     return SP_OK;
 }
 
+/* The same corpus twice (by any name: same device and inode) would count its windows twice. */
+static int check_distinct(const sp_kld_job *job, sp_error *err) {
+    for (size_t i = 0; i < job->n_corpora; i++) {
+        struct stat a, b;
+        if (stat(job->corpora[i], &a)) continue; /* reading it reports the error */
+        for (size_t j = 0; j < i; j++)
+            if (!stat(job->corpora[j], &b) && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+                return sp_fail(err, SP_ERR_INPUT, "corpus %s is the same file as %s",
+                               job->corpora[i], job->corpora[j]);
+    }
+    return SP_OK;
+}
+
 static int read_corpus(const sp_kld_job *job, const sp_tokenizer *tok, size_t ctx,
                        kld_corpus *c, sp_error *err) {
     char *text = NULL;
@@ -125,7 +139,8 @@ static void state_free(kld_state *s, size_t n_corpora) {
 }
 
 static int prepare(const sp_kld_job *job, kld_state *s, sp_error *err) {
-    int rc = open_model(&s->a, job->base_path, err);
+    int rc = check_distinct(job, err);
+    if (!rc) rc = open_model(&s->a, job->base_path, err);
     if (!rc) rc = open_model(&s->b, job->other_path, err);
     if (!rc) rc = check_models(job, &s->a, &s->b, &s->ctx, err);
     if (rc) return rc;

@@ -251,6 +251,9 @@ Test(kld, usage_errors) {
     cr_assert_eq(tu_run_sparsa("kld " MODEL " " MODEL " " CORPUS " --ctx 100000", NULL, &err), 2);
     cr_assert(strstr(err, CORPUS) && strstr(err, "too few"), "%s", err);
     free(err);
+    cr_assert_eq(tu_run_sparsa("kld " MODEL " " MODEL " " CORPUS " ./" CORPUS, NULL, &err), 2);
+    cr_assert(strstr(err, "same file"), "%s", err);
+    free(err);
 }
 
 Test(kld, percentile_and_histogram_helpers) {
