@@ -55,8 +55,8 @@ typedef struct cli_command {
 /* The --threads row every command that runs a model shares (results never depend on it). */
 #define CLI_OPTION_THREADS(type, field)                                                        \
     {.name = "--threads", .kind = CLI_UINT, .offset = offsetof(type, field), .min = 1,         \
-     .max = 4096, .metavar = "N", .help = "threads (default: the CPUs sparsa may use; same " \
-     "results for any N)", .bad = "--threads needs an integer in 1..4096"}
+     .max = 4096, .metavar = "N", .help = "threads (default: the free CPUs sparsa may use; " \
+     "any N, same results)", .bad = "--threads needs an integer in 1..4096"}
 
 /* The --no-verify row every command that opens a model shares: weights are used without their
  * CRC-32 check at first use (zstd tensors are still checked as they are decompressed). */

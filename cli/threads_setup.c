@@ -1,19 +1,54 @@
-/* threads_setup.c — how the thread pool waits, set before anything runs. The pool is OpenMP
- * (libgomp), which reads OMP_WAIT_POLICY once, when the program is loaded; unset, its idle
- * workers spin for a while between parallel regions, and on a busy machine that spinning takes
- * the CPU from the threads doing the work (a 40-token generation went from 0.04 s to 4 s under
- * two busy processes). So when the variable is unset, sparsa sets it to PASSIVE and executes
- * itself again, once: the variable, now set, is what stops a second round; a user's own value
- * is kept. If the program cannot be executed again (no /proc), it runs on as it is.
- * The default thread count is libgomp's: the CPUs this process may run on (its affinity mask,
- * as sched_getaffinity reports it), never more. */
+/* threads_setup.c — how the thread pool waits and how many threads it has by default, set
+ * before anything runs. The pool is OpenMP (libgomp), which reads OMP_WAIT_POLICY once, when
+ * the program is loaded; unset, its idle workers spin for a while between parallel regions,
+ * and on a busy machine that spinning takes the CPU from the threads doing the work (a
+ * 40-token generation went from 0.04 s to 4 s under two busy processes). So when the variable
+ * is unset, sparsa sets it to PASSIVE and executes itself again, once: the variable, now set,
+ * is what stops a second round; a user's own value is kept. If the program cannot be executed
+ * again (no /proc), it runs on as it is.
+ * The default thread count (no --threads, no OMP_NUM_THREADS) is the number of CPUs the process
+ * may run on (its affinity mask) less the tasks already running elsewhere at start-up (the
+ * kernel's count of runnable tasks in /proc/loadavg), at least 1: on an idle machine every
+ * CPU it may use, on a busy one no more threads than there are free CPUs, so the team never
+ * waits for a thread the scheduler has parked behind another process. Results do not depend
+ * on the thread count. */
+#include <omp.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "commands.h"
 
+/* CPUs in the affinity mask (0 if unknown). */
+static int allowed_cpus(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+}
+
+/* Runnable tasks on the machine now, this one included (0 if unknown). */
+static int runnable_tasks(void) {
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f) return 0;
+    double l1, l5, l15;
+    int running = 0, total = 0;
+    if (fscanf(f, "%lf %lf %lf %d/%d", &l1, &l5, &l15, &running, &total) != 5) running = 0;
+    fclose(f);
+    return running;
+}
+
+static int default_threads(void) {
+    int cpus = allowed_cpus();
+    if (cpus <= 0) return 0;
+    int others = runnable_tasks() - 1;
+    int free_cpus = cpus - (others > 0 ? others : 0);
+    return free_cpus < 1 ? 1 : free_cpus;
+}
+
 void cli_threads_setup(char **argv) {
-    if (getenv("OMP_WAIT_POLICY")) return;
-    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1)) return;
-    execv("/proc/self/exe", argv);
+    if (!getenv("OMP_WAIT_POLICY") && !setenv("OMP_WAIT_POLICY", "PASSIVE", 1))
+        execv("/proc/self/exe", argv);
+    int n = getenv("OMP_NUM_THREADS") ? 0 : default_threads();
+    if (n > 0) omp_set_num_threads(n);
 }

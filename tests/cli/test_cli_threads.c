@@ -1,9 +1,10 @@
 /* test_cli_threads.c — the thread pool never spins on a busy machine: sparsa itself sets
  * OMP_WAIT_POLICY=PASSIVE when the user has not chosen (executing itself again once, with the
- * same arguments, standard input and exit status), a user's own choice is kept, and the default
- * thread count is the number of CPUs the process may run on. libgomp shows what it read with
- * OMP_DISPLAY_ENV=verbose (GOMP_SPINCOUNT 0 means passive waiting). Timings are not tested
- * here: bench/threads_busy.sh measures them. */
+ * same arguments, standard input and exit status), a user's own choice is kept, and the thread
+ * pool never holds more threads than CPUs the process may run on. libgomp shows what it read
+ * with OMP_DISPLAY_ENV=verbose (GOMP_SPINCOUNT 0 means passive waiting). Timings are not
+ * tested here: bench/threads_busy.sh measures them (default threads against --threads 1 under
+ * two busy processes). */
 #include <criterion/criterion.h>
 
 #include "tu_cli.h"
