@@ -7,11 +7,13 @@
  * is what stops a second round; a user's own value is kept. If the program cannot be executed
  * again (no /proc), it runs on as it is.
  * The default thread count (no --threads, no OMP_NUM_THREADS) is the number of CPUs the process
- * may run on (its affinity mask) less the tasks already running elsewhere at start-up (the
- * kernel's count of runnable tasks in /proc/loadavg), at least 1: on an idle machine every
- * CPU it may use, on a busy one no more threads than there are free CPUs, so the team never
- * waits for a thread the scheduler has parked behind another process. Results do not depend
- * on the thread count. */
+ * may run on (its affinity mask), never more. When that is the whole machine, the tasks
+ * already running at start-up (the kernel's count of runnable tasks in /proc/loadavg) are
+ * taken off, down to 1: on an idle machine every CPU, on a busy one no more threads than free
+ * CPUs, so the team never waits for a thread the scheduler has parked behind another process.
+ * When the mask is a part of the machine (a batch job's CPUs, taskset), the machine-wide count
+ * says nothing about those CPUs, and all of them are used. Results do not depend on the thread
+ * count. */
 #include <omp.h>
 #include <sched.h>
 #include <stdio.h>
@@ -41,6 +43,7 @@ static int runnable_tasks(void) {
 static int default_threads(void) {
     int cpus = allowed_cpus();
     if (cpus <= 0) return 0;
+    if (cpus < sysconf(_SC_NPROCESSORS_ONLN)) return cpus;
     int others = runnable_tasks() - 1;
     int free_cpus = cpus - (others > 0 ? others : 0);
     return free_cpus < 1 ? 1 : free_cpus;
