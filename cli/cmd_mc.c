@@ -1,4 +1,4 @@
-/* cmd_mc.c — `sparsa mc MODEL TASK.jsonl --format ...`: parse the command line, open the
+/* cmd_mc.c — `sparsa mc MODEL TASK.jsonl [--format ...]`: parse the command line, open the
  * predictions output, then run and report through eval/ (sp_mc_run, sp_mc_print). */
 #include <stddef.h>
 #include <stdio.h>
@@ -22,7 +22,7 @@ static const char *const bos_names[] = {"none", "prepend", NULL};
 static const cli_option options[] = {
     {.name = "--format", .kind = CLI_CHOICE, .offset = offsetof(mc_options, format),
      .choices = format_names, .metavar = "hellaswag|winogrande|arc|generic",
-     .help = "the layout of TASK.jsonl (required)",
+     .help = "the layout of TASK.jsonl (default: told from its keys)",
      .bad = "--format must be hellaswag, winogrande, arc or generic"},
     {.name = "--bos", .kind = CLI_CHOICE, .offset = offsetof(mc_options, bos),
      .choices = bos_names, .metavar = "none|prepend",
@@ -41,7 +41,7 @@ static const cli_option options[] = {
 
 static const cli_command command = {
     .name = CMD,
-    .synopsis = "MODEL TASK.jsonl --format hellaswag|winogrande|arc|generic [--bos none|prepend]\n"
+    .synopsis = "MODEL TASK.jsonl [--format hellaswag|winogrande|arc|generic] [--bos none|prepend]\n"
                 "                 [--limit N] [--predictions FILE] [--threads N] [--json]",
     .about = "Zero-shot multiple-choice accuracy. Each choice is scored by the log-likelihood of "
              "its\ncontinuation given its context, with prompts and tokenization as in "
@@ -59,7 +59,6 @@ int cmd_mc(int argc, char **argv) {
     if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
     if (a.n_pos < 1) return cli_usage_error(CMD, "missing the MODEL file");
     if (a.n_pos < 2) return cli_usage_error(CMD, "missing the TASK.jsonl file");
-    if (o.format < 0) return cli_usage_error(CMD, "--format is required");
     sp_inputs_add(a.pos[0]);
     sp_inputs_add(a.pos[1]);
     sp_error err = {0};
@@ -68,7 +67,7 @@ int cmd_mc(int argc, char **argv) {
     sp_mc_job job = {
         .model_path = a.pos[0],
         .task_path = a.pos[1],
-        .format = (sp_mc_format)o.format,
+        .format = o.format < 0 ? SP_MC_AUTO : (sp_mc_format)o.format,
         .bos = o.bos,
         .limit = (size_t)o.limit,
         .threads = (int)o.threads,

@@ -19,7 +19,7 @@ static void table_acc(FILE *out, const char *label, double v, double se) {
 void sp_mc_print(FILE *out, const sp_mc_job *job, const sp_mc_result *r, int json) {
     if (!json) {
         fprintf(out, "model: %s\ntask: %s (%s layout, bos=%s), %zu questions\n", job->model_path,
-                job->task_path, sp_mc_format_name(job->format), job->bos ? "prepend" : "none",
+                job->task_path, sp_mc_format_name(r->format), job->bos ? "prepend" : "none",
                 r->n);
         table_acc(out, "acc", r->acc, r->acc_stderr);
         table_acc(out, "acc_norm", r->acc_norm, r->acc_norm_stderr);
@@ -30,7 +30,7 @@ void sp_mc_print(FILE *out, const sp_mc_job *job, const sp_mc_result *r, int jso
     fputs(", \"task\": ", out);
     sp_json_escape(out, job->task_path, strlen(job->task_path));
     fprintf(out, ", \"format\": \"%s\", \"bos\": \"%s\", \"n\": %zu",
-            sp_mc_format_name(job->format), job->bos ? "prepend" : "none", r->n);
+            sp_mc_format_name(r->format), job->bos ? "prepend" : "none", r->n);
     json_num(out, "acc", r->acc);
     json_num(out, "acc_stderr", r->acc_stderr);
     json_num(out, "acc_norm", r->acc_norm);

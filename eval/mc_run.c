@@ -195,6 +195,7 @@ int sp_mc_run(const sp_mc_job *job, sp_mc_result *res, sp_error *err) {
     if (!rc) rc = run_items(&c, job, &set, n, hit, hit_norm, err);
     if (!rc) {
         res->n = n;
+        res->format = set.format;
         sp_mc_mean_stderr(hit, n, &res->acc, &res->acc_stderr);
         sp_mc_mean_stderr(hit_norm, n, &res->acc_norm, &res->acc_norm_stderr);
     }

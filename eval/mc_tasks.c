@@ -11,8 +11,8 @@
 #define MC_MAX_BYTES ((uint64_t)1 << 30)
 
 const char *sp_mc_format_name(sp_mc_format f) {
-    static const char *const names[] = {"hellaswag", "winogrande", "arc", "generic"};
-    return (unsigned)f < 4 ? names[f] : "?";
+    static const char *const names[] = {"hellaswag", "winogrande", "arc", "generic", "auto"};
+    return (unsigned)f <= SP_MC_AUTO ? names[f] : "?";
 }
 
 /* Python's str.strip() for ASCII white space. */
@@ -185,13 +185,28 @@ static void item_free(sp_mc_item *it) {
     memset(it, 0, sizeof *it);
 }
 
+/* The layout of the first question, from its keys. */
+static sp_mc_format detect(const sp_jv *o) {
+    if (sp_jv_get(o, "ctx_a") && sp_jv_get(o, "endings")) return SP_MC_HELLASWAG;
+    if (sp_jv_get(o, "option1") && sp_jv_get(o, "sentence")) return SP_MC_WINOGRANDE;
+    if (sp_jv_get(o, "answerKey") && sp_jv_get(o, "question")) return SP_MC_ARC;
+    if (sp_jv_get(o, "context") && sp_jv_get(o, "choices")) return SP_MC_GENERIC;
+    return SP_MC_AUTO;
+}
+
 static int parse_line(const char *name, size_t line, const char *s, size_t n,
-                      sp_mc_format f, sp_mc_item *it, sp_error *err) {
+                      sp_mc_format *fmt, sp_mc_item *it, sp_error *err) {
     sp_jv o;
     sp_error jerr = {0};
     if (sp_jv_parse(s, n, &o, &jerr))
         return sp_fail(err, jerr.code, "%s: line %zu: %s", name, line, jerr.msg);
     const char *why = "is not a JSON object";
+    if (o.type == SP_JV_OBJECT && *fmt == SP_MC_AUTO && (*fmt = detect(&o)) == SP_MC_AUTO) {
+        sp_jv_free(&o);
+        return sp_fail(err, SP_ERR_INPUT, "%s: line %zu: cannot tell the layout from its keys "
+                       "(give --format)", name, line);
+    }
+    sp_mc_format f = *fmt;
     if (o.type == SP_JV_OBJECT) {
         const char *(*build[])(const sp_jv *, sp_mc_item *) = {build_hellaswag, build_winogrande,
                                                              build_arc, build_generic};
@@ -227,11 +242,12 @@ int sp_mc_parse(const char *name, const char *text, size_t len, sp_mc_format for
             cap = nc;
         }
         memset(&out->items[out->n], 0, sizeof out->items[out->n]);
-        int rc = parse_line(name, line, s, n, format, &out->items[out->n], err);
+        int rc = parse_line(name, line, s, n, &format, &out->items[out->n], err);
         if (rc) return sp_mc_set_free(out), rc;
         out->n++;
     }
     if (!out->n) return sp_fail(err, SP_ERR_INPUT, "%s: no questions", name);
+    out->format = format;
     return SP_OK;
 }
 

@@ -97,7 +97,11 @@ void sp_kld_print(FILE *out, const sp_kld_job *job, const sp_kld_result *res, in
 
 /* ---- mc: zero-shot multiple-choice tasks -------------------------------------------------- */
 
-typedef enum { SP_MC_HELLASWAG = 0, SP_MC_WINOGRANDE, SP_MC_ARC, SP_MC_GENERIC } sp_mc_format;
+/* SP_MC_AUTO: the layout is told from the first question's keys (ctx_a → hellaswag, option1 →
+ * winogrande, answerKey → arc, context → generic). */
+typedef enum {
+    SP_MC_HELLASWAG = 0, SP_MC_WINOGRANDE, SP_MC_ARC, SP_MC_GENERIC, SP_MC_AUTO
+} sp_mc_format;
 
 /* One question as scored: each choice c is the pair (context[c], continuation[c]); the
  * continuation starts with the target delimiter " " (lm-evaluation-harness). norm_bytes[c] is
@@ -112,6 +116,7 @@ typedef struct sp_mc_item {
 typedef struct sp_mc_set {
     sp_mc_item *items;
     size_t n;
+    sp_mc_format format;         /* the layout read (never SP_MC_AUTO) */
 } sp_mc_set;
 
 /* Reads a JSONL task file (one object per non-blank line) in the given layout and builds the
@@ -136,6 +141,7 @@ typedef struct sp_mc_job {
 } sp_mc_job;
 
 typedef struct sp_mc_result {
+    sp_mc_format format;         /* the layout read */
     size_t n;
     double acc, acc_stderr, acc_norm, acc_norm_stderr;
 } sp_mc_result;

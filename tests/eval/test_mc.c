@@ -182,6 +182,21 @@ Test(mc, winogrande_matches_direct, .timeout = 120) { check_layout("winogrande",
 Test(mc, arc_matches_direct, .timeout = 120) { check_layout("arc", SP_MC_ARC); }
 Test(mc, generic_matches_direct, .timeout = 120) { check_layout("generic", SP_MC_GENERIC); }
 
+Test(mc, layout_told_from_the_keys) {
+    const char *names[] = {"hellaswag", "winogrande", "arc", "generic"};
+    for (int f = 0; f < 4; f++) {
+        char file[128], *out = NULL, *err = NULL, *want = NULL, args[512];
+        snprintf(file, sizeof file, DIR "%s.jsonl", names[f]);
+        snprintf(args, sizeof args, "mc " MODEL " %s --json --format %s", file, names[f]);
+        cr_assert_eq(tu_run_sparsa(args, &want, &err), 0, "%s", err);
+        free(err);
+        snprintf(args, sizeof args, "mc " MODEL " %s --json", file);
+        cr_assert_eq(tu_run_sparsa(args, &out, &err), 0, "%s", err);
+        cr_assert_str_eq(out, want, "the same document with and without --format");
+        free(out), free(err), free(want);
+    }
+}
+
 Test(mc, standard_error_as_lm_evaluation_harness) {
     unsigned char h[] = {1, 0, 1, 1};
     double m, se;
@@ -202,7 +217,11 @@ static void expect_bad(const char *args, const char *needle) {
 }
 
 Test(mc, bad_input_is_one_line_exit_2) {
-    expect_bad("mc " MODEL " " DIR "arc.jsonl", "--format is required");
+    char *unknown = tu_temp_file("{\"q\": 1}\n", 9, ".jsonl"), a2[256];
+    snprintf(a2, sizeof a2, "mc " MODEL " %s", unknown);
+    expect_bad(a2, "cannot tell the layout");
+    remove(unknown);
+    free(unknown);
     expect_bad("mc " MODEL " " DIR "arc.jsonl --format generic", "line 1 (generic layout)");
     expect_bad("mc " MODEL " " DIR "arc.jsonl --format quiz", "--format");
     char *bad = tu_temp_file("{\"context\": \"a\", \"choices\": [\"b\", \"c\",], \"label\": 0}\n",
