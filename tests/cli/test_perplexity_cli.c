@@ -51,6 +51,7 @@ Test(perplexity_cli, bad_options) {
         {"--stride 8 --score second-half", "--stride"}, {"--ctx 64 --stride 65", "--stride"},
         {"--score second-half --ctx 2", "second-half"}, {"--max-tokens -5", "--max-tokens"},
         {"--threads x", "--threads"}, {"--frobnicate", "--frobnicate"},
+        {"--max-bytes 0", "--max-bytes"}, {"--max-bytes 1k", "--max-bytes"},
     };
     char args[512];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
