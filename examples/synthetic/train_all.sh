@@ -1,26 +1,41 @@
 #!/bin/sh
-# Trains the bundled synthetic-task models: {copy, MQMTAR} x {softmax+RoPE, ASEntmax+NAPE}, all
-# four at once on one GPU (needs torch 2.x with CUDA and lightning), then converts them with
-# sparsa. This is exactly how examples/synthetic/models/ was made (an H100, 4.5 minutes each):
+# Trains the bundled synthetic-task models on one GPU, in one process: copy and flip-flop, each
+# as softmax+RoPE, ASEntmax+NAPE and SSMax+NAPE (same data, seeds and steps per task).
+# Needs torch 2.x with CUDA and lightning. The step count of each task is fixed from the step
+# rate measured at the start, so that the whole schedule fits in MINUTES (7 by default) of this
+# run; the state saved in WORK/out/state lets a later run continue (`resume`, e.g. after an
+# interruption, or with train_task.py's --plan TASK=SECONDS for a schedule spread over runs).
 #
-#   sh examples/synthetic/train_all.sh /tmp/syn        # on the GPU machine
-#   for m in /tmp/syn/out/*; do                         # here
-#     build/sparsa convert $m/last.ckpt --config $m/config.json --dtype bf16 \
-#       --compress zstd -o examples/synthetic/models/$(basename $m).sparsa
-#   done
+#   sh examples/synthetic/train_all.sh WORK            # data; trains all six models
+#   sh examples/synthetic/train_all.sh WORK resume     # continues from WORK/out/state
+#
+# then, for each WORK/out/<model>/ (examples/synthetic/TRAINING.md):
+#   sparsa convert WORK/out/<model>/last.ckpt --config WORK/out/<model>/config.json \
+#       --dtype bf16 --compress zstd -o examples/synthetic/models/<model>.sparsa
 set -eu
 D=$(cd "$(dirname "$0")" && pwd)
 W=${1:-/tmp/syn}
+PHASE=${2:-first}
+MINUTES=${MINUTES:-7}
 mkdir -p "$W"
-python3 "$D/generate_data.py" copy "$W/copy" --train 200000 --eval 1 --lengths 64 --seed 42
-python3 "$D/generate_data.py" mqmtar "$W/mqmtar" --train 200000 --eval 1 --lengths 64 --seed 42
-for task in copy mqmtar; do
-  if [ $task = copy ]; then L=2; else L=4; fi
-  for v in softmax-rope asentmax-nape; do
-    python3 "$D/train_task.py" "$W/$task" "$W/out/$task-$v" --variant $v --minutes 4.5 \
-      --max-steps 12000 --layers $L --hidden 128 --heads 8 --head-dim 16 --ffn 512 --lr 1e-3 \
-      > "$W/log-$task-$v.txt" 2>&1 &
-  done
-done
+gen() { [ -f "$2/task.txt" ] || python3 "$D/generate_data.py" "$@"; }
+# training data: the paper's generator, seed 42; copy sources of 32..64 tokens, flip-flop
+# sources of 16..32 pairs (write probability 0.1)
+gen copy "$W/copy" --train 500000 --eval 0 --seed 42 &
+gen flipflop "$W/flipflop" --train 500000 --eval 0 --seq-len 24 --vary-len 8 --seed 42 &
+# validation data, seed 43 (monitored while training; the same validation_* files as the
+# first lengths of the evaluation data in README.md, whose test_* files make the table)
+gen copy "$W/copy-eval" --train 0 --eval 100 --lengths 64,256,1024,4096 --seed 43 &
+gen flipflop "$W/flipflop-eval" --train 0 --eval 100 --seq-len 24 --vary-len 8 \
+  --lengths 32,128,512,2048 --seed 43 &
 wait
-tail -n 3 "$W"/log-*.txt
+set -- --variants softmax-rope,asentmax-nape,ssmax-nape --batch 512 --lr 1e-3 --warmup 1000 \
+  --minutes "$MINUTES" --reserve 60 --monitor copy="$W/copy-eval" \
+  --monitor flipflop="$W/flipflop-eval"
+if [ "$PHASE" = first ]; then
+  python3 "$D/train_task.py" "$W/out" --task copy="$W/copy" --task flipflop="$W/flipflop" \
+    --plan flipflop --plan copy "$@"
+else
+  python3 "$D/train_task.py" "$W/out" --task copy="$W/copy" --task flipflop="$W/flipflop" \
+    --resume "$@"
+fi

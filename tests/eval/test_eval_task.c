@@ -38,26 +38,26 @@ Test(eval_task, asentmax_copy_predictions_equal_reference_at_64) {
     check_same_predictions("copy-asentmax-nape", "0_64");
 }
 
-Test(eval_task, asentmax_copy_predictions_equal_reference_at_128) {
-    check_same_predictions("copy-asentmax-nape", "1_128");
+Test(eval_task, asentmax_copy_predictions_equal_reference_at_256) {
+    check_same_predictions("copy-asentmax-nape", "1_256");
 }
 
 Test(eval_task, softmax_copy_predictions_equal_reference_at_64) {
     check_same_predictions("copy-softmax-rope", "0_64");
 }
 
-Test(eval_task, softmax_copy_predictions_equal_reference_at_128) {
-    check_same_predictions("copy-softmax-rope", "1_128");
+Test(eval_task, softmax_copy_predictions_equal_reference_at_256) {
+    check_same_predictions("copy-softmax-rope", "1_256");
 }
 
 Test(eval_task, json_reports_one_result_per_pair) {
     char *out = NULL;
     int rc = tu_run_sparsa(CMD MODELS "copy-asentmax-nape.sparsa --json --limit 3 --threads 1 "
-                           "--src " TASKS "copy_0_64.src," TASKS "copy_1_128.src "
-                           "--trg " TASKS "copy_0_64.trg," TASKS "copy_1_128.trg", &out, NULL);
+                           "--src " TASKS "copy_0_64.src," TASKS "copy_1_256.src "
+                           "--trg " TASKS "copy_0_64.trg," TASKS "copy_1_256.trg", &out, NULL);
     cr_assert_eq(rc, 0);
     cr_assert(strstr(out, "\"results\""));
-    const char *second = strstr(out, "copy_1_128.src");
+    const char *second = strstr(out, "copy_1_256.src");
     cr_assert(second && strstr(out, "\"samples\": 3"), "%s", out);
     free(out);
 }
