@@ -3,6 +3,7 @@
  * its normaliser's tile function, so the result does not depend on the thread count. Scratch
  * is per thread and O(L): a few tiles, plus, for the sparse normalisers, candidate lists and
  * the row kernel's buffers of nk entries (docs/ATTENTION_MATH.md#tiled-attention). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,8 @@ static void ws_free(sp_tile_ws *ws) {
     free(ws->srow);
     free(ws->cand_s);
     free(ws->cand_j);
+    free(ws->tile_s);
+    free(ws->tile_j);
     free(ws->row.w);
     free(ws->row.t);
     free(ws->row.idx);
@@ -42,14 +45,51 @@ static int ws_alloc(sp_tile_ws *ws, const sp_attn_params *p, size_t nk) {
         ws->row.w = malloc(cap * sizeof(float));
         ws->row.t = malloc(cap * sizeof(float));
         ws->row.idx = malloc(cap * sizeof(uint32_t));
-        ok = ok && ws->cand_s && ws->cand_j && ws->row.w && ws->row.t && ws->row.idx;
+        ws->tile_s = malloc((size_t)SP_LN * SP_TK * sizeof(float));
+        ws->tile_j = malloc((size_t)SP_LN * SP_TK * sizeof(uint32_t));
+        ok = ok && ws->cand_s && ws->cand_j && ws->row.w && ws->row.t && ws->row.idx &&
+             ws->tile_s && ws->tile_j;
     }
     return ok ? 0 : -1;
 }
 
+/* Upper bounds of |k_j| over each key tile of each key/value head, [kv_heads][tiles], slightly
+ * enlarged so that rounding can never make a bound too small. The cache is read once, row by
+ * row, sixteen products at a time. NULL if out of memory. */
+static float *key_tile_norms(const sp_attn_params *p, const float *k, size_t nk) {
+    const int Hk = p->kv_heads, d = p->head_dim;
+    const size_t tiles = (nk + SP_TK - 1) / SP_TK;
+    float *norms = malloc((size_t)Hk * tiles * sizeof(float) + 1);
+    if (!norms) return NULL;
+#pragma omp parallel for schedule(static)
+    for (size_t t = 0; t < tiles; t++) {
+        const size_t je = (t + 1) * SP_TK < nk ? (t + 1) * SP_TK : nk;
+        for (int kh = 0; kh < Hk; kh++) norms[(size_t)kh * tiles + t] = 0.0f;
+        for (size_t j = t * SP_TK; j < je; j++)
+            for (int kh = 0; kh < Hk; kh++) {
+                const float *kj = k + (j * (size_t)Hk + (size_t)kh) * (size_t)d;
+                float part[16] = {0};
+                int x = 0;
+                for (; x + 16 <= d; x += 16)
+                    for (int l = 0; l < 16; l++) part[l] += kj[x + l] * kj[x + l];
+                for (; x < d; x++) part[0] += kj[x] * kj[x];
+                float sq = 0.0f;
+                for (int l = 0; l < 16; l++) sq += part[l];
+                float *mx = &norms[(size_t)kh * tiles + t];
+                *mx = sq > *mx || sq != sq ? sq : *mx; /* a NaN key: NaN bound, never skipped */
+            }
+        /* float rounding is far below the 1e-3 of enlargement; overflow gives inf: no skip */
+        for (int kh = 0; kh < Hk; kh++) {
+            float *mx = &norms[(size_t)kh * tiles + t];
+            *mx = (float)(sqrt((double)*mx) * (1.0 + 1e-3) + 1e-6);
+        }
+    }
+    return norms;
+}
+
 static void run_tile(const sp_attn_params *p, const float *q, const float *k, const float *v,
                      const float *qscale, size_t q0, size_t r0, int nr, int h, size_t nk,
-                     float *out, sp_tile_ws *ws, uint64_t *st, int stats) {
+                     const float *norms, float *out, sp_tile_ws *ws, uint64_t *st, int stats) {
     const int H = p->heads, Hk = p->kv_heads, d = p->head_dim;
     const int dv = p->value_dim > 0 ? p->value_dim : d;
     const int kvh = h / (H / Hk);
@@ -57,7 +97,8 @@ static void run_tile(const sp_attn_params *p, const float *q, const float *k, co
                   .nr = nr, .kb = k + (size_t)kvh * d, .vb = v + (size_t)kvh * dv,
                   .ks = (size_t)Hk * d, .vs = (size_t)Hk * dv,
                   .slope = p->alibi_slopes ? p->alibi_slopes[h] : 0.0f, .cap = p->softcap,
-                  .stats = stats};
+                  .stats = stats,
+                  .ktile_norm = norms ? norms + (size_t)kvh * ((nk + SP_TK - 1) / SP_TK) : NULL};
     sp__qtile_init(&t, q, qscale, q0, r0, nk, ws, st);
     p->norm->tile(&t, ws, out + r0 * (size_t)H * dv + (size_t)h * dv, (size_t)H * dv, st);
 }
@@ -69,6 +110,9 @@ void sp__attention_tiled(const sp_attn_params *p, const float *q, const float *k
     const size_t tiles = (nq + SP_LN - 1) / SP_LN, total = tiles * (size_t)H;
     /* small calls (decode of a short context) are not worth waking the thread team for */
     const int parallel = total > 1 && (double)nq * (double)nk * H * d >= 1 << 16;
+    /* Key tile bounds for skipping score tiles (sparse normalisers, prefill: in decode they
+     * would cost as much as the scores they save). */
+    float *norms = p->norm->sparse && nq >= SP_LN ? key_tile_norms(p, k, nk) : NULL;
 #pragma omp parallel if (parallel)
     {
         sp_tile_ws ws;
@@ -83,8 +127,8 @@ void sp__attention_tiled(const sp_attn_params *p, const float *q, const float *k
             const int h = (int)(item % (size_t)H);
             const size_t r0 = (item / (size_t)H) * SP_LN;
             const int nr = (int)(nq - r0 < SP_LN ? nq - r0 : SP_LN);
-            run_tile(p, q, k, v, qscale, q0, r0, nr, h, nk, out, &ws, st + (size_t)SP_ST_N * h,
-                     stats != NULL);
+            run_tile(p, q, k, v, qscale, q0, r0, nr, h, nk, norms, out, &ws,
+                     st + (size_t)SP_ST_N * h, stats != NULL);
         }
         if (stats && ok)
             for (int h = 0; h < H; h++) {
@@ -103,4 +147,5 @@ void sp__attention_tiled(const sp_attn_params *p, const float *q, const float *k
         ws_free(&ws);
         free(st);
     }
+    free(norms);
 }

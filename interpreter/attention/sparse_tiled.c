@@ -19,6 +19,10 @@
 #include "normalizers.h"
 #include "tiled.h"
 
+/* A lane's list is tightened (tighten) once it holds this many candidates, then each time it
+ * has doubled. */
+#define TIGHTEN_FROM 64
+
 typedef float v16f __attribute__((vector_size(64)));
 typedef int v16i __attribute__((vector_size(64)));
 #define NV (SP_LN / 16)
@@ -43,9 +47,10 @@ static inline uint32_t lane_bits(const v16i *k) {
 }
 
 /* Lanes' running maxima over the tile (NaN and +inf flagged in *nan_lanes), then the
- * keys that can still carry weight, appended to each live lane's candidate list. */
+ * keys that can still carry weight — (α−1)(s − m) > −1 and (α−1)s above the lane's lower
+ * bound of τ — in key order, into each live lane's tile list (ws->tile_s/tile_j, nc[l]). */
 static void collect(const sp_qtile *t, sp_tile_ws *ws, size_t j0, int n, float *m, size_t *nc,
-                    uint32_t *nan_lanes) {
+                    const float *tlo, uint32_t *nan_lanes) {
     const float am1 = t->p->alpha - 1.0f;
     const float *sT = ws->sT;
     v16f mx[NV];
@@ -69,13 +74,15 @@ static void collect(const sp_qtile *t, sp_tile_ws *ws, size_t j0, int n, float *
         for (int u = 0; u < NV; u++) {
             v16f s;
             memcpy(&s, sT + j * SP_LN + 16 * u, sizeof s);
-            const v16i keep = am1 * (s - mx[u]) > -1.0f;
+            v16f lo;
+            memcpy(&lo, tlo + 16 * u, sizeof lo);
+            const v16i keep = (am1 * (s - mx[u]) > -1.0f) & (am1 * s > lo);
             bits |= lane_bits(&keep) << (16 * u);
         }
         for (bits &= live; bits; bits &= bits - 1) {
             const int l = __builtin_ctz(bits);
-            ws->cand_s[(size_t)l * ws->cap + nc[l]] = sT[j * SP_LN + l];
-            ws->cand_j[(size_t)l * ws->cap + nc[l]] = (uint32_t)(j0 + (size_t)j);
+            ws->tile_s[l * SP_TK + nc[l]] = sT[j * SP_LN + l];
+            ws->tile_j[l * SP_TK + nc[l]] = (uint32_t)(j0 + (size_t)j);
             nc[l]++;
         }
     }
@@ -83,7 +90,7 @@ static void collect(const sp_qtile *t, sp_tile_ws *ws, size_t j0, int n, float *
 
 /* collect for a one-row tile (decode) on ws->srow: the same tests as on lane 0 of a tile. */
 static void collect_row(const sp_qtile *t, sp_tile_ws *ws, size_t j0, int n, float *m,
-                        size_t *nc, uint32_t *nan_lanes) {
+                        size_t *nc, const float *tlo, uint32_t *nan_lanes) {
     const float am1 = t->p->alpha - 1.0f;
     const float *s = ws->srow;
     float mx = m[0];
@@ -95,9 +102,9 @@ static void collect_row(const sp_qtile *t, sp_tile_ws *ws, size_t j0, int n, flo
     m[0] = mx;
     if (nan) *nan_lanes |= 1u;
     for (int j = 0; j < n; j++)
-        if (am1 * (s[j] - mx) > -1.0f) {
-            ws->cand_s[nc[0]] = s[j];
-            ws->cand_j[nc[0]] = (uint32_t)(j0 + (size_t)j);
+        if (am1 * (s[j] - mx) > -1.0f && am1 * s[j] > tlo[0]) {
+            ws->tile_s[nc[0]] = s[j];
+            ws->tile_j[nc[0]] = (uint32_t)(j0 + (size_t)j);
             nc[0]++;
         }
 }
@@ -109,8 +116,9 @@ static inline void axpy(float *restrict o, float w, const float *restrict v, int
 }
 
 /* Lane l: the row kernel on its candidates, then the output over the support. */
-static void lane_output(const sp_qtile *t, sp_tile_ws *ws, int l, size_t nc, int nan_row,
+static void lane_output(const sp_qtile *t, sp_tile_ws *ws, int l, size_t top, int nan_row,
                         float *o, uint64_t *st) {
+    const size_t nc = ws->cap - top;
     const int dv = t->dv;
     memset(o, 0, (size_t)dv * sizeof(float));
     if (t->hi[l] == t->lo[l]) return;
@@ -120,8 +128,8 @@ static void lane_output(const sp_qtile *t, sp_tile_ws *ws, int l, size_t nc, int
         return;
     }
     sp_row_ws rw = ws->row;
-    rw.s = ws->cand_s + (size_t)l * ws->cap;
-    const uint32_t *keys = ws->cand_j + (size_t)l * ws->cap;
+    rw.s = ws->cand_s + (size_t)l * ws->cap + top;
+    const uint32_t *keys = ws->cand_j + (size_t)l * ws->cap + top;
     const size_t k = t->p->norm->row(t->p, nc, &rw);
     uint64_t support = 0, tiles = 0;
     size_t last_tile = (size_t)-1;
@@ -142,22 +150,98 @@ static void lane_output(const sp_qtile *t, sp_tile_ws *ws, int l, size_t nc, int
     }
 }
 
+/* Lane l's candidates are many: solve τ on them as they are. Adding keys only raises τ (in
+ * the frame of the raw scores), so that τ, less a margin for rounding, is a lower bound of the
+ * row's: every key with (α−1)s at or below it is exactly zero. The list is filtered with it,
+ * and so are all later keys (docs/ATTENTION_MATH.md#tiled-attention). Only lane l's own state
+ * is read, so a row gets the same list alone (decode) as in a tile. */
+static void tighten(const sp_qtile *t, sp_tile_ws *ws, int l, float m, size_t *top, float *tlo) {
+    const float am1 = t->p->alpha - 1.0f;
+    float *cs = ws->cand_s + (size_t)l * ws->cap;
+    uint32_t *cj = ws->cand_j + (size_t)l * ws->cap;
+    const size_t c = ws->cap - *top;
+    float *x = ws->row.t;
+    size_t nx = 0;
+    for (size_t i = *top; i < ws->cap; i++) {
+        const float xi = am1 * (cs[i] - m);
+        if (xi > -1.0f) x[nx++] = xi;
+    }
+    if (nx == 0 || nx < c / 2) return; /* stale entries first: the next tile's test drops them */
+    const int sparsemax = t->p->alpha == 2.0f, e15 = t->p->alpha == 1.5f;
+    const double th = sparsemax || e15 ? sp__entmax_tau_exact(x, nx, sparsemax, ws->row.w)
+                                       : sp__entmax_tau_solve(x, nx, (double)t->p->alpha);
+    const double raw = th + (double)am1 * m;
+    const float lo = (float)(raw - 1e-3 * (1.0 + fabs(raw)));
+    if (!(lo > tlo[l])) return;
+    tlo[l] = lo;
+    size_t w = ws->cap; /* compact toward the end, keeping key order */
+    for (size_t i = ws->cap; i-- > *top;)
+        if (am1 * cs[i] > lo) {
+            w--;
+            cs[w] = cs[i];
+            cj[w] = cj[i];
+        }
+    *top = w;
+}
+
+/* 1 if no key of tile [j0, j0 + n) can be a candidate of any live lane, from the bounds
+ * s ≤ |q'|·max|k| (capped) + the largest ALiBi bias over the tile, against the lane's running
+ * maximum (docs/ATTENTION_MATH.md#tiled-attention). Generous margins: rounding can only make a
+ * tile be read that could have been skipped, never the reverse. */
+static int tile_skippable(const sp_qtile *t, size_t j0, int n, const float *m) {
+    if (!t->ktile_norm) return 0;
+    const double am1 = (double)t->p->alpha - 1.0, kn = t->ktile_norm[j0 / SP_TK];
+    for (int l = 0; l < t->nr; l++) {
+        const size_t a = j0 > t->lo[l] ? j0 : t->lo[l];
+        const size_t e = j0 + (size_t)n < t->hi[l] ? j0 + (size_t)n : t->hi[l];
+        if (a >= e) continue; /* the lane sees no key of the tile */
+        double u = (double)t->qnorm[l] * kn;
+        if (t->cap > 0.0f) u = t->cap * tanh(u / t->cap);
+        const double i = (double)(t->pos0 + (size_t)l), s = t->slope;
+        const double bias = fmax(s * ((double)a - i), s * ((double)e - 1.0 - i));
+        const double mm = (double)m[l];
+        if (!(am1 * (u + bias - mm) < -1.0 - 1e-3 * (1.0 + am1 * (fabs(mm) + fabs(bias)))))
+            return 0;
+    }
+    return 1;
+}
+
+/* Key tiles from the last to the first, so the running maxima are those of the nearest keys
+ * (where ALiBi puts them) before the far tiles are judged; each tile's candidates go in front
+ * of the later ones', so every lane's list ends up in key order at [top, cap). */
 void sp__sparse_tile(const sp_qtile *t, sp_tile_ws *ws, float *out, size_t ostride,
                      uint64_t *st) {
-    float m[SP_LN];
-    size_t nc[SP_LN] = {0};
+    float m[SP_LN], tlo[SP_LN];
+    size_t top[SP_LN], nc[SP_LN], next[SP_LN];
     uint32_t nan_lanes = 0;
-    for (int l = 0; l < SP_LN; l++) m[l] = -INFINITY;
-    for (size_t j0 = t->lo_min / SP_TK * SP_TK; j0 < t->hi_max; j0 += SP_TK) {
+    for (int l = 0; l < SP_LN; l++) {
+        m[l] = tlo[l] = -INFINITY;
+        top[l] = ws->cap;
+        next[l] = TIGHTEN_FROM;
+    }
+    const size_t first = t->lo_min / SP_TK * SP_TK;
+    for (size_t j0 = t->hi_max > first ? (t->hi_max - 1) / SP_TK * SP_TK + SP_TK : first;
+         j0 > first;) {
+        j0 -= SP_TK;
         const int n = t->hi_max - j0 < SP_TK ? (int)(t->hi_max - j0) : SP_TK;
+        if (tile_skippable(t, j0, n, m)) continue;
+        memset(nc, 0, sizeof nc);
         if (t->nr == 1) {
             sp__qtile_scores_row(t, ws, j0, n);
-            collect_row(t, ws, j0, n, m, nc, &nan_lanes);
-            continue;
+            collect_row(t, ws, j0, n, m, nc, tlo, &nan_lanes);
+        } else {
+            sp__qtile_scores(t, ws, j0, n);
+            collect(t, ws, j0, n, m, nc, tlo, &nan_lanes);
         }
-        sp__qtile_scores(t, ws, j0, n);
-        collect(t, ws, j0, n, m, nc, &nan_lanes);
+        for (int l = 0; l < t->nr; l++) {
+            top[l] -= nc[l];
+            memcpy(ws->cand_s + (size_t)l * ws->cap + top[l], ws->tile_s + l * SP_TK, nc[l] * sizeof(float));
+            memcpy(ws->cand_j + (size_t)l * ws->cap + top[l], ws->tile_j + l * SP_TK, nc[l] * sizeof(uint32_t));
+            if (ws->cap - top[l] < next[l]) continue;
+            tighten(t, ws, l, m[l], &top[l], tlo);
+            next[l] = 2 * (ws->cap - top[l]) > TIGHTEN_FROM ? 2 * (ws->cap - top[l]) : TIGHTEN_FROM;
+        }
     }
     for (int l = 0; l < t->nr; l++)
-        lane_output(t, ws, l, nc[l], (int)(nan_lanes >> l & 1u), out + (size_t)l * ostride, st);
+        lane_output(t, ws, l, top[l], (int)(nan_lanes >> l & 1u), out + (size_t)l * ostride, st);
 }

@@ -31,6 +31,10 @@ typedef struct sp_qtile {
     size_t lo_min, lo_max, hi_min, hi_max; /* over the live lanes with keys */
     float slope, cap;          /* ALiBi slope of the head, soft cap (0: none) */
     int stats;                 /* count support and tiles (perplexity --stats) */
+    /* Sparse normalisers: an upper bound of |k_j| over each key tile of this key/value head
+     * (NULL: none), and of |q'| per lane — the bound that lets whole score tiles be skipped. */
+    const float *ktile_norm;
+    float qnorm[SP_LN];
 } sp_qtile;
 
 /* Per-thread scratch of the tiled path. */
@@ -45,6 +49,8 @@ typedef struct sp_tile_ws {
     float *cand_s;             /* [SP_LN][cap] candidate scores (sparse normalisers) */
     uint32_t *cand_j;          /* [SP_LN][cap] their keys */
     sp_row_ws row;             /* the row kernel's scratch, cap entries each */
+    float *tile_s;             /* [SP_LN][SP_TK] one key tile's candidates per lane */
+    uint32_t *tile_j;
 } sp_tile_ws;
 
 /* Statistics slots per head in the per-thread counters (sp_attn_stats order). */
