@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "args.h"
 #include "commands.h"
@@ -84,6 +86,10 @@ static const cli_option options[] = {
     {.name = "--allow-nonfinite", .kind = CLI_FLAG,
      .offset = offsetof(sp_convert_options, allow_nonfinite),
      .help = "write NaN/Inf weights instead of refusing the checkpoint"},
+    {.name = "--progress", .kind = CLI_FLAG, .offset = offsetof(sp_convert_options, progress),
+     .help = "draw the progress line on stderr even when it is not a terminal"},
+    {.name = "--quiet", .kind = CLI_FLAG, .offset = offsetof(sp_convert_options, quiet),
+     .help = "no progress line and no note about a tokenizer found in the folder"},
     {0},
 };
 
@@ -99,14 +105,17 @@ static const cli_command command = {
     .name = CMD,
     .synopsis = "SRC [-o OUT.sparsa] [--config FILE] [--arch NAME] [--tokenizer SPM.model]\n"
                 "                      [--dtype keep|f32|f16|bf16] [--compress none|zstd[:LEVEL]] "
-                "[--force]\n                      [--allow-nonfinite]",
+                "[--force]\n                      [--allow-nonfinite] [--progress | --quiet]",
     .about = "Converts a checkpoint into a sparsa model file: a torch.save file (.pt .pth .bin), "
              "a Lightning\n.ckpt, a .safetensors file, or a Hugging Face model folder "
              "(config.json + *.safetensors or\npytorch_model*.bin, sharded or not). Nothing in a "
              "pickle is ever executed.\nWithout --config, the hyper-parameters come from "
              "config.json, params.json,\n"
              "<stem>.config.json or <stem>.params.json beside SRC, else from a Lightning "
-             "checkpoint's\nhyper_parameters.\n",
+             "checkpoint's\nhyper_parameters. A Hugging Face folder's tokenizer.model is "
+             "embedded when no --tokenizer\nis given (one line on stderr says so), and its "
+             "tokenizer_config.json's add_bos_token is\nrecorded as tokenizer.add_bos. A "
+             "progress line is drawn on stderr when it is a terminal.\n",
     .options = options,
     .max_positional = 1,
     .epilog = epilog,
@@ -132,6 +141,23 @@ static int check_tokenizer(const void *bytes, size_t len, uint64_t vocab, sp_err
     return 0;
 }
 
+/* A Hugging Face folder's own SentencePiece model, when SRC is a folder holding a regular
+ * tokenizer.model and no --tokenizer was given: *found is malloc'd (NULL otherwise). */
+static int folder_tokenizer(const sp_convert_options *o, char **found) {
+    *found = NULL;
+    struct stat st;
+    if (o->tokenizer || stat(o->src, &st) != 0 || !S_ISDIR(st.st_mode)) return 0;
+    size_t n = strlen(o->src);
+    while (n > 1 && o->src[n - 1] == '/') n--;
+    char *path = malloc(n + sizeof "/tokenizer.model");
+    if (!path) return 1;
+    memcpy(path, o->src, n);
+    strcpy(path + n, "/tokenizer.model");
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) *found = path;
+    else free(path);
+    return 0;
+}
+
 int cmd_convert(int argc, char **argv) {
     sp_convert_options o = {0};
     o.dtype = SP_OUT_KEEP;
@@ -149,9 +175,21 @@ int cmd_convert(int argc, char **argv) {
         return cli_usage_error(CMD, "--tokenizer must name a file, not standard input");
     if (o.out && !strcmp(o.out, "-"))
         return cli_usage_error(CMD, "-o must name a file (a model file is not written to standard output)");
+    if (o.progress && o.quiet) return cli_usage_error(CMD, "give --progress or --quiet, not both");
+    if (!o.quiet && isatty(2)) o.progress = 1;
+    char *found = NULL;
+    if (folder_tokenizer(&o, &found)) {
+        fprintf(stderr, "sparsa %s: out of memory\n", CMD);
+        return 1;
+    }
+    if (found) {
+        o.tokenizer = found;
+        if (!o.quiet) fprintf(stderr, "sparsa %s: using the folder's tokenizer %s\n", CMD, found);
+    }
     sp_convert_report rep;
     sp_error err = {0};
     rc = sp_convert(&o, &rep, &err);
+    free(found);
     if (rc) {
         if (!err.code) err.code = rc;
         return cli_report(CMD, &err);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "args.h"
 #include "commands.h"
@@ -29,6 +30,7 @@ typedef struct options {
     uint64_t limit, threads;
     const char *predictions;
     int no_verify;
+    int progress, quiet;      /* force the progress line on or off (default: stderr a tty) */
 } options;
 
 static int add_path(const char *item, size_t len, void *dest) {
@@ -99,6 +101,10 @@ static const cli_option option_rows[] = {
     CLI_OPTION_NO_VERIFY(options, no_verify),
     {.name = "--predictions", .kind = CLI_STRING, .offset = offsetof(options, predictions),
      .metavar = "PATH", .help = "write one line per sample: <correct 0|1> <generated ids>"},
+    {.name = "--progress", .kind = CLI_FLAG, .offset = offsetof(options, progress),
+     .help = "draw the progress line on stderr even when it is not a terminal"},
+    {.name = "--quiet", .kind = CLI_FLAG, .offset = offsetof(options, quiet),
+     .help = "no progress line (default: drawn when stderr is a terminal)"},
     {0},
 };
 
@@ -112,7 +118,8 @@ static const cli_command command = {
              "by commas) give one row each.\n"
              "Defaults come from the model's metadata (task.generation_multiplier, task.bos_id, "
              "task.eos_id,\ntask.sep_id), else the paper's tokenizer (bos vocab-4, eos vocab-3, "
-             "sep vocab-1); --sep none\nfor flip-flop.\n",
+             "sep vocab-1); --sep none\nfor flip-flop. Each accuracy comes with its 95% Wilson "
+             "score interval.\n",
     .options = option_rows,
     .max_positional = 1,
 };
@@ -131,6 +138,7 @@ static int parse_args(int argc, char **argv, options *o) {
     int rc = cli_parse(&command, argc, argv, o, &a);
     if (rc) return rc;
     if (a.n_pos < 1) return cli_usage_error(CMD, "missing the model FILE");
+    if (o->progress && o->quiet) return cli_usage_error(CMD, "give --progress or --quiet, not both");
     if (!o->src.n || o->src.n != o->trg.n)
         return cli_usage_error(CMD, "give as many --trg files as --src files (≥ 1)");
     o->model = a.pos[0];
@@ -172,24 +180,28 @@ static void print_header(const options *o, const sp_task_layout *l) {
     } else {
         printf("model %s   bos %d  eos %d  sep %d  multiplier %g\n", o->model, (int)l->bos,
                (int)l->eos, (int)l->sep, l->multiplier);
-        printf("%-36s %8s %8s %8s %9s %9s\n", "src", "length", "samples", "correct",
-               "accuracy", "seconds");
+        printf("%-36s %8s %8s %8s %9s %-18s %9s\n", "src", "length", "samples", "correct",
+               "accuracy", "95% CI (Wilson)", "seconds");
     }
 }
 
 static void print_row(int json, int first, const char *src, const char *trg,
                       const sp_task_result *r) {
-    double acc = r->samples ? (double)r->correct / (double)r->samples : 0;
+    double acc = r->samples ? (double)r->correct / (double)r->samples : 0, lo, hi;
+    sp_wilson_interval(r->correct, r->samples, &lo, &hi);
     if (json) {
         printf("%s\n    {\"src\": ", first ? "" : ",");
         sp_json_escape(stdout, src, strlen(src));
         printf(", \"trg\": ");
         sp_json_escape(stdout, trg, strlen(trg));
         printf(", \"length\": %.1f, \"samples\": %zu, \"correct\": %zu, \"accuracy\": %.6f, "
-               "\"seconds\": %.3f}", r->mean_src_len, r->samples, r->correct, acc, r->seconds);
+               "\"accuracy_ci_low\": %.6f, \"accuracy_ci_high\": %.6f, \"seconds\": %.3f}",
+               r->mean_src_len, r->samples, r->correct, acc, lo, hi, r->seconds);
     } else {
-        printf("%-36s %8.1f %8zu %8zu %9.4f %9.2f\n", src, r->mean_src_len, r->samples,
-               r->correct, acc, r->seconds);
+        char ci[40];
+        snprintf(ci, sizeof ci, "[%.4f, %.4f]", lo, hi);
+        printf("%-36s %8.1f %8zu %8zu %9.4f %-18s %9.2f\n", src, r->mean_src_len, r->samples,
+               r->correct, acc, ci, r->seconds);
     }
 }
 
@@ -227,8 +239,8 @@ static int run_sets(const options *o, sp_model *m, const sp_task_layout *layout,
     report rep = {.o = o, .layout = layout};
     int rc = o->predictions ? sp_out_open(&pred, o->predictions, 0, err) : SP_OK;
     if (!rc)
-        rc = sp_task_run(m, layout, sets, o->src.n, capacity, (int)o->threads, pred.fp,
-                         on_result, &rep, err);
+        rc = sp_task_run(m, layout, sets, o->src.n, capacity, (int)o->threads,
+                         !o->quiet && (o->progress || isatty(2)), pred.fp, on_result, &rep, err);
     if (!rc && o->predictions) rc = sp_out_commit(&pred, err);
     if (!rc && o->json) print_json(&rep);
     sp_out_abort(&pred);

@@ -1,11 +1,13 @@
 /* cmd_generate.c — `sparsa generate FILE (--prompt TEXT | --tokens IDS) [-n N] [--temp T]
- * [--top-p P] [--seed S]`: parse the command line, run through eval/ (sp_gen_prepare,
- * sp_gen_execute), print the text, or the generated ids on one line. */
+ * [--top-k K] [--top-p P] [--repeat-penalty R] [--stop S]... [--seed S] [--json]`: parse the
+ * command line, run through eval/ (sp_gen_prepare, sp_gen_execute), print the text, the
+ * generated ids on one line, or one JSON document with tokens, text and timings. */
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "args.h"
 #include "commands.h"
@@ -13,12 +15,31 @@
 
 #define CMD "generate"
 
+#define MAX_STOPS 16
+
+typedef struct stop_list {
+    const char *v[MAX_STOPS];
+    size_t n;
+} stop_list;
+
 typedef struct gen_options {
     const char *prompt, *tokens;
-    uint64_t n_new, seed, threads;
-    float temp, top_p;
-    int no_bos, no_verify;
+    uint64_t n_new, seed, threads, top_k, last_n;
+    float temp, top_p, penalty;
+    int no_bos, no_verify, json;
+    stop_list stops;
 } gen_options;
+
+static int parse_stop(const char *value, void *dest, char *why, size_t why_len) {
+    stop_list *l = dest;
+    if (!*value) snprintf(why, why_len, "--stop needs a non-empty string");
+    else if (l->n == MAX_STOPS) snprintf(why, why_len, "at most %d --stop strings", MAX_STOPS);
+    else {
+        l->v[l->n++] = value;
+        return 0;
+    }
+    return SP_ERR_INPUT;
+}
 
 static int parse_float(const char *s, float *out) {
     if (!*s) return -1;
@@ -46,6 +67,14 @@ static int parse_top_p(const char *value, void *dest, char *why, size_t why_len)
     return 0;
 }
 
+static int parse_penalty(const char *value, void *dest, char *why, size_t why_len) {
+    (void)why, (void)why_len;
+    float v;
+    if (parse_float(value, &v) || !(v > 0)) return SP_ERR_INPUT;
+    *(float *)dest = v;
+    return 0;
+}
+
 static const cli_option options[] = {
     {.name = "--prompt", .kind = CLI_STRING, .offset = offsetof(gen_options, prompt),
      .metavar = "TEXT",
@@ -59,15 +88,31 @@ static const cli_option options[] = {
      .parse = parse_temp, .metavar = "T",
      .help = "0 (default): greedy; T > 0: sample from softmax(logits / T)",
      .bad = "--temp needs a number >= 0"},
+    {.name = "--top-k", .kind = CLI_UINT, .offset = offsetof(gen_options, top_k), .min = 0,
+     .max = INT32_MAX, .metavar = "K", .help = "sample from the K most likely tokens only "
+     "(default 0: all)", .bad = "--top-k needs a non-negative integer"},
     {.name = "--top-p", .kind = CLI_CUSTOM, .offset = offsetof(gen_options, top_p),
      .parse = parse_top_p, .metavar = "P",
      .help = "sample from the most likely tokens whose mass reaches P (default 1)",
      .bad = "--top-p needs a number in (0, 1]"},
+    {.name = "--repeat-penalty", .kind = CLI_CUSTOM, .offset = offsetof(gen_options, penalty),
+     .parse = parse_penalty, .metavar = "R", .help = "recent tokens' logits: positive / R, "
+     "negative * R (default 1: off)", .bad = "--repeat-penalty needs a "
+     "number > 0"},
+    {.name = "--repeat-last-n", .kind = CLI_UINT, .offset = offsetof(gen_options, last_n),
+     .min = 0, .max = 1u << 30, .metavar = "N", .help = "the penalty looks at the last N "
+     "tokens, prompt included (default 64)", .bad = "--repeat-last-n needs a non-negative "
+     "integer"},
+    {.name = "--stop", .kind = CLI_CUSTOM, .offset = offsetof(gen_options, stops),
+     .parse = parse_stop, .metavar = "STRING", .repeatable = 1, .help = "stop when the text "
+     "ends with STRING, not printed (repeatable)"},
     {.name = "--seed", .kind = CLI_UINT, .offset = offsetof(gen_options, seed), .min = 0,
      .max = UINT64_MAX, .metavar = "S", .help = "seed of the sampler (default 0); the same "
      "seed gives the same tokens", .bad = "--seed needs an integer"},
     {.name = "--no-bos", .kind = CLI_FLAG, .offset = offsetof(gen_options, no_bos),
-     .help = "do not put BOS before the --prompt text"},
+     .help = "no BOS before the --prompt text (default: BOS unless tokenizer.add_bos false)"},
+    {.name = "--json", .kind = CLI_FLAG, .offset = offsetof(gen_options, json),
+     .help = "one JSON document: prompt and generated ids, text, why it stopped, timings"},
     CLI_OPTION_THREADS(gen_options, threads),
     CLI_OPTION_NO_VERIFY(gen_options, no_verify),
     {0},
@@ -75,10 +120,16 @@ static const cli_option options[] = {
 
 static const cli_command command = {
     .name = CMD,
-    .synopsis = "FILE (--prompt TEXT | --tokens IDS) [-n N] [--temp T] [--top-p P]\n"
-                "                       [--seed S] [--no-bos] [--threads N] [--no-verify]",
-    .about = "Generates up to N tokens (default 128) after a prompt, stopping early at EOS or at "
-             "the\nmodel's context length.\n",
+    .synopsis = "FILE (--prompt TEXT | --tokens IDS) [-n N] [--temp T] [--top-k K]\n"
+                "                       [--top-p P] [--repeat-penalty R] [--repeat-last-n N] "
+                "[--stop STRING]...\n"
+                "                       [--seed S] [--no-bos] [--json] [--threads N] "
+                "[--no-verify]",
+    .about = "Generates up to N tokens (default 128) after a prompt, stopping early at EOS, at "
+             "a --stop\nstring or at the model's context length. Before sampling: the repeat "
+             "penalty, then top-k,\nthen temperature and top-p. BOS goes before a --prompt "
+             "text unless the file's metadata\nsays the model was trained without one "
+             "(tokenizer.add_bos false) or --no-bos.\n",
     .options = options,
     .max_positional = 1,
 };
@@ -108,8 +159,43 @@ static int generate_and_print(sp_gen_run *run, int print_ids, sp_error *err) {
     return SP_OK;
 }
 
+static void json_ids(const int32_t *ids, size_t n) {
+    putchar('[');
+    for (size_t i = 0; i < n; i++) printf(i ? ",%d" : "%d", (int)ids[i]);
+    putchar(']');
+}
+
+/* `--json`: the whole document after the run (stdout never holds half of one). */
+static int print_json(const char *path, sp_gen_run *run, sp_error *err) {
+    int rc = sp_gen_execute(run, NULL, NULL, err);
+    if (rc) return rc;
+    char *text = NULL;
+    size_t len = 0;
+    sp_error text_err = {0};
+    int has_text = sp_gen_text(run, &text, &len, &text_err) == SP_OK;
+    sp_gen_info g;
+    sp_gen_info_of(run, &g);
+    fputs("{\"model\":", stdout);
+    sp_json_escape(stdout, path, strlen(path));
+    printf(",\"bos_added\":%s,\"prompt_tokens\":", g.bos_added ? "true" : "false");
+    json_ids(g.prompt, g.n_prompt);
+    fputs(",\"tokens\":", stdout);
+    json_ids(g.out, g.n_out);
+    fputs(",\"text\":", stdout);
+    if (has_text) sp_json_escape(stdout, text, len);
+    else fputs("null", stdout);
+    double decoded = g.n_out > 1 ? (double)(g.n_out - 1) : 0;
+    printf(",\"stopped_by\":\"%s\",\"timings\":{\"prompt_seconds\":%.6f,\"decode_seconds\":"
+           "%.6f,\"prompt_tokens_per_second\":%.3f,\"decode_tokens_per_second\":%.3f}}\n",
+           g.stopped_by, g.prompt_seconds, g.decode_seconds,
+           g.prompt_seconds > 0 ? (double)g.n_prompt / g.prompt_seconds : 0,
+           g.decode_seconds > 0 ? decoded / g.decode_seconds : 0);
+    free(text);
+    return SP_OK;
+}
+
 int cmd_generate(int argc, char **argv) {
-    gen_options o = {.n_new = 128, .temp = 0.0f, .top_p = 1.0f};
+    gen_options o = {.n_new = 128, .temp = 0.0f, .top_p = 1.0f, .penalty = 1.0f, .last_n = 64};
     cli_args a;
     int rc = cli_parse(&command, argc, argv, &o, &a);
     if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
@@ -121,7 +207,9 @@ int cmd_generate(int argc, char **argv) {
     sp_gen_job job = {.model_path = a.pos[0], .prompt = o.prompt, .max_new = (size_t)o.n_new,
                       .temperature = o.temp, .top_p = o.top_p, .seed = o.seed,
                       .threads = (int)o.threads, .no_bos = o.no_bos,
-                      .no_verify = o.no_verify};
+                      .no_verify = o.no_verify, .top_k = (int32_t)o.top_k,
+                      .repeat_penalty = o.penalty, .repeat_last_n = (size_t)o.last_n,
+                      .stops = o.stops.v, .n_stops = o.stops.n};
     int32_t *ids = NULL;
     if (o.tokens) {
         char bad[48];
@@ -138,7 +226,8 @@ int cmd_generate(int argc, char **argv) {
     sp_error err = {0};
     sp_gen_run *run = NULL;
     rc = sp_gen_prepare(&job, &run, &err);
-    if (!rc) rc = generate_and_print(run, o.tokens != NULL, &err);
+    if (!rc && o.json) rc = print_json(a.pos[0], run, &err);
+    else if (!rc) rc = generate_and_print(run, o.tokens != NULL, &err);
     sp_gen_run_free(run);
     free(ids);
     return rc ? cli_report(CMD, &err) : 0;

@@ -4,6 +4,7 @@
  * data. */
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "args.h"
@@ -32,8 +33,10 @@ static void epilog(FILE *out) {
 static const cli_command command = {
     .name = CMD,
     .synopsis = "FILE [--json] [--graph] [--tensors] [--verify]",
-    .about = "Shows what a sparsa model file holds: format version and alignment, metadata, a "
-             "graph\nsummary (op-set, name, node count, op histogram), the tokenizer, and tensor "
+    .about = "Shows what a sparsa model file holds: first a hyper-parameter summary (layers, "
+             "D, FFN,\nvocabulary, heads, each attention layer's normaliser and positional "
+             "scheme, context\nlengths, parameters, bytes per dtype), then format version and "
+             "alignment, metadata, a graph\nsummary (op-set, name, node count, op histogram), the tokenizer, and tensor "
              "totals per\ndtype with the parameter count. Opening checks the header, section "
              "table, metadata,\ngraph, tokenizer and tensor directory; tensor data is only read "
              "with --verify, which\nruns every check that opening the file for a run makes: "
@@ -53,7 +56,7 @@ static void gather(inspect_facts *x) {
         x->graph.present = 1;
         x->graph.bytes = len;
         x->graph.yaml = g;
-        inspect_graph_summary(g, len, &x->graph);
+        inspect_graph_summary(g, len, f, &x->graph, &x->hparams);
     }
     const void *t = sp_file_tokenizer(f, &len);
     if (t) {
@@ -95,5 +98,6 @@ int cmd_inspect(int argc, char **argv) {
     rc = 0;
     if (x.verify_err.code) rc = cli_report(CMD, &x.verify_err);
     sp_file_close(x.f);
+    free(x.hparams.layers);
     return rc;
 }

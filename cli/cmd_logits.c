@@ -19,7 +19,7 @@
 typedef struct logits_options {
     const char *tokens, *out;
     uint64_t threads;
-    int no_verify;
+    int no_verify, json;
 } logits_options;
 
 static const cli_option options[] = {
@@ -27,6 +27,8 @@ static const cli_option options[] = {
      .metavar = "IDS", .help = "comma-separated token ids, e.g. 5,17,3"},
     {.name = "--out", .kind = CLI_STRING, .offset = offsetof(logits_options, out),
      .metavar = "PATH", .help = "write float32 little-endian [n_tokens, vocab] to PATH"},
+    {.name = "--json", .kind = CLI_FLAG, .offset = offsetof(logits_options, json),
+     .help = "the summary as one JSON document (n_tokens, vocab, top ids and logits)"},
     CLI_OPTION_THREADS(logits_options, threads),
     CLI_OPTION_NO_VERIFY(logits_options, no_verify),
     {0},
@@ -34,7 +36,7 @@ static const cli_option options[] = {
 
 static const cli_command command = {
     .name = CMD,
-    .synopsis = "FILE --tokens IDS [--out PATH] [--threads N] [--no-verify]",
+    .synopsis = "FILE --tokens IDS [--out PATH | --json] [--threads N] [--no-verify]",
     .about = "Runs the model on the ids in one batched forward and prints the five largest logits "
              "of\nevery position, or with --out writes all of them.\n",
     .options = options,
@@ -53,6 +55,26 @@ static int read_ids(const char *s, int32_t **ids, size_t *n) {
     int rc = sp_ids_parse(s, ids, n, bad, sizeof bad);
     if (rc == SP_ERR_INPUT) return cli_usage_error(CMD, "--tokens: bad id at '%s'", bad);
     if (rc) fprintf(stderr, "sparsa %s: out of memory\n", CMD);
+    return rc;
+}
+
+/* The summary as one JSON document, printed only when every row was finite. */
+static int print_json(sp_model *m, const char *path, const int32_t *ids, size_t n, int threads,
+                      sp_error *err) {
+    char *rows = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&rows, &len);
+    if (!mem) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    int rc = sp_logits_top_json(m, ids, n, threads, mem, err);
+    if (fclose(mem) && !rc) rc = sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    if (!rc) {
+        fputs("{\"model\":", stdout);
+        sp_json_escape(stdout, path, strlen(path));
+        printf(",\"n_tokens\":%zu,\"vocab\":%d,\"positions\":[", n, (int)sp_model_vocab_size(m));
+        fwrite(rows, 1, len, stdout);
+        fputs("]}\n", stdout);
+    }
+    free(rows);
     return rc;
 }
 
@@ -76,6 +98,7 @@ int cmd_logits(int argc, char **argv) {
     if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
     if (a.n_pos < 1) return cli_usage_error(CMD, "missing model FILE");
     if (!o.tokens) return cli_usage_error(CMD, "missing --tokens");
+    if (o.json && o.out) return cli_usage_error(CMD, "give --out or --json, not both");
     if ((rc = cli_require_file(CMD, "the model FILE", a.pos[0]))) return rc;
     sp_inputs_add(a.pos[0]);
     sp_error err = {0};
@@ -87,7 +110,8 @@ int cmd_logits(int argc, char **argv) {
     sp_model_options mopts = {.no_verify = o.no_verify};
     rc = sp_eval_open_model_opts(a.pos[0], &mopts, &m, &err);
     if (!rc) rc = sp_logits_check(m, ids, n, &err);
-    if (!rc) rc = write_logits(m, ids, n, o.out, (int)o.threads, &err);
+    if (!rc && o.json) rc = print_json(m, a.pos[0], ids, n, (int)o.threads, &err);
+    else if (!rc) rc = write_logits(m, ids, n, o.out, (int)o.threads, &err);
     sp_model_free(m);
     free(ids);
     return rc ? cli_report(CMD, &err) : 0;

@@ -5,29 +5,12 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "inspect.h"
-
-static yaml_node_t *map_get(yaml_document_t *d, yaml_node_t *m, const char *key) {
-    if (!m || m->type != YAML_MAPPING_NODE) return NULL;
-    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(d, p->key);
-        if (k && k->type == YAML_SCALAR_NODE && k->data.scalar.length == strlen(key) &&
-            !memcmp(k->data.scalar.value, key, k->data.scalar.length))
-            return yaml_document_get_node(d, p->value);
-    }
-    return NULL;
-}
-
-static const char *scalar(yaml_node_t *n, size_t *len) {
-    if (!n || n->type != YAML_SCALAR_NODE) return NULL;
-    *len = n->data.scalar.length;
-    return (const char *)n->data.scalar.value;
-}
+#include "inspect_yaml.h"
 
 /* A decimal integer scalar in [lo, hi]; -1 otherwise. */
 static long long int_scalar(yaml_node_t *n, long long lo, long long hi) {
     size_t len;
-    const char *s = scalar(n, &len);
+    const char *s = inspect_yaml_scalar(n, &len);
     if (!s || !len || len > 18) return -1;
     long long v = 0;
     for (size_t i = 0; i < len; i++) {
@@ -39,7 +22,7 @@ static long long int_scalar(yaml_node_t *n, long long lo, long long hi) {
 
 static void count_op(inspect_graph *g, yaml_node_t *node, uint64_t times) {
     size_t len;
-    const char *op = scalar(node, &len);
+    const char *op = inspect_yaml_scalar(node, &len);
     char name[48];
     if (!op) snprintf(name, sizeof name, "?");
     else snprintf(name, sizeof name, "%.*s", (int)(len < 47 ? len : 47), op);
@@ -63,11 +46,11 @@ static int summarise(yaml_document_t *d, inspect_graph *g) {
         snprintf(g->error, sizeof g->error, "the top level is not a mapping");
         return 0;
     }
-    g->op_set = int_scalar(map_get(d, root, "sparsa_graph"), 0, 1000000);
+    g->op_set = int_scalar(inspect_yaml_get(d, root, "sparsa_graph"), 0, 1000000);
     size_t len;
-    const char *name = scalar(map_get(d, root, "name"), &len);
+    const char *name = inspect_yaml_scalar(inspect_yaml_get(d, root, "name"), &len);
     if (name) snprintf(g->name, sizeof g->name, "%.*s", (int)(len < 255 ? len : 255), name);
-    yaml_node_t *nodes = map_get(d, root, "nodes");
+    yaml_node_t *nodes = inspect_yaml_get(d, root, "nodes");
     if (!nodes || nodes->type != YAML_SEQUENCE_NODE) {
         snprintf(g->error, sizeof g->error, "no `nodes` list");
         return 0;
@@ -75,13 +58,13 @@ static int summarise(yaml_document_t *d, inspect_graph *g) {
     for (yaml_node_item_t *it = nodes->data.sequence.items.start;
          it < nodes->data.sequence.items.top; it++) {
         yaml_node_t *n = yaml_document_get_node(d, *it);
-        yaml_node_t *rep = map_get(d, n, "repeat");
+        yaml_node_t *rep = inspect_yaml_get(d, n, "repeat");
         if (!rep) {
-            count_op(g, map_get(d, n, "op"), 1);
+            count_op(g, inspect_yaml_get(d, n, "op"), 1);
             continue;
         }
         long long times = int_scalar(rep, 1, 4096);
-        yaml_node_t *inner = map_get(d, n, "nodes");
+        yaml_node_t *inner = inspect_yaml_get(d, n, "nodes");
         if (times < 0 || !inner || inner->type != YAML_SEQUENCE_NODE) {
             snprintf(g->error, sizeof g->error, "node %ld: repeat needs a count 1..4096 and a "
                      "`nodes` list", (long)(it - nodes->data.sequence.items.start));
@@ -89,12 +72,13 @@ static int summarise(yaml_document_t *d, inspect_graph *g) {
         }
         for (yaml_node_item_t *j = inner->data.sequence.items.start;
              j < inner->data.sequence.items.top; j++)
-            count_op(g, map_get(d, yaml_document_get_node(d, *j), "op"), (uint64_t)times);
+            count_op(g, inspect_yaml_get(d, yaml_document_get_node(d, *j), "op"), (uint64_t)times);
     }
     return 1;
 }
 
-void inspect_graph_summary(const char *yaml, size_t len, inspect_graph *g) {
+void inspect_graph_summary(const char *yaml, size_t len, const sp_file *f, inspect_graph *g,
+                           inspect_hparams *h) {
     yaml_parser_t p;
     yaml_document_t d;
     g->op_set = -1;
@@ -110,6 +94,7 @@ void inspect_graph_summary(const char *yaml, size_t len, inspect_graph *g) {
         return;
     }
     g->parsed = summarise(&d, g);
+    if (g->parsed) inspect_hparams_collect(&d, yaml_document_get_root_node(&d), f, h);
     yaml_document_delete(&d);
     yaml_parser_delete(&p);
 }

@@ -145,6 +145,8 @@ static void tensors(FILE *out, const inspect_facts *x) {
 void inspect_print_json(FILE *out, const inspect_facts *x) {
     fputs("{\"file\":", out);
     str(out, x->path);
+    fputs(",\"summary\":", out);
+    inspect_summary_json(out, x);
     fprintf(out, ",\"format\":{\"major\":%u,\"minor\":%u,\"byte_order\":\"little\","
             "\"alignment\":%u,\"file_size\":%" PRIu64 "},", sp_file_major(x->f),
             sp_file_minor(x->f), sp_file_alignment(x->f), sp_file_size(x->f));

@@ -202,7 +202,9 @@ static void print_tensors(FILE *out, const inspect_facts *x) {
 void inspect_print_text(FILE *out, const inspect_facts *x) {
     fputs("file         ", out);
     sp_text_escape(out, x->path, strlen(x->path));
-    fputs("\nformat       sparsa ", out);
+    fputc('\n', out);
+    inspect_summary_text(out, x);
+    fputs("format       sparsa ", out);
     fprintf(out, "%u.%u, little-endian, alignment %u, ", sp_file_major(x->f),
             sp_file_minor(x->f), sp_file_alignment(x->f));
     human(out, sp_file_size(x->f));

@@ -24,6 +24,7 @@ typedef struct {
     conv_provenance prov;
     chunk_bufs bufs;
     sp_writer *w;
+    int add_bos;            /* tokenizer.add_bos when known (convert_bos.c), else -1 */
 } conversion;
 
 static char *default_out(const char *src) {
@@ -77,6 +78,7 @@ static const sp_mapping *choose_mapping(const sp_convert_options *o, const sp_ck
 static int plan(conversion *cv, sp_convert_report *rep, sp_error *err) {
     const sp_convert_options *o = cv->o;
     int rc = sp_ckpt_open(o->src, o->config, &cv->c, err);
+    if (!rc) cv->add_bos = conv_add_bos(cv->c, o->src);
     if (rc || (rc = check_output(cv, err))) return rc;
     if (!(cv->m = choose_mapping(o, cv->c, err))) return SP_ERR_INPUT;
     snprintf(rep->arch, sizeof rep->arch, "%s", cv->m->info.name);
@@ -100,9 +102,12 @@ static int stream_tensors(conversion *cv, sp_convert_report *rep, sp_error *err)
     conv_provenance_start(&cv->prov);
     for (size_t i = 0; i < cv->r.ntensors && !rc; i++) {
         const sp_map_tensor *mt = &cv->r.tensors[i];
+        if (o->progress)
+            fprintf(stderr, "\r\033[Kconvert: tensor %zu/%zu %.60s", i + 1, cv->r.ntensors, mt->name);
         rc = conv_write_tensor(cv->w, cv->c, mt, o, &cv->bufs, err);
         if (!rc) rep->bytes_written += mt->src->numel * sp_dtype_size(sp_out_dtype_of(mt->src, o->dtype));
     }
+    if (o->progress) fputs("\r\033[Kconvert: checking the written file\r", stderr);
     sp_error herr = {0};
     int hrc = conv_provenance_wait(&cv->prov, &herr);
     if (rc) return rc;
@@ -117,6 +122,7 @@ static int publish(conversion *cv, sp_error *err) {
     conv_provenance_write(w, &cv->prov, cv->o, cv->m, &cv->r);
     if (cv->tok) {
         sp_writer_meta_string(w, "tokenizer.kind", "sentencepiece", 13);
+        if (cv->add_bos >= 0) sp_writer_meta_bool(w, "tokenizer.add_bos", cv->add_bos);
         sp_writer_set_tokenizer(w, cv->tok, cv->toklen);
     }
     sp_writer_set_graph(w, cv->r.graph, cv->r.graph_len);
@@ -148,7 +154,7 @@ static int check_not_stdin(const sp_convert_options *o, sp_error *err) {
 int sp_convert(const sp_convert_options *o, sp_convert_report *rep, sp_error *err) {
     memset(rep, 0, sizeof *rep);
     if (check_not_stdin(o, err)) return SP_ERR_INPUT;
-    conversion cv = {.o = o};
+    conversion cv = {.o = o, .add_bos = -1};
     cv.out = o->out ? strdup(o->out) : default_out(o->src);
     if (!cv.out) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     snprintf(rep->out_path, sizeof rep->out_path, "%s", cv.out);
@@ -164,6 +170,7 @@ int sp_convert(const sp_convert_options *o, sp_convert_report *rep, sp_error *er
     if (!rc && !conv_alloc_bufs(&cv.bufs)) rc = sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     if (!rc) rc = stream_tensors(&cv, rep, err);
     if (!rc) rc = publish(&cv, err);
+    if (o->progress) fputs("\r\033[K", stderr);
     if (!rc) rep->tensors = cv.r.ntensors;
     release(&cv);
     return rc;

@@ -71,4 +71,10 @@ void conv_provenance_write(sp_writer *w, const conv_provenance *p, const sp_conv
                            const sp_mapping *m, const sp_mapping_result *r);
 void conv_provenance_free(conv_provenance *p);
 
+/* ---- BOS (convert_bos.c) ------------------------------------------------------------------------ */
+
+/* 1 or 0 when the Hugging Face files beside SRC say whether BOS goes before the text
+ * (add_bos_token), else -1. */
+int conv_add_bos(const sp_ckpt *c, const char *src);
+
 #endif

@@ -62,6 +62,8 @@ typedef struct sp_convert_options {
     int force;
     int allow_nonfinite;      /* write NaN/Inf values instead of refusing the checkpoint */
     int quiet;
+    int progress;             /* a progress line on stderr while tensors stream (the caller
+                                 decides: a terminal, or --progress) */
 } sp_convert_options;
 
 typedef struct sp_convert_report {

@@ -1,6 +1,7 @@
 /* gen_job.c — a whole generation run (sparsa_eval.h, "a whole generation run"): the prompt
- * built from text or ids and checked against the model, sampling set up, tokens generated and
- * the result decoded back to text. */
+ * built from text or ids and checked against the model, sampling set up, tokens generated (up
+ * to a stop string), timed, and the result decoded back to text. */
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +19,21 @@ struct sp_gen_run {
     size_t n_prompt, max_new;
     int32_t *out;                /* generated ids [n_out] */
     size_t n_out, cap_out;
+    const char *const *stops;    /* the job's */
+    size_t n_stops;
+    size_t stop_len;             /* bytes of the stop string that ended the run, else 0 */
+    size_t prompt_text_len;      /* bytes of the prompt alone, decoded (when stops are set) */
+    int bos_added;
+    double t_start, t_first, t_end;
 };
+
+/* BOS before a text prompt unless the converter recorded that the model was trained without
+ * one (tokenizer.add_bos false); a file that says nothing keeps the old default, BOS. */
+static int model_adds_bos(sp_model *m) {
+    const sp_meta *meta = sp_file_meta_find(sp_model_file(m), "tokenizer.add_bos");
+    if (!meta || meta->type != SP_META_BOOL) return 1;
+    return meta->num.u != 0;
+}
 
 /* BOS (unless no_bos) followed by the encoded text. */
 static int prompt_from_text(sp_gen_run *run, const sp_gen_job *job, sp_error *err) {
@@ -31,7 +46,8 @@ static int prompt_from_text(sp_gen_run *run, const sp_gen_job *job, sp_error *er
     size_t n_enc = 0;
     int rc = sp_tokenizer_encode(run->tok, job->prompt, plen, &enc, &n_enc, err);
     if (rc) return rc;
-    int32_t bos = job->no_bos ? -1 : sp_tokenizer_bos(run->tok);
+    int32_t bos = job->no_bos || !model_adds_bos(run->model) ? -1 : sp_tokenizer_bos(run->tok);
+    run->bos_added = bos >= 0;
     run->n_prompt = n_enc + (bos >= 0);
     run->prompt = malloc((run->n_prompt ? run->n_prompt : 1) * sizeof *run->prompt);
     if (!run->prompt) {
@@ -86,6 +102,13 @@ int sp_gen_prepare(const sp_gen_job *job, sp_gen_run **out, sp_error *err) {
     if (!rc) rc = check_prompt(run, err);
     if (!rc) rc = sp_sampler_init(&run->smp, run->vocab, job->temperature, job->top_p,
                                   job->seed, err);
+    if (!rc) rc = sp_sampler_controls(&run->smp, job->top_k, job->repeat_penalty > 0
+                                      ? job->repeat_penalty : 1.0f, job->repeat_last_n, err);
+    run->stops = job->stops;
+    run->n_stops = job->n_stops;
+    if (!rc && run->n_stops && !run->tok)
+        rc = sp_fail(err, SP_ERR_INPUT, "%s holds no tokenizer: --stop needs one to decode",
+                     job->model_path);
     size_t positions = run->n_prompt + (run->max_new ? run->max_new - 1 : 0);
     if (!rc) rc = sp_session_create(run->model, positions, job->threads, &run->sess, err);
     if (rc) {
@@ -94,6 +117,27 @@ int sp_gen_prepare(const sp_gen_job *job, sp_gen_run **out, sp_error *err) {
     }
     *out = run;
     return SP_OK;
+}
+
+static int decode_sequence(const sp_gen_run *run, size_t n_out, char **text, size_t *len,
+                           sp_error *err);
+
+/* 1 when the text decoded so far ends with a stop string that the generated tokens reached
+ * (run->stop_len set); decoding failures and lack of memory also stop, quietly. */
+static int ends_with_stop(sp_gen_run *run) {
+    char *text = NULL;
+    size_t len = 0;
+    sp_error err = {0};
+    if (decode_sequence(run, run->n_out, &text, &len, &err)) return 1;
+    for (size_t i = 0; i < run->n_stops; i++) {
+        size_t k = strlen(run->stops[i]);
+        if (k && len > run->prompt_text_len && len >= k && !memcmp(text + len - k, run->stops[i], k)) {
+            run->stop_len = k;
+            break;
+        }
+    }
+    free(text);
+    return run->stop_len > 0;
 }
 
 typedef struct collector {
@@ -113,24 +157,37 @@ static int collect(void *user, int32_t id) {
         run->cap_out = cap;
     }
     run->out[run->n_out++] = id;
-    return c->cb ? c->cb(c->user, id) : 0;
+    if (run->n_out == 1) run->t_first = omp_get_wtime();
+    int stop = c->cb ? c->cb(c->user, id) : 0;
+    if (!stop && run->n_stops) stop = ends_with_stop(run);
+    return stop;
 }
 
 int sp_gen_execute(sp_gen_run *run, sp_token_cb cb, void *user, sp_error *err) {
     int32_t eos = run->tok ? sp_tokenizer_eos(run->tok) : -1;
     collector c = {run, cb, user};
     size_t produced = 0;
+    if (run->n_stops) {
+        char *text = NULL;
+        int rc = decode_sequence(run, 0, &text, &run->prompt_text_len, err);
+        free(text);
+        if (rc) return rc;
+    }
+    run->t_start = omp_get_wtime();
     int rc = sp_generate(run->sess, run->vocab, run->prompt, run->n_prompt, run->max_new, eos,
                          &run->smp, collect, &c, &produced, err);
+    run->t_end = omp_get_wtime();
     if (rc) sp_eval_error_prefix(err, "%s", run->model_path);
     return rc;
 }
 
-int sp_gen_text(const sp_gen_run *run, char **text, size_t *len, sp_error *err) {
+/* The prompt and the first n_out generated ids, decoded together. */
+static int decode_sequence(const sp_gen_run *run, size_t n_out, char **text, size_t *len,
+                           sp_error *err) {
     *text = NULL;
     *len = 0;
     if (!run->tok) return sp_fail(err, SP_ERR_INPUT, "the model holds no tokenizer");
-    size_t n_all = run->n_prompt + run->n_out;
+    size_t n_all = run->n_prompt + n_out;
     int32_t *all = malloc((n_all ? n_all : 1) * sizeof *all);
     if (!all) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     /* Ids the tokenizer lacks (a model vocabulary padded past it) have no text. */
@@ -144,6 +201,24 @@ int sp_gen_text(const sp_gen_run *run, char **text, size_t *len, sp_error *err) 
     int rc = sp_tokenizer_decode(run->tok, all, k, text, len, err);
     free(all);
     return rc;
+}
+
+int sp_gen_text(const sp_gen_run *run, char **text, size_t *len, sp_error *err) {
+    int rc = decode_sequence(run, run->n_out, text, len, err);
+    if (!rc && run->stop_len <= *len) *len -= run->stop_len; /* the stop string is not shown */
+    return rc;
+}
+
+void sp_gen_info_of(const sp_gen_run *run, sp_gen_info *out) {
+    out->prompt = run->prompt;
+    out->n_prompt = run->n_prompt;
+    out->out = run->out;
+    out->n_out = run->n_out;
+    double first = run->n_out ? run->t_first : run->t_end;
+    out->prompt_seconds = first - run->t_start;
+    out->decode_seconds = run->t_end - first;
+    out->stopped_by = run->stop_len ? "stop" : run->n_out >= run->max_new ? "length" : "eos";
+    out->bos_added = run->bos_added;
 }
 
 void sp_gen_run_free(sp_gen_run *run) {

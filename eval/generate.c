@@ -38,6 +38,7 @@ int sp_generate(sp_session *s, int32_t vocab, const int32_t *prompt, size_t n_pr
     *n_out = 0;
     if (n_prompt == 0) return sp_fail(err, SP_ERR_INPUT, "generate: empty prompt");
     if (max_new == 0) return SP_OK;
+    for (size_t i = 0; i < n_prompt; i++) sp_sampler_accept(smp, prompt[i]);
     last_row l = {malloc((size_t)vocab * sizeof(float)), vocab, n_prompt - 1, 0};
     if (!l.row) return sp_fail(err, SP_ERR_RUNTIME, "generate: out of memory");
     int rc = sp_session_forward(s, prompt, n_prompt, n_prompt - 1, keep_last, &l, err);
@@ -55,6 +56,7 @@ int sp_generate(sp_session *s, int32_t vocab, const int32_t *prompt, size_t n_pr
         }
         int32_t id = sp_sample(smp, l.row);
         if (eos >= 0 && id == eos) break;
+        sp_sampler_accept(smp, id);
         ++*n_out;
         if (cb && cb(user, id)) break;
         if (*n_out >= max_new) break;

@@ -27,6 +27,7 @@ int sp_logits_check(sp_model *m, const int32_t *ids, size_t n, sp_error *err) {
 
 typedef struct sink_ctx {
     FILE *raw, *summary;
+    int json;                    /* the summary as JSON objects, one per position */
     int32_t vocab;
     int failed;                  /* a write failed, with errno write_errno */
     int write_errno;
@@ -72,6 +73,15 @@ static int print_top5(void *user, size_t first_row, size_t n_rows, const float *
             for (; at > 0 && row[j] > row[top[at - 1]]; at--) top[at] = top[at - 1];
             top[at] = j;
         }
+        if (c->json) {
+            fprintf(c->summary, "%s{\"position\":%zu,\"top\":[", first_row + r ? "," : "",
+                    first_row + r);
+            for (int t = 0; t < nt; t++)
+                fprintf(c->summary, "%s{\"id\":%d,\"logit\":%.9g}", t ? "," : "", top[t],
+                        row[top[t]]);
+            fputs("]}", c->summary);
+            continue;
+        }
         fprintf(c->summary, "%zu:", first_row + r);
         for (int t = 0; t < nt; t++) fprintf(c->summary, " %d=%.4f", top[t], row[top[t]]);
         fputc('\n', c->summary);
@@ -79,12 +89,13 @@ static int print_top5(void *user, size_t first_row, size_t n_rows, const float *
     return 0;
 }
 
-int sp_logits_run(sp_model *m, const int32_t *ids, size_t n, int threads, FILE *raw,
-                  FILE *summary, sp_error *err) {
+static int run_logits(sp_model *m, const int32_t *ids, size_t n, int threads, FILE *raw,
+                      FILE *summary, int json, sp_error *err) {
     sp_session *s = NULL;
     int rc = sp_session_create(m, n, threads, &s, err);
     if (rc) return rc;
-    sink_ctx c = {.raw = raw, .summary = summary, .vocab = sp_model_vocab_size(m)};
+    sink_ctx c = {.raw = raw, .summary = summary, .json = json,
+                  .vocab = sp_model_vocab_size(m)};
     rc = sp_session_forward(s, ids, n, 0, raw ? write_rows : print_top5, &c, err);
     if (c.failed)
         rc = sp_fail(err, SP_ERR_RUNTIME, "cannot write the logits: %s", strerror(c.write_errno));
@@ -93,4 +104,14 @@ int sp_logits_run(sp_model *m, const int32_t *ids, size_t n, int threads, FILE *
                      (int)c.bad_id);
     sp_session_free(s);
     return rc;
+}
+
+int sp_logits_run(sp_model *m, const int32_t *ids, size_t n, int threads, FILE *raw,
+                  FILE *summary, sp_error *err) {
+    return run_logits(m, ids, n, threads, raw, summary, 0, err);
+}
+
+int sp_logits_top_json(sp_model *m, const int32_t *ids, size_t n, int threads, FILE *rows,
+                       sp_error *err) {
+    return run_logits(m, ids, n, threads, NULL, rows, 1, err);
 }

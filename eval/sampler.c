@@ -1,4 +1,5 @@
-/* sampler.c — a seeded PRNG and greedy / temperature / top-p sampling from one logits row. */
+/* sampler.c — a seeded PRNG and greedy / temperature / top-k / top-p sampling from one logits
+ * row, with llama.cpp's repetition penalty over the recent ids. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,9 +63,55 @@ int sp_sampler_init(sp_sampler *s, int32_t vocab, float temperature, float top_p
 void sp_sampler_free(sp_sampler *s) {
     free(s->order);
     free(s->prob);
+    free(s->recent);
+    free(s->recent_count);
+    free(s->penalized);
     s->order = NULL;
     s->prob = NULL;
+    s->recent = NULL;
+    s->recent_count = NULL;
+    s->penalized = NULL;
 }
+
+int sp_sampler_controls(sp_sampler *s, int32_t top_k, float repeat_penalty, size_t last_n,
+                        sp_error *err) {
+    if (top_k < 0) return sp_fail(err, SP_ERR_INPUT, "top-k must be >= 0");
+    if (!(repeat_penalty > 0.0f) || !isfinite(repeat_penalty))
+        return sp_fail(err, SP_ERR_INPUT, "the repeat penalty must be a finite number > 0");
+    s->top_k = top_k < s->vocab ? top_k : 0; /* k >= vocab keeps every id */
+    if (repeat_penalty == 1.0f || last_n == 0) return SP_OK;
+    s->repeat_penalty = repeat_penalty;
+    s->repeat_last_n = last_n;
+    s->recent = malloc(last_n * sizeof *s->recent);
+    s->recent_count = calloc((size_t)s->vocab, sizeof *s->recent_count);
+    s->penalized = malloc((size_t)s->vocab * sizeof *s->penalized);
+    if (!s->recent || !s->recent_count || !s->penalized)
+        return sp_fail(err, SP_ERR_RUNTIME, "sampler: out of memory");
+    return SP_OK;
+}
+
+void sp_sampler_accept(sp_sampler *s, int32_t id) {
+    if (!s->recent || id < 0 || id >= s->vocab) return;
+    if (s->n_recent == s->repeat_last_n) s->recent_count[s->recent[s->recent_next]]--;
+    else s->n_recent++;
+    s->recent[s->recent_next] = id;
+    s->recent_count[id]++;
+    s->recent_next = (s->recent_next + 1) % s->repeat_last_n;
+}
+
+/* The row with the penalty applied (float arithmetic, as llama.cpp), or the row itself. */
+static const float *apply_penalty(sp_sampler *s, const float *logits) {
+    if (!s->recent) return logits;
+    float r = s->repeat_penalty;
+    for (int32_t i = 0; i < s->vocab; i++) {
+        float l = logits[i];
+        s->penalized[i] = !s->recent_count[i] ? l : l > 0.0f ? l / r : l * r;
+    }
+    return s->penalized;
+}
+
+/* Top-k: the k most probable ids first in s->order; returns their mass (summed in that order). */
+static double keep_top_k(sp_sampler *s, int32_t *kept);
 
 /* Descending probability, then ascending id: a total order, so the result never depends on
  * the sort algorithm. */
@@ -76,7 +123,8 @@ static int by_prob_desc(const void *a, const void *b, void *ctx) {
     return (i > j) - (i < j);
 }
 
-int32_t sp_sample(sp_sampler *s, const float *logits) {
+int32_t sp_sample(sp_sampler *s, const float *row) {
+    const float *logits = apply_penalty(s, row);
     int32_t v = s->vocab, best = 0;
     for (int32_t i = 1; i < v; i++)
         if (logits[i] > logits[best]) best = i;
@@ -89,7 +137,19 @@ int32_t sp_sample(sp_sampler *s, const float *logits) {
     }
     int32_t kept = v;
     for (int32_t i = 0; i < v; i++) s->order[i] = i;
-    if (s->top_p < 1.0f) {
+    if (s->top_k > 0) {
+        total = keep_top_k(s, &kept);
+        if (s->top_p < 1.0f) { /* nucleus within the k kept */
+            double cum = 0.0, target = (double)s->top_p * total;
+            int32_t k = 0;
+            while (k < kept) {
+                cum += s->prob[s->order[k++]];
+                if (cum >= target) break;
+            }
+            kept = k;
+            total = cum;
+        }
+    } else if (s->top_p < 1.0f) {
         /* Nucleus: the smallest most-probable prefix whose mass reaches top_p. */
         qsort_r(s->order, (size_t)v, sizeof *s->order, by_prob_desc, s->prob);
         double cum = 0.0, target = (double)s->top_p * total;
@@ -108,3 +168,11 @@ int32_t sp_sample(sp_sampler *s, const float *logits) {
     return s->order[kept - 1]; /* u rounded up to the total */
 }
 
+
+static double keep_top_k(sp_sampler *s, int32_t *kept) {
+    qsort_r(s->order, (size_t)s->vocab, sizeof *s->order, by_prob_desc, s->prob);
+    double total = 0.0;
+    for (int32_t k = 0; k < s->top_k; k++) total += s->prob[s->order[k]];
+    *kept = s->top_k;
+    return total;
+}

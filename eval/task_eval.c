@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "error_prefix.h"
-#include "sparsa_eval.h"
+#include "task_progress.h"
 
 void sp_task_default_layout(int32_t vocab, sp_task_layout *out) {
     out->bos = vocab - 4;
@@ -176,6 +176,20 @@ static int collect(void *user, int32_t id) {
 
 int sp_task_eval(sp_session *s, int32_t vocab, const sp_task_layout *layout,
                  const sp_task_set *set, FILE *pred, sp_task_result *res, sp_error *err) {
+    return task_eval_progress(s, vocab, layout, set, pred, NULL, res, err);
+}
+
+static void show_progress(const task_progress *p, size_t done, size_t samples) {
+    if (!p || !p->on) return;
+    if (done < samples)
+        fprintf(stderr, "\r\033[Keval-task set %zu/%zu, sample %zu/%zu", p->set + 1, p->n_sets,
+                done + 1, samples);
+    else fputs("\r\033[K", stderr);
+}
+
+int task_eval_progress(sp_session *s, int32_t vocab, const sp_task_layout *layout,
+                       const sp_task_set *set, FILE *pred, const task_progress *prog,
+                       sp_task_result *res, sp_error *err) {
     memset(res, 0, sizeof *res);
     size_t cap = sp_task_set_capacity(set, layout);
     int32_t *prompt = malloc(cap * sizeof *prompt);
@@ -186,6 +200,7 @@ int sp_task_eval(sp_session *s, int32_t vocab, const sp_task_layout *layout,
         rc = sp_fail(err, SP_ERR_RUNTIME, "eval-task: out of memory");
     double t0 = omp_get_wtime(), len_sum = 0;
     for (size_t i = 0; rc == SP_OK && i < set->samples; i++) {
+        show_progress(prog, i, set->samples);
         size_t n = 0;
         prompt[n++] = layout->bos;
         memcpy(prompt + n, set->src[i], set->src_len[i] * sizeof *prompt);
@@ -214,6 +229,7 @@ int sp_task_eval(sp_session *s, int32_t vocab, const sp_task_layout *layout,
         }
         res->samples++;
     }
+    show_progress(prog, set->samples, set->samples);
     res->seconds = omp_get_wtime() - t0;
     res->mean_src_len = res->samples ? len_sum / (double)res->samples : 0;
     sp_sampler_free(&greedy);

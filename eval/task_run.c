@@ -1,6 +1,9 @@
 /* task_run.c — a whole synthetic-task evaluation (sparsa_eval.h, "synthetic tasks"): every
- * src/trg pair read and checked before the first sample runs, then each set on one session. */
-#include "sparsa_eval.h"
+ * src/trg pair read and checked before the first sample runs, then each set on one session;
+ * and the Wilson interval its accuracies are reported with. */
+#include <math.h>
+
+#include "task_progress.h"
 
 int sp_task_sets_read(sp_model *m, const sp_task_layout *layout, const char *const *src,
                       const char *const *trg, size_t n, size_t limit, sp_task_set *sets,
@@ -25,15 +28,32 @@ int sp_task_sets_read(sp_model *m, const sp_task_layout *layout, const char *con
 }
 
 int sp_task_run(sp_model *m, const sp_task_layout *layout, const sp_task_set *sets, size_t n,
-                size_t capacity, int threads, FILE *pred, sp_task_row_cb row, void *user,
-                sp_error *err) {
+                size_t capacity, int threads, int progress, FILE *pred, sp_task_row_cb row,
+                void *user, sp_error *err) {
     sp_session *s = NULL;
     int rc = sp_session_create(m, capacity, threads, &s, err);
     for (size_t i = 0; !rc && i < n; i++) {
         sp_task_result r;
-        rc = sp_task_eval(s, sp_model_vocab_size(m), layout, &sets[i], pred, &r, err);
+        task_progress prog = {progress, i, n};
+        rc = task_eval_progress(s, sp_model_vocab_size(m), layout, &sets[i], pred, &prog, &r,
+                                err);
         if (!rc && row) row(user, i, &r);
     }
     sp_session_free(s);
     return rc;
+}
+
+/* Wilson (1927): the p whose normal-approximation score test at z does not reject k/n. */
+void sp_wilson_interval(size_t k, size_t n, double *lo, double *hi) {
+    if (n == 0 || k > n) {
+        *lo = 0.0;
+        *hi = 1.0;
+        return;
+    }
+    const double z = 1.959963984540054, z2 = z * z, nn = (double)n, p = (double)k / nn;
+    double denom = 1.0 + z2 / nn;
+    double centre = (p + z2 / (2.0 * nn)) / denom;
+    double half = z * sqrt(p * (1.0 - p) / nn + z2 / (4.0 * nn * nn)) / denom;
+    *lo = centre - half < 0.0 ? 0.0 : centre - half;
+    *hi = centre + half > 1.0 ? 1.0 : centre + half;
 }
