@@ -284,10 +284,10 @@ Test(cli_hostile, repeatable_src_trg_stay_repeatable) {
     char *out = NULL, *err = NULL;
     int rc = tu_run_sparsa("eval-task " TASK_MODEL " --limit 1 --threads 1 --json "
                            "--src " TASKS "copy_0_64.src --trg " TASKS "copy_0_64.trg "
-                           "--src " TASKS "copy_1_128.src --trg " TASKS "copy_1_128.trg",
+                           "--src " TASKS "copy_1_256.src --trg " TASKS "copy_1_256.trg",
                            &out, &err);
     cr_assert_eq(rc, 0, "%s", err);
-    cr_assert(strstr(out, "copy_0_64.src") && strstr(out, "copy_1_128.src"), "%s", out);
+    cr_assert(strstr(out, "copy_0_64.src") && strstr(out, "copy_1_256.src"), "%s", out);
     free(out);
     free(err);
 }
@@ -413,7 +413,7 @@ Test(cli_hostile, a_signal_during_a_run_leaves_no_temporary, .timeout = 120) {
     const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
     char pairs[1200] = "";
     for (int i = 0; i < 8; i++)
-        strcat(pairs, " --src " TASKS "copy_1_128.src --trg " TASKS "copy_1_128.trg");
+        strcat(pairs, " --src " TASKS "copy_1_256.src --trg " TASKS "copy_1_256.trg");
     for (size_t i = 0; i < 3; i++) {
         char *out_dir = in_tmp("signal"), line[2500], *err = NULL;
         cr_assert_eq(mkdir(out_dir, 0700), 0);
