@@ -54,15 +54,18 @@ static int ws_alloc(sp_tile_ws *ws, const sp_attn_params *p, size_t nk) {
 }
 
 /* Upper bounds of |k_j| over each key tile of each key/value head, [kv_heads][tiles], slightly
- * enlarged so that rounding can never make a bound too small. The cache is read once, row by
- * row, sixteen products at a time. NULL if out of memory. */
-static float *key_tile_norms(const sp_attn_params *p, const float *k, size_t nk) {
+ * enlarged so that rounding can never make a bound too small, for the tiles below key `seen`
+ * (the others: inf). The cache is read once, row by row, sixteen products at a time. NULL if
+ * out of memory. */
+static float *key_tile_norms(const sp_attn_params *p, const float *k, size_t nk, size_t seen) {
     const int Hk = p->kv_heads, d = p->head_dim;
-    const size_t tiles = (nk + SP_TK - 1) / SP_TK;
+    const size_t tiles = (nk + SP_TK - 1) / SP_TK, used = (seen + SP_TK - 1) / SP_TK;
     float *norms = malloc((size_t)Hk * tiles * sizeof(float) + 1);
     if (!norms) return NULL;
+    for (size_t t = used; t < tiles; t++) /* past every query of the call: never read */
+        for (int kh = 0; kh < Hk; kh++) norms[(size_t)kh * tiles + t] = INFINITY;
 #pragma omp parallel for schedule(static)
-    for (size_t t = 0; t < tiles; t++) {
+    for (size_t t = 0; t < used; t++) {
         const size_t je = (t + 1) * SP_TK < nk ? (t + 1) * SP_TK : nk;
         for (int kh = 0; kh < Hk; kh++) norms[(size_t)kh * tiles + t] = 0.0f;
         for (size_t j = t * SP_TK; j < je; j++)
@@ -112,7 +115,8 @@ void sp__attention_tiled(const sp_attn_params *p, const float *q, const float *k
     const int parallel = total > 1 && (double)nq * (double)nk * H * d >= 1 << 16;
     /* Key tile bounds for skipping score tiles (sparse normalisers, prefill: in decode they
      * would cost as much as the scores they save). */
-    float *norms = p->norm->sparse && nq >= SP_LN ? key_tile_norms(p, k, nk) : NULL;
+    const size_t seen = p->causal && q0 + nq < nk ? q0 + nq : nk; /* keys any query sees */
+    float *norms = p->norm->sparse && nq >= SP_LN ? key_tile_norms(p, k, nk, seen) : NULL;
 #pragma omp parallel if (parallel)
     {
         sp_tile_ws ws;
