@@ -12,6 +12,9 @@
 
 #define CMD "perplexity"
 #define MAX_CTX 64
+#define MAX_MODELS 16
+/* sparsa's version for the provenance of the JSON; the same string as `sparsa --version`. */
+#define PPL_SPARSA_VERSION "0.1.0"
 
 /* --ctx N[,N...]: distinct positive integers, one run each. */
 typedef struct ctx_list {
@@ -23,10 +26,17 @@ typedef struct ppl_options {
     ctx_list ctx;
     int score, bos;              /* indices of score_names, bos_names: sp_score_mode, sp_bos_mode */
     uint64_t stride, max_tokens, max_bytes, threads;
-    int json, stats, no_verify;
+    int json, stats, no_verify, progress, quiet, docs;
+    uint64_t by_position;
+    const char *dump_nll;
+    struct model_list {
+        const char *v[MAX_MODELS];
+        size_t n;
+    } models;                    /* --model, repeatable */
 } ppl_options;
 
-static const char *const score_names[] = {"all", "second-half", NULL};
+static const char *const score_names[] = {"all", "second-half", "rolling", NULL};
+static const char *const docs_names[] = {"files", "lines", NULL};
 static const char *const bos_names[] = {"none", "prepend", "replace", NULL};
 
 static int add_ctx(const char *item, size_t len, void *dest) {
@@ -56,15 +66,44 @@ static int parse_ctx(const char *value, void *dest, char *why, size_t why_len) {
     return SP_ERR_INPUT;
 }
 
+/* --model FILE, once per extra model. */
+static int parse_model(const char *value, void *dest, char *why, size_t why_len) {
+    struct model_list *l = dest;
+    if (l->n == MAX_MODELS) {
+        snprintf(why, why_len, "at most %d --model", MAX_MODELS);
+        return SP_ERR_INPUT;
+    }
+    l->v[l->n++] = value;
+    return 0;
+}
+
 static const cli_option options[] = {
     {.name = "--ctx", .kind = CLI_CUSTOM, .offset = offsetof(ppl_options, ctx),
      .parse = parse_ctx, .metavar = "N[,N...]",
      .help = "context lengths (default: 512, or the model's if smaller)",
      .bad = "--ctx needs positive integers separated by commas"},
     {.name = "--score", .kind = CLI_CHOICE, .offset = offsetof(ppl_options, score),
-     .choices = score_names, .metavar = "all|second-half",
-     .help = "all (default) or llama.cpp's second-half (see above)",
-     .bad = "--score must be all or second-half"},
+     .choices = score_names, .metavar = "all|second-half|rolling",
+     .help = "all (default), llama.cpp's second-half or rolling (see above)",
+     .bad = "--score must be all, second-half or rolling"},
+    {.name = "--docs", .kind = CLI_CHOICE, .offset = offsetof(ppl_options, docs),
+     .choices = docs_names, .metavar = "files|lines",
+     .help = "rolling: a document is a whole file (default) or each line",
+     .bad = "--docs must be files or lines"},
+    {.name = "--model", .kind = CLI_CUSTOM, .offset = offsetof(ppl_options, models),
+     .parse = parse_model, .repeatable = 1, .metavar = "FILE",
+     .help = "one more model on the same windows (repeatable)",
+     .bad = "--model needs a model file"},
+    {.name = "--by-position", .kind = CLI_UINT, .offset = offsetof(ppl_options, by_position),
+     .min = 1, .max = 1ull << 40, .metavar = "B",
+     .help = "mean NLL by position in the window, buckets of B",
+     .bad = "--by-position needs a positive integer"},
+    {.name = "--dump-nll", .kind = CLI_STRING, .offset = offsetof(ppl_options, dump_nll),
+     .metavar = "FILE", .help = "every scored token's NLL as a table (docs/PROTOCOLS.md)"},
+    {.name = "--progress", .kind = CLI_FLAG, .offset = offsetof(ppl_options, progress),
+     .help = "progress with the running PPL on stderr even when it is not a terminal"},
+    {.name = "--quiet", .kind = CLI_FLAG, .offset = offsetof(ppl_options, quiet),
+     .help = "no progress line"},
     {.name = "--stride", .kind = CLI_UINT, .offset = offsetof(ppl_options, stride),
      .min = 1, .max = 1ull << 40, .metavar = "S",
      .help = "Hugging Face sliding window: a window every S tokens",
@@ -91,26 +130,54 @@ static const cli_option options[] = {
 
 static const cli_command command = {
     .name = CMD,
-    .synopsis = "FILE CORPUS... [--ctx N[,N...]] [--score all|second-half] [--stride S]\n"
-                "                         [--bos none|prepend|replace] [--max-tokens N] "
-                "[--max-bytes N]\n                         [--threads N] [--json] [--stats] "
-                "[--no-verify]",
+    .synopsis = "FILE [--model FILE]... CORPUS... [--ctx N[,N...]]\n"
+                "                         [--score all|second-half|rolling] [--docs files|lines]"
+                " [--stride S]\n                         [--bos none|prepend|replace] "
+                "[--max-tokens N] [--max-bytes N]\n                         [--by-position B] "
+                "[--dump-nll FILE] [--progress|--quiet]\n                         [--threads N] "
+                "[--json] [--stats] [--no-verify]",
     .about = "Perplexity of the model FILE on UTF-8 text files (- reads standard input). Each "
              "corpus is\ntokenized once, as one string, with the tokenizer stored in FILE; for "
-             "each context length L\nits tokens are cut into windows of L tokens (README.md, "
-             "\"Perplexity protocols\", states\neach protocol).\n"
+             "each context length L\nits tokens are cut into windows of L tokens "
+             "(docs/PROTOCOLS.md states each protocol).\n"
              "  --score all          score every token of a window but its first\n"
              "  --score second-half  llama.cpp's llama-perplexity -c L exactly: BOS + tokens, each\n"
              "                       window's first token replaced by BOS, targets L/2+1 .. L-1\n"
+             "  --score rolling      lm-evaluation-harness's loglikelihood_rolling: every token of\n"
+             "                       each document once, the first after BOS alone; adds word and\n"
+             "                       byte perplexities and bits per byte\n"
              "  --stride S           each window scores its last S targets (the first window all)\n"
              "  --bos replace        first token := BOS;  --bos prepend: BOS + L-1 corpus tokens,\n"
              "                       all scored\n"
+             "  --model FILE         more models, run on the same windows: a PPL column each\n"
              "  --stats              mean support size (keys with weight > 0 per query) and the\n"
              "                       fraction of exactly-zero attention weights; for the\n"
              "                       entmax family also the fraction of key tiles skipped\n",
     .options = options,
     .max_positional = SIZE_MAX,
 };
+
+/* Combinations that cannot mean anything, refused before any file is read. */
+static int check_combinations(const ppl_options *o) {
+    if (o->stride && o->score == SP_SCORE_SECOND_HALF)
+        return cli_usage_error(CMD, "--stride cannot be combined with --score second-half");
+    if (o->score == SP_SCORE_ROLLING && o->stride)
+        return cli_usage_error(CMD, "--stride cannot be combined with --score rolling");
+    if (o->score == SP_SCORE_ROLLING && o->max_tokens)
+        return cli_usage_error(CMD, "--max-tokens cannot be combined with --score rolling, "
+                               "which scores whole documents");
+    if (o->docs && o->score != SP_SCORE_ROLLING)
+        return cli_usage_error(CMD, "--docs needs --score rolling");
+    if (o->progress && o->quiet)
+        return cli_usage_error(CMD, "--progress and --quiet exclude each other");
+    return 0;
+}
+
+static int check_outputs(const ppl_options *o) {
+    sp_error err = {0};
+    if (o->dump_nll && sp_output_check(o->dump_nll, 0, &err)) return cli_report(CMD, &err);
+    return 0;
+}
 
 int cmd_perplexity(int argc, char **argv) {
     ppl_options o = {0};
@@ -120,23 +187,32 @@ int cmd_perplexity(int argc, char **argv) {
     if (a.n_pos < 1) return cli_usage_error(CMD, "missing the model FILE");
     if (a.n_pos < 2) return cli_usage_error(CMD, "missing a CORPUS file");
     if ((rc = cli_require_file(CMD, "the model FILE", a.pos[0]))) return rc;
-    if (o.stride && o.score == SP_SCORE_SECOND_HALF)
-        return cli_usage_error(CMD, "--stride cannot be combined with --score second-half");
+    for (size_t i = 0; i < o.models.n; i++)
+        if ((rc = cli_require_file(CMD, "a --model FILE", o.models.v[i]))) return rc;
+    if ((rc = check_combinations(&o))) return rc;
     for (size_t i = 0; i < a.n_pos; i++) sp_inputs_add(a.pos[i]);
+    for (size_t i = 0; i < o.models.n; i++) sp_inputs_add(o.models.v[i]);
+    if ((rc = check_outputs(&o))) return rc;
 
     sp_ppl_job job = {
         .model_path = a.pos[0],
+        .more_models = o.models.v,
+        .n_more_models = o.models.n,
         .corpora = a.pos + 1,
         .n_corpora = a.n_pos - 1,
         .ctx = o.ctx.v,
         .n_ctx = o.ctx.n,
-        .protocol = {(sp_score_mode)o.score, (sp_bos_mode)o.bos, (size_t)o.stride},
+        .protocol = {(sp_score_mode)o.score, (sp_bos_mode)o.bos, (size_t)o.stride,
+                     (sp_docs_mode)o.docs},
         .max_tokens = (size_t)o.max_tokens,
         .max_bytes = o.max_bytes,
         .threads = (int)o.threads,
         .no_verify = o.no_verify,
         .stats = o.stats,
-        .progress = isatty(2),
+        .progress = o.quiet ? 0 : isatty(2) ? 1 : o.progress ? 2 : 0,
+        .by_position = (size_t)o.by_position,
+        .dump_nll = o.dump_nll,
+        .version = PPL_SPARSA_VERSION,
     };
     sp_error err = {0};
     sp_ppl_run *run = NULL;

@@ -1,55 +1,39 @@
-/* ppl_execute.c — running a planned perplexity run (sp_ppl_execute): every (ctx, file) in
- * order, window by window, with optional per-head sparsity and a progress line; and its report
- * (sp_ppl_report). Sums are formed in a fixed order, so results do not depend on threads. */
+/* ppl_execute.c — running a planned perplexity run (sp_ppl_execute): every model, every
+ * (ctx, file), window by window, each window's sums (and --by-position buckets) stored at its
+ * place (ppl_job.h); optional per-head sparsity, the NLL dump and a progress line; then the
+ * final reduction (ppl_reduce.c) and the report (sp_ppl_report). */
 #include <math.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "ppl_job.h"
 
-/* The progress line goes to stderr, only when the caller asked (stderr is a terminal). */
-typedef struct progress {
-    int on;
-    double t0;
-    uint64_t done, total;
-} progress;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void progress_show(progress *p, size_t ctx, const char *file, size_t k, size_t w) {
-    if (!p->on) return;
-    double dt = now_s() - p->t0;
-    double rate = dt > 0 ? (double)p->done / dt : 0;
-    fprintf(stderr, "\r\033[Kctx %zu  %s  window %zu/%zu  %.0f%%  %.0f tokens/s", ctx, file, k,
-            w, p->total ? 100.0 * (double)p->done / (double)p->total : 100.0, rate);
-    fflush(stderr);
-}
-
-/* Mean support and zero fraction of every head of the last file run, attached to row. */
-static int collect_stats(sp_ppl_run *run, sp_ppl_row *row, sp_error *err) {
-    size_t layers = sp_model_layer_count(run->model);
+/* Mean support and zero fraction of every head of the last unit run, attached to row. */
+static int collect_stats(sp_ppl_run *run, sp_model *model, sp_ppl_row *row, sp_error *err) {
+    size_t layers = sp_model_layer_count(model);
     if (!layers) return SP_OK;
+    int *heads = calloc(layers, sizeof *heads);
     size_t total = 0;
-    for (size_t l = 0; l < layers; l++) total += (size_t)run->heads[l];
+    for (size_t l = 0; heads && l < layers; l++) {
+        heads[l] = sp_model_attention_heads(model, l);
+        total += (size_t)heads[l];
+    }
     sp_head_sparsity *block = calloc(total ? total : 1, sizeof *block);
     const sp_head_sparsity **ptrs = calloc(layers, sizeof *ptrs);
-    if (!block || !ptrs) {
+    if (!heads || !block || !ptrs) {
+        free(heads);
         free(block);
         free(ptrs);
         return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     }
     run->sparsity_blocks[run->n_blocks] = block;
     run->sparsity_ptrs[run->n_blocks] = ptrs;
+    run->heads_blocks[run->n_blocks] = heads;
     run->n_blocks++;
     size_t off = 0;
     for (size_t l = 0; l < layers; l++) {
         const sp_head_stats *hs = sp_session_stats(run->sess, l);
         ptrs[l] = block + off;
-        for (int h = 0; h < run->heads[l]; h++) {
+        for (int h = 0; h < heads[l]; h++) {
             sp_head_sparsity *o = &block[off + (size_t)h];
             o->mean_support = hs && hs[h].rows ? (double)hs[h].support / (double)hs[h].rows : NAN;
             o->zero_fraction = hs && hs[h].visible
@@ -59,81 +43,155 @@ static int collect_stats(sp_ppl_run *run, sp_ppl_row *row, sp_error *err) {
                                    ? (double)hs[h].tiles_skipped / (double)hs[h].tiles
                                    : NAN;
         }
-        off += (size_t)run->heads[l];
+        off += (size_t)heads[l];
     }
     row->layers = layers;
-    row->heads = run->heads;
+    row->heads = heads;
     row->sparsity = ptrs;
     return SP_OK;
 }
 
 static int allocate_results(sp_ppl_run *run, sp_error *err) {
-    size_t n_files = run->job.n_corpora, layers = sp_model_layer_count(run->model);
-    run->rows = calloc(run->n_ctx * (n_files + 1), sizeof *run->rows);
-    run->heads = calloc(layers ? layers : 1, sizeof *run->heads);
-    run->sparsity_blocks = calloc(run->n_ctx * n_files + 1, sizeof *run->sparsity_blocks);
-    run->sparsity_ptrs = calloc(run->n_ctx * n_files + 1, sizeof *run->sparsity_ptrs);
-    if (!run->rows || !run->heads || !run->sparsity_blocks || !run->sparsity_ptrs)
+    size_t nf = run->job.n_corpora, nm = run->n_models;
+    size_t n_rows = nm * run->n_ctx * (nf + 1), n_units = nm * run->n_ctx * nf + 1;
+    size_t B = run->job.by_position;
+    /* positions run up to max_ctx (a rolling window's last target) */
+    run->n_buckets = B ? (run->max_ctx + 1 + B - 1) / B : 0;
+    run->rows = calloc(n_rows, sizeof *run->rows);
+    run->sums = calloc(nm * run->total_windows + 1, sizeof *run->sums);
+    run->sparsity_blocks = calloc(n_units, sizeof *run->sparsity_blocks);
+    run->sparsity_ptrs = calloc(n_units, sizeof *run->sparsity_ptrs);
+    run->heads_blocks = calloc(n_units, sizeof *run->heads_blocks);
+    if (B) {
+        run->wbuckets = calloc(nm * run->total_windows * run->n_buckets + 1, sizeof *run->wbuckets);
+        run->row_buckets = calloc(n_rows * run->n_buckets + 1, sizeof *run->row_buckets);
+    }
+    if (!run->rows || !run->sums || !run->sparsity_blocks || !run->sparsity_ptrs ||
+        !run->heads_blocks || (B && (!run->wbuckets || !run->row_buckets)))
         return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
-    for (size_t l = 0; l < layers; l++) run->heads[l] = sp_model_attention_heads(run->model, l);
     return SP_OK;
 }
 
-/* Every window of one corpus at one context length, into acc and one result row. */
-static int run_file(sp_ppl_run *run, size_t ctx, const sp_ppl_corpus *c, int32_t *input,
-                    progress *prog, sp_ppl_acc *acc, sp_error *err) {
-    sp_ppl_plan plan;
-    int rc = sp_ppl_plan_make(&run->job.protocol, ctx, c->n, &plan, err); /* checked before */
-    sp_ppl_acc_init(acc);
+/* Window k of unit u as a sequence: seq[0..*len), of which *feed tokens are run; returns the
+ * first target position. */
+static size_t window_seq(const sp_ppl_run *run, const sp_ppl_unit *u, size_t k, int32_t *seq,
+                         size_t *len, size_t *feed) {
+    const sp_ppl_corpus *c = &run->corpora[u->file];
+    if (run->job.protocol.score != SP_SCORE_ROLLING) {
+        *len = *feed = u->ctx;
+        return sp_ppl_window_input(&u->plan, c->ids, c->n, run->bos, k, seq);
+    }
+    const sp_ppl_doc *d = &c->docs[u->win_doc[k]];
+    size_t from = sp_ppl_rolling_window(c->ids + d->off, d->n, u->ctx, run->bos, u->win_j[k],
+                                        seq, len);
+    *feed = *len - 1;
+    return from;
+}
+
+/* Sums of one window in position order (the order sp_ppl_run_window adds them), and its
+ * buckets by position. */
+static void store_window(sp_ppl_run *run, size_t m, const sp_ppl_unit *u, size_t k,
+                         const double *nll, size_t from, size_t len) {
+    uint64_t g = (uint64_t)m * run->total_windows + u->first + k;
+    sp_ppl_wsum *w = &run->sums[g];
+    *w = (sp_ppl_wsum){0, 0.0, 0.0};
+    sp_ppl_bucket *b = run->wbuckets ? run->wbuckets + g * run->n_buckets : NULL;
+    for (size_t p = from; p < len; p++) {
+        w->n++;
+        w->s += nll[p];
+        w->sq += nll[p] * nll[p];
+        if (b) {
+            b[p / run->job.by_position].tokens++;
+            b[p / run->job.by_position].nll_sum += nll[p];
+        }
+    }
+}
+
+typedef struct unit_io {
+    int32_t *seq;
+    double *nll;
+    sp_ppl_progress *prog;
+    sp_ppl_dump *dump;
+} unit_io;
+
+/* The windows of unit u this process runs, through model m. */
+static int run_unit(sp_ppl_run *run, size_t m, const sp_ppl_unit *u, unit_io *io,
+                    sp_error *err) {
+    const sp_ppl_model *model = &run->models[m];
+    const char *name = sp_corpus_name(run->corpora[u->file].path);
+    size_t first, end, len, feed, bad = 0;
+    uint64_t n = 0;
+    double s = 0.0;
+    sp_ppl_my_windows(run, u, &first, &end);
     if (run->job.stats) sp_session_reset_stats(run->sess);
-    for (size_t k = 0; k < plan.windows && !rc; k++) {
-        progress_show(prog, ctx, c->path, k, plan.windows);
-        size_t from = sp_ppl_window_input(&plan, c->ids, c->n, run->bos, k, input);
-        size_t bad = 0;
-        rc = sp_ppl_run_window(run->sess, run->vocab, input, ctx, from, acc, &bad, err);
+    for (size_t k = first; k < end; k++) {
+        size_t from = window_seq(run, u, k, io->seq, &len, &feed);
+        int rc = sp_ppl_score_window(run->sess, model->vocab, io->seq, len, feed, from, io->nll,
+                                     &bad, err);
         if (bad) /* never a printed nan: the run stops, naming where */
             rc = sp_fail(err, SP_ERR_RUNTIME, "non-finite NLL in %s, ctx %zu, window %zu, "
-                         "position %zu", sp_corpus_name(c->path), ctx, k, bad);
-        prog->done += ctx;
+                         "position %zu%s%s", name, u->ctx, k, bad, run->n_models > 1 ? ", model " : "",
+                         run->n_models > 1 ? model->path : "");
+        if (!rc && io->dump->open)
+            rc = sp_ppl_dump_window(io->dump, run, m, u, k, io->seq, len, from, io->nll, err);
+        if (rc) return rc;
+        store_window(run, m, u, k, io->nll, from, len);
+        const sp_ppl_wsum *w = &run->sums[(uint64_t)m * run->total_windows + u->first + k];
+        n += w->n;
+        s += w->s;
+        io->prog->done += feed;
+        sp_ppl_progress_show(io->prog, run, m, u, k, n, s);
     }
+    return SP_OK;
+}
+
+/* Every unit through model m, on a session of its own. */
+static int run_model(sp_ppl_run *run, size_t m, unit_io *io, sp_error *err) {
+    sp_model *model = run->models[m].model;
+    int rc = sp_session_create(model, run->max_ctx, run->job.threads, &run->sess, err);
     if (rc) return rc;
-    sp_ppl_row *row = &run->rows[run->n_rows++];
-    row->file = c->path;
-    row->files = 1;
-    row->ctx = ctx;
-    sp_ppl_result_of(acc, &row->r);
-    return run->job.stats ? collect_stats(run, row, err) : SP_OK;
+    if (run->job.stats) sp_session_enable_stats(run->sess, 1);
+    size_t nf = run->job.n_corpora;
+    for (size_t i = 0; i < run->n_ctx * nf && !rc; i++) {
+        rc = run_unit(run, m, &run->units[i], io, err);
+        /* rows: per model, per ctx: files then the average (filled by the reduction) */
+        size_t c = i / nf, f = i % nf;
+        sp_ppl_row *row = &run->rows[(m * run->n_ctx + c) * (nf + 1) + f];
+        if (!rc && run->job.stats) rc = collect_stats(run, model, row, err);
+    }
+    sp_session_free(run->sess);
+    run->sess = NULL;
+    return rc;
 }
 
 int sp_ppl_execute(sp_ppl_run *run, sp_error *err) {
-    int rc = sp_session_create(run->model, run->max_ctx, run->job.threads, &run->sess, err);
+    int rc = allocate_results(run, err);
     if (rc) return rc;
-    if (run->job.stats) sp_session_enable_stats(run->sess, 1);
-    if ((rc = allocate_results(run, err))) return rc;
-    int32_t *input = malloc(run->max_ctx * sizeof *input);
-    if (!input) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
-    progress prog = {run->job.progress, now_s(), 0, run->window_tokens};
-    for (size_t c = 0; c < run->n_ctx && !rc; c++) {
-        sp_ppl_acc all, file_acc;
-        sp_ppl_acc_init(&all);
-        for (size_t f = 0; f < run->job.n_corpora && !rc; f++) {
-            rc = run_file(run, run->ctx[c], &run->corpora[f], input, &prog, &file_acc, err);
-            if (!rc) sp_ppl_acc_merge(&all, &file_acc);
-        }
-        if (rc) break;
-        sp_ppl_row *avg = &run->rows[run->n_rows++];
-        avg->file = NULL;
-        avg->files = run->job.n_corpora;
-        avg->ctx = run->ctx[c];
-        sp_ppl_result_of(&all, &avg->r);
-    }
-    free(input);
-    if (prog.on) fputs("\r\033[K", stderr);
+    int32_t *seq = malloc((run->max_ctx + 1) * sizeof *seq);
+    double *nll = malloc((run->max_ctx + 1) * sizeof *nll);
+    sp_ppl_progress prog = {run->job.progress, sp_ppl_now(), 0,
+                            run->window_tokens * run->n_models};
+    sp_ppl_dump dump = {0};
+    unit_io io = {seq, nll, &prog, &dump};
+    if (!seq || !nll) rc = sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    if (!rc && run->job.dump_nll) rc = sp_ppl_dump_open(&dump, run->job.dump_nll, err);
+    for (size_t m = 0; m < run->n_models && !rc; m++) rc = run_model(run, m, &io, err);
+    sp_ppl_progress_end(&prog);
+    if (!rc) rc = sp_ppl_reduce_all(run, err);
+    if (!rc && dump.open) rc = sp_ppl_dump_commit(&dump, err);
+    sp_ppl_dump_abort(&dump);
+    free(seq);
+    free(nll);
     return rc;
 }
 
 void sp_ppl_report(const sp_ppl_run *run, FILE *out, int json) {
-    sp_ppl_report_info info = {run->job.model_path, &run->job.protocol, run->ctx, run->n_ctx};
+    sp_ppl_report_info info = {
+        .model = run->job.model_path, .protocol = &run->job.protocol, .ctx = run->ctx,
+        .n_ctx = run->n_ctx, .models = run->model_paths, .sha256 = run->model_sha,
+        .n_models = run->n_models, .version = run->job.version,
+        .max_tokens = run->job.max_tokens, .by_position = run->job.by_position,
+    };
     if (json) sp_ppl_print_json(out, &info, run->rows, run->n_rows);
     else sp_ppl_print_table(out, &info, run->rows, run->n_rows);
 }

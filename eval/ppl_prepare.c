@@ -1,5 +1,6 @@
-/* ppl_prepare.c — planning a perplexity run (sp_ppl_prepare): every input is checked and every
- * corpus tokenized before the first window runs, so a bad file never costs a long run. */
+/* ppl_prepare.c — planning a perplexity run (sp_ppl_prepare): every input is checked, every
+ * corpus tokenized (document by document for the rolling protocol) and every window listed
+ * before the first window runs, so a bad file never costs a long run. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,70 +34,142 @@ static int check_distinct(const sp_ppl_job *job, sp_error *err) {
     return rc;
 }
 
-/* The context lengths: the default when none is given; each within the model's context and
- * valid for the protocol whatever the corpus (ctx too small, stride too big). */
+/* The context lengths: the default when none is given; each within every model's context
+ * and valid for the protocol whatever the corpus (ctx too small, stride too big). */
 static int plan_contexts(sp_ppl_run *run, const sp_ppl_job *job, sp_error *err) {
-    uint64_t model_ctx = sp_model_context_length(run->model);
+    uint64_t model_ctx = sp_model_context_length(run->models[0].model);
     run->n_ctx = job->n_ctx ? job->n_ctx : 1;
     run->ctx = malloc(run->n_ctx * sizeof *run->ctx);
     if (!run->ctx) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     if (job->n_ctx) memcpy(run->ctx, job->ctx, job->n_ctx * sizeof *run->ctx);
     else run->ctx[0] = model_ctx && model_ctx < 512 ? (size_t)model_ctx : 512;
     for (size_t c = 0; c < run->n_ctx; c++) {
-        if (model_ctx && run->ctx[c] > model_ctx)
-            return sp_fail(err, SP_ERR_INPUT, "context %zu exceeds %s's context length %llu",
-                           run->ctx[c], job->model_path, (unsigned long long)model_ctx);
+        for (size_t m = 0; m < run->n_models; m++) {
+            uint64_t mc = sp_model_context_length(run->models[m].model);
+            if (mc && run->ctx[c] > mc)
+                return sp_fail(err, SP_ERR_INPUT, "context %zu exceeds %s's context length "
+                               "%llu", run->ctx[c], run->models[m].path, (unsigned long long)mc);
+        }
         sp_ppl_plan probe;
-        if (sp_ppl_plan_make(&job->protocol, run->ctx[c], (size_t)1 << 40, &probe, err))
+        if (job->protocol.score == SP_SCORE_ROLLING && run->ctx[c] < 2)
+            return sp_fail(err, SP_ERR_INPUT, "context %zu is too small (needs at least 2)",
+                           run->ctx[c]);
+        if (job->protocol.score != SP_SCORE_ROLLING &&
+            sp_ppl_plan_make(&job->protocol, run->ctx[c], (size_t)1 << 40, &probe, err))
             return SP_ERR_INPUT;
         if (run->ctx[c] > run->max_ctx) run->max_ctx = run->ctx[c];
     }
     return SP_OK;
 }
 
-static int load_tokenizer(sp_ppl_run *run, sp_error *err) {
-    const char *path = run->job.model_path;
-    int rc = sp_eval_model_tokenizer(run->model, &run->tok, err);
-    if (rc) return rc;
-    if (!run->tok)
-        return sp_fail(err, SP_ERR_INPUT, "%s holds no tokenizer (convert it with --tokenizer "
-                       "SPM.model)", path);
-    if (sp_tokenizer_vocab_size(run->tok) > run->vocab)
-        return sp_fail(err, SP_ERR_INPUT, "%s: the tokenizer has %d pieces but the model only "
-                       "%d logits", path, (int)sp_tokenizer_vocab_size(run->tok),
-                       (int)run->vocab);
-    run->bos = sp_tokenizer_bos(run->tok);
-    const sp_ppl_protocol *p = &run->job.protocol;
-    int needs_bos = p->score == SP_SCORE_SECOND_HALF || p->bos != SP_BOS_NONE;
-    if (needs_bos && run->bos < 0)
-        return sp_fail(err, SP_ERR_INPUT, "%s: the tokenizer defines no BOS, which this "
-                       "protocol needs", path);
+/* Appends one document's tokens to c (rolling); a document without tokens is left out. */
+static int add_document(sp_ppl_run *run, sp_ppl_corpus *c, const char *text, size_t len,
+                        size_t *cap, sp_error *err) {
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = len ? sp_tokenizer_encode(run->models[0].tok, text, len, &ids, &n, err) : SP_OK;
+    if (rc || n == 0) {
+        free(ids);
+        return rc;
+    }
+    sp_ppl_doc *docs = realloc(c->docs, (c->n_docs + 1) * sizeof *docs);
+    if (docs) c->docs = docs;
+    if (docs && c->n + n > *cap) {
+        size_t want = 2 * (c->n + n);
+        int32_t *grown = realloc(c->ids, want * sizeof *grown);
+        if (grown) c->ids = grown, *cap = want;
+    }
+    if (!docs || c->n + n > *cap) {
+        free(ids);
+        return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    }
+    memcpy(c->ids + c->n, ids, n * sizeof *ids);
+    free(ids);
+    c->docs[c->n_docs++] = (sp_ppl_doc){c->n, n};
+    c->n += n;
+    c->words += sp_count_words(text, len);
+    c->bytes += len;
     return SP_OK;
 }
 
-/* Every corpus: read, validate, tokenize once, check it is long enough for every ctx. */
+/* Tokenizes a corpus: one string, or for rolling one document (the file, or each line
+ * without its newline) at a time. */
+static int tokenize_corpus(sp_ppl_run *run, sp_ppl_corpus *c, const char *text, size_t len,
+                           sp_error *err) {
+    const sp_ppl_job *job = &run->job;
+    if (job->protocol.score != SP_SCORE_ROLLING) {
+        int rc = sp_tokenizer_encode(run->models[0].tok, text, len, &c->ids, &c->n, err);
+        if (!rc && job->max_tokens && c->n > job->max_tokens) c->n = job->max_tokens;
+        return rc;
+    }
+    size_t cap = 0;
+    int rc = SP_OK;
+    if (job->protocol.docs == SP_DOCS_FILES) return add_document(run, c, text, len, &cap, err);
+    for (size_t at = 0; at < len && !rc;) {
+        const char *nl = memchr(text + at, '\n', len - at);
+        size_t end = nl ? (size_t)(nl - text) : len;
+        rc = add_document(run, c, text + at, end - at, &cap, err);
+        at = end + 1;
+    }
+    if (!rc && c->n == 0)
+        rc = sp_fail(err, SP_ERR_INPUT, "%s: no tokens to score", sp_corpus_name(c->path));
+    return rc;
+}
+
+/* The windows of every (ctx, file), shared by every model. */
+static int plan_unit(sp_ppl_run *run, sp_ppl_unit *u, sp_error *err) {
+    const sp_ppl_corpus *c = &run->corpora[u->file];
+    if (run->job.protocol.score != SP_SCORE_ROLLING) {
+        sp_error perr = {0};
+        if (sp_ppl_plan_make(&run->job.protocol, u->ctx, c->n, &u->plan, &perr))
+            return sp_fail(err, SP_ERR_INPUT, "%s: %s", sp_corpus_name(c->path), perr.msg);
+        u->windows = u->plan.windows;
+        run->window_tokens += (uint64_t)u->windows * u->ctx;
+        return SP_OK;
+    }
+    for (size_t d = 0; d < c->n_docs; d++) u->windows += sp_ppl_rolling_count(c->docs[d].n, u->ctx);
+    u->win_doc = malloc(u->windows * sizeof *u->win_doc);
+    u->win_j = malloc(u->windows * sizeof *u->win_j);
+    if (!u->win_doc || !u->win_j) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    size_t k = 0;
+    for (size_t d = 0; d < c->n_docs; d++) {
+        size_t w = sp_ppl_rolling_count(c->docs[d].n, u->ctx);
+        for (size_t j = 0; j < w; j++, k++) {
+            u->win_doc[k] = d;
+            u->win_j[k] = j;
+            size_t left = c->docs[d].n - j * u->ctx; /* fed: L, or fewer in a short document */
+            run->window_tokens += j ? u->ctx : (left < u->ctx ? left : u->ctx);
+        }
+    }
+    return SP_OK;
+}
+
+/* Every corpus: read, validate, tokenize once; then the windows of every (ctx, file). */
 static int read_corpora(sp_ppl_run *run, sp_error *err) {
     const sp_ppl_job *job = &run->job;
-    run->corpora = calloc(job->n_corpora ? job->n_corpora : 1, sizeof *run->corpora);
-    if (!run->corpora) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
-    for (size_t f = 0; f < job->n_corpora; f++) {
+    size_t nf = job->n_corpora;
+    run->corpora = calloc(nf ? nf : 1, sizeof *run->corpora);
+    run->units = calloc(run->n_ctx * nf + 1, sizeof *run->units);
+    if (!run->corpora || !run->units) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    for (size_t f = 0; f < nf; f++) {
         sp_ppl_corpus *c = &run->corpora[f];
         char *text = NULL;
         size_t len = 0;
         c->path = job->corpora[f];
         int rc = sp_corpus_read_max(c->path, job->max_bytes, &text, &len, err);
-        if (rc) return rc;
-        rc = sp_tokenizer_encode(run->tok, text, len, &c->ids, &c->n, err);
+        if (!rc) rc = tokenize_corpus(run, c, text, len, err);
         free(text);
         if (rc) return rc;
-        if (job->max_tokens && c->n > job->max_tokens) c->n = job->max_tokens;
         for (size_t k = 0; k < run->n_ctx; k++) {
-            sp_ppl_plan plan;
-            sp_error perr = {0};
-            if (sp_ppl_plan_make(&job->protocol, run->ctx[k], c->n, &plan, &perr))
-                return sp_fail(err, SP_ERR_INPUT, "%s: %s", sp_corpus_name(c->path), perr.msg);
-            run->window_tokens += (uint64_t)plan.windows * run->ctx[k];
+            sp_ppl_unit *u = &run->units[k * nf + f];
+            u->ctx = run->ctx[k];
+            u->file = f;
+            if ((rc = plan_unit(run, u, err))) return rc;
         }
+    }
+    for (size_t i = 0; i < run->n_ctx * nf; i++) {
+        run->units[i].first = run->total_windows;
+        run->total_windows += run->units[i].windows;
     }
     return SP_OK;
 }
@@ -107,16 +180,12 @@ int sp_ppl_prepare(const sp_ppl_job *job, sp_ppl_run **out, sp_error *err) {
     if (!run) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     run->job = *job;
     int rc = check_distinct(job, err);
-    sp_model_options mopts = {.no_verify = job->no_verify};
     if (!rc && job->threads) omp_set_num_threads(job->threads);
-    if (!rc) rc = sp_eval_open_model_opts(job->model_path, &mopts, &run->model, err);
-    if (!rc) {
-        run->vocab = sp_model_vocab_size(run->model);
-        rc = plan_contexts(run, job, err);
-    }
+    if (!rc) rc = sp_ppl_open_models(run, err);
+    if (!rc) rc = plan_contexts(run, job, err);
     run->job.ctx = run->ctx; /* the caller's list need not outlive this call */
     run->job.n_ctx = run->n_ctx;
-    if (!rc) rc = load_tokenizer(run, err);
+    if (!rc) rc = sp_ppl_load_tokenizer(run, err);
     if (!rc) rc = read_corpora(run, err);
     if (rc) {
         sp_ppl_run_free(run);
@@ -131,16 +200,27 @@ void sp_ppl_run_free(sp_ppl_run *run) {
     for (size_t i = 0; i < run->n_blocks; i++) {
         free(run->sparsity_blocks[i]);
         free((void *)run->sparsity_ptrs[i]);
+        free(run->heads_blocks[i]);
     }
     free(run->sparsity_blocks);
     free(run->sparsity_ptrs);
-    free(run->heads);
+    free(run->heads_blocks);
     free(run->rows);
-    for (size_t f = 0; run->corpora && f < run->job.n_corpora; f++) free(run->corpora[f].ids);
+    free(run->row_buckets);
+    free(run->sums);
+    free(run->wbuckets);
+    for (size_t i = 0; run->units && i < run->n_ctx * run->job.n_corpora; i++) {
+        free(run->units[i].win_doc);
+        free(run->units[i].win_j);
+    }
+    free(run->units);
+    for (size_t f = 0; run->corpora && f < run->job.n_corpora; f++) {
+        free(run->corpora[f].ids);
+        free(run->corpora[f].docs);
+    }
     free(run->corpora);
     sp_session_free(run->sess);
-    sp_tokenizer_free(run->tok);
-    sp_model_free(run->model);
+    sp_ppl_close_models(run);
     free(run->ctx);
     free(run);
 }

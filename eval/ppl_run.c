@@ -1,4 +1,4 @@
-/* ppl_run.c — one perplexity window through the interpreter: the logits sink reduces each row
+/* ppl_run.c — one perplexity window through the interpreter (summed, or NLL by position): the logits sink reduces each row
  * to the NLL of its target as it arrives (O(vocab) memory), summed in row order. A non-finite
  * NLL (a NaN or infinite logit in a scored row) stops the window: it is never summed. */
 #include <math.h>
@@ -14,6 +14,7 @@ typedef struct window_sink {
     double sum, sq;
     uint64_t n;
     size_t nonfinite_at;         /* first target position with a non-finite NLL; 0: none */
+    double *out;                 /* sp_ppl_score_window: NLL by target position */
     double nll[SP_LOGIT_BLOCK];
 } window_sink;
 
@@ -38,6 +39,7 @@ static int sink_rows(void *user, size_t first_row, size_t n_rows, const float *l
                 w->nonfinite_at = r + 1;
                 return 1; /* stops the forward; sp_ppl_run_window reports it */
             }
+            if (w->out) w->out[r + 1] = w->nll[j];
             w->sum += w->nll[j];
             w->sq += w->nll[j] * w->nll[j];
             w->n++;
@@ -66,5 +68,30 @@ int sp_ppl_run_window(sp_session *s, int32_t vocab, const int32_t *input, size_t
         return sp_fail(err, SP_ERR_RUNTIME, "internal: %llu of %zu targets received logits",
                        (unsigned long long)w.n, ctx - score_from);
     sp_ppl_acc_window(acc, w.n, w.sum, w.sq);
+    return SP_OK;
+}
+
+int sp_ppl_score_window(sp_session *s, int32_t vocab, const int32_t *seq, size_t len,
+                        size_t feed, size_t score_from, double *nll, size_t *nonfinite_at,
+                        sp_error *err) {
+    window_sink w;
+    memset(&w, 0, sizeof w);
+    w.input = seq;
+    w.ctx = len;
+    w.score_from = score_from;
+    w.vocab = vocab;
+    w.out = nll;
+    sp_session_reset(s);
+    if (nonfinite_at) *nonfinite_at = 0;
+    /* Row r predicts position r + 1, so feeding len - 1 tokens still scores position len - 1. */
+    int rc = sp_session_forward(s, seq, feed, score_from - 1, sink_rows, &w, err);
+    if (w.nonfinite_at) {
+        if (nonfinite_at) *nonfinite_at = w.nonfinite_at;
+        return sp_fail(err, SP_ERR_RUNTIME, "non-finite NLL at position %zu", w.nonfinite_at);
+    }
+    if (rc) return rc;
+    if (w.n != len - score_from)
+        return sp_fail(err, SP_ERR_RUNTIME, "internal: %llu of %zu targets received logits",
+                       (unsigned long long)w.n, len - score_from);
     return SP_OK;
 }

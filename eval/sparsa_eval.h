@@ -58,13 +58,16 @@ int sp_ids_parse(const char *s, int32_t **ids, size_t *n, char *bad, size_t bad_
 
 /* ---- protocols and window planning ----------------------------------------------------- */
 
-typedef enum { SP_SCORE_ALL = 0, SP_SCORE_SECOND_HALF = 1 } sp_score_mode;
+typedef enum { SP_SCORE_ALL = 0, SP_SCORE_SECOND_HALF = 1, SP_SCORE_ROLLING = 2 } sp_score_mode;
 typedef enum { SP_BOS_NONE = 0, SP_BOS_PREPEND = 1, SP_BOS_REPLACE = 2 } sp_bos_mode;
+/* What a document is for SP_SCORE_ROLLING: a whole corpus file, or each line of it. */
+typedef enum { SP_DOCS_FILES = 0, SP_DOCS_LINES = 1 } sp_docs_mode;
 
 typedef struct sp_ppl_protocol {
     sp_score_mode score;
-    sp_bos_mode bos;     /* ignored by SP_SCORE_SECOND_HALF, which always replaces */
+    sp_bos_mode bos;     /* ignored by SP_SCORE_SECOND_HALF (always replaces) and ROLLING */
     size_t stride;       /* 0: non-overlapping windows; S: Hugging Face sliding window */
+    sp_docs_mode docs;   /* SP_SCORE_ROLLING only */
 } sp_ppl_protocol;
 
 /* The windows of one context length L over a corpus of n_tokens tokens (no BOS added).
@@ -96,6 +99,21 @@ size_t sp_ppl_min_tokens(const sp_ppl_protocol *p, size_t ctx);
 /* Fills input[0..L) of window k; returns that window's score_from. */
 size_t sp_ppl_window_input(const sp_ppl_plan *plan, const int32_t *corpus, size_t n_tokens,
                            int32_t bos, size_t k, int32_t *input);
+
+/* ---- the rolling protocol (lm-evaluation-harness's loglikelihood_rolling) -----------------
+ * docs/PROTOCOLS.md, "rolling". A document of n >= 1 tokens gives ceil(n / L) windows; window j
+ * is a sequence seq[0..len) of which the first len - 1 tokens are fed to the model and the
+ * tokens at positions score_from..len-1 are the targets (each predicted by the row before it):
+ *   j = 0: seq = BOS, doc[0 .. m) with m = min(L, n); score_from = 1 (every token of it);
+ *   j > 0: with e = min(n, (j + 1) L), seq = doc[e-L-1 .. e) (L + 1 tokens), score_from =
+ *          L + 1 - (e - jL): the e - jL tokens not scored before, each seeing up to L tokens. */
+size_t sp_ppl_rolling_count(size_t n_tokens, size_t ctx);
+/* Fills seq (room for ctx + 1 ids) with window j of doc[0..n); returns score_from. */
+size_t sp_ppl_rolling_window(const int32_t *doc, size_t n_tokens, size_t ctx, int32_t bos,
+                             size_t j, int32_t *seq, size_t *len);
+/* Words of a text as lm-evaluation-harness counts them: len(re.split(r"\s+", text)), i.e. one
+ * more than the number of maximal runs of white space (Python's str.isspace() characters). */
+uint64_t sp_count_words(const char *text, size_t len);
 
 /* ---- accumulation and results ----------------------------------------------------------- */
 
@@ -141,7 +159,21 @@ double sp_nll_of_row(const float *row, int32_t vocab, int32_t target);
 int sp_ppl_run_window(sp_session *s, int32_t vocab, const int32_t *input, size_t ctx,
                       size_t score_from, sp_ppl_acc *acc, size_t *nonfinite_at, sp_error *err);
 
+/* As sp_ppl_run_window for a sequence seq[0..len) of which the first feed tokens are run
+ * (feed = len, or len - 1 for a rolling window): writes the NLL of each target position p in
+ * score_from..len-1 to nll[p] (nll has room for len values) instead of summing. */
+int sp_ppl_score_window(sp_session *s, int32_t vocab, const int32_t *seq, size_t len,
+                        size_t feed, size_t score_from, double *nll, size_t *nonfinite_at,
+                        sp_error *err);
+
 /* ---- reports ---------------------------------------------------------------------------- */
+
+/* One bucket of --by-position B: targets whose position in the window is in [start, end). */
+typedef struct sp_ppl_bucket {
+    size_t start, end;
+    uint64_t tokens;
+    double nll_sum;
+} sp_ppl_bucket;
 
 /* Per-head sparsity of one run (from sp_session_stats). */
 typedef struct sp_head_sparsity {
@@ -160,16 +192,28 @@ typedef struct sp_ppl_row {
     size_t layers;         /* 0 unless --stats */
     const int *heads;      /* [layers] */
     const sp_head_sparsity *const *sparsity; /* [layers][heads[l]] */
+    size_t model;          /* index into the report's models */
+    const sp_ppl_bucket *buckets; /* [n_buckets] with tokens > 0, by start; NULL without B */
+    size_t n_buckets;
+    uint64_t words, bytes; /* rolling: words and UTF-8 bytes of the documents scored */
 } sp_ppl_row;
 
 typedef struct sp_ppl_report_info {
-    const char *model;
+    const char *model;     /* the first model */
     const sp_ppl_protocol *protocol;
     const size_t *ctx;     /* [n_ctx] */
     size_t n_ctx;
+    /* provenance (JSON): every model with its SHA-256, and the settings behind the numbers */
+    const char *const *models;  /* [n_models]; rows give their model's index */
+    const char *const *sha256;  /* [n_models], 64 hex digits each */
+    size_t n_models;
+    const char *version;        /* sparsa's version, or NULL */
+    size_t max_tokens;          /* 0: every token */
+    size_t by_position;         /* B, 0: none */
 } sp_ppl_report_info;
 
-/* rows are grouped per ctx: for each ctx, its file rows then its micro-average row. */
+/* rows are grouped per model, then per ctx: for each ctx, its file rows then its
+ * micro-average row. With several models the table has a column per model. */
 void sp_ppl_print_table(FILE *out, const sp_ppl_report_info *info, const sp_ppl_row *rows,
                         size_t n_rows);
 void sp_ppl_print_json(FILE *out, const sp_ppl_report_info *info, const sp_ppl_row *rows,
@@ -236,15 +280,10 @@ int sp_task_sets_read(sp_model *m, const sp_task_layout *layout, const char *con
 /* Called after each set with its result (row i of the report). */
 typedef void (*sp_task_row_cb)(void *user, size_t i, const sp_task_result *r);
 
-/* Runs every set in order on one session of `capacity` tokens; pred as in sp_task_eval. With
- * progress, a line on stderr counts the samples done (set i of n, sample j of the set's). */
+/* Runs every set in order on one session of `capacity` tokens; pred as in sp_task_eval. */
 int sp_task_run(sp_model *m, const sp_task_layout *layout, const sp_task_set *sets, size_t n,
-                size_t capacity, int threads, int progress, FILE *pred, sp_task_row_cb row,
-                void *user, sp_error *err);
-
-/* The 95% Wilson score interval (z = 1.959963984540054) of k successes in n trials, in [0, 1]
- * (docs/WORKBENCH.md, "Accuracy intervals"); n = 0 gives [0, 1]. */
-void sp_wilson_interval(size_t k, size_t n, double *lo, double *hi);
+                size_t capacity, int threads, FILE *pred, sp_task_row_cb row, void *user,
+                sp_error *err);
 
 /* ---- logits of one list of ids ---------------------------------------------------------- */
 
@@ -256,10 +295,6 @@ int sp_logits_check(sp_model *m, const int32_t *ids, size_t n, sp_error *err);
  * infinite logit ("non-finite logit at position P (id I)"), found before its row is written. */
 int sp_logits_run(sp_model *m, const int32_t *ids, size_t n, int threads, FILE *raw,
                   FILE *summary, sp_error *err);
-/* The same summary as JSON (`logits --json`): one object per position, comma-separated,
- * {"position":p,"top":[{"id":i,"logit":v},...]} with v printed exactly (%.9g). */
-int sp_logits_top_json(sp_model *m, const int32_t *ids, size_t n, int threads, FILE *rows,
-                       sp_error *err);
 
 /* ---- a whole perplexity run: plan, run, report ----------------------------------------- */
 
@@ -277,6 +312,8 @@ int sp_eval_model_tokenizer(sp_model *m, sp_tokenizer **out, sp_error *err);
 /* The strings and lists a job points to must outlive its run. */
 typedef struct sp_ppl_job {
     const char *model_path;
+    const char *const *more_models; /* [n_more_models] run on the same windows (--model) */
+    size_t n_more_models;
     const char *const *corpora;  /* [n_corpora] UTF-8 text files */
     size_t n_corpora;
     const size_t *ctx;           /* [n_ctx]; n_ctx 0: 512, or the model's context if smaller */
@@ -287,7 +324,11 @@ typedef struct sp_ppl_job {
     int threads;                 /* 0: the default */
     int no_verify;               /* 1: skip the weights' CRC-32 checks (--no-verify) */
     int stats;                   /* per-head attention sparsity */
-    int progress;                /* draw a progress line on stderr (the caller knows it is a tty) */
+    int progress;                /* stderr progress: 0 none, 1 one redrawn line (a terminal),
+                                  * 2 one line per window (--progress elsewhere) */
+    size_t by_position;          /* B > 0: NLL by position in the window, buckets of B */
+    const char *dump_nll;        /* path for every target's NLL (TSV, docs/PROTOCOLS.md) */
+    const char *version;         /* sparsa's version, for the JSON's provenance */
 } sp_ppl_job;
 
 typedef struct sp_ppl_run sp_ppl_run;
@@ -323,14 +364,6 @@ typedef struct sp_sampler {
     int32_t vocab;
     int32_t *order;
     double *prob;
-    /* sp_sampler_controls (all off after sp_sampler_init) */
-    int32_t top_k;          /* 0: off; else only the K largest logits compete (ties: lower id) */
-    float repeat_penalty;   /* 1: off */
-    size_t repeat_last_n;   /* window of recent ids the penalty looks at */
-    int32_t *recent;        /* ring of the last repeat_last_n accepted ids */
-    size_t n_recent, recent_next;
-    uint32_t *recent_count; /* [vocab]: occurrences of each id in the ring */
-    float *penalized;       /* [vocab]: the row after the penalty */
 } sp_sampler;
 
 int sp_sampler_init(sp_sampler *s, int32_t vocab, float temperature, float top_p,
@@ -338,14 +371,6 @@ int sp_sampler_init(sp_sampler *s, int32_t vocab, float temperature, float top_p
 void sp_sampler_free(sp_sampler *s);
 /* Picks the next id from one logits row. */
 int32_t sp_sample(sp_sampler *s, const float *logits);
-/* Top-k and llama.cpp's repetition penalty (docs/WORKBENCH.md, "Generation controls"): before
- * sampling, the logit l of each id among the last repeat_last_n accepted ids becomes l / R when
- * l > 0, else l · R (once per distinct id); then only the top_k largest logits compete (0: all),
- * then temperature and top-p as above. R = 1 or last_n = 0 turns the penalty off. */
-int sp_sampler_controls(sp_sampler *s, int32_t top_k, float repeat_penalty, size_t last_n,
-                        sp_error *err);
-/* Records an id of the sequence (prompt and generated) for the penalty; a no-op without one. */
-void sp_sampler_accept(sp_sampler *s, int32_t id);
 
 /* Called with each generated id; return non-zero to stop. */
 typedef int (*sp_token_cb)(void *user, int32_t id);
@@ -371,12 +396,7 @@ typedef struct sp_gen_job {
     uint64_t seed;
     int threads;                 /* 0: the default */
     int no_verify;               /* 1: skip the weights' CRC-32 checks (--no-verify) */
-    int no_bos;                  /* never BOS (else BOS unless metadata tokenizer.add_bos is false) */
-    int32_t top_k;               /* 0: off (sp_sampler_controls) */
-    float repeat_penalty;        /* 0 or 1: off */
-    size_t repeat_last_n;
-    const char *const *stops;    /* [n_stops] stop strings: generation ends when the decoded */
-    size_t n_stops;              /* text ends with one; sp_gen_text leaves it out */
+    int no_bos;
 } sp_gen_job;
 
 typedef struct sp_gen_run sp_gen_run;
@@ -391,16 +411,6 @@ int sp_gen_execute(sp_gen_run *run, sp_token_cb cb, void *user, sp_error *err);
 /* The prompt and continuation decoded together (so the first piece keeps its leading space);
  * control pieces and ids past the tokenizer's vocabulary give no text. *text is malloc'd. */
 int sp_gen_text(const sp_gen_run *run, char **text, size_t *len, sp_error *err);
-/* What a finished run did, for `generate --json`; the pointers live as long as the run. */
-typedef struct sp_gen_info {
-    const int32_t *prompt, *out;
-    size_t n_prompt, n_out;
-    double prompt_seconds;       /* the prompt's forward and the first sample */
-    double decode_seconds;       /* every later token */
-    const char *stopped_by;      /* "eos", "length" (-n or the context) or "stop" */
-    int bos_added;               /* BOS was put before the --prompt text */
-} sp_gen_info;
-void sp_gen_info_of(const sp_gen_run *run, sp_gen_info *out);
 void sp_gen_run_free(sp_gen_run *run);
 
 #ifdef __cplusplus

@@ -25,7 +25,8 @@ Test(eval_jobs, perplexity_run_equals_the_command) {
     const char *corpora[] = {DIR "psalms.txt", DIR "mixed.txt"};
     const size_t ctx[] = {64, 32};
     sp_ppl_job job = {.model_path = LLAMA, .corpora = corpora, .n_corpora = 2, .ctx = ctx,
-                      .n_ctx = 2, .max_tokens = 500, .threads = 1};
+                      .n_ctx = 2, .max_tokens = 500, .threads = 1,
+                      .version = "0.1.0"};
     sp_ppl_run *run = NULL;
     sp_error err = {0};
     cr_assert_eq(sp_ppl_prepare(&job, &run, &err), 0, "%s", err.msg);

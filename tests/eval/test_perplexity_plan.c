@@ -15,7 +15,7 @@ static void init_corpus(void) {
 }
 
 static sp_ppl_plan plan_of(sp_score_mode sc, sp_bos_mode b, size_t stride, size_t ctx, size_t n) {
-    sp_ppl_protocol p = {sc, b, stride};
+    sp_ppl_protocol p = {sc, b, stride, SP_DOCS_FILES};
     sp_ppl_plan plan;
     sp_error err = {0};
     cr_assert_eq(sp_ppl_plan_make(&p, ctx, n, &plan, &err), 0, "%s", err.msg);
@@ -136,24 +136,24 @@ Test(ppl_plan, stride_with_prepend, .init = init_corpus) {
 Test(ppl_plan, bad_plans_are_input_errors) {
     sp_ppl_plan pl;
     sp_error err = {0};
-    sp_ppl_protocol all = {SP_SCORE_ALL, SP_BOS_NONE, 0};
+    sp_ppl_protocol all = {SP_SCORE_ALL, SP_BOS_NONE, 0, SP_DOCS_FILES};
     cr_assert_eq(sp_ppl_plan_make(&all, 4, 3, &pl, &err), SP_ERR_INPUT);
     cr_assert(strstr(err.msg, "3 tokens") && strstr(err.msg, "needs at least 4"), "%s", err.msg);
     cr_assert_eq(sp_ppl_plan_make(&all, 1, 100, &pl, &err), SP_ERR_INPUT);
-    sp_ppl_protocol pre = {SP_SCORE_ALL, SP_BOS_PREPEND, 0};
+    sp_ppl_protocol pre = {SP_SCORE_ALL, SP_BOS_PREPEND, 0, SP_DOCS_FILES};
     cr_assert_eq(sp_ppl_plan_make(&pre, 4, 2, &pl, &err), SP_ERR_INPUT);
     cr_assert(strstr(err.msg, "needs at least 3"), "%s", err.msg);
     cr_assert_eq(sp_ppl_plan_make(&pre, 4, 3, &pl, &err), 0);
-    sp_ppl_protocol half = {SP_SCORE_SECOND_HALF, SP_BOS_NONE, 0};
+    sp_ppl_protocol half = {SP_SCORE_SECOND_HALF, SP_BOS_NONE, 0, SP_DOCS_FILES};
     cr_assert_eq(sp_ppl_plan_make(&half, 4, 2, &pl, &err), SP_ERR_INPUT);
     cr_assert_eq(sp_ppl_plan_make(&half, 4, 3, &pl, &err), 0);
     cr_assert_eq(sp_ppl_plan_make(&half, 2, 100, &pl, &err), SP_ERR_INPUT);
-    sp_ppl_protocol big = {SP_SCORE_ALL, SP_BOS_NONE, 5};
+    sp_ppl_protocol big = {SP_SCORE_ALL, SP_BOS_NONE, 5, SP_DOCS_FILES};
     cr_assert_eq(sp_ppl_plan_make(&big, 4, 100, &pl, &err), SP_ERR_INPUT);
     cr_assert(strstr(err.msg, "--stride"), "%s", err.msg);
-    sp_ppl_protocol big2 = {SP_SCORE_ALL, SP_BOS_PREPEND, 4};
+    sp_ppl_protocol big2 = {SP_SCORE_ALL, SP_BOS_PREPEND, 4, SP_DOCS_FILES};
     cr_assert_eq(sp_ppl_plan_make(&big2, 4, 100, &pl, &err), SP_ERR_INPUT);
-    sp_ppl_protocol hs = {SP_SCORE_SECOND_HALF, SP_BOS_NONE, 2};
+    sp_ppl_protocol hs = {SP_SCORE_SECOND_HALF, SP_BOS_NONE, 2, SP_DOCS_FILES};
     cr_assert_eq(sp_ppl_plan_make(&hs, 8, 100, &pl, &err), SP_ERR_INPUT);
     cr_assert_eq(sp_ppl_min_tokens(&all, 8), 8);
     cr_assert_eq(sp_ppl_min_tokens(&pre, 8), 7);
