@@ -148,6 +148,8 @@ Test(cli_nonfinite, generate_stops_before_sampling) {
     expect_nonfinite(args, needles, 2);
     snprintf(args, sizeof args, "generate %s --prompt 'In the beginning' -n 4 --temp 0.8", m);
     expect_nonfinite(args, needles, 1);
+    snprintf(args, sizeof args, "generate %s --tokens 5,6,7 -n 4 --json", m);
+    expect_nonfinite(args, needles, 2); /* no half JSON document either */
 }
 
 Test(cli_nonfinite, logits_stop_and_leave_no_file) {
@@ -155,6 +157,8 @@ Test(cli_nonfinite, logits_stop_and_leave_no_file) {
     char args[800];
     const char *needles[] = {"non-finite logit at position 0"};
     snprintf(args, sizeof args, "logits %s --tokens 5,6,7", m);
+    expect_nonfinite(args, needles, 1);
+    snprintf(args, sizeof args, "logits %s --tokens 5,6,7 --json", m);
     expect_nonfinite(args, needles, 1);
     char *out = in_tmp("logits.bin");
     snprintf(args, sizeof args, "logits %s --tokens 5,6,7 --out %s", m, out);
