@@ -76,8 +76,8 @@ static int encode_pair(const mc_ctx *c, const char *context, const char *cont, i
         if (!*seq) rc = sp_fail(err, SP_ERR_RUNTIME, "out of memory");
         else {
             if (lead) (*seq)[0] = prefix;
-            memcpy(*seq + lead, ctx_ids, n_ctx * sizeof *ctx_ids);
-            memcpy(*seq + lead + n_ctx, all + (n_all - *n_cont), *n_cont * sizeof *all);
+            if (n_ctx) memcpy(*seq + lead, ctx_ids, n_ctx * sizeof *ctx_ids); /* may be NULL */
+            if (*n_cont) memcpy(*seq + lead + n_ctx, all + (n_all - *n_cont), *n_cont * sizeof *all);
         }
     }
     free(ctx_ids);

@@ -85,7 +85,7 @@ static int32_t *pair_tokens(sp_tokenizer *tok, const char *ctx, const char *cont
     size_t lead = na == 0; /* an empty context is preceded by BOS */
     int32_t *seq = malloc((lead + nb + 1) * sizeof *seq);
     if (lead) seq[0] = sp_tokenizer_bos(tok);
-    memcpy(seq + lead, a, na * sizeof *a);
+    if (na) memcpy(seq + lead, a, na * sizeof *a); /* a may be NULL when na is 0 */
     memcpy(seq + lead + na, b + na, (nb - na) * sizeof *b);
     *n = lead + nb;
     *n_cont = nb - na;
