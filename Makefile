@@ -23,6 +23,11 @@ SAN     ?=
 
 PKGS     := yaml-0.1 libzstd sentencepiece
 DEB_PKGS := pkg-config g++ libyaml-dev libzstd-dev libcriterion-dev libsentencepiece-dev
+# Open MPI for `mpirun -n N sparsa perplexity`: the binary links no MPI library and loads
+# libmpi.so.40 at run time only under mpirun (eval/dist_mpi.c), so plain builds and runs need
+# none; make deps installs it so that the MPI tests (tests/dist/, run by `make test` like
+# every Criterion binary; skipped with the reason where mpirun is missing) have mpirun.
+DEB_PKGS += openmpi-bin libopenmpi-dev
 
 # Plain `make` on a machine missing a build dependency stops with one line naming the Debian
 # packages; `make deps` installs them (the targets that install for themselves skip the check).

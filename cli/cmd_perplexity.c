@@ -8,13 +8,13 @@
 
 #include "args.h"
 #include "commands.h"
+#include "sparsa_dist.h"
 #include "sparsa_eval.h"
 
 #define CMD "perplexity"
 #define MAX_CTX 64
 #define MAX_MODELS 16
 /* sparsa's version for the provenance of the JSON; the same string as `sparsa --version`. */
-#define PPL_SPARSA_VERSION "0.1.0"
 
 /* --ctx N[,N...]: distinct positive integers, one run each. */
 typedef struct ctx_list {
@@ -33,6 +33,8 @@ typedef struct ppl_options {
         const char *v[MAX_MODELS];
         size_t n;
     } models;                    /* --model, repeatable */
+    struct shard { uint64_t k, n; } shard; /* --shard K/N; n 0: none */
+    const char *part_out;        /* -o PART, with --shard */
 } ppl_options;
 
 static const char *const score_names[] = {"all", "second-half", "rolling", NULL};
@@ -64,6 +66,21 @@ static int parse_ctx(const char *value, void *dest, char *why, size_t why_len) {
     if (!cli_split_commas(value, add_ctx, l)) return 0;
     if (l->dup) snprintf(why, why_len, "--ctx lists %zu twice", l->dup);
     return SP_ERR_INPUT;
+}
+
+/* --shard K/N: part K (0-based) of N, 0 <= K < N. */
+static int parse_shard(const char *value, void *dest, char *why, size_t why_len) {
+    struct shard *sh = dest;
+    unsigned long long k, n;
+    int used = 0;
+    (void)why;
+    (void)why_len;
+    if (value[0] < '0' || value[0] > '9' || sscanf(value, "%llu/%llu%n", &k, &n, &used) != 2 ||
+        value[used] || n == 0 || k >= n || n > (1ull << 20))
+        return SP_ERR_INPUT;
+    sh->k = k;
+    sh->n = n;
+    return 0;
 }
 
 /* --model FILE, once per extra model. */
@@ -125,6 +142,12 @@ static const cli_option options[] = {
      .help = "one JSON document on stdout"},
     {.name = "--stats", .kind = CLI_FLAG, .offset = offsetof(ppl_options, stats),
      .help = "attention sparsity per layer and head (see above)"},
+    {.name = "--shard", .kind = CLI_CUSTOM, .offset = offsetof(ppl_options, shard),
+     .parse = parse_shard, .metavar = "K/N",
+     .help = "run only part K (0-based) of N; with -o, for sparsa merge",
+     .bad = "--shard needs K/N with 0 <= K < N <= 1048576"},
+    {.name = "--out", .alias = "-o", .kind = CLI_STRING, .offset = offsetof(ppl_options, part_out),
+     .metavar = "PART", .help = "the part file --shard writes (JSON)"},
     {0},
 };
 
@@ -135,7 +158,7 @@ static const cli_command command = {
                 " [--stride S]\n                         [--bos none|prepend|replace] "
                 "[--max-tokens N] [--max-bytes N]\n                         [--by-position B] "
                 "[--dump-nll FILE] [--progress|--quiet]\n                         [--threads N] "
-                "[--json] [--stats] [--no-verify]",
+                "[--json] [--stats] [--no-verify]\n                         [--shard K/N -o PART]",
     .about = "Perplexity of the model FILE on UTF-8 text files (- reads standard input). Each "
              "corpus is\ntokenized once, as one string, with the tokenizer stored in FILE; for "
              "each context length L\nits tokens are cut into windows of L tokens "
@@ -152,7 +175,10 @@ static const cli_command command = {
              "  --model FILE         more models, run on the same windows: a PPL column each\n"
              "  --stats              mean support size (keys with weight > 0 per query) and the\n"
              "                       fraction of exactly-zero attention weights; for the\n"
-             "                       entmax family also the fraction of key tiles skipped\n",
+             "                       entmax family also the fraction of key tiles skipped\n"
+             "Under mpirun each rank runs a share of the windows and rank 0 prints the report\n"
+             "of one run; --shard K/N -o PART runs part K alone, for sparsa merge\n"
+             "(docs/SCALING.md).\n",
     .options = options,
     .max_positional = SIZE_MAX,
 };
@@ -190,6 +216,8 @@ int cmd_perplexity(int argc, char **argv) {
     for (size_t i = 0; i < o.models.n; i++)
         if ((rc = cli_require_file(CMD, "a --model FILE", o.models.v[i]))) return rc;
     if ((rc = check_combinations(&o))) return rc;
+    if (o.shard.n && !o.part_out) return cli_usage_error(CMD, "--shard needs -o PART");
+    if (o.part_out && !o.shard.n) return cli_usage_error(CMD, "-o is the part file of --shard");
     for (size_t i = 0; i < a.n_pos; i++) sp_inputs_add(a.pos[i]);
     for (size_t i = 0; i < o.models.n; i++) sp_inputs_add(o.models.v[i]);
     if ((rc = check_outputs(&o))) return rc;
@@ -212,13 +240,11 @@ int cmd_perplexity(int argc, char **argv) {
         .progress = o.quiet ? 0 : isatty(2) ? 1 : o.progress ? 2 : 0,
         .by_position = (size_t)o.by_position,
         .dump_nll = o.dump_nll,
-        .version = PPL_SPARSA_VERSION,
+        .version = cli_version(),
     };
+    sp_ppl_split split = {o.shard.k, o.shard.n, o.part_out, cli_version()};
     sp_error err = {0};
-    sp_ppl_run *run = NULL;
-    rc = sp_ppl_prepare(&job, &run, &err);
-    if (!rc) rc = sp_ppl_execute(run, &err);
-    if (!rc) sp_ppl_report(run, stdout, o.json);
-    sp_ppl_run_free(run);
-    return rc ? cli_report(CMD, &err) : 0;
+    int quiet = 0; /* MPI ranks other than 0 print nothing; rank 0 reports for all */
+    rc = sp_ppl_run_split(&job, &split, stdout, o.json, &quiet, &err);
+    return rc && !quiet ? cli_report(CMD, &err) : rc;
 }

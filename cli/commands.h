@@ -16,6 +16,10 @@ int cmd_eval_task(int argc, char **argv);
 int cmd_kld(int argc, char **argv);
 int cmd_mc(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
+
+/* sparsa's version ("0.1.0"), as --version prints it. */
+const char *cli_version(void);
 
 /* Before anything else in main: makes the thread pool wait passively (threads_setup.c); may
  * execute the program again, with the same arguments, and then does not return. */

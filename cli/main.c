@@ -23,7 +23,10 @@ static const struct {
     {"mc", cmd_mc, "zero-shot multiple-choice accuracy (hellaswag, winogrande, ARC, generic JSONL)"},
     {"kld", cmd_kld, "KL divergence, same-top rate and RMS dp of one model against another"},
     {"plot", cmd_plot, "draw perplexity and kld results as one SVG figure"},
+    {"merge", cmd_merge, "join the part files of perplexity --shard K/N into one report"},
 };
+
+const char *cli_version(void) { return SPARSA_VERSION; }
 
 static void usage(FILE *out) {
     fprintf(out, "usage: sparsa <command> [options]   (sparsa <command> --help for details)\n\ncommands:\n");

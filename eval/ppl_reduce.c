@@ -6,14 +6,13 @@
 #include <math.h>
 #include <string.h>
 
+#include "dist.h"
 #include "ppl_job.h"
 
-/* One process runs every window. A split by window changes only this function (and gathers
- * run->sums and run->wbuckets before the reduction). */
+/* Every window in one process; the chosen part's when the job is split over MPI ranks or
+ * --shard parts (dist.h), whose sums sp_ppl_gather brings to rank 0 before the reduction. */
 void sp_ppl_my_windows(const sp_ppl_run *run, const sp_ppl_unit *u, size_t *first, size_t *end) {
-    (void)run;
-    *first = 0;
-    *end = u->windows;
+    sp_ppl_part_span(run, u, first, end); /* every window unless the job is split (dist.h) */
 }
 
 /* The non-empty buckets of a row, from sums over its windows (or files), in order. */
@@ -65,6 +64,8 @@ static void finish_row(sp_ppl_run *run, sp_ppl_row *row, size_t m, size_t ctx,
 int sp_ppl_reduce_all(sp_ppl_run *run, sp_error *err) {
     size_t nf = run->job.n_corpora, nb = run->n_buckets;
     int rolling = run->job.protocol.score == SP_SCORE_ROLLING;
+    int rc = sp_ppl_gather(run, err); /* under MPI: every rank's windows to rank 0 */
+    if (rc) return rc;
     run->n_rows = 0;
     for (size_t m = 0; m < run->n_models; m++) {
         for (size_t c = 0; c < run->n_ctx; c++) {
@@ -91,6 +92,5 @@ int sp_ppl_reduce_all(sp_ppl_run *run, sp_error *err) {
         }
     }
     run->n_rows = run->n_models * run->n_ctx * (nf + 1);
-    (void)err;
     return SP_OK;
 }

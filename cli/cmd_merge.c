@@ -1,0 +1,43 @@
+/* cmd_merge.c — `sparsa merge PART...`: joins the part files of `perplexity --shard K/N -o
+ * PART` into the report one run prints (eval/: sp_ppl_merge checks and reduces). */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "args.h"
+#include "commands.h"
+#include "sparsa_dist.h"
+
+#define CMD "merge"
+
+typedef struct merge_options {
+    int json;
+} merge_options;
+
+static const cli_option options[] = {
+    {.name = "--json", .kind = CLI_FLAG, .offset = offsetof(merge_options, json),
+     .help = "one JSON document on stdout, as perplexity --json"},
+    {0},
+};
+
+static const cli_command command = {
+    .name = CMD,
+    .synopsis = "PART... [--json]",
+    .about = "Joins the part files written by perplexity --shard K/N -o PART (K = 0 .. N-1) "
+             "and prints\nthe table, or with --json the document, that one perplexity run "
+             "prints. The parts must\nshare the sparsa version, the model, the corpora and "
+             "every setting, and cover each K\nexactly once; otherwise one line names the "
+             "problem (exit 2).\n",
+    .options = options,
+    .max_positional = SIZE_MAX,
+};
+
+int cmd_merge(int argc, char **argv) {
+    merge_options o = {0};
+    cli_args a;
+    int rc = cli_parse(&command, argc, argv, &o, &a);
+    if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
+    if (a.n_pos < 1) return cli_usage_error(CMD, "missing the PART files");
+    sp_error err = {0};
+    rc = sp_ppl_merge(a.pos, a.n_pos, stdout, o.json, &err);
+    return rc ? cli_report(CMD, &err) : 0;
+}

@@ -1,0 +1,88 @@
+/* sparsa_dist.h — eval/'s public interface for evaluation spread over processes: the ranks of
+ * an MPI job (the MPI library is loaded at run time, only under mpirun) and the deterministic
+ * parts of `perplexity --shard K/N`, joined later by `sparsa merge`. docs/SCALING.md explains
+ * the design and how to run it on a cluster.
+ *
+ * Bit-identical results whatever the split: every window's NLL sums are computed by exactly
+ * one process and stored at the window's place in the run's array (run order: each model, each
+ * ctx, each file, each window); rank 0 (or merge) gathers them and the run's own final
+ * reduction adds them in that order, exactly as a single process does. */
+#ifndef SPARSA_DIST_H
+#define SPARSA_DIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "sparsa_eval.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- which windows a part runs ------------------------------------------------------------ */
+
+/* Global window indices [first, end) of one part. */
+typedef struct sp_dist_range {
+    uint64_t first, end;
+} sp_dist_range;
+
+/* Part `part` of `parts` (0-based) of units with windows[u] windows costing cost[u] each
+ * (tokens per window): contiguous ranges of about equal cost, cut at unit boundaries (whole
+ * files) when there are many units none of which is a large share, else inside units
+ * (windows of a file). Deterministic in its arguments; the parts tile [0, Σ windows). */
+sp_dist_range sp_dist_split(const uint64_t *windows, const uint64_t *cost, size_t n_units,
+                            uint64_t parts, uint64_t part);
+
+/* ---- MPI ranks --------------------------------------------------------------------------- */
+
+typedef struct sp_dist {
+    int mpi;          /* 1: this process is a rank of an MPI job */
+    int rank, size;   /* 0 and 1 without MPI */
+} sp_dist;
+
+/* 1 when the environment says the process was started by mpirun/srun (OMPI_COMM_WORLD_SIZE,
+ * PMIX_RANK or PMI_SIZE set). */
+int sp_dist_launched(void);
+/* Without a launcher: rank 0 of 1, nothing loaded. Under one: loads Open MPI's libmpi
+ * (libmpi.so.40, then libmpi.so) with dlopen, resolves the few functions and handles used and
+ * calls MPI_Init. A library that cannot be loaded is SP_ERR_INPUT naming what is missing. */
+int sp_dist_init(sp_dist *d, sp_error *err);
+/* Collective: every rank passes its status; all get the first non-zero one in rank order
+ * (0 when all succeeded). On rank 0 err then holds that rank's message, "rank R: " first when
+ * R is not 0 (rank 0's own message is left as it is). Without MPI: returns rc. */
+int sp_dist_agree(const sp_dist *d, int rc, sp_error *err);
+/* Collective: every rank's bytes [at[rank], at[rank + 1]) of buf into buf on rank 0 (at has
+ * size + 1 offsets, ascending). Runs as several gathers when a part passes 1 GiB. */
+int sp_dist_gather_bytes(const sp_dist *d, void *buf, const uint64_t *at, sp_error *err);
+/* MPI_Finalize once (no-op without MPI). */
+void sp_dist_finish(sp_dist *d);
+/* The process's place as sp_dist_init found it (rank 0 of 1 before). */
+const sp_dist *sp_dist_world(void);
+
+/* ---- perplexity over ranks and parts ------------------------------------------------------ */
+
+/* How a perplexity job is split: --shard K/N writes part K's sums to part_path. */
+typedef struct sp_ppl_split {
+    uint64_t shard, shards;   /* shards 0: not a shard */
+    const char *part_path;
+    const char *version;      /* sparsa's version, recorded in the part */
+} sp_ppl_split;
+
+/* A whole perplexity job: run plainly, as every rank of an MPI job (the launcher is detected
+ * and the MPI library loaded here) or as one shard. Only rank 0 prints the report to out (or
+ * writes the part); on the other ranks *quiet is set: they print no error either, rank 0
+ * reports the first failure of any rank. */
+int sp_ppl_run_split(const sp_ppl_job *job, const sp_ppl_split *split, FILE *out, int json,
+                     int *quiet, sp_error *err);
+
+/* Reads part files (docs/SCALING.md, "Part files"), checks that they belong together (same
+ * version, models, corpora, settings and number of parts) and cover every part exactly once,
+ * and prints the report a single run prints (table, or JSON with json). SP_ERR_INPUT naming
+ * the problem otherwise. */
+int sp_ppl_merge(const char *const *paths, size_t n, FILE *out, int json, sp_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
