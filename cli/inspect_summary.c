@@ -57,9 +57,11 @@ void inspect_summary_text(FILE *out, const inspect_facts *x) {
     if (!h->present) {
         fputs("model        (no graph to summarise)\n", out);
     } else {
-        fprintf(out, "model        %zu layers, D %" PRIu64 ", FFN %" PRIu64 "%s, vocab %" PRIu64
-                "\n", h->n_layers, h->d_model, h->ffn, h->ffn_varies ? " (largest)" : "",
-                h->vocab);
+        fprintf(out, "model        %zu attention layer%s, D %" PRIu64 ", ", h->n_layers,
+                h->n_layers == 1 ? "" : "s", h->d_model);
+        if (h->ffn) fprintf(out, "FFN %" PRIu64 "%s", h->ffn, h->ffn_varies ? " (largest)" : "");
+        else fputs("no MLP", out);
+        fprintf(out, ", vocab %" PRIu64 "\n", h->vocab);
         text_layers(out, h);
     }
     long long tc = train_context(x->f);

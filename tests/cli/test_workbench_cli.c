@@ -62,7 +62,7 @@ Test(workbench_cli, inspect_summary_counts_every_tensor) {
     /* the text report opens with the same summary */
     char *out = NULL;
     cr_assert_eq(tu_run_sparsa("inspect " EXAMPLE, &out, NULL), 0);
-    cr_assert(!strncmp(strchr(out, '\n') + 1, "model        4 layers, D ", 25), "%s", out);
+    cr_assert(!strncmp(strchr(out, '\n') + 1, "model        4 attention layers, D ", 35), "%s", out);
     char want[80];
     snprintf(want, sizeof want, "parameters   %.0f (bf16 %.0f B)", numel_sum, bf16_bytes);
     cr_assert(strstr(out, want), "%s", out);
