@@ -280,10 +280,15 @@ int sp_task_sets_read(sp_model *m, const sp_task_layout *layout, const char *con
 /* Called after each set with its result (row i of the report). */
 typedef void (*sp_task_row_cb)(void *user, size_t i, const sp_task_result *r);
 
-/* Runs every set in order on one session of `capacity` tokens; pred as in sp_task_eval. */
+/* Runs every set in order on one session of `capacity` tokens; pred as in sp_task_eval. With
+ * progress, a line on stderr counts the samples done (set i of n, sample j of the set's). */
 int sp_task_run(sp_model *m, const sp_task_layout *layout, const sp_task_set *sets, size_t n,
-                size_t capacity, int threads, FILE *pred, sp_task_row_cb row, void *user,
-                sp_error *err);
+                size_t capacity, int threads, int progress, FILE *pred, sp_task_row_cb row,
+                void *user, sp_error *err);
+
+/* The 95% Wilson score interval (z = 1.959963984540054) of k successes in n trials, in [0, 1]
+ * (docs/WORKBENCH.md, "Accuracy intervals"); n = 0 gives [0, 1]. */
+void sp_wilson_interval(size_t k, size_t n, double *lo, double *hi);
 
 /* ---- logits of one list of ids ---------------------------------------------------------- */
 
@@ -295,6 +300,10 @@ int sp_logits_check(sp_model *m, const int32_t *ids, size_t n, sp_error *err);
  * infinite logit ("non-finite logit at position P (id I)"), found before its row is written. */
 int sp_logits_run(sp_model *m, const int32_t *ids, size_t n, int threads, FILE *raw,
                   FILE *summary, sp_error *err);
+/* The same summary as JSON (`logits --json`): one object per position, comma-separated,
+ * {"position":p,"top":[{"id":i,"logit":v},...]} with v printed exactly (%.9g). */
+int sp_logits_top_json(sp_model *m, const int32_t *ids, size_t n, int threads, FILE *rows,
+                       sp_error *err);
 
 /* ---- a whole perplexity run: plan, run, report ----------------------------------------- */
 
@@ -364,6 +373,14 @@ typedef struct sp_sampler {
     int32_t vocab;
     int32_t *order;
     double *prob;
+    /* sp_sampler_controls (all off after sp_sampler_init) */
+    int32_t top_k;          /* 0: off; else only the K largest logits compete (ties: lower id) */
+    float repeat_penalty;   /* 1: off */
+    size_t repeat_last_n;   /* window of recent ids the penalty looks at */
+    int32_t *recent;        /* ring of the last repeat_last_n accepted ids */
+    size_t n_recent, recent_next;
+    uint32_t *recent_count; /* [vocab]: occurrences of each id in the ring */
+    float *penalized;       /* [vocab]: the row after the penalty */
 } sp_sampler;
 
 int sp_sampler_init(sp_sampler *s, int32_t vocab, float temperature, float top_p,
@@ -371,6 +388,14 @@ int sp_sampler_init(sp_sampler *s, int32_t vocab, float temperature, float top_p
 void sp_sampler_free(sp_sampler *s);
 /* Picks the next id from one logits row. */
 int32_t sp_sample(sp_sampler *s, const float *logits);
+/* Top-k and llama.cpp's repetition penalty (docs/WORKBENCH.md, "Generation controls"): before
+ * sampling, the logit l of each id among the last repeat_last_n accepted ids becomes l / R when
+ * l > 0, else l · R (once per distinct id); then only the top_k largest logits compete (0: all),
+ * then temperature and top-p as above. R = 1 or last_n = 0 turns the penalty off. */
+int sp_sampler_controls(sp_sampler *s, int32_t top_k, float repeat_penalty, size_t last_n,
+                        sp_error *err);
+/* Records an id of the sequence (prompt and generated) for the penalty; a no-op without one. */
+void sp_sampler_accept(sp_sampler *s, int32_t id);
 
 /* Called with each generated id; return non-zero to stop. */
 typedef int (*sp_token_cb)(void *user, int32_t id);
@@ -396,7 +421,12 @@ typedef struct sp_gen_job {
     uint64_t seed;
     int threads;                 /* 0: the default */
     int no_verify;               /* 1: skip the weights' CRC-32 checks (--no-verify) */
-    int no_bos;
+    int no_bos;                  /* never BOS (else BOS unless metadata tokenizer.add_bos is false) */
+    int32_t top_k;               /* 0: off (sp_sampler_controls) */
+    float repeat_penalty;        /* 0 or 1: off */
+    size_t repeat_last_n;
+    const char *const *stops;    /* [n_stops] stop strings: generation ends when the decoded */
+    size_t n_stops;              /* text ends with one; sp_gen_text leaves it out */
 } sp_gen_job;
 
 typedef struct sp_gen_run sp_gen_run;
@@ -411,6 +441,16 @@ int sp_gen_execute(sp_gen_run *run, sp_token_cb cb, void *user, sp_error *err);
 /* The prompt and continuation decoded together (so the first piece keeps its leading space);
  * control pieces and ids past the tokenizer's vocabulary give no text. *text is malloc'd. */
 int sp_gen_text(const sp_gen_run *run, char **text, size_t *len, sp_error *err);
+/* What a finished run did, for `generate --json`; the pointers live as long as the run. */
+typedef struct sp_gen_info {
+    const int32_t *prompt, *out;
+    size_t n_prompt, n_out;
+    double prompt_seconds;       /* the prompt's forward and the first sample */
+    double decode_seconds;       /* every later token */
+    const char *stopped_by;      /* "eos", "length" (-n or the context) or "stop" */
+    int bos_added;               /* BOS was put before the --prompt text */
+} sp_gen_info;
+void sp_gen_info_of(const sp_gen_run *run, sp_gen_info *out);
 void sp_gen_run_free(sp_gen_run *run);
 
 #ifdef __cplusplus
