@@ -1,5 +1,6 @@
 /* test_mc.c — `sparsa mc` on the hand-made task files (tests/fixtures/mc/, one per layout):
- * the prompts equal the ones lm-evaluation-harness builds (written out by hand here), and
+ * the prompts equal the ones lm-evaluation-harness builds (written out here as
+ * tests/reference/workbench_prompts.py prints them from that harness's task code), and
  * acc/acc_norm with their standard errors and every log-likelihood equal a direct computation
  * from `sparsa logits --out`, with the pair tokenized here as lm-evaluation-harness does. */
 #include <criterion/criterion.h>
