@@ -35,9 +35,15 @@ int sp_dist_launched(void) {
     return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_SIZE");
 }
 
-/* Open MPI's libmpi: the soname of Debian's openmpi (3.x, 4.x, 5.x), then the development
- * link. RTLD_GLOBAL: Open MPI's own plugins resolve libmpi's symbols when it loads them. */
+/* Open MPI's libmpi: SPARSA_MPI_LIB when set, else the soname of Debian's openmpi (3.x, 4.x,
+ * 5.x), then the development link. RTLD_GLOBAL: Open MPI's own plugins resolve libmpi's symbols when it loads them. */
+static const char *chosen_library(void) {
+    const char *chosen = getenv("SPARSA_MPI_LIB"); /* a cluster's own Open MPI build */
+    return chosen && *chosen ? chosen : NULL;
+}
+
 static void *open_library(void) {
+    if (chosen_library()) return dlopen(chosen_library(), RTLD_NOW | RTLD_GLOBAL);
     static const char *const names[] = {"libmpi.so.40", "libmpi.so", NULL};
     for (int i = 0; names[i]; i++) {
         void *h = dlopen(names[i], RTLD_NOW | RTLD_GLOBAL);
@@ -56,8 +62,9 @@ static int resolve(void **slot, const char *name, sp_error *err) {
 static int load(sp_error *err) {
     mpi.lib = open_library();
     if (!mpi.lib)
-        return sp_fail(err, SP_ERR_INPUT, "started by mpirun, but Open MPI's library "
-                       "libmpi.so.40 cannot be loaded (install openmpi-bin and libopenmpi-dev)");
+        return sp_fail(err, SP_ERR_INPUT, "started by mpirun, but Open MPI's library %s cannot "
+                       "be loaded (install openmpi-bin and libopenmpi-dev, or set SPARSA_MPI_LIB)",
+                       chosen_library() ? chosen_library() : "libmpi.so.40");
     struct { void **slot; const char *name; } want[] = {
         {(void **)&mpi.init, "MPI_Init"}, {(void **)&mpi.comm_rank, "MPI_Comm_rank"},
         {(void **)&mpi.comm_size, "MPI_Comm_size"}, {(void **)&mpi.gather, "MPI_Gather"},

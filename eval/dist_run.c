@@ -36,8 +36,10 @@ int sp_ppl_run_split(const sp_ppl_job *job, const sp_ppl_split *split, FILE *out
     rc = check_split(job, &d, split, err);
     if (split->shards) sp_ppl_choose_part(split->shard, split->shards);
     else sp_ppl_choose_part((uint64_t)d.rank, (uint64_t)d.size);
+    sp_ppl_job mine = *job;
+    if (d.rank != 0) mine.progress = 0; /* one progress line: rank 0's */
     sp_ppl_run *run = NULL;
-    if (!rc) rc = sp_ppl_prepare(job, &run, err);
+    if (!rc) rc = sp_ppl_prepare(&mine, &run, err);
     rc = sp_dist_agree(&d, rc, err);
     if (!rc) rc = sp_ppl_execute(run, err); /* its reduction gathers the ranks' sums */
     if (!sp_ppl_gather_agreed()) rc = sp_dist_agree(&d, rc, err);

@@ -133,3 +133,8 @@ Test(merge, usage_errors) {
     tu_expect_bad("merge", "PART");
     tu_expect_bad("merge " TU_PPL_DIR "mixed.txt", "mixed.txt");
 }
+
+Test(merge, models_buckets_rolling) {
+    expect_parts_merge(TU_PPL_MODEL " --model " TU_PPL_SPARSE " " TU_PPL_DIR "mixed.txt --ctx 32 "
+                       "--score rolling --docs lines --by-position 8");
+}

@@ -142,3 +142,38 @@ Test(dist_mpi, killed_rank_ends_the_job) {
     free(out);
     free(err);
 }
+
+/* Run plainly, the binary needs no MPI library: none is linked. */
+Test(dist_mpi, plain_binary_links_no_mpi) {
+    char line[512], *out = NULL, *err = NULL;
+    snprintf(line, sizeof line, "ldd %s", tu_sparsa_bin());
+    if (tu_dist_run(line, &out, &err) != 0) cr_skip_test("ldd cannot read %s", tu_sparsa_bin());
+    cr_assert(!strstr(out, "libmpi"), "linked against MPI:\n%s", out);
+    free(out);
+    free(err);
+}
+
+/* Under a launcher whose MPI library cannot be loaded: exit 2, one line naming it. */
+Test(dist_mpi, missing_library_named) {
+    char line[512], *out = NULL, *err = NULL;
+    snprintf(line, sizeof line, "OMPI_COMM_WORLD_SIZE=2 SPARSA_MPI_LIB=/nonexistent/libmpi.so.40 "
+             "%s perplexity " TU_PPL_MODEL " " TU_PPL_DIR "mixed.txt --ctx 32", tu_sparsa_bin());
+    int rc = tu_dist_run(line, &out, &err);
+    cr_assert_eq(rc, 2, "exit %d: %s", rc, err);
+    cr_assert_eq(tu_line_count(err), 1, "%s", err);
+    cr_assert(strstr(err, "/nonexistent/libmpi.so.40") && strstr(err, "mpirun"), "%s", err);
+    cr_assert_str_eq(out, "");
+    free(out);
+    free(err);
+}
+
+/* Several models on the same windows, NLL by position: the same under every rank count. */
+Test(dist_mpi, models_and_buckets) {
+    expect_ranks_agree(TU_PPL_MODEL " --model " TU_PPL_SPARSE " " FILES "--ctx 32,48 "
+                       "--max-tokens 500 --by-position 8 --json");
+}
+
+Test(dist_mpi, rolling) {
+    expect_ranks_agree(TU_PPL_MODEL " " TU_PPL_DIR "mixed.txt --ctx 32,20 --score rolling --docs "
+                       "lines --json");
+}
