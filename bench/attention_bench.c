@@ -7,8 +7,10 @@
  *
  *   attention_bench [--std S] [L ...]   default: S = 3, L = 1024 4096 16384
  * (a small S, e.g. 0.3, gives dense rows: the worst case for entmax, every key a candidate)
- * Prints, per L: best-of-N time for softmax and entmax-1.5, the ratio, and the fraction of
- * exactly-zero attention weights. Threads: OMP_NUM_THREADS (run.sh pins 1 for a kernel view).
+ * Prints, per L: best-of-N time for softmax and entmax-1.5, the ratio, the fraction of
+ * exactly-zero attention weights, the mean support, and the fraction of (query, key tile)
+ * pairs whose value rows entmax never read (docs/ATTENTION_MATH.md#tiled-attention).
+ * Threads: OMP_NUM_THREADS (run.sh pins 1 for a kernel view).
  */
 #include <math.h>
 #include <stdio.h>
@@ -65,8 +67,8 @@ int main(int argc, char **argv) {
     const int d = 64;
     const double sigma = sqrt(score_std); /* per-element std; score std = σ² */
     printf("attention kernel: 1 head, d=%d, causal prefill, score std %.2f\n", d, sigma * sigma);
-    printf("%8s %12s %12s %8s %10s %10s\n", "L", "softmax_s", "entmax15_s", "ratio", "zeros",
-           "mean_supp");
+    printf("%8s %12s %12s %8s %10s %10s %10s\n", "L", "softmax_s", "entmax15_s", "ratio", "zeros",
+           "mean_supp", "tiles_skip");
     for (int li = 0; li < nl; li++) {
         size_t L = lens[li];
         float *q = malloc(L * d * sizeof(float)), *k = malloc(L * d * sizeof(float));
@@ -94,8 +96,9 @@ int main(int argc, char **argv) {
         p.alpha = 1.5f;
         double te = run(&p, q, k, v, L, o, &st, reps);
         double zeros = 1.0 - (double)st.support / (double)st.visible;
-        printf("%8zu %12.6f %12.6f %8.3f %10.6f %10.2f\n", L, ts, te, te / ts, zeros,
-               (double)st.support / (double)st.rows);
+        printf("%8zu %12.6f %12.6f %8.3f %10.6f %10.2f %10.4f\n", L, ts, te, te / ts, zeros,
+               (double)st.support / (double)st.rows,
+               st.tiles ? (double)st.tiles_skipped / (double)st.tiles : 0.0);
         free(q);
         free(k);
         free(v);
