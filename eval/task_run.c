@@ -54,6 +54,7 @@ void sp_wilson_interval(size_t k, size_t n, double *lo, double *hi) {
     double denom = 1.0 + z2 / nn;
     double centre = (p + z2 / (2.0 * nn)) / denom;
     double half = z * sqrt(p * (1.0 - p) / nn + z2 / (4.0 * nn * nn)) / denom;
-    *lo = centre - half < 0.0 ? 0.0 : centre - half;
-    *hi = centre + half > 1.0 ? 1.0 : centre + half;
+    /* exactly 0 at k = 0 and 1 at k = n, where rounding could leave 1e-16 either side */
+    *lo = k == 0 || centre - half < 0.0 ? 0.0 : centre - half;
+    *hi = k == n || centre + half > 1.0 ? 1.0 : centre + half;
 }
