@@ -184,11 +184,15 @@ int cmd_convert(int argc, char **argv) {
     }
     if (found) {
         o.tokenizer = found;
+        o.tokenizer_found = 1;
         if (!o.quiet) fprintf(stderr, "sparsa %s: using the folder's tokenizer %s\n", CMD, found);
     }
     sp_convert_report rep;
     sp_error err = {0};
     rc = sp_convert(&o, &rep, &err);
+    if (!rc && rep.tokenizer_skipped[0] && !o.quiet)
+        fprintf(stderr, "sparsa %s: the folder's tokenizer is not embedded: %s\n", CMD,
+                rep.tokenizer_skipped);
     free(found);
     if (rc) {
         if (!err.code) err.code = rc;

@@ -86,10 +86,20 @@ static int plan(conversion *cv, sp_convert_report *rep, sp_error *err) {
     if (!o->tokenizer) return 0;
     if ((rc = sp_read_file(o->tokenizer, (uint64_t)256 << 20, &cv->tok, &cv->toklen, err))) return rc;
     if ((uint8_t)cv->tok[0] != 0x0a)
-        return sp_fail(err, SP_ERR_INPUT, "%s does not look like a SentencePiece model (ModelProto)", o->tokenizer);
-    if (o->tokenizer_check && (rc = o->tokenizer_check(cv->tok, cv->toklen, cv->r.vocab_size, err))) {
+        rc = sp_fail(err, SP_ERR_INPUT, "%s does not look like a SentencePiece model (ModelProto)", o->tokenizer);
+    else if (o->tokenizer_check && (rc = o->tokenizer_check(cv->tok, cv->toklen, cv->r.vocab_size, err))) {
         sp_error inner = *err;
-        return sp_fail(err, rc, "%s: %s", o->tokenizer, inner.msg);
+        rc = sp_fail(err, rc, "%s: %s", o->tokenizer, inner.msg);
+    }
+    if (rc) {
+        sp_error inner = *err;
+        if (!o->tokenizer_found || rc != SP_ERR_INPUT) return rc;
+        /* a folder's own tokenizer that does not fit (a padded vocabulary): convert without it */
+        snprintf(rep->tokenizer_skipped, sizeof rep->tokenizer_skipped, "%s", inner.msg);
+        memset(err, 0, sizeof *err);
+        free(cv->tok);
+        cv->tok = NULL;
+        cv->toklen = 0;
     }
     return 0;
 }

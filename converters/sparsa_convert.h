@@ -64,6 +64,8 @@ typedef struct sp_convert_options {
     int quiet;
     int progress;             /* a progress line on stderr while tensors stream (the caller
                                  decides: a terminal, or --progress) */
+    int tokenizer_found;      /* the tokenizer was found beside SRC, not asked for: one that
+                                 does not fit the model is left out (see the report) */
 } sp_convert_options;
 
 typedef struct sp_convert_report {
@@ -71,6 +73,7 @@ typedef struct sp_convert_report {
     size_t tensors;
     uint64_t bytes_written;
     char out_path[4096];
+    char tokenizer_skipped[512]; /* why a found tokenizer was left out ("" when it was not) */
 } sp_convert_report;
 
 /* Opens the checkpoint, picks the mapping, streams every mapped tensor through the dtype

@@ -25,9 +25,10 @@ static void rm_tmp(void) {
     cr_assert_eq(system(cmd), 0);
 }
 
-/* A Llama folder whose vocabulary is the BPE tokenizer's 2000 pieces, the tokenizer copied in. */
-static void make_folder(const char *add_bos_json) {
-    tu_llama m = {.vocab = 2000, .hidden = 16, .ffn = 32, .layers = 1, .heads = 2, .kv_heads = 1,
+/* A Llama folder whose vocabulary is the BPE tokenizer's 2000 pieces (or `vocab`), the
+ * tokenizer copied in. */
+static void make_folder_vocab(const char *add_bos_json, int vocab) {
+    tu_llama m = {.vocab = vocab, .hidden = 16, .ffn = 32, .layers = 1, .heads = 2, .kv_heads = 1,
                   .seed = 11};
     cr_assert_eq(tu_make_llama(tmpdir, &m), 0);
     char cmd[600];
@@ -42,6 +43,8 @@ static void make_folder(const char *add_bos_json) {
         cr_assert_eq(fclose(f), 0);
     }
 }
+
+static void make_folder(const char *add_bos_json) { make_folder_vocab(add_bos_json, 2000); }
 
 /* 1/0: the file's tokenizer.add_bos; -1: absent. */
 static int add_bos_of(const char *path) {
@@ -128,4 +131,26 @@ Test(convert_conveniences, progress_only_when_asked_off_a_terminal, .init = mk_t
     free(err);
     snprintf(args, sizeof args, "convert '%s' -o '%s/r.sparsa' --progress --quiet", tmpdir, tmpdir);
     tu_expect_bad(args, "--progress or --quiet");
+}
+
+Test(convert_conveniences, folder_tokenizer_that_does_not_fit_is_left_out, .init = mk_tmp,
+     .fini = rm_tmp) {
+    make_folder_vocab(NULL, 2048); /* a vocabulary padded past the tokenizer's 2000 pieces */
+    char args[900], *err = NULL;
+    snprintf(args, sizeof args, "convert '%s' -o '%s/pad.sparsa'", tmpdir, tmpdir);
+    cr_assert_eq(tu_run_sparsa(args, NULL, &err), 0, "converted without it: %s", err);
+    cr_assert_eq(tu_line_count(err), 2, "found, then not embedded: %s", err);
+    cr_assert(strstr(err, "not embedded") && strstr(err, "2000 pieces"), "%s", err);
+    free(err);
+    snprintf(args, sizeof args, "%s/pad.sparsa", tmpdir);
+    sp_file *f = NULL;
+    sp_error e = {0};
+    cr_assert_eq(sp_file_open(args, &f, &e), 0);
+    size_t len = 0;
+    cr_assert_null(sp_file_tokenizer(f, &len));
+    sp_file_close(f);
+    /* asked for with --tokenizer, the same file is refused as before */
+    snprintf(args, sizeof args, "convert '%s' -o '%s/pad2.sparsa' --tokenizer '%s/tokenizer.model'",
+             tmpdir, tmpdir, tmpdir);
+    tu_expect_bad(args, "2000 pieces");
 }
