@@ -70,7 +70,7 @@ static int decode_ids(sp_tokenizer *tok, const char *text, sp_error *err) {
 }
 
 /* The pieces' text of the tokenizer `path` holds (a sparsa file's section or a .model file),
- * in text/len[0..vocab); *owner keeps the bytes alive (free it with free_owner). */
+ * in text/len[0..vocab); the table keeps the bytes alive (piece_table_free). */
 typedef struct piece_table {
     sp_file *file;
     char *bytes;
@@ -166,11 +166,11 @@ int cmd_tokenize(int argc, char **argv) {
     }
     const char *text = input ? input : text_arg;
     piece_table pt = {0};
-    if (o.pieces || o.json) rc = piece_table_load(model, sp_tokenizer_vocab_size(tok), &pt, &err);
-    if (rc) {}
-    else if (o.decode) rc = decode_ids(tok, text, &err);
-    else rc = encode_text(tok, text, len, input ? "standard input" : "TEXT", &o,
-                          o.pieces || o.json ? &pt : NULL, &err);
+    int want_pieces = o.pieces || o.json;
+    if (want_pieces) rc = piece_table_load(model, sp_tokenizer_vocab_size(tok), &pt, &err);
+    if (!rc && o.decode) rc = decode_ids(tok, text, &err);
+    else if (!rc) rc = encode_text(tok, text, len, input ? "standard input" : "TEXT", &o,
+                                   want_pieces ? &pt : NULL, &err);
     piece_table_free(&pt);
     free(input);
     sp_tokenizer_free(tok);

@@ -131,7 +131,8 @@ static int ends_with_stop(sp_gen_run *run) {
     if (decode_sequence(run, run->n_out, &text, &len, &err)) return 1;
     for (size_t i = 0; i < run->n_stops; i++) {
         size_t k = strlen(run->stops[i]);
-        if (k && len > run->prompt_text_len && len >= k && !memcmp(text + len - k, run->stops[i], k)) {
+        if (k && len > run->prompt_text_len && len >= k &&
+            !memcmp(text + len - k, run->stops[i], k)) {
             run->stop_len = k;
             break;
         }
