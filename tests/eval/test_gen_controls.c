@@ -40,6 +40,7 @@ Test(gen_controls, top_k_keeps_the_k_largest_and_off_is_unchanged) {
         cr_assert_eq(sp_sampler_controls(&a, 3, 1.0f, 64, &err), 0);
         int32_t id = sp_sample(&a, row);
         cr_assert((id * 37) % 50 >= 47, "seed %llu: %d", (unsigned long long)seed, (int)id);
+        sp_sampler_free(&a);
         /* controls off: the same draw as a sampler never configured */
         cr_assert_eq(sp_sampler_init(&a, 50, 1.3f, 0.9f, seed, &err), 0);
         cr_assert_eq(sp_sampler_init(&b, 50, 1.3f, 0.9f, seed, &err), 0);
