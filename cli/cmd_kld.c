@@ -75,6 +75,7 @@ int cmd_kld(int argc, char **argv) {
         .max_tokens = (size_t)o.max_tokens,
         .threads = (int)o.threads,
         .progress = isatty(2),
+        .version = cli_version(),
     };
     sp_error err = {0};
     sp_kld_result res;

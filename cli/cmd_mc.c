@@ -72,6 +72,7 @@ int cmd_mc(int argc, char **argv) {
         .limit = (size_t)o.limit,
         .threads = (int)o.threads,
         .progress = isatty(2),
+        .version = cli_version(),
         .predictions = o.predictions ? pred.fp : NULL,
     };
     sp_mc_result res;

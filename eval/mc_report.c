@@ -25,7 +25,16 @@ void sp_mc_print(FILE *out, const sp_mc_job *job, const sp_mc_result *r, int jso
         table_acc(out, "acc_norm", r->acc_norm, r->acc_norm_stderr);
         return;
     }
-    fputs("{\"command\": \"mc\", \"model\": ", out);
+    const char *v = job->version ? job->version : "unknown";
+    fputs("{\"command\": \"mc\", \"sparsa_version\": ", out);
+    sp_json_escape(out, v, strlen(v));
+    fputs(", \"models\": [{\"file\": ", out);
+    sp_json_escape(out, job->model_path, strlen(job->model_path));
+    fprintf(out, ", \"sha256\": \"%s\"}], \"settings\": {\"format\": \"%s\", \"bos\": \"%s\", "
+            "\"limit\": ", r->model_sha256, sp_mc_format_name(r->format), job->bos ? "prepend" : "none");
+    if (job->limit) fprintf(out, "%zu", job->limit);
+    else fputs("null", out);
+    fputs(", \"device\": \"cpu\", \"precision\": \"fp32\"},\n \"model\": ", out);
     sp_json_escape(out, job->model_path, strlen(job->model_path));
     fputs(", \"task\": ", out);
     sp_json_escape(out, job->task_path, strlen(job->task_path));

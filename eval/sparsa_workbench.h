@@ -46,6 +46,11 @@ void sp_jv_free(sp_jv *v);
 /* The member named key of an object, or NULL (also when v is not an object). */
 const sp_jv *sp_jv_get(const sp_jv *v, const char *key);
 
+/* ---- provenance ---------------------------------------------------------------------------- */
+
+/* The SHA-256 of a whole input file as 64 hex digits (every result JSON names its models so). */
+int sp_wb_sha256_file(const char *path, char hex[65], sp_error *err);
+
 /* ---- kld: two models on the same windows -------------------------------------------------- */
 
 /* The percentiles reported, in this order (llama.cpp's list). */
@@ -66,6 +71,7 @@ typedef struct sp_kld_job {
     size_t max_tokens;           /* 0: every token of each corpus */
     int threads;                 /* 0: the default */
     int progress;                /* a progress line on stderr */
+    const char *version;         /* sparsa's version for the JSON's provenance, or NULL */
 } sp_kld_job;
 
 typedef struct sp_kld_result {
@@ -80,6 +86,7 @@ typedef struct sp_kld_result {
     double rms_dp, rms_dp_stderr;
     double hist_lo, hist_hi;     /* log10 bounds of the histogram */
     uint64_t hist_below, hist[SP_KLD_HIST_BINS];
+    char base_sha256[65], other_sha256[65];
 } sp_kld_result;
 
 /* Checks every input (both models, their tokenizers agree, the corpora, the windows), then
@@ -138,12 +145,14 @@ typedef struct sp_mc_job {
     int threads;
     int progress;
     FILE *predictions;           /* NULL, or one JSON line per question */
+    const char *version;         /* sparsa's version for the JSON's provenance, or NULL */
 } sp_mc_job;
 
 typedef struct sp_mc_result {
     sp_mc_format format;         /* the layout read */
     size_t n;
     double acc, acc_stderr, acc_norm, acc_norm_stderr;
+    char model_sha256[65];
 } sp_mc_result;
 
 int sp_mc_run(const sp_mc_job *job, sp_mc_result *res, sp_error *err);

@@ -188,6 +188,12 @@ Test(kld, model_against_itself_is_zero) {
     cr_assert_eq(num(&doc, "same_top_rate"), 1.0);
     cr_assert_eq(num(&doc, "rms_dp"), 0.0);
     cr_assert_eq(num(&doc, "ppl_ratio"), 1.0);
+    const sp_jv *models = sp_jv_get(&doc, "models");
+    cr_assert(models && models->type == SP_JV_ARRAY && models->n == 2, "provenance: models[]");
+    const sp_jv *sha = sp_jv_get(&models->items[0], "sha256");
+    cr_assert(sha && sha->len == 64 && strspn(sha->str, "0123456789abcdef") == 64);
+    cr_assert_str_eq(sha->str, sp_jv_get(&models->items[1], "sha256")->str);
+    cr_assert(sp_jv_get(&doc, "sparsa_version") && sp_jv_get(&doc, "settings"));
     sp_jv_free(&doc);
 }
 

@@ -166,6 +166,9 @@ static void check_layout(const char *name, sp_mc_format f) {
     sp_mc_mean_stderr(hit, s.n, &acc, &se);
     sp_mc_mean_stderr(hit_norm, s.n, &accn, &sen);
     cr_assert_eq(sp_jv_get(&doc, "n")->number, (double)s.n);
+    const sp_jv *models = sp_jv_get(&doc, "models");
+    cr_assert(models && models->n == 1 && sp_jv_get(&models->items[0], "sha256")->len == 64);
+    cr_assert_str_eq(sp_jv_get(sp_jv_get(&doc, "settings"), "format")->str, name);
     cr_assert(close_rel(sp_jv_get(&doc, "acc")->number, acc, 1e-12), "%s acc", name);
     cr_assert(close_rel(sp_jv_get(&doc, "acc_norm")->number, accn, 1e-12), "%s acc_norm", name);
     const sp_jv *jse = sp_jv_get(&doc, "acc_stderr"), *jsen = sp_jv_get(&doc, "acc_norm_stderr");
