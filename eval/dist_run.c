@@ -14,6 +14,8 @@ static int check_split(const sp_ppl_job *job, const sp_dist *d, const sp_ppl_spl
         return sp_fail(err, SP_ERR_INPUT, "--shard cannot be combined with mpirun (each rank "
                        "is already a part)");
     if (!d->mpi && !split->shards) return SP_OK;
+    /* the part file's path is checked before the run, not after hours of it */
+    if (split->shards && sp_output_check(split->part_path, 0, err)) return SP_ERR_INPUT;
     if ((d->size > 1 || split->shards > 1) && job->stats)
         return sp_fail(err, SP_ERR_INPUT, "--stats is not available when the run is split "
                        "over ranks or shards");

@@ -119,6 +119,19 @@ Test(merge, refuses_parts_that_do_not_make_one_run) {
     remove_dir();
 }
 
+Test(merge, help_fits_100_columns) {
+    char *out = NULL;
+    cr_assert_eq(tu_run_sparsa("merge --help", &out, NULL), 0);
+    size_t col = 0, widest = 0;
+    for (const char *c = out; *c; c++) {
+        col = *c == '\n' ? 0 : col + ((*c & 0xc0) != 0x80);
+        if (col > widest) widest = col;
+    }
+    cr_assert_leq(widest, 100, "a help line of %zu columns:\n%s", widest, out);
+    cr_assert(strstr(out, "--json"), "%s", out);
+    free(out);
+}
+
 Test(merge, usage_errors) {
     tu_expect_bad("perplexity " TU_PPL_MODEL " " TU_PPL_DIR "mixed.txt --shard 1/2", "-o PART");
     tu_expect_bad("perplexity " TU_PPL_MODEL " " TU_PPL_DIR "mixed.txt --shard 2/2 -o x.json",
@@ -130,6 +143,10 @@ Test(merge, usage_errors) {
                   TU_PPL_DIR "mixed.txt", "standard input");
     tu_expect_bad("perplexity " TU_PPL_MODEL " " TU_PPL_DIR "mixed.txt --ctx 32 --stats "
                   "--shard 0/2 -o /tmp/sparsa_merge_stats.json", "--stats");
+    tu_expect_bad("perplexity " TU_PPL_MODEL " " TU_PPL_DIR "mixed.txt --ctx 32 --shard 0/2 -o "
+                  TU_PPL_DIR "mixed.txt", "mixed.txt");
+    tu_expect_bad("perplexity " TU_PPL_MODEL " " TU_PPL_DIR "mixed.txt --ctx 32 --shard 0/2 -o "
+                  "/nonexistent-folder/p.json", "nonexistent-folder");
     tu_expect_bad("merge", "PART");
     tu_expect_bad("merge " TU_PPL_DIR "mixed.txt", "mixed.txt");
 }
