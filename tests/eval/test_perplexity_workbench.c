@@ -3,15 +3,18 @@
  * transcription of lm-evaluation-harness's get_rolling_token_windows + make_disjoint_window;
  * word/byte perplexities and bits per byte from the dumped NLLs and the raw text (words and
  * bytes counted by Python's re.split, a visible skip without python3); several models in one
- * run equal to each model's own run; provenance keys; usage errors; progress on and off.
+ * run equal to each model's own run; provenance keys; usage errors; progress on and off; a run
+ * that fails leaves no --dump-nll file behind.
  * Every tolerance check fails on NaN. */
 #include <criterion/criterion.h>
+#include <glob.h>
 #include <math.h>
 
 #include "sparsa_eval.h"
 #include "sparsa_workbench.h"
 #include "tu_cli.h"
 #include "tu_eval.h"
+#include "tu_poison.h"
 
 #define DIR "tests/fixtures/perplexity/"
 #define LLAMA DIR "ppl-llama.sparsa"
@@ -358,6 +361,37 @@ Test(perplexity_workbench, progress_forced_and_quiet) {
     cr_assert_eq(tu_run_sparsa("perplexity " LLAMA " " DIR "psalms.txt --ctx 64 --max-tokens 300"
                                " --quiet", &out, &err), 0);
     cr_assert_str_eq(err, "");
+    free(out);
+    free(err);
+}
+
+/* A second model whose every logit is NaN: exit 1 naming it, and the dump (already holding
+ * the first model's lines) neither renamed into place nor left as a temporary. */
+Test(perplexity_workbench, a_failed_run_leaves_no_dump) {
+    char dir[] = "/tmp/sparsa_ppl_dumpXXXXXX", nan[256], dump[256], args[1024];
+    cr_assert(mkdtemp(dir));
+    snprintf(nan, sizeof nan, "%s/nan.sparsa", dir);
+    snprintf(dump, sizeof dump, "%s/nll.tsv", dir);
+    cr_assert_eq(tu_poison_model(LLAMA, nan, "model.norm.weight", 0, 48), 0);
+    snprintf(args, sizeof args, "perplexity " LLAMA " --model %s " DIR "psalms.txt --ctx 64 "
+             "--max-tokens 200 --threads 2 --dump-nll %s", nan, dump);
+    char *out = NULL, *err = NULL;
+    cr_assert_eq(tu_run_sparsa(args, &out, &err), 1, "%s", err);
+    cr_assert(strstr(err, "non-finite NLL") && strstr(err, nan), "%s", err);
+    cr_assert_str_eq(out, "");
+    char pattern[300];
+    snprintf(pattern, sizeof pattern, "%s/*", dir); /* the temporary is a dot file: */
+    glob_t g;
+    cr_assert_eq(glob(pattern, GLOB_PERIOD, NULL, &g), 0);
+    size_t others = 0;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        const char *base = strrchr(g.gl_pathv[i], '/') + 1;
+        if (strcmp(base, ".") && strcmp(base, "..") && strcmp(base, "nan.sparsa")) others++;
+    }
+    globfree(&g);
+    cr_assert_eq(others, 0, "the dump or its temporary was left in %s", dir);
+    remove(nan);
+    rmdir(dir);
     free(out);
     free(err);
 }
