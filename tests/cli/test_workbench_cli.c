@@ -69,6 +69,26 @@ Test(workbench_cli, inspect_summary_counts_every_tensor) {
     free(out);
 }
 
+/* GQA with RoPE; Gemma-2's alternating sliding window gives one run per layer. */
+Test(workbench_cli, inspect_summary_of_llama_and_gemma2) {
+    char *out = NULL;
+    cr_assert_eq(tu_run_sparsa("inspect tests/fixtures/models/hf-llama-f32.sparsa", &out, NULL), 0);
+    cr_assert(strstr(out, "\nmodel        2 attention layers, D 32, FFN 64, vocab 96\n"
+                          "  all 2      4 heads (kv 2) of 8, softmax, rope\n"), "%s", out);
+    free(out);
+    cr_assert_eq(tu_run_sparsa("inspect tests/fixtures/models/hf-gemma2-f32.sparsa", &out, NULL), 0);
+    cr_assert(strstr(out, "  layer 0    4 heads (kv 2) of 16, softmax, rope, window 16\n"
+                          "  layer 1    4 heads (kv 2) of 16, softmax, rope\n"), "%s", out);
+    free(out);
+    sp_json *j = run_json("inspect tests/fixtures/models/hf-gemma2-f32.sparsa --json");
+    const sp_json *att = sp_json_get(sp_json_get(j, "summary"), "attention");
+    cr_assert_eq(att->len, 2);
+    cr_assert_eq(num(att->items[0], "window"), 16);
+    cr_assert_eq(num(att->items[1], "window"), 0);
+    cr_assert_eq(num(att->items[1], "kv_heads"), 2);
+    sp_json_free(j);
+}
+
 /* The rows of `logits --out` for ids (a comma list of n_ids); malloc'd [n_ids][VOCAB]. */
 static float *logits_rows(const char *ids, size_t n_ids) {
     char path[] = "/tmp/sparsa_wb_logitsXXXXXX", args[4096];
