@@ -200,8 +200,8 @@ int sp_kld_run(const sp_kld_job *job, sp_kld_result *res, sp_error *err) {
     sp_ppl_acc_init(&s.sums.other);
     if (job->threads) omp_set_num_threads(job->threads);
     int rc = prepare(job, &s, err);
-    if (!rc) rc = sp_wb_sha256_file(job->base_path, res->base_sha256, err);
-    if (!rc) rc = sp_wb_sha256_file(job->other_path, res->other_sha256, err);
+    if (!rc) rc = sp_prov_sha256_file(job->base_path, res->base_sha256, err);
+    if (!rc) rc = sp_prov_sha256_file(job->other_path, res->other_sha256, err);
     if (!rc) rc = run_windows(job, &s, &res->windows, err);
     if (!rc) {
         res->ctx = s.ctx;

@@ -4,18 +4,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "sparsa_workbench.h"
-
-int sp_wb_sha256_file(const char *path, char hex[65], sp_error *err) {
-    uint64_t size = 0;
-    int fd = sp_open_input(path, &size, err);
-    if (fd < 0) return err->code ? err->code : SP_ERR_INPUT;
-    int rc = sp_sha256_file(fd, size, hex, err);
-    close(fd);
-    return rc;
-}
 
 const double sp_kld_percentile_levels[SP_KLD_N_PERCENTILES] = {99.9, 99, 95, 90, 50, 10, 1};
 
@@ -103,24 +93,32 @@ static void json_ppl(FILE *out, const char *key, const char *path, const char *s
     fputs("},\n", out);
 }
 
-static void print_json(FILE *out, const sp_kld_job *job, const sp_kld_result *r) {
-    fputs("{\n  \"command\": \"kld\", \"sparsa_version\": ", out);
-    const char *v = job->version ? job->version : "unknown";
-    sp_json_escape(out, v, strlen(v));
-    fprintf(out, ",\n  \"settings\": {\"ctx\": %zu, \"score\": \"%s\", \"bos\": \"%s\", "
-            "\"max_tokens\": ", r->ctx, sp_score_name(job->protocol.score),
-            sp_bos_name(job->protocol.bos));
+typedef struct kld_run_ref {
+    const sp_kld_job *job;
+    const sp_kld_result *r;
+} kld_run_ref;
+
+/* What changes the numbers: the windows' protocol and --max-tokens (threads do not). */
+static void json_settings(FILE *out, const void *user) {
+    const sp_kld_job *job = ((const kld_run_ref *)user)->job;
+    const sp_kld_result *r = ((const kld_run_ref *)user)->r;
+    fprintf(out, "\"ctx\": %zu, \"score\": \"%s\", \"bos\": \"%s\", \"max_tokens\": ", r->ctx,
+            sp_score_name(job->protocol.score), sp_bos_name(job->protocol.bos));
     if (job->max_tokens) fprintf(out, "%zu", job->max_tokens);
     else fputs("null", out);
-    fputs(", \"device\": \"cpu\", \"precision\": \"fp32\"},\n  \"models\": [", out);
+    fputs(", " SP_PROV_DEVICE_SETTINGS, out);
+}
+
+static void print_json(FILE *out, const sp_kld_job *job, const sp_kld_result *r) {
     const char *paths[2] = {job->base_path, job->other_path};
     const char *shas[2] = {r->base_sha256, r->other_sha256};
-    for (int i = 0; i < 2; i++) {
-        fputs(i ? ", {\"file\": " : "{\"file\": ", out);
-        sp_json_escape(out, paths[i], strlen(paths[i]));
-        fprintf(out, ", \"sha256\": \"%s\"}", shas[i]);
-    }
-    fputs("],\n", out);
+    kld_run_ref ref = {job, r};
+    sp_provenance prov = {.version = job->version, .models = paths, .sha256 = shas,
+                          .n_models = 2, .settings = json_settings, .user = &ref,
+                          .settings_sep = ",\n  "};
+    fputs("{\n  \"command\": \"kld\", ", out);
+    sp_prov_write(out, &prov);
+    fputs(",\n", out);
     json_ppl(out, "base", job->base_path, r->base_sha256, &r->base);
     json_ppl(out, "other", job->other_path, r->other_sha256, &r->other);
     fputs("  \"files\": [", out);

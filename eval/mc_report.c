@@ -16,6 +16,22 @@ static void table_acc(FILE *out, const char *label, double v, double se) {
     fputc('\n', out);
 }
 
+typedef struct mc_run_ref {
+    const sp_mc_job *job;
+    const sp_mc_result *r;
+} mc_run_ref;
+
+/* What changes the numbers: the layout read, BOS and --limit (threads do not). */
+static void json_settings(FILE *out, const void *user) {
+    const sp_mc_job *job = ((const mc_run_ref *)user)->job;
+    const sp_mc_result *r = ((const mc_run_ref *)user)->r;
+    fprintf(out, "\"format\": \"%s\", \"bos\": \"%s\", \"limit\": ",
+            sp_mc_format_name(r->format), job->bos ? "prepend" : "none");
+    if (job->limit) fprintf(out, "%zu", job->limit);
+    else fputs("null", out);
+    fputs(", " SP_PROV_DEVICE_SETTINGS, out);
+}
+
 void sp_mc_print(FILE *out, const sp_mc_job *job, const sp_mc_result *r, int json) {
     if (!json) {
         fprintf(out, "model: %s\ntask: %s (%s layout, bos=%s), %zu questions\n", job->model_path,
@@ -25,16 +41,13 @@ void sp_mc_print(FILE *out, const sp_mc_job *job, const sp_mc_result *r, int jso
         table_acc(out, "acc_norm", r->acc_norm, r->acc_norm_stderr);
         return;
     }
-    const char *v = job->version ? job->version : "unknown";
-    fputs("{\"command\": \"mc\", \"sparsa_version\": ", out);
-    sp_json_escape(out, v, strlen(v));
-    fputs(", \"models\": [{\"file\": ", out);
-    sp_json_escape(out, job->model_path, strlen(job->model_path));
-    fprintf(out, ", \"sha256\": \"%s\"}], \"settings\": {\"format\": \"%s\", \"bos\": \"%s\", "
-            "\"limit\": ", r->model_sha256, sp_mc_format_name(r->format), job->bos ? "prepend" : "none");
-    if (job->limit) fprintf(out, "%zu", job->limit);
-    else fputs("null", out);
-    fputs(", \"device\": \"cpu\", \"precision\": \"fp32\"},\n \"model\": ", out);
+    const char *sha = r->model_sha256;
+    mc_run_ref ref = {job, r};
+    sp_provenance prov = {.version = job->version, .models = &job->model_path, .sha256 = &sha,
+                          .n_models = 1, .settings = json_settings, .user = &ref};
+    fputs("{\"command\": \"mc\", ", out);
+    sp_prov_write(out, &prov);
+    fputs(",\n \"model\": ", out);
     sp_json_escape(out, job->model_path, strlen(job->model_path));
     fputs(", \"task\": ", out);
     sp_json_escape(out, job->task_path, strlen(job->task_path));

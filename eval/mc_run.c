@@ -192,7 +192,7 @@ int sp_mc_run(const sp_mc_job *job, sp_mc_result *res, sp_error *err) {
     memset(&c, 0, sizeof c);
     unsigned char *hit = calloc(n, 1), *hit_norm = calloc(n, 1);
     rc = hit && hit_norm ? open_model(&c, job, err) : sp_fail(err, SP_ERR_RUNTIME, "out of memory");
-    if (!rc) rc = sp_wb_sha256_file(job->model_path, res->model_sha256, err);
+    if (!rc) rc = sp_prov_sha256_file(job->model_path, res->model_sha256, err);
     if (!rc) rc = run_items(&c, job, &set, n, hit, hit_norm, err);
     if (!rc) {
         res->n = n;

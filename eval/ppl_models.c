@@ -4,18 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "ppl_job.h"
-
-static int hash_file(const char *path, char hex[65], sp_error *err) {
-    uint64_t size = 0;
-    int fd = sp_open_input(path, &size, err);
-    if (fd < 0) return err->code ? err->code : SP_ERR_INPUT;
-    int rc = sp_sha256_file(fd, size, hex, err);
-    close(fd);
-    return rc;
-}
 
 /* The same model twice would only repeat a column. */
 static int check_distinct_models(const sp_ppl_run *run, size_t i, sp_error *err) {
@@ -33,7 +23,7 @@ static int open_one(sp_ppl_run *run, size_t i, sp_error *err) {
     sp_model_options mopts = {.no_verify = run->job.no_verify};
     int rc = check_distinct_models(run, i, err);
     if (!rc) rc = sp_eval_open_model_opts(m->path, &mopts, &m->model, err);
-    if (!rc) rc = hash_file(m->path, m->sha256, err);
+    if (!rc) rc = sp_prov_sha256_file(m->path, m->sha256, err);
     if (rc) return rc;
     m->vocab = sp_model_vocab_size(m->model);
     run->model_paths[i] = m->path;

@@ -89,20 +89,13 @@ static void json_row(FILE *out, const sp_ppl_report_info *info, const sp_ppl_row
     fputc('}', out);
 }
 
-/* The sparsa version, every model with its SHA-256, and what changes the numbers (threads do
- * not; device and precision are fixed on this build). */
-static void json_provenance(FILE *out, const sp_ppl_report_info *info) {
+/* The settings behind the numbers (threads do not change them; device and precision are
+ * fixed on this build). */
+static void json_settings(FILE *out, const void *user) {
+    const sp_ppl_report_info *info = user;
     const sp_ppl_protocol *p = info->protocol;
-    fputs(" \"sparsa_version\": ", out);
-    json_string(out, info->version ? info->version : "unknown");
-    fputs(", \"models\": [", out);
-    for (size_t m = 0; m < info->n_models; m++) {
-        fputs(m ? ", {\"file\": " : "{\"file\": ", out);
-        json_string(out, info->models[m]);
-        fprintf(out, ", \"sha256\": \"%s\"}", info->sha256[m]);
-    }
-    fprintf(out, "],\n \"settings\": {\"score\": \"%s\", \"bos\": \"%s\", \"stride\": %zu",
-            sp_score_name(p->score), sp_ppl_effective_bos(p), p->stride);
+    fprintf(out, "\"score\": \"%s\", \"bos\": \"%s\", \"stride\": %zu", sp_score_name(p->score),
+            sp_ppl_effective_bos(p), p->stride);
     if (p->score == SP_SCORE_ROLLING)
         fprintf(out, ", \"docs\": \"%s\"", p->docs == SP_DOCS_LINES ? "lines" : "files");
     fputs(", \"contexts\": [", out);
@@ -113,7 +106,17 @@ static void json_provenance(FILE *out, const sp_ppl_report_info *info) {
     fputs(", \"by_position\": ", out);
     if (info->by_position) fprintf(out, "%zu", info->by_position);
     else fputs("null", out);
-    fputs(", \"device\": \"cpu\", \"precision\": \"fp32\"},\n", out);
+    fputs(", " SP_PROV_DEVICE_SETTINGS, out);
+}
+
+/* The sparsa version, every model with its SHA-256, and the settings. */
+static void json_provenance(FILE *out, const sp_ppl_report_info *info) {
+    sp_provenance prov = {.version = info->version, .models = info->models,
+                          .sha256 = info->sha256, .n_models = info->n_models,
+                          .settings = json_settings, .user = info, .settings_sep = ",\n "};
+    fputc(' ', out);
+    sp_prov_write(out, &prov);
+    fputs(",\n", out);
 }
 
 void sp_ppl_print_json(FILE *out, const sp_ppl_report_info *info, const sp_ppl_row *rows,

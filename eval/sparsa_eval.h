@@ -222,6 +222,33 @@ void sp_ppl_print_json(FILE *out, const sp_ppl_report_info *info, const sp_ppl_r
 const char *sp_score_name(sp_score_mode m);
 const char *sp_bos_name(sp_bos_mode m);
 
+/* ---- provenance of a result JSON -----------------------------------------------------------
+ * Every result JSON (every command) carries sparsa's version, each model file with its SHA-256
+ * (computed once per model per run) and the settings that affect the numbers. */
+
+/* The settings members every computed number shares on this build (threads never change it). */
+#define SP_PROV_DEVICE_SETTINGS "\"device\": \"cpu\", \"precision\": \"fp32\""
+
+/* The SHA-256 of a whole input file (sp_open_input's refusals) as 64 lowercase hex digits. */
+int sp_prov_sha256_file(const char *path, char hex[65], sp_error *err);
+
+/* Writes the members of the settings object, without its braces (none is valid). */
+typedef void (*sp_prov_settings_fn)(FILE *out, const void *user);
+
+typedef struct sp_provenance {
+    const char *version;           /* sparsa's version; NULL: "unknown" */
+    const char *const *models;     /* [n_models] model (or tokenizer) files, as given */
+    const char *const *sha256;     /* [n_models], 64 hex digits each */
+    size_t n_models;
+    sp_prov_settings_fn settings;  /* NULL: an empty settings object */
+    const void *user;              /* passed to settings */
+    const char *settings_sep;      /* written between the models and the settings; NULL: ", " */
+} sp_provenance;
+
+/* Three members of the caller's object, with no comma before or after them:
+ * "sparsa_version": V, "models": [{"file": F, "sha256": H}, ...]<sep>"settings": {...} */
+void sp_prov_write(FILE *out, const sp_provenance *p);
+
 /* ---- synthetic tasks: exact-match accuracy ------------------------------------------------
  * The paper's synthetic tasks (copy, sort, reverse, MQMTAR, flip-flop), by greedy generation.
  * Data: one sample per line, tokens as space-separated integers, in a .src file and a .trg

@@ -46,11 +46,6 @@ void sp_jv_free(sp_jv *v);
 /* The member named key of an object, or NULL (also when v is not an object). */
 const sp_jv *sp_jv_get(const sp_jv *v, const char *key);
 
-/* ---- provenance ---------------------------------------------------------------------------- */
-
-/* The SHA-256 of a whole input file as 64 hex digits (every result JSON names its models so). */
-int sp_wb_sha256_file(const char *path, char hex[65], sp_error *err);
-
 /* ---- kld: two models on the same windows -------------------------------------------------- */
 
 /* The percentiles reported, in this order (llama.cpp's list). */
