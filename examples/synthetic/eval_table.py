@@ -11,9 +11,13 @@
       --limit N --threads 1` run, whose command is recorded. With --deadline, cells not
       finished by then keep their longest finished prefix of samples.
 
-  eval_table.py report RESULTS.json... [--markdown] [--svg PLOT.svg]
+  eval_table.py report RESULTS.json... [--svg PLOT.svg]
       The table (accuracy with its 95% Wilson interval per cell) and the plot (accuracy
       against the source length, log x, one line per model).
+
+  eval_table.py loss MODELS_DIR --svg PLOT.svg
+      The training-loss curves of the models' <model>.train_log.json (log y), one panel per
+      task.
 """
 
 import argparse
@@ -118,10 +122,14 @@ def run(a):
               "--limit %d --threads 1%s --json" % (
                   c["model"], "DATA/" + c["set"] + ".src", "DATA/" + c["set"] + ".trg", n,
                   "".join(" " + x for x in extra_args(c["task"])))
-        out.append(dict(model=c["model"], task=c["task"], set=c["set"], length=c["length"],
-                        multiple=c["multiple"], samples=n, correct=k,
-                        accuracy=k / n if n else None, wilson95=[lo, hi],
-                        cpu_seconds=round(secs, 1), command=cmd, predictions=preds))
+        cell = dict(model=c["model"], task=c["task"], set=c["set"], length=c["length"],
+                    multiple=c["multiple"], samples=n, correct=k,
+                    accuracy=k / n if n else None, wilson95=[lo, hi],
+                    cpu_seconds=round(secs, 1), command=cmd,
+                    correct_by_sample="".join(p[0] for p in preds))
+        if a.predictions:
+            cell["predictions"] = preds
+        out.append(cell)
         print("%-28s %-20s %5d/%-4d acc %s  [%.2f, %.2f]  %.0f s" % (
             c["model"], c["set"], k, n, "%.3f" % (k / n) if n else "-", lo, hi, secs),
             flush=True)
@@ -139,8 +147,13 @@ def load(paths):
     return cells
 
 
+VARIANT_ORDER = ["softmax-rope", "asentmax-nape", "ssmax-nape", "entmax-nape"]
+
+
 def markdown(cells):
-    models = sorted({m for m, _ in cells})
+    models = sorted({m for m, _ in cells},
+                    key=lambda m: (task_of(m), VARIANT_ORDER.index(m.split("-", 1)[1])
+                                   if m.split("-", 1)[1] in VARIANT_ORDER else 99, m))
     lines = []
     for task in ("copy", "flipflop"):
         ms = [m for m in models if task_of(m) == task]
@@ -228,6 +241,57 @@ def svg(cells, path):
         f.write("\n".join(out) + "\n")
 
 
+def loss_svg(models_dir, path):
+    logs = {}
+    for n in sorted(os.listdir(models_dir)):
+        if n.endswith(".train_log.json"):
+            d = json.load(open(os.path.join(models_dir, n)))
+            if isinstance(d, dict) and "log" in d:
+                logs[n[: -len(".train_log.json")]] = d["log"]
+    tasks = [t for t in ("copy", "flipflop") if any(task_of(m) == t for m in logs)]
+    pw, ph, ml, mt = 360, 230, 60, 40
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
+           'font-family="sans-serif" font-size="12">' % (460 * len(tasks), 330),
+           '<rect width="100%" height="100%" fill="white"/>']
+    lo_exp, hi_exp = -5, 1      # loss axis 1e-5 .. 10
+    for ti, task in enumerate(tasks):
+        ox = ti * 460 + ml
+        ms = [m for m in logs if task_of(m) == task]
+        smax = max(r[0] for m in ms for r in logs[m])
+
+        def X(step):
+            return ox + pw * step / smax
+
+        def Y(loss):
+            e = math.log10(min(max(loss, 10 ** lo_exp), 10 ** hi_exp))
+            return mt + ph * (hi_exp - e) / (hi_exp - lo_exp)
+        out.append('<text x="%d" y="20" font-weight="bold">%s: training loss (nats, log '
+                   'scale)</text>' % (ox, task))
+        out.append('<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#888"/>'
+                   % (ox, mt, pw, ph))
+        for e in range(lo_exp, hi_exp + 1):
+            out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#eee"/>' %
+                       (ox, ox + pw, Y(10 ** e), Y(10 ** e)))
+            out.append('<text x="%d" y="%.1f" text-anchor="end">1e%d</text>' %
+                       (ox - 5, Y(10 ** e) + 4, e))
+        for st in range(0, smax + 1, 500):
+            out.append('<text x="%.1f" y="%d" text-anchor="middle">%d</text>' %
+                       (X(st), mt + ph + 16, st))
+        out.append('<text x="%d" y="%d" text-anchor="middle">step (loss at or below 1e-5 drawn '
+                   'at 1e-5)</text>' % (ox + pw // 2, mt + ph + 34))
+        for k, m in enumerate(ms):
+            var = m[len(task) + 1:]
+            col = COLORS.get(var, "#444")
+            out.append('<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>' % (
+                col, " ".join("%.1f,%.1f" % (X(r[0]), Y(r[1])) for r in logs[m])))
+            out.append('<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="%s" stroke-width="2"/>'
+                       % (ox + pw + 8, ox + pw + 24, mt + 10 + 18 * k, mt + 10 + 18 * k, col))
+            out.append('<text x="%d" y="%d">%s</text>' % (ox + pw + 28, mt + 14 + 18 * k, var))
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -238,13 +302,20 @@ def main():
     r.add_argument("--cell", action="append", required=True)
     r.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     r.add_argument("--deadline", type=float, default=0)
+    r.add_argument("--predictions", action="store_true",
+                   help="keep every sample's prediction line in the JSON")
     r.add_argument("-o", required=True)
     p = sub.add_parser("report")
     p.add_argument("results", nargs="+")
     p.add_argument("--svg")
+    q = sub.add_parser("loss")
+    q.add_argument("models")
+    q.add_argument("--svg", required=True)
     a = ap.parse_args()
     if a.cmd == "run":
         run(a)
+    elif a.cmd == "loss":
+        loss_svg(a.models, a.svg)
     else:
         cells = load(a.results)
         print(markdown(cells))
