@@ -213,6 +213,7 @@ typedef struct report {
     const sp_task_layout *layout;
     sp_task_result rows[MAX_SETS];
     size_t n;
+    char model_sha256[65];    /* --json only */
 } report;
 
 static void on_result(void *user, size_t i, const sp_task_result *r) {
@@ -225,11 +226,34 @@ static void on_result(void *user, size_t i, const sp_task_result *r) {
     fflush(stdout);
 }
 
+/* What changes the accuracies: the layout and --limit (threads do not). The multiplier with
+ * the fewest digits that read back to it: it decides every sample's length. */
+static void json_settings(FILE *out, const void *user) {
+    const report *rep = user;
+    const sp_task_layout *l = rep->layout;
+    char mult[32];
+    for (int digits = 6; digits <= 17; digits++) {
+        snprintf(mult, sizeof mult, "%.*g", digits, l->multiplier);
+        if (strtod(mult, NULL) == l->multiplier) break;
+    }
+    fprintf(out, "\"bos\": %d, \"eos\": %d, \"sep\": %d, \"multiplier\": %s, \"limit\": ",
+            (int)l->bos, (int)l->eos, (int)l->sep, mult);
+    if (rep->o->limit) fprintf(out, "%llu", (unsigned long long)rep->o->limit);
+    else fputs("null", out);
+    fputs(", " SP_PROV_DEVICE_SETTINGS, out);
+}
+
 static void print_json(const report *rep) {
+    const char *sha = rep->model_sha256;
+    sp_provenance prov = {.version = cli_version(), .models = &rep->o->model, .sha256 = &sha,
+                          .n_models = 1, .settings = json_settings, .user = rep,
+                          .settings_sep = ",\n  "};
     print_header(rep->o, rep->layout);
     for (size_t i = 0; i < rep->n; i++)
         print_row(1, i == 0, rep->o->src.v[i], rep->o->trg.v[i], &rep->rows[i]);
-    printf("\n  ]\n}\n");
+    fputs("\n  ],\n  ", stdout);
+    sp_prov_write(stdout, &prov);
+    fputs("\n}\n", stdout);
 }
 
 /* The run and its report; predictions (if asked) into one atomic file. */
@@ -237,7 +261,8 @@ static int run_sets(const options *o, sp_model *m, const sp_task_layout *layout,
                     const sp_task_set *sets, size_t capacity, sp_error *err) {
     sp_out pred = {.fd = -1, .slot = -1};
     report rep = {.o = o, .layout = layout};
-    int rc = o->predictions ? sp_out_open(&pred, o->predictions, 0, err) : SP_OK;
+    int rc = o->json ? sp_prov_sha256_file(o->model, rep.model_sha256, err) : SP_OK;
+    if (!rc && o->predictions) rc = sp_out_open(&pred, o->predictions, 0, err);
     if (!rc)
         rc = sp_task_run(m, layout, sets, o->src.n, capacity, (int)o->threads,
                          !o->quiet && (o->progress || isatty(2)), pred.fp, on_result, &rep, err);

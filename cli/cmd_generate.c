@@ -159,15 +159,52 @@ static int generate_and_print(sp_gen_run *run, int print_ids, sp_error *err) {
     return SP_OK;
 }
 
+typedef struct gen_json_ref {
+    const sp_gen_job *job;
+    int bos_added;
+} gen_json_ref;
+
 static void json_ids(const int32_t *ids, size_t n) {
     putchar('[');
     for (size_t i = 0; i < n; i++) printf(i ? ",%d" : "%d", (int)ids[i]);
     putchar(']');
 }
 
+/* A float with the fewest digits that read back to it (0.7, not 0.699999988). */
+static void json_float(FILE *out, const char *key, float v) {
+    char text[32];
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, (double)v);
+        if (strtof(text, NULL) == v) break;
+    }
+    fprintf(out, ", \"%s\": %s", key, text);
+}
+
+/* What decides the tokens: the sampler's settings, the length, the stop strings and whether
+ * BOS went first (threads do not). */
+static void json_settings(FILE *out, const void *user) {
+    const gen_json_ref *ref = user;
+    const sp_gen_job *job = ref->job;
+    fprintf(out, "\"max_new\": %zu", job->max_new);
+    json_float(out, "temperature", job->temperature);
+    fprintf(out, ", \"top_k\": %d", (int)job->top_k);
+    json_float(out, "top_p", job->top_p);
+    json_float(out, "repeat_penalty", job->repeat_penalty);
+    fprintf(out, ", \"repeat_last_n\": %zu, \"seed\": %llu, \"bos\": \"%s\", \"stops\": [",
+            job->repeat_last_n, (unsigned long long)job->seed, ref->bos_added ? "prepend" : "none");
+    for (size_t i = 0; i < job->n_stops; i++) {
+        if (i) fputs(", ", out);
+        sp_json_escape(out, job->stops[i], strlen(job->stops[i]));
+    }
+    fputs("], " SP_PROV_DEVICE_SETTINGS, out);
+}
+
 /* `--json`: the whole document after the run (stdout never holds half of one). */
-static int print_json(const char *path, sp_gen_run *run, sp_error *err) {
-    int rc = sp_gen_execute(run, NULL, NULL, err);
+static int print_json(const sp_gen_job *job, sp_gen_run *run, sp_error *err) {
+    char sha[65];
+    const char *sha_ref = sha;
+    int rc = sp_prov_sha256_file(job->model_path, sha, err);
+    if (!rc) rc = sp_gen_execute(run, NULL, NULL, err);
     if (rc) return rc;
     char *text = NULL;
     size_t len = 0;
@@ -176,7 +213,7 @@ static int print_json(const char *path, sp_gen_run *run, sp_error *err) {
     sp_gen_info g;
     sp_gen_info_of(run, &g);
     fputs("{\"model\":", stdout);
-    sp_json_escape(stdout, path, strlen(path));
+    sp_json_escape(stdout, job->model_path, strlen(job->model_path));
     printf(",\"bos_added\":%s,\"prompt_tokens\":", g.bos_added ? "true" : "false");
     json_ids(g.prompt, g.n_prompt);
     fputs(",\"tokens\":", stdout);
@@ -186,10 +223,16 @@ static int print_json(const char *path, sp_gen_run *run, sp_error *err) {
     else fputs("null", stdout);
     double decoded = g.n_out > 1 ? (double)(g.n_out - 1) : 0;
     printf(",\"stopped_by\":\"%s\",\"timings\":{\"prompt_seconds\":%.6f,\"decode_seconds\":"
-           "%.6f,\"prompt_tokens_per_second\":%.3f,\"decode_tokens_per_second\":%.3f}}\n",
+           "%.6f,\"prompt_tokens_per_second\":%.3f,\"decode_tokens_per_second\":%.3f},",
            g.stopped_by, g.prompt_seconds, g.decode_seconds,
            g.prompt_seconds > 0 ? (double)g.n_prompt / g.prompt_seconds : 0,
            g.decode_seconds > 0 ? decoded / g.decode_seconds : 0);
+    gen_json_ref ref = {job, g.bos_added};
+    sp_provenance prov = {.version = cli_version(), .models = &job->model_path,
+                          .sha256 = &sha_ref, .n_models = 1, .settings = json_settings,
+                          .user = &ref};
+    sp_prov_write(stdout, &prov);
+    fputs("}\n", stdout);
     free(text);
     return SP_OK;
 }
@@ -226,7 +269,7 @@ int cmd_generate(int argc, char **argv) {
     sp_error err = {0};
     sp_gen_run *run = NULL;
     rc = sp_gen_prepare(&job, &run, &err);
-    if (!rc && o.json) rc = print_json(a.pos[0], run, &err);
+    if (!rc && o.json) rc = print_json(&job, run, &err);
     else if (!rc) rc = generate_and_print(run, o.tokens != NULL, &err);
     sp_gen_run_free(run);
     free(ids);

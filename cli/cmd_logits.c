@@ -58,21 +58,35 @@ static int read_ids(const char *s, int32_t **ids, size_t *n) {
     return rc;
 }
 
-/* The summary as one JSON document, printed only when every row was finite. */
+/* Logits depend on nothing but the model and the ids (threads do not change them). */
+static void json_settings(FILE *out, const void *user) {
+    (void)user;
+    fputs(SP_PROV_DEVICE_SETTINGS, out);
+}
+
+/* The summary as one JSON document, printed only when every row was finite; the provenance
+ * follows the positions. */
 static int print_json(sp_model *m, const char *path, const int32_t *ids, size_t n, int threads,
                       sp_error *err) {
-    char *rows = NULL;
+    char sha[65], *rows = NULL;
+    const char *sha_ref = sha;
+    int rc = sp_prov_sha256_file(path, sha, err);
+    if (rc) return rc;
     size_t len = 0;
     FILE *mem = open_memstream(&rows, &len);
     if (!mem) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
-    int rc = sp_logits_top_json(m, ids, n, threads, mem, err);
+    rc = sp_logits_top_json(m, ids, n, threads, mem, err);
     if (fclose(mem) && !rc) rc = sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     if (!rc) {
+        sp_provenance prov = {.version = cli_version(), .models = &path, .sha256 = &sha_ref,
+                              .n_models = 1, .settings = json_settings};
         fputs("{\"model\":", stdout);
         sp_json_escape(stdout, path, strlen(path));
         printf(",\"n_tokens\":%zu,\"vocab\":%d,\"positions\":[", n, (int)sp_model_vocab_size(m));
         fwrite(rows, 1, len, stdout);
-        fputs("]}\n", stdout);
+        fputs("],", stdout);
+        sp_prov_write(stdout, &prov);
+        fputs("}\n", stdout);
     }
     free(rows);
     return rc;

@@ -102,9 +102,9 @@ static int piece_table_load(const char *path, int32_t vocab, piece_table *t, sp_
     return SP_OK;
 }
 
-/* Ids with their pieces: --pieces as text, --json as one document. */
+/* Ids with their pieces: --pieces as text, --json as one document (its provenance last). */
 static void print_pieces(const tokenize_options *o, const piece_table *t, const int32_t *ids,
-                         size_t n) {
+                         size_t n, const sp_provenance *prov) {
     static const uint8_t none[1];
     if (o->json) printf("{\"n_tokens\":%zu,\"tokens\":[", n);
     for (size_t i = 0; i < n; i++) {
@@ -120,19 +120,26 @@ static void print_pieces(const tokenize_options *o, const piece_table *t, const 
             sp_text_escape(stdout, p, len);
         }
     }
-    fputs(o->json ? "]}\n" : "\n", stdout);
+    if (!o->json) {
+        putchar('\n');
+        return;
+    }
+    fputs("],", stdout);
+    sp_prov_write(stdout, prov);
+    fputs("}\n", stdout);
 }
 
 /* UTF-8 text to ids on one line (or pieces: pt not NULL); what names the text in an error. */
 static int encode_text(sp_tokenizer *tok, const char *text, size_t len, const char *what,
-                       const tokenize_options *o, const piece_table *pt, sp_error *err) {
+                       const tokenize_options *o, const piece_table *pt,
+                       const sp_provenance *prov, sp_error *err) {
     int32_t *ids = NULL;
     size_t n = 0;
     size_t bad_at = sp_utf8_first_invalid(text, len);
     int rc = bad_at != len ? sp_fail(err, SP_ERR_INPUT, "%s: invalid UTF-8 at byte %zu", what,
                                      bad_at)
                            : sp_tokenizer_encode(tok, text, len, &ids, &n, err);
-    if (!rc && pt) print_pieces(o, pt, ids, n);
+    if (!rc && pt) print_pieces(o, pt, ids, n, prov);
     else if (!rc) {
         for (size_t i = 0; i < n; i++) printf(i ? " %d" : "%d", (int)ids[i]);
         putchar('\n');
@@ -167,10 +174,16 @@ int cmd_tokenize(int argc, char **argv) {
     const char *text = input ? input : text_arg;
     piece_table pt = {0};
     int want_pieces = o.pieces || o.json;
-    if (want_pieces) rc = piece_table_load(model, sp_tokenizer_vocab_size(tok), &pt, &err);
+    /* No setting changes the ids: no BOS or EOS is ever added. */
+    char sha[65];
+    const char *sha_ref = sha;
+    sp_provenance prov = {.version = cli_version(), .models = &model, .sha256 = &sha_ref,
+                          .n_models = 1};
+    if (o.json) rc = sp_prov_sha256_file(model, sha, &err);
+    if (!rc && want_pieces) rc = piece_table_load(model, sp_tokenizer_vocab_size(tok), &pt, &err);
     if (!rc && o.decode) rc = decode_ids(tok, text, &err);
     else if (!rc) rc = encode_text(tok, text, len, input ? "standard input" : "TEXT", &o,
-                                   want_pieces ? &pt : NULL, &err);
+                                   want_pieces ? &pt : NULL, &prov, &err);
     piece_table_free(&pt);
     free(input);
     sp_tokenizer_free(tok);
