@@ -13,7 +13,15 @@ static struct {
     int agreed;
 } chosen = {0, 1, 0};
 
+/* The chosen part's range, computed once per run (a run asks once per unit and model);
+ * forgotten when a part is chosen, i.e. before each split run. */
+static struct {
+    const sp_ppl_run *run;
+    sp_dist_range r;
+} memo;
+
 void sp_ppl_choose_part(uint64_t part, uint64_t parts) {
+    memo.run = NULL;
     chosen.part = part;
     chosen.parts = parts ? parts : 1;
 }
@@ -45,9 +53,18 @@ sp_dist_range sp_ppl_part_range(const sp_ppl_run *run, uint64_t part, uint64_t p
     return r;
 }
 
+/* The chosen part's range (memo above). */
+static sp_dist_range chosen_range(const sp_ppl_run *run) {
+    if (memo.run != run) {
+        memo.r = sp_ppl_part_range(run, chosen.part, chosen.parts);
+        memo.run = run;
+    }
+    return memo.r;
+}
+
 void sp_ppl_part_span(const sp_ppl_run *run, const sp_ppl_unit *u, size_t *first, size_t *end) {
     sp_dist_range r = {0, run->total_windows};
-    if (chosen.parts > 1) r = sp_ppl_part_range(run, chosen.part, chosen.parts);
+    if (chosen.parts > 1) r = chosen_range(run);
     uint64_t a = u->first, b = a + u->windows;
     uint64_t lo = a > r.first ? a : r.first, hi = b < r.end ? b : r.end;
     *first = lo < hi ? (size_t)(lo - a) : 0;
