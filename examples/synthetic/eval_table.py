@@ -187,14 +187,14 @@ def svg(cells, path):
     """Accuracy against length as a multiple of the training length (log x), one panel per
     task, one line per attention variant; whiskers are the 95% Wilson intervals."""
     tasks = [t for t in ("copy", "flipflop") if any(task_of(m) == t for m, _ in cells)]
-    W, H, pw, ph, ml, mt = 460 * len(tasks), 330, 360, 230, 60, 40
+    W, H, pw, ph, ml, mt = 540 * len(tasks), 330, 360, 230, 60, 40
     out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
            'font-family="sans-serif" font-size="12">' % (W, H),
            '<rect width="100%" height="100%" fill="white"/>']
     xmax = max(c["multiple"] for c in cells.values())
     lx = math.log2(max(4, xmax)) + 0.5
     for ti, task in enumerate(tasks):
-        ox = ti * 460 + ml
+        ox = ti * 540 + ml
 
         def X(mult):
             return ox + pw * (math.log2(mult) + 0.5) / (lx + 0.5)
@@ -251,11 +251,11 @@ def loss_svg(models_dir, path):
     tasks = [t for t in ("copy", "flipflop") if any(task_of(m) == t for m in logs)]
     pw, ph, ml, mt = 360, 230, 60, 40
     out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
-           'font-family="sans-serif" font-size="12">' % (460 * len(tasks), 330),
+           'font-family="sans-serif" font-size="12">' % (540 * len(tasks), 330),
            '<rect width="100%" height="100%" fill="white"/>']
     lo_exp, hi_exp = -5, 1      # loss axis 1e-5 .. 10
     for ti, task in enumerate(tasks):
-        ox = ti * 460 + ml
+        ox = ti * 540 + ml
         ms = [m for m in logs if task_of(m) == task]
         smax = max(r[0] for m in ms for r in logs[m])
 
