@@ -246,5 +246,8 @@ int cmd_perplexity(int argc, char **argv) {
     sp_error err = {0};
     int quiet = 0; /* MPI ranks other than 0 print nothing; rank 0 reports for all */
     rc = sp_ppl_run_split(&job, &split, stdout, o.json, &quiet, &err);
-    return rc && !quiet ? cli_report(CMD, &err) : rc;
+    /* The other ranks end with 0: a non-zero exit would make mpirun stop rank 0 before it
+     * has printed the job's one line; rank 0's status is the job's. */
+    if (quiet) return 0;
+    return rc ? cli_report(CMD, &err) : 0;
 }

@@ -71,8 +71,9 @@ typedef struct sp_ppl_split {
 
 /* A whole perplexity job: run plainly, as every rank of an MPI job (the launcher is detected
  * and the MPI library loaded here) or as one shard. Only rank 0 prints the report to out (or
- * writes the part); on the other ranks *quiet is set: they print no error either, rank 0
- * reports the first failure of any rank. */
+ * writes the part); on the other ranks *quiet is set: they print no error either and should
+ * exit with 0, so that mpirun does not stop rank 0 before it reports the first failure of any
+ * rank (with the job's exit status). */
 int sp_ppl_run_split(const sp_ppl_job *job, const sp_ppl_split *split, FILE *out, int json,
                      int *quiet, sp_error *err);
 
