@@ -16,20 +16,23 @@ causal attention makes the padding invisible to the real positions).
 Every variant of a task sees the same batches (one shuffled order of the training file per
 epoch, seeded) and starts from the same seed. bf16 autocast with fp32 master weights, fused
 AdamW (betas 0.9/0.99, no weight decay), gradient clip 1.0 per model, linear warm-up then
-cosine decay to 0 at --max-steps. With --plan-seconds the total step count is fixed once, from
-the step rate measured after compilation, and stored in the state, so later runs keep the same
-schedule.
+cosine decay to 0 at the task's step count: --max-steps, or with --plan TASK the count that
+fits in the rest of this run (--minutes, less --reserve) at the step rate measured over the first
+steps (plus TASK=SECONDS at the rate of that task alone, for a schedule spread over a later
+run). The count is stored in the state, so a resumed run keeps the same schedule;
+--continue-lr adds a new warm-up and cosine stage after a finished schedule.
 
-Resumable: OUT_DIR/state/<task>-<variant>.pt holds the model (fp32), the optimiser, the
-scheduler, the data position and the RNG states; a later run with --resume continues exactly.
+Resumable: OUT_DIR/state/<task>-<variant>.pt (6.4 MB at D = 128) holds the model (fp32), the
+optimiser, the schedule position, the data position and the RNG states; a later run with
+--resume continues exactly.
 Each run stops after --minutes (a whole budget can be spread over several runs), saves the
 state, and writes OUT_DIR/<task>-<variant>/{last.ckpt,config.json,train_log.json}.
 
 Usage:
   train_task.py OUT_DIR --task copy=DATA_DIR [--task flipflop=DATA_DIR ...]
                 [--variants softmax-rope,asentmax-nape,ssmax-nape] [--batch 256] [--lr 1e-3]
-                [--warmup 1000] (--max-steps N | --plan-seconds S) [--minutes M] [--resume]
-                [--compile] [--monitor DIR ...]
+                [--warmup 1000] (--max-steps N | --plan TASK[=SECONDS] ...) [--minutes M]
+                [--resume [--continue-lr LR]] [--compile] [--monitor TASK=DIR ...]
 """
 
 import argparse
