@@ -11,6 +11,7 @@
 
 #include "sparsa_common.h"
 #include "tu_cli.h"
+#include "tu_signals.h"
 
 #define DIR "tests/fixtures/perplexity/"
 #define LLAMA DIR "ppl-llama.sparsa"

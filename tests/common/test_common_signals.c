@@ -8,6 +8,7 @@
 
 #include "tc_child.h"
 #include "test_common_files.h"
+#include "tu_signals.h"
 
 static char dir[64];
 static void setup(void) { tc_mkdir(dir, sizeof dir); }

@@ -12,6 +12,7 @@
 
 #include "tu_convert.h"
 #include "tu.h"
+#include "tu_signals.h"
 
 static char tmpdir[256], src[300], outdir[300];
 static int mounted;

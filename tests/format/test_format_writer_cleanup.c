@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 
 #include "tu_format.h"
+#include "tu_signals.h"
 
 static char dir[64];
 static void setup(void) {
