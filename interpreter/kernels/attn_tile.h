@@ -26,14 +26,17 @@ typedef struct sp_attn_tile_kernels {
      * l < SP_ATTN_LANES, p = 0 … d−1 in order. */
     void (*qk)(const float *qT, const float *k, size_t kstride, int d, int nkeys, float *sT);
     /* oT[c][l] = oT[c][l]·alpha[l] (alpha NULL: left as is), then for j = 0 … nkeys−1 in
-     * order oT[c][l] += v[j·vstride + c] · pT[j][l]; c < dv. */
+     * order oT[c][l] += v[j·vstride + c] · pT[j][l] where pT[j][l] ≠ 0; c < dv. A weight of
+     * exactly 0 (a key the lane does not see) adds nothing, so a NaN or Inf value row never
+     * reaches a query that does not see it. */
     void (*pv)(const float *pT, const float *v, size_t vstride, int dv, int nkeys,
                const float *alpha, float *oT);
     /* One query (decode): s[j] = Σ_p k[j·kstride + p] · q[p], the same chain as one lane of
      * qk. */
     void (*qk_row)(const float *q, const float *k, size_t kstride, int d, int nkeys, float *s);
     /* One live lane (decode): o[c] = o[c]·alpha[0] (alpha NULL: left as is), then
-     * o[c] += v[j·vstride + c] · p[j] for j in order: the same chain as one lane of pv. */
+     * o[c] += v[j·vstride + c] · p[j] for j in order where p[j] ≠ 0: the same chain as one
+     * lane of pv. */
     void (*pv_row)(const float *p, const float *v, size_t vstride, int dv, int nkeys,
                    const float *alpha, float *o);
 } sp_attn_tile_kernels;

@@ -15,6 +15,9 @@
 #define ZEROV() _mm512_setzero_ps()
 #define FMAV(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define MULV(a, b) _mm512_mul_ps(a, b)
+#define MASKV __mmask16
+#define NONZERO(p) _mm512_cmp_ps_mask(p, _mm512_setzero_ps(), _CMP_NEQ_UQ)
+#define MASK_FMAV(a, b, c, k) _mm512_mask3_fmadd_ps(a, b, c, k)
 #define MR_QK 8
 #define MR_PV 8
 #include "attn_tile_impl.h"

@@ -2,7 +2,9 @@
  * macros and included by attn_tile_avx512.c and attn_tile_avx2.c (not a public header).
  *
  * The including file defines: V (vector type), W (its lanes), ATTR (target attribute), LOADV,
- * STOREV, SET1, ZEROV, FMAV(a, b, c) = a·b + c fused, MULV, and MR_QK / MR_PV, the number of
+ * STOREV, SET1, ZEROV, FMAV(a, b, c) = a·b + c fused, MULV, MASKV (a lane mask type),
+ * NONZERO(p) = the lanes where p ≠ 0 (NaN included), MASK_FMAV(a, b, c, k) = a·b + c fused in
+ * the lanes of k and c elsewhere, and MR_QK / MR_PV, the number of
  * key rows (scores) or value columns (outputs) held in registers at once, each against the
  * SP_ATTN_LANES / W vectors of a lane row. Register blocking changes no number: every element
  * is still its own chain in the order attn_tile.h fixes. */
@@ -67,14 +69,18 @@ ATTR static inline __attribute__((always_inline)) void pv_block(const float *pT,
             for (int u = 0; u < NV; u++) acc[r][u] = MULV(acc[r][u], LOADV(alpha + u * W));
     for (int j = 0; j < nkeys; j++) {
         V pj[NV];
+        MASKV live[NV]; /* a lane whose weight is 0 adds nothing, even for a NaN or Inf value */
 #pragma GCC unroll 4
-        for (int u = 0; u < NV; u++) pj[u] = LOADV(pT + j * LN + u * W);
+        for (int u = 0; u < NV; u++) {
+            pj[u] = LOADV(pT + j * LN + u * W);
+            live[u] = NONZERO(pj[u]);
+        }
         const float *vj = v + (size_t)j * vstride + c0;
 #pragma GCC unroll 16
         for (int r = 0; r < MR_PV; r++) {
             const V vb = SET1(vj[r]);
 #pragma GCC unroll 4
-            for (int u = 0; u < NV; u++) acc[r][u] = FMAV(vb, pj[u], acc[r][u]);
+            for (int u = 0; u < NV; u++) acc[r][u] = MASK_FMAV(vb, pj[u], acc[r][u], live[u]);
         }
     }
 #pragma GCC unroll 16
@@ -92,7 +98,9 @@ ATTR static void pv_tile(const float *pT, const float *v, size_t vstride, int dv
         if (alpha)
             for (int l = 0; l < LN; l++) o[l] = o[l] * alpha[l];
         for (int j = 0; j < nkeys; j++)
-            for (int l = 0; l < LN; l++) o[l] = fmaf(v[(size_t)j * vstride + c0], pT[j * LN + l], o[l]);
+            for (int l = 0; l < LN; l++)
+                if (pT[j * LN + l] != 0.0f)
+                    o[l] = fmaf(v[(size_t)j * vstride + c0], pT[j * LN + l], o[l]);
     }
 }
 
@@ -110,6 +118,7 @@ ATTR static void pv_row_impl(const float *p, const float *v, size_t vstride, int
             if (alpha) acc[u] = MULV(acc[u], SET1(alpha[0]));
         }
         for (int j = 0; j < nkeys; j++) {
+            if (p[j] == 0.0f) continue; /* as a lane of pv_tile: weight 0 adds nothing */
             const V pj = SET1(p[j]);
             const float *vj = v + (size_t)j * vstride + c;
 #pragma GCC unroll 8
@@ -121,13 +130,15 @@ ATTR static void pv_row_impl(const float *p, const float *v, size_t vstride, int
     for (; c + W <= dv; c += W) {
         V acc = LOADV(o + c);
         if (alpha) acc = MULV(acc, SET1(alpha[0]));
-        for (int j = 0; j < nkeys; j++) acc = FMAV(LOADV(v + (size_t)j * vstride + c), SET1(p[j]), acc);
+        for (int j = 0; j < nkeys; j++)
+            if (p[j] != 0.0f) acc = FMAV(LOADV(v + (size_t)j * vstride + c), SET1(p[j]), acc);
         STOREV(o + c, acc);
     }
     for (; c < dv; c++) {
         float acc = o[c];
         if (alpha) acc = acc * alpha[0];
-        for (int j = 0; j < nkeys; j++) acc = fmaf(v[(size_t)j * vstride + c], p[j], acc);
+        for (int j = 0; j < nkeys; j++)
+            if (p[j] != 0.0f) acc = fmaf(v[(size_t)j * vstride + c], p[j], acc);
         o[c] = acc;
     }
 }

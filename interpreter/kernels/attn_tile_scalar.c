@@ -32,7 +32,8 @@ static void pv_scalar(const float *pT, const float *v, size_t vstride, int dv, i
             for (int l = 0; l < L; l++) o[l] = o[l] * alpha[l];
         for (int j = 0; j < nkeys; j++) {
             const float vj = v[(size_t)j * vstride + c];
-            for (int l = 0; l < L; l++) o[l] = o[l] + vj * pT[j * L + l];
+            for (int l = 0; l < L; l++) /* weight 0 adds nothing, even for a NaN value */
+                if (pT[j * L + l] != 0.0f) o[l] = o[l] + vj * pT[j * L + l];
         }
     }
 }
@@ -42,7 +43,8 @@ static void pv_row_scalar(const float *p, const float *v, size_t vstride, int dv
     if (alpha)
         for (int c = 0; c < dv; c++) o[c] = o[c] * alpha[0];
     for (int j = 0; j < nkeys; j++)
-        for (int c = 0; c < dv; c++) o[c] = o[c] + v[(size_t)j * vstride + c] * p[j];
+        if (p[j] != 0.0f)
+            for (int c = 0; c < dv; c++) o[c] = o[c] + v[(size_t)j * vstride + c] * p[j];
 }
 
 const sp_attn_tile_kernels sp_attn_tile_scalar = {

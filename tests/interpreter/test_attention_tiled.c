@@ -5,7 +5,8 @@
  * here, causal, lengths that are not multiples of the tiles, head dims 16 … 256, GQA, ALiBi,
  * soft cap, window, query scales; prefill against decode and 2 against 3 threads on several
  * tiles; the skipped-tile
- * counts, on a row where whole tiles must be skipped and on one where none can be. A NaN
+ * counts, on a row where whole tiles must be skipped and on one where none can be; a NaN or
+ * Inf in a later key's rows leaves every earlier row's bits as without that key. A NaN
  * anywhere fails every comparison. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -64,7 +65,8 @@ static void kernels_against_double(const char *isa) {
                 cr_assert(memcmp(&srow[j], &sT[j * LN + 9], sizeof(float)) == 0,
                           "%s d %d n %d: qk_row differs from its lane at key %d", isa, d, n, j);
             /* outputs: V is k read with d columns; rescale then accumulate */
-            for (int i = 0; i < n * LN; i++) pT[i] = 0.5f * (urand() + 1.0f);
+            /* some weights exactly 0 (keys a lane does not see): they add nothing */
+            for (int i = 0; i < n * LN; i++) pT[i] = i % 7 == 3 ? 0.0f : 0.5f * (urand() + 1.0f);
             for (int i = 0; i < d * LN; i++) o0[i] = oT[i] = urand();
             for (int l = 0; l < LN; l++) alpha[l] = 0.5f * (urand() + 1.0f);
             kn->pv(pT, k, ks, d, n, alpha, oT);
@@ -251,6 +253,66 @@ Test(attention_tiled, many_candidates_floor_under_tau) {
         run_case(&g, "many candidates");
     }
 }
+
+/* ---- non-finite later keys -------------------------------------------------------------- */
+
+/* A NaN or Inf in the key and/or value row of the key at `at`: every earlier row (prefill, 2
+ * and 3 threads, decode) equals, bit for bit, the rows of the window cut just before that key;
+ * for softmax with only the value poisoned, row `at` itself is non-finite (the poison is
+ * live). */
+static void poisoned_case(float alpha, size_t at, float bad, int where) {
+    enum { L = 100, H = 2, D = 16 };
+    static float q[L * H * D], k[L * D], v[L * D], cut[L * H * D], pre[L * H * D],
+        thr[L * H * D], dec[L * H * D];
+    for (int i = 0; i < L * H * D; i++) q[i] = 1.5f * urand();
+    for (int i = 0; i < L * D; i++) k[i] = 1.5f * urand(), v[i] = urand();
+    const geometry g = {.L = L, .H = H, .HK = 1, .d = D, .dv = D, .scale = 0.25f, .alpha = alpha};
+    const sp_attn_params p = params_of(&g);
+    omp_set_num_threads(2);
+    sp_attention_forward(&p, q, k, v, NULL, 0, at, at, cut, NULL);
+    for (int x = 0; x < D; x++) {
+        if (where & 1) v[at * D + x] = bad;
+        if (where & 2) k[at * D + x] = bad;
+    }
+    sp_attention_forward(&p, q, k, v, NULL, 0, L, L, pre, NULL);
+    omp_set_num_threads(3);
+    sp_attention_forward(&p, q, k, v, NULL, 0, L, L, thr, NULL);
+    for (size_t i = 0; i < at; i++)
+        sp_attention_forward(&p, q + i * H * D, k, v, NULL, i, 1, i + 1, dec + i * H * D, NULL);
+    const size_t bytes = at * H * D * sizeof(float);
+    const char *what = where == 1 ? "value" : where == 2 ? "key" : "key and value";
+    cr_assert(memcmp(pre, cut, bytes) == 0, "alpha %g, %g in the %s row of key %zu: an earlier "
+              "prefill row changed", (double)alpha, (double)bad, what, at);
+    cr_assert(memcmp(thr, cut, bytes) == 0, "alpha %g, %s row of key %zu: 3 threads",
+              (double)alpha, what, at);
+    cr_assert(memcmp(dec, cut, bytes) == 0, "alpha %g, %s row of key %zu: decode", (double)alpha,
+              what, at);
+    if (alpha == 0 && where == 1) {
+        int nonfinite = 0;
+        for (int x = 0; x < H * D; x++) nonfinite |= !isfinite(pre[at * H * D + x]);
+        cr_assert(nonfinite, "softmax row %zu sees a %g value but is finite", at, (double)bad);
+    }
+}
+
+static void later_keys_poisoned(const char *isa) {
+    if (sp_gemm_set_isa(isa) != 0) {
+        sp_gemm_set_isa("auto");
+        cr_skip("the CPU has no %s", isa);
+    }
+    /* key 40: earlier rows 32 … 39 share its query tile and key tile; key 70: the second key
+     * tile */
+    const float alphas[3] = {0, 1.5f, 2.0f}, bad[2] = {NAN, INFINITY};
+    const size_t ats[2] = {40, 70};
+    for (int a = 0; a < 3; a++)
+        for (int i = 0; i < 2; i++)
+            for (int b = 0; b < 2; b++)
+                for (int where = 1; where <= 3; where++) poisoned_case(alphas[a], ats[i], bad[b], where);
+    sp_gemm_set_isa("auto");
+}
+
+Test(attention_tiled, later_nonfinite_key_avx512) { later_keys_poisoned("avx512"); }
+Test(attention_tiled, later_nonfinite_key_avx2) { later_keys_poisoned("avx2"); }
+Test(attention_tiled, later_nonfinite_key_scalar) { later_keys_poisoned("scalar"); }
 
 /* ---- skipped tiles --------------------------------------------------------------------- */
 
