@@ -64,6 +64,19 @@ typedef struct cli_command {
     {.name = "--no-verify", .kind = CLI_FLAG, .offset = offsetof(type, field),                 \
      .help = "skip the weights' checksums (CRC-32), checked by default at first use"}
 
+/* The --device and --precision rows every evaluating command shares (DESIGN.md's contract).
+ * This build has the cpu backend only, which computes in fp32: other values are usage errors
+ * that say so (cli/backend_opts.c). */
+int cli_parse_device(const char *value, void *dest, char *why, size_t why_len);
+int cli_parse_precision(const char *value, void *dest, char *why, size_t why_len);
+#define CLI_OPTIONS_BACKEND(type, device_field, precision_field)                              \
+    {.name = "--device", .kind = CLI_CUSTOM, .offset = offsetof(type, device_field),          \
+     .metavar = "cpu|cuda[:N]", .help = "where to run (default cpu; the only backend of this build)", \
+     .parse = cli_parse_device},                                                             \
+    {.name = "--precision", .kind = CLI_CUSTOM, .offset = offsetof(type, precision_field),    \
+     .metavar = "fp32|tf32|bf16", .help = "compute precision (default fp32, the parity reference)", \
+     .parse = cli_parse_precision}
+
 /* Positional arguments in order (they point into argv). */
 typedef struct cli_args {
     const char **pos;

@@ -31,6 +31,7 @@ typedef struct options {
     const char *predictions;
     int no_verify;
     int progress, quiet;      /* force the progress line on or off (default: stderr a tty) */
+    const char *device, *precision; /* --device, --precision: validated (cpu, fp32) */
 } options;
 
 static int add_path(const char *item, size_t len, void *dest) {
@@ -98,6 +99,7 @@ static const cli_option option_rows[] = {
      .max = 1ull << 40, .metavar = "N", .help = "first N samples of each file",
      .bad = "--limit needs a positive integer"},
     CLI_OPTION_THREADS(options, threads),
+    CLI_OPTIONS_BACKEND(options, device, precision),
     CLI_OPTION_NO_VERIFY(options, no_verify),
     {.name = "--predictions", .kind = CLI_STRING, .offset = offsetof(options, predictions),
      .metavar = "PATH", .help = "write one line per sample: <correct 0|1> <generated ids>"},

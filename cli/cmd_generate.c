@@ -28,6 +28,7 @@ typedef struct gen_options {
     float temp, top_p, penalty;
     int no_bos, no_verify, json;
     stop_list stops;
+    const char *device, *precision; /* --device, --precision: validated (cpu, fp32) */
 } gen_options;
 
 static int parse_stop(const char *value, void *dest, char *why, size_t why_len) {
@@ -114,6 +115,7 @@ static const cli_option options[] = {
     {.name = "--json", .kind = CLI_FLAG, .offset = offsetof(gen_options, json),
      .help = "one JSON document: prompt and generated ids, text, why it stopped, timings"},
     CLI_OPTION_THREADS(gen_options, threads),
+    CLI_OPTIONS_BACKEND(gen_options, device, precision),
     CLI_OPTION_NO_VERIFY(gen_options, no_verify),
     {0},
 };

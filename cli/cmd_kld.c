@@ -14,6 +14,7 @@ typedef struct kld_options {
     uint64_t ctx, max_tokens, threads;
     int score, bos;
     int json;
+    const char *device, *precision; /* --device, --precision: validated (cpu, fp32) */
 } kld_options;
 
 static const char *const score_names[] = {"all", "second-half", NULL};
@@ -37,6 +38,7 @@ static const cli_option options[] = {
      .help = "use only the first N tokens of each corpus",
      .bad = "--max-tokens needs a positive integer"},
     CLI_OPTION_THREADS(kld_options, threads),
+    CLI_OPTIONS_BACKEND(kld_options, device, precision),
     {.name = "--json", .kind = CLI_FLAG, .offset = offsetof(kld_options, json),
      .help = "one JSON document on stdout"},
     {0},

@@ -20,6 +20,7 @@ typedef struct logits_options {
     const char *tokens, *out;
     uint64_t threads;
     int no_verify, json;
+    const char *device, *precision; /* --device, --precision: validated (cpu, fp32) */
 } logits_options;
 
 static const cli_option options[] = {
@@ -30,6 +31,7 @@ static const cli_option options[] = {
     {.name = "--json", .kind = CLI_FLAG, .offset = offsetof(logits_options, json),
      .help = "the summary as one JSON document (n_tokens, vocab, top ids and logits)"},
     CLI_OPTION_THREADS(logits_options, threads),
+    CLI_OPTIONS_BACKEND(logits_options, device, precision),
     CLI_OPTION_NO_VERIFY(logits_options, no_verify),
     {0},
 };

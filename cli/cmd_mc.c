@@ -14,6 +14,7 @@ typedef struct mc_options {
     int format, bos, json;
     uint64_t limit, threads;
     const char *predictions;
+    const char *device, *precision; /* --device, --precision: validated (cpu, fp32) */
 } mc_options;
 
 static const char *const format_names[] = {"hellaswag", "winogrande", "arc", "generic", NULL};
@@ -34,6 +35,7 @@ static const cli_option options[] = {
     {.name = "--predictions", .kind = CLI_STRING, .offset = offsetof(mc_options, predictions),
      .metavar = "FILE", .help = "one JSON line per question: gold, predictions, log-likelihoods"},
     CLI_OPTION_THREADS(mc_options, threads),
+    CLI_OPTIONS_BACKEND(mc_options, device, precision),
     {.name = "--json", .kind = CLI_FLAG, .offset = offsetof(mc_options, json),
      .help = "one JSON document on stdout"},
     {0},

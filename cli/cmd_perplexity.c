@@ -35,6 +35,7 @@ typedef struct ppl_options {
     } models;                    /* --model, repeatable */
     struct shard { uint64_t k, n; } shard; /* --shard K/N; n 0: none */
     const char *part_out;        /* -o PART, with --shard */
+    const char *device, *precision; /* --device, --precision: validated (cpu, fp32) */
 } ppl_options;
 
 static const char *const score_names[] = {"all", "second-half", "rolling", NULL};
@@ -137,6 +138,7 @@ static const cli_option options[] = {
      .min = 1, .max = UINT64_MAX, .metavar = "N", .help = "largest corpus read (default 4 GiB; "
      "1 GiB for -)", .bad = "--max-bytes needs a positive integer"},
     CLI_OPTION_THREADS(ppl_options, threads),
+    CLI_OPTIONS_BACKEND(ppl_options, device, precision),
     CLI_OPTION_NO_VERIFY(ppl_options, no_verify),
     {.name = "--json", .kind = CLI_FLAG, .offset = offsetof(ppl_options, json),
      .help = "one JSON document on stdout"},

@@ -1,0 +1,53 @@
+/* test_cli_backend_opts.c — --device and --precision on every evaluating command: cpu and fp32
+ * run (and give the same logits as leaving them out); cuda[:N], tf32 and bf16 are refused with
+ * one line saying this build has only the cpu backend in fp32; anything else is a usage error
+ * naming the value. */
+#include <criterion/criterion.h>
+
+#include "tu.h"
+#include "tu_cli.h"
+
+#define M "examples/models/softmax_rope.sparsa"
+
+static const char *const commands[] = {
+    "perplexity " M " examples/data/sotu_2001_2021.txt --ctx 64 --max-tokens 256",
+    "logits " M " --tokens 1,2,3",
+    "generate " M " --tokens 1,2,3 -n 2",
+    "eval-task " M " --src examples/data/sotu_2001_2021.txt --trg examples/data/sotu_2001_2021.txt",
+    "kld " M " " M " examples/data/sotu_2001_2021.txt --ctx 64 --max-tokens 256",
+    "mc " M " tests/fixtures/mc/generic.jsonl",
+};
+
+Test(backend_opts, every_evaluating_command_refuses_what_this_build_cannot_do) {
+    char line[512];
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        snprintf(line, sizeof line, "%s --device cuda", commands[i]);
+        tu_expect_bad(line, "--device cuda: this sparsa has no CUDA backend");
+        snprintf(line, sizeof line, "%s --device cuda:1", commands[i]);
+        tu_expect_bad(line, "--device cuda:1: this sparsa has no CUDA backend");
+        snprintf(line, sizeof line, "%s --device gpu", commands[i]);
+        tu_expect_bad(line, "--device needs cpu or cuda[:N], not 'gpu'");
+        snprintf(line, sizeof line, "%s --precision bf16", commands[i]);
+        tu_expect_bad(line, "--precision bf16: the cpu backend computes in fp32 only");
+        snprintf(line, sizeof line, "%s --precision tf32", commands[i]);
+        tu_expect_bad(line, "--precision tf32: the cpu backend computes in fp32 only");
+        snprintf(line, sizeof line, "%s --precision fp64", commands[i]);
+        tu_expect_bad(line, "--precision needs fp32, tf32 or bf16, not 'fp64'");
+        snprintf(line, sizeof line, "%s --device cpu --device cpu", commands[i]);
+        tu_expect_bad(line, "--device given twice");
+    }
+}
+
+Test(backend_opts, cpu_and_fp32_run_as_the_default_does) {
+    char *plain = NULL, *named = NULL, *err = NULL;
+    cr_assert_eq(tu_run_sparsa("logits " M " --tokens 5,17,3,900", &plain, &err), 0, "%s", err);
+    free(err);
+    err = NULL;
+    cr_assert_eq(tu_run_sparsa("logits " M " --tokens 5,17,3,900 --device cpu --precision fp32",
+                               &named, &err), 0, "%s", err);
+    cr_assert(plain && *plain, "no summary printed");
+    cr_assert_str_eq(named, plain);
+    free(plain);
+    free(named);
+    free(err);
+}
