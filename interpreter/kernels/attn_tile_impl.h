@@ -54,9 +54,11 @@ ATTR static void qk_row_tail(const float *q, const float *k, size_t kstride, int
     }
 }
 
-/* Output columns [c0, c0 + MR_PV) of the tile. */
+/* Output columns [c0, c0 + MR_PV) of the tile; live[j] holds the lanes where key j's weight
+ * is not 0: the others add nothing, even for a NaN or Inf value. */
 ATTR static inline __attribute__((always_inline)) void pv_block(const float *pT, const float *v,
-        size_t vstride, int c0, int nkeys, const float *alpha, float *oT) {
+        size_t vstride, int c0, int nkeys, const float *alpha, const MASKV (*live)[NV],
+        float *oT) {
     V acc[MR_PV][NV];
 #pragma GCC unroll 16
     for (int r = 0; r < MR_PV; r++)
@@ -69,18 +71,14 @@ ATTR static inline __attribute__((always_inline)) void pv_block(const float *pT,
             for (int u = 0; u < NV; u++) acc[r][u] = MULV(acc[r][u], LOADV(alpha + u * W));
     for (int j = 0; j < nkeys; j++) {
         V pj[NV];
-        MASKV live[NV]; /* a lane whose weight is 0 adds nothing, even for a NaN or Inf value */
 #pragma GCC unroll 4
-        for (int u = 0; u < NV; u++) {
-            pj[u] = LOADV(pT + j * LN + u * W);
-            live[u] = NONZERO(pj[u]);
-        }
+        for (int u = 0; u < NV; u++) pj[u] = LOADV(pT + j * LN + u * W);
         const float *vj = v + (size_t)j * vstride + c0;
 #pragma GCC unroll 16
         for (int r = 0; r < MR_PV; r++) {
             const V vb = SET1(vj[r]);
 #pragma GCC unroll 4
-            for (int u = 0; u < NV; u++) acc[r][u] = MASK_FMAV(vb, pj[u], acc[r][u], live[u]);
+            for (int u = 0; u < NV; u++) acc[r][u] = MASK_FMAV(vb, pj[u], acc[r][u], live[j][u]);
         }
     }
 #pragma GCC unroll 16
@@ -91,8 +89,12 @@ ATTR static inline __attribute__((always_inline)) void pv_block(const float *pT,
 
 ATTR static void pv_tile(const float *pT, const float *v, size_t vstride, int dv, int nkeys,
                          const float *alpha, float *oT) {
+    MASKV live[SP_ATTN_TK][NV]; /* once per tile, not once per block of columns */
+    for (int j = 0; j < nkeys; j++)
+#pragma GCC unroll 4
+        for (int u = 0; u < NV; u++) live[j][u] = NONZERO(LOADV(pT + j * LN + u * W));
     int c0 = 0;
-    for (; c0 + MR_PV <= dv; c0 += MR_PV) pv_block(pT, v, vstride, c0, nkeys, alpha, oT);
+    for (; c0 + MR_PV <= dv; c0 += MR_PV) pv_block(pT, v, vstride, c0, nkeys, alpha, live, oT);
     for (; c0 < dv; c0++) { /* columns past the last block, one at a time (fmaf is fused) */
         float *o = oT + (size_t)c0 * LN;
         if (alpha)
