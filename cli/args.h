@@ -71,10 +71,10 @@ int cli_parse_device(const char *value, void *dest, char *why, size_t why_len);
 int cli_parse_precision(const char *value, void *dest, char *why, size_t why_len);
 #define CLI_OPTIONS_BACKEND(type, device_field, precision_field)                              \
     {.name = "--device", .kind = CLI_CUSTOM, .offset = offsetof(type, device_field),          \
-     .metavar = "cpu|cuda[:N]", .help = "where to run (default cpu; the only backend of this build)", \
+     .metavar = "DEV", .help = "cpu (default) or cuda[:N]; this build runs on the cpu only",   \
      .parse = cli_parse_device},                                                             \
     {.name = "--precision", .kind = CLI_CUSTOM, .offset = offsetof(type, precision_field),    \
-     .metavar = "fp32|tf32|bf16", .help = "compute precision (default fp32, the parity reference)", \
+     .metavar = "P", .help = "fp32 (default), tf32 or bf16; this build computes in fp32",       \
      .parse = cli_parse_precision}
 
 /* Positional arguments in order (they point into argv). */
