@@ -18,6 +18,7 @@
 #define MASKV __m256
 #define NONZERO(p) _mm256_cmp_ps(p, _mm256_setzero_ps(), _CMP_NEQ_UQ)
 #define MASK_FMAV(a, b, c, k) _mm256_blendv_ps(c, _mm256_fmadd_ps(a, b, c), k)
+#define ALL_LANES(k) (_mm256_movemask_ps(k) == 0xff)
 #define MR_QK 3
 #define MR_PV 3
 #include "attn_tile_impl.h"

@@ -18,6 +18,7 @@
 #define MASKV __mmask16
 #define NONZERO(p) _mm512_cmp_ps_mask(p, _mm512_setzero_ps(), _CMP_NEQ_UQ)
 #define MASK_FMAV(a, b, c, k) _mm512_mask3_fmadd_ps(a, b, c, k)
+#define ALL_LANES(k) ((k) == 0xffff)
 #define MR_QK 8
 #define MR_PV 8
 #include "attn_tile_impl.h"

@@ -4,9 +4,9 @@
  * The including file defines: V (vector type), W (its lanes), ATTR (target attribute), LOADV,
  * STOREV, SET1, ZEROV, FMAV(a, b, c) = a·b + c fused, MULV, MASKV (a lane mask type),
  * NONZERO(p) = the lanes where p ≠ 0 (NaN included), MASK_FMAV(a, b, c, k) = a·b + c fused in
- * the lanes of k and c elsewhere, and MR_QK / MR_PV, the number of
- * key rows (scores) or value columns (outputs) held in registers at once, each against the
- * SP_ATTN_LANES / W vectors of a lane row. Register blocking changes no number: every element
+ * the lanes of k and c elsewhere, ALL_LANES(k) = 1 when k holds every lane, and MR_QK / MR_PV,
+ * the number of key rows (scores) or value columns (outputs) held in registers at once, each
+ * against the SP_ATTN_LANES / W vectors of a lane row. Register blocking changes no number: every element
  * is still its own chain in the order attn_tile.h fixes. */
 #include <math.h>
 
@@ -58,7 +58,7 @@ ATTR static void qk_row_tail(const float *q, const float *k, size_t kstride, int
  * is not 0: the others add nothing, even for a NaN or Inf value. */
 ATTR static inline __attribute__((always_inline)) void pv_block(const float *pT, const float *v,
         size_t vstride, int c0, int nkeys, const float *alpha, const MASKV (*live)[NV],
-        float *oT) {
+        const int masked, float *oT) {
     V acc[MR_PV][NV];
 #pragma GCC unroll 16
     for (int r = 0; r < MR_PV; r++)
@@ -78,7 +78,8 @@ ATTR static inline __attribute__((always_inline)) void pv_block(const float *pT,
         for (int r = 0; r < MR_PV; r++) {
             const V vb = SET1(vj[r]);
 #pragma GCC unroll 4
-            for (int u = 0; u < NV; u++) acc[r][u] = MASK_FMAV(vb, pj[u], acc[r][u], live[j][u]);
+            for (int u = 0; u < NV; u++) acc[r][u] = masked ? MASK_FMAV(vb, pj[u], acc[r][u], live[j][u])
+                                   : FMAV(vb, pj[u], acc[r][u]);
         }
     }
 #pragma GCC unroll 16
@@ -90,11 +91,19 @@ ATTR static inline __attribute__((always_inline)) void pv_block(const float *pT,
 ATTR static void pv_tile(const float *pT, const float *v, size_t vstride, int dv, int nkeys,
                          const float *alpha, float *oT) {
     MASKV live[SP_ATTN_TK][NV]; /* once per tile, not once per block of columns */
+    int all_live = 1;
     for (int j = 0; j < nkeys; j++)
 #pragma GCC unroll 4
-        for (int u = 0; u < NV; u++) live[j][u] = NONZERO(LOADV(pT + j * LN + u * W));
+        for (int u = 0; u < NV; u++) {
+            live[j][u] = NONZERO(LOADV(pT + j * LN + u * W));
+            all_live &= ALL_LANES(live[j][u]);
+        }
+    /* no weight is 0 (a tile every lane sees whole): the plain product gives the same bits */
     int c0 = 0;
-    for (; c0 + MR_PV <= dv; c0 += MR_PV) pv_block(pT, v, vstride, c0, nkeys, alpha, live, oT);
+    if (all_live)
+        for (; c0 + MR_PV <= dv; c0 += MR_PV) pv_block(pT, v, vstride, c0, nkeys, alpha, live, 0, oT);
+    else
+        for (; c0 + MR_PV <= dv; c0 += MR_PV) pv_block(pT, v, vstride, c0, nkeys, alpha, live, 1, oT);
     for (; c0 < dv; c0++) { /* columns past the last block, one at a time (fmaf is fused) */
         float *o = oT + (size_t)c0 * LN;
         if (alpha)
