@@ -5,8 +5,9 @@
  *
  * Causal tiles past the tile's last query are never visited; keys a lane does not see have
  * weight exactly 0 and the PV kernels skip weight-0 terms, so a NaN or Inf in a later token's
- * value row never reaches an earlier query (attn_tile.h). ℓ is summed per tile in float, in key order, then added in double. Every
- * step is per lane, so a lane's bits do not depend on the other lanes (tiled.h). */
+ * value row never reaches an earlier query (attn_tile.h). ℓ is summed per tile in float, in
+ * key order, then added in double. Every step is per lane, so a lane's bits do not depend on
+ * the other lanes (tiled.h). */
 #include <math.h>
 #include <string.h>
 
