@@ -6,8 +6,8 @@
  * NONZERO(p) = the lanes where p ≠ 0 (NaN included), MASK_FMAV(a, b, c, k) = a·b + c fused in
  * the lanes of k and c elsewhere, ALL_LANES(k) = 1 when k holds every lane, and MR_QK / MR_PV,
  * the number of key rows (scores) or value columns (outputs) held in registers at once, each
- * against the SP_ATTN_LANES / W vectors of a lane row. Register blocking changes no number: every element
- * is still its own chain in the order attn_tile.h fixes. */
+ * against the SP_ATTN_LANES / W vectors of a lane row. Register blocking changes no number:
+ * every element is still its own chain in the order attn_tile.h fixes. */
 #include <math.h>
 
 #define NV (SP_ATTN_LANES / W)
@@ -78,7 +78,8 @@ ATTR static inline __attribute__((always_inline)) void pv_block(const float *pT,
         for (int r = 0; r < MR_PV; r++) {
             const V vb = SET1(vj[r]);
 #pragma GCC unroll 4
-            for (int u = 0; u < NV; u++) acc[r][u] = masked ? MASK_FMAV(vb, pj[u], acc[r][u], live[j][u])
+            for (int u = 0; u < NV; u++)
+                acc[r][u] = masked ? MASK_FMAV(vb, pj[u], acc[r][u], live[j][u])
                                    : FMAV(vb, pj[u], acc[r][u]);
         }
     }
@@ -101,9 +102,11 @@ ATTR static void pv_tile(const float *pT, const float *v, size_t vstride, int dv
     /* no weight is 0 (a tile every lane sees whole): the plain product gives the same bits */
     int c0 = 0;
     if (all_live)
-        for (; c0 + MR_PV <= dv; c0 += MR_PV) pv_block(pT, v, vstride, c0, nkeys, alpha, live, 0, oT);
+        for (; c0 + MR_PV <= dv; c0 += MR_PV)
+            pv_block(pT, v, vstride, c0, nkeys, alpha, live, 0, oT);
     else
-        for (; c0 + MR_PV <= dv; c0 += MR_PV) pv_block(pT, v, vstride, c0, nkeys, alpha, live, 1, oT);
+        for (; c0 + MR_PV <= dv; c0 += MR_PV)
+            pv_block(pT, v, vstride, c0, nkeys, alpha, live, 1, oT);
     for (; c0 < dv; c0++) { /* columns past the last block, one at a time (fmaf is fused) */
         float *o = oT + (size_t)c0 * LN;
         if (alpha)

@@ -306,7 +306,8 @@ static void later_keys_poisoned(const char *isa) {
     for (int a = 0; a < 3; a++)
         for (int i = 0; i < 2; i++)
             for (int b = 0; b < 2; b++)
-                for (int where = 1; where <= 3; where++) poisoned_case(alphas[a], ats[i], bad[b], where);
+                for (int where = 1; where <= 3; where++)
+                    poisoned_case(alphas[a], ats[i], bad[b], where);
     sp_gemm_set_isa("auto");
 }
 
