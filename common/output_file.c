@@ -7,10 +7,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <signal.h>
 
 #include "sparsa_common.h"
 
@@ -33,6 +37,36 @@ static void release(sp_out *o) {
     *o = (sp_out){.fd = -1, .slot = -1};
 }
 
+int sp_temp_create(const char *path, char **tmp, int *slot, sp_error *err) {
+    *tmp = NULL;
+    *slot = -1;
+    char *t = temp_template(path);
+    if (!t) return sp_fail(err, SP_ERR_RUNTIME, "%s: out of memory", path), -1;
+    sigset_t stop, was;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT), sigaddset(&stop, SIGTERM), sigaddset(&stop, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stop, &was);
+    int fd = mkostemp(t, O_CLOEXEC), e = errno;
+    int s = fd < 0 ? -1 : sp_cleanup_register(t);
+    if (fd >= 0 && s < 0) {
+        unlink(t);
+        close(fd);
+    }
+    pthread_sigmask(SIG_SETMASK, &was, NULL);  /* a held-back signal now finds it registered */
+    if (fd < 0 || s < 0) {
+        free(t);
+        if (fd < 0)
+            sp_fail(err, SP_ERR_RUNTIME, "%s: cannot create a file next to it: %s", path,
+                    strerror(e));
+        else
+            sp_fail(err, SP_ERR_RUNTIME, "%s: too many temporary files open at once", path);
+        return -1;
+    }
+    *tmp = t;
+    *slot = s;
+    return fd;
+}
+
 int sp_out_open(sp_out *o, const char *path, int allow_stdout, sp_error *err) {
     *o = (sp_out){.fd = -1, .slot = -1};
     int rc = sp_output_check(path, allow_stdout, err);
@@ -43,20 +77,17 @@ int sp_out_open(sp_out *o, const char *path, int allow_stdout, sp_error *err) {
         o->is_stdout = 1;
         return SP_OK;
     }
-    if (!(o->path = strdup(path)) || !(o->tmp = temp_template(path))) {
+    if (!(o->path = strdup(path))) {
         release(o);
         return sp_fail(err, SP_ERR_RUNTIME, "%s: out of memory", path);
     }
-    o->fd = mkostemp(o->tmp, O_CLOEXEC);
+    o->fd = sp_temp_create(path, &o->tmp, &o->slot, err);
     if (o->fd < 0) {
-        int e = errno;
         release(o);
-        return sp_fail(err, SP_ERR_RUNTIME, "%s: cannot create a file next to it: %s", path,
-                       strerror(e));
+        return err ? err->code : SP_ERR_RUNTIME;
     }
-    o->slot = sp_cleanup_register(o->tmp);
-    if (o->slot < 0 || !(o->fp = fdopen(o->fd, "wb"))) {
-        int e = o->slot < 0 ? ENFILE : errno;
+    if (!(o->fp = fdopen(o->fd, "wb"))) {
+        int e = errno;
         sp_out_abort(o);
         return sp_fail(err, SP_ERR_RUNTIME, "%s: cannot prepare the output: %s", path,
                        strerror(e));

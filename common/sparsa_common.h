@@ -129,6 +129,13 @@ typedef struct sp_out {
     int is_stdout;
 } sp_out;
 
+/* Creates the temporary "<dir>/.<base>.tmp-XXXXXX" next to path (0600, O_CLOEXEC) and registers
+ * it with the cleanup registry, with SIGINT/SIGTERM/SIGHUP held back in between so a signal can
+ * never leave it unregistered. Returns its fd, with the malloc'd name in *tmp and the registry
+ * slot in *slot; or -1 with err filled (SP_ERR_RUNTIME) and nothing left behind. Used by
+ * sp_out_open and by writers that manage their own temporary (the model-file writer). */
+int sp_temp_create(const char *path, char **tmp, int *slot, sp_error *err);
+
 /* Runs sp_output_check, then creates the temporary. On failure nothing is left behind. */
 int sp_out_open(sp_out *o, const char *path, int allow_stdout, sp_error *err);
 /* Flush + fsync + close + rename + folder fsync; every step checked (SP_ERR_RUNTIME with a

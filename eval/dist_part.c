@@ -15,15 +15,6 @@
 #define PART_DEVICE "cpu"
 #define PART_PRECISION "fp32"
 
-static int file_sha256(const char *path, char hex[65], sp_error *err) {
-    uint64_t size = 0;
-    int fd = sp_open_input(path, &size, err);
-    if (fd < 0) return SP_ERR_INPUT;
-    int rc = sp_sha256_file(fd, size, hex, err);
-    close(fd);
-    return rc;
-}
-
 static void json_str(FILE *f, const char *s) { sp_json_escape(f, s, strlen(s)); }
 
 /* Models, corpora and settings: what every part of one run must share. */
@@ -40,7 +31,7 @@ static int write_identity(FILE *f, const sp_ppl_run *run, const char *version, s
     for (size_t i = 0; i < run->job.n_corpora; i++) {
         char hex[65];
         const sp_ppl_corpus *c = &run->corpora[i];
-        int rc = file_sha256(c->path, hex, err);
+        int rc = sp_prov_sha256_file(c->path, hex, err);
         if (rc) return rc;
         fputs(i ? ",\n  {\"file\": " : "\n  {\"file\": ", f);
         json_str(f, c->path);

@@ -7,8 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -81,52 +79,23 @@ int sp_writer_pad(sp_writer *w, uint64_t to) {
     return w->err.code;
 }
 
-/* "<dir>/.<base>.tmp-XXXXXX": same directory, so the final rename is atomic. */
-static char *temp_template(const char *path) {
-    char *a = strdup(path), *b = strdup(path);
-    char *t = NULL;
-    if (a && b) {
-        const char *dir = dirname(a), *base = basename(b);
-        size_t n = strlen(dir) + strlen(base) + 16;
-        if ((t = malloc(n))) snprintf(t, n, "%s/.%s.tmp-XXXXXX", dir, base);
-    }
-    free(a);
-    free(b);
-    return t;
-}
-
 int sp_writer_create(const char *path, int overwrite, sp_error *err, sp_writer **out) {
     *out = NULL;
     struct stat st;
     if (!overwrite && lstat(path, &st) == 0)
         return sp_fail(err, SP_ERR_INPUT, "%s: already exists (refusing to overwrite it)", path);
     sp_writer *w = calloc(1, sizeof *w);
-    if (!w || !(w->path = strdup(path)) || !(w->tmp = temp_template(path)) ||
-        !(w->obuf = malloc(SP_WRITE_BUF))) {
-        if (w) free(w->path), free(w->tmp), free(w->obuf);
+    if (!w || !(w->path = strdup(path)) || !(w->obuf = malloc(SP_WRITE_BUF))) {
+        if (w) free(w->path), free(w->obuf);
         free(w);
         return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     }
-    /* so that SIGINT/SIGTERM/SIGHUP during a conversion leave no temporary behind: held back
-     * from the file's creation until it is registered, then delivered (and it is removed) */
-    sigset_t stop, was;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT), sigaddset(&stop, SIGTERM), sigaddset(&stop, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &stop, &was);
-    w->fd = mkostemp(w->tmp, O_CLOEXEC);
-    int e = errno;
-    w->cleanup_slot = w->fd < 0 ? -1 : sp_cleanup_register(w->tmp);
-    pthread_sigmask(SIG_SETMASK, &was, NULL);
+    /* registered with the cleanup registry, so SIGINT/SIGTERM/SIGHUP during a conversion leave
+     * no temporary behind */
+    w->fd = sp_temp_create(path, &w->tmp, &w->cleanup_slot, err);
     if (w->fd < 0) {
-        free(w->path), free(w->tmp), free(w->obuf), free(w);
-        return sp_fail(err, SP_ERR_RUNTIME, "%s: cannot create a file next to it: %s", path,
-                       strerror(e));
-    }
-    if (w->cleanup_slot < 0) {
-        unlink(w->tmp);
-        close(w->fd);
-        free(w->path), free(w->tmp), free(w->obuf), free(w);
-        return sp_fail(err, SP_ERR_RUNTIME, "%s: too many temporary files open at once", path);
+        free(w->path), free(w->obuf), free(w);
+        return err ? err->code : SP_ERR_RUNTIME;
     }
     w->overwrite = overwrite;
     w->alignment = SP_DEFAULT_ALIGNMENT;
