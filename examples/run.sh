@@ -74,7 +74,7 @@ for m in $MODELS; do
             if (!match($0, "\"" key "\": *\"?[^,\"]*")) return ""
             s = substr($0, RSTART, RLENGTH); sub(/^"[^"]*": *"?/, "", s); return s
         }
-        /"file":/ {
+        /"file":/ && /"ctx":/ {
             f = val("file"); t = (f ~ /moby/) ? "moby" : "sotu"
             print m, t, val("ctx"), val("windows"), val("ppl")
         }' >>"$TMP/results"
