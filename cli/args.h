@@ -62,7 +62,7 @@ typedef struct cli_command {
  * CRC-32 check at first use (zstd tensors are still checked as they are decompressed). */
 #define CLI_OPTION_NO_VERIFY(type, field)                                                      \
     {.name = "--no-verify", .kind = CLI_FLAG, .offset = offsetof(type, field),                 \
-     .help = "skip the weights' checksums (CRC-32), checked by default at first use"}
+     .help = "skip the weights' CRC-32 checks (default: each checked at first use)"}
 
 /* The --device and --precision rows every evaluating command shares (DESIGN.md's contract).
  * This build has the cpu backend only, which computes in fp32: other values are usage errors

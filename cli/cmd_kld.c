@@ -15,6 +15,7 @@ typedef struct kld_options {
     int score, bos;
     int json;
     const char *device, *precision; /* --device, --precision: validated (cpu, fp32) */
+    int no_verify, progress, quiet;
 } kld_options;
 
 static const char *const score_names[] = {"all", "second-half", NULL};
@@ -39,6 +40,11 @@ static const cli_option options[] = {
      .bad = "--max-tokens needs a positive integer"},
     CLI_OPTION_THREADS(kld_options, threads),
     CLI_OPTIONS_BACKEND(kld_options, device, precision),
+    CLI_OPTION_NO_VERIFY(kld_options, no_verify),
+    {.name = "--progress", .kind = CLI_FLAG, .offset = offsetof(kld_options, progress),
+     .help = "draw the progress line on stderr even when it is not a terminal"},
+    {.name = "--quiet", .kind = CLI_FLAG, .offset = offsetof(kld_options, quiet),
+     .help = "no progress line (default: drawn when stderr is a terminal)"},
     {.name = "--json", .kind = CLI_FLAG, .offset = offsetof(kld_options, json),
      .help = "one JSON document on stdout"},
     {0},
@@ -64,6 +70,7 @@ int cmd_kld(int argc, char **argv) {
     cli_args a;
     int rc = cli_parse(&command, argc, argv, &o, &a);
     if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
+    if (o.progress && o.quiet) return cli_usage_error(CMD, "give --progress or --quiet, not both");
     if (a.n_pos < 2) return cli_usage_error(CMD, "missing the model files BASE and OTHER");
     if (a.n_pos < 3) return cli_usage_error(CMD, "missing a CORPUS file");
     for (size_t i = 0; i < a.n_pos; i++) sp_inputs_add(a.pos[i]);
@@ -76,7 +83,8 @@ int cmd_kld(int argc, char **argv) {
         .protocol = {(sp_score_mode)o.score, (sp_bos_mode)o.bos, 0},
         .max_tokens = (size_t)o.max_tokens,
         .threads = (int)o.threads,
-        .progress = isatty(2),
+        .progress = !o.quiet && (o.progress || isatty(2)),
+        .no_verify = o.no_verify,
         .version = cli_version(),
     };
     sp_error err = {0};

@@ -15,6 +15,7 @@ typedef struct mc_options {
     uint64_t limit, threads;
     const char *predictions;
     const char *device, *precision; /* --device, --precision: validated (cpu, fp32) */
+    int no_verify, progress, quiet;
 } mc_options;
 
 static const char *const format_names[] = {"hellaswag", "winogrande", "arc", "generic", NULL};
@@ -36,6 +37,11 @@ static const cli_option options[] = {
      .metavar = "FILE", .help = "one JSON line per question: gold, predictions, log-likelihoods"},
     CLI_OPTION_THREADS(mc_options, threads),
     CLI_OPTIONS_BACKEND(mc_options, device, precision),
+    CLI_OPTION_NO_VERIFY(mc_options, no_verify),
+    {.name = "--progress", .kind = CLI_FLAG, .offset = offsetof(mc_options, progress),
+     .help = "draw the progress line on stderr even when it is not a terminal"},
+    {.name = "--quiet", .kind = CLI_FLAG, .offset = offsetof(mc_options, quiet),
+     .help = "no progress line (default: drawn when stderr is a terminal)"},
     {.name = "--json", .kind = CLI_FLAG, .offset = offsetof(mc_options, json),
      .help = "one JSON document on stdout"},
     {0},
@@ -59,6 +65,7 @@ int cmd_mc(int argc, char **argv) {
     cli_args a;
     int rc = cli_parse(&command, argc, argv, &o, &a);
     if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
+    if (o.progress && o.quiet) return cli_usage_error(CMD, "give --progress or --quiet, not both");
     if (a.n_pos < 1) return cli_usage_error(CMD, "missing the MODEL file");
     if (a.n_pos < 2) return cli_usage_error(CMD, "missing the TASK.jsonl file");
     sp_inputs_add(a.pos[0]);
@@ -73,7 +80,8 @@ int cmd_mc(int argc, char **argv) {
         .bos = o.bos,
         .limit = (size_t)o.limit,
         .threads = (int)o.threads,
-        .progress = isatty(2),
+        .progress = !o.quiet && (o.progress || isatty(2)),
+        .no_verify = o.no_verify,
         .version = cli_version(),
         .predictions = o.predictions ? pred.fp : NULL,
     };

@@ -26,9 +26,10 @@ typedef struct kld_corpus {
     sp_ppl_plan plan;
 } kld_corpus;
 
-static int open_model(kld_model *k, const char *path, sp_error *err) {
+static int open_model(kld_model *k, const char *path, int no_verify, sp_error *err) {
     k->path = path;
-    int rc = sp_eval_open_model(path, &k->m, err);
+    sp_model_options mopts = {.no_verify = no_verify};
+    int rc = sp_eval_open_model_opts(path, &mopts, &k->m, err);
     if (!rc) rc = sp_eval_model_tokenizer(k->m, &k->tok, err);
     if (!rc && !k->tok)
         rc = sp_fail(err, SP_ERR_INPUT, "%s holds no tokenizer (convert it with --tokenizer "
@@ -140,8 +141,8 @@ static void state_free(kld_state *s, size_t n_corpora) {
 
 static int prepare(const sp_kld_job *job, kld_state *s, sp_error *err) {
     int rc = check_distinct(job, err);
-    if (!rc) rc = open_model(&s->a, job->base_path, err);
-    if (!rc) rc = open_model(&s->b, job->other_path, err);
+    if (!rc) rc = open_model(&s->a, job->base_path, job->no_verify, err);
+    if (!rc) rc = open_model(&s->b, job->other_path, job->no_verify, err);
     if (!rc) rc = check_models(job, &s->a, &s->b, &s->ctx, err);
     if (rc) return rc;
     s->corpora = calloc(job->n_corpora ? job->n_corpora : 1, sizeof *s->corpora);

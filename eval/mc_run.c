@@ -163,7 +163,8 @@ static int run_items(mc_ctx *c, const sp_mc_job *job, const sp_mc_set *set, size
 }
 
 static int open_model(mc_ctx *c, const sp_mc_job *job, sp_error *err) {
-    int rc = sp_eval_open_model(job->model_path, &c->m, err);
+    sp_model_options mopts = {.no_verify = job->no_verify};
+    int rc = sp_eval_open_model_opts(job->model_path, &mopts, &c->m, err);
     if (!rc) rc = sp_eval_model_tokenizer(c->m, &c->tok, err);
     if (!rc && !c->tok)
         rc = sp_fail(err, SP_ERR_INPUT, "%s holds no tokenizer (convert it with --tokenizer "

@@ -66,6 +66,7 @@ typedef struct sp_kld_job {
     size_t max_tokens;           /* 0: every token of each corpus */
     int threads;                 /* 0: the default */
     int progress;                /* a progress line on stderr */
+    int no_verify;               /* 1: skip the weights' CRC-32 checks (--no-verify) */
     const char *version;         /* sparsa's version for the JSON's provenance, or NULL */
 } sp_kld_job;
 
@@ -139,6 +140,7 @@ typedef struct sp_mc_job {
     size_t limit;                /* 0: every question */
     int threads;
     int progress;
+    int no_verify;               /* 1: skip the weights' CRC-32 checks (--no-verify) */
     FILE *predictions;           /* NULL, or one JSON line per question */
     const char *version;         /* sparsa's version for the JSON's provenance, or NULL */
 } sp_mc_job;

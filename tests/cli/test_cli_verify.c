@@ -97,6 +97,8 @@ Test(cli_verify, a_changed_weight_is_refused_by_every_run_and_no_verify_runs) {
         {"perplexity %s " PSALMS " --ctx 64 --max-tokens 200 --json", "\"ppl\": "},
         {"generate %s --tokens 5,6,7 -n 3", " "},
         {"eval-task %s --src %s --trg %s --json", "\"accuracy\": "},
+        {"kld %s " LLAMA " " PSALMS " --ctx 64 --max-tokens 200 --json", "\"mean_kld\": "},
+        {"mc %s tests/fixtures/mc/generic.jsonl --json", "\"acc\": "},
     };
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
         char fmt[300], args[1200];
