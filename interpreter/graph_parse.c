@@ -250,6 +250,17 @@ static int parse_int_scalar(parse_ctx *pc, const yaml_node_t *v, const char *key
     return SP_OK;
 }
 
+/* 1 if a key before pr in the same mapping is `key` (a YAML mapping must not repeat a key:
+ * libyaml keeps both, and which one wins would be a guess). */
+static int key_seen_before(parse_ctx *pc, const yaml_node_t *map, const yaml_node_pair_t *pr,
+                           const char *key) {
+    for (const yaml_node_pair_t *q = map->data.mapping.pairs.start; q < pr; q++) {
+        const char *k = scalar(get(pc, q->key));
+        if (k && !strcmp(k, key)) return 1;
+    }
+    return 0;
+}
+
 static int parse_top(parse_ctx *pc, const yaml_node_t *root) {
     sp_graph *g = pc->g;
     if (!root || root->type != YAML_MAPPING_NODE)
@@ -263,6 +274,8 @@ static int parse_top(parse_ctx *pc, const yaml_node_t *root) {
         long long x;
         int rc = SP_OK;
         if (!key) return pfail(pc, root, "top-level keys must be scalars");
+        if (key_seen_before(pc, root, pr, key))
+            return pfail(pc, get(pc, pr->key), "duplicate top-level key '%s'", key);
         if (!strcmp(key, "sparsa_graph")) {
             rc = parse_int_scalar(pc, val, key, 1, 1000000, &x);
             if (!rc && x > 1)

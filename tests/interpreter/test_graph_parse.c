@@ -25,6 +25,26 @@ Test(graph_parse, repeat_expands_and_substitutes) {
     sp_graph_free(g);
 }
 
+Test(graph_parse, a_repeated_top_level_key_is_refused) {
+    static const char *const graphs[] = {
+        "sparsa_graph: 1\nvocab_size: 5\nvocab_size: 6\ninputs: [tokens]\noutputs: [logits]\n"
+        "nodes:\n  - {op: embed, name: e, in: [tokens], out: logits, weight: t}\n",
+        "sparsa_graph: 1\nvocab_size: 5\ninputs: [tokens]\noutputs: [logits]\nnodes:\n"
+        "  - {op: embed, name: e, in: [tokens], out: logits, weight: t}\n"
+        "nodes:\n  - {op: embed, name: f, in: [tokens], out: logits, weight: t}\n",
+    };
+    const char *names[] = {"'vocab_size'", "'nodes'"};
+    for (int i = 0; i < 2; i++) {
+        sp_graph *g = NULL;
+        sp_error err = {0};
+        cr_assert_eq(sp_graph_parse(graphs[i], strlen(graphs[i]), &g, &err), SP_ERR_INPUT,
+                     "graph %d accepted", i);
+        cr_assert(strstr(err.msg, "duplicate top-level key") && strstr(err.msg, names[i]), "%s",
+                  err.msg);
+        cr_assert_null(g);
+    }
+}
+
 Test(graph_parse, oversized_repeat_is_rejected_before_expansion) {
     sp_graph *g = NULL;
     sp_error err = {0};
