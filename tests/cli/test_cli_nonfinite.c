@@ -14,28 +14,11 @@
 #define PSALMS DIR "psalms.txt"
 #define WIDTH 48 /* hidden size of LLAMA: one embedding row */
 
-static char tmpdir[] = "/tmp/sparsa_cli_nonfiniteXXXXXX";
-
-static void mk_tmp(void) { cr_assert(mkdtemp(tmpdir)); }
-static void rm_tmp(void) {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    cr_assert_eq(system(cmd), 0);
-}
-
-TestSuite(cli_nonfinite, .init = mk_tmp, .fini = rm_tmp);
-
-static char *in_tmp(const char *name) {
-    static char buf[4][400];
-    static int k;
-    char *b = buf[k++ % 4];
-    snprintf(b, sizeof buf[0], "%s/%s", tmpdir, name);
-    return b;
-}
+TestSuite(cli_nonfinite, .init = tu_scratch_make, .fini = tu_scratch_remove);
 
 /* LLAMA with every weight of its final norm NaN: every logit of every position is NaN. */
 static const char *nan_everywhere(void) {
-    char *path = in_tmp("nan-norm.sparsa");
+    char *path = tu_scratch_path("nan-norm.sparsa");
     cr_assert_eq(tu_poison_model(LLAMA, path, "model.norm.weight", 0, WIDTH), 0);
     return path;
 }
@@ -104,7 +87,7 @@ static size_t first_seen_inside_a_window(const int32_t *ids, size_t n) {
  * the token's window. Returns the position it names. */
 static size_t nonfinite_position(const char *model, const char *tag, const int32_t *ids,
                                  size_t at) {
-    char *m = in_tmp(tag);
+    char *m = tu_scratch_path(tag);
     cr_assert_eq(tu_untie_and_poison_row(model, m, "model.embed_tokens.weight", ids[at]), 0);
     char args[600], where[200];
     snprintf(where, sizeof where, "non-finite NLL in " PSALMS ", ctx 64, window %zu, position ",
@@ -161,19 +144,19 @@ Test(cli_nonfinite, logits_stop_and_leave_no_file) {
     expect_nonfinite(args, needles, 1);
     snprintf(args, sizeof args, "logits %s --tokens 5,6,7 --json", m);
     expect_nonfinite(args, needles, 1);
-    char *out = in_tmp("logits.bin");
+    char *out = tu_scratch_path("logits.bin");
     snprintf(args, sizeof args, "logits %s --tokens 5,6,7 --out %s", m, out);
     expect_nonfinite(args, needles, 1);
     struct stat st;
     cr_assert_neq(stat(out, &st), 0, "a logits file was left behind");
     char cmd[600];
-    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s' | grep -v '[.]sparsa$')\"", tmpdir);
-    cr_assert_eq(system(cmd), 0, "a temporary was left in %s", tmpdir);
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s' | grep -v '[.]sparsa$')\"", tu_scratch_dir());
+    cr_assert_eq(system(cmd), 0, "a temporary was left in %s", tu_scratch_dir());
 }
 
 Test(cli_nonfinite, eval_task_names_the_sample) {
     const char *m = nan_everywhere();
-    char *src = in_tmp("t.src"), *pred = in_tmp("pred.txt");
+    char *src = tu_scratch_path("t.src"), *pred = tu_scratch_path("pred.txt");
     FILE *f = fopen(src, "w");
     cr_assert(f);
     fputs("5 6 7\n8 9\n", f);

@@ -14,24 +14,7 @@
 #define PSALMS DIR "psalms.txt"
 #define NORM0 "model.layers.0.input_layernorm.weight"
 
-static char tmpdir[] = "/tmp/sparsa_cli_verifyXXXXXX";
-
-static void mk_tmp(void) { cr_assert(mkdtemp(tmpdir)); }
-static void rm_tmp(void) {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    cr_assert_eq(system(cmd), 0);
-}
-
-TestSuite(cli_verify, .init = mk_tmp, .fini = rm_tmp);
-
-static char *in_tmp(const char *name) {
-    static char buf[4][400];
-    static int k;
-    char *b = buf[k++ % 4];
-    snprintf(b, sizeof buf[0], "%s/%s", tmpdir, name);
-    return b;
-}
+TestSuite(cli_verify, .init = tu_scratch_make, .fini = tu_scratch_remove);
 
 /* LLAMA with the lowest mantissa bit of the first weight of NORM0 flipped (a tame change: the
  * model still computes finite logits), its stored CRC-32 left as it was. */
@@ -47,7 +30,7 @@ static const char *flipped_model(void) {
     uint8_t *img = tu_read_file(LLAMA, &n);
     cr_assert(img && at < n);
     img[at] ^= 0x01;
-    char *path = in_tmp("flipped.sparsa");
+    char *path = tu_scratch_path("flipped.sparsa");
     FILE *fp = fopen(path, "wb");
     cr_assert(fp && fwrite(img, 1, n, fp) == n && fclose(fp) == 0);
     free(img);
@@ -89,7 +72,7 @@ static void expect_runs(const char *args, const char *needle) {
 
 Test(cli_verify, a_changed_weight_is_refused_by_every_run_and_no_verify_runs) {
     const char *m = flipped_model();
-    char *src = in_tmp("t.src");
+    char *src = tu_scratch_path("t.src");
     FILE *f = fopen(src, "w");
     cr_assert(f && fputs("5 6 7\n", f) >= 0 && fclose(f) == 0);
     const char *runs[][2] = {
@@ -121,7 +104,7 @@ Test(cli_verify, a_changed_weight_is_refused_by_every_run_and_no_verify_runs) {
 /* The small graph of tu_format.h (vocabulary 4, width 8) with its three tensors, w0 given
  * `w0_len` elements, and the tokenizer section `tok` when not NULL. */
 static const char *small_model(const char *name, uint64_t w0_len, const void *tok, size_t tlen) {
-    char *path = in_tmp(name);
+    char *path = tu_scratch_path(name);
     sp_writer *w = NULL;
     sp_error err = {0};
     cr_assert_eq(sp_writer_create(path, 1, &err, &w), 0, "%s", err.msg);
@@ -195,7 +178,7 @@ Test(cli_verify, two_hundred_random_byte_changes_are_never_silent, .timeout = 60
     size_t n = 0;
     uint8_t *img = tu_read_file(LLAMA, &n);
     cr_assert(img && stored > 0);
-    char *path = in_tmp("changed.sparsa");
+    char *path = tu_scratch_path("changed.sparsa");
     uint64_t s = 0x5eed2024u;
     int ran_clean = 0, ran_nonfinite = 0;
     for (int k = 0; k < 200; k++) {

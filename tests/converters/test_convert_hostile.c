@@ -49,22 +49,6 @@ static void teardown(void) { rm_tree(tmpdir, 0); }
 
 TestSuite(convert_hostile, .init = setup, .fini = teardown);
 
-/* Entries of a folder (names joined by spaces, for messages), and how many. */
-static int list_dir(const char *dir, char *names, size_t cap) {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-    names[0] = 0;
-    while (d && (e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            n++;
-            size_t l = strlen(names);
-            snprintf(names + l, cap - l, "%s ", e->d_name);
-        }
-    if (d) closedir(d);
-    return n;
-}
-
 static uint8_t *snapshot(const char *path, size_t *n) {
     uint8_t *b = tu_read_file(path, n);
     cr_assert_not_null(b, "%s", path);
@@ -94,7 +78,7 @@ static void expect_output_refused(const char *srcarg, const char *out, const cha
     expect_same_bytes(cf, bc, nc);
     free(bs);
     free(bc);
-    cr_assert_eq(list_dir(src, names, sizeof names), 2, "source folder holds: %s", names);
+    cr_assert_eq(tu_list_dir(src, names, sizeof names), 2, "source folder holds: %s", names);
 }
 
 Test(convert_hostile, an_output_that_is_an_input_is_refused_even_with_force) {
@@ -114,7 +98,7 @@ Test(convert_hostile, an_output_that_is_an_input_is_refused_even_with_force) {
     cr_assert_eq(system(args), 0);
     snprintf(args, sizeof args, "convert %s --config %s -o %s --force", st, other, other);
     tu_expect_bad(args, "is an input");
-    cr_assert_eq(list_dir(outdir, names, sizeof names), 2, "out holds: %s", names);
+    cr_assert_eq(tu_list_dir(outdir, names, sizeof names), 2, "out holds: %s", names);
 }
 
 /* A sharded folder: its index file and every shard are inputs too. */
@@ -164,7 +148,7 @@ Test(convert_hostile, links_fifos_devices_and_folders_are_never_written) {
     expect_output_refused(src, p, "folder");
     /* standard output: a model file is never written there */
     expect_output_refused(src, "-", "-o must name a file");
-    int n = list_dir(outdir, names, sizeof names);
+    int n = tu_list_dir(outdir, names, sizeof names);
     cr_assert(strstr(names, "link.sparsa") && strstr(names, "fifo.sparsa") && strstr(names, "dir.sparsa"),
               "out holds: %s", names);
     cr_assert(n <= 4 && !strstr(names, ".tmp"), "out holds: %s", names);
@@ -248,7 +232,7 @@ static void expect_convert_refused(const char *extra, const char *const *needles
     cr_assert_eq(tu_line_count(err), 1, "%s", err);
     for (size_t i = 0; i < n; i++) cr_assert(strstr(err, needles[i]), "'%s' lacks '%s'", err, needles[i]);
     free(err);
-    cr_assert_eq(list_dir(outdir, names, sizeof names), 0, "out holds: %s", names);
+    cr_assert_eq(tu_list_dir(outdir, names, sizeof names), 0, "out holds: %s", names);
 }
 
 Test(convert_hostile, nan_and_inf_weights_are_refused_naming_tensor_and_index) {
@@ -335,7 +319,7 @@ Test(convert_hostile, the_tokenizer_check_runs_before_anything_is_written) {
     sp_error err = {0};
     cr_assert_eq(sp_convert(&o, &rep, &err), SP_ERR_INPUT);
     cr_assert(strstr(err.msg, "kjv_bpe.model: refused: ") && strstr(err.msg, "vocabulary of 64"), "%s", err.msg);
-    cr_assert_eq(list_dir(outdir, names, sizeof names), 0, "out holds: %s", names);
+    cr_assert_eq(tu_list_dir(outdir, names, sizeof names), 0, "out holds: %s", names);
 }
 
 /* ---- YAML configs --------------------------------------------------------------------------- */

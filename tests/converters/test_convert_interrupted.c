@@ -50,22 +50,6 @@ static void teardown(void) {
 
 TestSuite(convert_interrupted, .init = setup, .fini = teardown);
 
-/* The entries of the output folder, joined by spaces; their count. */
-static int list_out(char *names, size_t cap) {
-    DIR *d = opendir(outdir);
-    struct dirent *e;
-    int n = 0;
-    names[0] = 0;
-    while (d && (e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            n++;
-            size_t l = strlen(names);
-            snprintf(names + l, cap - l, "%s ", e->d_name);
-        }
-    if (d) closedir(d);
-    return n;
-}
-
 static double now_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -80,7 +64,7 @@ static int under_valgrind(void) {
 /* The output folder after a run: empty, or exactly the complete output, which verifies. */
 static void expect_nothing_or_complete(const char *out, int try_no, int status) {
     char names[4000];
-    int n = list_out(names, sizeof names);
+    int n = tu_list_dir(outdir, names, sizeof names);
     if (n == 0) return;
     cr_assert(n == 1 && strstr(names, "m.sparsa "), "try %d (status %d): the output folder holds %s", try_no,
               status, names);
@@ -148,5 +132,5 @@ Test(convert_interrupted, a_full_disk_fails_the_conversion_and_leaves_nothing) {
     cr_assert_eq(tu_line_count(err), 1, "%s", err);
     cr_assert(strstr(err, "No space left on device"), "%s", err);
     free(err);
-    cr_assert_eq(list_out(names, sizeof names), 0, "the full tmpfs holds %s", names);
+    cr_assert_eq(tu_list_dir(outdir, names, sizeof names), 0, "the full tmpfs holds %s", names);
 }

@@ -2,6 +2,7 @@
 #ifndef SPARSA_TEST_UTIL_H
 #define SPARSA_TEST_UTIL_H
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,23 @@ static inline void *tu_read_file(const char *path, size_t *len) {
     fclose(f);
     if (len) *len = (size_t)n;
     return buf;
+}
+
+/* The entries of a folder (without . and ..), their names joined by spaces into names (for
+ * messages); returns how many. */
+static inline int tu_list_dir(const char *dir, char *names, size_t cap) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    names[0] = 0;
+    while (d && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            n++;
+            size_t l = strlen(names);
+            snprintf(names + l, cap - l, "%s ", e->d_name);
+        }
+    if (d) closedir(d);
+    return n;
 }
 
 /* Reads a whole text file as a NUL-terminated string (malloc'd) or NULL. */

@@ -37,4 +37,28 @@ static inline int tu_run_sparsa_line(const char *line, char **err) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
+/* A scratch folder for the tests of one suite: made by tu_scratch_make (the suite's .init),
+ * removed with everything in it by tu_scratch_remove (.fini); tu_scratch_path names a file in it
+ * (four rotating buffers, so a few names can be held at once). */
+static inline char *tu_scratch_dir(void) {
+    static char dir[] = "/tmp/sparsa_testXXXXXX";
+    return dir;
+}
+
+static inline void tu_scratch_make(void) { cr_assert(mkdtemp(tu_scratch_dir())); }
+
+static inline void tu_scratch_remove(void) {
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tu_scratch_dir());
+    cr_assert_eq(system(cmd), 0);
+}
+
+static inline char *tu_scratch_path(const char *name) {
+    static char buf[4][400];
+    static int k;
+    char *b = buf[k++ % 4];
+    snprintf(b, sizeof buf[0], "%s/%s", tu_scratch_dir(), name);
+    return b;
+}
+
 #endif
