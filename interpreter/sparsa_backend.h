@@ -174,8 +174,12 @@ typedef struct sp_backend_vtable {
      * (vocabulary chunks). A non-finite logit gives a non-finite nll, never an error. */
     int (*forward_nll)(void *session, const int32_t *tokens, size_t n, size_t pos,
                        size_t logits_from, const int32_t *targets, double *nll, sp_error *err);
-    /* Optional (may be NULL): attention statistics of layer since the last reset, [heads]. */
-    int (*stats)(void *session, size_t layer, int on, sp_bk_head_stats *out);
+    /* Attention statistics (optional: all three NULL when the module keeps none). enable:
+     * start/stop counting in later forwards; reset: zero them; read: layer's counters since the
+     * last reset into out[heads]. */
+    void (*stats_enable)(void *session, int on);
+    void (*stats_reset)(void *session);
+    int (*stats_read)(void *session, size_t layer, sp_bk_head_stats *out, sp_error *err);
 } sp_backend_vtable;
 
 typedef const sp_backend_vtable *(*sp_backend_entry_fn)(void);
