@@ -140,6 +140,9 @@ typedef struct sp_bk_model {
  * attention in bf16 with fp32 accumulation (weights stored bf16/f16 stay as stored). */
 typedef struct sp_bk_config {
     int device;
+    /* 1: `device` is the process's local rank under MPI (plain --device cuda): the module uses
+     * GPU device mod (number of visible GPUs), so one node with G GPUs runs G ranks. */
+    int device_wrap;
     sp_precision precision;
     int verbose;                /* 1: one line to stderr naming the GPU and memory use */
 } sp_bk_config;
