@@ -71,10 +71,10 @@ int cli_parse_device(const char *value, void *dest, char *why, size_t why_len);
 int cli_parse_precision(const char *value, void *dest, char *why, size_t why_len);
 #define CLI_OPTIONS_BACKEND(type, device_field, precision_field)                              \
     {.name = "--device", .kind = CLI_CUSTOM, .offset = offsetof(type, device_field),          \
-     .metavar = "DEV", .help = "cpu (default) or cuda[:N]; this build runs on the cpu only",   \
+     .metavar = "DEV", .help = "cpu (default), cuda (the GPU of the MPI local rank) or cuda:N",  \
      .parse = cli_parse_device},                                                             \
     {.name = "--precision", .kind = CLI_CUSTOM, .offset = offsetof(type, precision_field),    \
-     .metavar = "P", .help = "fp32 (default), tf32 or bf16; this build computes in fp32",       \
+     .metavar = "P", .help = "fp32 (default, the parity mode), tf32 or bf16 (GPU only)",        \
      .parse = cli_parse_precision}
 
 /* Positional arguments in order (they point into argv). */

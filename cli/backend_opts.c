@@ -1,44 +1,49 @@
-/* backend_opts.c — the values of --device and --precision. sparsa runs on the cpu backend in
- * fp32 today; `cuda[:N]`, `tf32` and `bf16` are the names the CUDA backend and the bf16 paths
- * will take (DESIGN.md), so they are recognised and refused with a line saying why, not
- * reported as unknown. */
+/* backend_opts.c — the values of --device and --precision (docs/ARCHITECTURE.md, "Backends").
+ * Both set the process default of the interpreter (sp_set_default_device), so every model a
+ * command opens runs there, whichever eval code opens it. The combination is checked when a
+ * model is opened: the cpu computes in fp32 only, and `cuda[:N]` needs the CUDA module, a
+ * driver and a GPU (each missing piece is one line, exit 2). */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "args.h"
+#include "sparsa_backend.h"
 #include "sparsa_common.h"
+#include "sparsa_interp.h"
+
+static const char *chosen_device;
+static int chosen_precision = SP_PREC_FP32;
 
 static int is_cuda_name(const char *v) {
     if (strncmp(v, "cuda", 4)) return 0;
     if (!v[4]) return 1;
-    if (v[4] != ':' || !v[5]) return 0;
+    if (v[4] != ':' || !v[5] || strlen(v + 5) > 4) return 0;
     for (const char *c = v + 5; *c; c++)
         if (!isdigit((unsigned char)*c)) return 0;
     return 1;
 }
 
 int cli_parse_device(const char *value, void *dest, char *why, size_t why_len) {
-    if (!strcmp(value, "cpu")) {
-        *(const char **)dest = value;
-        return SP_OK;
-    }
-    if (is_cuda_name(value))
-        snprintf(why, why_len, "--device %s: this sparsa has no CUDA backend; cpu is the only "
-                 "device", value);
-    else
+    if (strcmp(value, "cpu") && !is_cuda_name(value)) {
         snprintf(why, why_len, "--device needs cpu or cuda[:N], not '%s'", value);
-    return SP_ERR_INPUT;
+        return SP_ERR_INPUT;
+    }
+    *(const char **)dest = value;
+    chosen_device = value;
+    sp_set_default_device(chosen_device, chosen_precision);
+    return SP_OK;
 }
 
 int cli_parse_precision(const char *value, void *dest, char *why, size_t why_len) {
-    if (!strcmp(value, "fp32")) {
-        *(const char **)dest = value;
-        return SP_OK;
-    }
-    if (!strcmp(value, "tf32") || !strcmp(value, "bf16"))
-        snprintf(why, why_len, "--precision %s: the cpu backend computes in fp32 only", value);
-    else
-        snprintf(why, why_len, "--precision needs fp32, tf32 or bf16, not '%s'", value);
+    static const char *const names[] = {"fp32", "tf32", "bf16"};
+    for (int p = SP_PREC_FP32; p <= SP_PREC_BF16; p++)
+        if (!strcmp(value, names[p])) {
+            *(const char **)dest = value;
+            chosen_precision = p;
+            sp_set_default_device(chosen_device, chosen_precision);
+            return SP_OK;
+        }
+    snprintf(why, why_len, "--precision needs fp32, tf32 or bf16, not '%s'", value);
     return SP_ERR_INPUT;
 }

@@ -242,7 +242,8 @@ static void json_settings(FILE *out, const void *user) {
             (int)l->bos, (int)l->eos, (int)l->sep, mult);
     if (rep->o->limit) fprintf(out, "%llu", (unsigned long long)rep->o->limit);
     else fputs("null", out);
-    fputs(", " SP_PROV_DEVICE_SETTINGS, out);
+    fputs(", ", out);
+    sp_prov_device_settings(out);
 }
 
 static void print_json(const report *rep) {

@@ -198,7 +198,8 @@ static void json_settings(FILE *out, const void *user) {
         if (i) fputs(", ", out);
         sp_json_escape(out, job->stops[i], strlen(job->stops[i]));
     }
-    fputs("], " SP_PROV_DEVICE_SETTINGS, out);
+    fputs("], ", out);
+    sp_prov_device_settings(out);
 }
 
 /* `--json`: the whole document after the run (stdout never holds half of one). */

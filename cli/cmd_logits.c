@@ -63,7 +63,7 @@ static int read_ids(const char *s, int32_t **ids, size_t *n) {
 /* Logits depend on nothing but the model and the ids (threads do not change them). */
 static void json_settings(FILE *out, const void *user) {
     (void)user;
-    fputs(SP_PROV_DEVICE_SETTINGS, out);
+    sp_prov_device_settings(out);
 }
 
 /* The summary as one JSON document, printed only when every row was finite; the provenance

@@ -10,10 +10,6 @@
 #include "dist.h"
 #include "ppl_job.h"
 
-/* The precision of the arithmetic and the device: fixed until other back ends exist; a part
- * records them so that a merge never mixes results of different back ends. */
-#define PART_DEVICE "cpu"
-#define PART_PRECISION "fp32"
 
 static void json_str(FILE *f, const char *s) { sp_json_escape(f, s, strlen(s)); }
 
@@ -43,10 +39,12 @@ static int write_identity(FILE *f, const sp_ppl_run *run, const char *version, s
             "\"docs\": \"%s\", \"ctx\": [", sp_score_name(p->score), sp_bos_name(p->bos),
             p->stride, p->docs == SP_DOCS_LINES ? "lines" : "files");
     for (size_t c = 0; c < run->n_ctx; c++) fprintf(f, c ? ", %zu" : "%zu", run->ctx[c]);
+    /* The device kind and precision: a merge never mixes results of different back ends. */
     fprintf(f, "], \"max_tokens\": %zu, \"max_bytes\": %llu, \"by_position\": %zu, "
-            "\"buckets\": %zu, \"device\": \"%s\", \"precision\": \"%s\"},\n",
-            run->job.max_tokens, (unsigned long long)run->job.max_bytes, run->job.by_position,
-            run->n_buckets, PART_DEVICE, PART_PRECISION);
+            "\"buckets\": %zu, ", run->job.max_tokens, (unsigned long long)run->job.max_bytes,
+            run->job.by_position, run->n_buckets);
+    sp_prov_device_settings(f);
+    fputs("},\n", f);
     return SP_OK;
 }
 

@@ -106,7 +106,8 @@ static void json_settings(FILE *out, const void *user) {
             sp_score_name(job->protocol.score), sp_bos_name(job->protocol.bos));
     if (job->max_tokens) fprintf(out, "%zu", job->max_tokens);
     else fputs("null", out);
-    fputs(", " SP_PROV_DEVICE_SETTINGS, out);
+    fputs(", ", out);
+    sp_prov_device_settings(out);
 }
 
 static void print_json(FILE *out, const sp_kld_job *job, const sp_kld_result *r) {

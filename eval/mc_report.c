@@ -29,7 +29,8 @@ static void json_settings(FILE *out, const void *user) {
             sp_mc_format_name(r->format), job->bos ? "prepend" : "none");
     if (job->limit) fprintf(out, "%zu", job->limit);
     else fputs("null", out);
-    fputs(", " SP_PROV_DEVICE_SETTINGS, out);
+    fputs(", ", out);
+    sp_prov_device_settings(out);
 }
 
 void sp_mc_print(FILE *out, const sp_mc_job *job, const sp_mc_result *r, int json) {

@@ -2,6 +2,7 @@
  * to the NLL of its target as it arrives (O(vocab) memory), summed in row order. A non-finite
  * NLL (a NaN or infinite logit in a scored row) stops the window: it is never summed. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sparsa_eval.h"
@@ -18,20 +19,9 @@ typedef struct window_sink {
     double nll[SP_LOGIT_BLOCK];
 } window_sink;
 
-static int sink_rows(void *user, size_t first_row, size_t n_rows, const float *logits) {
-    window_sink *w = user;
-    if (n_rows > SP_LOGIT_BLOCK) return 1;
-    /* Row r predicts the token at position r + 1. Rows are independent, so they may run in
-     * parallel; the sums below are formed in row order, whatever the thread count. */
-    long nr = (long)n_rows;
-#pragma omp parallel for schedule(static) if (n_rows * (size_t)w->vocab >= 262144)
-    for (long j = 0; j < nr; j++) {
-        size_t r = first_row + (size_t)j;
-        w->nll[j] = NAN;
-        if (r + 1 >= w->score_from && r + 1 < w->ctx)
-            w->nll[j] = sp_nll_of_row(logits + (size_t)j * (size_t)w->vocab, w->vocab,
-                                      w->input[r + 1]);
-    }
+/* Adds the NLLs w->nll[0..n_rows) of rows first_row.. to the window's sums, in row order;
+ * a non-finite NLL of a scored row stops the window. */
+static int accumulate_rows(window_sink *w, size_t first_row, size_t n_rows) {
     for (size_t j = 0; j < n_rows; j++) {
         size_t r = first_row + j;
         if (r + 1 >= w->score_from && r + 1 < w->ctx) {
@@ -48,6 +38,47 @@ static int sink_rows(void *user, size_t first_row, size_t n_rows, const float *l
     return 0;
 }
 
+static int sink_rows(void *user, size_t first_row, size_t n_rows, const float *logits) {
+    window_sink *w = user;
+    if (n_rows > SP_LOGIT_BLOCK) return 1;
+    /* Row r predicts the token at position r + 1. Rows are independent, so they may run in
+     * parallel; the sums are formed in row order, whatever the thread count. */
+    long nr = (long)n_rows;
+#pragma omp parallel for schedule(static) if (n_rows * (size_t)w->vocab >= 262144)
+    for (long j = 0; j < nr; j++) {
+        size_t r = first_row + (size_t)j;
+        w->nll[j] = NAN;
+        if (r + 1 >= w->score_from && r + 1 < w->ctx)
+            w->nll[j] = sp_nll_of_row(logits + (size_t)j * (size_t)w->vocab, w->vocab,
+                                      w->input[r + 1]);
+    }
+    return accumulate_rows(w, first_row, n_rows);
+}
+
+/* A backend with the scoring head on the device returns the NLLs themselves; they go through
+ * the same row-order accumulation as the sink's. */
+static int forward_fused(sp_session *s, window_sink *w, size_t feed, sp_error *err) {
+    size_t from = w->score_from - 1, rows = feed - from;
+    int32_t *targets = malloc(feed * sizeof *targets);
+    double *nll = malloc(rows * sizeof *nll);
+    int rc = targets && nll ? SP_OK : sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    for (size_t r = 0; !rc && r < feed; r++) targets[r] = r + 1 < w->ctx ? w->input[r + 1] : 0;
+    if (!rc) rc = sp_session_forward_nll(s, w->input, feed, from, targets, nll, err);
+    for (size_t r0 = 0; !rc && r0 < rows; r0 += SP_LOGIT_BLOCK) {
+        size_t nb = rows - r0 < SP_LOGIT_BLOCK ? rows - r0 : SP_LOGIT_BLOCK;
+        memcpy(w->nll, nll + r0, nb * sizeof *nll);
+        if (accumulate_rows(w, from + r0, nb)) break;
+    }
+    free(targets);
+    free(nll);
+    return rc;
+}
+
+static int forward_window(sp_session *s, window_sink *w, size_t feed, sp_error *err) {
+    if (sp_session_fused_nll(s)) return forward_fused(s, w, feed, err);
+    return sp_session_forward(s, w->input, feed, w->score_from - 1, sink_rows, w, err);
+}
+
 int sp_ppl_run_window(sp_session *s, int32_t vocab, const int32_t *input, size_t ctx,
                       size_t score_from, sp_ppl_acc *acc, size_t *nonfinite_at, sp_error *err) {
     window_sink w;
@@ -58,7 +89,7 @@ int sp_ppl_run_window(sp_session *s, int32_t vocab, const int32_t *input, size_t
     w.vocab = vocab;
     sp_session_reset(s);
     if (nonfinite_at) *nonfinite_at = 0;
-    int rc = sp_session_forward(s, input, ctx, score_from - 1, sink_rows, &w, err);
+    int rc = forward_window(s, &w, ctx, err);
     if (w.nonfinite_at) {
         if (nonfinite_at) *nonfinite_at = w.nonfinite_at;
         return sp_fail(err, SP_ERR_RUNTIME, "non-finite NLL at position %zu", w.nonfinite_at);
@@ -84,7 +115,7 @@ int sp_ppl_score_window(sp_session *s, int32_t vocab, const int32_t *seq, size_t
     sp_session_reset(s);
     if (nonfinite_at) *nonfinite_at = 0;
     /* Row r predicts position r + 1, so feeding len - 1 tokens still scores position len - 1. */
-    int rc = sp_session_forward(s, seq, feed, score_from - 1, sink_rows, &w, err);
+    int rc = forward_window(s, &w, feed, err);
     if (w.nonfinite_at) {
         if (nonfinite_at) *nonfinite_at = w.nonfinite_at;
         return sp_fail(err, SP_ERR_RUNTIME, "non-finite NLL at position %zu", w.nonfinite_at);

@@ -18,6 +18,12 @@ int sp_prov_sha256_file(const char *path, char hex[65], sp_error *err) {
 
 static void json_string(FILE *out, const char *s) { sp_json_escape(out, s, strlen(s)); }
 
+void sp_prov_device_settings(FILE *out) {
+    const char *kind, *precision;
+    sp_default_device(&kind, &precision);
+    fprintf(out, "\"device\": \"%s\", \"precision\": \"%s\"", kind, precision);
+}
+
 void sp_prov_write(FILE *out, const sp_provenance *p) {
     fputs("\"sparsa_version\": ", out);
     json_string(out, p->version ? p->version : "unknown");

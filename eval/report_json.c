@@ -106,7 +106,8 @@ static void json_settings(FILE *out, const void *user) {
     fputs(", \"by_position\": ", out);
     if (info->by_position) fprintf(out, "%zu", info->by_position);
     else fputs("null", out);
-    fputs(", " SP_PROV_DEVICE_SETTINGS, out);
+    fputs(", ", out);
+    sp_prov_device_settings(out);
 }
 
 /* The sparsa version, every model with its SHA-256, and the settings. */

@@ -226,8 +226,9 @@ const char *sp_bos_name(sp_bos_mode m);
  * Every result JSON (every command) carries sparsa's version, each model file with its SHA-256
  * (computed once per model per run) and the settings that affect the numbers. */
 
-/* The settings members every computed number shares on this build (threads never change it). */
-#define SP_PROV_DEVICE_SETTINGS "\"device\": \"cpu\", \"precision\": \"fp32\""
+/* Writes the settings members every computed number shares, `"device": "cpu", "precision":
+ * "fp32"` (the device kind without a GPU index; threads never change the numbers). */
+void sp_prov_device_settings(FILE *out);
 
 /* The SHA-256 of a whole input file (sp_open_input's refusals) as 64 lowercase hex digits. */
 int sp_prov_sha256_file(const char *path, char hex[65], sp_error *err);

@@ -14,6 +14,7 @@
 
 #include "attention.h"
 #include "exp_poly.h"
+#include "sparsa_backend.h"
 #include "sparsa_format.h"
 #include "sparsa_interp.h"
 
@@ -63,6 +64,12 @@ typedef struct sp_weight {
     uint64_t numel;
 } sp_weight;
 
+/* A bound weight as the backend seam describes it. */
+static inline sp_bk_tensor sp_bk_weight(const sp_weight *w) {
+    sp_bk_tensor t = {.data = w->data, .dtype = (int)w->dtype, .rows = w->rows, .cols = w->cols};
+    return t;
+}
+
 /* ---- ops -------------------------------------------------------------------------------- */
 
 #define SP_MAX_OP_INPUTS 4
@@ -87,6 +94,10 @@ typedef struct sp_op_kind {
     int (*compile)(sp_compile_ctx *cc, sp_op *op, sp_error *err);
     void (*run)(const sp_op *op, sp_exec *ex);
     void (*free_priv)(void *priv);
+    /* The backend seam (sparsa_backend.h): the op's kind there, and the hook that fills its
+     * parameter block from op->priv (NULL for ops with no parameters). */
+    sp_bk_kind bk_kind;
+    void (*lower)(const sp_op *op, sp_bk_op *b);
 } sp_op_kind;
 
 const sp_op_kind *sp_op_kind_find(const char *name);
@@ -162,8 +173,21 @@ typedef struct sp_plan {
     size_t n_tail_bufs;
 } sp_plan;
 
+/* A model that runs on a backend module (backend_module.c): the module's table, its handle
+ * for the model, and the lowered plan it was given (backend_lower.c). */
+typedef struct sp_backend_ref {
+    const sp_backend_vtable *vt;
+    void *model;
+    void *dl;                  /* the dlopen handle of the module */
+    char device[32];           /* "cuda:0" */
+    sp_bk_model desc;
+    sp_bk_op *ops;
+    sp_bk_value *values;
+} sp_backend_ref;
+
 struct sp_model {
     sp_file *file;
+    sp_backend_ref *backend;   /* NULL: the CPU kernels of this folder */
     sp_graph *graph;
     sp_op *ops;
     size_t n_ops;
@@ -177,6 +201,12 @@ int sp_graph_compile(sp_model *m, sp_error *err);
 int sp_plan_build(sp_model *m, sp_error *err);
 void sp_plan_free(sp_plan *p);
 
+/* backend_lower.c: fills r->desc (and the arrays it points to) from the compiled model. */
+int sp_backend_lower(const sp_model *m, sp_backend_ref *r, sp_error *err);
+/* backend_module.c: runs m on the device named (after lowering); sp_backend_detach frees. */
+int sp_backend_attach(sp_model *m, const char *device, int precision, sp_error *err);
+void sp_backend_detach(sp_model *m);
+
 /* ---- execution -------------------------------------------------------------------------- */
 
 typedef struct sp_kv_layer {
@@ -186,6 +216,7 @@ typedef struct sp_kv_layer {
 
 struct sp_session {
     sp_model *m;
+    void *backend;             /* the module's session when m->backend, else NULL */
     size_t max_tokens;
     size_t pos;
     int n_threads;
@@ -201,6 +232,19 @@ struct sp_session {
     sp_head_stats **stats_out; /* copies handed out by sp_session_stats */
     double *op_seconds;        /* [n_ops] when SPARSA_PROFILE is set, else NULL */
 };
+
+/* session_check.c: room for n more tokens, and every id inside the vocabulary. */
+int sp_session_check_call(const sp_session *s, const int32_t *tokens, size_t n, sp_error *err);
+
+/* session_backend.c: a session of a model that runs on a backend module. */
+int sp_bk_session_open(sp_session *s, sp_error *err);
+void sp_bk_session_close(sp_session *s);
+void sp_bk_session_reset(sp_session *s);
+int sp_bk_session_forward(sp_session *s, const int32_t *tokens, size_t n, size_t logits_from,
+                          sp_logits_sink sink, void *user, sp_error *err);
+void sp_bk_session_stats_enable(sp_session *s, int on);
+void sp_bk_session_stats_reset(sp_session *s);
+const sp_head_stats *sp_bk_session_stats(const sp_session *s, size_t layer);
 
 /* What an op's run hook sees: rows [0, n) of this call are positions pos0 .. pos0+n-1. */
 struct sp_exec {

@@ -1,12 +1,36 @@
 /* model.c — sp_model: open the file (with its verification options), parse and validate the
  * graph, build the plan; the plan described for `inspect --graph`. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "interp_internal.h"
 
+/* The device and precision used when the caller's options name none (set once by the command
+ * line front end from --device and --precision; NULL: the CPU). */
+static const char *default_device;
+static int default_precision = SP_PREC_FP32;
+
+void sp_set_default_device(const char *device, int precision) {
+    default_device = device;
+    default_precision = precision;
+}
+
+static const char *const precision_names[] = {"fp32", "tf32", "bf16"};
+
+const char *sp_precision_name(int precision) {
+    return precision >= SP_PREC_FP32 && precision <= SP_PREC_BF16 ? precision_names[precision]
+                                                                  : "invalid";
+}
+
+void sp_default_device(const char **kind, const char **precision) {
+    int cuda = default_device && !strncmp(default_device, "cuda", 4);
+    *kind = cuda ? "cuda" : "cpu";
+    *precision = sp_precision_name(default_precision);
+}
 
 void sp_model_free(sp_model *m) {
     if (!m) return;
+    sp_backend_detach(m);
     for (size_t i = 0; i < m->n_ops; i++)
         if (m->ops[i].kind && m->ops[i].kind->free_priv) m->ops[i].kind->free_priv(m->ops[i].priv);
     free(m->ops);
@@ -19,6 +43,23 @@ void sp_model_free(sp_model *m) {
 
 int sp_model_open(const char *path, sp_model **out, sp_error *err) {
     return sp_model_open_opts(path, NULL, out, err);
+}
+
+/* The CPU runs what this folder compiled; any other device gets the plan through the backend
+ * seam. The CPU computes in fp32 only. */
+static int choose_backend(sp_model *m, const sp_model_options *opts, sp_error *err) {
+    const char *device = opts && opts->device ? opts->device : default_device;
+    int precision = opts && opts->device ? opts->precision : default_precision;
+    if (precision < SP_PREC_FP32 || precision > SP_PREC_BF16)
+        return sp_fail(err, SP_ERR_INPUT, "precision %d is not fp32, tf32 or bf16", precision);
+    if (!device || !strcmp(device, "cpu")) {
+        if (precision != SP_PREC_FP32)
+            return sp_fail(err, SP_ERR_INPUT, "--precision %s: the cpu backend computes in fp32 "
+                           "only (use --device cuda for %s)", precision_names[precision],
+                           precision_names[precision]);
+        return SP_OK;
+    }
+    return sp_backend_attach(m, device, precision, err);
 }
 
 /* Compiling the plan takes every tensor the graph names through sp_file_tensor_data: that is
@@ -39,6 +80,7 @@ int sp_model_open_opts(const char *path, const sp_model_options *opts, sp_model 
     rc = sp_graph_parse(g, glen, &m->graph, err);
     if (!rc) rc = sp_graph_compile(m, err);
     if (!rc) rc = sp_plan_build(m, err);
+    if (!rc) rc = choose_backend(m, opts, err);
     if (rc) {
         sp_model_free(m);
         return rc;
@@ -48,6 +90,7 @@ int sp_model_open_opts(const char *path, const sp_model_options *opts, sp_model 
 }
 
 sp_file *sp_model_file(const sp_model *m) { return m->file; }
+const char *sp_model_device(const sp_model *m) { return m->backend ? m->backend->device : "cpu"; }
 int32_t sp_model_vocab_size(const sp_model *m) { return (int32_t)m->graph->vocab_size; }
 uint64_t sp_model_context_length(const sp_model *m) { return m->graph->context_length; }
 size_t sp_model_layer_count(const sp_model *m) { return m->n_layers; }

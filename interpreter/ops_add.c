@@ -16,6 +16,7 @@ static void add_run(const sp_op *op, sp_exec *ex) {
     for (size_t i = 0; i < total; i++) ex->out[i] = a[i] + b[i];
 }
 
+
 const sp_op_kind sp_op_add = {
     .name = "add",
     .min_in = 2,
@@ -24,4 +25,5 @@ const sp_op_kind sp_op_add = {
     .row_wise = 1,
     .compile = add_compile,
     .run = add_run,
+    .bk_kind = SP_BK_ADD,
 };

@@ -266,6 +266,41 @@ static void attn_run(const sp_op *op, sp_exec *ex) {
     }
 }
 
+/* The op as the backend seam describes it (sparsa_backend.h); sp_qscale_kind and
+ * sp_bk_qscale list the scalings in the same order. */
+static void attn_lower(const sp_op *op, sp_bk_op *b) {
+    const attn_priv *p = op->priv;
+    const sp_attn_params *ap = &p->ap;
+    sp_bk_attention *a = &b->u.attn;
+    a->heads = ap->heads;
+    a->kv_heads = ap->kv_heads;
+    a->head_dim = ap->head_dim;
+    a->value_dim = ap->value_dim;
+    a->scale = ap->scale;
+    a->causal = ap->causal;
+    a->window = ap->window;
+    a->softcap = ap->softcap;
+    a->normalizer = ap->norm->name;
+    a->before_query = ap->norm->before_query;
+    a->alpha = ap->alpha;
+    a->topk = ap->topk;
+    a->topk_div2 = ap->topk_div2;
+    a->alibi_slopes = ap->alibi_slopes;
+    a->qscale = (sp_bk_qscale)p->qp.kind;
+    a->scaled_heads = p->qp.scaled_heads;
+    a->delta = p->qp.delta;
+    a->gamma_range = p->qp.gamma_range;
+    a->log_offset = p->qp.log_offset;
+    a->beta = p->beta;
+    a->gamma = p->gamma;
+    if (p->qp.kind == SP_QSCALE_ASENTMAX) {
+        a->beta_w = sp_bk_weight(&p->beta_w);
+        a->gamma_w = sp_bk_weight(&p->gamma_w);
+    }
+    a->beta_b = p->beta_b;
+    a->gamma_b = p->gamma_b;
+}
+
 const sp_op_kind sp_op_attention = {
     .name = "attention",
     .min_in = 3,
@@ -273,5 +308,7 @@ const sp_op_kind sp_op_attention = {
     .row_wise = 0,
     .compile = attn_compile,
     .run = attn_run,
+    .lower = attn_lower,
+    .bk_kind = SP_BK_ATTENTION,
     .free_priv = attn_free,
 };

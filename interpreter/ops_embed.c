@@ -38,6 +38,12 @@ static void embed_run(const sp_op *op, sp_exec *ex) {
     }
 }
 
+static void embed_lower(const sp_op *op, sp_bk_op *b) {
+    const embed_priv *p = op->priv;
+    b->u.embed.table = sp_bk_weight(&p->w);
+    b->u.embed.scale = p->scale;
+}
+
 const sp_op_kind sp_op_embed = {
     .name = "embed",
     .min_in = 1,
@@ -46,5 +52,7 @@ const sp_op_kind sp_op_embed = {
     .row_wise = 1,
     .compile = embed_compile,
     .run = embed_run,
+    .lower = embed_lower,
+    .bk_kind = SP_BK_EMBED,
     .free_priv = free,
 };

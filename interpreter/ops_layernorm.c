@@ -51,6 +51,13 @@ static void layernorm_run(const sp_op *op, sp_exec *ex) {
     }
 }
 
+static void layernorm_lower(const sp_op *op, sp_bk_op *b) {
+    const layernorm_priv *p = op->priv;
+    b->u.norm.weight = p->w;
+    b->u.norm.bias = p->b;
+    b->u.norm.eps = p->eps;
+}
+
 const sp_op_kind sp_op_layernorm = {
     .name = "layernorm",
     .min_in = 1,
@@ -59,5 +66,7 @@ const sp_op_kind sp_op_layernorm = {
     .row_wise = 1,
     .compile = layernorm_compile,
     .run = layernorm_run,
+    .lower = layernorm_lower,
+    .bk_kind = SP_BK_LAYERNORM,
     .free_priv = layernorm_free,
 };

@@ -34,6 +34,12 @@ static void linear_run(const sp_op *op, sp_exec *ex) {
                ex->out);
 }
 
+static void linear_lower(const sp_op *op, sp_bk_op *b) {
+    const linear_priv *p = op->priv;
+    b->u.linear.weight = sp_bk_weight(&p->w);
+    b->u.linear.bias = p->b;
+}
+
 const sp_op_kind sp_op_linear = {
     .name = "linear",
     .min_in = 1,
@@ -42,5 +48,7 @@ const sp_op_kind sp_op_linear = {
     .row_wise = 1,
     .compile = linear_compile,
     .run = linear_run,
+    .lower = linear_lower,
+    .bk_kind = SP_BK_LINEAR,
     .free_priv = linear_free,
 };

@@ -99,6 +99,22 @@ static void mlp_run(const sp_op *op, sp_exec *ex) {
     }
 }
 
+/* act_kind and sp_bk_act list the activations in the same order. */
+static void mlp_lower(const sp_op *op, sp_bk_op *b) {
+    const mlp_priv *p = op->priv;
+    static const sp_bk_act acts[] = {[ACT_SILU] = SP_BK_SILU, [ACT_GELU_TANH] = SP_BK_GELU_TANH,
+                                     [ACT_GELU] = SP_BK_GELU, [ACT_RELU] = SP_BK_RELU};
+    b->u.mlp.act = acts[p->act];
+    b->u.mlp.gated = p->gated;
+    b->u.mlp.hidden = p->hidden;
+    b->u.mlp.up = sp_bk_weight(&p->up);
+    if (p->gated) b->u.mlp.gate = sp_bk_weight(&p->gate);
+    b->u.mlp.down = sp_bk_weight(&p->down);
+    b->u.mlp.up_b = p->up_b;
+    b->u.mlp.gate_b = p->gate_b;
+    b->u.mlp.down_b = p->down_b;
+}
+
 const sp_op_kind sp_op_mlp = {
     .name = "mlp",
     .min_in = 1,
@@ -107,5 +123,7 @@ const sp_op_kind sp_op_mlp = {
     .row_wise = 1,
     .compile = mlp_compile,
     .run = mlp_run,
+    .lower = mlp_lower,
+    .bk_kind = SP_BK_MLP,
     .free_priv = mlp_free,
 };

@@ -47,6 +47,12 @@ static void rmsnorm_run(const sp_op *op, sp_exec *ex) {
     }
 }
 
+static void rmsnorm_lower(const sp_op *op, sp_bk_op *b) {
+    const rmsnorm_priv *p = op->priv;
+    b->u.norm.weight = p->w;
+    b->u.norm.eps = p->eps;
+}
+
 const sp_op_kind sp_op_rmsnorm = {
     .name = "rmsnorm",
     .min_in = 1,
@@ -55,5 +61,7 @@ const sp_op_kind sp_op_rmsnorm = {
     .row_wise = 1,
     .compile = rmsnorm_compile,
     .run = rmsnorm_run,
+    .lower = rmsnorm_lower,
+    .bk_kind = SP_BK_RMSNORM,
     .free_priv = rmsnorm_free,
 };

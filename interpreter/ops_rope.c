@@ -104,6 +104,14 @@ static void rope_run(const sp_op *op, sp_exec *ex) {
     }
 }
 
+static void rope_lower(const sp_op *op, sp_bk_op *b) {
+    const rope_priv *p = op->priv;
+    b->u.rope.head_dim = p->head_dim;
+    b->u.rope.rot = p->rot;
+    b->u.rope.interleaved = p->interleaved;
+    b->u.rope.inv_freq = p->inv_freq;
+}
+
 const sp_op_kind sp_op_rope = {
     .name = "rope",
     .min_in = 1,
@@ -112,5 +120,7 @@ const sp_op_kind sp_op_rope = {
     .row_wise = 1,
     .compile = rope_compile,
     .run = rope_run,
+    .lower = rope_lower,
+    .bk_kind = SP_BK_ROPE,
     .free_priv = rope_free,
 };

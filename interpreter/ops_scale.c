@@ -22,6 +22,10 @@ static void scale_run(const sp_op *op, sp_exec *ex) {
     for (size_t i = 0; i < total; i++) ex->out[i] = ex->in[0][i] * f;
 }
 
+static void scale_lower(const sp_op *op, sp_bk_op *b) {
+    b->u.scalar.value = *(const float *)op->priv;
+}
+
 const sp_op_kind sp_op_scale = {
     .name = "scale",
     .min_in = 1,
@@ -30,5 +34,7 @@ const sp_op_kind sp_op_scale = {
     .row_wise = 1,
     .compile = scale_compile,
     .run = scale_run,
+    .lower = scale_lower,
+    .bk_kind = SP_BK_SCALE,
     .free_priv = free,
 };

@@ -24,6 +24,10 @@ static void softcap_run(const sp_op *op, sp_exec *ex) {
     for (size_t i = 0; i < total; i++) ex->out[i] = tanhf(ex->in[0][i] / cap) * cap;
 }
 
+static void softcap_lower(const sp_op *op, sp_bk_op *b) {
+    b->u.scalar.value = *(const float *)op->priv;
+}
+
 const sp_op_kind sp_op_softcap = {
     .name = "softcap",
     .min_in = 1,
@@ -32,5 +36,7 @@ const sp_op_kind sp_op_softcap = {
     .row_wise = 1,
     .compile = softcap_compile,
     .run = softcap_run,
+    .lower = softcap_lower,
+    .bk_kind = SP_BK_SOFTCAP,
     .free_priv = free,
 };

@@ -35,6 +35,7 @@ void sp_session_free(sp_session *s) {
     if (!s) return;
     sp_model *m = s->m;
     if (s->op_seconds) print_profile(s);
+    sp_bk_session_close(s);
     free(s->op_seconds);
     if (s->body_bufs)
         for (size_t i = 0; i < m->plan.n_body_bufs; i++) free(s->body_bufs[i]);
@@ -81,6 +82,12 @@ int sp_session_create(sp_model *m, size_t max_tokens, int n_threads, sp_session 
     s->m = m;
     s->max_tokens = max_tokens;
     s->n_threads = n_threads;
+    if (m->backend) {
+        int rc = sp_bk_session_open(s, err);
+        if (rc) sp_session_free(s);
+        else *out = s;
+        return rc;
+    }
     int oom = 0;
     const char *prof = getenv("SPARSA_PROFILE");
     if (prof && *prof && strcmp(prof, "0")) s->op_seconds = calloc(m->n_ops ? m->n_ops : 1, sizeof(double));
@@ -132,18 +139,29 @@ int sp_session_create(sp_model *m, size_t max_tokens, int n_threads, sp_session 
     return SP_OK;
 }
 
-void sp_session_reset(sp_session *s) { s->pos = 0; }
+void sp_session_reset(sp_session *s) {
+    s->pos = 0;
+    if (s->backend) sp_bk_session_reset(s);
+}
 size_t sp_session_position(const sp_session *s) { return s->pos; }
 
-void sp_session_enable_stats(sp_session *s, int on) { s->stats_on = on != 0; }
+void sp_session_enable_stats(sp_session *s, int on) {
+    s->stats_on = on != 0;
+    if (s->backend) sp_bk_session_stats_enable(s, on);
+}
 
 void sp_session_reset_stats(sp_session *s) {
+    if (s->backend) {
+        sp_bk_session_stats_reset(s);
+        return;
+    }
     for (size_t l = 0; l < s->m->n_layers; l++)
         memset(s->stats[l], 0, (size_t)sp_model_attention_heads(s->m, l) * sizeof **s->stats);
 }
 
 const sp_head_stats *sp_session_stats(const sp_session *s, size_t layer) {
     if (layer >= s->m->n_layers) return NULL;
+    if (s->backend) return sp_bk_session_stats(s, layer);
     int heads = sp_model_attention_heads(s->m, layer);
     for (int h = 0; h < heads; h++) {
         s->stats_out[layer][h].rows = s->stats[layer][h].rows;
@@ -204,17 +222,10 @@ int sp_session_forward(sp_session *s, const int32_t *tokens, size_t n, size_t lo
     const sp_plan *pl = &m->plan;
     if (err) err->msg[0] = 0, err->code = 0;
     if (n == 0) return SP_OK;
-    if (n > s->max_tokens - s->pos)
-        return sp_fail(err, SP_ERR_INPUT, "%zu tokens after %zu cached exceed the session's %zu",
-                       n, s->pos, s->max_tokens);
-    for (size_t i = 0; i < n; i++)
-        if (tokens[i] < 0 || (int64_t)tokens[i] >= m->graph->vocab_size)
-            return sp_fail(err, SP_ERR_INPUT, "token id %ld at position %zu outside [0, %lld)",
-                           (long)tokens[i], i, (long long)m->graph->vocab_size);
-    if (n > s->body_rows) {
-        int rc = grow_body(s, n, err);
-        if (rc) return rc;
-    }
+    int rc = sp_session_check_call(s, tokens, n, err);
+    if (rc) return rc;
+    if (s->backend) return sp_bk_session_forward(s, tokens, n, logits_from, sink, user, err);
+    if (n > s->body_rows && (rc = grow_body(s, n, err))) return rc;
     if (s->n_threads > 0) omp_set_num_threads(s->n_threads);
     sp_exec ex = {.s = s, .scratch = s->scratch, .scratch_rows = min_sz(s->max_tokens, SP_ROW_CHUNK)};
     for (size_t i = 0; i < pl->tail_start; i++) {

@@ -38,7 +38,21 @@ typedef struct sp_session sp_session;
 /* How a model is opened; all-zero (or a NULL pointer) is the default. */
 typedef struct sp_model_options {
     int no_verify;  /* 1: trust uncompressed weights without their CRC-32 check (--no-verify) */
+    /* Where the model runs: "cpu", "cuda" or "cuda:N" (the CUDA module, sparsa_backend.h);
+     * NULL: the process default below (precision is then the default's too). */
+    const char *device;
+    int precision;  /* sp_precision (sparsa_backend.h): SP_PREC_FP32 (0, default), TF32, BF16;
+                     * the CPU computes in fp32 only (anything else is SP_ERR_INPUT) */
 } sp_model_options;
+
+/* The device and precision for opens whose options name no device (the command line's
+ * --device and --precision). device NULL or "cpu": the CPU. The strings must outlive every
+ * open. */
+void sp_set_default_device(const char *device, int precision);
+/* The default's kind ("cpu" or "cuda", without the GPU index: ranks on different GPUs of one
+ * run give the same results) and precision ("fp32", "tf32", "bf16"), as reports record them. */
+void sp_default_device(const char **kind, const char **precision);
+const char *sp_precision_name(int precision);   /* "fp32", "tf32", "bf16"; "invalid" */
 
 /* Opens path (takes its own sp_file) and compiles the plan; sp_model_open uses the defaults. */
 int sp_model_open(const char *path, sp_model **out, sp_error *err);
@@ -47,6 +61,7 @@ int sp_model_open_opts(const char *path, const sp_model_options *opts, sp_model 
 void sp_model_free(sp_model *m);
 
 sp_file *sp_model_file(const sp_model *m);
+const char *sp_model_device(const sp_model *m);        /* "cpu" or "cuda:N" */
 int32_t sp_model_vocab_size(const sp_model *m);
 uint64_t sp_model_context_length(const sp_model *m);   /* 0 = no limit */
 size_t sp_model_layer_count(const sp_model *m);        /* attention ops, in graph order */
@@ -71,6 +86,15 @@ typedef int (*sp_logits_sink)(void *user, size_t first_row, size_t n_rows, const
  * [0, vocab) and pos + n > max_tokens or > context length are SP_ERR_INPUT. */
 int sp_session_forward(sp_session *s, const int32_t *tokens, size_t n, size_t logits_from,
                        sp_logits_sink sink, void *user, sp_error *err);
+
+/* The scoring head fused on the device (backends with their own memory, e.g. CUDA): runs
+ * tokens[0..n) as sp_session_forward and, for each row r in [logits_from, n), writes
+ * nll[r − logits_from] = logsumexp(logits_r) − logits_r[targets[r]] (double) without sending
+ * logits to the host. Only when sp_session_fused_nll says so; a non-finite logit gives a
+ * non-finite nll. */
+int sp_session_fused_nll(const sp_session *s);
+int sp_session_forward_nll(sp_session *s, const int32_t *tokens, size_t n, size_t logits_from,
+                           const int32_t *targets, double *nll, sp_error *err);
 
 /* Attention sparsity statistics, accumulated over every forward since the last reset_stats:
  * per attention layer and head, the number of (query row) normalisations, the sum of support
