@@ -28,10 +28,18 @@ int32_t sp_tokenizer_vocab_size(const sp_tokenizer *t);
 int32_t sp_tokenizer_bos(const sp_tokenizer *t);
 int32_t sp_tokenizer_eos(const sp_tokenizer *t);
 int32_t sp_tokenizer_unk(const sp_tokenizer *t);
+/* SHA-256 of the SentencePiece model's bytes (the .model file or the model file's tokenizer
+ * section): what identifies the tokenizer, e.g. in the token cache's key. */
+void sp_tokenizer_sha256(const sp_tokenizer *t, uint8_t out[32]);
 
-/* *ids is malloc'd (caller frees). */
+/* *ids is malloc'd (caller frees). Long texts of a model for which it is exact are cut into
+ * chunks encoded on up to omp_get_max_threads() threads (docs/PROTOCOLS.md, "Tokenizing a
+ * corpus"); the ids are those of the whole string, whatever the thread count. */
 int sp_tokenizer_encode(const sp_tokenizer *t, const char *text, size_t len, int32_t **ids,
                         size_t *n, sp_error *err);
+/* The same with the thread count given (0: omp_get_max_threads()). */
+int sp_tokenizer_encode_threads(const sp_tokenizer *t, const char *text, size_t len,
+                                int threads, int32_t **ids, size_t *n, sp_error *err);
 /* *text is malloc'd and NUL-terminated; *len excludes the NUL. Ids out of range: SP_ERR_INPUT. */
 int sp_tokenizer_decode(const sp_tokenizer *t, const int32_t *ids, size_t n, char **text,
                         size_t *len, sp_error *err);

@@ -1,7 +1,9 @@
 /* tokenizer.c — sparsa_tokenizer.h over the SentencePiece shim: argument checks, id range
- * checks and turning the shim's messages into sp_error lines. */
+ * checks, turning the shim's messages into sp_error lines, and encoding long texts in chunks
+ * on several threads where that is exact (docs/PROTOCOLS.md, "Tokenizing a corpus"). */
 #include "sparsa_tokenizer.h"
 
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +13,8 @@
 struct sp_tokenizer {
     spm_shim *spm;
     int32_t vocab, bos, eos, unk;
-    int chunkable; /* long texts may be encoded in pieces (see encode_chunked) */
+    int chunkable; /* long texts may be encoded in pieces (see sp_tokenizer_encode_threads) */
+    uint8_t sha256[32]; /* of the model's bytes: the tokenizer's identity for the token cache */
 };
 
 /* ---- the few ModelProto settings that decide whether chunked encoding is exact ---------- */
@@ -94,7 +97,8 @@ static void model_field(void *u, uint32_t f, uint64_t v, const uint8_t *d, size_
  * after its start (so no merge crosses a cut; merges on either side are then independent).
  * Unigram models are always encoded as one string: the library's Viterbi accumulates path
  * scores in float over the whole string, so on long texts its ties and roundings depend on
- * everything before, and only whole-string encoding reproduces its ids. */
+ * everything before, and only whole-string encoding reproduces its ids. The argument in full:
+ * docs/PROTOCOLS.md, "Tokenizing a corpus". */
 #define SPM_MODEL_BPE 2
 static int settings_allow_chunks(const void *bytes, size_t len) {
     spm_settings s = {1, 1, 0, 0, 1, 1};
@@ -130,6 +134,10 @@ static int wrap(spm_shim *spm, char *msg, const char *what, const void *bytes, s
     if (t->eos >= t->vocab) t->eos = -1;
     if (t->unk >= t->vocab) t->unk = -1;
     t->chunkable = settings_allow_chunks(bytes, len) && spm_shim_inner_space_piece(spm) == 0;
+    sp_sha256 h;
+    sp_sha256_init(&h);
+    sp_sha256_update(&h, bytes, len);
+    sp_sha256_final(&h, t->sha256);
     *out = t;
     return SP_OK;
 }
@@ -172,6 +180,9 @@ int32_t sp_tokenizer_vocab_size(const sp_tokenizer *t) { return t->vocab; }
 int32_t sp_tokenizer_bos(const sp_tokenizer *t) { return t->bos; }
 int32_t sp_tokenizer_eos(const sp_tokenizer *t) { return t->eos; }
 int32_t sp_tokenizer_unk(const sp_tokenizer *t) { return t->unk; }
+void sp_tokenizer_sha256(const sp_tokenizer *t, uint8_t out[32]) {
+    memcpy(out, t->sha256, sizeof t->sha256);
+}
 
 static int encode_one(const sp_tokenizer *t, const char *text, size_t len, int32_t **ids,
                       size_t *n, sp_error *err);
@@ -193,42 +204,90 @@ static size_t next_cut(const char *text, size_t len, size_t from) {
     return len;
 }
 
+/* The chunks of a long text: [start[i], end[i]); the space at each cut is dropped (it comes
+ * back as the next chunk's dummy prefix). The cuts depend on the text alone, never on the
+ * thread count, so every thread count gives the same chunks and the same ids. */
+typedef struct chunk_list {
+    size_t *start, *end, n;
+} chunk_list;
+
+static int list_chunks(const char *text, size_t len, chunk_list *c) {
+    size_t cap = len / SP_ENCODE_CHUNK + 2;
+    c->n = 0;
+    c->start = malloc(cap * sizeof *c->start);
+    c->end = malloc(cap * sizeof *c->end);
+    if (!c->start || !c->end) return SP_ERR_RUNTIME;
+    for (size_t pos = 0; pos < len && c->n < cap;) {
+        size_t cut = len - pos > 2 * SP_ENCODE_CHUNK ? next_cut(text, len, pos + SP_ENCODE_CHUNK)
+                                                     : len;
+        c->start[c->n] = pos;
+        c->end[c->n++] = cut;
+        pos = cut < len ? cut + 1 : len;
+    }
+    return SP_OK;
+}
+
+/* Joins the chunks' ids in order into one malloc'd array; frees the parts. */
+static int join_parts(int32_t **parts, const size_t *counts, size_t n_parts, int32_t **ids,
+                      size_t *n) {
+    size_t total = 0;
+    for (size_t i = 0; i < n_parts; i++) total += counts[i];
+    int32_t *all = total ? malloc(total * sizeof *all) : NULL;
+    for (size_t i = 0, k = 0; i < n_parts; i++) {
+        if (all && counts[i]) memcpy(all + k, parts[i], counts[i] * sizeof *all);
+        k += counts[i];
+        free(parts[i]);
+    }
+    if (total && !all) return SP_ERR_RUNTIME;
+    *ids = all;
+    *n = total;
+    return SP_OK;
+}
+
 int sp_tokenizer_encode(const sp_tokenizer *t, const char *text, size_t len, int32_t **ids,
                         size_t *n, sp_error *err) {
+    return sp_tokenizer_encode_threads(t, text, len, 0, ids, n, err);
+}
+
+int sp_tokenizer_encode_threads(const sp_tokenizer *t, const char *text, size_t len,
+                                int threads, int32_t **ids, size_t *n, sp_error *err) {
     *ids = NULL;
     *n = 0;
     if (len <= SP_ENCODE_CHUNK || !t->chunkable) return encode_one(t, text, len, ids, n, err);
-    size_t cap = len / 3 + 16, k = 0, pos = 0;
-    int32_t *all = malloc(cap * sizeof *all);
-    if (!all) return sp_fail(err, SP_ERR_RUNTIME, "tokenizer: out of memory");
-    while (pos < len) {
-        size_t cut = len - pos > 2 * SP_ENCODE_CHUNK ? next_cut(text, len, pos + SP_ENCODE_CHUNK)
-                                                     : len;
-        int32_t *part = NULL;
-        size_t m = 0;
-        int rc = encode_one(t, text + pos, cut - pos, &part, &m, err);
-        if (rc) {
-            free(all);
-            return rc;
-        }
-        if (k + m > cap) {
-            while (k + m > cap) cap *= 2;
-            int32_t *na = realloc(all, cap * sizeof *all);
-            if (!na) {
-                free(part);
-                free(all);
-                return sp_fail(err, SP_ERR_RUNTIME, "tokenizer: out of memory");
+    chunk_list c = {0};
+    int rc = list_chunks(text, len, &c);
+    int32_t **parts = rc ? NULL : calloc(c.n, sizeof *parts);
+    size_t *counts = rc ? NULL : calloc(c.n, sizeof *counts);
+    int *codes = rc ? NULL : calloc(c.n, sizeof *codes);
+    sp_error *errs = rc ? NULL : calloc(c.n, sizeof *errs);
+    if (!parts || !counts || !codes || !errs) rc = SP_ERR_RUNTIME;
+    int nt = threads > 0 ? threads : omp_get_max_threads();
+    if (!rc) {
+        /* each chunk is encoded on its own (the library's processor is const and safe to
+         * share); errors are kept per chunk and the first in text order is reported */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+        for (size_t i = 0; i < c.n; i++)
+            codes[i] = encode_one(t, text + c.start[i], c.end[i] - c.start[i], &parts[i],
+                                  &counts[i], &errs[i]);
+        for (size_t i = 0; i < c.n && !rc; i++)
+            if (codes[i]) {
+                rc = codes[i];
+                if (err) *err = errs[i];
             }
-            all = na;
-        }
-        if (m) memcpy(all + k, part, m * sizeof *all);
-        k += m;
-        free(part);
-        pos = cut < len ? cut + 1 : len; /* the space at the cut is the next dummy prefix */
+        if (rc)
+            for (size_t i = 0; i < c.n; i++) free(parts[i]);
+        else if (join_parts(parts, counts, c.n, ids, n))
+            rc = sp_fail(err, SP_ERR_RUNTIME, "tokenizer: out of memory");
+    } else {
+        rc = sp_fail(err, SP_ERR_RUNTIME, "tokenizer: out of memory");
     }
-    *ids = all;
-    *n = k;
-    return SP_OK;
+    free(c.start);
+    free(c.end);
+    free(parts);
+    free(counts);
+    free(codes);
+    free(errs);
+    return rc;
 }
 
 static int encode_one(const sp_tokenizer *t, const char *text, size_t len, int32_t **ids,
