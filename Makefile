@@ -152,7 +152,8 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory $(SPARSA) $(TEST_BIN)
 	@fail=0; for t in $(TEST_BIN); do \
-	    echo "== $$t"; SPARSA_BIN=$(SPARSA) $$t --jobs 2 || fail=1; done; \
+	    echo "== $$t"; SPARSA_BIN=$(SPARSA) XDG_CACHE_HOME=$(abspath $(BUILD))/test-cache \
+	    $$t --jobs 2 || fail=1; done; \
 	echo "== tests/reference/check_ref.py (the PyTorch reference against the test vectors)"; \
 	if /usr/bin/python3 -c 'import torch' >/dev/null 2>&1; then \
 	    /usr/bin/python3 tests/reference/check_ref.py >$(BUILD)/check_ref.log 2>&1 \
@@ -170,7 +171,8 @@ valgrind: deps
 	@$(MAKE) --no-print-directory BUILD=$(VG_BUILD) ARCH=x86-64-v3 \
 	    $(VG_BUILD)/sparsa $(TEST_C:tests/%.c=$(VG_BUILD)/tests/%)
 	@fail=0; for t in $(TEST_C:tests/%.c=$(VG_BUILD)/tests/%); do echo "== valgrind $$t"; \
-	    SPARSA_BIN=$(VG_BUILD)/sparsa OMP_NUM_THREADS=1 valgrind -q --trace-children=yes \
+	    SPARSA_BIN=$(VG_BUILD)/sparsa OMP_NUM_THREADS=1 \
+	      XDG_CACHE_HOME=$(abspath $(VG_BUILD))/test-cache valgrind -q --trace-children=yes \
 	      --leak-check=full --error-exitcode=9 $$t -j1 || fail=1; done; [ $$fail -eq 0 ]
 
 # The main job: perplexity of the bundled example models (see examples/README.md).

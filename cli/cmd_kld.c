@@ -16,6 +16,8 @@ typedef struct kld_options {
     int json;
     const char *device, *precision; /* --device, --precision: validated (cpu, fp32) */
     int no_verify, progress, quiet;
+    const char *token_cache;     /* --token-cache DIR */
+    int no_token_cache;
 } kld_options;
 
 static const char *const score_names[] = {"all", "second-half", NULL};
@@ -39,6 +41,10 @@ static const cli_option options[] = {
      .help = "use only the first N tokens of each corpus",
      .bad = "--max-tokens needs a positive integer"},
     CLI_OPTION_THREADS(kld_options, threads),
+    {.name = "--token-cache", .kind = CLI_STRING, .offset = offsetof(kld_options, token_cache),
+     .metavar = "DIR", .help = "where corpora's token ids are cached (default: the user's cache)"},
+    {.name = "--no-token-cache", .kind = CLI_FLAG, .offset = offsetof(kld_options, no_token_cache),
+     .help = "tokenize every corpus anew; read and write no cache"},
     CLI_OPTIONS_BACKEND(kld_options, device, precision),
     CLI_OPTION_NO_VERIFY(kld_options, no_verify),
     {.name = "--progress", .kind = CLI_FLAG, .offset = offsetof(kld_options, progress),
@@ -71,6 +77,8 @@ int cmd_kld(int argc, char **argv) {
     int rc = cli_parse(&command, argc, argv, &o, &a);
     if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
     if (o.progress && o.quiet) return cli_usage_error(CMD, "give --progress or --quiet, not both");
+    if (o.token_cache && o.no_token_cache)
+        return cli_usage_error(CMD, "--token-cache and --no-token-cache exclude each other");
     if (a.n_pos < 2) return cli_usage_error(CMD, "missing the model files BASE and OTHER");
     if (a.n_pos < 3) return cli_usage_error(CMD, "missing a CORPUS file");
     for (size_t i = 0; i < a.n_pos; i++) sp_inputs_add(a.pos[i]);
@@ -87,6 +95,7 @@ int cmd_kld(int argc, char **argv) {
         .no_verify = o.no_verify,
         .version = cli_version(),
     };
+    job.token_cache = (sp_token_cache_opts){o.token_cache, o.no_token_cache, job.progress, CMD};
     sp_error err = {0};
     sp_kld_result res;
     rc = sp_kld_run(&job, &res, &err);

@@ -36,6 +36,8 @@ typedef struct ppl_options {
     struct shard { uint64_t k, n; } shard; /* --shard K/N; n 0: none */
     const char *part_out;        /* -o PART, with --shard */
     const char *device, *precision; /* --device, --precision: validated (cpu, fp32) */
+    const char *token_cache;     /* --token-cache DIR */
+    int no_token_cache;
 } ppl_options;
 
 static const char *const score_names[] = {"all", "second-half", "rolling", NULL};
@@ -138,6 +140,10 @@ static const cli_option options[] = {
      .min = 1, .max = UINT64_MAX, .metavar = "N", .help = "largest corpus read (default 4 GiB; "
      "1 GiB for -)", .bad = "--max-bytes needs a positive integer"},
     CLI_OPTION_THREADS(ppl_options, threads),
+    {.name = "--token-cache", .kind = CLI_STRING, .offset = offsetof(ppl_options, token_cache),
+     .metavar = "DIR", .help = "where corpora's token ids are cached (default: the user's cache)"},
+    {.name = "--no-token-cache", .kind = CLI_FLAG, .offset = offsetof(ppl_options, no_token_cache),
+     .help = "tokenize every corpus anew; read and write no cache"},
     CLI_OPTIONS_BACKEND(ppl_options, device, precision),
     CLI_OPTION_NO_VERIFY(ppl_options, no_verify),
     {.name = "--json", .kind = CLI_FLAG, .offset = offsetof(ppl_options, json),
@@ -160,7 +166,8 @@ static const cli_command command = {
                 " [--stride S]\n                         [--bos none|prepend|replace] "
                 "[--max-tokens N] [--max-bytes N]\n                         [--by-position B] "
                 "[--dump-nll FILE] [--progress|--quiet]\n                         [--threads N] "
-                "[--json] [--stats] [--no-verify]\n                         [--shard K/N -o PART]",
+                "[--json] [--stats] [--no-verify]\n                         [--shard K/N -o PART] "
+                "[--token-cache DIR | --no-token-cache]",
     .about = "Perplexity of the model FILE on UTF-8 text files (- reads standard input). Each "
              "corpus is\ntokenized once, as one string, with the tokenizer stored in FILE; for "
              "each context length L\nits tokens are cut into windows of L tokens "
@@ -198,6 +205,8 @@ static int check_combinations(const ppl_options *o) {
         return cli_usage_error(CMD, "--docs needs --score rolling");
     if (o->progress && o->quiet)
         return cli_usage_error(CMD, "--progress and --quiet exclude each other");
+    if (o->token_cache && o->no_token_cache)
+        return cli_usage_error(CMD, "--token-cache and --no-token-cache exclude each other");
     return 0;
 }
 
@@ -244,6 +253,8 @@ int cmd_perplexity(int argc, char **argv) {
         .dump_nll = o.dump_nll,
         .version = cli_version(),
     };
+    job.token_cache = (sp_token_cache_opts){o.token_cache, o.no_token_cache, job.progress != 0,
+                                            CMD};
     sp_ppl_split split = {o.shard.k, o.shard.n, o.part_out, cli_version()};
     sp_error err = {0};
     int quiet = 0; /* MPI ranks other than 0 print nothing; rank 0 reports for all */

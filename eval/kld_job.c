@@ -108,9 +108,13 @@ static int read_corpus(const sp_kld_job *job, const sp_tokenizer *tok, size_t ct
     size_t len = 0;
     int rc = sp_corpus_read(c->path, &text, &len, err);
     if (rc) return rc;
-    rc = sp_tokenizer_encode(tok, text, len, &c->ids, &c->n, err);
+    sp_corpus_tokens t;
+    rc = sp_corpus_tokenize(tok, sp_corpus_name(c->path), text, len, 0, job->threads,
+                            &job->token_cache, &t, err);
     free(text);
     if (rc) return rc;
+    c->ids = t.ids;
+    c->n = t.n;
     if (job->max_tokens && c->n > job->max_tokens) c->n = job->max_tokens;
     sp_error perr = {0};
     if (sp_ppl_plan_make(&job->protocol, ctx, c->n, &c->plan, &perr))

@@ -62,56 +62,33 @@ static int plan_contexts(sp_ppl_run *run, const sp_ppl_job *job, sp_error *err) 
     return SP_OK;
 }
 
-/* Appends one document's tokens to c (rolling); a document without tokens is left out. */
-static int add_document(sp_ppl_run *run, sp_ppl_corpus *c, const char *text, size_t len,
-                        size_t *cap, sp_error *err) {
-    int32_t *ids = NULL;
-    size_t n = 0;
-    int rc = len ? sp_tokenizer_encode(run->models[0].tok, text, len, &ids, &n, err) : SP_OK;
-    if (rc || n == 0) {
-        free(ids);
-        return rc;
-    }
-    sp_ppl_doc *docs = realloc(c->docs, (c->n_docs + 1) * sizeof *docs);
-    if (docs) c->docs = docs;
-    if (docs && c->n + n > *cap) {
-        size_t want = 2 * (c->n + n);
-        int32_t *grown = realloc(c->ids, want * sizeof *grown);
-        if (grown) c->ids = grown, *cap = want;
-    }
-    if (!docs || c->n + n > *cap) {
-        free(ids);
-        return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
-    }
-    memcpy(c->ids + c->n, ids, n * sizeof *ids);
-    free(ids);
-    c->docs[c->n_docs++] = (sp_ppl_doc){c->n, n};
-    c->n += n;
-    c->words += sp_count_words(text, len);
-    c->bytes += len;
-    return SP_OK;
-}
-
-/* Tokenizes a corpus: one string, or for rolling one document (the file, or each line
- * without its newline) at a time. */
+/* Tokenizes a corpus (through the token cache): one string, or for rolling one document (the
+ * file, or each line without its newline) at a time; a document without tokens is left out. */
 static int tokenize_corpus(sp_ppl_run *run, sp_ppl_corpus *c, const char *text, size_t len,
                            sp_error *err) {
     const sp_ppl_job *job = &run->job;
-    if (job->protocol.score != SP_SCORE_ROLLING) {
-        int rc = sp_tokenizer_encode(run->models[0].tok, text, len, &c->ids, &c->n, err);
-        if (!rc && job->max_tokens && c->n > job->max_tokens) c->n = job->max_tokens;
-        return rc;
+    int rolling = job->protocol.score == SP_SCORE_ROLLING;
+    int lines = rolling && job->protocol.docs == SP_DOCS_LINES;
+    sp_corpus_tokens t;
+    int rc = sp_corpus_tokenize(run->models[0].tok, sp_corpus_name(c->path), text, len, lines,
+                                job->threads, &job->token_cache, &t, err);
+    if (rc) return rc;
+    c->ids = t.ids;
+    c->n = t.n;
+    t.ids = NULL;
+    if (!rolling && job->max_tokens && c->n > job->max_tokens) c->n = job->max_tokens;
+    sp_corpus_doc whole = {0, len, 0, c->n};
+    const sp_corpus_doc *docs = lines ? t.docs : &whole;
+    size_t n_docs = lines ? t.n_docs : c->n > 0;
+    if (rolling && n_docs && !(c->docs = malloc(n_docs * sizeof *c->docs)))
+        rc = sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    for (size_t d = 0; rolling && !rc && d < n_docs; d++) {
+        c->docs[c->n_docs++] = (sp_ppl_doc){docs[d].first, docs[d].n};
+        c->words += sp_count_words(text + docs[d].text_at, docs[d].text_len);
+        c->bytes += docs[d].text_len;
     }
-    size_t cap = 0;
-    int rc = SP_OK;
-    if (job->protocol.docs == SP_DOCS_FILES) return add_document(run, c, text, len, &cap, err);
-    for (size_t at = 0; at < len && !rc;) {
-        const char *nl = memchr(text + at, '\n', len - at);
-        size_t end = nl ? (size_t)(nl - text) : len;
-        rc = add_document(run, c, text + at, end - at, &cap, err);
-        at = end + 1;
-    }
-    if (!rc && c->n == 0)
+    sp_corpus_tokens_free(&t);
+    if (!rc && lines && c->n == 0)
         rc = sp_fail(err, SP_ERR_INPUT, "%s: no tokens to score", sp_corpus_name(c->path));
     return rc;
 }

@@ -47,6 +47,39 @@ const char *sp_corpus_name(const char *path);
 /* Byte offset of the first invalid UTF-8 sequence, or len if the text is valid. */
 size_t sp_utf8_first_invalid(const char *s, size_t len);
 
+/* ---- tokenizing a corpus, through the token cache ---------------------------------------- */
+
+/* The token cache (docs/PROTOCOLS.md, "The token cache"): --token-cache DIR, --no-token-cache. */
+typedef struct sp_token_cache_opts {
+    const char *dir;   /* NULL: $XDG_CACHE_HOME/sparsa/tokens, else $HOME/.cache/sparsa/tokens */
+    int disabled;      /* 1: neither read nor write the cache */
+    int note;          /* 1: one stderr line when ids come from or go to the cache */
+    const char *who;   /* the command, for its stderr lines ("perplexity") */
+} sp_token_cache_opts;
+
+/* One document of a corpus tokenized line by line: its text text[text_at, text_at+text_len)
+ * (a line without its newline) and its ids ids[first, first+n), n >= 1. */
+typedef struct sp_corpus_doc {
+    size_t text_at, text_len, first, n;
+} sp_corpus_doc;
+
+typedef struct sp_corpus_tokens {
+    int32_t *ids;          /* malloc'd */
+    size_t n;
+    sp_corpus_doc *docs;   /* by lines: the lines with at least one token, in order; else NULL */
+    size_t n_docs;
+} sp_corpus_tokens;
+
+/* The ids of a corpus's text: as one string (by_lines 0, sp_tokenizer_encode), or each line
+ * (without its newline) on its own. On up to `threads` threads (0: OpenMP's default), the same
+ * ids for every count. Read from the token cache when a verified entry for this text and
+ * tokenizer is there, else tokenized and stored (a cache that cannot be used costs one warning
+ * line on stderr, never the run). name names the corpus in the notes. */
+int sp_corpus_tokenize(const sp_tokenizer *tok, const char *name, const char *text, size_t len,
+                       int by_lines, int threads, const sp_token_cache_opts *cache,
+                       sp_corpus_tokens *out, sp_error *err);
+void sp_corpus_tokens_free(sp_corpus_tokens *t);
+
 /* ---- token-id lists ----------------------------------------------------------------------- */
 
 /* Parses ids separated by commas and/or white space ("5,17,3", "5 17 3", "5, 17"). Each item
@@ -366,6 +399,7 @@ typedef struct sp_ppl_job {
     size_t by_position;          /* B > 0: NLL by position in the window, buckets of B */
     const char *dump_nll;        /* path for every target's NLL (TSV, docs/PROTOCOLS.md) */
     const char *version;         /* sparsa's version, for the JSON's provenance */
+    sp_token_cache_opts token_cache; /* where each corpus's ids are cached */
 } sp_ppl_job;
 
 typedef struct sp_ppl_run sp_ppl_run;

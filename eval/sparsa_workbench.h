@@ -68,6 +68,7 @@ typedef struct sp_kld_job {
     int progress;                /* a progress line on stderr */
     int no_verify;               /* 1: skip the weights' CRC-32 checks (--no-verify) */
     const char *version;         /* sparsa's version for the JSON's provenance, or NULL */
+    sp_token_cache_opts token_cache; /* where each corpus's ids are cached */
 } sp_kld_job;
 
 typedef struct sp_kld_result {
