@@ -10,6 +10,8 @@
 
 #include "args.h"
 #include "commands.h"
+#include "shard_opt.h"
+#include "sparsa_dist.h"
 #include "sparsa_eval.h"
 
 #define CMD "eval-task"
@@ -32,6 +34,8 @@ typedef struct options {
     int no_verify;
     int progress, quiet;      /* force the progress line on or off (default: stderr a tty) */
     const char *device, *precision; /* --device, --precision: validated (cpu, fp32) */
+    cli_shard shard;          /* --shard K/N; n 0: none */
+    const char *part_out;     /* -o PART, with --shard */
 } options;
 
 static int add_path(const char *item, size_t len, void *dest) {
@@ -107,6 +111,7 @@ static const cli_option option_rows[] = {
      .help = "draw the progress line on stderr even when it is not a terminal"},
     {.name = "--quiet", .kind = CLI_FLAG, .offset = offsetof(options, quiet),
      .help = "no progress line (default: drawn when stderr is a terminal)"},
+    CLI_OPTIONS_SHARD(options, shard, part_out),
     {0},
 };
 
@@ -154,13 +159,18 @@ static int parse_args(int argc, char **argv, options *o) {
         sp_inputs_add(o->src.v[i]);
         sp_inputs_add(o->trg.v[i]);
     }
+    if (o->shard.n && !o->part_out) return cli_usage_error(CMD, "--shard needs -o PART");
+    if (o->part_out && !o->shard.n) return cli_usage_error(CMD, "-o is the part file of --shard");
+    if (o->shard.n && o->predictions)
+        return cli_usage_error(CMD, "--predictions cannot be combined with --shard");
     sp_error err = {0};
     if (o->predictions && sp_output_check(o->predictions, 0, &err)) return cli_report(CMD, &err);
+    if (o->part_out && sp_output_check(o->part_out, 0, &err)) return cli_report(CMD, &err);
     return 0;
 }
 
 /* The model's layout with the command line's overrides; every special id in the vocabulary. */
-static int resolve_layout(const options *o, sp_model *m, sp_task_layout *layout) {
+static int resolve_layout(const options *o, sp_model *m, sp_task_layout *layout, sp_error *err) {
     int32_t vocab = sp_model_vocab_size(m);
     sp_task_layout_of_model(m, layout);
     if (o->mult > 0) layout->multiplier = o->mult;
@@ -169,7 +179,8 @@ static int resolve_layout(const options *o, sp_model *m, sp_task_layout *layout)
     if (o->sep != -2) layout->sep = (int32_t)o->sep;
     if (layout->bos < 0 || layout->bos >= vocab || layout->eos < 0 || layout->eos >= vocab ||
         layout->sep >= vocab)
-        return cli_usage_error(CMD, "special ids outside the vocabulary of %d", (int)vocab);
+        return sp_fail(err, SP_ERR_INPUT, "special ids outside the vocabulary of %d (see sparsa "
+                       CMD " --help)", (int)vocab);
     return 0;
 }
 
@@ -259,18 +270,29 @@ static void print_json(const report *rep) {
     fputs("\n}\n", stdout);
 }
 
-/* The run and its report; predictions (if asked) into one atomic file. */
-static int run_sets(const options *o, sp_model *m, const sp_task_layout *layout,
-                    const sp_task_set *sets, size_t capacity, sp_error *err) {
+/* The run and its report; predictions (if asked) into one atomic file. Under mpirun every rank
+ * comes here, also after a failure (rc), so that all agree on it; only rank 0 writes. */
+static int run_sets(const options *o, const sp_dist *d, sp_model *m, const sp_task_layout *layout,
+                    const sp_task_set *sets, size_t capacity, int rc, sp_error *err) {
     sp_out pred = {.fd = -1, .slot = -1};
     report rep = {.o = o, .layout = layout};
-    int rc = o->json ? sp_prov_sha256_file(o->model, rep.model_sha256, err) : SP_OK;
-    if (!rc && o->predictions) rc = sp_out_open(&pred, o->predictions, 0, err);
+    int writer = d->rank == 0;
+    if (!rc && d->mpi && o->shard.n)
+        rc = sp_fail(err, SP_ERR_INPUT, "--shard cannot be combined with mpirun (each rank is "
+                     "already a part)");
+    if (!rc && writer && o->json) rc = sp_prov_sha256_file(o->model, rep.model_sha256, err);
+    if (!rc && writer && o->predictions) rc = sp_out_open(&pred, o->predictions, 0, err);
+    rc = sp_dist_agree(d, rc, err);
+    sp_task_job job = {.m = m, .model_path = o->model, .layout = layout, .sets = sets,
+                       .trg_paths = o->trg.v, .n_sets = o->src.n, .capacity = capacity,
+                       .limit = (size_t)o->limit, .threads = (int)o->threads,
+                       .progress = !o->quiet && (o->progress || isatty(2)),
+                       .version = cli_version()};
+    sp_ppl_split split = {o->shard.k, o->shard.n, o->part_out, cli_version()};
     if (!rc)
-        rc = sp_task_run(m, layout, sets, o->src.n, capacity, (int)o->threads,
-                         !o->quiet && (o->progress || isatty(2)), pred.fp, on_result, &rep, err);
-    if (!rc && o->predictions) rc = sp_out_commit(&pred, err);
-    if (!rc && o->json) print_json(&rep);
+        rc = sp_task_run_split(&job, &split, pred.fp, writer ? on_result : NULL, &rep, err);
+    if (!rc && writer && o->predictions) rc = sp_out_commit(&pred, err);
+    if (!rc && writer && o->json && !o->shard.n) print_json(&rep);
     sp_out_abort(&pred);
     return rc;
 }
@@ -283,20 +305,28 @@ int cmd_eval_task(int argc, char **argv) {
         return rc == CLI_HELP_SHOWN ? 0 : rc;
     }
     sp_error err = {0};
+    sp_dist d;
+    if (sp_dist_init(&d, &err)) {
+        free_paths(&o);
+        return cli_report(CMD, &err);
+    }
     sp_model *m = NULL;
     sp_task_layout layout;
     sp_task_set sets[MAX_SETS];
     size_t n_read = 0, capacity = 0;
     sp_model_options mopts = {.no_verify = o.no_verify};
-    if (sp_eval_open_model_opts(o.model, &mopts, &m, &err)) rc = cli_report(CMD, &err);
-    if (!rc) rc = resolve_layout(&o, m, &layout);
-    if (!rc && sp_task_sets_read(m, &layout, o.src.v, o.trg.v, o.src.n, (size_t)o.limit, sets,
-                                 &capacity, &err))
-        rc = cli_report(CMD, &err);
+    rc = sp_eval_open_model_opts(o.model, &mopts, &m, &err);
+    if (!rc) rc = resolve_layout(&o, m, &layout, &err);
+    if (!rc) rc = sp_task_sets_read(m, &layout, o.src.v, o.trg.v, o.src.n, (size_t)o.limit, sets,
+                                    &capacity, &err);
     if (!rc) n_read = o.src.n;
-    if (!rc && run_sets(&o, m, &layout, sets, capacity, &err)) rc = cli_report(CMD, &err);
+    rc = run_sets(&o, &d, m, &layout, sets, capacity, rc, &err);
     for (size_t i = 0; i < n_read; i++) sp_task_set_free(&sets[i]);
     sp_model_free(m);
     free_paths(&o);
-    return rc;
+    sp_dist_finish(&d);
+    /* The other ranks end with 0: a non-zero exit would make mpirun stop rank 0 before it has
+     * printed the job's one line; rank 0's status is the job's. */
+    if (d.rank != 0) return 0;
+    return rc ? cli_report(CMD, &err) : 0;
 }

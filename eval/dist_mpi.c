@@ -82,6 +82,10 @@ static int load(sp_error *err) {
 int sp_dist_init(sp_dist *d, sp_error *err) {
     memset(d, 0, sizeof *d);
     d->size = 1;
+    if (world.mpi) { /* a command that asks again (the CLI before eval's run): the same world */
+        *d = world;
+        return SP_OK;
+    }
     if (!sp_dist_launched()) return SP_OK;
     if (!mpi.lib && load(err)) return SP_ERR_INPUT;
     if (mpi.init(NULL, NULL) != 0) return sp_fail(err, SP_ERR_RUNTIME, "MPI_Init failed");

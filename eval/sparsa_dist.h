@@ -77,6 +77,41 @@ typedef struct sp_ppl_split {
 int sp_ppl_run_split(const sp_ppl_job *job, const sp_ppl_split *split, FILE *out, int json,
                      int *quiet, sp_error *err);
 
+/* ---- the items of eval-task, kld and mc ------------------------------------------------- */
+
+/* Items [first, end) of part `part` of `parts`: n items in order costing cost[i] each (the
+ * tokens it feeds), contiguous ranges of about equal cost (sp_dist_split, one window a unit). */
+sp_dist_range sp_dist_item_range(const uint64_t *cost, size_t n, uint64_t parts, uint64_t part);
+/* This process's part: split's shard when it is one (split may be NULL), else the MPI rank of
+ * the world (0 of 1 without MPI). */
+void sp_dist_item_part(const sp_ppl_split *split, uint64_t *part, uint64_t *parts);
+/* Collective (one process alone: the same without messages): agrees on rc (sp_dist_agree;
+ * a failing rank's message reaches rank 0), then gathers every rank's len bytes at mine in
+ * rank order on rank 0, into *all (malloc'd, *all_len bytes; NULL on the other ranks). */
+int sp_dist_collect(const sp_dist *d, int rc, const void *mine, size_t len, char **all,
+                    size_t *all_len, sp_error *err);
+
+/* eval-task (sparsa_eval.h, "synthetic tasks") as one job: the sets already read on every
+ * process (sp_task_sets_read), and what identifies the run in a part file. */
+typedef struct sp_task_job {
+    sp_model *m;
+    const char *model_path;
+    const sp_task_layout *layout;
+    const sp_task_set *sets;         /* [n_sets]; each names its src file */
+    const char *const *trg_paths;    /* [n_sets] */
+    size_t n_sets, capacity, limit;  /* capacity: as sp_task_sets_read gives it; limit 0: all */
+    int threads, progress;
+    const char *version;             /* sparsa's version, recorded in a part */
+} sp_task_job;
+
+/* Runs the job's samples: all of them in one process (sp_task_run: rows as each set
+ * finishes), this rank's share under MPI (rank 0 then adds every rank's records in sample
+ * order and calls row for each set, and writes pred; the other ranks pass NULL and call
+ * nothing), or part K of --shard K/N, written to split->part_path. Collective under MPI:
+ * a failure of any rank comes back on rank 0 as "rank R: ...". */
+int sp_task_run_split(const sp_task_job *job, const sp_ppl_split *split, FILE *pred,
+                      sp_task_row_cb row, void *user, sp_error *err);
+
 /* Reads part files (docs/SCALING.md, "Part files"), checks that they belong together (same
  * version, models, corpora, settings and number of parts) and cover every part exactly once,
  * and prints the report a single run prints (table, or JSON with json). SP_ERR_INPUT naming

@@ -162,16 +162,70 @@ size_t sp_task_set_capacity(const sp_task_set *s, const sp_task_layout *layout) 
     return t > n ? t : n;
 }
 
-typedef struct collected {
-    int32_t *ids;
-    size_t n, cap;
-} collected;
-
 static int collect(void *user, int32_t id) {
-    collected *c = user;
-    if (c->n < c->cap) c->ids[c->n] = id;
-    c->n++;
+    task_runner *r = user;
+    if (r->generated < r->cap) r->ids[r->generated] = id;
+    r->generated++;
     return 0;
+}
+
+int task_runner_init(task_runner *r, sp_session *s, int32_t vocab, const sp_task_layout *layout,
+                     size_t cap, sp_error *err) {
+    memset(r, 0, sizeof *r);
+    r->s = s;
+    r->vocab = vocab;
+    r->layout = layout;
+    r->cap = cap;
+    r->prompt = malloc((cap ? cap : 1) * sizeof *r->prompt);
+    r->ids = malloc((cap ? cap : 1) * sizeof *r->ids);
+    int rc = sp_sampler_init(&r->greedy, vocab, 0.0f, 1.0f, 0, err);
+    if (rc == SP_OK && (!r->prompt || !r->ids))
+        rc = sp_fail(err, SP_ERR_RUNTIME, "eval-task: out of memory");
+    return rc;
+}
+
+void task_runner_free(task_runner *r) {
+    sp_sampler_free(&r->greedy);
+    free(r->prompt);
+    free(r->ids);
+    memset(r, 0, sizeof *r);
+}
+
+int task_sample(task_runner *r, const sp_task_set *set, size_t i, int *ok, sp_error *err) {
+    const sp_task_layout *layout = r->layout;
+    size_t n = 0;
+    r->prompt[n++] = layout->bos;
+    memcpy(r->prompt + n, set->src[i], set->src_len[i] * sizeof *r->prompt);
+    n += set->src_len[i];
+    if (layout->sep >= 0) r->prompt[n++] = layout->sep;
+    size_t total = total_len(layout, set->src_len[i]);
+    size_t max_new = total > n ? total - n : 0;
+    sp_session_reset(r->s);
+    r->generated = 0;
+    size_t produced = 0;
+    int rc = SP_OK;
+    if (max_new > 0)
+        rc = sp_generate(r->s, r->vocab, r->prompt, n, max_new, layout->eos, &r->greedy, collect,
+                         r, &produced, err);
+    if (rc) {
+        sp_eval_error_prefix(err, "%s:%zu", set->src_path ? set->src_path : "sample", i + 1);
+        return rc;
+    }
+    *ok = r->generated == set->trg_len[i] &&
+          !memcmp(r->ids, set->trg[i], r->generated * sizeof(int32_t));
+    r->n_ids = r->generated < r->cap ? r->generated : r->cap;
+    return SP_OK;
+}
+
+void task_write_prediction(FILE *pred, int ok, const int32_t *ids, size_t n) {
+    fprintf(pred, "%d", ok);
+    for (size_t j = 0; j < n; j++) fprintf(pred, " %d", (int)ids[j]);
+    fputc('\n', pred);
+}
+
+size_t task_sample_cost(const sp_task_layout *layout, size_t src_len) {
+    size_t n = source_len(layout, src_len), t = total_len(layout, src_len);
+    return t > n ? t : n;
 }
 
 int sp_task_eval(sp_session *s, int32_t vocab, const sp_task_layout *layout,
@@ -191,49 +245,22 @@ int task_eval_progress(sp_session *s, int32_t vocab, const sp_task_layout *layou
                        const sp_task_set *set, FILE *pred, const task_progress *prog,
                        sp_task_result *res, sp_error *err) {
     memset(res, 0, sizeof *res);
-    size_t cap = sp_task_set_capacity(set, layout);
-    int32_t *prompt = malloc(cap * sizeof *prompt);
-    collected c = {malloc(cap * sizeof(int32_t)), 0, cap};
-    sp_sampler greedy;
-    int rc = sp_sampler_init(&greedy, vocab, 0.0f, 1.0f, 0, err);
-    if (rc == SP_OK && (!prompt || !c.ids))
-        rc = sp_fail(err, SP_ERR_RUNTIME, "eval-task: out of memory");
+    task_runner r;
+    int rc = task_runner_init(&r, s, vocab, layout, sp_task_set_capacity(set, layout), err);
     double t0 = omp_get_wtime(), len_sum = 0;
     for (size_t i = 0; rc == SP_OK && i < set->samples; i++) {
         show_progress(prog, i, set->samples);
-        size_t n = 0;
-        prompt[n++] = layout->bos;
-        memcpy(prompt + n, set->src[i], set->src_len[i] * sizeof *prompt);
-        n += set->src_len[i];
-        if (layout->sep >= 0) prompt[n++] = layout->sep;
-        size_t total = total_len(layout, set->src_len[i]);
-        size_t max_new = total > n ? total - n : 0;
-        sp_session_reset(s);
-        c.n = 0;
-        size_t produced = 0;
-        if (max_new > 0)
-            rc = sp_generate(s, vocab, prompt, n, max_new, layout->eos, &greedy, collect, &c,
-                             &produced, err);
-        if (rc) {
-            sp_eval_error_prefix(err, "%s:%zu", set->src_path ? set->src_path : "sample", i + 1);
-            break;
-        }
-        int ok = c.n == set->trg_len[i] &&
-                 !memcmp(c.ids, set->trg[i], c.n * sizeof(int32_t));
+        int ok = 0;
+        rc = task_sample(&r, set, i, &ok, err);
+        if (rc) break;
         res->correct += (size_t)ok;
         len_sum += (double)set->src_len[i];
-        if (pred) {
-            fprintf(pred, "%d", ok);
-            for (size_t j = 0; j < c.n && j < c.cap; j++) fprintf(pred, " %d", (int)c.ids[j]);
-            fputc('\n', pred);
-        }
+        if (pred) task_write_prediction(pred, ok, r.ids, r.n_ids);
         res->samples++;
     }
     show_progress(prog, set->samples, set->samples);
     res->seconds = omp_get_wtime() - t0;
     res->mean_src_len = res->samples ? len_sum / (double)res->samples : 0;
-    sp_sampler_free(&greedy);
-    free(prompt);
-    free(c.ids);
+    task_runner_free(&r);
     return rc;
 }
