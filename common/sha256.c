@@ -1,34 +1,20 @@
 /* sha256.c — SHA-256 (FIPS 180-4), e.g. for the provenance hashes of source checkpoints: a
- * streaming hash, a whole-file hash through bounded mappings, and the hex form. Uses the x86 SHA
- * extensions when the CPU has them (checked at run time: checkpoints are hundreds of MB and the
- * hash is the slowest part of a conversion), else portable C. */
+ * streaming hash, a whole-file hash through bounded mappings, and the hex form; the portable
+ * block function, and the choice between it and the SHA-extension one of sha256_x86.c (made
+ * once, at the first hash; see sha256_impl.h). */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "sha256_impl.h"
 #include "sparsa_common.h"
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <cpuid.h>
-#include <immintrin.h>
-#define SP_SHA_NI 1
-#endif
-
-static const uint32_t K[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
 #define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
 
-static void blocks_c(uint32_t h[8], const uint8_t *p, size_t nblk) {
+static void blocks_portable(uint32_t h[8], const uint8_t *p, size_t nblk) {
     while (nblk--) {
         uint32_t w[64];
         for (int i = 0; i < 16; i++)
@@ -40,7 +26,7 @@ static void blocks_c(uint32_t h[8], const uint8_t *p, size_t nblk) {
         }
         uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
         for (int i = 0; i < 64; i++) {
-            uint32_t t1 = hh + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
+            uint32_t t1 = hh + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + sp_sha256_k[i] + w[i];
             uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
             hh = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
         }
@@ -49,64 +35,34 @@ static void blocks_c(uint32_t h[8], const uint8_t *p, size_t nblk) {
     }
 }
 
-#ifdef SP_SHA_NI
-/* The standard SHA-NI schedule: state kept as (ABEF, CDGH), four rounds per sha256rnds2 pair. */
-__attribute__((target("sha,sse4.1"))) static void blocks_ni(uint32_t h[8], const uint8_t *p, size_t nblk) {
-    const __m128i MASK = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
-    __m128i tmp = _mm_loadu_si128((const __m128i *)&h[0]);
-    __m128i st1 = _mm_loadu_si128((const __m128i *)&h[4]);
-    tmp = _mm_shuffle_epi32(tmp, 0xB1);          /* CDAB */
-    st1 = _mm_shuffle_epi32(st1, 0x1B);          /* EFGH */
-    __m128i st0 = _mm_alignr_epi8(tmp, st1, 8);  /* ABEF */
-    st1 = _mm_blend_epi16(st1, tmp, 0xF0);       /* CDGH */
-    while (nblk--) {
-        __m128i save0 = st0, save1 = st1, msg, m[4];
-        for (int i = 0; i < 4; i++)
-            m[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)), MASK);
-#pragma GCC unroll 16 /* fully unrolled, m[] lives in registers */
-        for (int r = 0; r < 16; r++) {
-            __m128i cur = m[r & 3];
-            msg = _mm_add_epi32(cur, _mm_loadu_si128((const __m128i *)&K[4 * r]));
-            st1 = _mm_sha256rnds2_epu32(st1, st0, msg);
-            msg = _mm_shuffle_epi32(msg, 0x0E);
-            st0 = _mm_sha256rnds2_epu32(st0, st1, msg);
-            if (r < 12) {
-                /* next schedule words for slot r&3: W[t] from the previous four groups */
-                __m128i a = m[r & 3], b = m[(r + 1) & 3], c = m[(r + 2) & 3], d = m[(r + 3) & 3];
-                __m128i x = _mm_sha256msg1_epu32(a, b);
-                x = _mm_add_epi32(x, _mm_alignr_epi8(d, c, 4));
-                m[r & 3] = _mm_sha256msg2_epu32(x, d);
-            }
-        }
-        st0 = _mm_add_epi32(st0, save0);
-        st1 = _mm_add_epi32(st1, save1);
-        p += 64;
-    }
-    tmp = _mm_shuffle_epi32(st0, 0x1B);          /* FEBA */
-    st1 = _mm_shuffle_epi32(st1, 0xB1);          /* DCHG */
-    st0 = _mm_blend_epi16(tmp, st1, 0xF0);       /* DCBA */
-    st1 = _mm_alignr_epi8(st1, tmp, 8);          /* ABEF */
-    _mm_storeu_si128((__m128i *)&h[0], st0);
-    _mm_storeu_si128((__m128i *)&h[4], st1);
+static sp_sha256_blocks_fn g_blocks;
+static pthread_once_t g_blocks_once = PTHREAD_ONCE_INIT;
+
+static void choose_blocks(void) {
+    const char *env = getenv("SPARSA_SHA256");
+    sp_sha256_blocks_fn ni = sp_sha256_blocks_x86();
+    g_blocks = ni && !(env && !strcmp(env, "portable")) ? ni : blocks_portable;
 }
-#endif
 
 static void blocks(uint32_t h[8], const uint8_t *p, size_t nblk) {
-#ifdef SP_SHA_NI
-    static int have_ni = -1; /* racing first callers all store the same answer */
-    if (have_ni < 0) {
-        /* CPUID: SHA is leaf 7 EBX bit 29, SSE4.1 leaf 1 ECX bit 19 */
-        unsigned a, b, c, d, ok = 0;
-        if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 29 & 1) && __get_cpuid(1, &a, &b, &c, &d))
-            ok = c >> 19 & 1;
-        have_ni = (int)ok;
-    }
-    if (have_ni) {
-        blocks_ni(h, p, nblk);
-        return;
-    }
-#endif
-    blocks_c(h, p, nblk);
+    pthread_once(&g_blocks_once, choose_blocks);
+    g_blocks(h, p, nblk);
+}
+
+const char *sp_sha256_impl(void) {
+    pthread_once(&g_blocks_once, choose_blocks);
+    return g_blocks == blocks_portable ? "portable" : "sha-ni";
+}
+
+int sp_sha256_use(const char *name) {
+    pthread_once(&g_blocks_once, choose_blocks);
+    sp_sha256_blocks_fn ni = sp_sha256_blocks_x86();
+    if (!name) return -1;
+    if (!strcmp(name, "portable")) g_blocks = blocks_portable;
+    else if (!strcmp(name, "sha-ni") && ni) g_blocks = ni;
+    else if (!strcmp(name, "auto")) g_blocks = ni ? ni : blocks_portable;
+    else return -1;
+    return 0;
 }
 
 void sp_sha256_init(sp_sha256 *s) {
