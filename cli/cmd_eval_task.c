@@ -10,6 +10,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "eval_task_report.h"
 #include "shard_opt.h"
 #include "sparsa_dist.h"
 #include "sparsa_eval.h"
@@ -268,6 +269,23 @@ static void print_json(const report *rep) {
     fputs("\n  ],\n  ", stdout);
     sp_prov_write(stdout, &prov);
     fputs("\n}\n", stdout);
+}
+
+void cli_eval_task_print_merged(const sp_task_merged *m, int json) {
+    options o;
+    memset(&o, 0, sizeof o);
+    o.model = m->model_path;
+    o.json = json;
+    o.limit = m->limit;
+    for (size_t i = 0; i < m->n_sets && i < MAX_SETS; i++) {
+        o.src.v[i] = m->src[i];
+        o.trg.v[i] = m->trg[i];
+    }
+    o.src.n = o.trg.n = m->n_sets < MAX_SETS ? m->n_sets : MAX_SETS;
+    report rep = {.o = &o, .layout = m->layout};
+    memcpy(rep.model_sha256, m->model_sha256, sizeof rep.model_sha256);
+    for (size_t i = 0; i < o.src.n; i++) on_result(&rep, i, &m->rows[i]);
+    if (json) print_json(&rep);
 }
 
 /* The run and its report; predictions (if asked) into one atomic file. Under mpirun every rank

@@ -1,10 +1,13 @@
 /* cmd_merge.c — `sparsa merge PART...`: joins the part files of `perplexity --shard K/N -o
- * PART` into the report one run prints (eval/: sp_ppl_merge checks and reduces). */
+ * PART` or `eval-task --shard K/N -o PART` into the report one run prints (eval/: sp_ppl_merge
+ * and sp_task_merge check and reduce; the first part says which command wrote them). */
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "args.h"
 #include "commands.h"
+#include "eval_task_report.h"
 #include "sparsa_dist.h"
 
 #define CMD "merge"
@@ -15,18 +18,18 @@ typedef struct merge_options {
 
 static const cli_option options[] = {
     {.name = "--json", .kind = CLI_FLAG, .offset = offsetof(merge_options, json),
-     .help = "one JSON document on stdout, as perplexity --json"},
+     .help = "one JSON document on stdout, as the command's --json"},
     {0},
 };
 
 static const cli_command command = {
     .name = CMD,
     .synopsis = "PART... [--json]",
-    .about = "Joins the part files written by perplexity --shard K/N -o PART (K = 0 .. N-1) "
-             "and prints\nthe table, or with --json the document, that one perplexity run "
-             "prints. The parts must\nshare the sparsa version, the model, the corpora and "
-             "every setting, and cover each K\nexactly once; otherwise one line names the "
-             "problem (exit 2).\n",
+    .about = "Joins the part files written by perplexity or eval-task --shard K/N -o PART (K = "
+             "0 .. N-1)\nand prints the table, or with --json the document, that one run of "
+             "that command prints.\nThe parts must share the sparsa version, the model, the "
+             "corpora or src/trg files and\nevery setting, and cover each K exactly once; "
+             "otherwise one line names the problem (exit 2).\n",
     .options = options,
     .max_positional = SIZE_MAX,
 };
@@ -38,6 +41,12 @@ int cmd_merge(int argc, char **argv) {
     if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
     if (a.n_pos < 1) return cli_usage_error(CMD, "missing the PART files");
     sp_error err = {0};
-    rc = sp_ppl_merge(a.pos, a.n_pos, stdout, o.json, &err);
+    if (!strcmp(sp_part_file_command(a.pos[0]), "eval-task")) {
+        sp_task_merged m;
+        rc = sp_task_merge(a.pos, a.n_pos, &m, &err);
+        if (!rc) cli_eval_task_print_merged(&m, o.json);
+        sp_task_merged_free(&m);
+    } else
+        rc = sp_ppl_merge(a.pos, a.n_pos, stdout, o.json, &err);
     return rc ? cli_report(CMD, &err) : 0;
 }

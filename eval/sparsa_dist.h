@@ -112,6 +112,26 @@ typedef struct sp_task_job {
 int sp_task_run_split(const sp_task_job *job, const sp_ppl_split *split, FILE *pred,
                       sp_task_row_cb row, void *user, sp_error *err);
 
+/* The report of eval-task parts joined by merge: what a single run's report prints. */
+typedef struct sp_task_merged {
+    const char *model_path;
+    char model_sha256[65];
+    const sp_task_layout *layout;
+    size_t limit, n_sets;
+    const char **src, **trg;         /* [n_sets] */
+    sp_task_result *rows;            /* [n_sets], with the bits of one run */
+    void *state;                     /* the parts the above point into */
+} sp_task_merged;
+
+/* Reads eval-task part files, checks that they belong together (version, model, src/trg
+ * files, settings, number of parts) and cover every part exactly once, and adds their records
+ * as one run does. SP_ERR_INPUT naming the problem otherwise. */
+int sp_task_merge(const char *const *paths, size_t n, sp_task_merged *out, sp_error *err);
+void sp_task_merged_free(sp_task_merged *m);
+/* The command that wrote the part file at path ("perplexity" or "eval-task"); "perplexity"
+ * also when path cannot be read as a part (its merge then names the problem). */
+const char *sp_part_file_command(const char *path);
+
 /* Reads part files (docs/SCALING.md, "Part files"), checks that they belong together (same
  * version, models, corpora, settings and number of parts) and cover every part exactly once,
  * and prints the report a single run prints (table, or JSON with json). SP_ERR_INPUT naming

@@ -1,0 +1,40 @@
+/* dist_parts.h — private to eval/: reading part files of any split command and checking that
+ * they belong together (dist_parts.c), for merge's perplexity (dist_merge.c) and eval-task
+ * (dist_task_merge.c) sides. docs/SCALING.md, "Part files". */
+#ifndef SPARSA_EVAL_DIST_PARTS_H
+#define SPARSA_EVAL_DIST_PARTS_H
+
+#include "sparsa_dist.h"
+#include "sparsa_workbench.h"
+
+typedef struct sp_part {
+    const char *path;
+    sp_jv doc;
+    uint64_t part, parts, first, end;
+} sp_part;
+
+/* A member every part of one run must hold with the same value, and how a difference is
+ * named ("another model"). */
+typedef struct sp_part_key {
+    const char *key, *what;
+} sp_part_key;
+
+/* The command that wrote a part: its "command" member, "perplexity" when it has none. */
+const char *sp_part_command(const sp_part *p);
+/* Reads and parses path, checks it is a part file of `command` holding every key of keys[0..n)
+ * and a valid part, parts, first and end. SP_ERR_INPUT naming the file otherwise. */
+int sp_part_read(const char *path, const char *command, const sp_part_key *keys, size_t n_keys,
+                 sp_part *p, sp_error *err);
+/* Every part like the first in every key; every part number once, none missing. */
+int sp_parts_check(const sp_part *parts, size_t n, const char *command, const sp_part_key *keys,
+                   size_t n_keys, sp_error *err);
+
+/* Members of a parsed part: a non-negative integer exact in a double (SP_ERR_INPUT
+ * otherwise), an array (of n items), a string; NULL when absent or of another type. */
+int sp_part_uint_value(const sp_jv *v, uint64_t *out);
+int sp_part_get_uint(const sp_jv *o, const char *key, uint64_t *out);
+const sp_jv *sp_part_get_array(const sp_jv *o, const char *key);
+const sp_jv *sp_part_get_array_n(const sp_jv *o, const char *key, size_t n);
+const char *sp_part_get_string(const sp_jv *o, const char *key);
+
+#endif
