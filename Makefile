@@ -150,7 +150,7 @@ deps:
 
 # Tests run from the repository root so fixtures are found at tests/fixtures/.
 test: deps
-	@$(MAKE) --no-print-directory $(SPARSA) $(TEST_BIN)
+	@$(MAKE) --no-print-directory $(SPARSA) $(TEST_BIN) cuda
 	@fail=0; for t in $(TEST_BIN); do \
 	    echo "== $$t"; SPARSA_BIN=$(SPARSA) XDG_CACHE_HOME=$(abspath $(BUILD))/test-cache \
 	    $$t --jobs 2 || fail=1; done; \
@@ -187,6 +187,63 @@ bench: deps
 FUZZ_SECONDS ?= 600
 fuzz: deps
 	@sh fuzz/run.sh $(FUZZ_SECONDS)
+
+# ---- The CUDA module ------------------------------------------------------------------------
+# libsparsa-cuda.so: the GPU backend, loaded with dlopen by `--device cuda[:N]` only (the sparsa
+# binary links no CUDA library; docs/ARCHITECTURE.md, "Backends"). cudart is linked statically,
+# cuBLAS dynamically. It sees its own folder and the public headers of interpreter/ and common/.
+#   make cuda       the module and the GPU tests (one line and exit 0 where nvcc is missing)
+#   make test-cuda  the same, then the GPU tests (says so and exits 0 where no GPU is present)
+NVCC      ?= $(firstword $(wildcard /usr/local/cuda/bin/nvcc) $(shell command -v nvcc 2>/dev/null))
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_GENCODE := -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+NVCCFLAGS ?= -std=c++17 -O3 $(CUDA_GENCODE) -cudart static \
+             -Xcompiler -fPIC,-Wall,-Wextra,-Werror,-fvisibility=hidden
+CUDA_SRC  := $(wildcard cuda/*.cu) $(CUDA_EXTRA_SRC)
+CUDA_OBJ  := $(patsubst %.cu,$(BUILD)/cuda/%.o,$(notdir $(CUDA_SRC)))
+CUDA_LIB  := $(BUILD)/libsparsa-cuda.so
+CUDA_TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/cuda/test_*.c))
+vpath %.cu cuda $(sort $(dir $(CUDA_EXTRA_SRC)))
+
+.PHONY: cuda test-cuda
+ifeq ($(NVCC),)
+cuda: $(CUDA_TEST_BIN)
+	@echo "make cuda: nvcc not found (CUDA toolkit missing); libsparsa-cuda.so not built"
+else
+cuda: $(CUDA_LIB) $(CUDA_TEST_BIN)
+
+$(BUILD)/cuda/%.o: %.cu | $(PUBLIC_LINKS)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -Icuda -I$(PUB)/interpreter -I$(PUB)/common -MMD -MP -c $< -o $@
+
+$(CUDA_LIB): $(CUDA_OBJ)
+	$(NVCC) -shared $(CUDA_GENCODE) -cudart static -o $@ $^ -L$(CUDA_HOME)/lib64 -lcublas -lcublasLt
+
+# The GPU tests see the CUDA headers and link the attention family (an archive, so a test
+# takes only what it calls) with the static cudart; tests that go through --device load the
+# module like the sparsa binary does.
+CUDA_ATTN_AR := $(BUILD)/cuda/libcu_attn.a
+$(CUDA_ATTN_AR): $(filter $(BUILD)/cuda/cu_attn_%.o,$(CUDA_OBJ))
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/cuda/%: tests/cuda/%.c $(LIB) $(CUDA_ATTN_AR) $(wildcard tests/util/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(INCLUDES) -Icuda -I$(CUDA_HOME)/include $(CRIT_CFLAGS) -Itests/util $< $(LIB) \
+	    $(CUDA_ATTN_AR) -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lpthread $(CRIT_LIBS) \
+	    $(LDLIBS) -o $@
+
+-include $(CUDA_OBJ:.o=.d)
+endif
+
+test-cuda: deps
+	@$(MAKE) --no-print-directory $(SPARSA) cuda
+	@if [ ! -f $(CUDA_LIB) ]; then echo "make test-cuda: no CUDA module built; nothing to run"; exit 0; fi; \
+	if ! nvidia-smi -L >/dev/null 2>&1; then \
+	    echo "make test-cuda: no GPU on this machine (module and GPU tests built, not run)"; exit 0; fi; \
+	fail=0; for t in $(CUDA_TEST_BIN); do echo "== $$t"; \
+	    SPARSA_BIN=$(SPARSA) SPARSA_CUDA_MODULE=$(abspath $(CUDA_LIB)) $$t --jobs 1 || fail=1; done; \
+	[ $$fail -eq 0 ]
 
 # Regenerates the golden fixtures with the PyTorch reference (needs python3-torch).
 fixtures:

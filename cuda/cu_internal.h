@@ -1,0 +1,188 @@
+/* cu_internal.h — what the CUDA module's own files share (not the attention family's
+ * interface, which is cu_attention.h): the model and session as the module keeps them, one
+ * op's execution context, and the helpers every file calls (errors, weights, GEMMs, scratch).
+ *
+ * A model (cu_model) holds the plan's description (sparsa_backend.h, owned by the caller) and
+ * every weight uploaded once; a session (cu_session) holds one stream, one cuBLAS handle, the
+ * KV caches, the value buffers of one call and the scratch, all allocated with cudaMalloc and
+ * freed in session_free. Nothing here blocks the host except the copies to the sink.
+ */
+#ifndef SPARSA_CU_INTERNAL_H
+#define SPARSA_CU_INTERNAL_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cu_attention.h"
+#include "sparsa_backend.h"
+
+/* ---- errors (cu_errors.cu) ---------------------------------------------------------------- */
+
+/* Fills err with code and a printf-formatted line; returns code. (The module cannot use
+ * libsparsa's sp_fail: the executable that loads it need not export its symbols.) */
+int cu_fail(sp_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A CUDA runtime failure while running: SP_ERR_RUNTIME "CUDA: <what>: <cudaGetErrorString>";
+ * out of memory names the bytes asked for when bytes > 0. */
+int cu_fail_cuda(sp_error *err, cudaError_t e, const char *what, size_t bytes);
+int cu_fail_cublas(sp_error *err, cublasStatus_t st, const char *what);
+/* Picks the GPU of cfg (device index, wrapped over the visible GPUs when device_wrap) and makes
+ * it current: SP_ERR_INPUT "no CUDA driver", "no CUDA GPU", "cuda:N out of range (M GPUs)". */
+int cu_select_device(const sp_bk_config *cfg, int *device, sp_error *err);
+
+/* ---- weights (cu_weights.cu) -------------------------------------------------------------- */
+
+/* Element types on the device. */
+enum { CU_F32 = 1, CU_F16 = 2, CU_BF16 = 3 };
+
+/* A matrix on the device, [rows][cols] row-major, in dtype. */
+typedef struct cu_weight {
+    void *data;
+    int dtype;
+    uint64_t rows, cols;
+} cu_weight;
+
+/* Uploads t: fp32 and tf32 precision store f32 (f16/bf16 widen exactly); bf16 precision
+ * stores f32 as bf16 and keeps bf16/f16 as stored. t->data NULL gives an empty weight. */
+int cu_weight_upload(const sp_bk_tensor *t, sp_precision prec, cu_weight *out, sp_error *err);
+void cu_weight_free(cu_weight *w);
+/* Uploads n floats (NULL or n == 0: *out = NULL). */
+int cu_floats_upload(const float *host, size_t n, float **out, sp_error *err);
+/* cudaMalloc with the error line naming the bytes and what they were for. */
+int cu_alloc(void **p, size_t bytes, const char *what, sp_error *err);
+
+/* ---- model, session ----------------------------------------------------------------------- */
+
+/* The device copies of one op's parameters (which slots are used depends on the kind: see
+ * each cu_ops_*.cu's upload). */
+typedef struct cu_op_dev {
+    cu_weight w[3];
+    float *vec[4];
+} cu_op_dev;
+
+typedef struct cu_model {
+    const sp_bk_model *m;   /* the caller's description, valid until free_model */
+    int device;
+    sp_precision prec;
+    int verbose;
+    cu_op_dev *dev;         /* [n_ops] */
+    size_t weight_bytes;
+} cu_model;
+
+/* Reusable device scratch, grown on demand (contents do not outlive one op). */
+enum {
+    CU_SCR_HALF_IN,         /* activations converted to f16/bf16 for a GEMM */
+    CU_SCR_HID_UP, CU_SCR_HID_GATE, /* the MLP's hidden rows */
+    CU_SCR_QSCALE, CU_SCR_QS_BETA, CU_SCR_QS_GAMMA,
+    CU_SCR_ATTN,            /* cu_attention_forward's workspace */
+    CU_SCR_SCORE_LOGITS,    /* the scoring head's vocabulary chunk */
+    CU_SCR_SCORE_STATE,     /* per-row running max, sum, target logit */
+    CU_SCR_TOKENS,          /* the call's token ids and targets */
+    CU_SCR_COUNT
+};
+
+typedef struct cu_session {
+    cu_model *cm;
+    size_t max_tokens;
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    cu_kv *kv;                      /* [n_layers] */
+    cu_attn_stats **stats;          /* [n_layers] device [heads] */
+    int stats_on;
+    /* value buffers: body values live in body_slot[slot_of[v]] ([body_rows][width]); tail
+     * values in tail_slot[slot_of[v]] ([tail_rows][width]) (cu_plan.cu) */
+    int *slot_of;                   /* [n_values] */
+    float **body_slot, **tail_slot;
+    size_t *body_width, *tail_width;
+    size_t n_body_slots, n_tail_slots, body_rows, tail_rows;
+    void *scr[CU_SCR_COUNT];
+    size_t scr_bytes[CU_SCR_COUNT];
+    float *pinned;                  /* [tail_rows][vocab] host copy for the sink */
+    size_t score_chunk;             /* vocabulary columns per scoring GEMM (cu_score.cu) */
+} cu_session;
+
+/* One op's run over n rows at absolute positions pos0..pos0+n-1. */
+typedef struct cu_exec {
+    cu_session *s;
+    const sp_bk_op *op;
+    const cu_op_dev *dev;
+    const float *in[4];
+    float *out;
+    size_t n, pos0;
+    const int32_t *tokens;          /* device, [n] (embed) */
+} cu_exec;
+
+/* Grows scratch slot `which` to at least bytes; *p its pointer. */
+int cu_scratch(cu_session *s, int which, size_t bytes, void **p, sp_error *err);
+
+/* ---- plan (cu_plan.cu) -------------------------------------------------------------------- */
+
+/* Assigns values to buffers whose lifetimes do not overlap and allocates the tail's; the
+ * body's grow with the call (cu_plan_body_rows). */
+int cu_plan_create(cu_session *s, sp_error *err);
+void cu_plan_free(cu_session *s);
+int cu_plan_body_rows(cu_session *s, size_t rows, sp_error *err);
+/* The buffer of value v at row r0 (tail values: their block buffer, r0 ignored). */
+float *cu_plan_value(const cu_session *s, int v, size_t r0);
+
+/* ---- ops (cu_ops_table.cu and the cu_ops_*.cu it lists) ----------------------------------- */
+
+/* 1 if the module runs op (and why not otherwise). */
+int cu_op_supported(const sp_bk_op *op, char *why, size_t why_len);
+int cu_op_upload(cu_model *cm, const sp_bk_op *op, cu_op_dev *dev, sp_error *err);
+void cu_op_free(cu_op_dev *dev);
+int cu_op_run(cu_exec *ex, sp_error *err);
+
+/* Launchers of the elementwise ops (cu_ops_elementwise.cu). */
+int cu_run_embed(cu_exec *ex, sp_error *err);
+int cu_run_rmsnorm(cu_exec *ex, sp_error *err);
+int cu_run_layernorm(cu_exec *ex, sp_error *err);
+int cu_run_rope(cu_exec *ex, sp_error *err);
+int cu_run_add(cu_exec *ex, sp_error *err);
+/* softcap (y = cap·tanh(x/cap)) and scale (y = f·x) on count floats; x may equal y. */
+int cu_run_softcap_n(const float *x, float *y, size_t count, float cap, cudaStream_t st,
+                     sp_error *err);
+int cu_run_scale_n(const float *x, float *y, size_t count, float f, cudaStream_t st,
+                   sp_error *err);
+/* y[r][c] += b[c] over rows × cols (y with row stride ldy). */
+int cu_add_bias(float *y, size_t rows, size_t cols, size_t ldy, const float *b, cudaStream_t st,
+                sp_error *err);
+
+/* GEMMs (cu_ops_gemm.cu): y[m][n] (row stride ldy) = x[m][k] · W[row0..row0+n)ᵀ in the
+ * session's precision. */
+int cu_gemm(cu_session *s, const float *x, size_t m, size_t k, const cu_weight *w, size_t row0,
+            size_t n, float *y, size_t ldy, sp_error *err);
+int cu_run_linear(cu_exec *ex, sp_error *err);
+int cu_run_mlp(cu_exec *ex, sp_error *err);
+
+/* The attention op (cu_ops_attention.cu). */
+int cu_run_attention(cu_exec *ex, sp_error *err);
+int cu_attention_upload(cu_model *cm, const sp_bk_op *op, cu_op_dev *dev, sp_error *err);
+
+/* ---- running a call (cu_exec.cu, cu_score.cu) --------------------------------------------- */
+
+/* Runs ops [first, last) on n rows at pos0 (tail ops: rows r0.. of the call, block buffers). */
+int cu_run_ops(cu_session *s, size_t first, size_t last, size_t n, size_t pos0, size_t r0,
+               const int32_t *dev_tokens, sp_error *err);
+int cu_forward(void *session, const int32_t *tokens, size_t n, size_t pos, size_t logits_from,
+               sp_bk_sink sink, void *user, sp_error *err);
+int cu_forward_nll(void *session, const int32_t *tokens, size_t n, size_t pos,
+                   size_t logits_from, const int32_t *targets, double *nll, sp_error *err);
+/* Vocabulary columns per scoring chunk (8192, or $SPARSA_CUDA_SCORE_CHUNK). */
+size_t cu_score_chunk(void);
+/* Runs the body on tokens (copied to the device) and leaves their ids in *dev_tokens. */
+int cu_run_body(cu_session *s, const int32_t *tokens, size_t n, size_t pos,
+                const int32_t **dev_tokens, sp_error *err);
+
+/* Threads per block of the module's own kernels; blocks for count elements. */
+#define CU_THREADS 256
+static inline unsigned cu_blocks(size_t count) {
+    return (unsigned)((count + CU_THREADS - 1) / CU_THREADS);
+}
+/* Grid y for rows (kernels stride over rows by gridDim.y: y is limited to 65535). */
+static inline unsigned cu_row_blocks(size_t rows) {
+    return (unsigned)(rows < 65535 ? (rows ? rows : 1) : 65535);
+}
+
+#endif

@@ -1,0 +1,136 @@
+/* cu_ops_gemm.cu — the matrix ops through cuBLAS: `linear` (y = x Wᵀ + b) and `mlp` (gated
+ * act(gate x + gb) ⊙ (up x + ub), or plain act(up x + ub), then down; interpreter/ops_mlp.c).
+ *
+ * Precision: fp32 computes in fp32 (CUBLAS_COMPUTE_32F, no TF32: the parity mode); tf32 lets
+ * cuBLAS use TF32 tensor cores; bf16 multiplies bf16 (or f16, as the weight is stored)
+ * operands with fp32 accumulation and f32 output, the activations rounded by a small kernel.
+ * Bias and activation run in one elementwise kernel after the products. The MLP works in
+ * chunks of rows so its hidden scratch stays bounded at long windows. */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "cu_internal.h"
+
+/* Hidden floats per MLP chunk (per buffer): 64 MB. */
+#define CU_MLP_CHUNK_FLOATS ((size_t)1 << 24)
+
+__global__ static void to_bf16(const float *x, __nv_bfloat16 *y, size_t n) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) y[i] = __float2bfloat16_rn(x[i]);
+}
+
+__global__ static void to_half(const float *x, __half *y, size_t n) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) y[i] = __float2half_rn(x[i]);
+}
+
+/* x [m][k] f32 → the weight's half type in scratch; *out its pointer. */
+static int round_input(cu_session *s, const float *x, size_t count, int dtype, const void **out,
+                       sp_error *err) {
+    void *h;
+    int rc = cu_scratch(s, CU_SCR_HALF_IN, count * 2, &h, err);
+    if (rc) return rc;
+    if (dtype == CU_BF16)
+        to_bf16<<<cu_blocks(count), CU_THREADS, 0, s->stream>>>(x, (__nv_bfloat16 *)h, count);
+    else
+        to_half<<<cu_blocks(count), CU_THREADS, 0, s->stream>>>(x, (__half *)h, count);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return cu_fail_cuda(err, e, "rounding activations", 0);
+    *out = h;
+    return SP_OK;
+}
+
+int cu_gemm(cu_session *s, const float *x, size_t m, size_t k, const cu_weight *w, size_t row0,
+            size_t n, float *y, size_t ldy, sp_error *err) {
+    if (!m || !n) return SP_OK;
+    if (m > INT32_MAX || n > INT32_MAX || k > INT32_MAX || ldy > INT32_MAX)
+        return cu_fail(err, SP_ERR_RUNTIME, "a matrix product of %zu × %zu × %zu is too large "
+                       "for cuBLAS", m, k, n);
+    const float one = 1.0f, zero = 0.0f;
+    const void *b = x;
+    cudaDataType_t type = CUDA_R_32F;
+    cublasComputeType_t compute = s->cm->prec == SP_PREC_TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                                               : CUBLAS_COMPUTE_32F;
+    size_t elem = 4;
+    if (w->dtype != CU_F32) {
+        int rc = round_input(s, x, m * k, w->dtype, &b, err);
+        if (rc) return rc;
+        type = w->dtype == CU_BF16 ? CUDA_R_16BF : CUDA_R_16F;
+        compute = CUBLAS_COMPUTE_32F;
+        elem = 2;
+    }
+    const char *a = (const char *)w->data + row0 * (size_t)w->cols * elem;
+    /* Row-major y = x Wᵀ is column-major yᵀ = W xᵀ: W [n][k] row-major is Wᵀ column-major. */
+    cublasStatus_t st = cublasGemmEx(s->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)n, (int)m, (int)k,
+                                     &one, a, type, (int)w->cols, b, type, (int)k, &zero, y,
+                                     CUDA_R_32F, (int)ldy, compute, CUBLAS_GEMM_DEFAULT);
+    return st == CUBLAS_STATUS_SUCCESS ? SP_OK : cu_fail_cublas(err, st, "matrix product");
+}
+
+int cu_run_linear(cu_exec *ex, sp_error *err) {
+    size_t n = ex->op->out_width, k = ex->op->in_width[0];
+    int rc = cu_gemm(ex->s, ex->in[0], ex->n, k, &ex->dev->w[0], 0, n, ex->out, n, err);
+    if (!rc) rc = cu_add_bias(ex->out, ex->n, n, n, ex->dev->vec[0], ex->s->stream, err);
+    return rc;
+}
+
+static __device__ float activate(int act, float x) {
+    switch (act) {
+    case SP_BK_SILU: return x / (1.0f + expf(-x));
+    case SP_BK_GELU_TANH: {
+        float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+        return x / (1.0f + expf(-2.0f * u));
+    }
+    case SP_BK_GELU: return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f));
+    default: return x > 0 ? x : 0.0f;
+    }
+}
+
+/* g[i] = act(g + gb) · (u + ub) (gated) or g[i] = act(u + ub) (plain; g may equal u). */
+__global__ static void act_kernel(int act, int gated, const float *u, const float *ub,
+                                  float *g, const float *gb, size_t rows, size_t hid) {
+    size_t c = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= hid) return;
+    for (size_t r = blockIdx.y; r < rows; r += gridDim.y) {
+        size_t i = r * hid + c;
+        float up = u[i] + (ub ? ub[c] : 0.0f);
+        g[i] = gated ? activate(act, g[i] + (gb ? gb[c] : 0.0f)) * up : activate(act, up);
+    }
+}
+
+/* Rows r0..r0+m of the MLP. */
+static int mlp_chunk(cu_exec *ex, size_t r0, size_t m, float *u, float *g, sp_error *err) {
+    const cu_op_dev *dv = ex->dev;
+    size_t d = ex->op->in_width[0], dout = ex->op->out_width, hid = ex->op->u.mlp.hidden;
+    int gated = ex->op->u.mlp.gated;
+    const float *x = ex->in[0] + r0 * d;
+    float *hbuf = gated ? g : u;
+    int rc = cu_gemm(ex->s, x, m, d, &dv->w[0], 0, hid, u, hid, err);
+    if (!rc && gated) rc = cu_gemm(ex->s, x, m, d, &dv->w[1], 0, hid, g, hid, err);
+    if (rc) return rc;
+    dim3 grid(cu_blocks(hid), cu_row_blocks(m));
+    act_kernel<<<grid, CU_THREADS, 0, ex->s->stream>>>((int)ex->op->u.mlp.act, gated, u,
+                                                       dv->vec[0], hbuf, dv->vec[1], m, hid);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return cu_fail_cuda(err, e, "mlp activation", 0);
+    float *y = ex->out + r0 * dout;
+    rc = cu_gemm(ex->s, hbuf, m, hid, &dv->w[2], 0, dout, y, dout, err);
+    if (!rc) rc = cu_add_bias(y, m, dout, dout, dv->vec[2], ex->s->stream, err);
+    return rc;
+}
+
+int cu_run_mlp(cu_exec *ex, sp_error *err) {
+    size_t hid = ex->op->u.mlp.hidden;
+    size_t chunk = CU_MLP_CHUNK_FLOATS / (hid ? hid : 1);
+    if (chunk < 1) chunk = 1;
+    if (chunk > ex->n) chunk = ex->n;
+    void *u = NULL, *g = NULL;
+    int rc = cu_scratch(ex->s, CU_SCR_HID_UP, chunk * hid * sizeof(float), &u, err);
+    if (!rc && ex->op->u.mlp.gated)
+        rc = cu_scratch(ex->s, CU_SCR_HID_GATE, chunk * hid * sizeof(float), &g, err);
+    for (size_t r0 = 0; !rc && r0 < ex->n; r0 += chunk) {
+        size_t m = ex->n - r0 < chunk ? ex->n - r0 : chunk;
+        rc = mlp_chunk(ex, r0, m, (float *)u, (float *)g, err);
+    }
+    return rc;
+}

@@ -1,0 +1,279 @@
+/* test_cuda_parity.c — the CUDA backend (libsparsa-cuda.so, loaded by --device cuda) against
+ * the CPU on every golden model of tests/fixtures/models and the interpreter's smoke models:
+ * fp32 logits within 1e-4·max(1, |x|) and finite, the fused scoring head's NLL within 1e-4
+ * relative of the CPU's logits reduced by sp_nll_of_row, decode (token by token) equal to
+ * prefill within 1e-4, logits_from and blocks of rows, and bf16/tf32 perplexity within 5e-3
+ * relative. Without a GPU, driver or module every test is skipped with the reason. The module
+ * is $SPARSA_CUDA_MODULE, else libsparsa-cuda.so beside $SPARSA_BIN. */
+#include <criterion/criterion.h>
+#include <glob.h>
+#include <libgen.h>
+#include <math.h>
+
+#include "sparsa_backend.h"
+#include "sparsa_eval.h"
+#include "tu_interp.h"
+
+/* Points SPARSA_CUDA_MODULE at the module of this build unless the caller chose one. */
+static void find_module(void) {
+    const char *env = getenv("SPARSA_CUDA_MODULE");
+    const char *bin = getenv("SPARSA_BIN");
+    if ((env && *env) || !bin || !*bin) return;
+    char dir[1024], path[1200];
+    snprintf(dir, sizeof dir, "%s", bin);
+    snprintf(path, sizeof path, "%s/libsparsa-cuda.so", dirname(dir));
+    setenv("SPARSA_CUDA_MODULE", path, 1);
+}
+
+/* The model on cuda:0 in prec; skips the test when this machine cannot run CUDA at all. */
+static sp_model *open_gpu(const char *path, int prec) {
+    find_module();
+    sp_model_options o = {.device = "cuda:0", .precision = prec};
+    sp_model *m = NULL;
+    sp_error err = {0};
+    int rc = sp_model_open_opts(path, &o, &m, &err);
+    if (rc == SP_ERR_INPUT && (strstr(err.msg, "no CUDA") || strstr(err.msg, "cannot use CUDA")))
+        cr_skip_test("%s", err.msg);
+    cr_assert_eq(rc, 0, "%s on cuda:0: %s", path, err.msg);
+    return m;
+}
+
+static sp_model *open_cpu(const char *path) {
+    sp_model_options o = {.device = "cpu"};
+    sp_model *m = NULL;
+    sp_error err = {0};
+    cr_assert_eq(sp_model_open_opts(path, &o, &m, &err), 0, "%s: %s", path, err.msg);
+    return m;
+}
+
+/* The golden models: every .sparsa of tests/fixtures/models, then the smoke models written to /tmp. */
+typedef struct {
+    char *path[64];
+    int tmp[64];
+    size_t n;
+} model_list;
+
+static void list_models(model_list *l) {
+    memset(l, 0, sizeof *l);
+    glob_t g;
+    cr_assert_eq(glob("tests/fixtures/models/*.sparsa", 0, NULL, &g), 0, "no fixture models");
+    for (size_t i = 0; i < g.gl_pathc && l->n < 62; i++) l->path[l->n++] = strdup(g.gl_pathv[i]);
+    globfree(&g);
+    const char *smoke[] = {"smoke-llama", "smoke-gemma"};
+    for (size_t i = 0; i < 2; i++) {
+        char *p = tu_tmp_path(smoke[i]);
+        cr_assert_eq(tu_write_fixture_model(smoke[i], SP_F32, p), 0, "cannot build %s", smoke[i]);
+        l->tmp[l->n] = 1;
+        l->path[l->n++] = p;
+    }
+}
+
+static void free_models(model_list *l) {
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->tmp[i]) remove(l->path[i]);
+        free(l->path[i]);
+    }
+}
+
+/* n tokens for a model: its fixture's tokens repeated (or ids i·7 mod vocab). */
+static int32_t *tokens_for(const char *path, int32_t vocab, size_t n) {
+    char tp[600];
+    snprintf(tp, sizeof tp, "%.*s.tokens", (int)(strlen(path) - strlen(".sparsa")), path);
+    size_t k = 0;
+    int32_t *fix = access(tp, R_OK) == 0 ? tu_read_tokens(tp, &k) : NULL;
+    int32_t *t = malloc(n * sizeof *t);
+    for (size_t i = 0; i < n; i++) t[i] = k ? fix[i % k] : (int32_t)((i * 7 + 3) % (size_t)vocab);
+    free(fix);
+    return t;
+}
+
+/* Largest |a − b| / (tol·max(1, |b|)); fails on a non-finite a. */
+static double worst_ratio(const float *a, const float *b, size_t count, double tol,
+                          const char *what) {
+    double worst = 0;
+    for (size_t i = 0; i < count; i++) {
+        cr_assert(isfinite(a[i]), "%s: value %zu is %g", what, i, a[i]);
+        double r = fabs((double)a[i] - b[i]) / (tol * fmax(1.0, fabs(b[i])));
+        if (!(r <= worst)) worst = r;
+    }
+    return worst;
+}
+
+static size_t test_tokens(const sp_model *m, size_t want) {
+    uint64_t ctx = sp_model_context_length(m);
+    return ctx && ctx < want ? (size_t)ctx : want;
+}
+
+Test(cuda_parity, logits_fp32_every_golden_model) {
+    model_list l;
+    list_models(&l);
+    for (size_t i = 0; i < l.n; i++) {
+        sp_model *g = open_gpu(l.path[i], SP_PREC_FP32), *c = open_cpu(l.path[i]);
+        size_t vocab = (size_t)sp_model_vocab_size(c), n = test_tokens(c, 64);
+        int32_t *tok = tokens_for(l.path[i], (int32_t)vocab, n);
+        float *want = tu_logits(c, tok, n, 0, 0), *got = tu_logits(g, tok, n, 0, 0);
+        cr_assert(want && got, "%s: a forward failed", l.path[i]);
+        double w = worst_ratio(got, want, n * vocab, 1e-4, l.path[i]);
+        cr_log_info("%s: fp32 logits worst |diff|/tol = %.3g", l.path[i], w);
+        cr_expect(w <= 1.0, "%s: logits differ from the CPU by %.3g × 1e-4", l.path[i], w);
+        free(want);
+        free(got);
+        free(tok);
+        sp_model_free(g);
+        sp_model_free(c);
+    }
+    free_models(&l);
+}
+
+/* NLL of rows [from, n) with targets tok[r + 1]: fused on the GPU, sink + sp_nll_of_row on
+ * the CPU; returns the worst relative difference of the rows and of the sums. */
+static double nll_rel_diff(sp_model *g, sp_model *c, const int32_t *tok, size_t n, size_t from,
+                           double *ppl_gpu, double *ppl_cpu) {
+    size_t vocab = (size_t)sp_model_vocab_size(c);
+    float *logits = tu_logits(c, tok, n, 0, 0);
+    cr_assert(logits);
+    sp_session *s = NULL;
+    sp_error err = {0};
+    cr_assert_eq(sp_session_create(g, n, 0, &s, &err), 0, "%s", err.msg);
+    cr_assert(sp_session_fused_nll(s), "the CUDA session has no fused scoring head");
+    int32_t *targets = calloc(n, sizeof *targets);
+    double *nll = calloc(n, sizeof *nll);
+    for (size_t r = 0; r + 1 < n; r++) targets[r] = tok[r + 1];
+    cr_assert_eq(sp_session_forward_nll(s, tok, n - 1, from, targets, nll, &err), 0, "%s", err.msg);
+    double worst = 0, sum_g = 0, sum_c = 0;
+    for (size_t r = from; r + 1 < n; r++) {
+        double want = sp_nll_of_row(logits + r * vocab, (int32_t)vocab, targets[r]);
+        double got = nll[r - from];
+        cr_assert(isfinite(got), "row %zu: nll %g", r, got);
+        double d = fabs(got - want) / fmax(1.0, fabs(want));
+        if (d > worst) worst = d;
+        sum_g += got;
+        sum_c += want;
+    }
+    *ppl_gpu = exp(sum_g / (double)(n - 1 - from));
+    *ppl_cpu = exp(sum_c / (double)(n - 1 - from));
+    double dp = fabs(*ppl_gpu - *ppl_cpu) / *ppl_cpu;
+    sp_session_free(s);
+    free(targets);
+    free(nll);
+    free(logits);
+    return dp > worst ? dp : worst;
+}
+
+Test(cuda_parity, fused_nll_fp32_every_golden_model) {
+    model_list l;
+    list_models(&l);
+    for (size_t i = 0; i < l.n; i++) {
+        sp_model *g = open_gpu(l.path[i], SP_PREC_FP32), *c = open_cpu(l.path[i]);
+        size_t n = test_tokens(c, 64);
+        int32_t *tok = tokens_for(l.path[i], sp_model_vocab_size(c), n);
+        double pg, pc, d = nll_rel_diff(g, c, tok, n, 3, &pg, &pc);
+        cr_log_info("%s: fp32 ppl %.6f (cpu %.6f), worst relative nll diff %.3g", l.path[i], pg,
+                    pc, d);
+        cr_expect(d <= 1e-4, "%s: nll differs by %.3g relative", l.path[i], d);
+        free(tok);
+        sp_model_free(g);
+        sp_model_free(c);
+    }
+    free_models(&l);
+}
+
+/* The scoring head in vocabulary chunks of 7 (partial last chunk) equals one chunk. */
+Test(cuda_parity, fused_nll_in_small_vocabulary_chunks) {
+    setenv("SPARSA_CUDA_SCORE_CHUNK", "7", 1);
+    const char *path = "tests/fixtures/models/hf-gemma2-f32.sparsa";
+    sp_model *g = open_gpu(path, SP_PREC_FP32), *c = open_cpu(path);
+    int32_t *tok = tokens_for(path, sp_model_vocab_size(c), 64);
+    double pg, pc, d = nll_rel_diff(g, c, tok, 64, 0, &pg, &pc);
+    cr_log_info("chunks of 7: ppl %.6f (cpu %.6f), worst %.3g", pg, pc, d);
+    cr_expect(d <= 1e-4, "chunked nll differs by %.3g relative", d);
+    unsetenv("SPARSA_CUDA_SCORE_CHUNK");
+    free(tok);
+    sp_model_free(g);
+    sp_model_free(c);
+}
+
+Test(cuda_parity, decode_equals_prefill) {
+    model_list l;
+    list_models(&l);
+    for (size_t i = 0; i < l.n; i++) {
+        sp_model *g = open_gpu(l.path[i], SP_PREC_FP32);
+        size_t vocab = (size_t)sp_model_vocab_size(g), n = test_tokens(g, 40);
+        int32_t *tok = tokens_for(l.path[i], (int32_t)vocab, n);
+        float *full = tu_logits(g, tok, n, 0, 0), *one = tu_logits(g, tok, n, 1, 0);
+        float *five = tu_logits(g, tok, n, 5, 0);
+        cr_assert(full && one && five, "%s: a forward failed", l.path[i]);
+        double w1 = worst_ratio(one, full, n * vocab, 1e-4, l.path[i]);
+        double w5 = worst_ratio(five, full, n * vocab, 1e-4, l.path[i]);
+        cr_expect(w1 <= 1.0 && w5 <= 1.0, "%s: decode differs from prefill (%.3g, %.3g × 1e-4)",
+                  l.path[i], w1, w5);
+        free(full);
+        free(one);
+        free(five);
+        free(tok);
+        sp_model_free(g);
+    }
+    free_models(&l);
+}
+
+/* More rows than one logits block (256), logits from row 100, and a fused NLL over them. */
+Test(cuda_parity, long_window_blocks_and_logits_from) {
+    const char *path = "tests/fixtures/models/hf-llama-f32.sparsa";
+    sp_model *g = open_gpu(path, SP_PREC_FP32), *c = open_cpu(path);
+    size_t vocab = (size_t)sp_model_vocab_size(c), n = test_tokens(c, 600);
+    cr_assert(n > 300, "the model's context is %zu", n);
+    int32_t *tok = tokens_for(path, (int32_t)vocab, n);
+    float *want = tu_logits(c, tok, n, 0, 0);
+    float *got = calloc(n * vocab, sizeof *got);
+    sp_session *s = NULL;
+    sp_error err = {0};
+    cr_assert_eq(sp_session_create(g, n, 0, &s, &err), 0, "%s", err.msg);
+    tu_collect col = {got, vocab, 0, 0};
+    cr_assert_eq(sp_session_forward(s, tok, n, 100, tu_collect_sink, &col, &err), 0, "%s", err.msg);
+    cr_assert_eq(col.rows_seen, n - 100);
+    double w = worst_ratio(got + 100 * vocab, want + 100 * vocab, (n - 100) * vocab, 1e-4, path);
+    cr_expect(w <= 1.0, "rows 100..%zu differ by %.3g × 1e-4", n, w);
+    sp_session_free(s);
+    double pg, pc, d = nll_rel_diff(g, c, tok, n, 1, &pg, &pc);
+    cr_expect(d <= 1e-4, "nll over %zu rows differs by %.3g relative", n, d);
+    free(want);
+    free(got);
+    free(tok);
+    sp_model_free(g);
+    sp_model_free(c);
+}
+
+/* bf16 and tf32: perplexity within 5e-3 relative of the CPU's fp32 on every golden model. */
+static void check_low_precision(int prec, const char *name) {
+    model_list l;
+    list_models(&l);
+    for (size_t i = 0; i < l.n; i++) {
+        sp_model *g = open_gpu(l.path[i], prec), *c = open_cpu(l.path[i]);
+        size_t n = test_tokens(c, 64);
+        int32_t *tok = tokens_for(l.path[i], sp_model_vocab_size(c), n);
+        double pg, pc;
+        nll_rel_diff(g, c, tok, n, 3, &pg, &pc);
+        double dp = fabs(pg - pc) / pc;
+        cr_log_info("%s: %s ppl %.6f, cpu fp32 %.6f, |dPPL|/PPL = %.3g", l.path[i], name, pg, pc, dp);
+        cr_expect(dp <= 5e-3, "%s: %s perplexity off by %.3g relative", l.path[i], name, dp);
+        free(tok);
+        sp_model_free(g);
+        sp_model_free(c);
+    }
+    free_models(&l);
+}
+
+Test(cuda_parity, bf16_perplexity_every_golden_model) { check_low_precision(SP_PREC_BF16, "bf16"); }
+Test(cuda_parity, tf32_perplexity_every_golden_model) { check_low_precision(SP_PREC_TF32, "tf32"); }
+
+/* A GPU index past the last is an input error naming the count. */
+Test(cuda_errors, device_out_of_range) {
+    find_module();
+    sp_model *m = open_gpu("tests/fixtures/models/hf-llama-f32.sparsa", SP_PREC_FP32);
+    sp_model_free(m);
+    sp_model_options o = {.device = "cuda:999"};
+    sp_error err = {0};
+    cr_assert_eq(sp_model_open_opts("tests/fixtures/models/hf-llama-f32.sparsa", &o, &m, &err),
+                 SP_ERR_INPUT);
+    cr_assert(strstr(err.msg, "out of range"), "%s", err.msg);
+}
