@@ -11,9 +11,10 @@
       --limit N --threads 1` run, whose command is recorded. With --deadline, cells not
       finished by then keep their longest finished prefix of samples.
 
-  eval_table.py report RESULTS.json... [--svg PLOT.svg]
+  eval_table.py report RESULTS.json[:TASK]... [--svg PLOT.svg]
       The table (accuracy with its 95% Wilson interval per cell) and the plot (accuracy
-      against the source length, log x, one line per model).
+      against the source length, log x, one line per model). RESULTS.json:TASK takes only
+      that task's cells from the file.
 
   eval_table.py loss MODELS_DIR --svg PLOT.svg
       The training-loss curves of the models' <model>.train_log.json (log y), one panel per
@@ -138,9 +139,16 @@ def run(a):
 
 
 def load(paths):
+    """Cells of RESULTS files; FILE:TASK takes only that task's cells from FILE (a file that
+    also holds cells of models since retrained, which must not enter the table)."""
     cells = {}
     for p in paths:
+        task = None
+        if not os.path.exists(p) and ":" in p:
+            p, task = p.rsplit(":", 1)
         for c in json.load(open(p)):
+            if task and c["task"] != task:
+                continue
             key = (c["model"], c["length"])
             if c["samples"] and (key not in cells or c["samples"] > cells[key]["samples"]):
                 cells[key] = c
