@@ -6,6 +6,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "sparsa_dist.h"
 #include "sparsa_workbench.h"
 
 #define CMD "kld"
@@ -99,6 +100,11 @@ int cmd_kld(int argc, char **argv) {
     sp_error err = {0};
     sp_kld_result res;
     rc = sp_kld_run(&job, &res, &err);
+    sp_dist world = *sp_dist_world();
+    sp_dist_finish(&world);
+    /* Under mpirun only rank 0 reports; the others end with 0 so that mpirun never stops rank
+     * 0 before it has printed the job's one line (rank 0's status is the job's). */
+    if (world.rank != 0) return 0;
     if (rc) return cli_report(CMD, &err);
     sp_kld_print(stdout, &job, &res, o.json);
     return 0;

@@ -6,6 +6,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "sparsa_dist.h"
 #include "sparsa_workbench.h"
 
 #define CMD "mc"
@@ -72,7 +73,11 @@ int cmd_mc(int argc, char **argv) {
     sp_inputs_add(a.pos[1]);
     sp_error err = {0};
     sp_out pred = {0};
-    if (o.predictions && sp_out_open(&pred, o.predictions, 1, &err)) return cli_report(CMD, &err);
+    sp_dist world;
+    if (sp_dist_init(&world, &err)) return cli_report(CMD, &err);
+    int writer = world.rank == 0; /* under mpirun only rank 0 writes */
+    if (writer && o.predictions && sp_out_open(&pred, o.predictions, 1, &err))
+        return cli_report(CMD, &err);
     sp_mc_job job = {
         .model_path = a.pos[0],
         .task_path = a.pos[1],
@@ -83,10 +88,14 @@ int cmd_mc(int argc, char **argv) {
         .progress = !o.quiet && (o.progress || isatty(2)),
         .no_verify = o.no_verify,
         .version = cli_version(),
-        .predictions = o.predictions ? pred.fp : NULL,
+        .predictions = writer && o.predictions ? pred.fp : NULL,
     };
     sp_mc_result res;
     rc = sp_mc_run(&job, &res, &err);
+    sp_dist_finish(&world);
+    /* The other ranks end with 0: a non-zero exit would make mpirun stop rank 0 before it has
+     * printed the job's one line; rank 0's status is the job's. */
+    if (!writer) return 0;
     if (!rc && o.predictions) rc = sp_out_commit(&pred, &err);
     if (o.predictions) sp_out_abort(&pred);
     if (rc) return cli_report(CMD, &err);

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "kld_window.h"
+#include "sparsa_dist.h"
 
 /* Memory of one block of base rows (e, in double), which sets the rows per forward call. */
 #define KLD_BLOCK_BYTES ((size_t)64 << 20)
@@ -175,16 +176,20 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int run_windows(const sp_kld_job *job, kld_state *s, size_t *windows, sp_error *err) {
+/* The windows [r.first, r.end) of the run (corpora in order, windows in order). */
+static int run_windows(const sp_kld_job *job, kld_state *s, sp_dist_range r, int progress,
+                       size_t *windows, sp_error *err) {
     int32_t *input = malloc(s->ctx * sizeof *input);
     if (!input) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     int32_t bos = sp_tokenizer_bos(s->a.tok);
     double t0 = now_s();
     int rc = SP_OK;
+    uint64_t g = 0;
     for (size_t f = 0; f < job->n_corpora && !rc; f++) {
         const kld_corpus *c = &s->corpora[f];
-        for (size_t k = 0; k < c->plan.windows && !rc; k++) {
-            if (job->progress)
+        for (size_t k = 0; k < c->plan.windows && !rc; k++, g++) {
+            if (g < r.first || g >= r.end) continue;
+            if (progress)
                 fprintf(stderr, "\r\033[Kkld %s  window %zu/%zu  %.0f positions/s", c->path,
                         k + 1, c->plan.windows, (double)s->sums.n / (now_s() - t0 + 1e-9));
             size_t from = sp_ppl_window_input(&c->plan, c->ids, c->n, bos, k, input);
@@ -192,8 +197,39 @@ static int run_windows(const sp_kld_job *job, kld_state *s, size_t *windows, sp_
             ++*windows;
         }
     }
-    if (job->progress) fputs("\r\033[K", stderr);
+    if (progress) fputs("\r\033[K", stderr);
     free(input);
+    return rc;
+}
+
+/* Under MPI: this rank's share of the windows, each window's rows recorded; rank 0 then adds
+ * every rank's records in window order, from zero, as one process adds them (kld_replay).
+ * Alone: every window. Only rank 0 draws progress. */
+static int run_share(const sp_kld_job *job, kld_state *s, int rc, size_t *windows,
+                     sp_error *err) {
+    const sp_dist *d = sp_dist_world();
+    uint64_t total = 0;
+    for (size_t f = 0; !rc && f < job->n_corpora; f++) total += s->corpora[f].plan.windows;
+    sp_dist_range all = {0, total};
+    if (d->size <= 1) return rc ? rc : run_windows(job, s, all, job->progress, windows, err);
+    rc = sp_dist_agree(d, rc, err);
+    if (rc) return rc;
+    uint64_t *cost = malloc((total ? total : 1) * sizeof *cost);
+    if (!cost) abort(); /* the other ranks wait in the collection: no way back from here */
+    for (uint64_t g = 0; g < total; g++) cost[g] = s->ctx;
+    sp_dist_range r = sp_dist_item_range(cost, total, (uint64_t)d->size, (uint64_t)d->rank);
+    free(cost);
+    sp_strbuf log = {0};
+    s->sums.log = &log;
+    rc = run_windows(job, s, r, job->progress && d->rank == 0, windows, err);
+    if (!rc && log.oom) rc = sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    s->sums.log = NULL;
+    char *recs = NULL;
+    size_t len = 0;
+    rc = sp_dist_collect(d, rc, log.s, log.len, &recs, &len, err);
+    sp_sb_free(&log);
+    if (!rc && d->rank == 0) rc = kld_replay(&s->sums, recs, len, windows, err);
+    free(recs);
     return rc;
 }
 
@@ -204,11 +240,14 @@ int sp_kld_run(const sp_kld_job *job, sp_kld_result *res, sp_error *err) {
     sp_ppl_acc_init(&s.sums.base);
     sp_ppl_acc_init(&s.sums.other);
     if (job->threads) omp_set_num_threads(job->threads);
-    int rc = prepare(job, &s, err);
+    sp_dist d;
+    int rc = sp_dist_init(&d, err);
+    if (rc) return rc;
+    rc = prepare(job, &s, err);
     if (!rc) rc = sp_prov_sha256_file(job->base_path, res->base_sha256, err);
     if (!rc) rc = sp_prov_sha256_file(job->other_path, res->other_sha256, err);
-    if (!rc) rc = run_windows(job, &s, &res->windows, err);
-    if (!rc) {
+    rc = run_share(job, &s, rc, &res->windows, err);
+    if (!rc && d.rank == 0) {
         res->ctx = s.ctx;
         res->tokens = s.sums.n;
         sp_ppl_result_of(&s.sums.base, &res->base);

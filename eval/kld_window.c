@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist_rec.h"
 #include "kld_window.h"
 
 int kld_engine_init(kld_engine *k, size_t block, int32_t vocab, sp_error *err) {
@@ -159,26 +160,67 @@ static int sink_other(void *user, size_t first_row, size_t n_rows, const float *
     return sink(user, first_row, n_rows, logits, 1);
 }
 
-/* Adds the scored rows of the block, in row order. */
+/* One scored position into the sums (and its window's NLL sums win). */
+static int add_row(kld_sums *s, double win[4], double d, unsigned char same, double dp,
+                   double nll_b, double nll_o, sp_error *err) {
+    if (s->n == s->capacity)
+        return sp_fail(err, SP_ERR_RUNTIME, "internal: more scored positions than planned");
+    double dp2 = dp * dp;
+    s->kld_all[s->n++] = (float)d;
+    s->kld += d;
+    s->kld_sq += d * d;
+    s->same += same;
+    s->dp_sq += dp2;
+    s->dp_4 += dp2 * dp2;
+    win[0] += nll_b;
+    win[1] += nll_b * nll_b;
+    win[2] += nll_o;
+    win[3] += nll_o * nll_o;
+    return SP_OK;
+}
+
+/* Adds the scored rows of the block, in row order (and records them for a split run). */
 static int add_block(const block_sink *b, kld_sums *s, double win[4], sp_error *err) {
     const kld_rows *r = &b->k->rows;
-    for (size_t i = 0; i < b->n; i++) {
+    int rc = SP_OK;
+    for (size_t i = 0; i < b->n && !rc; i++) {
         if (!scored(b, b->first + i)) continue;
-        if (s->n == s->capacity)
-            return sp_fail(err, SP_ERR_RUNTIME, "internal: more scored positions than planned");
-        double d = r->kld[i], dp2 = r->dp[i] * r->dp[i];
-        s->kld_all[s->n++] = (float)d;
-        s->kld += d;
-        s->kld_sq += d * d;
-        s->same += r->same[i];
-        s->dp_sq += dp2;
-        s->dp_4 += dp2 * dp2;
-        win[0] += r->nll_b[i];
-        win[1] += r->nll_b[i] * r->nll_b[i];
-        win[2] += r->nll_o[i];
-        win[3] += r->nll_o[i] * r->nll_o[i];
+        if (s->log) {
+            rec_f64(s->log, r->kld[i]);
+            rec_u8(s->log, r->same[i]);
+            rec_f64(s->log, r->dp[i]);
+            rec_f64(s->log, r->nll_b[i]);
+            rec_f64(s->log, r->nll_o[i]);
+        }
+        rc = add_row(s, win, r->kld[i], r->same[i], r->dp[i], r->nll_b[i], r->nll_o[i], err);
     }
-    return SP_OK;
+    return rc;
+}
+
+int kld_replay(kld_sums *sums, const char *recs, size_t len, size_t *windows, sp_error *err) {
+    sp_ppl_acc_init(&sums->base);
+    sp_ppl_acc_init(&sums->other);
+    sums->kld = sums->kld_sq = sums->same = sums->dp_sq = sums->dp_4 = 0;
+    sums->n = 0;
+    *windows = 0;
+    rec_reader rd = {recs, recs + len, 0};
+    int rc = SP_OK;
+    while (rd.p < rd.end && !rd.short_read && !rc) {
+        uint64_t n = rec_get_u64(&rd);
+        double win[4] = {0, 0, 0, 0};
+        for (uint64_t i = 0; i < n && !rd.short_read && !rc; i++) {
+            double d = rec_get_f64(&rd);
+            unsigned char same = rec_get_u8(&rd);
+            double dp = rec_get_f64(&rd), nll_b = rec_get_f64(&rd), nll_o = rec_get_f64(&rd);
+            rc = add_row(sums, win, d, same, dp, nll_b, nll_o, err);
+        }
+        sp_ppl_acc_window(&sums->base, n, win[0], win[1]);
+        sp_ppl_acc_window(&sums->other, n, win[2], win[3]);
+        ++*windows;
+    }
+    if (!rc && rd.short_read)
+        rc = sp_fail(err, SP_ERR_INPUT, "kld: the ranks' records are short");
+    return rc;
 }
 
 int kld_window(kld_engine *k, const int32_t *input, size_t ctx, size_t score_from,
@@ -188,6 +230,7 @@ int kld_window(kld_engine *k, const int32_t *input, size_t ctx, size_t score_fro
     double win[4] = {0, 0, 0, 0};
     uint64_t before = sums->n;
     int rc = SP_OK;
+    if (sums->log) rec_u64(sums->log, ctx - score_from); /* the window's rows follow */
     for (size_t first = 0; first < ctx && !rc; first += k->block) {
         size_t n = ctx - first < k->block ? ctx - first : k->block;
         block_sink b = {k, input, first, n, ctx, score_from};

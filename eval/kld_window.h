@@ -22,6 +22,7 @@ typedef struct kld_sums {
     double kld, kld_sq, same, dp_sq, dp_4;
     float *kld_all;    /* [capacity] one value per scored position */
     uint64_t n, capacity;
+    sp_strbuf *log;    /* split runs: each window's rows recorded here too (kld_replay) */
 } kld_sums;
 
 typedef struct kld_engine {
@@ -37,5 +38,10 @@ void kld_engine_free(kld_engine *k);
  * input[score_from..ctx) to sums. */
 int kld_window(kld_engine *k, const int32_t *input, size_t ctx, size_t score_from,
                kld_sums *sums, sp_error *err);
+
+/* The sums of windows recorded on any process (kld_sums.log, in window order), added again
+ * from zero exactly as kld_window adds them; *windows gets their count. SP_ERR_INPUT when the
+ * records are short or hold more positions than planned. */
+int kld_replay(kld_sums *sums, const char *recs, size_t len, size_t *windows, sp_error *err);
 
 #endif

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist_rec.h"
+#include "sparsa_dist.h"
 #include "sparsa_workbench.h"
 
 typedef struct mc_ctx {
@@ -132,33 +134,96 @@ static void write_prediction(FILE *f, size_t i, const sp_mc_item *it, const doub
     fputs("]}\n", f);
 }
 
-static int run_items(mc_ctx *c, const sp_mc_job *job, const sp_mc_set *set, size_t n,
-                     unsigned char *hit, unsigned char *hit_norm, sp_error *err) {
+/* Every choice of question i scored into ll[0..n_choices); an input error names the question. */
+static int score_item(mc_ctx *c, const sp_mc_job *job, const sp_mc_item *it, size_t i, double *ll,
+                      sp_error *err) {
     int rc = SP_OK;
-    for (size_t i = 0; i < n && !rc; i++) {
+    for (size_t ch = 0; ch < it->n_choices && !rc; ch++) {
+        size_t n_cont = 0;
+        rc = score_choice(c, it->context[ch], it->continuation[ch], &ll[ch], &n_cont, err);
+        if (rc && err->code == SP_ERR_INPUT) {
+            sp_error inner = *err;
+            sp_fail(err, SP_ERR_INPUT, "%s: question %zu, choice %zu: %s", job->task_path,
+                    i + 1, ch, inner.msg);
+        }
+    }
+    return rc;
+}
+
+/* Question i's outcome from its log-likelihoods: acc, acc_norm and the predictions line. */
+static void finish_item(const sp_mc_job *job, const sp_mc_item *it, size_t i, const double *ll,
+                        unsigned char *hit, unsigned char *hit_norm) {
+    size_t p = argmax_ll(ll, it->norm_bytes, it->n_choices, 0);
+    size_t q = argmax_ll(ll, it->norm_bytes, it->n_choices, 1);
+    hit[i] = p == it->gold;
+    hit_norm[i] = q == it->gold;
+    if (job->predictions) write_prediction(job->predictions, i, it, ll, p, q);
+}
+
+/* Questions [r.first, r.end): finished at once, or (log) their log-likelihoods recorded for
+ * rank 0, which finishes every question in order (add_records). */
+static int run_items(mc_ctx *c, const sp_mc_job *job, const sp_mc_set *set, sp_dist_range r,
+                     int progress, sp_strbuf *log, unsigned char *hit, unsigned char *hit_norm,
+                     sp_error *err) {
+    int rc = SP_OK;
+    for (size_t i = (size_t)r.first; i < r.end && !rc; i++) {
         const sp_mc_item *it = &set->items[i];
         double *ll = calloc(it->n_choices, sizeof *ll);
         if (!ll) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
-        if (job->progress) fprintf(stderr, "\r\033[Kmc question %zu/%zu", i + 1, n);
-        for (size_t ch = 0; ch < it->n_choices && !rc; ch++) {
-            size_t n_cont = 0;
-            rc = score_choice(c, it->context[ch], it->continuation[ch], &ll[ch], &n_cont, err);
-            if (rc && err->code == SP_ERR_INPUT) {
-                sp_error inner = *err;
-                sp_fail(err, SP_ERR_INPUT, "%s: question %zu, choice %zu: %s", job->task_path,
-                        i + 1, ch, inner.msg);
-            }
-        }
-        if (!rc) {
-            size_t p = argmax_ll(ll, it->norm_bytes, it->n_choices, 0);
-            size_t q = argmax_ll(ll, it->norm_bytes, it->n_choices, 1);
-            hit[i] = p == it->gold;
-            hit_norm[i] = q == it->gold;
-            if (job->predictions) write_prediction(job->predictions, i, it, ll, p, q);
-        }
+        if (progress) fprintf(stderr, "\r\033[Kmc question %zu/%zu", i + 1, (size_t)r.end);
+        rc = score_item(c, job, it, i, ll, err);
+        if (!rc && log) rec_put(log, ll, it->n_choices * sizeof *ll);
+        else if (!rc) finish_item(job, it, i, ll, hit, hit_norm);
         free(ll);
     }
-    if (job->progress) fputs("\r\033[K", stderr);
+    if (progress) fputs("\r\033[K", stderr);
+    return rc;
+}
+
+static int add_records(const sp_mc_job *job, const sp_mc_set *set, size_t n, const char *recs,
+                       size_t len, unsigned char *hit, unsigned char *hit_norm, sp_error *err) {
+    rec_reader rd = {recs, recs + len, 0};
+    for (size_t i = 0; i < n && !rd.short_read; i++) {
+        const sp_mc_item *it = &set->items[i];
+        double *ll = calloc(it->n_choices, sizeof *ll);
+        if (!ll) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+        rec_get(&rd, ll, it->n_choices * sizeof *ll);
+        if (!rd.short_read) finish_item(job, it, i, ll, hit, hit_norm);
+        free(ll);
+    }
+    if (rd.short_read || rd.p != rd.end)
+        return sp_fail(err, SP_ERR_INPUT, "mc: the ranks' records do not match the questions");
+    return SP_OK;
+}
+
+/* Under MPI each rank scores a share of the questions (about equal bytes of text) and rank 0
+ * finishes all of them in order; alone, every question. Only rank 0 draws progress. */
+static int run_share(mc_ctx *c, const sp_mc_job *job, const sp_mc_set *set, size_t n, int rc,
+                     unsigned char *hit, unsigned char *hit_norm, sp_error *err) {
+    const sp_dist *d = sp_dist_world();
+    sp_dist_range all = {0, n};
+    if (d->size <= 1)
+        return rc ? rc : run_items(c, job, set, all, job->progress, NULL, hit, hit_norm, err);
+    rc = sp_dist_agree(d, rc, err);
+    if (rc) return rc;
+    uint64_t *cost = malloc((n ? n : 1) * sizeof *cost);
+    if (!cost) abort(); /* the other ranks wait in the collection: no way back from here */
+    for (size_t i = 0; i < n; i++) {
+        cost[i] = 1;
+        for (size_t ch = 0; ch < set->items[i].n_choices; ch++)
+            cost[i] += strlen(set->items[i].context[ch]) + strlen(set->items[i].continuation[ch]);
+    }
+    sp_dist_range r = sp_dist_item_range(cost, n, (uint64_t)d->size, (uint64_t)d->rank);
+    free(cost);
+    sp_strbuf log = {0};
+    rc = run_items(c, job, set, r, job->progress && d->rank == 0, &log, hit, hit_norm, err);
+    if (!rc && log.oom) rc = sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    char *recs = NULL;
+    size_t len = 0;
+    rc = sp_dist_collect(d, rc, log.s, log.len, &recs, &len, err);
+    sp_sb_free(&log);
+    if (!rc && d->rank == 0) rc = add_records(job, set, n, recs, len, hit, hit_norm, err);
+    free(recs);
     return rc;
 }
 
@@ -185,8 +250,12 @@ static int open_model(mc_ctx *c, const sp_mc_job *job, sp_error *err) {
 int sp_mc_run(const sp_mc_job *job, sp_mc_result *res, sp_error *err) {
     memset(res, 0, sizeof *res);
     if (job->threads) omp_set_num_threads(job->threads);
+    sp_dist d;
+    int rc = sp_dist_init(&d, err);
+    if (rc) return rc;
     sp_mc_set set;
-    int rc = sp_mc_read(job->task_path, job->format, &set, err);
+    rc = sp_mc_read(job->task_path, job->format, &set, err);
+    if (rc && d.size > 1) return sp_dist_agree(&d, rc, err); /* read by every rank alike */
     if (rc) return rc;
     size_t n = job->limit && set.n > job->limit ? job->limit : set.n;
     mc_ctx c;
@@ -194,8 +263,8 @@ int sp_mc_run(const sp_mc_job *job, sp_mc_result *res, sp_error *err) {
     unsigned char *hit = calloc(n, 1), *hit_norm = calloc(n, 1);
     rc = hit && hit_norm ? open_model(&c, job, err) : sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     if (!rc) rc = sp_prov_sha256_file(job->model_path, res->model_sha256, err);
-    if (!rc) rc = run_items(&c, job, &set, n, hit, hit_norm, err);
-    if (!rc) {
+    rc = run_share(&c, job, &set, n, rc, hit, hit_norm, err);
+    if (!rc && d.rank == 0) {
         res->n = n;
         res->format = set.format;
         sp_mc_mean_stderr(hit, n, &res->acc, &res->acc_stderr);

@@ -88,7 +88,10 @@ typedef struct sp_kld_result {
 
 /* Checks every input (both models, their tokenizers agree, the corpora, the windows), then
  * runs every window of every corpus through both models. SP_ERR_INPUT for bad input (naming
- * the file), SP_ERR_RUNTIME for failures while running. */
+ * the file), SP_ERR_RUNTIME for failures while running. Under mpirun (sparsa_dist.h) each
+ * rank runs a share of the windows and rank 0 adds every window's rows in window order, so its
+ * res has the bits of one process; the other ranks' res is not filled (they print nothing). A
+ * failure of any rank comes back on rank 0 as "rank R: ...". */
 int sp_kld_run(const sp_kld_job *job, sp_kld_result *res, sp_error *err);
 
 /* The statistics of n per-position KLD values (sorted in place) into res: mean, stderr,
