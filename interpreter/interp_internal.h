@@ -98,6 +98,10 @@ typedef struct sp_op_kind {
      * parameter block from op->priv (NULL for ops with no parameters). */
     sp_bk_kind bk_kind;
     void (*lower)(const sp_op *op, sp_bk_op *b);
+    /* The CPU's opt-in bf16 compute (--precision bf16, chosen in model.c): makes the op run
+     * its matrix products in bf16 (kernels/gemm_bf16.h), preparing bf16 weights once; NULL for
+     * ops that stay fp32. */
+    int (*use_bf16)(sp_op *op, sp_error *err);
 } sp_op_kind;
 
 const sp_op_kind *sp_op_kind_find(const char *name);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm_bf16.h"
 #include "interp_internal.h"
 
 /* The device and precision used when the caller's options name none (set once by the command
@@ -45,19 +46,32 @@ int sp_model_open(const char *path, sp_model **out, sp_error *err) {
     return sp_model_open_opts(path, NULL, out, err);
 }
 
-/* The CPU runs what this folder compiled; any other device gets the plan through the backend
- * seam. The CPU computes in fp32 only. */
+/* The CPU's opt-in bf16 compute: every op that has matrix products (linear, mlp) switches
+ * them to bf16 (kernels/gemm_bf16.h), on a CPU with AVX512_BF16 only; the rest stays fp32. */
+static int cpu_use_bf16(sp_model *m, sp_error *err) {
+    if (!sp_gemm_bf16_available())
+        return sp_fail(err, SP_ERR_INPUT, "--precision bf16: this CPU has no AVX512_BF16, which the "
+                       "cpu backend's bf16 products need (use fp32, or --device cuda)");
+    for (size_t i = 0; i < m->n_ops; i++) {
+        sp_op *op = &m->ops[i];
+        int rc = op->kind->use_bf16 ? op->kind->use_bf16(op, err) : SP_OK;
+        if (rc) return rc;
+    }
+    return SP_OK;
+}
+
+/* The CPU runs what this folder compiled, in fp32 or (opt-in) bf16 products; any other device
+ * gets the plan through the backend seam. */
 static int choose_backend(sp_model *m, const sp_model_options *opts, sp_error *err) {
     const char *device = opts && opts->device ? opts->device : default_device;
     int precision = opts && opts->device ? opts->precision : default_precision;
     if (precision < SP_PREC_FP32 || precision > SP_PREC_BF16)
         return sp_fail(err, SP_ERR_INPUT, "precision %d is not fp32, tf32 or bf16", precision);
     if (!device || !strcmp(device, "cpu")) {
-        if (precision != SP_PREC_FP32)
-            return sp_fail(err, SP_ERR_INPUT, "--precision %s: the cpu backend computes in fp32 "
-                           "only (use --device cuda for %s)", precision_names[precision],
-                           precision_names[precision]);
-        return SP_OK;
+        if (precision == SP_PREC_TF32)
+            return sp_fail(err, SP_ERR_INPUT, "--precision tf32: the cpu backend computes in fp32 "
+                           "only, or opt-in bf16 products (use --device cuda for tf32)");
+        return precision == SP_PREC_BF16 ? cpu_use_bf16(m, err) : SP_OK;
     }
     return sp_backend_attach(m, device, precision, err);
 }

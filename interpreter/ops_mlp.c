@@ -1,11 +1,13 @@
 /* ops_mlp.c — `mlp`: gated (SwiGLU, GeGLU) out = down(act(gate(x)) ⊙ up(x)) or plain
  * out = down(act(up(x))). Rows are processed in chunks of SP_ROW_CHUNK so the hidden
- * activations take [SP_ROW_CHUNK, I], not [n, I], at long windows. */
+ * activations take [SP_ROW_CHUNK, I], not [n, I], at long windows. With the CPU's bf16 compute
+ * the three products run in bf16 (kernels/gemm_bf16.h); the activation stays fp32. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gemm.h"
+#include "gemm_bf16.h"
 #include "interp_internal.h"
 
 typedef enum { ACT_SILU, ACT_GELU_TANH, ACT_GELU, ACT_RELU } act_kind;
@@ -16,6 +18,9 @@ typedef struct {
     size_t hidden;
     sp_weight gate, up, down;
     float *gate_b, *up_b, *down_b;
+    int bf16;                     /* 1: the products in bf16, on the weights below */
+    const uint16_t *gate16, *up16, *down16;
+    uint16_t *copies[3];          /* bf16 copies of f32/f16 weights (NULL for stored bf16) */
 } mlp_priv;
 
 static void mlp_free(void *v) {
@@ -24,6 +29,7 @@ static void mlp_free(void *v) {
         free(p->gate_b);
         free(p->up_b);
         free(p->down_b);
+        for (int i = 0; i < 3; i++) free(p->copies[i]);
     }
     free(p);
 }
@@ -80,6 +86,13 @@ static void apply_act(act_kind k, float *y, const float *m, size_t n) {
     }
 }
 
+/* One of the three products: fp32 on the weights as stored, or bf16. */
+static void product(const mlp_priv *p, const sp_weight *w, const uint16_t *w16, const float *x,
+                    size_t m, size_t k, size_t n, const float *bias, float *y) {
+    if (p->bf16) sp_gemm_wt_bf16(x, m, k, w16, n, bias, y);
+    else sp_gemm_wt(x, m, k, w->data, w->dtype, n, bias, y);
+}
+
 static void mlp_run(const sp_op *op, sp_exec *ex) {
     const mlp_priv *p = op->priv;
     size_t d = op->out_width, hid = p->hidden, chunk = ex->scratch_rows;
@@ -87,16 +100,37 @@ static void mlp_run(const sp_op *op, sp_exec *ex) {
     for (size_t r0 = 0; r0 < ex->n; r0 += chunk) {
         size_t m = ex->n - r0 < chunk ? ex->n - r0 : chunk;
         const float *x = ex->in[0] + r0 * d;
-        sp_gemm_wt(x, m, d, p->up.data, p->up.dtype, hid, p->up_b, u);
+        product(p, &p->up, p->up16, x, m, d, hid, p->up_b, u);
         if (p->gated) {
-            sp_gemm_wt(x, m, d, p->gate.data, p->gate.dtype, hid, p->gate_b, g);
+            product(p, &p->gate, p->gate16, x, m, d, hid, p->gate_b, g);
             apply_act(p->act, g, u, m * hid);   /* g = act(gate) ⊙ up */
-            sp_gemm_wt(g, m, hid, p->down.data, p->down.dtype, d, p->down_b, ex->out + r0 * d);
+            product(p, &p->down, p->down16, g, m, hid, d, p->down_b, ex->out + r0 * d);
         } else {
             apply_act(p->act, u, NULL, m * hid);
-            sp_gemm_wt(u, m, hid, p->down.data, p->down.dtype, d, p->down_b, ex->out + r0 * d);
+            product(p, &p->down, p->down16, u, m, hid, d, p->down_b, ex->out + r0 * d);
         }
     }
+}
+
+/* w as bf16 into *out: as stored when it is bf16, else a copy rounded once (kept in *copy). */
+static int bf16_weights(const sp_weight *w, const uint16_t **out, uint16_t **copy, sp_error *err) {
+    if (w->dtype == SP_BF16) {
+        *out = w->data;
+        return SP_OK;
+    }
+    *copy = sp_weight_to_bf16(w->data, w->dtype, (size_t)w->rows, (size_t)w->cols);
+    if (!*copy) return sp_fail(err, SP_ERR_RUNTIME, "out of memory for the bf16 weights");
+    *out = *copy;
+    return SP_OK;
+}
+
+static int mlp_use_bf16(sp_op *op, sp_error *err) {
+    mlp_priv *p = op->priv;
+    int rc = bf16_weights(&p->up, &p->up16, &p->copies[0], err);
+    if (!rc && p->gated) rc = bf16_weights(&p->gate, &p->gate16, &p->copies[1], err);
+    if (!rc) rc = bf16_weights(&p->down, &p->down16, &p->copies[2], err);
+    if (!rc) p->bf16 = 1;
+    return rc;
 }
 
 /* act_kind and sp_bk_act list the activations in the same order. */
@@ -126,4 +160,5 @@ const sp_op_kind sp_op_mlp = {
     .lower = mlp_lower,
     .bk_kind = SP_BK_MLP,
     .free_priv = mlp_free,
+    .use_bf16 = mlp_use_bf16,
 };

@@ -1,0 +1,185 @@
+/* gemm_bf16.c — the bf16 products' driver (gemm_bf16.h): CPU check, threads, blocking, and the
+ * one-time bf16 copy of f32/f16 weights. The same plan as the fp32 driver (gemm.c): m below
+ * SMALL_M takes dot products straight from W, larger m the packed path (gemm_bf16_internal.h);
+ * output columns (or rows, when columns are too few) are cut into parts that threads take
+ * dynamically, and every element is computed by the same instructions whichever part holds
+ * it, so the thread count changes no bit. */
+#include <omp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm_bf16_internal.h"
+
+#define SMALL_M 4
+#define NC 256
+#define MC_ROWS 168
+#define PARALLEL_MIN_MACS (1u << 16)
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define HAVE_BF16_KERNELS 1
+#else
+#define HAVE_BF16_KERNELS 0
+#endif
+
+static int g_available;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void check_cpu(void) {
+#if HAVE_BF16_KERNELS
+    g_available = sp_bf16_cpu_ok();
+#endif
+}
+
+int sp_gemm_bf16_available(void) {
+    pthread_once(&g_once, check_cpu);
+    return g_available;
+}
+
+uint16_t *sp_weight_to_bf16(const void *w, sp_dtype dt, size_t rows, size_t cols) {
+    size_t n = rows * cols;
+    uint16_t *out = malloc((n ? n : 1) * sizeof *out);
+    if (!out) return NULL;
+    const uint16_t *h = w;
+    const float *f = w;
+    #pragma omp parallel for schedule(static) if (n >= ((size_t)1 << 20))
+    for (size_t i = 0; i < n; i++)
+        out[i] = dt == SP_BF16 ? h[i] : sp_f32_to_bf16(dt == SP_F16 ? sp_f16_to_f32(h[i]) : f[i]);
+    return out;
+}
+
+#if HAVE_BF16_KERNELS
+#define MR SP_BF16_MR
+#define NR SP_BF16_NR
+#define KCP SP_BF16_KCP
+
+/* Kept between calls, per thread; grows, never shrinks. */
+static _Thread_local uint32_t *tl_ws;
+static _Thread_local size_t tl_ws_words;
+
+static uint32_t *workspace(size_t words) {
+    if (words <= tl_ws_words) return tl_ws;
+    free(tl_ws);
+    tl_ws_words = 0;
+    tl_ws = aligned_alloc(64, (words * sizeof(uint32_t) + 63) / 64 * 64);
+    if (tl_ws) tl_ws_words = words;
+    return tl_ws;
+}
+
+typedef struct job {
+    const float *x;
+    size_t m, k, n;
+    const uint16_t *w;
+    float *y;
+} job;
+
+/* One MR×NR tile over kcp pairs; edge tiles go through a full-size scratch tile. */
+static void tile(const job *jb, const uint32_t *xp, const uint32_t *wp, size_t kcp, float *c,
+                 size_t rows, size_t cols, int accumulate, float *ct) {
+    if (rows == MR && cols == NR) {
+        sp_bf16_kernel(kcp, xp, wp, c, jb->n, accumulate);
+        return;
+    }
+    if (accumulate)
+        for (size_t r = 0; r < rows; r++) memcpy(ct + r * NR, c + r * jb->n, cols * sizeof(float));
+    sp_bf16_kernel(kcp, xp, wp, ct, NR, accumulate);
+    for (size_t r = 0; r < rows; r++) memcpy(c + r * jb->n, ct + r * NR, cols * sizeof(float));
+}
+
+/* Rounds x rows [i0, i0 + MR) (zero rows past rows_end), inputs [pc, pc + kc), into pairs. */
+static void pack_x_panel(const job *jb, size_t i0, size_t rows_end, size_t pc, size_t kc,
+                         uint32_t *dst) {
+    for (size_t r = 0; r < MR; r++) {
+        uint32_t *d = dst + r * KCP;
+        if (i0 + r < rows_end) sp_bf16_pack_x_row(jb->x + (i0 + r) * jb->k + pc, kc, d);
+        else memset(d, 0, (kc + 1) / 2 * sizeof *d);
+    }
+}
+
+/* y[r0..r1)[c0..c1) without bias. Returns -1 if the workspace cannot be allocated. */
+static int blocked_range(const job *jb, size_t r0, size_t r1, size_t c0, size_t c1) {
+    const size_t MC = (MC_ROWS + MR - 1) / MR * MR, KC = 2 * KCP;
+    size_t nc_max = c1 - c0 < NC ? (c1 - c0 + NR - 1) / NR * NR : NC;
+    size_t mc_max = r1 - r0 < MC ? (r1 - r0 + MR - 1) / MR * MR : MC;
+    uint32_t *ws = workspace(nc_max * KCP + mc_max * KCP + MR * NR);
+    if (!ws) return -1;
+    uint32_t *wp = ws, *xp = wp + nc_max * KCP;
+    float *ct = (float *)(xp + mc_max * KCP);
+    for (size_t jc = c0; jc < c1; jc += NC) {
+        size_t nc = c1 - jc < NC ? c1 - jc : NC;
+        for (size_t pc = 0; pc < jb->k; pc += KC) {
+            size_t kc = jb->k - pc < KC ? jb->k - pc : KC, kcp = (kc + 1) / 2;
+            for (size_t jp = 0; jp < nc; jp += NR) sp_bf16_pack_w(jb->w, jb->k, jb->n, jc + jp, pc, kc, wp + jp * kcp);
+            for (size_t ic = r0; ic < r1; ic += MC) {
+                size_t mc = r1 - ic < MC ? r1 - ic : MC;
+                for (size_t ip = 0; ip < mc; ip += MR) pack_x_panel(jb, ic + ip, r1, pc, kc, xp + ip * KCP);
+                for (size_t jp = 0; jp < nc; jp += NR)
+                    for (size_t ip = 0; ip < mc; ip += MR)
+                        tile(jb, xp + ip * KCP, wp + jp * kcp, kcp, jb->y + (ic + ip) * jb->n + jc + jp,
+                             mc - ip < MR ? mc - ip : MR, nc - jp < NR ? nc - jp : NR, pc > 0, ct);
+            }
+        }
+    }
+    return 0;
+}
+
+/* Part t of nt of the output (contiguous columns, or rows when columns are too few). */
+static void run_share(const job *jb, int t, int nt, int small) {
+    size_t m = jb->m, n = jb->n;
+    if (small) {
+        size_t groups = (n + 7) / 8;
+        size_t c0 = groups * (size_t)t / (size_t)nt * 8, c1 = groups * (size_t)(t + 1) / (size_t)nt * 8;
+        if (c1 > n) c1 = n;
+        if (c0 < c1) sp_bf16_rows(jb->x, m, jb->k, jb->w, c0, c1, n, jb->y);
+        return;
+    }
+    size_t panels = (n + NR - 1) / NR, rpanels = (m + MR - 1) / MR;
+    size_t r0 = 0, r1 = m, c0 = 0, c1 = n;
+    if (panels >= (size_t)nt || rpanels < (size_t)nt) {
+        c0 = panels * (size_t)t / (size_t)nt * NR;
+        c1 = panels * (size_t)(t + 1) / (size_t)nt * NR;
+        if (c1 > n) c1 = n;
+    } else {
+        r0 = rpanels * (size_t)t / (size_t)nt * MR;
+        r1 = rpanels * (size_t)(t + 1) / (size_t)nt * MR;
+        if (r1 > m) r1 = m;
+    }
+    if (r0 >= r1 || c0 >= c1) return;
+    if (blocked_range(jb, r0, r1, c0, c1) != 0) /* out of memory: the unbuffered path */
+        sp_bf16_rows(jb->x + r0 * jb->k, r1 - r0, jb->k, jb->w, c0, c1, n, jb->y + r0 * n);
+}
+
+static void run(const job *jb) {
+    int small = jb->m < SMALL_M, nested = omp_in_parallel();
+    double macs = (double)jb->m * (double)jb->n * (double)jb->k;
+    int nt = nested || macs < PARALLEL_MIN_MACS ? 1 : omp_get_max_threads();
+    if (nt <= 1) {
+        run_share(jb, 0, 1, small);
+        return;
+    }
+    /* two parts per thread, taken dynamically (as gemm.c), of at least 4 panels */
+    size_t panels = (jb->n + NR - 1) / NR;
+    int parts = 2 * nt;
+    if (!small && panels / 4 < (size_t)parts) parts = panels / 4 > (size_t)nt ? (int)(panels / 4) : nt;
+    #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (int t = 0; t < parts; t++) run_share(jb, t, parts, small);
+}
+#endif
+
+void sp_gemm_wt_bf16(const float *x, size_t m, size_t k, const uint16_t *w, size_t n,
+                     const float *bias, float *y) {
+    if (m == 0 || n == 0) return;
+#if HAVE_BF16_KERNELS
+    if (k > 0 && sp_gemm_bf16_available()) {
+        job jb = {x, m, k, n, w, y};
+        run(&jb);
+    } else
+#endif
+    {
+        /* callers check sp_gemm_bf16_available() first; an empty k gives zeros */
+        for (size_t i = 0; i < m * n; i++) y[i] = 0.0f;
+    }
+    if (bias)
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++) y[i * n + j] += bias[j];
+}
