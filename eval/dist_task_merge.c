@@ -12,7 +12,7 @@
 
 static const sp_part_key shared_keys[] = {
     {"version", "another sparsa version"}, {"models", "another model"},
-    {"sets", "other src/trg files"}, {"settings", "other settings"},
+    {"settings", "other settings"}, {"sets", "other src/trg files"},
     {"parts", "another number of parts"},
 };
 #define N_SHARED (sizeof shared_keys / sizeof shared_keys[0])

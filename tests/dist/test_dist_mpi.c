@@ -8,23 +8,9 @@
 #include "tu_dist.h"
 #include "tu_poison.h"
 
-/* Open MPI in a container: no ptrace-based single copy, root allowed, more ranks than cores;
- * -q keeps mpirun's own banners off stderr, so sparsa's one line is all there is. Under
- * AddressSanitizer, leak checking is off for the ranks only: Open MPI leaves its own buffers
- * at MPI_Finalize, from plugins it has unloaded (no frame a suppression could name); sparsa's
- * code is leak-checked by the plain runs and the --shard tests, which take the same paths. */
-#define MPIRUN "OMPI_MCA_btl_vader_single_copy_mechanism=none " \
-               "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 " \
-               "mpirun -q --oversubscribe --allow-run-as-root -n "
-
-static void need_mpirun(void) {
-    if (system("command -v mpirun >/dev/null 2>&1") != 0)
-        cr_skip_test("mpirun is not installed (make deps installs openmpi-bin)");
-}
-
 /* The same perplexity arguments run plainly and under mpirun -n 1, 2, 3. */
 static void expect_ranks_agree(const char *args) {
-    need_mpirun();
+    tu_need_mpirun();
     char line[2048], *ref = NULL, *err = NULL;
     snprintf(line, sizeof line, "%s perplexity %s", tu_sparsa_bin(), args);
     cr_assert_eq(tu_dist_run(line, &ref, &err), 0, "single run failed: %s", err);
@@ -72,7 +58,7 @@ Test(dist_mpi, many_small_units) {
 
 /* An error on the ranks (a corpus too short): rank 0 names it once, exit 2, no report. */
 Test(dist_mpi, input_error_reported_once) {
-    need_mpirun();
+    tu_need_mpirun();
     char line[1024], *out = NULL, *err = NULL;
     snprintf(line, sizeof line, MPIRUN "2 %s perplexity " TU_PPL_MODEL " " TU_PPL_DIR
              "mixed.txt --ctx 64 --max-tokens 10 --json", tu_sparsa_bin());
@@ -87,7 +73,7 @@ Test(dist_mpi, input_error_reported_once) {
 
 /* --stats and --shard are refused under several ranks, with one line. */
 Test(dist_mpi, refusals) {
-    need_mpirun();
+    tu_need_mpirun();
     char line[1024], *out = NULL, *err = NULL;
     snprintf(line, sizeof line, MPIRUN "2 %s perplexity " TU_PPL_MODEL " " TU_PPL_DIR
              "mixed.txt --ctx 32 --stats", tu_sparsa_bin());
@@ -101,7 +87,7 @@ Test(dist_mpi, refusals) {
 /* Rank 1 alone fails while running (its model computes NaN): rank 0 names rank 1 and the
  * window in one line, every rank exits 1, and no report is printed. */
 Test(dist_mpi, failing_rank_named) {
-    need_mpirun();
+    tu_need_mpirun();
     char dir[] = "/tmp/sparsa_dist_failXXXXXX", bad[128], line[2048], *out = NULL, *err = NULL;
     cr_assert_not_null(mkdtemp(dir));
     snprintf(bad, sizeof bad, "%s/nan.sparsa", dir);
@@ -125,7 +111,7 @@ Test(dist_mpi, failing_rank_named) {
 /* A rank killed mid-run: mpirun ends the job (the other ranks get SIGTERM), the exit status
  * is not 0, no report is printed, and no temporary is left in the working folder. */
 Test(dist_mpi, killed_rank_ends_the_job) {
-    need_mpirun();
+    tu_need_mpirun();
     char dir[] = "/tmp/sparsa_dist_killXXXXXX", line[2048], *out = NULL, *err = NULL;
     cr_assert_not_null(mkdtemp(dir));
     snprintf(line, sizeof line, "cd %s && " MPIRUN "2 sh -c '[ \"$OMPI_COMM_WORLD_RANK\" = 1 ] && "
