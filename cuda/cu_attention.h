@@ -23,6 +23,10 @@
 
 #include "sparsa_backend.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* A layer's KV cache on the device. bf16: K and V are stored as bf16 (precision bf16), else
  * f32. Layout [max_tokens][kv_heads][head_dim] for K and [max_tokens][kv_heads][value_dim]
  * for V, unless the implementation documents another. */
@@ -67,4 +71,7 @@ int cu_attention_supported(const sp_bk_attention *p, char *why, size_t why_len);
 size_t cu_attention_workspace(const sp_bk_attention *p, size_t max_q, size_t max_k, int precision);
 cudaError_t cu_attention_forward(const cu_attn_call *c);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

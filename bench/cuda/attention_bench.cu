@@ -1,0 +1,196 @@
+/* attention_bench.cu — the CUDA attention kernels' forward time: batch 1, 12 heads, head dim 64,
+ * causal, bf16 (tensor cores, bf16 KV cache), at 4k, 16k and 64k tokens, for softmax,
+ * entmax-1.5, sparsemax and ASEntmax (entmax-1.5 with a per-row query scale 1 + 0.5·√log(i+2)
+ * and NAPE: ALiBi slopes 1, 1/2, … on the first half of the heads, NoPE on the rest).
+ * q, k, v are standard normal, made on the device (scores of standard deviation about 1 at
+ * scale 1/√d).
+ *
+ * Usage: attention_bench [N …] (default 4096 16384 65536); env BENCH_NORMS limits the
+ * normalisers (comma list of softmax, entmax15, sparsemax, asentmax).
+ *
+ * Output: one line per (normaliser, length), fields separated by single spaces, key=value:
+ *   attn norm=<name> n=<tokens> heads=12 d=64 precision=bf16 ms=<median ms> tflops=<T>
+ *        skipped=<fraction of (row, 64-key tile) pairs with a visible key skipped>
+ *        support=<mean keys with p > 0 per row> [gather_ms=… solve_ms=… out_ms=…
+ *        cand=<mean candidates per row> overflow=<rows over the candidate cap>]
+ *        err=<max |o_bf16 − o_fp32| / max(1, |o_fp32|) against the fp32 kernel>
+ * TFLOP/s counts 4·n²·d·H/2 (the causal half of QKᵀ and PV), as FlashAttention's benchmarks
+ * do, whatever the kernel skipped. Exit status 1 if a CUDA call fails.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "cu_attn_internal.h"
+
+#define CK(x)                                                                               \
+    do {                                                                                    \
+        cudaError_t e_ = (x);                                                               \
+        if (e_ != cudaSuccess) {                                                            \
+            fprintf(stderr, "attention_bench: %s: %s\n", #x, cudaGetErrorString(e_));       \
+            exit(1);                                                                        \
+        }                                                                                   \
+    } while (0)
+
+/* x[i] standard normal (Box-Muller on a hash of i and the seed): the inputs are made on the
+ * device, so the host spends no time on them. */
+__global__ void fill_normal(float *x, size_t n, unsigned long long seed) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        unsigned long long z = (i + 1) * 0x9E3779B97F4A7C15ull ^ seed;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        const double u = ((z >> 40) + 0.5) / 16777216.0, v = ((z & 0xffffff) + 0.5) / 16777216.0;
+        x[i] = (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
+    }
+}
+
+struct bench_case {
+    const char *name, *norm;
+    float alpha;
+    int asentmax;
+};
+
+static float time_ms(cudaEvent_t a, cudaEvent_t b) {
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, a, b));
+    return ms;
+}
+
+/* Median time of reps calls of cu_attention_forward. */
+static float time_forward(const cu_attn_call *c, int reps) {
+    cudaEvent_t a, b;
+    CK(cudaEventCreate(&a));
+    CK(cudaEventCreate(&b));
+    std::vector<float> t;
+    CK(cu_attention_forward(c)); /* warm-up */
+    for (int r = 0; r < reps; r++) {
+        CK(cudaEventRecord(a));
+        CK(cu_attention_forward(c));
+        CK(cudaEventRecord(b));
+        CK(cudaEventSynchronize(b));
+        t.push_back(time_ms(a, b));
+    }
+    std::sort(t.begin(), t.end());
+    cudaEventDestroy(a), cudaEventDestroy(b);
+    return t[t.size() / 2];
+}
+
+/* The entmax steps timed one by one, and the candidate counts of the gather pass. */
+static void entmax_phases(const cu_attn_call *c, int n, int H) {
+    cu_attn_geom g;
+    cu_attn_make_geom(c->p, c->q0, c->nq, c->nk, &g);
+    g.kv_bf16 = c->kv->bf16, g.q = c->q, g.qscale = c->qscale, g.slopes = c->slopes;
+    g.k = c->kv->k, g.v = c->kv->v, g.out = c->out;
+    cu_ent_ws w;
+    cu_attn_ent_layout(&g, 64, 64, c->workspace, &w);
+    cudaEvent_t e[4];
+    for (int i = 0; i < 4; i++) CK(cudaEventCreate(&e[i]));
+    CK(cudaEventRecord(e[0]));
+    CK(cu_attn_bf16_launch(&g, &w, CU_TILE_GATHER, 0));
+    CK(cudaEventRecord(e[1]));
+    CK(cu_attn_solve_launch(&g, &w, 0));
+    CK(cudaEventRecord(e[2]));
+    CK(cu_attn_bf16_launch(&g, &w, CU_TILE_OUT, 0));
+    CK(cudaEventRecord(e[3]));
+    CK(cudaEventSynchronize(e[3]));
+    std::vector<int> cnt((size_t)n * H);
+    CK(cudaMemcpy(cnt.data(), w.cnt, cnt.size() * sizeof(int), cudaMemcpyDeviceToHost));
+    double sum = 0;
+    long over = 0;
+    for (int x : cnt) sum += x, over += x > w.cap;
+    printf(" gather_ms=%.3f solve_ms=%.3f out_ms=%.3f cand=%.1f overflow=%ld", time_ms(e[0], e[1]),
+           time_ms(e[1], e[2]), time_ms(e[2], e[3]), sum / cnt.size(), over);
+    for (int i = 0; i < 4; i++) cudaEventDestroy(e[i]);
+}
+
+static void run(const bench_case &bc, int n, const float *dq, const float *dk, const float *dv,
+                const float *dqs, const float *dsl, void *ws) {
+    const int H = 12, d = 64;
+    sp_bk_attention p;
+    memset(&p, 0, sizeof p);
+    p.heads = H, p.kv_heads = H, p.head_dim = d, p.value_dim = d;
+    p.scale = 1.0f / sqrtf((float)d), p.causal = 1, p.normalizer = bc.norm, p.alpha = bc.alpha;
+    cu_kv kv16, kv32;
+    CK(cu_kv_alloc(&kv16, &p, n, 1));
+    CK(cu_kv_alloc(&kv32, &p, n, 0));
+    CK(cu_kv_append(&kv16, dk, dv, 0, n, 0));
+    CK(cu_kv_append(&kv32, dk, dv, 0, n, 0));
+    float *out16, *out32;
+    cu_attn_stats *st;
+    CK(cudaMalloc(&out16, (size_t)n * H * d * 4));
+    CK(cudaMalloc(&out32, (size_t)n * H * d * 4));
+    CK(cudaMalloc(&st, H * sizeof *st));
+    cu_attn_call c = {&p, bc.asentmax ? dsl : NULL, dq, bc.asentmax ? dqs : NULL, &kv16, 0,
+                      (size_t)n, (size_t)n, out16, NULL, SP_PREC_BF16, ws, 0};
+    const float ms = time_forward(&c, n <= 4096 ? 20 : n <= 16384 ? 10 : 5);
+    CK(cudaMemset(st, 0, H * sizeof *st));
+    c.stats = st;
+    CK(cu_attention_forward(&c));
+    std::vector<cu_attn_stats> hs(H);
+    CK(cudaMemcpy(hs.data(), st, H * sizeof *st, cudaMemcpyDeviceToHost));
+    double tiles = 0, skipped = 0, support = 0, rows = 0;
+    for (auto &s : hs) tiles += s.tiles, skipped += s.tiles_skipped, support += s.support, rows += s.rows;
+    const double flops = 4.0 * n * (double)n * d * H / 2.0;
+    printf("attn norm=%s n=%d heads=%d d=%d precision=bf16 ms=%.4f tflops=%.1f skipped=%.4f "
+           "support=%.1f", bc.name, n, H, d, ms, flops / (ms * 1e-3) / 1e12,
+           tiles > 0 ? skipped / tiles : 0.0, support / rows);
+    if (strcmp(bc.norm, "softmax")) entmax_phases(&c, n, H);
+    c.kv = &kv32, c.out = out32, c.precision = SP_PREC_FP32, c.stats = NULL;
+    CK(cu_attention_forward(&c));
+    CK(cudaDeviceSynchronize());
+    std::vector<float> a((size_t)n * H * d), b(a.size());
+    CK(cudaMemcpy(a.data(), out16, a.size() * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(b.data(), out32, b.size() * 4, cudaMemcpyDeviceToHost));
+    double err = 0;
+    for (size_t i = 0; i < a.size(); i++) {
+        const double e = fabs((double)a[i] - b[i]) / fmax(1.0, fabs((double)b[i]));
+        err = e > err || e != e ? e : err;
+    }
+    printf(" err=%.3g\n", err);
+    fflush(stdout);
+    cudaFree(out16), cudaFree(out32), cudaFree(st);
+    cu_kv_free(&kv16), cu_kv_free(&kv32);
+}
+
+int main(int argc, char **argv) {
+    std::vector<int> ns;
+    for (int i = 1; i < argc; i++) ns.push_back(atoi(argv[i]));
+    if (ns.empty()) ns = {4096, 16384, 65536};
+    const bench_case cases[] = {{"softmax", "softmax", 0, 0},
+                                {"entmax15", "entmax", 1.5f, 0},
+                                {"sparsemax", "sparsemax", 2.0f, 0},
+                                {"asentmax", "entmax", 1.5f, 1}};
+    const char *only = getenv("BENCH_NORMS");
+    const int H = 12, d = 64, nmax = *std::max_element(ns.begin(), ns.end());
+    const size_t nel = (size_t)nmax * H * d;
+    std::vector<float> qs((size_t)nmax * H), sl(H);
+    for (int i = 0; i < nmax; i++)
+        for (int h = 0; h < H; h++) qs[(size_t)i * H + h] = 1.0f + 0.5f * sqrtf(logf((float)i + 2.0f));
+    for (int h = 0; h < H; h++) sl[h] = h < H / 2 ? 1.0f / (float)(1 << h) : 0.0f;
+    float *dq, *dk, *dv, *dqs, *dsl;
+    CK(cudaMalloc(&dq, nel * 4));
+    CK(cudaMalloc(&dk, nel * 4));
+    CK(cudaMalloc(&dv, nel * 4));
+    CK(cudaMalloc(&dqs, qs.size() * 4));
+    CK(cudaMalloc(&dsl, H * 4));
+    fill_normal<<<1024, 256>>>(dq, nel, 1);
+    fill_normal<<<1024, 256>>>(dk, nel, 2);
+    fill_normal<<<1024, 256>>>(dv, nel, 3);
+    CK(cudaGetLastError());
+    CK(cudaMemcpy(dqs, qs.data(), qs.size() * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dsl, sl.data(), H * 4, cudaMemcpyHostToDevice));
+    sp_bk_attention p;
+    memset(&p, 0, sizeof p);
+    p.heads = H, p.kv_heads = H, p.head_dim = d, p.value_dim = d, p.normalizer = "entmax", p.alpha = 1.5f;
+    void *ws;
+    CK(cudaMalloc(&ws, cu_attention_workspace(&p, nmax, nmax, SP_PREC_BF16)));
+    for (int n : ns)
+        for (const bench_case &bc : cases)
+            if (!only || strstr(only, bc.name)) run(bc, n, dq, dk, dv, dqs, dsl, ws);
+    return 0;
+}

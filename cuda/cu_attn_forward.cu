@@ -1,0 +1,129 @@
+/* cu_attn_forward.cu — cu_attention.h's entry points: which calls the CUDA kernels take, the
+ * workspace a call needs, and the dispatch of a call to its kernels
+ * (docs/ATTENTION_MATH.md, "The CUDA kernels"):
+ *   softmax                  one tile pass, online softmax (bf16 tensor cores when asked and
+ *                            the head size allows, else fp32 on CUDA cores);
+ *   entmax, sparsemax        gather pass → threshold solve → output pass over the tiles that
+ *                            can hold support;
+ *   adaptive_softmax, stickbreaking, topk   the row kernel.
+ */
+#include "cu_attn_internal.h"
+
+#define CU_ENT_CAP 512 /* candidates a row keeps for the warp solver; more go to the block path */
+#define CU_ALIGN(x) (((x) + 255) & ~(size_t)255)
+
+static int norm_kind(const char *name) {
+    if (!name) return -1;
+    if (!strcmp(name, "softmax")) return CU_NORM_SOFTMAX;
+    if (!strcmp(name, "entmax") || !strcmp(name, "sparsemax")) return CU_NORM_ENTMAX;
+    if (!strcmp(name, "adaptive_softmax")) return CU_NORM_ADAPTIVE;
+    if (!strcmp(name, "stickbreaking")) return CU_NORM_STICK;
+    if (!strcmp(name, "topk")) return CU_NORM_TOPK;
+    return -1;
+}
+
+#define REFUSE(...)                                                  \
+    do {                                                             \
+        if (why && why_len) snprintf(why, why_len, __VA_ARGS__);     \
+        return 0;                                                    \
+    } while (0)
+
+int cu_attention_supported(const sp_bk_attention *p, char *why, size_t why_len) {
+    const int dv = p->value_dim > 0 ? p->value_dim : p->head_dim;
+    if (norm_kind(p->normalizer) < 0)
+        REFUSE("normalizer '%s' has no CUDA kernel", p->normalizer ? p->normalizer : "?");
+    if (p->heads <= 0 || p->kv_heads <= 0 || p->heads % p->kv_heads)
+        REFUSE("heads (%d) must be a multiple of kv_heads (%d)", p->heads, p->kv_heads);
+    if (p->head_dim <= 0 || p->head_dim > 256 || dv > 256)
+        REFUSE("head size %d / value size %d: the CUDA kernels take up to 256", p->head_dim, dv);
+    if (!strcmp(p->normalizer, "entmax") && !(p->alpha > 1.0f))
+        REFUSE("entmax needs alpha > 1 (got %g)", (double)p->alpha);
+    return 1;
+}
+#undef REFUSE
+
+size_t cu_attn_ent_layout(const cu_attn_geom *g, int bq, int bk, void *base, cu_ent_ws *w) {
+    const size_t items = (size_t)g->H * g->nq;
+    cu_ent_ws l;
+    memset(&l, 0, sizeof l);
+    l.bq = bq, l.bk = bk;
+    l.nqb = (g->nq + bq - 1) / bq, l.nkt = (g->nk + bk - 1) / bk;
+    l.cap = g->nk < CU_ENT_CAP ? (g->nk + 31) / 32 * 32 : CU_ENT_CAP;
+    if (l.cap == 0) l.cap = 32;
+    l.rows_grid = CU_ROWS_GRID;
+    char *p = (char *)base;
+    size_t off = 0;
+#define CARVE(field, type, n)                                         \
+    do {                                                              \
+        l.field = p ? (type *)(p + off) : NULL;                       \
+        off += CU_ALIGN((size_t)(n) * sizeof(type));                  \
+    } while (0)
+    CARVE(m, float, items);
+    CARVE(tau, float, items);
+    CARVE(cnt, int, 2 * items + 1);
+    CARVE(cand, float, items * l.cap);
+    CARVE(tmax, float, (size_t)g->H * l.nqb * l.nkt);
+    CARVE(scratch, float, (size_t)2 * CU_ROWS_GRID * (g->nk > 0 ? g->nk : 1));
+#undef CARVE
+    if (w) *w = l;
+    return off;
+}
+
+void cu_attn_make_geom(const sp_bk_attention *p, size_t q0, size_t nq, size_t nk,
+                       cu_attn_geom *g) {
+    memset(g, 0, sizeof *g);
+    g->H = p->heads, g->Hk = p->kv_heads, g->group = p->heads / p->kv_heads;
+    g->d = p->head_dim, g->dv = p->value_dim > 0 ? p->value_dim : p->head_dim;
+    g->causal = p->causal, g->window = p->window;
+    g->norm = norm_kind(p->normalizer);
+    g->before_query = p->before_query || g->norm == CU_NORM_STICK;
+    g->scale = p->scale, g->softcap = p->softcap;
+    g->alpha = !strcmp(p->normalizer, "sparsemax") ? 2.0f : p->alpha;
+    g->topk = p->topk, g->topk_div2 = p->topk_div2;
+    g->q0 = (int)q0, g->nq = (int)nq, g->nk = (int)nk;
+}
+
+size_t cu_attention_workspace(const sp_bk_attention *p, size_t max_q, size_t max_k,
+                              int precision) {
+    (void)precision;
+    cu_attn_geom g;
+    cu_attn_make_geom(p, 0, max_q, max_k, &g);
+    if (g.norm == CU_NORM_SOFTMAX) return 256;
+    if (g.norm != CU_NORM_ENTMAX)
+        return CU_ALIGN((size_t)2 * CU_ROWS_GRID * (max_k > 0 ? max_k : 1) * sizeof(float));
+    return cu_attn_ent_layout(&g, 32, 32, NULL, NULL); /* the smallest tiles need the most */
+}
+
+cudaError_t cu_attn_run_entmax(const cu_attn_geom *g, const cu_attn_call *c, int bf16) {
+    const int bq = bf16 ? 64 : cu_attn_f32_block_q(g), bk = bf16 ? 64 : cu_attn_f32_block_k(g);
+    cu_ent_ws w;
+    cu_attn_ent_layout(g, bq, bk, c->workspace, &w);
+    cudaError_t e = bf16 ? cu_attn_bf16_launch(g, &w, CU_TILE_GATHER, c->stream)
+                         : cu_attn_f32_launch(g, &w, CU_TILE_GATHER, c->stream);
+    if (e == cudaSuccess) e = cu_attn_solve_launch(g, &w, c->stream);
+    if (e == cudaSuccess)
+        e = bf16 ? cu_attn_bf16_launch(g, &w, CU_TILE_OUT, c->stream)
+                 : cu_attn_f32_launch(g, &w, CU_TILE_OUT, c->stream);
+    return e;
+}
+
+cudaError_t cu_attention_forward(const cu_attn_call *c) {
+    const sp_bk_attention *p = c->p;
+    if (!cu_attention_supported(p, NULL, 0) || c->nk > 0x7fffffff || c->q0 + c->nq > 0x7fffffff)
+        return cudaErrorNotSupported;
+    if (c->nq == 0) return cudaSuccess;
+    cu_attn_geom g;
+    cu_attn_make_geom(p, c->q0, c->nq, c->nk, &g);
+    g.kv_bf16 = c->kv->bf16;
+    g.q = c->q, g.qscale = c->qscale, g.slopes = c->slopes;
+    g.k = c->kv->k, g.v = c->kv->v;
+    g.out = c->out, g.stats = c->stats;
+    const int bf16 = c->precision == SP_PREC_BF16 && cu_attn_bf16_ok(&g);
+    switch (g.norm) {
+    case CU_NORM_SOFTMAX:
+        return bf16 ? cu_attn_bf16_launch(&g, NULL, CU_TILE_SOFTMAX, c->stream)
+                    : cu_attn_f32_launch(&g, NULL, CU_TILE_SOFTMAX, c->stream);
+    case CU_NORM_ENTMAX: return cu_attn_run_entmax(&g, c, bf16);
+    default: return cu_attn_rows_launch(&g, (float *)c->workspace, c->stream);
+    }
+}

@@ -1,0 +1,199 @@
+/* cu_attn_solve.cu — the entmax threshold τ of every (head, query row), between the two tile
+ * passes (docs/ATTENTION_MATH.md, "The CUDA kernels"; the math of "Exact thresholds" and
+ * "Other alpha: the converged solver").
+ *
+ * Input: the row's final maximum m and its candidate scores from the gather pass (a superset
+ * of the keys with x = (α−1)(s − m) > −1; stale ones are dropped here with the final m).
+ * One warp solves one row with the values in registers: for α = 2 and α = 1.5 the support
+ * iteration (Newton from the left with the closed form checked on the active set at every
+ * step: exact, no sort), for other α — or if that iteration stalls on rounding — the bracketed
+ * Halley/bisection run to double precision, as the CPU's entmax_solver.c. Sums are in double.
+ * Rows whose list overflowed the workspace go to a block per row that recomputes the row's
+ * scores into scratch and runs the same solver over memory.
+ *
+ * Output: τ in the shifted frame (p = [x − τ]_+^(1/(α−1))), NaN for a row without a finite
+ * maximum.
+ */
+#include "cu_attn_internal.h"
+
+#define CU_SOLVE_NL 16 /* values per lane: a warp holds up to 512 candidates */
+
+/* Sums over the active values {x > τ} of a row held in registers by one warp. */
+struct warp_row {
+    float x[CU_SOLVE_NL];
+    __device__ void moments(double tau, double *k, double *d1, double *d2, float *xmin) const {
+        double a = 0, b = 0, c = 0;
+        float mn = INFINITY;
+        for (int i = 0; i < CU_SOLVE_NL; i++)
+            if (x[i] > tau) {
+                const double d = (double)x[i] - tau;
+                a += 1.0, b += d, c += d * d;
+                mn = fminf(mn, x[i]);
+            }
+        for (int o = 16; o > 0; o >>= 1) {
+            a += __shfl_xor_sync(0xffffffffu, a, o);
+            b += __shfl_xor_sync(0xffffffffu, b, o);
+            c += __shfl_xor_sync(0xffffffffu, c, o);
+            mn = fminf(mn, __shfl_xor_sync(0xffffffffu, mn, o));
+        }
+        *k = a, *d1 = b, *d2 = c, *xmin = mn;
+    }
+    __device__ void halley(double tau, double e, double *f, double *f1, double *f2) const {
+        double a = 0, b = 0, c = 0;
+        for (int i = 0; i < CU_SOLVE_NL; i++)
+            if (x[i] > tau) {
+                const double d = (double)x[i] - tau, pe = pow(d, e);
+                a += pe, b -= e * pe / d, c += e * (e - 1.0) * pe / (d * d);
+            }
+        for (int o = 16; o > 0; o >>= 1) {
+            a += __shfl_xor_sync(0xffffffffu, a, o);
+            b += __shfl_xor_sync(0xffffffffu, b, o);
+            c += __shfl_xor_sync(0xffffffffu, c, o);
+        }
+        *f = a - 1.0, *f1 = b, *f2 = c;
+    }
+};
+
+/* The same sums over x[0 … n) in memory, by a whole block (red: 32 doubles of shared). */
+struct block_row {
+    const float *x;
+    int n;
+    double *red;
+    float *redf;
+    __device__ void moments(double tau, double *k, double *d1, double *d2, float *xmin) const {
+        double a = 0, b = 0, c = 0;
+        float mn = INFINITY;
+        for (int j = threadIdx.x; j < n; j += blockDim.x)
+            if (x[j] > tau) {
+                const double d = (double)x[j] - tau;
+                a += 1.0, b += d, c += d * d;
+                mn = fminf(mn, x[j]);
+            }
+        *k = cu_block_sum(a, red), *d1 = cu_block_sum(b, red), *d2 = cu_block_sum(c, red);
+        *xmin = -cu_block_max(-mn, redf);
+    }
+    __device__ void halley(double tau, double e, double *f, double *f1, double *f2) const {
+        double a = 0, b = 0, c = 0;
+        for (int j = threadIdx.x; j < n; j += blockDim.x)
+            if (x[j] > tau) {
+                const double d = (double)x[j] - tau, pe = pow(d, e);
+                a += pe, b -= e * pe / d, c += e * (e - 1.0) * pe / (d * d);
+            }
+        *f = cu_block_sum(a, red) - 1.0, *f1 = cu_block_sum(b, red), *f2 = cu_block_sum(c, red);
+    }
+};
+
+/* τ on the candidates (every value > −1, max 0; others −inf): c of them. */
+template <class R>
+__device__ double solve_tau(const R &row, double c, float alpha) {
+    const bool sparsemax = alpha == 2.0f, e15 = alpha == 1.5f;
+    if (sparsemax || e15) {
+        double tau = -1.0;
+        for (int it = 0; it < 100; it++) {
+            double k, d1, d2;
+            float xmin;
+            row.moments(tau, &k, &d1, &d2, &xmin);
+            if (k == 0.0) break;
+            double tc, tn;
+            if (sparsemax) {
+                tc = tn = tau + (d1 - 1.0) / k;
+            } else {
+                const double md = d1 / k, ss = fmax(d2 - k * md * md, 0.0), delta = (1.0 - ss) / k;
+                tc = tau + md - sqrt(fmax(delta, 0.0));
+                tn = d1 > 0.0 ? tau + (d2 - 1.0) / (2.0 * d1) : tc;
+            }
+            if (xmin >= tc && tc >= tau) return tc;
+            if (!(tn > tau)) break; /* rounding: the bracketed solver decides */
+            tau = tn;
+        }
+    }
+    const double e = 1.0 / ((double)alpha - 1.0);
+    double lo = -1.0, hi = -pow(c, 1.0 - (double)alpha);
+    if (c <= 1.0) return hi;
+    double tau = 0.5 * (lo + hi);
+    for (int it = 0; it < 200; it++) {
+        double f, f1, f2;
+        row.halley(tau, e, &f, &f1, &f2);
+        if (f > 0.0) lo = tau;
+        else if (f < 0.0) hi = tau;
+        else return tau;
+        const double den = 2.0 * f1 * f1 - f * f2;
+        double tn = den != 0.0 ? tau - 2.0 * f * f1 / den : NAN;
+        if (!(tn > lo && tn < hi)) tn = 0.5 * (lo + hi);
+        if (tn == tau || hi - lo <= 4e-16 * (fabs(lo) + fabs(hi))) return tn;
+        tau = tn;
+    }
+    return tau;
+}
+
+/* One warp per (head, row): item = h·nq + row. Overflowed rows are listed for the block path
+ * (w.cnt[H·nq] is the list's length, zeroed by the caller, the list follows it). */
+__global__ void __launch_bounds__(256) solve_warps(const cu_attn_geom g, const cu_ent_ws w,
+                                                    int *ovf_n, int *ovf) {
+    const int lane = threadIdx.x & 31;
+    const size_t item = (size_t)blockIdx.x * 8 + (threadIdx.x >> 5);
+    if (item >= (size_t)g.H * g.nq) return;
+    const float m = w.m[item], am1 = g.alpha - 1.0f;
+    const int cnt = w.cnt[item];
+    if (!isfinite(m)) {
+        if (lane == 0) w.tau[item] = NAN;
+        return;
+    }
+    if (cnt > w.cap || cnt > 32 * CU_SOLVE_NL) {
+        if (lane == 0) ovf[atomicAdd(ovf_n, 1)] = (int)item;
+        return;
+    }
+    warp_row row;
+    int c = 0;
+    for (int i = 0; i < CU_SOLVE_NL; i++) {
+        const int slot = lane + 32 * i;
+        float x = slot < cnt ? am1 * (w.cand[item * w.cap + slot] - m) : -INFINITY;
+        if (!(x > -1.0f)) x = -INFINITY;
+        c += x > -1.0f;
+        row.x[i] = x;
+    }
+    for (int o = 16; o > 0; o >>= 1) c += __shfl_xor_sync(0xffffffffu, c, o);
+    const double tau = solve_tau(row, (double)c, g.alpha);
+    if (lane == 0) w.tau[item] = (float)tau;
+}
+
+/* A block per overflowed row: the row's scores into scratch, shifted and filtered in place,
+ * then the same solver over memory. */
+__global__ void __launch_bounds__(256) solve_blocks(const cu_attn_geom g, const cu_ent_ws w,
+                                                     const int *ovf_n, const int *ovf) {
+    __shared__ double red[32];
+    __shared__ float redf[32];
+    extern __shared__ float qs[];
+    float *s = w.scratch + (size_t)blockIdx.x * g.nk;
+    const float am1 = g.alpha - 1.0f;
+    for (int e = blockIdx.x; e < *ovf_n; e += gridDim.x) {
+        const int item = ovf[e], h = item / g.nq, qrow = item % g.nq;
+        int lo, hi;
+        cu_attn_visible(g, g.q0 + qrow, &lo, &hi);
+        cu_attn_row_scores(g, h, qrow, lo, hi, s, qs);
+        const float m = w.m[item];
+        int c = 0;
+        for (int j = threadIdx.x; j < hi - lo; j += blockDim.x) {
+            const float x = am1 * (s[j] - m);
+            s[j] = x > -1.0f ? x : -INFINITY;
+            c += x > -1.0f;
+        }
+        const double cs = cu_block_sum((double)c, red);
+        const block_row row = {s, hi - lo, red, redf};
+        const double tau = solve_tau(row, cs, g.alpha);
+        if (threadIdx.x == 0) w.tau[item] = (float)tau;
+        __syncthreads();
+    }
+}
+
+cudaError_t cu_attn_solve_launch(const cu_attn_geom *g, const cu_ent_ws *w, cudaStream_t st) {
+    const size_t items = (size_t)g->H * g->nq;
+    int *ovf_n = w->cnt + items, *ovf = ovf_n + 1;
+    cudaError_t e = cudaMemsetAsync(ovf_n, 0, sizeof(int), st);
+    if (e != cudaSuccess) return e;
+    solve_warps<<<(unsigned)((items + 7) / 8), 256, 0, st>>>(*g, *w, ovf_n, ovf);
+    if ((e = cudaGetLastError()) != cudaSuccess) return e;
+    solve_blocks<<<(unsigned)w->rows_grid, 256, (size_t)g->d * sizeof(float), st>>>(*g, *w, ovf_n,
+                                                                                   ovf);
+    return cudaGetLastError();
+}

@@ -1,0 +1,420 @@
+/* cu_attn_tile_bf16.cu — the bf16 tensor-core tile kernel (precision bf16, bf16 KV cache,
+ * head_dim = value_dim ∈ {64, 128}): FlashAttention-2's layout on mma.sync m16n8k16 with fp32
+ * accumulation (docs/ATTENTION_MATH.md, "The CUDA kernels").
+ *
+ * A block is 4 warps and 64 query rows of one head; each warp owns 16 rows. Key tiles of 64
+ * keys are brought into shared memory with cp.async, double-buffered (the next tile loads while
+ * the current one is computed). S = Q'Kᵀ stays in registers (the accumulator layout of the
+ * mma: a thread holds rows g and g+8 of its warp's 16, keys 2t, 2t+1 of each group of 8), is
+ * soft-capped, biased and masked there, turned into weights in place and fed back as the A
+ * operand of P·V without touching shared memory; V's B operand comes from ldmatrix.trans.
+ *
+ * The modes are those of the fp32 kernel (cu_attn_internal.h): online softmax; the entmax
+ * gather pass (key tiles from the last to the first, running maxima, candidates, tile maxima);
+ * the entmax output pass over the tiles that can hold support. Unlike the fp32 kernel, a key
+ * of weight 0 is still multiplied into the tensor-core product, so a NaN value row would reach
+ * rows that do not attend to it; the cache rows a call reads are finite in practice.
+ */
+#include "cu_attn_internal.h"
+
+#define BQ 64
+#define BK 64
+#define L2E 1.4426950408889634f
+
+__device__ __forceinline__ uint32_t lds32(const __nv_bfloat16 *p) {
+    return *(const uint32_t *)p;
+}
+
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *(uint32_t *)&v;
+}
+
+__device__ __forceinline__ void mma16816(float *c, const uint32_t *a, uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, "
+                 "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ void ldsm_x4_trans(const __nv_bfloat16 *p, uint32_t *r) {
+    const unsigned addr = (unsigned)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+}
+
+__device__ __forceinline__ void cp_async16(void *dst, const void *src, int bytes) {
+    const unsigned a = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(a), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_wait1() { asm volatile("cp.async.wait_group 1;\n" ::); }
+
+/* Shared memory: rows padded by 8 elements so that the 8 rows a fragment load touches fall in
+ * distinct banks. */
+template <int D> struct bf_smem {
+    __nv_bfloat16 q[BQ][D + 8];
+    __nv_bfloat16 k[2][BK][D + 8];
+    __nv_bfloat16 v[2][BK][D + 8];
+    float wmax[4];
+    float thr[BQ];
+    int cnt[BQ];
+    unsigned long long st[5];
+};
+
+/* What a thread knows of its two rows (g and g+8 of its warp's 16). */
+struct rows2 {
+    int r[2], lo[2], hi[2], sup[2], stiles[2], last64[2], bad[2];
+    float m[2], l[2], tau[2];
+};
+
+/* K (and V) of key tile t into stage st; keys past nk are zero-filled. */
+template <int D, bool WITH_V>
+__device__ void load_tile(bf_smem<D> &s, int st, const cu_attn_geom &g, int kvh, int t) {
+    constexpr int CH = D / 8; /* 16-byte chunks per row */
+    const __nv_bfloat16 *K = (const __nv_bfloat16 *)g.k, *V = (const __nv_bfloat16 *)g.v;
+    for (int c = threadIdx.x; c < BK * CH; c += blockDim.x) {
+        const int row = c / CH, col = (c % CH) * 8, key = t * BK + row;
+        const bool in = key < g.nk;
+        const size_t off = in ? ((size_t)key * g.Hk + kvh) * D + col : 0;
+        cp_async16(&s.k[st][row][col], K + off, in ? 16 : 0);
+        if (WITH_V) cp_async16(&s.v[st][row][col], V + off, in ? 16 : 0);
+    }
+}
+
+/* S (16 rows × 64 keys of this warp) = Q'Kᵀ, then soft cap, ALiBi and the visibility mask. */
+template <int D>
+__device__ void tile_scores(const bf_smem<D> &s, int st, const uint32_t (*qf)[4], float (*S)[4],
+                            const cu_attn_geom &g, const rows2 &rw, int j0, int pos0, float slope) {
+    const int lane = threadIdx.x & 31, g8 = lane >> 2, t4 = lane & 3;
+    for (int nc = 0; nc < 8; nc++) S[nc][0] = S[nc][1] = S[nc][2] = S[nc][3] = 0.0f;
+#pragma unroll
+    for (int kc = 0; kc < D / 16; kc++)
+#pragma unroll
+        for (int nc = 0; nc < 8; nc++) {
+            const __nv_bfloat16 *kp = &s.k[st][nc * 8 + g8][kc * 16 + 2 * t4];
+            mma16816(S[nc], qf[kc], lds32(kp), lds32(kp + 8));
+        }
+    const bool plain = g.softcap <= 0.0f && slope == 0.0f;
+#pragma unroll
+#pragma unroll
+    for (int nc = 0; nc < 8; nc++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int hr = e >> 1, j = j0 + nc * 8 + 2 * t4 + (e & 1);
+            float v = S[nc][e];
+            if (!plain) v = cu_attn_finish(g, v, slope, pos0 + rw.r[hr], j);
+            S[nc][e] = j >= rw.lo[hr] && j < rw.hi[hr] ? v : -INFINITY;
+        }
+}
+
+/* O += P·V over the tile, P (in S) rounded to bf16 as the A operand. */
+template <int D>
+__device__ void tile_pv(const bf_smem<D> &s, int st, const float (*S)[4], float (*O)[4]) {
+    const int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        const uint32_t a[4] = {pack_bf16(S[2 * kk][0], S[2 * kk][1]),
+                               pack_bf16(S[2 * kk][2], S[2 * kk][3]),
+                               pack_bf16(S[2 * kk + 1][0], S[2 * kk + 1][1]),
+                               pack_bf16(S[2 * kk + 1][2], S[2 * kk + 1][3])};
+#pragma unroll
+        for (int dc = 0; dc < D / 8; dc += 2) {
+            uint32_t b[4];
+            ldsm_x4_trans(&s.v[st][kk * 16 + (lane & 15)][dc * 8 + (lane >> 4) * 8], b);
+            mma16816(O[dc], a, b[0], b[1]);
+            mma16816(O[dc + 1], a, b[2], b[3]);
+        }
+    }
+}
+
+__device__ __forceinline__ float quad_max(float v) {
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+    return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+__device__ __forceinline__ float quad_sum(float v) {
+    v += __shfl_xor_sync(0xffffffffu, v, 1);
+    return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+
+/* Online softmax on the tile's scores (in place into weights), rescaling O. */
+template <int D>
+__device__ void step_softmax(float (*S)[4], float (*O)[4], rows2 &rw) {
+#pragma unroll
+    for (int hr = 0; hr < 2; hr++) {
+        float mx = -INFINITY;
+        for (int nc = 0; nc < 8; nc++) mx = fmaxf(mx, fmaxf(S[nc][2 * hr], S[nc][2 * hr + 1]));
+        mx = quad_max(mx);
+        const float mnew = fmaxf(rw.m[hr], mx), msafe = mnew == -INFINITY ? 0.0f : mnew;
+        const float al = exp2f((rw.m[hr] - msafe) * L2E), mb = msafe * L2E;
+        float sum = 0.0f;
+#pragma unroll
+        for (int nc = 0; nc < 8; nc++)
+            for (int e = 2 * hr; e < 2 * hr + 2; e++) {
+                const float p = exp2f(S[nc][e] * L2E - mb);
+                S[nc][e] = p;
+                sum += p;
+                rw.sup[hr] += p != 0.0f;
+            }
+        rw.l[hr] = rw.l[hr] * al + sum; /* this thread's share; the quad's is summed at the end */
+        rw.m[hr] = mnew;
+        for (int dc = 0; dc < D / 8; dc++) O[dc][2 * hr] *= al, O[dc][2 * hr + 1] *= al;
+    }
+}
+
+/* Entmax pass 1 on the tile: running maxima, candidates appended, the warp's tile maximum. */
+template <int D>
+__device__ float step_gather(bf_smem<D> &s, const float (*S)[4], rows2 &rw, const cu_attn_geom &g,
+                             const cu_ent_ws &w, int h, int r0) {
+    const float am1 = g.alpha - 1.0f;
+    float wm = -INFINITY;
+#pragma unroll
+    for (int hr = 0; hr < 2; hr++) {
+        float mx = -INFINITY;
+        int badt = 0;
+#pragma unroll
+        for (int nc = 0; nc < 8; nc++)
+            for (int e = 2 * hr; e < 2 * hr + 2; e++) {
+                mx = fmaxf(mx, S[nc][e]);
+                badt |= isnan(S[nc][e]) || S[nc][e] == INFINITY;
+            }
+        mx = quad_max(mx);
+        badt |= __shfl_xor_sync(0xffffffffu, badt, 1);
+        badt |= __shfl_xor_sync(0xffffffffu, badt, 2);
+        wm = fmaxf(wm, mx);
+        rw.bad[hr] |= badt;
+        rw.m[hr] = fmaxf(rw.m[hr], mx);
+        const float m = rw.m[hr];
+#pragma unroll
+        for (int nc = 0; nc < 8; nc++)
+            for (int e = 2 * hr; e < 2 * hr + 2; e++)
+                if (am1 * (S[nc][e] - m) > -1.0f) {
+                    const int slot = atomicAdd(&s.cnt[rw.r[hr]], 1);
+                    if (slot < w.cap)
+                        w.cand[((size_t)h * g.nq + r0 + rw.r[hr]) * w.cap + slot] = S[nc][e];
+                }
+    }
+    for (int o = 16; o > 0; o >>= 1) wm = fmaxf(wm, __shfl_xor_sync(0xffffffffu, wm, o));
+    return wm;
+}
+
+/* Entmax pass 2 on the tile: weights [(α−1)(s − m) − τ]_+^e in place, support counted. */
+__device__ void step_out(float (*S)[4], rows2 &rw, float alpha, int j0) {
+    const float am1 = alpha - 1.0f, ex = 1.0f / am1;
+#pragma unroll
+    for (int hr = 0; hr < 2; hr++) {
+        float sum = 0.0f;
+        int any = 0;
+#pragma unroll
+        for (int nc = 0; nc < 8; nc++)
+            for (int e = 2 * hr; e < 2 * hr + 2; e++) {
+                const float dd = am1 * (S[nc][e] - rw.m[hr]) - rw.tau[hr];
+                float p = 0.0f;
+                if (!rw.bad[hr] && dd > 0.0f)
+                    p = alpha == 1.5f ? dd * dd : alpha == 2.0f ? dd : __powf(dd, ex);
+                S[nc][e] = p;
+                sum += p;
+                rw.sup[hr] += p > 0.0f;
+                any |= p > 0.0f;
+            }
+        any |= __shfl_xor_sync(0xffffffffu, any, 1);
+        any |= __shfl_xor_sync(0xffffffffu, any, 2);
+        rw.l[hr] += sum;
+        if (any && j0 / CU_ATTN_STAT_TK != rw.last64[hr]) {
+            rw.stiles[hr]++;
+            rw.last64[hr] = j0 / CU_ATTN_STAT_TK;
+        }
+    }
+}
+
+/* The block's setup: q' into shared memory as bf16, the rows' ranges, and for the output pass
+ * each row's m and τ and the block's lowest threshold (a tile whose largest score is below it
+ * holds no support of any row). Returns that threshold (the output pass) or +inf. */
+template <int D, int MODE>
+__device__ float block_setup(bf_smem<D> &s, const cu_attn_geom &g, const cu_ent_ws &w, rows2 &rw,
+                             int h, int r0, int nr) {
+    const int tid = threadIdx.x, lane = tid & 31, t4 = lane & 3;
+    for (int idx = tid; idx < BQ * D; idx += blockDim.x) {
+        const int r = idx / D, x = idx % D;
+        const float v = r < nr ? g.q[((size_t)(r0 + r) * g.H + h) * D + x] * cu_attn_qfactor(g, r0 + r, h)
+                               : 0.0f;
+        s.q[r][x] = __float2bfloat16_rn(v);
+    }
+    if (tid < BQ) s.cnt[tid] = 0, s.thr[tid] = INFINITY;
+    if (tid < 5) s.st[tid] = 0;
+#pragma unroll
+    for (int hr = 0; hr < 2; hr++) {
+        const int r = (tid >> 5) * 16 + (lane >> 2) + 8 * hr;
+        rw.r[hr] = r;
+        rw.lo[hr] = rw.hi[hr] = 0;
+        if (r < nr) cu_attn_visible(g, g.q0 + r0 + r, &rw.lo[hr], &rw.hi[hr]);
+        rw.m[hr] = -INFINITY;
+        rw.l[hr] = rw.tau[hr] = 0.0f;
+        rw.sup[hr] = rw.stiles[hr] = rw.bad[hr] = 0;
+        rw.last64[hr] = -1;
+    }
+    __syncthreads();
+    if constexpr (MODE == CU_TILE_OUT) {
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++) {
+            const int r = rw.r[hr];
+            if (r >= nr) continue;
+            rw.m[hr] = w.m[(size_t)h * g.nq + r0 + r];
+            rw.tau[hr] = w.tau[(size_t)h * g.nq + r0 + r];
+            rw.bad[hr] = !(isfinite(rw.m[hr]) && isfinite(rw.tau[hr]));
+            if (t4 == 0 && !rw.bad[hr] && rw.hi[hr] > rw.lo[hr])
+                s.thr[r] = rw.m[hr] + rw.tau[hr] / (g.alpha - 1.0f);
+        }
+        __syncthreads();
+        float thr = INFINITY;
+        for (int r = 0; r < BQ; r++) thr = fminf(thr, s.thr[r]);
+        return thr - 1e-4f * (1.0f + fabsf(thr));
+    }
+    return INFINITY;
+}
+
+/* One row's output and statistics (softmax and the entmax output pass). */
+template <int D, int MODE>
+__device__ __forceinline__ void finish_row(bf_smem<D> &s, const cu_attn_geom &g, const rows2 &rw,
+                                           const float (*O)[4], int hr, int h, int row) {
+    const int t4 = threadIdx.x & 3;
+    float inv = rw.l[hr] == 0.0f ? 0.0f : 1.0f / rw.l[hr];
+    if (MODE == CU_TILE_OUT) {
+        const bool exact = g.alpha == 1.5f || g.alpha == 2.0f;
+        inv = rw.hi[hr] == rw.lo[hr] ? 0.0f : rw.bad[hr] ? NAN : exact ? 1.0f : inv;
+    }
+    float *o = g.out + ((size_t)row * g.H + h) * D + 2 * t4;
+    for (int dc = 0; dc < D / 8; dc++)
+        *(float2 *)(o + dc * 8) = make_float2(O[dc][2 * hr] * inv, O[dc][2 * hr + 1] * inv);
+    if (g.stats && t4 == 0) {
+        const int vis = rw.hi[hr] - rw.lo[hr];
+        const int vt = vis > 0 ? (rw.hi[hr] - 1) / CU_ATTN_STAT_TK - rw.lo[hr] / CU_ATTN_STAT_TK + 1 : 0;
+        atomicAdd(&s.st[0], 1ull);
+        atomicAdd(&s.st[2], (unsigned long long)vis);
+        const bool nanrow = MODE == CU_TILE_OUT && rw.bad[hr] && vis > 0;
+        atomicAdd(&s.st[1], nanrow ? 1ull : (unsigned long long)rw.sup[hr]);
+        if (MODE == CU_TILE_OUT && !nanrow) {
+            atomicAdd(&s.st[3], (unsigned long long)vt);
+            atomicAdd(&s.st[4], (unsigned long long)(vt - rw.stiles[hr]));
+        }
+    }
+}
+
+/* The rows' results: outputs (softmax, entmax output pass) or maxima and candidate counts
+ * (gather pass), and the statistics. */
+template <int D, int MODE>
+__device__ void block_finish(bf_smem<D> &s, const cu_attn_geom &g, const cu_ent_ws &w, rows2 &rw,
+                             float (*O)[4], int h, int r0, int nr) {
+    const int lane = threadIdx.x & 31, t4 = lane & 3;
+#pragma unroll
+    for (int hr = 0; hr < 2; hr++) {
+        rw.l[hr] = quad_sum(rw.l[hr]);
+        rw.sup[hr] += __shfl_xor_sync(0xffffffffu, rw.sup[hr], 1);
+        rw.sup[hr] += __shfl_xor_sync(0xffffffffu, rw.sup[hr], 2);
+    }
+#pragma unroll
+    for (int hr = 0; hr < 2; hr++) {
+        const int r = rw.r[hr];
+        if (r >= nr) continue;
+        const size_t item = (size_t)h * g.nq + r0 + r;
+        if constexpr (MODE == CU_TILE_GATHER) {
+            if (t4 == 0) w.m[item] = rw.bad[hr] ? NAN : rw.m[hr], w.cnt[item] = s.cnt[r];
+        } else {
+            finish_row<D, MODE>(s, g, rw, O, hr, h, r0 + r);
+        }
+    }
+    if (MODE == CU_TILE_GATHER || !g.stats) return;
+    __syncthreads();
+    if (threadIdx.x == 0)
+        for (int k = 0; k < 5; k++) atomicAdd(&((unsigned long long *)&g.stats[h])[k], s.st[k]);
+}
+
+template <int D, int MODE>
+__global__ void __launch_bounds__(128) tile_bf16(const cu_attn_geom g, const cu_ent_ws w) {
+    extern __shared__ __align__(16) unsigned char smraw[];
+    bf_smem<D> &s = *reinterpret_cast<bf_smem<D> *>(smraw);
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g8 = lane >> 2, t4 = lane & 3;
+    const int h = blockIdx.y, kvh = h / g.group;
+    const int qb = gridDim.x - 1 - blockIdx.x, r0 = qb * BQ, nr = min(BQ, g.nq - r0);
+    const float slope = g.slopes ? g.slopes[h] : 0.0f;
+    rows2 rw;
+    const float thrmin = block_setup<D, MODE>(s, g, w, rw, h, r0, nr);
+    uint32_t qf[D / 16][4];
+    for (int kc = 0; kc < D / 16; kc++) {
+        const __nv_bfloat16 *qp = &s.q[warp * 16 + g8][kc * 16 + 2 * t4];
+        qf[kc][0] = lds32(qp), qf[kc][1] = lds32(qp + 8 * (D + 8));
+        qf[kc][2] = lds32(qp + 8), qf[kc][3] = lds32(qp + 8 * (D + 8) + 8);
+    }
+    float O[D / 8][4];
+    for (int dc = 0; dc < D / 8; dc++) O[dc][0] = O[dc][1] = O[dc][2] = O[dc][3] = 0.0f;
+    int blo, bhi, tmp;
+    cu_attn_visible(g, g.q0 + r0, &blo, &tmp);
+    cu_attn_visible(g, g.q0 + r0 + nr - 1, &tmp, &bhi);
+    const int tf = blo / BK, n_t = bhi > blo ? (bhi - 1) / BK - tf + 1 : 0;
+    const float *tmax = w.tmax + ((size_t)h * w.nqb + qb) * w.nkt;
+#define TILE_AT(it) (MODE == CU_TILE_GATHER ? tf + n_t - 1 - (it) : tf + (it))
+#define VISIT(it) (MODE != CU_TILE_OUT || tmax[TILE_AT(it)] >= thrmin)
+    int it = 0, stg = 0;
+    while (it < n_t && !VISIT(it)) it++;
+    if (it < n_t) load_tile<D, MODE != CU_TILE_GATHER>(s, 0, g, kvh, TILE_AT(it));
+    cp_commit();
+    while (it < n_t) {
+        int nx = it + 1;
+        while (nx < n_t && !VISIT(nx)) nx++;
+        if (nx < n_t) load_tile<D, MODE != CU_TILE_GATHER>(s, stg ^ 1, g, kvh, TILE_AT(nx));
+        cp_commit();
+        cp_wait1();
+        __syncthreads();
+        const int j0 = TILE_AT(it) * BK;
+        float S[8][4];
+        tile_scores<D>(s, stg, qf, S, g, rw, j0, g.q0 + r0, slope);
+        if (MODE == CU_TILE_GATHER) {
+            const float wm = step_gather<D>(s, S, rw, g, w, h, r0);
+            if (lane == 0) s.wmax[warp] = wm;
+            __syncthreads();
+            if (tid == 0)
+                w.tmax[((size_t)h * w.nqb + qb) * w.nkt + TILE_AT(it)] =
+                    fmaxf(fmaxf(s.wmax[0], s.wmax[1]), fmaxf(s.wmax[2], s.wmax[3]));
+        } else {
+            if (MODE == CU_TILE_SOFTMAX) step_softmax<D>(S, O, rw);
+            else step_out(S, rw, g.alpha, j0);
+            tile_pv<D>(s, stg, S, O);
+        }
+        __syncthreads();
+        it = nx, stg ^= 1;
+    }
+#undef VISIT
+#undef TILE_AT
+    block_finish<D, MODE>(s, g, w, rw, O, h, r0, nr);
+}
+
+int cu_attn_bf16_ok(const cu_attn_geom *g) {
+    return g->kv_bf16 && g->d == g->dv && (g->d == 64 || g->d == 128);
+}
+
+template <int D, int MODE>
+static cudaError_t launch(const cu_attn_geom *g, const cu_ent_ws *w, cudaStream_t st) {
+    const size_t smem = sizeof(bf_smem<D>);
+    cudaError_t e = cudaFuncSetAttribute(tile_bf16<D, MODE>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return e;
+    cu_ent_ws none;
+    memset(&none, 0, sizeof none);
+    const dim3 grid((unsigned)((g->nq + BQ - 1) / BQ), (unsigned)g->H);
+    tile_bf16<D, MODE><<<grid, 128, smem, st>>>(*g, w ? *w : none);
+    return cudaGetLastError();
+}
+
+template <int MODE>
+static cudaError_t launch_mode(const cu_attn_geom *g, const cu_ent_ws *w, cudaStream_t st) {
+    return g->d == 64 ? launch<64, MODE>(g, w, st) : launch<128, MODE>(g, w, st);
+}
+
+cudaError_t cu_attn_bf16_launch(const cu_attn_geom *g, const cu_ent_ws *w, int mode,
+                                cudaStream_t st) {
+    if (!cu_attn_bf16_ok(g)) return cudaErrorNotSupported;
+    if (mode == CU_TILE_SOFTMAX) return launch_mode<CU_TILE_SOFTMAX>(g, w, st);
+    if (mode == CU_TILE_GATHER) return launch_mode<CU_TILE_GATHER>(g, w, st);
+    return launch_mode<CU_TILE_OUT>(g, w, st);
+}

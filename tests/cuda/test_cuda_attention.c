@@ -1,0 +1,280 @@
+/* test_cuda_attention.c — the CUDA attention kernels (cuda/cu_attn_*.cu) against the CPU's
+ * sp_attention_forward: random q/k/v, several sizes (up to a few thousand rows and keys, 4–12
+ * heads, kv_heads < heads, head dims 16 … 256), every normaliser, with and without ALiBi
+ * (NAPE: half the heads), query scales, soft cap and window, prefill and decode; fp32 within
+ * 1e-4 × max(1, |o|), bf16 (cache and tensor cores) within 2e-2 × max(1, |o|) of the CPU on
+ * the bf16-rounded cache. Every output must be finite; a NaN fails every comparison. The
+ * statistics (rows, visible keys, support, key tiles and skipped tiles) are compared too.
+ *
+ * Built with the CUDA headers (make test-cuda): the tests run on a GPU and skip, saying why,
+ * on a machine without one. Built without them (plain make test), one test skips saying so.
+ */
+#include <criterion/criterion.h>
+
+#if defined(__has_include)
+#if __has_include(<cuda_runtime.h>) && __has_include("cu_attention.h")
+#define HAVE_CUDA_HEADERS 1
+#endif
+#endif
+
+#ifndef HAVE_CUDA_HEADERS
+Test(cuda_attention, built_without_cuda) {
+    cr_skip_test("built without the CUDA headers: make test-cuda builds these tests");
+}
+#else
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attention.h"
+#include "cu_attention.h"
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static float urand(void) { /* uniform in [-1, 1) */
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((rng >> 40) & 0xffffff) / 8388608.0f - 1.0f;
+}
+
+static float bf16_round(float x) { /* round to nearest even, as __float2bfloat16_rn */
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+static void need_gpu(void) {
+    int n = 0;
+    const cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n == 0)
+        cr_skip_test("no CUDA device here (%s)", e != cudaSuccess ? cudaGetErrorString(e) : "0 GPUs");
+}
+
+#define CK(x)                                                                              \
+    do {                                                                                   \
+        const cudaError_t e_ = (x);                                                        \
+        cr_assert(e_ == cudaSuccess, "%s: %s", #x, cudaGetErrorString(e_));                \
+    } while (0)
+
+/* One case: the op's shape and options, and the call's rows. */
+typedef struct tcase {
+    const char *norm;
+    float alpha;
+    int H, Hk, d, dv;
+    size_t nq, nk;
+    int alibi, qscale, window, noncausal, topk, div2;
+    float softcap, qamp;
+    int precision;            /* SP_PREC_FP32 or SP_PREC_BF16 (bf16 cache and kernels) */
+} tcase;
+
+static void *dev_copy(const void *host, size_t bytes) {
+    void *d = NULL;
+    CK(cudaMalloc(&d, bytes ? bytes : 1));
+    if (bytes) CK(cudaMemcpy(d, host, bytes, cudaMemcpyHostToDevice));
+    return d;
+}
+
+typedef struct inputs {
+    float *q, *k, *v, *qs, *slopes;
+} inputs;
+
+static void make_inputs(const tcase *c, inputs *in) {
+    const size_t nq = c->nq, nk = c->nk;
+    in->q = malloc(nq * c->H * c->d * sizeof(float));
+    in->k = malloc(nk * c->Hk * c->d * sizeof(float));
+    in->v = malloc(nk * c->Hk * c->dv * sizeof(float));
+    in->qs = malloc(nq * c->H * sizeof(float));
+    in->slopes = malloc(c->H * sizeof(float));
+    cr_assert(in->q && in->k && in->v && in->qs && in->slopes);
+    const float qamp = c->qamp > 0 ? c->qamp : 3.0f;
+    for (size_t i = 0; i < nq * c->H * c->d; i++) in->q[i] = qamp * urand();
+    for (size_t i = 0; i < nk * c->Hk * c->d; i++) in->k[i] = urand();
+    for (size_t i = 0; i < nk * c->Hk * c->dv; i++) in->v[i] = urand();
+    for (size_t i = 0; i < nq * c->H; i++) in->qs[i] = 1.25f + 0.75f * urand();
+    for (int h = 0; h < c->H; h++) in->slopes[h] = h < c->H / 2 ? 1.0f / (float)(h + 1) : 0.0f;
+}
+
+static void free_inputs(inputs *in) {
+    free(in->q), free(in->k), free(in->v), free(in->qs), free(in->slopes);
+}
+
+static void fill_params(const tcase *c, const inputs *in, sp_attn_params *ap, sp_bk_attention *bp) {
+    memset(ap, 0, sizeof *ap);
+    memset(bp, 0, sizeof *bp);
+    ap->heads = bp->heads = c->H;
+    ap->kv_heads = bp->kv_heads = c->Hk;
+    ap->head_dim = bp->head_dim = c->d;
+    ap->value_dim = bp->value_dim = c->dv;
+    ap->scale = bp->scale = 1.0f / sqrtf((float)c->d);
+    ap->causal = bp->causal = !c->noncausal;
+    ap->window = bp->window = c->window;
+    ap->softcap = bp->softcap = c->softcap;
+    ap->norm = sp_norm_find(c->norm);
+    cr_assert(ap->norm, "normaliser %s", c->norm);
+    bp->normalizer = c->norm;
+    ap->alpha = bp->alpha = !strcmp(c->norm, "sparsemax") ? 2.0f : c->alpha;
+    ap->topk = bp->topk = c->topk;
+    ap->topk_div2 = bp->topk_div2 = c->div2;
+    bp->before_query = !strcmp(c->norm, "stickbreaking");
+    ap->alibi_slopes = bp->alibi_slopes = c->alibi ? in->slopes : NULL;
+}
+
+/* Runs the case on the CPU and the GPU and compares outputs and statistics. */
+static void run_case(const tcase *c) {
+    need_gpu();
+    inputs in;
+    make_inputs(c, &in);
+    sp_attn_params ap;
+    sp_bk_attention bp;
+    fill_params(c, &in, &ap, &bp);
+    char why[200];
+    cr_assert(cu_attention_supported(&bp, why, sizeof why), "refused: %s", why);
+    const int bf16 = c->precision == SP_PREC_BF16;
+    const size_t nq = c->nq, nk = c->nk, q0 = nk - nq;
+    const size_t nk_el = nk * c->Hk * c->d, nv_el = nk * c->Hk * c->dv;
+    float *kr = malloc(nk_el * sizeof(float)), *vr = malloc(nv_el * sizeof(float));
+    for (size_t i = 0; i < nk_el; i++) kr[i] = bf16 ? bf16_round(in.k[i]) : in.k[i];
+    for (size_t i = 0; i < nv_el; i++) vr[i] = bf16 ? bf16_round(in.v[i]) : in.v[i];
+    const size_t no = nq * c->H * c->dv;
+    float *want = malloc(no * sizeof(float)), *got = malloc(no * sizeof(float));
+    sp_attn_stats *cst = calloc(c->H, sizeof *cst);
+    cu_attn_stats *gst = calloc(c->H, sizeof *gst);
+    sp_attention_forward(&ap, in.q, kr, vr, c->qscale ? in.qs : NULL, q0, nq, nk, want, cst);
+
+    cu_kv kv;
+    CK(cu_kv_alloc(&kv, &bp, nk + 7, bf16));
+    float *dk = dev_copy(in.k, nk_el * sizeof(float)), *dvv = dev_copy(in.v, nv_el * sizeof(float));
+    const size_t half = nk / 2; /* appended in two pieces */
+    CK(cu_kv_append(&kv, dk, dvv, 0, half, 0));
+    CK(cu_kv_append(&kv, dk + half * c->Hk * c->d, dvv + half * c->Hk * c->dv, half, nk - half, 0));
+    cr_assert(cu_kv_append(&kv, dk, dvv, nk, 8, 0) != cudaSuccess, "append past the end accepted");
+    (void)cudaGetLastError();
+    const size_t wsb = cu_attention_workspace(&bp, nq, nk, c->precision);
+    cu_attn_call call = {
+        .p = &bp,
+        .slopes = c->alibi ? dev_copy(in.slopes, c->H * sizeof(float)) : NULL,
+        .q = dev_copy(in.q, nq * c->H * c->d * sizeof(float)),
+        .qscale = c->qscale ? dev_copy(in.qs, nq * c->H * sizeof(float)) : NULL,
+        .kv = &kv, .q0 = q0, .nq = nq, .nk = nk,
+        .out = dev_copy(NULL, no * sizeof(float)),
+        .stats = dev_copy(gst, c->H * sizeof *gst),
+        .precision = c->precision,
+        .workspace = dev_copy(NULL, wsb),
+        .stream = 0,
+    };
+    CK(cu_attention_forward(&call));
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(got, call.out, no * sizeof(float), cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(gst, call.stats, c->H * sizeof *gst, cudaMemcpyDeviceToHost));
+
+    const double tol = bf16 ? 2e-2 : 1e-4;
+    double worst = 0.0;
+    for (size_t i = 0; i < no; i++) {
+        const double err = fabs((double)got[i] - want[i]) / fmax(1.0, fabs(want[i]));
+        cr_assert(isfinite(got[i]) && err <= tol,
+                  "%s α=%g H%d/%d d%d nq%zu nk%zu: out[%zu] (row %zu, head %zu) got %.9g want %.9g",
+                  c->norm, (double)ap.alpha, c->H, c->Hk, c->d, nq, nk, i, i / (c->H * c->dv),
+                  i / c->dv % c->H, got[i], want[i]);
+        worst = fmax(worst, err);
+    }
+    /* keys at the threshold may flip with rounding: 1% of the counts in fp32, 10% in bf16 */
+    const double slack = bf16 ? 0.1 : 0.01;
+    for (int h = 0; h < c->H; h++) {
+        cr_assert_eq(gst[h].rows, cst[h].rows, "head %d rows", h);
+        cr_assert_eq(gst[h].visible, cst[h].visible, "head %d visible", h);
+        const double ds = fabs((double)gst[h].support - (double)cst[h].support);
+        cr_assert(ds <= slack * (double)cst[h].support + 2.0, "head %d support %llu vs %llu", h,
+                  gst[h].support, (unsigned long long)cst[h].support);
+        if (ap.norm && (!strcmp(c->norm, "entmax") || !strcmp(c->norm, "sparsemax"))) {
+            cr_assert_eq(gst[h].tiles, cst[h].tiles, "head %d tiles", h);
+            const double dt = fabs((double)gst[h].tiles_skipped - (double)cst[h].tiles_skipped);
+            cr_assert(dt <= slack * (double)cst[h].tiles + 2.0, "head %d skipped %llu vs %llu", h,
+                      gst[h].tiles_skipped, (unsigned long long)cst[h].tiles_skipped);
+        }
+    }
+    printf("cuda attention %-16s a=%-4g H%-2d/%-2d d%-3d nq%-5zu nk%-5zu %s: max rel err %.3g\n",
+           c->norm, (double)ap.alpha, c->H, c->Hk, c->d, nq, nk, bf16 ? "bf16" : "fp32", worst);
+    cudaFree((void *)call.slopes), cudaFree((void *)call.q), cudaFree((void *)call.qscale);
+    cudaFree(call.out), cudaFree(call.stats), cudaFree(call.workspace), cudaFree(dk), cudaFree(dvv);
+    cu_kv_free(&kv);
+    free(kr), free(vr), free(want), free(got), free(cst), free(gst);
+    free_inputs(&in);
+}
+
+/* The same case in fp32 and in bf16. */
+static void both(tcase c) {
+    c.precision = SP_PREC_FP32;
+    run_case(&c);
+    c.precision = SP_PREC_BF16;
+    run_case(&c);
+}
+
+#define SHAPES(NORM, A)                                                                       \
+    Test(cuda_attention, NORM##_small) {                                                      \
+        both((tcase){#NORM, A, 4, 2, 16, 16, 100, 100, .alibi = 0});                                      \
+    }                                                                                         \
+    Test(cuda_attention, NORM##_d64_alibi_qscale) {                                           \
+        both((tcase){#NORM, A, 8, 2, 64, 64, 1000, 1000, .alibi = 1, .qscale = 1});           \
+    }                                                                                         \
+    Test(cuda_attention, NORM##_d128_gqa_long) {                                              \
+        both((tcase){#NORM, A, 12, 4, 128, 128, 1500, 2500, .qscale = 1});                    \
+    }                                                                                         \
+    Test(cuda_attention, NORM##_window_softcap) {                                             \
+        both((tcase){#NORM, A, 6, 3, 64, 64, 700, 900, .window = 200, .softcap = 5.0f,        \
+                     .alibi = 1});                                                            \
+    }                                                                                         \
+    Test(cuda_attention, NORM##_decode) {                                                     \
+        both((tcase){#NORM, A, 8, 4, 64, 64, 1, 3001, .alibi = 1, .qscale = 1});              \
+        both((tcase){#NORM, A, 4, 1, 128, 128, 1, 777, .alibi = 0});                                      \
+    }                                                                                         \
+    Test(cuda_attention, NORM##_d256_noncausal) {                                             \
+        both((tcase){#NORM, A, 4, 2, 256, 256, 150, 300, .noncausal = 1});                    \
+    }
+
+SHAPES(softmax, 0)
+SHAPES(entmax, 1.5f)
+SHAPES(sparsemax, 2.0f)
+
+Test(cuda_attention, entmax_other_alpha) {
+    both((tcase){"entmax", 1.25f, 8, 2, 64, 64, 600, 800, .alibi = 1});
+    both((tcase){"entmax", 1.75f, 4, 4, 32, 32, 300, 300, .qscale = 1});
+}
+
+/* α near 1 on a flat row keeps thousands of candidates: the block solver's path. */
+Test(cuda_attention, entmax_overflow_rows) {
+    both((tcase){"entmax", 1.1f, 4, 2, 64, 64, 300, 3000, .qamp = 0.5f});
+    both((tcase){"entmax", 1.5f, 4, 2, 64, 64, 200, 4000, .qamp = 0.2f});
+}
+
+Test(cuda_attention, value_dim_differs) {
+    both((tcase){"softmax", 0, 4, 2, 64, 32, 300, 300, .alibi = 1});
+    both((tcase){"entmax", 1.5f, 4, 2, 32, 64, 300, 300, .alibi = 0});
+}
+
+Test(cuda_attention, row_kernels) {
+    both((tcase){"adaptive_softmax", 0, 4, 2, 64, 64, 300, 500, .alibi = 1, .qscale = 1});
+    both((tcase){"adaptive_softmax", 0, 4, 2, 64, 64, 1, 900, .qamp = 0.3f});
+    both((tcase){"stickbreaking", 0, 4, 2, 64, 64, 300, 300, .alibi = 0});
+    both((tcase){"stickbreaking", 0, 8, 4, 128, 128, 1, 1200, .alibi = 1});
+    both((tcase){"topk", 0, 4, 2, 64, 64, 300, 400, .topk = 8});
+    both((tcase){"topk", 0, 4, 2, 32, 32, 200, 300, .topk = 4, .div2 = 1, .window = 100});
+    both((tcase){"topk", 0, 4, 4, 64, 64, 1, 1000, .topk = 32, .alibi = 1});
+}
+
+Test(cuda_attention, supported_says_why) {
+    sp_bk_attention p = {.heads = 4, .kv_heads = 2, .head_dim = 64, .normalizer = "foo"};
+    char why[200] = "";
+    cr_assert_eq(cu_attention_supported(&p, why, sizeof why), 0);
+    cr_assert(strstr(why, "'foo'"), "%s", why);
+    p.normalizer = "softmax";
+    p.head_dim = 512;
+    cr_assert_eq(cu_attention_supported(&p, why, sizeof why), 0);
+    cr_assert(strstr(why, "512"), "%s", why);
+    p.head_dim = 64;
+    cr_assert_eq(cu_attention_supported(&p, why, sizeof why), 1);
+}
+
+#endif
