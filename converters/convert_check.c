@@ -1,12 +1,15 @@
 /* convert_check.c — the self-check: the finished temporary file is re-opened with the format
  * library and its graph and every tensor compared byte for byte with the source converted
  * again, before it is renamed into place; a file that does not match its source never appears
- * under the output name. Uncompressed tensors are read with pread, spread over the threads;
- * compressed ones are decompressed (and CRC-checked) by the format library, one at a time. */
+ * under the output name. Uncompressed tensors are read through a read-only mapping of the file
+ * (with pread where it cannot be mapped), spread over the threads; compressed ones are
+ * decompressed (and CRC-checked) by the format library, one at a time. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "convert_internal.h"
@@ -24,12 +27,29 @@ static int read_stored(int fd, uint8_t *buf, size_t bytes, uint64_t at) {
     return have == bytes ? 0 : -1;
 }
 
+/* The output file as the self-check reads it: mapped read-only when it can be (no copy of the
+ * bytes; each chunk's pages are dropped once compared, so resident memory stays near one
+ * chunk per thread), else read with pread into the chunk buffer. */
+typedef struct {
+    int fd;
+    const uint8_t *map;
+    size_t size;
+} written_file;
+
+/* Drops the whole pages of [at, at + bytes) of the mapping (the file keeps them cached). */
+static void drop_pages(const written_file *wf, uint64_t at, size_t bytes) {
+    uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE), lo = (at + pg - 1) / pg * pg, hi = (at + bytes) / pg * pg;
+    if (hi > lo) madvise((void *)(wf->map + lo), (size_t)(hi - lo), MADV_DONTNEED);
+}
+
 /* Compares one tensor of the output with its source, chunk by chunk: the stored bytes are read
- * with pread (uncompressed) or taken from the decompressed, CRC-checked buffer (zdata); the
- * expected bytes are the source converted again. Byte equality with the source is the check;
- * the stored CRC-32 of uncompressed tensors is the format library's (sparsa inspect --verify). */
-static int check_tensor(int fd, const sp_ckpt *c, const sp_map_tensor *mt, const sp_tensor_info *ti, sp_dtype od,
-                        const uint8_t *zdata, chunk_bufs *b, sp_error *err) {
+ * from the mapping or with pread (uncompressed) or taken from the decompressed, CRC-checked
+ * buffer (zdata); the expected bytes are the source converted again. Byte equality with the
+ * source is the check; the stored CRC-32 of uncompressed tensors is the format library's
+ * (sparsa inspect --verify). */
+static int check_tensor(const written_file *wf, const sp_ckpt *c, const sp_map_tensor *mt,
+                        const sp_tensor_info *ti, sp_dtype od, const uint8_t *zdata, chunk_bufs *b,
+                        sp_error *err) {
     const sp_src_tensor *t = mt->src;
     size_t es = sp_dtype_size(od);
     int rc = 0;
@@ -45,13 +65,16 @@ static int check_tensor(int fd, const sp_ckpt *c, const sp_map_tensor *mt, const
             conv_convert_elems(want, t->dtype, b->obuf, od, (size_t)n);
             want = b->obuf;
         }
-        const uint8_t *got = zdata ? zdata + first * es : b->fbuf;
-        if (!zdata && read_stored(fd, b->fbuf, bytes, ti->offset + first * es)) {
+        uint64_t at = ti->offset + first * es;
+        int mapped = !zdata && wf->map && at <= wf->size && bytes <= wf->size - at;
+        const uint8_t *got = zdata ? zdata + first * es : mapped ? wf->map + at : b->fbuf;
+        if (!zdata && !mapped && read_stored(wf->fd, b->fbuf, bytes, at)) {
             rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: short read of tensor '%s'", mt->name);
             break;
         }
         if (memcmp(got, want, bytes))
             rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: tensor '%s' differs from its source", mt->name);
+        if (mapped) drop_pages(wf, at, bytes);
         sp_ckpt_release_elems(c, t, first, n);
     }
     sp_ckpt_release(c, t);
@@ -82,8 +105,8 @@ static int check_layout(const sp_file *f, const conv_check_job *j, const sp_tens
     return rc;
 }
 
-/* Uncompressed tensors: pread + compare, spread over the threads; the first failure wins. */
-static int check_uncompressed(int fd, const conv_check_job *j, const sp_tensor_info **infos, sp_error *err) {
+/* Uncompressed tensors: read + compare, spread over the threads; the first failure wins. */
+static int check_uncompressed(const written_file *wf, const conv_check_job *j, const sp_tensor_info **infos, sp_error *err) {
     const sp_mapping_result *r = j->r;
     int failed = 0;
 #pragma omp parallel
@@ -97,7 +120,7 @@ static int check_uncompressed(int fd, const conv_check_job *j, const sp_tensor_i
 #pragma omp atomic read
             stop = failed;
             if (stop || infos[i]->compression != SP_COMPRESS_NONE) continue;
-            int trc = ok ? check_tensor(fd, j->c, &r->tensors[i], infos[i], sp_out_dtype_of(r->tensors[i].src, j->mode),
+            int trc = ok ? check_tensor(wf, j->c, &r->tensors[i], infos[i], sp_out_dtype_of(r->tensors[i].src, j->mode),
                                         NULL, &mine, &terr)
                          : sp_fail(&terr, SP_ERR_RUNTIME, "out of memory");
             if (trc) {
@@ -117,7 +140,7 @@ static int check_uncompressed(int fd, const conv_check_job *j, const sp_tensor_i
 
 /* Compressed tensors, one at a time; decompressed buffers live as long as the file, so it is
  * re-opened every 256 MB to bound memory (*f may change). */
-static int check_compressed(const char *path, sp_file **f, int fd, const conv_check_job *j,
+static int check_compressed(const char *path, sp_file **f, const written_file *wf, const conv_check_job *j,
                             const sp_tensor_info **infos, sp_error *err) {
     const sp_mapping_result *r = j->r;
     uint64_t decompressed = 0;
@@ -136,7 +159,7 @@ static int check_compressed(const char *path, sp_file **f, int fd, const conv_ch
         const void *d;
         if (sp_file_tensor_data(*f, ti, &d, &e2)) return sp_fail(err, SP_ERR_RUNTIME, "self-check: %s", e2.msg);
         decompressed += ti->raw_size;
-        int rc = check_tensor(fd, j->c, &r->tensors[i], ti, sp_out_dtype_of(r->tensors[i].src, j->mode), d, j->bufs, err);
+        int rc = check_tensor(wf, j->c, &r->tensors[i], ti, sp_out_dtype_of(r->tensors[i].src, j->mode), d, j->bufs, err);
         if (rc) return rc;
     }
     return 0;
@@ -148,16 +171,25 @@ int conv_self_check_written(const char *path, void *job, sp_error *err) {
     sp_error e2 = {0};
     if (sp_file_open(path, &f, &e2))
         return sp_fail(err, SP_ERR_RUNTIME, "self-check: cannot re-open the output: %s", e2.msg);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    written_file wf = {.fd = open(path, O_RDONLY | O_CLOEXEC)};
+    struct stat st;
+    if (wf.fd >= 0 && fstat(wf.fd, &st) == 0 && st.st_size > 0) {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, wf.fd, 0);
+        if (m != MAP_FAILED) {
+            wf.map = m;
+            wf.size = (size_t)st.st_size;
+        }
+    }
     int rc = 0;
     const sp_tensor_info **infos = calloc(j->r->ntensors ? j->r->ntensors : 1, sizeof *infos);
     if (!infos) rc = sp_fail(err, SP_ERR_RUNTIME, "out of memory");
-    else if (fd < 0) rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: cannot open %s", path);
+    else if (wf.fd < 0) rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: cannot open %s", path);
     else rc = check_layout(f, j, infos, err);
-    if (!rc) rc = check_uncompressed(fd, j, infos, err);
-    if (!rc) rc = check_compressed(path, &f, fd, j, infos, err);
+    if (!rc) rc = check_uncompressed(&wf, j, infos, err);
+    if (!rc) rc = check_compressed(path, &f, &wf, j, infos, err);
     free(infos);
-    if (fd >= 0) close(fd);
+    if (wf.map) munmap((void *)wf.map, wf.size);
+    if (wf.fd >= 0) close(wf.fd);
     if (f) sp_file_close(f);
     return rc;
 }
