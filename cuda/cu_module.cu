@@ -96,7 +96,11 @@ static int layers_create(cu_session *s, sp_error *err) {
             continue;
         cu_kv *kv = &s->kv[op->layer];
         cudaError_t e = cu_kv_alloc(kv, &op->u.attn, s->max_tokens, s->cm->prec == SP_PREC_BF16);
-        if (e != cudaSuccess) return cu_fail_cuda(err, e, "the KV cache", s->max_tokens);
+        const sp_bk_attention *a = &op->u.attn;
+        size_t kv_bytes = s->max_tokens * (size_t)a->kv_heads *
+                          (size_t)(a->head_dim + a->value_dim) *
+                          (s->cm->prec == SP_PREC_BF16 ? 2 : 4);
+        if (e != cudaSuccess) return cu_fail_cuda(err, e, "the KV cache", kv_bytes);
         size_t sb = (size_t)op->u.attn.heads * sizeof(cu_attn_stats);
         int rc = cu_alloc((void **)&s->stats[op->layer], sb, "attention statistics", err);
         if (rc) return rc;

@@ -153,17 +153,17 @@ int cu_forward_nll(void *session, const int32_t *tokens, size_t n, size_t pos,
     cu_session *s = (cu_session *)session;
     if (n == 0) return SP_OK;
     cudaSetDevice(s->cm->device);
-    const int32_t *dev_tok;
+    const int32_t *dev_tok = NULL;
     int rc = cu_run_body(s, tokens, n, pos, &dev_tok, err);
+    if (rc) return rc;
     const int32_t *dev_tgt = dev_tok + n;  /* CU_SCR_TOKENS holds 2n ids */
-    cudaError_t e = rc ? cudaSuccess
-                       : cudaMemcpyAsync((void *)dev_tgt, targets, n * sizeof(int32_t),
-                                         cudaMemcpyHostToDevice, s->stream);
+    cudaError_t e = cudaMemcpyAsync((void *)dev_tgt, targets, n * sizeof(int32_t),
+                                    cudaMemcpyHostToDevice, s->stream);
     if (e != cudaSuccess) return cu_fail_cuda(err, e, "copying targets", 0);
     long head = find_head(s->cm->m);
     size_t rows = s->tail_rows;
     void *stv = NULL;
-    if (!rc) rc = cu_scratch(s, CU_SCR_SCORE_STATE, ST_COUNT * rows * sizeof(double), &stv, err);
+    rc = cu_scratch(s, CU_SCR_SCORE_STATE, ST_COUNT * rows * sizeof(double), &stv, err);
     double *st = (double *)stv;
     for (size_t r0 = logits_from; !rc && r0 < n; r0 += rows) {
         size_t nb = n - r0 < rows ? n - r0 : rows;
