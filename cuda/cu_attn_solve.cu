@@ -4,7 +4,7 @@
  *
  * Input: the row's final maximum m and its candidate scores from the gather pass (a superset
  * of the keys with x = (α−1)(s − m) > −1; stale ones are dropped here with the final m).
- * One warp solves one row with the values in registers: for α = 2 and α = 1.5 the support
+ * One warp solves one row, reading its list (cached after the first pass): for α = 2 and α = 1.5 the support
  * iteration (Newton from the left with the closed form checked on the active set at every
  * step: exact, no sort), for other α — or if that iteration stalls on rounding — the bracketed
  * Halley/bisection run to double precision, as the CPU's entmax_solver.c. Sums are in double.
@@ -16,20 +16,27 @@
  */
 #include "cu_attn_internal.h"
 
-#define CU_SOLVE_NL 16 /* values per lane: a warp holds up to 512 candidates */
-
-/* Sums over the active values {x > τ} of a row held in registers by one warp. */
+/* Sums over the active values {x > τ} of a row's candidate list in memory (L1-resident
+ * after the first pass), x = (α−1)(s − m) for the stored scores s, by one warp. */
 struct warp_row {
-    float x[CU_SOLVE_NL];
+    const float *s;
+    int n;
+    float m, am1;
+    __device__ float x(int j) const {
+        const float v = am1 * (s[j] - m);
+        return v > -1.0f ? v : -INFINITY;
+    }
     __device__ void moments(double tau, double *k, double *d1, double *d2, float *xmin) const {
         double a = 0, b = 0, c = 0;
         float mn = INFINITY;
-        for (int i = 0; i < CU_SOLVE_NL; i++)
-            if (x[i] > tau) {
-                const double d = (double)x[i] - tau;
+        for (int j = threadIdx.x & 31; j < n; j += 32) {
+            const float v = x(j);
+            if (v > tau) {
+                const double d = (double)v - tau;
                 a += 1.0, b += d, c += d * d;
-                mn = fminf(mn, x[i]);
+                mn = fminf(mn, v);
             }
+        }
         for (int o = 16; o > 0; o >>= 1) {
             a += __shfl_xor_sync(0xffffffffu, a, o);
             b += __shfl_xor_sync(0xffffffffu, b, o);
@@ -40,11 +47,13 @@ struct warp_row {
     }
     __device__ void halley(double tau, double e, double *f, double *f1, double *f2) const {
         double a = 0, b = 0, c = 0;
-        for (int i = 0; i < CU_SOLVE_NL; i++)
-            if (x[i] > tau) {
-                const double d = (double)x[i] - tau, pe = pow(d, e);
+        for (int j = threadIdx.x & 31; j < n; j += 32) {
+            const float v = x(j);
+            if (v > tau) {
+                const double d = (double)v - tau, pe = pow(d, e);
                 a += pe, b -= e * pe / d, c += e * (e - 1.0) * pe / (d * d);
             }
+        }
         for (int o = 16; o > 0; o >>= 1) {
             a += __shfl_xor_sync(0xffffffffu, a, o);
             b += __shfl_xor_sync(0xffffffffu, b, o);
@@ -139,19 +148,13 @@ __global__ void __launch_bounds__(256) solve_warps(const cu_attn_geom g, const c
         if (lane == 0) w.tau[item] = NAN;
         return;
     }
-    if (cnt > w.cap || cnt > 32 * CU_SOLVE_NL) {
+    if (cnt > w.cap) {
         if (lane == 0) ovf[atomicAdd(ovf_n, 1)] = (int)item;
         return;
     }
-    warp_row row;
+    const warp_row row = {w.cand + item * w.cap, cnt, m, am1};
     int c = 0;
-    for (int i = 0; i < CU_SOLVE_NL; i++) {
-        const int slot = lane + 32 * i;
-        float x = slot < cnt ? am1 * (w.cand[item * w.cap + slot] - m) : -INFINITY;
-        if (!(x > -1.0f)) x = -INFINITY;
-        c += x > -1.0f;
-        row.x[i] = x;
-    }
+    for (int j = lane; j < cnt; j += 32) c += row.x(j) > -1.0f;
     for (int o = 16; o > 0; o >>= 1) c += __shfl_xor_sync(0xffffffffu, c, o);
     const double tau = solve_tau(row, (double)c, g.alpha);
     if (lane == 0) w.tau[item] = (float)tau;

@@ -18,218 +18,289 @@
  */
 #include "cu_attn_internal.h"
 
-template <int DP, int BQ, int BK, int MODE>
-__global__ void __launch_bounds__(256) tile_f32(const cu_attn_geom g, const cu_ent_ws w) {
-    constexpr int RQ = BQ / 16, RK = BK / 16, RC = DP / 16, KP = DP + 1, PP = BK + 1;
-    extern __shared__ float sm[];
-    float *Qs = sm, *Ks = Qs + BQ * DP, *Vs = Ks + BK * KP, *Ps = Vs + BK * DP;
-    __shared__ float red[BQ];
-    __shared__ int cnt_s[BQ];
-    __shared__ unsigned long long st_acc[5];
-    const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
-    const int h = blockIdx.y, kvh = h / g.group, d = g.d, dv = g.dv;
-    const int qb = gridDim.x - 1 - blockIdx.x, r0 = qb * BQ; /* longest rows first */
-    const int nr = min(BQ, g.nq - r0);
-    const float slope = g.slopes ? g.slopes[h] : 0.0f, am1 = g.alpha - 1.0f;
-    for (int idx = tid; idx < BQ * DP; idx += 256) {
-        const int r = idx / DP, x = idx % DP;
-        Qs[idx] = r < nr && x < d ? g.q[((size_t)(r0 + r) * g.H + h) * d + x] *
-                                        cu_attn_qfactor(g, r0 + r, h)
-                                  : 0.0f;
-    }
-    if (tid < 5) st_acc[tid] = 0;
-    if (tid < BQ) cnt_s[tid] = 0;
+/* What one thread knows of its RQ rows (ty·RQ … ty·RQ+RQ−1 of the block). */
+template <int RQ, int RC> struct f32_rows {
     int lo[RQ], hi[RQ], sup[RQ], stiles[RQ], last64[RQ], bad[RQ];
     float m[RQ], ell[RQ], tau[RQ], o[RQ][RC];
+};
+
+/* The block: its head, rows and the shared pieces that are not tiles. */
+struct f32_block {
+    int h, kvh, qb, r0, nr, tx, ty;
+    float slope;
+    float *red;                   /* [64] per-row scratch */
+    int *cnt;                     /* [64] candidates per row (gather) */
+    unsigned long long *st;       /* [5] the block's statistics */
+};
+
+/* q' into Qs, the rows' ranges; for the output pass each row's m, τ and the block's lowest
+ * threshold (a tile whose largest score is below it holds no support of any row). */
+template <int DP, int BQ, int RQ, int RC, int MODE>
+__device__ float f32_setup(const cu_attn_geom &g, const cu_ent_ws &w, const f32_block &b,
+                           float *Qs, f32_rows<RQ, RC> &rs) {
+    const int tid = threadIdx.x;
+    for (int idx = tid; idx < BQ * DP; idx += 256) {
+        const int r = idx / DP, x = idx % DP;
+        Qs[idx] = r < b.nr && x < g.d ? g.q[((size_t)(b.r0 + r) * g.H + b.h) * g.d + x] *
+                                            cu_attn_qfactor(g, b.r0 + r, b.h)
+                                      : 0.0f;
+    }
+    if (tid < 5) b.st[tid] = 0;
+    if (tid < BQ) b.cnt[tid] = 0, b.red[tid] = INFINITY;
+#pragma unroll
     for (int a = 0; a < RQ; a++) {
-        const int r = ty * RQ + a;
-        lo[a] = hi[a] = 0;
-        if (r < nr) cu_attn_visible(g, g.q0 + r0 + r, &lo[a], &hi[a]);
-        m[a] = -INFINITY;
-        ell[a] = tau[a] = 0.0f;
-        sup[a] = stiles[a] = bad[a] = 0;
-        last64[a] = -1;
-        for (int c = 0; c < RC; c++) o[a][c] = 0.0f;
+        const int r = b.ty * RQ + a;
+        rs.lo[a] = rs.hi[a] = 0;
+        if (r < b.nr) cu_attn_visible(g, g.q0 + b.r0 + r, &rs.lo[a], &rs.hi[a]);
+        rs.m[a] = -INFINITY;
+        rs.ell[a] = rs.tau[a] = 0.0f;
+        rs.sup[a] = rs.stiles[a] = rs.bad[a] = 0;
+        rs.last64[a] = -1;
+#pragma unroll
+        for (int c = 0; c < RC; c++) rs.o[a][c] = 0.0f;
     }
-    int blo, bhi, tmp;
-    cu_attn_visible(g, g.q0 + r0, &blo, &tmp);
-    cu_attn_visible(g, g.q0 + r0 + nr - 1, &tmp, &bhi);
     __syncthreads();
-    float thrmin = INFINITY;
-    if (MODE == CU_TILE_OUT) {
-        for (int r = tid; r < BQ; r += 256) red[r] = INFINITY;
-        __syncthreads();
-        for (int a = 0; a < RQ; a++) {
-            const int r = ty * RQ + a;
-            if (r >= nr) continue;
-            m[a] = w.m[(size_t)h * g.nq + r0 + r];
-            tau[a] = w.tau[(size_t)h * g.nq + r0 + r];
-            bad[a] = !(isfinite(m[a]) && isfinite(tau[a]));
-            /* the raw score a key must exceed to carry weight */
-            if (tx == 0 && !bad[a] && hi[a] > lo[a]) red[r] = m[a] + tau[a] / am1;
-        }
-        __syncthreads();
-        for (int r = 0; r < BQ; r++) thrmin = fminf(thrmin, red[r]);
-        /* a tile is skipped only below every live row's threshold, with a margin for rounding */
-        thrmin -= 1e-4f * (1.0f + fabsf(thrmin));
+    if (MODE != CU_TILE_OUT) return INFINITY;
+    const float am1 = g.alpha - 1.0f;
+#pragma unroll
+    for (int a = 0; a < RQ; a++) {
+        const int r = b.ty * RQ + a;
+        if (r >= b.nr) continue;
+        rs.m[a] = w.m[(size_t)b.h * g.nq + b.r0 + r];
+        rs.tau[a] = w.tau[(size_t)b.h * g.nq + b.r0 + r];
+        rs.bad[a] = !(isfinite(rs.m[a]) && isfinite(rs.tau[a]));
+        if (b.tx == 0 && !rs.bad[a] && rs.hi[a] > rs.lo[a]) b.red[r] = rs.m[a] + rs.tau[a] / am1;
     }
+    __syncthreads();
+    float thr = INFINITY;
+    for (int r = 0; r < BQ; r++) thr = fminf(thr, b.red[r]);
+    return thr - 1e-4f * (1.0f + fabsf(thr)); /* a margin for rounding */
+}
+
+/* Key tile [j0, j0 + BK) of this kv head into Ks (rows padded by one) and, unless gathering,
+ * Vs; keys past nk and dims past d are 0. */
+template <int DP, int BK, int MODE>
+__device__ void f32_load(const cu_attn_geom &g, const f32_block &b, float *Ks, float *Vs, int j0) {
+    for (int idx = threadIdx.x; idx < BK * DP; idx += 256) {
+        const int j = idx / DP, x = idx % DP, key = j0 + j;
+        Ks[j * (DP + 1) + x] =
+            key < g.nk && x < g.d ? cu_attn_ld(g.k, ((size_t)key * g.Hk + b.kvh) * g.d + x, g.kv_bf16)
+                                  : 0.0f;
+        if (MODE != CU_TILE_GATHER)
+            Vs[idx] = key < g.nk && x < g.dv
+                          ? cu_attn_ld(g.v, ((size_t)key * g.Hk + b.kvh) * g.dv + x, g.kv_bf16)
+                          : 0.0f;
+    }
+}
+
+/* s[a][b] = score of row ty·RQ+a and key j0+tx+16b (soft cap, ALiBi), −inf where not seen. */
+template <int DP, int RQ, int RK, int RC>
+__device__ void f32_scores(const cu_attn_geom &g, const f32_block &b, const float *Qs,
+                           const float *Ks, const f32_rows<RQ, RC> &rs, int j0, float (*s)[RK]) {
+#pragma unroll
+    for (int a = 0; a < RQ; a++)
+#pragma unroll
+        for (int k = 0; k < RK; k++) s[a][k] = 0.0f;
+#pragma unroll 4
+    for (int x = 0; x < DP; x++) {
+        float qv[RQ], kv[RK];
+#pragma unroll
+        for (int a = 0; a < RQ; a++) qv[a] = Qs[(b.ty * RQ + a) * DP + x];
+#pragma unroll
+        for (int k = 0; k < RK; k++) kv[k] = Ks[(b.tx + 16 * k) * (DP + 1) + x];
+#pragma unroll
+        for (int a = 0; a < RQ; a++)
+#pragma unroll
+            for (int k = 0; k < RK; k++) s[a][k] += qv[a] * kv[k];
+    }
+#pragma unroll
+    for (int a = 0; a < RQ; a++) {
+        const int r = b.ty * RQ + a, i = g.q0 + b.r0 + r;
+#pragma unroll
+        for (int k = 0; k < RK; k++) {
+            const int j = j0 + b.tx + 16 * k;
+            const bool vis = r < b.nr && j >= rs.lo[a] && j < rs.hi[a];
+            s[a][k] = vis ? cu_attn_finish(g, s[a][k], b.slope, i, j) : -INFINITY;
+        }
+    }
+}
+
+__device__ __forceinline__ float half_max(float v) {
+    for (int off = 8; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
+    return v;
+}
+__device__ __forceinline__ float half_sum(float v) {
+    for (int off = 8; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+    return v;
+}
+__device__ __forceinline__ int half_or(int v) {
+    for (int off = 8; off > 0; off >>= 1) v |= __shfl_xor_sync(0xffffffffu, v, off);
+    return v;
+}
+
+/* Row a's step on the tile, the scores in sa turned into weights in place (softmax, output
+ * pass) or into candidates (gather). */
+template <int RQ, int RK, int RC, int MODE>
+__device__ void f32_row_step(const cu_attn_geom &g, const cu_ent_ws &w, const f32_block &b,
+                             f32_rows<RQ, RC> &rs, int a, float *sa, int j0) {
+    const int r = b.ty * RQ + a;
+    const float am1 = g.alpha - 1.0f;
+    float mx = -INFINITY, psum = 0.0f;
+    int anyp = 0, badt = 0;
+#pragma unroll
+    for (int k = 0; k < RK; k++) mx = fmaxf(mx, sa[k]), badt |= isnan(sa[k]) || sa[k] == INFINITY;
+    mx = half_max(mx);
+    if (MODE == CU_TILE_SOFTMAX) {
+        const float mnew = fmaxf(rs.m[a], mx), msafe = mnew == -INFINITY ? 0.0f : mnew;
+        const float al = expf(rs.m[a] - msafe);
+#pragma unroll
+        for (int k = 0; k < RK; k++) {
+            sa[k] = expf(sa[k] - msafe);
+            psum += sa[k];
+            rs.sup[a] += sa[k] != 0.0f;
+        }
+        rs.ell[a] = rs.ell[a] * al + half_sum(psum);
+        rs.m[a] = mnew;
+        if (al != 1.0f)
+#pragma unroll
+            for (int c = 0; c < RC; c++) rs.o[a][c] *= al;
+    } else if (MODE == CU_TILE_GATHER) {
+        rs.m[a] = fmaxf(rs.m[a], mx);
+        rs.bad[a] |= half_or(badt);
+#pragma unroll
+        for (int k = 0; k < RK; k++)
+            if (am1 * (sa[k] - rs.m[a]) > -1.0f) {
+                const int slot = atomicAdd(&b.cnt[r], 1);
+                if (slot < w.cap) w.cand[((size_t)b.h * g.nq + b.r0 + r) * w.cap + slot] = sa[k];
+            }
+        if (b.tx == 0) b.red[r] = mx;
+    } else {
+#pragma unroll
+        for (int k = 0; k < RK; k++) {
+            const float dd = am1 * (sa[k] - rs.m[a]) - rs.tau[a];
+            float p = 0.0f;
+            if (!rs.bad[a] && dd > 0.0f)
+                p = g.alpha == 1.5f ? dd * dd : g.alpha == 2.0f ? dd : powf(dd, 1.0f / am1);
+            sa[k] = p;
+            psum += p;
+            rs.sup[a] += p > 0.0f;
+            anyp |= p > 0.0f;
+        }
+        rs.ell[a] += half_sum(psum);
+        if (half_or(anyp) && j0 / CU_ATTN_STAT_TK != rs.last64[a]) {
+            rs.stiles[a]++;
+            rs.last64[a] = j0 / CU_ATTN_STAT_TK;
+        }
+    }
+}
+
+/* O += P·V over the tile; a weight of exactly 0 adds nothing (not even 0·NaN). */
+template <int DP, int BK, int RQ, int RC>
+__device__ void f32_pv(const f32_block &b, const float *Ps, const float *Vs, f32_rows<RQ, RC> &rs) {
+    for (int j = 0; j < BK; j++) {
+        float pv[RQ];
+#pragma unroll
+        for (int a = 0; a < RQ; a++) pv[a] = Ps[(b.ty * RQ + a) * (BK + 1) + j];
+#pragma unroll
+        for (int c = 0; c < RC; c++) {
+            const float v = Vs[j * DP + b.tx + 16 * c];
+#pragma unroll
+            for (int a = 0; a < RQ; a++) rs.o[a][c] += pv[a] != 0.0f ? pv[a] * v : 0.0f;
+        }
+    }
+}
+
+/* The rows' results: outputs and statistics, or (gather) maxima and candidate counts. */
+template <int RQ, int RC, int MODE>
+__device__ void f32_finish(const cu_attn_geom &g, const cu_ent_ws &w, const f32_block &b,
+                           f32_rows<RQ, RC> &rs) {
+#pragma unroll
+    for (int a = 0; a < RQ; a++) rs.sup[a] = (int)half_sum((float)rs.sup[a]);
+#pragma unroll
+    for (int a = 0; a < RQ; a++) {
+        const int r = b.ty * RQ + a;
+        const size_t item = (size_t)b.h * g.nq + b.r0 + r;
+        if (r >= b.nr) continue;
+        if (MODE == CU_TILE_GATHER) {
+            if (b.tx == 0) w.m[item] = rs.bad[a] ? NAN : rs.m[a], w.cnt[item] = b.cnt[r];
+            continue;
+        }
+        float inv = rs.ell[a] == 0.0f ? 0.0f : 1.0f / rs.ell[a];
+        if (MODE == CU_TILE_OUT) {
+            const bool exact = g.alpha == 1.5f || g.alpha == 2.0f;
+            inv = rs.hi[a] == rs.lo[a] ? 0.0f : rs.bad[a] ? NAN : exact ? 1.0f : inv;
+        }
+#pragma unroll
+        for (int c = 0; c < RC; c++) {
+            const int col = b.tx + 16 * c;
+            if (col < g.dv) g.out[((size_t)(b.r0 + r) * g.H + b.h) * g.dv + col] = rs.o[a][c] * inv;
+        }
+        if (!g.stats || b.tx != 0) continue;
+        const int vis = rs.hi[a] - rs.lo[a];
+        const int vt = vis > 0 ? (rs.hi[a] - 1) / CU_ATTN_STAT_TK - rs.lo[a] / CU_ATTN_STAT_TK + 1 : 0;
+        const bool nanrow = MODE == CU_TILE_OUT && rs.bad[a] && vis > 0;
+        atomicAdd(&b.st[0], 1ull);
+        atomicAdd(&b.st[1], nanrow ? 1ull : (unsigned long long)rs.sup[a]);
+        atomicAdd(&b.st[2], (unsigned long long)vis);
+        if (MODE == CU_TILE_OUT && !nanrow) {
+            atomicAdd(&b.st[3], (unsigned long long)vt);
+            atomicAdd(&b.st[4], (unsigned long long)(vt - rs.stiles[a]));
+        }
+    }
+    if (MODE == CU_TILE_GATHER || !g.stats) return;
+    __syncthreads();
+    if (threadIdx.x == 0)
+        for (int k = 0; k < 5; k++) atomicAdd(&((unsigned long long *)&g.stats[b.h])[k], b.st[k]);
+}
+
+template <int DP, int BQ, int BK, int MODE>
+__global__ void __launch_bounds__(256) tile_f32(const cu_attn_geom g, const cu_ent_ws w) {
+    constexpr int RQ = BQ / 16, RK = BK / 16, RC = DP / 16;
+    extern __shared__ float sm[];
+    float *Qs = sm, *Ks = Qs + BQ * DP, *Vs = Ks + BK * (DP + 1), *Ps = Vs + BK * DP;
+    __shared__ float red[64];
+    __shared__ int cnt[64];
+    __shared__ unsigned long long st[5];
+    f32_block b;
+    b.h = blockIdx.y, b.kvh = b.h / g.group, b.tx = threadIdx.x & 15, b.ty = threadIdx.x >> 4;
+    b.qb = gridDim.x - 1 - blockIdx.x, b.r0 = b.qb * BQ; /* longest rows first */
+    b.nr = min(BQ, g.nq - b.r0);
+    b.slope = g.slopes ? g.slopes[b.h] : 0.0f;
+    b.red = red, b.cnt = cnt, b.st = st;
+    f32_rows<RQ, RC> rs;
+    const float thrmin = f32_setup<DP, BQ, RQ, RC, MODE>(g, w, b, Qs, rs);
+    int blo, bhi, tmp;
+    cu_attn_visible(g, g.q0 + b.r0, &blo, &tmp);
+    cu_attn_visible(g, g.q0 + b.r0 + b.nr - 1, &tmp, &bhi);
     const int t_first = blo / BK, t_last = bhi > blo ? (bhi - 1) / BK : t_first - 1;
     for (int it = 0; it <= t_last - t_first; it++) {
         const int t = MODE == CU_TILE_GATHER ? t_last - it : t_first + it, j0 = t * BK;
-        if (MODE == CU_TILE_OUT && !(w.tmax[((size_t)h * w.nqb + qb) * w.nkt + t] >= thrmin))
+        if (MODE == CU_TILE_OUT && !(w.tmax[((size_t)b.h * w.nqb + b.qb) * w.nkt + t] >= thrmin))
             continue; /* no key of the tile can reach any row's threshold */
         __syncthreads();
-        for (int idx = tid; idx < BK * DP; idx += 256) {
-            const int j = idx / DP, x = idx % DP, key = j0 + j;
-            Ks[j * KP + x] = key < g.nk && x < d
-                                 ? cu_attn_ld(g.k, ((size_t)key * g.Hk + kvh) * d + x, g.kv_bf16)
-                                 : 0.0f;
-            if (MODE != CU_TILE_GATHER)
-                Vs[idx] = key < g.nk && x < dv
-                              ? cu_attn_ld(g.v, ((size_t)key * g.Hk + kvh) * dv + x, g.kv_bf16)
-                              : 0.0f;
-        }
+        f32_load<DP, BK, MODE>(g, b, Ks, Vs, j0);
         __syncthreads();
         float s[RQ][RK];
-        for (int a = 0; a < RQ; a++)
-            for (int b = 0; b < RK; b++) s[a][b] = 0.0f;
-#pragma unroll 4
-        for (int x = 0; x < DP; x++) {
-            float qv[RQ], kv[RK];
-            for (int a = 0; a < RQ; a++) qv[a] = Qs[(ty * RQ + a) * DP + x];
-            for (int b = 0; b < RK; b++) kv[b] = Ks[(tx + 16 * b) * KP + x];
-            for (int a = 0; a < RQ; a++)
-                for (int b = 0; b < RK; b++) s[a][b] += qv[a] * kv[b];
-        }
+        f32_scores<DP, RQ, RK, RC>(g, b, Qs, Ks, rs, j0, s);
+#pragma unroll
         for (int a = 0; a < RQ; a++) {
-            const int r = ty * RQ + a, i = g.q0 + r0 + r;
-            float mx = -INFINITY, psum = 0.0f;
-            int anyp = 0, badt = 0;
-            for (int b = 0; b < RK; b++) {
-                const int j = j0 + tx + 16 * b;
-                const bool vis = r < nr && j >= lo[a] && j < hi[a];
-                s[a][b] = vis ? cu_attn_finish(g, s[a][b], slope, i, j) : -INFINITY;
-                mx = fmaxf(mx, s[a][b]);
-                badt |= isnan(s[a][b]) || s[a][b] == INFINITY;
-            }
-            for (int off = 8; off > 0; off >>= 1) {
-                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-                badt |= __shfl_xor_sync(0xffffffffu, badt, off);
-            }
-            if (MODE == CU_TILE_SOFTMAX) {
-                const float mnew = fmaxf(m[a], mx), msafe = mnew == -INFINITY ? 0.0f : mnew;
-                const float al = expf(m[a] - msafe);
-                for (int b = 0; b < RK; b++) {
-                    const float p = expf(s[a][b] - msafe);
-                    s[a][b] = p;
-                    psum += p;
-                    sup[a] += p != 0.0f;
-                }
-                for (int off = 8; off > 0; off >>= 1) psum += __shfl_xor_sync(0xffffffffu, psum, off);
-                ell[a] = ell[a] * al + psum;
-                m[a] = mnew;
-                if (al != 1.0f)
-                    for (int c = 0; c < RC; c++) o[a][c] *= al;
-            } else if (MODE == CU_TILE_GATHER) {
-                m[a] = fmaxf(m[a], mx);
-                bad[a] |= badt;
-                for (int b = 0; b < RK; b++)
-                    if (am1 * (s[a][b] - m[a]) > -1.0f) {
-                        const int slot = atomicAdd(&cnt_s[r], 1);
-                        if (slot < w.cap) w.cand[((size_t)h * g.nq + r0 + r) * w.cap + slot] = s[a][b];
-                    }
-                if (tx == 0) red[r] = mx;
-            } else {
-                for (int b = 0; b < RK; b++) {
-                    const float dd = am1 * (s[a][b] - m[a]) - tau[a];
-                    float p = 0.0f;
-                    if (!bad[a] && dd > 0.0f)
-                        p = g.alpha == 1.5f ? dd * dd : g.alpha == 2.0f ? dd : powf(dd, 1.0f / am1);
-                    s[a][b] = p;
-                    psum += p;
-                    sup[a] += p > 0.0f;
-                    anyp |= p > 0.0f;
-                }
-                for (int off = 8; off > 0; off >>= 1) {
-                    psum += __shfl_xor_sync(0xffffffffu, psum, off);
-                    anyp |= __shfl_xor_sync(0xffffffffu, anyp, off);
-                }
-                ell[a] += psum;
-                if (anyp && j0 / CU_ATTN_STAT_TK != last64[a]) {
-                    stiles[a]++;
-                    last64[a] = j0 / CU_ATTN_STAT_TK;
-                }
-            }
+            f32_row_step<RQ, RK, RC, MODE>(g, w, b, rs, a, s[a], j0);
             if (MODE != CU_TILE_GATHER)
-                for (int b = 0; b < RK; b++) Ps[r * PP + tx + 16 * b] = s[a][b];
+#pragma unroll
+                for (int k = 0; k < RK; k++) Ps[(b.ty * RQ + a) * (BK + 1) + b.tx + 16 * k] = s[a][k];
         }
         __syncthreads();
-        if constexpr (MODE == CU_TILE_GATHER) {
-            if (tid < 32) {
-                float v = -INFINITY;
-                for (int r = tid; r < BQ; r += 32) v = fmaxf(v, red[r]);
-                for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
-                if (tid == 0) w.tmax[((size_t)h * w.nqb + qb) * w.nkt + t] = v;
-            }
-        } else {
-            for (int j = 0; j < BK; j++) {
-                float pv[RQ];
-                for (int a = 0; a < RQ; a++) pv[a] = Ps[(ty * RQ + a) * PP + j];
-                for (int c = 0; c < RC; c++) {
-                    const float v = Vs[j * DP + tx + 16 * c];
-                    for (int a = 0; a < RQ; a++) o[a][c] += pv[a] != 0.0f ? pv[a] * v : 0.0f;
-                }
-            }
+        if (MODE != CU_TILE_GATHER) {
+            f32_pv<DP, BK, RQ, RC>(b, Ps, Vs, rs);
+        } else if (threadIdx.x < 32) { /* the block's largest score in the tile */
+            float v = -INFINITY;
+            for (int r = threadIdx.x; r < BQ; r += 32) v = fmaxf(v, red[r]);
+            for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
+            if (threadIdx.x == 0) w.tmax[((size_t)b.h * w.nqb + b.qb) * w.nkt + t] = v;
         }
     }
     __syncthreads();
-    for (int a = 0; a < RQ; a++) /* every lane of the warp takes part in the shuffles */
-        for (int off = 8; off > 0; off >>= 1) sup[a] += __shfl_xor_sync(0xffffffffu, sup[a], off);
-    for (int a = 0; a < RQ; a++) {
-        const int r = ty * RQ + a;
-        if (r >= nr) continue;
-        if (MODE == CU_TILE_GATHER) {
-            if (tx == 0) {
-                w.m[(size_t)h * g.nq + r0 + r] = bad[a] ? NAN : m[a];
-                w.cnt[(size_t)h * g.nq + r0 + r] = cnt_s[r];
-            }
-            continue;
-        }
-        float inv = ell[a] == 0.0f ? 0.0f : 1.0f / ell[a];
-        if (MODE == CU_TILE_OUT) {
-            const bool exact = g.alpha == 1.5f || g.alpha == 2.0f;
-            inv = hi[a] == lo[a] ? 0.0f : bad[a] ? NAN : exact ? 1.0f : inv;
-        }
-        for (int c = 0; c < RC; c++) {
-            const int col = tx + 16 * c;
-            if (col < dv) g.out[((size_t)(r0 + r) * g.H + h) * dv + col] = o[a][c] * inv;
-        }
-        if (g.stats && tx == 0) {
-            const int vis = hi[a] - lo[a];
-            const int vt = vis > 0 ? (hi[a] - 1) / CU_ATTN_STAT_TK - lo[a] / CU_ATTN_STAT_TK + 1 : 0;
-            atomicAdd(&st_acc[0], 1ull);
-            atomicAdd(&st_acc[2], (unsigned long long)vis);
-            if (MODE == CU_TILE_OUT && bad[a] && vis > 0) {
-                atomicAdd(&st_acc[1], 1ull);
-            } else {
-                atomicAdd(&st_acc[1], (unsigned long long)sup[a]);
-                if (MODE == CU_TILE_OUT) {
-                    atomicAdd(&st_acc[3], (unsigned long long)vt);
-                    atomicAdd(&st_acc[4], (unsigned long long)(vt - stiles[a]));
-                }
-            }
-        }
-    }
-    if (MODE != CU_TILE_GATHER && g.stats) {
-        __syncthreads();
-        if (tid == 0) {
-            atomicAdd(&g.stats[h].rows, st_acc[0]);
-            atomicAdd(&g.stats[h].support, st_acc[1]);
-            atomicAdd(&g.stats[h].visible, st_acc[2]);
-            atomicAdd(&g.stats[h].tiles, st_acc[3]);
-            atomicAdd(&g.stats[h].tiles_skipped, st_acc[4]);
-        }
-    }
+    f32_finish<RQ, RC, MODE>(g, w, b, rs);
 }
 
 static int padded_dim(const cu_attn_geom *g) {
