@@ -32,7 +32,8 @@ DEB_PKGS += openmpi-bin libopenmpi-dev
 # Plain `make` on a machine missing a build dependency stops with one line naming the Debian
 # packages; `make deps` installs them (the targets that install for themselves skip the check).
 SELF_INSTALLING := deps test test-asan valgrind run bench fuzz clean
-ifeq ($(filter $(SELF_INSTALLING),$(MAKECMDGOALS)),)
+# bench-cuda runs on a GPU machine that has the binaries built elsewhere, not the -dev packages.
+ifeq ($(filter $(SELF_INSTALLING) bench-cuda,$(MAKECMDGOALS)),)
 MISSING_DEBS := $(strip \
     $(if $(shell command -v pkg-config),,pkg-config) \
     $(if $(shell command -v $(CXX)),,g++) \
@@ -244,6 +245,15 @@ test-cuda: deps
 	fail=0; for t in $(CUDA_TEST_BIN); do echo "== $$t"; \
 	    SPARSA_BIN=$(SPARSA) SPARSA_CUDA_MODULE=$(abspath $(CUDA_LIB)) $$t --jobs 1 || fail=1; done; \
 	[ $$fail -eq 0 ]
+
+# GPU benchmarks, sparsa against PyTorch side by side (bench/bench_cuda.sh; bench/README.md,
+# "GPU side by side"). Builds sparsa and the module only when missing: on the GPU machine they
+# are binaries brought along.
+.PHONY: bench-cuda
+bench-cuda:
+	@[ -x $(SPARSA) ] || $(MAKE) --no-print-directory $(SPARSA)
+	@[ -f $(CUDA_LIB) ] || $(MAKE) --no-print-directory cuda || echo "bench-cuda: no CUDA module"
+	@sh bench/bench_cuda.sh $(SPARSA)
 
 # Regenerates the golden fixtures with the PyTorch reference (needs python3-torch).
 fixtures:

