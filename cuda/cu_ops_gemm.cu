@@ -40,31 +40,35 @@ static int round_input(cu_session *s, const float *x, size_t count, int dtype, c
     return SP_OK;
 }
 
-int cu_gemm(cu_session *s, const float *x, size_t m, size_t k, const cu_weight *w, size_t row0,
-            size_t n, float *y, size_t ldy, sp_error *err) {
-    if (!m || !n) return SP_OK;
+/* y = b · W[row0..row0+n)ᵀ with b [m][k] already in the weight's element type. */
+static int gemm_typed(cu_session *s, const void *b, size_t m, size_t k, const cu_weight *w,
+                      size_t row0, size_t n, float *y, size_t ldy, sp_error *err) {
     if (m > INT32_MAX || n > INT32_MAX || k > INT32_MAX || ldy > INT32_MAX)
         return cu_fail(err, SP_ERR_RUNTIME, "a matrix product of %zu × %zu × %zu is too large "
                        "for cuBLAS", m, k, n);
     const float one = 1.0f, zero = 0.0f;
-    const void *b = x;
-    cudaDataType_t type = CUDA_R_32F;
-    cublasComputeType_t compute = s->cm->prec == SP_PREC_TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32
-                                                               : CUBLAS_COMPUTE_32F;
-    size_t elem = 4;
-    if (w->dtype != CU_F32) {
-        int rc = round_input(s, x, m * k, w->dtype, &b, err);
-        if (rc) return rc;
-        type = w->dtype == CU_BF16 ? CUDA_R_16BF : CUDA_R_16F;
-        compute = CUBLAS_COMPUTE_32F;
-        elem = 2;
-    }
+    cudaDataType_t type = w->dtype == CU_F32 ? CUDA_R_32F : w->dtype == CU_BF16 ? CUDA_R_16BF
+                                                                                 : CUDA_R_16F;
+    cublasComputeType_t compute = w->dtype == CU_F32 && s->cm->prec == SP_PREC_TF32
+                                      ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    size_t elem = w->dtype == CU_F32 ? 4 : 2;
     const char *a = (const char *)w->data + row0 * (size_t)w->cols * elem;
     /* Row-major y = x Wᵀ is column-major yᵀ = W xᵀ: W [n][k] row-major is Wᵀ column-major. */
     cublasStatus_t st = cublasGemmEx(s->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)n, (int)m, (int)k,
                                      &one, a, type, (int)w->cols, b, type, (int)k, &zero, y,
                                      CUDA_R_32F, (int)ldy, compute, CUBLAS_GEMM_DEFAULT);
     return st == CUBLAS_STATUS_SUCCESS ? SP_OK : cu_fail_cublas(err, st, "matrix product");
+}
+
+int cu_gemm(cu_session *s, const float *x, size_t m, size_t k, const cu_weight *w, size_t row0,
+            size_t n, float *y, size_t ldy, sp_error *err) {
+    if (!m || !n) return SP_OK;
+    const void *b = x;
+    if (w->dtype != CU_F32) {
+        int rc = round_input(s, x, m * k, w->dtype, &b, err);
+        if (rc) return rc;
+    }
+    return gemm_typed(s, b, m, k, w, row0, n, y, ldy, err);
 }
 
 int cu_run_linear(cu_exec *ex, sp_error *err) {
@@ -86,35 +90,65 @@ static __device__ float activate(int act, float x) {
     }
 }
 
-/* g[i] = act(g + gb) · (u + ub) (gated) or g[i] = act(u + ub) (plain; g may equal u). */
+static __device__ void store(float *p, float v) { *p = v; }
+static __device__ void store(__nv_bfloat16 *p, float v) { *p = __float2bfloat16_rn(v); }
+static __device__ void store(__half *p, float v) { *p = __float2half_rn(v); }
+
+/* h[i] = act(g + gb) · (u + ub) (gated) or act(u + ub) (plain), stored as T: f32, or the
+ * down projection's half type so its product needs no separate rounding pass. */
+template <typename T>
 __global__ static void act_kernel(int act, int gated, const float *u, const float *ub,
-                                  float *g, const float *gb, size_t rows, size_t hid) {
+                                  const float *g, const float *gb, T *h, size_t rows,
+                                  size_t hid) {
     size_t c = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= hid) return;
     for (size_t r = blockIdx.y; r < rows; r += gridDim.y) {
         size_t i = r * hid + c;
         float up = u[i] + (ub ? ub[c] : 0.0f);
-        g[i] = gated ? activate(act, g[i] + (gb ? gb[c] : 0.0f)) * up : activate(act, up);
+        store(&h[i], gated ? activate(act, g[i] + (gb ? gb[c] : 0.0f)) * up : activate(act, up));
     }
+}
+
+/* The hidden rows h (in the down projection's type) from u, g; *out the buffer. */
+static int activate_chunk(cu_exec *ex, size_t m, float *u, float *g, const void **out,
+                          sp_error *err) {
+    const cu_op_dev *dv = ex->dev;
+    size_t hid = ex->op->u.mlp.hidden;
+    int act = (int)ex->op->u.mlp.act, gated = ex->op->u.mlp.gated, dt = dv->w[2].dtype;
+    dim3 grid(cu_blocks(hid), cu_row_blocks(m));
+    cudaStream_t st = ex->s->stream;
+    void *h = gated ? (void *)g : (void *)u;   /* f32: in place */
+    if (dt != CU_F32) {
+        int rc = cu_scratch(ex->s, CU_SCR_HALF_IN, m * hid * 2, &h, err);
+        if (rc) return rc;
+    }
+    if (dt == CU_F32)
+        act_kernel<<<grid, CU_THREADS, 0, st>>>(act, gated, u, dv->vec[0], g, dv->vec[1],
+                                                (float *)h, m, hid);
+    else if (dt == CU_BF16)
+        act_kernel<<<grid, CU_THREADS, 0, st>>>(act, gated, u, dv->vec[0], g, dv->vec[1],
+                                                (__nv_bfloat16 *)h, m, hid);
+    else
+        act_kernel<<<grid, CU_THREADS, 0, st>>>(act, gated, u, dv->vec[0], g, dv->vec[1],
+                                                (__half *)h, m, hid);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return cu_fail_cuda(err, e, "mlp activation", 0);
+    *out = h;
+    return SP_OK;
 }
 
 /* Rows r0..r0+m of the MLP. */
 static int mlp_chunk(cu_exec *ex, size_t r0, size_t m, float *u, float *g, sp_error *err) {
     const cu_op_dev *dv = ex->dev;
     size_t d = ex->op->in_width[0], dout = ex->op->out_width, hid = ex->op->u.mlp.hidden;
-    int gated = ex->op->u.mlp.gated;
     const float *x = ex->in[0] + r0 * d;
-    float *hbuf = gated ? g : u;
+    const void *h = NULL;
     int rc = cu_gemm(ex->s, x, m, d, &dv->w[0], 0, hid, u, hid, err);
-    if (!rc && gated) rc = cu_gemm(ex->s, x, m, d, &dv->w[1], 0, hid, g, hid, err);
+    if (!rc && ex->op->u.mlp.gated) rc = cu_gemm(ex->s, x, m, d, &dv->w[1], 0, hid, g, hid, err);
+    if (!rc) rc = activate_chunk(ex, m, u, g, &h, err);
     if (rc) return rc;
-    dim3 grid(cu_blocks(hid), cu_row_blocks(m));
-    act_kernel<<<grid, CU_THREADS, 0, ex->s->stream>>>((int)ex->op->u.mlp.act, gated, u,
-                                                       dv->vec[0], hbuf, dv->vec[1], m, hid);
-    cudaError_t e = cudaGetLastError();
-    if (e != cudaSuccess) return cu_fail_cuda(err, e, "mlp activation", 0);
     float *y = ex->out + r0 * dout;
-    rc = cu_gemm(ex->s, hbuf, m, hid, &dv->w[2], 0, dout, y, dout, err);
+    rc = gemm_typed(ex->s, h, m, hid, &dv->w[2], 0, dout, y, dout, err);
     if (!rc) rc = cu_add_bias(y, m, dout, dout, dv->vec[2], ex->s->stream, err);
     return rc;
 }
