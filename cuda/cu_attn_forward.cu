@@ -65,6 +65,7 @@ size_t cu_attn_ent_layout(const cu_attn_geom *g, int bq, int bk, void *base, cu_
     CARVE(cnt, int, 2 * items + 1);
     CARVE(cand, float, items * l.cap);
     CARVE(tmax, float, (size_t)g->H * l.nqb * l.nkt);
+    CARVE(knorm, float, (size_t)g->Hk * l.nkt);
     CARVE(scratch, float, (size_t)2 * CU_ROWS_GRID * (g->nk > 0 ? g->nk : 1));
 #undef CARVE
     if (w) *w = l;
@@ -100,8 +101,13 @@ cudaError_t cu_attn_run_entmax(const cu_attn_geom *g, const cu_attn_call *c, int
     const int bq = bf16 ? 64 : cu_attn_f32_block_q(g), bk = bf16 ? 64 : cu_attn_f32_block_k(g);
     cu_ent_ws w;
     cu_attn_ent_layout(g, bq, bk, c->workspace, &w);
-    cudaError_t e = bf16 ? cu_attn_bf16_launch(g, &w, CU_TILE_GATHER, c->stream)
-                         : cu_attn_f32_launch(g, &w, CU_TILE_GATHER, c->stream);
+    cudaError_t e = cudaSuccess;
+    /* tile bounds pay in prefill; in decode they would cost as much as the scores they save */
+    if (g->nq >= 64) e = cu_attn_knorm_launch(g, &w, c->stream);
+    else w.knorm = NULL;
+    if (e == cudaSuccess)
+        e = bf16 ? cu_attn_bf16_launch(g, &w, CU_TILE_GATHER, c->stream)
+                 : cu_attn_f32_launch(g, &w, CU_TILE_GATHER, c->stream);
     if (e == cudaSuccess) e = cu_attn_solve_launch(g, &w, c->stream);
     if (e == cudaSuccess)
         e = bf16 ? cu_attn_bf16_launch(g, &w, CU_TILE_OUT, c->stream)

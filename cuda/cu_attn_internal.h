@@ -49,6 +49,7 @@ typedef struct cu_ent_ws {
     int *cnt;                        /* [H][nq] */
     float *cand;                     /* [H][nq][cap] */
     float *tmax;                     /* [H][nqb][nkt] (nkt tiles of bk keys) */
+    float *knorm;                    /* [Hk][nkt] bound of |k| per key tile, or NULL */
     float *scratch;                  /* [rows_grid][nk] */
     int cap, nqb, nkt, bq, bk, rows_grid;
 } cu_ent_ws;
@@ -102,6 +103,25 @@ __device__ __forceinline__ void cu_attn_row_scores(const cu_attn_geom &g, int h,
     __syncthreads();
 }
 
+/* An upper bound of every score of query positions i0 … i1 over key tile t (keys t·bk …
+ * min(nk, t·bk + bk) − 1), given qn ≥ every |q'|: |q'|·max|k| through the soft cap, plus the
+ * largest ALiBi bias over the pairs (docs/ATTENTION_MATH.md#tiled-attention). */
+__device__ __forceinline__ float cu_attn_tile_bound(const cu_attn_geom &g, const cu_ent_ws &w,
+                                                   int kvh, float qn, float slope, int t, int i0,
+                                                   int i1) {
+    float u = qn * w.knorm[(size_t)kvh * w.nkt + t];
+    if (g.softcap > 0.0f) u = g.softcap * tanhf(u / g.softcap);
+    const int j0 = t * w.bk, jl = min(g.nk, j0 + w.bk) - 1;
+    return u + (slope >= 0.0f ? slope * (float)(jl - i0) : slope * (float)(j0 - i1));
+}
+
+/* 1 if no key under the bound u can be an entmax candidate of a row whose running maximum is
+ * at least mmin: (α−1)(u − mmin) ≤ −1, with a margin so that rounding never skips a tile
+ * that holds a candidate. */
+__device__ __forceinline__ bool cu_attn_below_gap(float am1, float u, float mmin) {
+    return am1 * (u - mmin) < -1.0f - 1e-3f * (1.0f + am1 * (fabsf(mmin) + fabsf(u)));
+}
+
 /* Block-wide sum of a double (every thread gets it); red: 32 doubles of shared memory. */
 __device__ __forceinline__ double cu_block_sum(double v, double *red) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -149,6 +169,9 @@ cudaError_t cu_attn_f32_launch(const cu_attn_geom *g, const cu_ent_ws *w, int mo
 int cu_attn_bf16_ok(const cu_attn_geom *g);
 cudaError_t cu_attn_bf16_launch(const cu_attn_geom *g, const cu_ent_ws *w, int mode,
                                 cudaStream_t st);
+
+/* cu_attn_kv.cu: w->knorm from the cache (keys 0 … nk−1 in tiles of w->bk). */
+cudaError_t cu_attn_knorm_launch(const cu_attn_geom *g, const cu_ent_ws *w, cudaStream_t st);
 
 /* cu_attn_solve.cu: τ per (head, row) from the candidates (or, for overflowed rows, from the
  * row's scores recomputed into scratch). */

@@ -1,6 +1,7 @@
-/* cu_attn_kv.cu — a layer's KV cache on the device (cu_attention.h): allocation and appending
- * rows. K is [max_tokens][kv_heads][head_dim] and V [max_tokens][kv_heads][value_dim], in f32,
- * or in bf16 (round to nearest even) when the cache was allocated for precision bf16. */
+/* cu_attn_kv.cu — a layer's KV cache on the device (cu_attention.h): allocation, appending
+ * rows, and the bound of |k| over each key tile that lets the entmax gather pass skip tiles.
+ * K is [max_tokens][kv_heads][head_dim] and V [max_tokens][kv_heads][value_dim], in f32, or in
+ * bf16 (round to nearest even) when the cache was allocated for precision bf16. */
 #include "cu_attn_internal.h"
 
 cudaError_t cu_kv_alloc(cu_kv *kv, const sp_bk_attention *p, size_t max_tokens, int bf16) {
@@ -51,4 +52,36 @@ cudaError_t cu_kv_append(cu_kv *kv, const float *k, const float *v, size_t pos, 
                                stream);
     if (e != cudaSuccess) return e;
     return append_one(kv->v, v, (size_t)kv->kv_heads * kv->value_dim, pos, n, kv->bf16, stream);
+}
+
+/* knorm[kvh][t] = max over the tile's keys of |k|, enlarged so that rounding never makes it
+ * too small (a NaN key gives a NaN bound, which never lets a tile be skipped). A block per
+ * (tile, kv head), a warp per key. */
+__global__ void __launch_bounds__(256) knorm_kernel(const cu_attn_geom g, const cu_ent_ws w) {
+    __shared__ float red[8];
+    const int t = blockIdx.x, kvh = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    float mx = 0.0f;
+    for (int j = t * w.bk + warp; j < min(g.nk, (t + 1) * w.bk); j += 8) {
+        const size_t base = ((size_t)j * g.Hk + kvh) * g.d;
+        float sq = 0.0f;
+        for (int x = lane; x < g.d; x += 32) {
+            const float v = cu_attn_ld(g.k, base + x, g.kv_bf16);
+            sq += v * v;
+        }
+        for (int o = 16; o > 0; o >>= 1) sq += __shfl_xor_sync(0xffffffffu, sq, o);
+        mx = sq > mx || sq != sq ? sq : mx;
+    }
+    if (lane == 0) red[warp] = mx;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float m = red[0];
+        for (int k = 1; k < 8; k++) m = red[k] > m || red[k] != red[k] ? red[k] : m;
+        w.knorm[(size_t)kvh * w.nkt + t] = sqrtf(m) * (1.0f + 1e-3f) + 1e-6f;
+    }
+}
+
+cudaError_t cu_attn_knorm_launch(const cu_attn_geom *g, const cu_ent_ws *w, cudaStream_t st) {
+    if (w->nkt == 0) return cudaSuccess;
+    knorm_kernel<<<dim3((unsigned)w->nkt, (unsigned)g->Hk), 256, 0, st>>>(*g, *w);
+    return cudaGetLastError();
 }

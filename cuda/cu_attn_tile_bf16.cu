@@ -57,7 +57,8 @@ template <int D> struct bf_smem {
     __nv_bfloat16 q[BQ][D + 8];
     __nv_bfloat16 k[2][BK][D + 8];
     __nv_bfloat16 v[2][BK][D + 8];
-    float wmax[4];
+    float wmax[4], wmin[4], mmin;
+    int qn_bits;
     float thr[BQ];
     int cnt[BQ];
     unsigned long long st[5];
@@ -163,10 +164,11 @@ __device__ void step_softmax(float (*S)[4], float (*O)[4], rows2 &rw) {
     }
 }
 
-/* Entmax pass 1 on the tile: running maxima, candidates appended, the warp's tile maximum. */
+/* Entmax pass 1 on the tile: running maxima, candidates appended; returns the warp's tile
+ * maximum, and its smallest running row maximum in *wmin. */
 template <int D>
 __device__ float step_gather(bf_smem<D> &s, const float (*S)[4], rows2 &rw, const cu_attn_geom &g,
-                             const cu_ent_ws &w, int h, int r0) {
+                             const cu_ent_ws &w, int h, int r0, int nr, float *wmin) {
     const float am1 = g.alpha - 1.0f;
     float wm = -INFINITY;
 #pragma unroll
@@ -195,7 +197,12 @@ __device__ float step_gather(bf_smem<D> &s, const float (*S)[4], rows2 &rw, cons
                         w.cand[((size_t)h * g.nq + r0 + rw.r[hr]) * w.cap + slot] = S[nc][e];
                 }
     }
-    for (int o = 16; o > 0; o >>= 1) wm = fmaxf(wm, __shfl_xor_sync(0xffffffffu, wm, o));
+    float lo = fminf(rw.r[0] < nr ? rw.m[0] : INFINITY, rw.r[1] < nr ? rw.m[1] : INFINITY);
+    for (int o = 16; o > 0; o >>= 1) {
+        wm = fmaxf(wm, __shfl_xor_sync(0xffffffffu, wm, o));
+        lo = fminf(lo, __shfl_xor_sync(0xffffffffu, lo, o));
+    }
+    *wmin = lo;
     return wm;
 }
 
@@ -243,6 +250,7 @@ __device__ float block_setup(bf_smem<D> &s, const cu_attn_geom &g, const cu_ent_
     }
     if (tid < BQ) s.cnt[tid] = 0, s.thr[tid] = INFINITY;
     if (tid < 5) s.st[tid] = 0;
+    if (tid == 0) s.qn_bits = 0, s.mmin = -INFINITY;
 #pragma unroll
     for (int hr = 0; hr < 2; hr++) {
         const int r = (tid >> 5) * 16 + (lane >> 2) + 8 * hr;
@@ -255,6 +263,14 @@ __device__ float block_setup(bf_smem<D> &s, const cu_attn_geom &g, const cu_ent_
         rw.last64[hr] = -1;
     }
     __syncthreads();
+    if (MODE == CU_TILE_GATHER && w.knorm) { /* the largest |q'| of the block, for the bounds */
+        if (tid < BQ) {
+            float q2 = 0.0f;
+            for (int x = 0; x < D; x++) q2 += __bfloat162float(s.q[tid][x]) * __bfloat162float(s.q[tid][x]);
+            atomicMax(&s.qn_bits, __float_as_int(sqrtf(q2) * (1.0f + 1e-3f)));
+        }
+        __syncthreads();
+    }
     if constexpr (MODE == CU_TILE_OUT) {
 #pragma unroll
         for (int hr = 0; hr < 2; hr++) {
@@ -354,7 +370,21 @@ __global__ void __launch_bounds__(128) tile_bf16(const cu_attn_geom g, const cu_
     const int tf = blo / BK, n_t = bhi > blo ? (bhi - 1) / BK - tf + 1 : 0;
     const float *tmax = w.tmax + ((size_t)h * w.nqb + qb) * w.nkt;
 #define TILE_AT(it) (MODE == CU_TILE_GATHER ? tf + n_t - 1 - (it) : tf + (it))
-#define VISIT(it) (MODE != CU_TILE_OUT || tmax[TILE_AT(it)] >= thrmin)
+    const bool bound = MODE == CU_TILE_GATHER && w.knorm;
+    const float qn = __int_as_float(s.qn_bits);
+    /* whether tile it is scored: the output pass skips tiles below every row's threshold, the
+     * gather pass those whose bound is below every row's candidate gap (their tile maximum is
+     * then recorded as that bound) */
+    auto visit = [&](int it) -> bool {
+        if (MODE == CU_TILE_OUT) return tmax[TILE_AT(it)] >= thrmin;
+        if (!bound) return true;
+        const float u = cu_attn_tile_bound(g, w, kvh, qn, slope, TILE_AT(it), g.q0 + r0,
+                                           g.q0 + r0 + nr - 1);
+        if (!cu_attn_below_gap(g.alpha - 1.0f, u, s.mmin)) return true;
+        if (tid == 0) w.tmax[((size_t)h * w.nqb + qb) * w.nkt + TILE_AT(it)] = u;
+        return false;
+    };
+#define VISIT(it) visit(it)
     int it = 0, stg = 0;
     while (it < n_t && !VISIT(it)) it++;
     if (it < n_t) load_tile<D, MODE != CU_TILE_GATHER>(s, 0, g, kvh, TILE_AT(it));
@@ -370,12 +400,15 @@ __global__ void __launch_bounds__(128) tile_bf16(const cu_attn_geom g, const cu_
         float S[8][4];
         tile_scores<D>(s, stg, qf, S, g, rw, j0, g.q0 + r0, slope);
         if (MODE == CU_TILE_GATHER) {
-            const float wm = step_gather<D>(s, S, rw, g, w, h, r0);
-            if (lane == 0) s.wmax[warp] = wm;
+            float wmin;
+            const float wm = step_gather<D>(s, S, rw, g, w, h, r0, nr, &wmin);
+            if (lane == 0) s.wmax[warp] = wm, s.wmin[warp] = wmin;
             __syncthreads();
-            if (tid == 0)
+            if (tid == 0) {
                 w.tmax[((size_t)h * w.nqb + qb) * w.nkt + TILE_AT(it)] =
                     fmaxf(fmaxf(s.wmax[0], s.wmax[1]), fmaxf(s.wmax[2], s.wmax[3]));
+                s.mmin = fminf(fminf(s.wmin[0], s.wmin[1]), fminf(s.wmin[2], s.wmin[3]));
+            }
         } else {
             if (MODE == CU_TILE_SOFTMAX) step_softmax<D>(S, O, rw);
             else step_out(S, rw, g.alpha, j0);

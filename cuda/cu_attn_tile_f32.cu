@@ -29,6 +29,7 @@ struct f32_block {
     int h, kvh, qb, r0, nr, tx, ty;
     float slope;
     float *red;                   /* [64] per-row scratch */
+    float *rm;                    /* [64] running row maxima (gather) */
     int *cnt;                     /* [64] candidates per row (gather) */
     unsigned long long *st;       /* [5] the block's statistics */
 };
@@ -173,7 +174,7 @@ __device__ void f32_row_step(const cu_attn_geom &g, const cu_ent_ws &w, const f3
                 const int slot = atomicAdd(&b.cnt[r], 1);
                 if (slot < w.cap) w.cand[((size_t)b.h * g.nq + b.r0 + r) * w.cap + slot] = sa[k];
             }
-        if (b.tx == 0) b.red[r] = mx;
+        if (b.tx == 0) b.red[r] = mx, b.rm[r] = r < b.nr ? rs.m[a] : INFINITY;
     } else {
 #pragma unroll
         for (int k = 0; k < RK; k++) {
@@ -258,17 +259,28 @@ __global__ void __launch_bounds__(256) tile_f32(const cu_attn_geom g, const cu_e
     constexpr int RQ = BQ / 16, RK = BK / 16, RC = DP / 16;
     extern __shared__ float sm[];
     float *Qs = sm, *Ks = Qs + BQ * DP, *Vs = Ks + BK * (DP + 1), *Ps = Vs + BK * DP;
-    __shared__ float red[64];
-    __shared__ int cnt[64];
+    __shared__ float red[64], rm[64], mmin;
+    __shared__ int cnt[64], qn_bits;
     __shared__ unsigned long long st[5];
     f32_block b;
     b.h = blockIdx.y, b.kvh = b.h / g.group, b.tx = threadIdx.x & 15, b.ty = threadIdx.x >> 4;
     b.qb = gridDim.x - 1 - blockIdx.x, b.r0 = b.qb * BQ; /* longest rows first */
     b.nr = min(BQ, g.nq - b.r0);
     b.slope = g.slopes ? g.slopes[b.h] : 0.0f;
-    b.red = red, b.cnt = cnt, b.st = st;
+    b.red = red, b.rm = rm, b.cnt = cnt, b.st = st;
+    if (threadIdx.x == 0) qn_bits = 0, mmin = -INFINITY;
     f32_rows<RQ, RC> rs;
     const float thrmin = f32_setup<DP, BQ, RQ, RC, MODE>(g, w, b, Qs, rs);
+    const bool bound = MODE == CU_TILE_GATHER && w.knorm;
+    if (bound) { /* the largest |q'| of the block, for the tile bounds */
+        if (threadIdx.x < BQ) {
+            float q2 = 0.0f;
+            for (int x = 0; x < DP; x++) q2 += Qs[threadIdx.x * DP + x] * Qs[threadIdx.x * DP + x];
+            atomicMax(&qn_bits, __float_as_int(sqrtf(q2) * (1.0f + 1e-3f)));
+        }
+        __syncthreads();
+    }
+    const float qn = __int_as_float(qn_bits);
     int blo, bhi, tmp;
     cu_attn_visible(g, g.q0 + b.r0, &blo, &tmp);
     cu_attn_visible(g, g.q0 + b.r0 + b.nr - 1, &tmp, &bhi);
@@ -278,6 +290,14 @@ __global__ void __launch_bounds__(256) tile_f32(const cu_attn_geom g, const cu_e
         if (MODE == CU_TILE_OUT && !(w.tmax[((size_t)b.h * w.nqb + b.qb) * w.nkt + t] >= thrmin))
             continue; /* no key of the tile can reach any row's threshold */
         __syncthreads();
+        if (bound) { /* no key of the tile can be a candidate of any row: not scored at all */
+            const float u = cu_attn_tile_bound(g, w, b.kvh, qn, b.slope, t, g.q0 + b.r0,
+                                               g.q0 + b.r0 + b.nr - 1);
+            if (cu_attn_below_gap(g.alpha - 1.0f, u, mmin)) {
+                if (threadIdx.x == 0) w.tmax[((size_t)b.h * w.nqb + b.qb) * w.nkt + t] = u;
+                continue;
+            }
+        }
         f32_load<DP, BK, MODE>(g, b, Ks, Vs, j0);
         __syncthreads();
         float s[RQ][RK];
@@ -292,11 +312,14 @@ __global__ void __launch_bounds__(256) tile_f32(const cu_attn_geom g, const cu_e
         __syncthreads();
         if (MODE != CU_TILE_GATHER) {
             f32_pv<DP, BK, RQ, RC>(b, Ps, Vs, rs);
-        } else if (threadIdx.x < 32) { /* the block's largest score in the tile */
-            float v = -INFINITY;
-            for (int r = threadIdx.x; r < BQ; r += 32) v = fmaxf(v, red[r]);
-            for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
-            if (threadIdx.x == 0) w.tmax[((size_t)b.h * w.nqb + b.qb) * w.nkt + t] = v;
+        } else if (threadIdx.x < 32) { /* the block's largest score, smallest running maximum */
+            float v = -INFINITY, lo = INFINITY;
+            for (int r = threadIdx.x; r < BQ; r += 32) v = fmaxf(v, red[r]), lo = fminf(lo, rm[r]);
+            for (int off = 16; off > 0; off >>= 1) {
+                v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
+                lo = fminf(lo, __shfl_xor_sync(0xffffffffu, lo, off));
+            }
+            if (threadIdx.x == 0) w.tmax[((size_t)b.h * w.nqb + b.qb) * w.nkt + t] = v, mmin = lo;
         }
     }
     __syncthreads();

@@ -91,6 +91,7 @@ static void entmax_phases(const cu_attn_call *c, int n, int H) {
     cudaEvent_t e[4];
     for (int i = 0; i < 4; i++) CK(cudaEventCreate(&e[i]));
     CK(cudaEventRecord(e[0]));
+    CK(cu_attn_knorm_launch(&g, &w, 0));
     CK(cu_attn_bf16_launch(&g, &w, CU_TILE_GATHER, 0));
     CK(cudaEventRecord(e[1]));
     CK(cu_attn_solve_launch(&g, &w, 0));
