@@ -7,6 +7,7 @@
 int cu_run_ops(cu_session *s, size_t first, size_t last, size_t n, size_t pos0, size_t r0,
                const int32_t *dev_tokens, sp_error *err) {
     const sp_bk_model *m = s->cm->m;
+    s->run_seq++;  /* value ids name new rows from here on (cu_gemm's rounded input) */
     for (size_t i = first; i < last; i++) {
         const sp_bk_op *op = &m->ops[i];
         cu_exec ex = {};

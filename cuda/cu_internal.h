@@ -100,6 +100,11 @@ typedef struct cu_session {
     size_t scr_bytes[CU_SCR_COUNT];
     float *pinned;                  /* [tail_rows][vocab] host copy for the sink */
     size_t score_chunk;             /* vocabulary columns per scoring GEMM (cu_score.cu) */
+    /* what CU_SCR_HALF_IN holds: value half_src's rows at half_ptr, half_count elements of
+     * type half_dtype, rounded during cu_run_ops number half_seq (half_src -1: nothing) */
+    size_t run_seq, half_seq, half_count;
+    const float *half_ptr;
+    int half_src, half_dtype;
 } cu_session;
 
 /* One op's run over n rows at absolute positions pos0..pos0+n-1. */
@@ -150,9 +155,11 @@ int cu_add_bias(float *y, size_t rows, size_t cols, size_t ldy, const float *b, 
                 sp_error *err);
 
 /* GEMMs (cu_ops_gemm.cu): y[m][n] (row stride ldy) = x[m][k] · W[row0..row0+n)ᵀ in the
- * session's precision. */
-int cu_gemm(cu_session *s, const float *x, size_t m, size_t k, const cu_weight *w, size_t row0,
-            size_t n, float *y, size_t ldy, sp_error *err);
+ * session's precision. x holds rows of value src (an id of the plan's values): in bf16
+ * precision its rounded copy is reused by the next product of the same rows in the same
+ * cu_run_ops (q/k/v, up/gate and the scoring head's chunks read one input). */
+int cu_gemm(cu_session *s, const float *x, int src, size_t m, size_t k, const cu_weight *w,
+            size_t row0, size_t n, float *y, size_t ldy, sp_error *err);
 int cu_run_linear(cu_exec *ex, sp_error *err);
 int cu_run_mlp(cu_exec *ex, sp_error *err);
 

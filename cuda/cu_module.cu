@@ -119,6 +119,7 @@ static int session_create(void *model, size_t max_tokens, void **session, sp_err
     s->cm = cm;
     s->max_tokens = max_tokens ? max_tokens : 1;
     s->score_chunk = cu_score_chunk();
+    s->half_src = -1;
     int rc = SP_OK;
     cudaError_t e = cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking);
     if (e != cudaSuccess) rc = cu_fail_cuda(err, e, "creating a stream", 0);

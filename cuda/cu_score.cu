@@ -139,7 +139,7 @@ static int fold_block(cu_session *s, long head, const int32_t *dev_tok, const in
     for (size_t c0 = 0; !rc && c0 < vocab; c0 += step) {
         size_t cw = vocab - c0 < step ? vocab - c0 : step;
         float *y = (float *)chunk;
-        rc = cu_gemm(s, x, nb, hop->in_width[0], &hdev->w[0], c0, cw, y, cw, err);
+        rc = cu_gemm(s, x, hop->in[0], nb, hop->in_width[0], &hdev->w[0], c0, cw, y, cw, err);
         if (!rc && hdev->vec[0]) rc = cu_add_bias(y, nb, cw, cw, hdev->vec[0] + c0, s->stream, err);
         if (!rc) rc = post_ops(s, (size_t)head, y, nb * cw, err);
         if (!rc) fold_chunk<<<(unsigned)nb, CU_THREADS, 0, s->stream>>>(y, cw, cw, c0,
