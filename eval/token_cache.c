@@ -170,7 +170,8 @@ int tc_read(const char *path, const uint8_t key[32], uint32_t mode, size_t len, 
     memset(out, 0, sizeof *out);
     struct stat st;
     if (lstat(path, &st)) return 0; /* none, or none reachable: writing it will say why */
-    /* an entry never holds more than 4 bytes of id and 32 of document per text byte */
+    /* an entry holds at most two ids (a line's dummy prefix, then one per byte) and one
+     * document per text byte, plus one */
     uint64_t most = HEADER_BYTES + SUM_BYTES + (uint64_t)(len + 1) * (4 * 2 + DOC_BYTES);
     char *bytes = NULL;
     size_t size = 0, n_ids = 0, n_docs = 0;
