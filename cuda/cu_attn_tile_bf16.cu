@@ -97,16 +97,21 @@ __device__ void tile_scores(const bf_smem<D> &s, int st, const uint32_t (*qf)[4]
             const __nv_bfloat16 *kp = &s.k[st][nc * 8 + g8][kc * 16 + 2 * t4];
             mma16816(S[nc], qf[kc], lds32(kp), lds32(kp + 8));
         }
-    const bool plain = g.softcap <= 0.0f && slope == 0.0f;
+    if (g.softcap > 0.0f || slope != 0.0f)
 #pragma unroll
+        for (int nc = 0; nc < 8; nc++)
+#pragma unroll
+            for (int e = 0; e < 4; e++)
+                S[nc][e] = cu_attn_finish(g, S[nc][e], slope, pos0 + rw.r[e >> 1],
+                                          j0 + nc * 8 + 2 * t4 + (e & 1));
+    /* most tiles lie inside both rows' visible ranges: no mask */
+    if (j0 >= rw.lo[0] && j0 >= rw.lo[1] && j0 + BK <= rw.hi[0] && j0 + BK <= rw.hi[1]) return;
 #pragma unroll
     for (int nc = 0; nc < 8; nc++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
             const int hr = e >> 1, j = j0 + nc * 8 + 2 * t4 + (e & 1);
-            float v = S[nc][e];
-            if (!plain) v = cu_attn_finish(g, v, slope, pos0 + rw.r[hr], j);
-            S[nc][e] = j >= rw.lo[hr] && j < rw.hi[hr] ? v : -INFINITY;
+            if (j < rw.lo[hr] || j >= rw.hi[hr]) S[nc][e] = -INFINITY;
         }
 }
 

@@ -6,7 +6,8 @@
  * scale 1/√d).
  *
  * Usage: attention_bench [N …] (default 4096 16384 65536); env BENCH_NORMS limits the
- * normalisers (comma list of softmax, entmax15, sparsemax, asentmax).
+ * normalisers (comma list of softmax, entmax15, sparsemax, asentmax), BENCH_D sets the head
+ * dim (default 64).
  *
  * Output: one line per (normaliser, length), fields separated by single spaces, key=value:
  *   attn norm=<name> n=<tokens> heads=12 d=64 precision=bf16 ms=<median ms> tflops=<T>
@@ -109,9 +110,9 @@ static void entmax_phases(const cu_attn_call *c, int n, int H) {
     for (int i = 0; i < 4; i++) cudaEventDestroy(e[i]);
 }
 
-static void run(const bench_case &bc, int n, const float *dq, const float *dk, const float *dv,
-                const float *dqs, const float *dsl, void *ws) {
-    const int H = 12, d = 64;
+static void run(const bench_case &bc, int n, int d, const float *dq, const float *dk,
+                const float *dv, const float *dqs, const float *dsl, void *ws) {
+    const int H = 12;
     sp_bk_attention p;
     memset(&p, 0, sizeof p);
     p.heads = H, p.kv_heads = H, p.head_dim = d, p.value_dim = d;
@@ -167,7 +168,8 @@ int main(int argc, char **argv) {
                                 {"sparsemax", "sparsemax", 2.0f, 0},
                                 {"asentmax", "entmax", 1.5f, 1}};
     const char *only = getenv("BENCH_NORMS");
-    const int H = 12, d = 64, nmax = *std::max_element(ns.begin(), ns.end());
+    const int H = 12, d = getenv("BENCH_D") ? atoi(getenv("BENCH_D")) : 64;
+    const int nmax = *std::max_element(ns.begin(), ns.end());
     const size_t nel = (size_t)nmax * H * d;
     std::vector<float> qs((size_t)nmax * H), sl(H);
     for (int i = 0; i < nmax; i++)
@@ -192,6 +194,6 @@ int main(int argc, char **argv) {
     CK(cudaMalloc(&ws, cu_attention_workspace(&p, nmax, nmax, SP_PREC_BF16)));
     for (int n : ns)
         for (const bench_case &bc : cases)
-            if (!only || strstr(only, bc.name)) run(bc, n, dq, dk, dv, dqs, dsl, ws);
+            if (!only || strstr(only, bc.name)) run(bc, n, d, dq, dk, dv, dqs, dsl, ws);
     return 0;
 }
