@@ -70,10 +70,12 @@ typedef struct tcase {
     int precision;            /* SP_PREC_FP32 or SP_PREC_BF16 (bf16 cache and kernels) */
 } tcase;
 
+/* A device copy of host[0 … bytes), or zeros when host is NULL. */
 static void *dev_copy(const void *host, size_t bytes) {
     void *d = NULL;
     CK(cudaMalloc(&d, bytes ? bytes : 1));
-    if (bytes) CK(cudaMemcpy(d, host, bytes, cudaMemcpyHostToDevice));
+    if (host && bytes) CK(cudaMemcpy(d, host, bytes, cudaMemcpyHostToDevice));
+    else CK(cudaMemset(d, 0, bytes ? bytes : 1));
     return d;
 }
 
@@ -165,6 +167,7 @@ static void run_case(const tcase *c) {
         .workspace = dev_copy(NULL, wsb),
         .stream = 0,
     };
+    CK(cudaMemset(call.out, 0xff, no * sizeof(float))); /* NaN: an output never written fails */
     CK(cu_attention_forward(&call));
     CK(cudaDeviceSynchronize());
     CK(cudaMemcpy(got, call.out, no * sizeof(float), cudaMemcpyDeviceToHost));
