@@ -34,6 +34,8 @@
 #   BENCH_CUDA_ATTN     the attention micro-benchmark [$BUILD/bench/cuda/attention_bench]
 #   BENCH_CUDA_MEM_CTX  windows of the memory part ["16384 32768 65536"]
 #   BENCH_CUDA_ASENT_CTX  context of the ASEntmax+NAPE point [32768]
+#   BENCH_CUDA_PARTS    the tables to print, in this order ["perplexity attention tokenizing
+#                       memory"]
 #   BENCH_CUDA_DEVICE   [cuda:0]
 #   BENCH_CUDA_TIMEOUT  seconds allowed to one step [150]
 #   BENCH_PYTHON        a python with torch and transformers [python3, else /usr/bin/python3]
@@ -51,6 +53,7 @@ ATTN_N=${BENCH_CUDA_ATTN_N:-"4096 16384 65536"}
 ATTN_BIN=${BENCH_CUDA_ATTN:-$BUILD/bench/cuda/attention_bench}
 MEM_CTX=${BENCH_CUDA_MEM_CTX:-"16384 32768 65536"}
 ASENT_CTX=${BENCH_CUDA_ASENT_CTX:-32768}
+PARTS=${BENCH_CUDA_PARTS:-"perplexity attention tokenizing memory"}
 DEVICE=${BENCH_CUDA_DEVICE:-cuda:0}
 STEP=${BENCH_CUDA_TIMEOUT:-150}
 LOG=${BENCH_CUDA_LOG:-$BUILD/bench-cuda.txt}
@@ -78,6 +81,8 @@ if [ -n "${BENCH_PYTHON:-}" ]; then PY=$BENCH_PYTHON; else
     done
 fi
 JSONPY=${PY:-python3}
+# the models are local folders: transformers never needs the network here
+export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} TRANSFORMERS_VERBOSITY=${TRANSFORMERS_VERBOSITY:-error}
 HAVE_TORCH=0; HAVE_HF=0
 if [ -n "$PY" ] && "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
     HAVE_TORCH=1
@@ -101,8 +106,10 @@ fi
 
 prepare_data || exit 0
 prepare_models
-section_perplexity
-section_attention
-section_tokenizing
-section_memory
+for part in $PARTS; do
+    case $part in
+        perplexity|attention|tokenizing|memory) "section_$part" ;;
+        *) note "unknown part '$part' in BENCH_CUDA_PARTS (perplexity attention tokenizing memory)" ;;
+    esac
+done
 [ -n "${BENCH_CUDA_LOG:-}" ] || say "(also in $LOG)"
