@@ -66,9 +66,28 @@ static int open_model(const sp_bk_model *m, const sp_bk_config *cfg, void **mode
     return SP_OK;
 }
 
+/* With SPARSA_VERBOSE: the session's device memory at its end, which is its peak (buffers
+ * only grow). */
+static void say_session_memory(const cu_session *s) {
+    const sp_bk_model *m = s->cm->m;
+    double kv = 0, act = 0, scr = 0, mib = 1 << 20;
+    for (size_t l = 0; s->kv && l < m->n_layers; l++)
+        kv += (double)s->kv[l].max_tokens * s->kv[l].kv_heads *
+              (s->kv[l].head_dim + s->kv[l].value_dim) * (s->kv[l].bf16 ? 2 : 4);
+    for (size_t i = 0; s->body_width && i < s->n_body_slots; i++)
+        act += (double)s->body_rows * s->body_width[i] * 4;
+    for (size_t i = 0; s->tail_width && i < s->n_tail_slots; i++)
+        act += (double)s->tail_rows * s->tail_width[i] * 4;
+    for (int i = 0; i < CU_SCR_COUNT; i++) scr += (double)s->scr_bytes[i];
+    fprintf(stderr, "sparsa: cuda:%d session of %zu tokens: peak %.1f MiB on the GPU (KV cache "
+            "%.1f, activations %.1f, scratch %.1f) besides the weights\n", s->cm->device,
+            s->max_tokens, (kv + act + scr) / mib, kv / mib, act / mib, scr / mib);
+}
+
 static void session_free(void *session) {
     cu_session *s = (cu_session *)session;
     if (!s) return;
+    if (s->cm->verbose) say_session_memory(s);
     const sp_bk_model *m = s->cm->m;
     cudaSetDevice(s->cm->device);
     if (s->stream) cudaStreamSynchronize(s->stream);
