@@ -50,44 +50,57 @@ section_attention() {
 }
 
 # ---- 3. tokenizing share of a whole-corpus run --------------------------------------------------
-# The whole SOTU at ctx 8192, bf16, cold token cache (an empty folder) and warm (the same folder
-# again). tokenizing = wall - fixed - W * per-window time, where fixed is a run of one window of
-# the first 100 kB (start-up, model upload) less that window, and the per-window time comes
-# from the throughput table at 8192 (measured here when 8192 was not in it).
+# The whole SOTU at ctx 8192, bf16: cold token cache (an empty folder), then warm (the same
+# folder again). With --progress sparsa prints one line when the corpus's ids are ready ("N
+# tokens tokenized and stored in / from the token cache"); each stderr line is stamped as it
+# arrives, so tokenizing = (that line's time - the start) of the run, less the same for a run on
+# the first 100 kB (start-up before the ids, and a negligible tokenizing). Second estimate, when
+# the throughput table measured ctx 8192: wall - (the 100 kB run less its one window) - W windows.
+# sparsa_noted TAG ARGS...: "wall ids_ready" seconds of one `sparsa perplexity ARGS --progress`
+sparsa_noted() {
+    tag=$1; shift
+    t0=$(now)
+    { timeout "$STEP" "$SPARSA" perplexity "$@" --device "$DEVICE" --json --progress 2>&1 \
+        > "$tag.json"; echo $? > "$tag.rc"; } | "$JSONPY" -u -c 'import sys, time
+for line in sys.stdin:
+    sys.stdout.write("%.4f %s" % (time.time(), line))' > "$tag.err"
+    t1=$(now)
+    if [ "$(cat "$tag.rc")" != 0 ]; then
+        note "$(basename "$tag"): exit $(cat "$tag.rc"): $(tail -n 1 "$tag.err")"; echo "- -"; return
+    fi
+    tn=$(grep -m 1 "token cache" "$tag.err" | cut -d' ' -f1)
+    echo "$(secs "$t0" "$t1") $([ -n "$tn" ] && secs "$t0" "$tn" || echo -)"
+}
+
 section_tokenizing() {
     [ -n "$LLAMA" ] || return 0
     say ""
     say "-- tokenizing share: sparsa perplexity (134M Llama) over the whole corpus, ctx 8192, bf16"
     if [ "$CUDA_OK" != 1 ]; then skip "sparsa has no CUDA here ($CUDA_WHY)"; return; fi
+    if [ "$TC_OK" != 1 ]; then skip "this sparsa has no --token-cache"; return; fi
     L=8192; W=$((NTOK / L))
-    r=$(eval "echo \${RATE_$L:-}")
-    [ -n "$r" ] && [ "$r" != - ] || { set -- $(sparsa_rate "$LLAMA" $L "$TOKENS" bf16); r=$1; }
-    [ "$r" != - ] || { skip "no per-window time at ctx 8192"; return; }
-    win=$(awk -v r="$r" -v L=$L 'BEGIN { printf "%.5f", L / r }')
     head -c 100000 "$SOTU" > "$WORK/sotu-100k.txt"
-    if [ "$TC_OK" = 1 ]; then NOC=--no-token-cache; else NOC=""; fi
-    # shellcheck disable=SC2086
-    tf=$(sparsa_time "$WORK/tok-fixed" "$LLAMA" "$WORK/sotu-100k.txt" --ctx $L --max-tokens $L \
-        --precision bf16 $NOC)
-    if [ "$TC_OK" = 1 ]; then
-        rm -rf "$WORK/tc-share"
-        tc=$(sparsa_time "$WORK/tok-cold" "$LLAMA" "$SOTU" --ctx $L --precision bf16 \
-            --token-cache "$WORK/tc-share")
-        tw=$(sparsa_time "$WORK/tok-warm" "$LLAMA" "$SOTU" --ctx $L --precision bf16 \
-            --token-cache "$WORK/tc-share")
-    else
-        tc=$(sparsa_time "$WORK/tok-cold" "$LLAMA" "$SOTU" --ctx $L --precision bf16); tw=-
-        say "   (this sparsa has no --token-cache: warm not measured)"
-    fi
-    share() { awk -v t="$1" -v f="$tf" -v w="$W" -v s="$win" 'BEGIN { if (t == "-" || f == "-") { print "- -"; exit }
-        k = t - (f - s) - w * s; printf "%.3f %.1f%%", k, 100 * k / t }'; }
-    set -- $(share "$tc"); cs=$1; cp=$2
-    set -- $(share "$tw"); ws=$1; wp=$2
-    say "   $NTOK tokens, W = $W windows; fixed (start-up + upload) $(awk -v f="$tf" -v s="$win" 'BEGIN { if (f == "-") print "-"; else printf "%.3f", f - s }') s; per window $win s"
+    rm -rf "$WORK/tc-ref" "$WORK/tc-share"
+    set -- $(sparsa_noted "$WORK/tok-ref" "$LLAMA" "$WORK/sotu-100k.txt" --ctx $L --max-tokens $L \
+        --precision bf16 --token-cache "$WORK/tc-ref"); tf=$1; nf=$2
+    set -- $(sparsa_noted "$WORK/tok-cold" "$LLAMA" "$SOTU" --ctx $L --precision bf16 \
+        --token-cache "$WORK/tc-share"); tc=$1; nc=$2
+    set -- $(sparsa_noted "$WORK/tok-warm" "$LLAMA" "$SOTU" --ctx $L --precision bf16 \
+        --token-cache "$WORK/tc-share"); tw=$1; nw=$2
+    # share WALL READY: "seconds percent" of the tokenizing
+    share() { awk -v t="$1" -v n="$2" -v f="$nf" 'BEGIN { if (t == "-" || n == "-" || f == "-") print "- -"
+        else printf "%.3f %.1f%%", n - f, 100 * (n - f) / t }'; }
+    set -- $(share "$tc" "$nc"); cs=$1; cp=$2
+    set -- $(share "$tw" "$nw"); ws=$1; wp=$2
+    say "   $NTOK tokens, W = $W windows; ids ready after: 100 kB run $nf s, cold $nc s, warm $nw s"
     say "   cold cache: wall $tc s, tokenizing $cs s = $cp (target <= 15%);" \
         "warm cache: wall $tw s, tokenizing $ws s = $wp (target <= 2%)"
-    say "   cross-check: sparsa tokenize alone $T_TOKENIZE s = $(awk -v a="$T_TOKENIZE" -v b="$tc" 'BEGIN { if (b == "-") print "-"; else printf "%.1f%%", 100 * a / b }') of the cold wall time;" \
-        "PPL cold $(json_ppl "$WORK/tok-cold.json"), warm $(json_ppl "$WORK/tok-warm.json")"
+    r=$(eval "echo \${RATE_$L:-}")
+    if [ -n "$r" ] && [ "$r" != - ] && [ "$tf" != - ]; then
+        say "   second estimate (wall - start-up - W windows at the table's $r tok/s): cold $(awk -v t="$tc" -v f="$tf" -v r="$r" -v L=$L -v w="$W" 'BEGIN { if (t == "-") print "-"; else { k = t - (f - L / r) - w * L / r; printf "%.3f s = %.1f%%", k, 100 * k / t } }'), warm $(awk -v t="$tw" -v f="$tf" -v r="$r" -v L=$L -v w="$W" 'BEGIN { if (t == "-") print "-"; else { k = t - (f - L / r) - w * L / r; printf "%.3f s = %.1f%%", k, 100 * k / t } }')"
+    fi
+    say "   sparsa tokenize alone: $T_TOKENIZE s; PPL cold $(json_ppl "$WORK/tok-cold.json")," \
+        "warm $(json_ppl "$WORK/tok-warm.json") (identical ids give identical PPL)"
 }
 
 # ---- 4. peak GPU memory of one long window ------------------------------------------------------
