@@ -68,6 +68,13 @@ reldiff() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "-" 
 # field KEY LINE: the value of KEY=VALUE in a key=value line
 field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1; }
 first_line() { head -n 1 "$1" 2>/dev/null | cut -c1-200; }
+# verdict WHAT VALUE OP TARGET: a line of the closing summary against issue 17's targets
+verdict() {
+    r=$(awk -v v="${2%\%}" -v op="$3" -v t="$4" 'BEGIN { if (v == "-" || v == "") print "not measured"
+        else if ((op == ">=" && v + 0 >= t + 0) || (op == "<=" && v + 0 <= t + 0)) print "met"
+        else print "MISSED" }')
+    printf '   %-62s %9s  (target %s %s)  %s\n' "$1" "${2:--}" "$3" "$4" "$r" >> "$WORK/summary.txt"
+}
 
 [ -x "$SPARSA" ] || { echo "bench-cuda: $SPARSA missing (run 'make')" >&2; exit 2; }
 mkdir -p "$WORK" || { echo "bench-cuda: cannot create $WORK" >&2; exit 1; }
@@ -106,10 +113,16 @@ fi
 
 prepare_data || exit 0
 prepare_models
+: > "$WORK/summary.txt"
 for part in $PARTS; do
     case $part in
         perplexity|attention|tokenizing|memory) "section_$part" ;;
         *) note "unknown part '$part' in BENCH_CUDA_PARTS (perplexity attention tokenizing memory)" ;;
     esac
 done
+if [ -s "$WORK/summary.txt" ]; then
+    say ""
+    say "-- against issue 17's targets"
+    tee -a "$LOG" < "$WORK/summary.txt"
+fi
 [ -n "${BENCH_CUDA_LOG:-}" ] || say "(also in $LOG)"

@@ -152,11 +152,13 @@ section_perplexity() {
         set -- $(sparsa_rate "$LLAMA" "$L" "$TOKENS" bf16); b_rate=$1; b_ppl=$2; W=$3
         set -- $(sparsa_rate "$LLAMA" "$L" "$TOKENS_FP32" fp32); f_rate=$1; f_ppl=$2; fW=$3
         eval "RATE_$L=\$b_rate"
-        hb=$(field tok_s "$best")
+        hb=$(field tok_s "$best"); hm="($(field mode "$best"):$(field batch "$best"))"
+        [ -n "$hb" ] || hm=""
         say "$(printf '   %6s %5s %10s %10s %-12s %12s %13s %11s (%s) %14s %17s %9s %17s' "$L" "$W" \
-            "$(field tok_s "$std")" "${hb:--}" "($(field mode "$best"):$(field batch "$best"))" \
+            "$(field tok_s "$std")" "${hb:--}" "$hm" \
             "$b_rate" "$(ratio "$b_rate" "$hb")" "$f_rate" "$fW" "$(field ppl "$std")" "$b_ppl" \
             "$(reldiff "$b_ppl" "$(field ppl "$std")")" "$f_ppl")"
+        verdict "perplexity tok/s, sparsa bf16 / HF best, ctx $L" "$(ratio "$b_rate" "$hb")" ">=" 1
     done
     say "   HF modes: labels = model(ids, labels=ids), the whole logits; chunked = body, then" \
         "lm_head + cross entropy on 4096 rows at a time; :B = windows per forward." \
@@ -172,6 +174,8 @@ section_asentmax() {
     timeout "$STEP" "$SPARSA" perplexity "$ASENT" "$TEXT" --ctx $L --max-tokens $L --device "$DEVICE" \
         --precision bf16 --stats $TC > "$WORK/asentmax-stats.txt" 2>&1
     skipped=$(awk '/^  layer/ { for (i = 3; i <= NF; i++) { n = split($i, a, "/"); if (n >= 3) { sub(/%/, "", a[3]); s += a[3]; c++ } } } END { if (c) printf "%.1f%%", s / c; else print "-" }' "$WORK/asentmax-stats.txt")
+    verdict "ASEntmax+NAPE tok/s / sparsa's softmax Llama, ctx $L" \
+        "$(ratio "$a_rate" "$(eval "echo \${RATE_$L:-}")")" ">=" 0.7
     say "   ASEntmax+NAPE 134M (entmax-1.5, NAPE 6/12 ALiBi heads), ctx $L, bf16: $a_rate tok/s" \
         "= $(ratio "$a_rate" "$(eval "echo \${RATE_$L:-}")")x sparsa's softmax Llama (target >= 0.7); PPL $a_ppl;" \
         "key tiles skipped $skipped (mean over layers and heads, one window)"

@@ -37,7 +37,10 @@ section_attention() {
             [ -z "$a" ] || errs="$errs $norm@$n $(field err "$a")"
             if [ "$norm" = softmax ]; then
                 row="$row $(printf '%11s %5s |' "${ams:--}" "$(ratio "$dms" "$ams")")"
+                verdict "attention softmax, SDPA ms / sparsa ms, n $n" "$(ratio "$dms" "$ams")" ">=" 0.8
             else
+                [ "$norm" != entmax15 ] || [ "$n" -lt 16384 ] ||
+                    verdict "attention entmax-1.5, SDPA ms / sparsa ms, n $n" "$(ratio "$dms" "$ams")" ">=" 0.5
                 row="$row $(printf '%13s %5s %4s |' "${ams:--}" "$(ratio "$dms" "$ams")" "${sk:--}")"
             fi
         done
@@ -95,6 +98,8 @@ section_tokenizing() {
     say "   $NTOK tokens, W = $W windows; ids ready after: 100 kB run $nf s, cold $nc s, warm $nw s"
     say "   cold cache: wall $tc s, tokenizing $cs s = $cp (target <= 15%);" \
         "warm cache: wall $tw s, tokenizing $ws s = $wp (target <= 2%)"
+    verdict "tokenizing share of the wall time, cold token cache" "$cp" "<=" 15
+    verdict "tokenizing share of the wall time, warm token cache" "$wp" "<=" 2
     r=$(eval "echo \${RATE_$L:-}")
     if [ -n "$r" ] && [ "$r" != - ] && [ "$tf" != - ]; then
         say "   second estimate (wall - start-up - W windows at the table's $r tok/s): cold $(awk -v t="$tc" -v f="$tf" -v r="$r" -v L=$L -v w="$W" 'BEGIN { if (t == "-") print "-"; else { k = t - (f - L / r) - w * L / r; printf "%.3f s = %.1f%%", k, 100 * k / t } }'), warm $(awk -v t="$tw" -v f="$tf" -v r="$r" -v L=$L -v w="$W" 'BEGIN { if (t == "-") print "-"; else { k = t - (f - L / r) - w * L / r; printf "%.3f s = %.1f%%", k, 100 * k / t } }')"
@@ -111,7 +116,7 @@ section_memory() {
         "every 20 ms, less the value before the run)"
     if [ "$CUDA_OK" != 1 ]; then skip "sparsa has no CUDA here"; return; fi
     idx=${DEVICE#cuda}; idx=${idx#:}; idx=${idx:-0}
-    prev=""; prevd=""
+    prev=""; prevd=""; pgrow=""
     for L in $MEM_CTX; do
         if [ "$L" -gt "$NTOK" ]; then say "   $L: corpus too short"; continue; fi
         base=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i "$idx" | head -n 1)
@@ -127,6 +132,9 @@ section_memory() {
         grow=""
         [ -n "$prevd" ] && [ "$d" != - ] && grow=" (+$((d - prevd)) MiB over $prev)"
         say "   window $L: peak $d MiB above the idle $base MiB$grow; run $t s (PPL $(json_ppl "$WORK/mem-$L.json"))"
+        [ -z "$grow" ] || [ -z "${pgrow:-}" ] || verdict "memory: growth to $L / growth to $prev (x2: O(window))" \
+            "$(ratio "$((d - prevd))" "$pgrow")" "<=" 2.5
+        pgrow=""; [ -z "$grow" ] || pgrow=$((d - prevd))
         prev=$L; prevd=$d
         [ "$d" = - ] && prevd=""
     done
