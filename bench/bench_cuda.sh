@@ -81,30 +81,34 @@ mkdir -p "$WORK" || { echo "bench-cuda: cannot create $WORK" >&2; exit 1; }
 : >> "$LOG"
 WORK=$(cd "$WORK" && pwd)
 
-if [ -n "${BENCH_PYTHON:-}" ]; then PY=$BENCH_PYTHON; else
-    PY=""
-    for p in python3 /usr/bin/python3; do
-        if "$p" -c 'import torch' 2>/dev/null; then PY=$p; break; fi
-    done
-fi
-JSONPY=${PY:-python3}
-# the models are local folders: transformers never needs the network here
-export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} TRANSFORMERS_VERBOSITY=${TRANSFORMERS_VERBOSITY:-error}
-HAVE_TORCH=0; HAVE_HF=0
-if [ -n "$PY" ] && "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-    HAVE_TORCH=1
-    "$PY" -c 'import transformers' 2>/dev/null && HAVE_HF=1
-fi
-
 say ""
 say "== sparsa on the GPU, side by side with PyTorch ($(date -u '+%Y-%m-%d %H:%M UTC'))"
 if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
     skip "no NVIDIA GPU here (nvidia-smi finds none)"
     exit 0
 fi
+# the python with torch: its versions and whether it sees a GPU, in one start (importing torch
+# costs seconds)
+PYINFO='import torch
+try:
+    import transformers
+    tv = transformers.__version__
+except Exception:
+    tv = "-"
+print(torch.__version__, int(torch.cuda.is_available()), tv)'
+PY=""; TORCH_V=""; HF_V="-"; HAVE_TORCH=0; HAVE_HF=0
+for p in ${BENCH_PYTHON:-python3 /usr/bin/python3}; do
+    info=$("$p" -c "$PYINFO" 2>/dev/null) || continue
+    set -- $info; PY=$p; TORCH_V=$1; HAVE_TORCH=$2; HF_V=$3
+    break
+done
+[ "$HAVE_TORCH" = 1 ] && [ "$HF_V" != - ] && HAVE_HF=1
+JSONPY=${PY:-python3}
+# the models are local folders: transformers never needs the network here
+export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} TRANSFORMERS_VERBOSITY=${TRANSFORMERS_VERBOSITY:-error}
 say "   GPU $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader -i 0); $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) CPUs"
 if [ "$HAVE_TORCH" = 1 ]; then
-    say "   peer: $("$PY" -c 'import torch; print("torch", torch.__version__, end="")'; [ "$HAVE_HF" = 1 ] && "$PY" -c 'import transformers; print(", transformers", transformers.__version__, end="")')"
+    say "   peer: torch $TORCH_V, transformers $HF_V ($PY)"
 else
     say "   peer: none (no PyTorch with CUDA at ${PY:-python3}): the PyTorch columns are empty"
 fi
