@@ -30,7 +30,8 @@ __device__ void row_softmax(const float *s, float *w, int n, double *red, float 
 __device__ void row_adaptive(float *s, float *w, int n, double *red, float *redf) {
     row_softmax(s, w, n, red, redf);
     double hsum = 0.0;
-    for (int j = threadIdx.x; j < n; j += blockDim.x) hsum -= (double)w[j] * log((double)w[j] + 1e-9);
+    for (int j = threadIdx.x; j < n; j += blockDim.x)
+        hsum -= (double)w[j] * log((double)w[j] + 1e-9);
     const double H = cu_block_sum(hsum, red);
     if (!(H > 0.5)) return;
     const double c[5] = {-0.037, 0.481, -2.3, 4.917, -1.791};
@@ -118,8 +119,10 @@ __device__ void row_output(const cu_attn_geom &g, int h, int row, int lo, const 
         float acc = 0.0f;
         if (grp < ngrp)
             for (int j = grp; j < n; j += ngrp)
-                if (w[j] != 0.0f)
-                    acc += w[j] * cu_attn_ld(g.v, ((size_t)(lo + j) * g.Hk + kvh) * dv + c0 + c, g.kv_bf16);
+                if (w[j] != 0.0f) {
+                    const size_t at = ((size_t)(lo + j) * g.Hk + kvh) * dv + c0 + c;
+                    acc += w[j] * cu_attn_ld(g.v, at, g.kv_bf16);
+                }
         part[threadIdx.x] = acc;
         __syncthreads();
         if ((int)threadIdx.x < width) {

@@ -4,10 +4,11 @@
  *
  * Input: the row's final maximum m and its candidate scores from the gather pass (a superset
  * of the keys with x = (α−1)(s − m) > −1; stale ones are dropped here with the final m).
- * One warp solves one row, reading its list (cached after the first pass): for α = 2 and α = 1.5 the support
- * iteration (Newton from the left with the closed form checked on the active set at every
- * step: exact, no sort), for other α — or if that iteration stalls on rounding — the bracketed
- * Halley/bisection run to double precision, as the CPU's entmax_solver.c. Sums are in double.
+ * One warp solves one row, reading its list (cached after the first pass): for α = 2 and
+ * α = 1.5 the support iteration (Newton from the left with the closed form checked on the
+ * active set at every step: exact, no sort), for other α — or if that iteration stalls on
+ * rounding — the bracketed Halley/bisection run to double precision, as the CPU's
+ * entmax_solver.c. Sums are in double.
  * Rows whose list overflowed the workspace go to a block per row that recomputes the row's
  * scores into scratch and runs the same solver over memory.
  *

@@ -249,8 +249,8 @@ __device__ float block_setup(bf_smem<D> &s, const cu_attn_geom &g, const cu_ent_
     const int tid = threadIdx.x, lane = tid & 31, t4 = lane & 3;
     for (int idx = tid; idx < BQ * D; idx += blockDim.x) {
         const int r = idx / D, x = idx % D;
-        const float v = r < nr ? g.q[((size_t)(r0 + r) * g.H + h) * D + x] * cu_attn_qfactor(g, r0 + r, h)
-                               : 0.0f;
+        const size_t at = ((size_t)(r0 + r) * g.H + h) * D + x;
+        const float v = r < nr ? g.q[at] * cu_attn_qfactor(g, r0 + r, h) : 0.0f;
         s.q[r][x] = __float2bfloat16_rn(v);
     }
     if (tid < BQ) s.cnt[tid] = 0, s.thr[tid] = INFINITY;
@@ -271,7 +271,10 @@ __device__ float block_setup(bf_smem<D> &s, const cu_attn_geom &g, const cu_ent_
     if (MODE == CU_TILE_GATHER && w.knorm) { /* the largest |q'| of the block, for the bounds */
         if (tid < BQ) {
             float q2 = 0.0f;
-            for (int x = 0; x < D; x++) q2 += __bfloat162float(s.q[tid][x]) * __bfloat162float(s.q[tid][x]);
+            for (int x = 0; x < D; x++) {
+                const float v = __bfloat162float(s.q[tid][x]);
+                q2 += v * v;
+            }
             atomicMax(&s.qn_bits, __float_as_int(sqrtf(q2) * (1.0f + 1e-3f)));
         }
         __syncthreads();
@@ -310,7 +313,8 @@ __device__ __forceinline__ void finish_row(bf_smem<D> &s, const cu_attn_geom &g,
         *(float2 *)(o + dc * 8) = make_float2(O[dc][2 * hr] * inv, O[dc][2 * hr + 1] * inv);
     if (g.stats && t4 == 0) {
         const int vis = rw.hi[hr] - rw.lo[hr];
-        const int vt = vis > 0 ? (rw.hi[hr] - 1) / CU_ATTN_STAT_TK - rw.lo[hr] / CU_ATTN_STAT_TK + 1 : 0;
+        const int vt =
+            vis > 0 ? (rw.hi[hr] - 1) / CU_ATTN_STAT_TK - rw.lo[hr] / CU_ATTN_STAT_TK + 1 : 0;
         atomicAdd(&s.st[0], 1ull);
         atomicAdd(&s.st[2], (unsigned long long)vis);
         const bool nanrow = MODE == CU_TILE_OUT && rw.bad[hr] && vis > 0;

@@ -84,9 +84,8 @@ template <int DP, int BK, int MODE>
 __device__ void f32_load(const cu_attn_geom &g, const f32_block &b, float *Ks, float *Vs, int j0) {
     for (int idx = threadIdx.x; idx < BK * DP; idx += 256) {
         const int j = idx / DP, x = idx % DP, key = j0 + j;
-        Ks[j * (DP + 1) + x] =
-            key < g.nk && x < g.d ? cu_attn_ld(g.k, ((size_t)key * g.Hk + b.kvh) * g.d + x, g.kv_bf16)
-                                  : 0.0f;
+        const size_t kat = ((size_t)key * g.Hk + b.kvh) * g.d + x;
+        Ks[j * (DP + 1) + x] = key < g.nk && x < g.d ? cu_attn_ld(g.k, kat, g.kv_bf16) : 0.0f;
         if (MODE != CU_TILE_GATHER)
             Vs[idx] = key < g.nk && x < g.dv
                           ? cu_attn_ld(g.v, ((size_t)key * g.Hk + b.kvh) * g.dv + x, g.kv_bf16)
@@ -238,7 +237,8 @@ __device__ void f32_finish(const cu_attn_geom &g, const cu_ent_ws &w, const f32_
         }
         if (!g.stats || b.tx != 0) continue;
         const int vis = rs.hi[a] - rs.lo[a];
-        const int vt = vis > 0 ? (rs.hi[a] - 1) / CU_ATTN_STAT_TK - rs.lo[a] / CU_ATTN_STAT_TK + 1 : 0;
+        const int vt =
+            vis > 0 ? (rs.hi[a] - 1) / CU_ATTN_STAT_TK - rs.lo[a] / CU_ATTN_STAT_TK + 1 : 0;
         const bool nanrow = MODE == CU_TILE_OUT && rs.bad[a] && vis > 0;
         atomicAdd(&b.st[0], 1ull);
         atomicAdd(&b.st[1], nanrow ? 1ull : (unsigned long long)rs.sup[a]);
@@ -307,7 +307,8 @@ __global__ void __launch_bounds__(256) tile_f32(const cu_attn_geom g, const cu_e
             f32_row_step<RQ, RK, RC, MODE>(g, w, b, rs, a, s[a], j0);
             if (MODE != CU_TILE_GATHER)
 #pragma unroll
-                for (int k = 0; k < RK; k++) Ps[(b.ty * RQ + a) * (BK + 1) + b.tx + 16 * k] = s[a][k];
+                for (int k = 0; k < RK; k++)
+                    Ps[(b.ty * RQ + a) * (BK + 1) + b.tx + 16 * k] = s[a][k];
         }
         __syncthreads();
         if (MODE != CU_TILE_GATHER) {

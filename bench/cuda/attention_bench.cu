@@ -40,7 +40,8 @@
 /* x[i] standard normal (Box-Muller on a hash of i and the seed): the inputs are made on the
  * device, so the host spends no time on them. */
 __global__ void fill_normal(float *x, size_t n, unsigned long long seed) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    const size_t step = (size_t)gridDim.x * blockDim.x;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += step) {
         unsigned long long z = (i + 1) * 0x9E3779B97F4A7C15ull ^ seed;
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -136,7 +137,8 @@ static void run(const bench_case &bc, int n, int d, const float *dq, const float
     std::vector<cu_attn_stats> hs(H);
     CK(cudaMemcpy(hs.data(), st, H * sizeof *st, cudaMemcpyDeviceToHost));
     double tiles = 0, skipped = 0, support = 0, rows = 0;
-    for (auto &s : hs) tiles += s.tiles, skipped += s.tiles_skipped, support += s.support, rows += s.rows;
+    for (auto &s : hs)
+        tiles += s.tiles, skipped += s.tiles_skipped, support += s.support, rows += s.rows;
     const double flops = 4.0 * n * (double)n * d * H / 2.0;
     printf("attn norm=%s n=%d heads=%d d=%d precision=bf16 ms=%.4f tflops=%.1f skipped=%.4f "
            "support=%.1f", bc.name, n, H, d, ms, flops / (ms * 1e-3) / 1e12,
@@ -173,7 +175,8 @@ int main(int argc, char **argv) {
     const size_t nel = (size_t)nmax * H * d;
     std::vector<float> qs((size_t)nmax * H), sl(H);
     for (int i = 0; i < nmax; i++)
-        for (int h = 0; h < H; h++) qs[(size_t)i * H + h] = 1.0f + 0.5f * sqrtf(logf((float)i + 2.0f));
+        for (int h = 0; h < H; h++)
+            qs[(size_t)i * H + h] = 1.0f + 0.5f * sqrtf(logf((float)i + 2.0f));
     for (int h = 0; h < H; h++) sl[h] = h < H / 2 ? 1.0f / (float)(1 << h) : 0.0f;
     float *dq, *dk, *dv, *dqs, *dsl;
     CK(cudaMalloc(&dq, nel * 4));
@@ -189,7 +192,8 @@ int main(int argc, char **argv) {
     CK(cudaMemcpy(dsl, sl.data(), H * 4, cudaMemcpyHostToDevice));
     sp_bk_attention p;
     memset(&p, 0, sizeof p);
-    p.heads = H, p.kv_heads = H, p.head_dim = d, p.value_dim = d, p.normalizer = "entmax", p.alpha = 1.5f;
+    p.heads = H, p.kv_heads = H, p.head_dim = d, p.value_dim = d;
+    p.normalizer = "entmax", p.alpha = 1.5f;
     void *ws;
     CK(cudaMalloc(&ws, cu_attention_workspace(&p, nmax, nmax, SP_PREC_BF16)));
     for (int n : ns)

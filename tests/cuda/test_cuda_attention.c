@@ -50,13 +50,14 @@ static void need_gpu(void) {
     int n = 0;
     const cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess || n == 0)
-        cr_skip_test("no CUDA device here (%s)", e != cudaSuccess ? cudaGetErrorString(e) : "0 GPUs");
+        cr_skip_test("no CUDA device here (%s)",
+                     e != cudaSuccess ? cudaGetErrorString(e) : "0 GPUs");
 }
 
 #define CK(x)                                                                              \
-    do {                                                                                   \
-        const cudaError_t e_ = (x);                                                        \
-        cr_assert(e_ == cudaSuccess, "%s: %s", #x, cudaGetErrorString(e_));                \
+    do {                                                                                          \
+        const cudaError_t e_ = (x);                                                               \
+        cr_assert(e_ == cudaSuccess, "%s: %s", #x, cudaGetErrorString(e_));                       \
     } while (0)
 
 /* One case: the op's shape and options, and the call's rows. */
@@ -215,26 +216,26 @@ static void both(tcase c) {
     run_case(&c);
 }
 
-#define SHAPES(NORM, A)                                                                       \
-    Test(cuda_attention, NORM##_small) {                                                      \
-        both((tcase){#NORM, A, 4, 2, 16, 16, 100, 100, .alibi = 0});                                      \
-    }                                                                                         \
-    Test(cuda_attention, NORM##_d64_alibi_qscale) {                                           \
-        both((tcase){#NORM, A, 8, 2, 64, 64, 1000, 1000, .alibi = 1, .qscale = 1});           \
-    }                                                                                         \
-    Test(cuda_attention, NORM##_d128_gqa_long) {                                              \
-        both((tcase){#NORM, A, 12, 4, 128, 128, 1500, 2500, .qscale = 1});                    \
-    }                                                                                         \
-    Test(cuda_attention, NORM##_window_softcap) {                                             \
-        both((tcase){#NORM, A, 6, 3, 64, 64, 700, 900, .window = 200, .softcap = 5.0f,        \
-                     .alibi = 1});                                                            \
-    }                                                                                         \
-    Test(cuda_attention, NORM##_decode) {                                                     \
-        both((tcase){#NORM, A, 8, 4, 64, 64, 1, 3001, .alibi = 1, .qscale = 1});              \
-        both((tcase){#NORM, A, 4, 1, 128, 128, 1, 777, .alibi = 0});                                      \
-    }                                                                                         \
-    Test(cuda_attention, NORM##_d256_noncausal) {                                             \
-        both((tcase){#NORM, A, 4, 2, 256, 256, 150, 300, .noncausal = 1});                    \
+#define SHAPES(NORM, A)                                                                           \
+    Test(cuda_attention, NORM##_small) {                                                          \
+        both((tcase){#NORM, A, 4, 2, 16, 16, 100, 100, .alibi = 0});                              \
+    }                                                                                             \
+    Test(cuda_attention, NORM##_d64_alibi_qscale) {                                               \
+        both((tcase){#NORM, A, 8, 2, 64, 64, 1000, 1000, .alibi = 1, .qscale = 1});               \
+    }                                                                                             \
+    Test(cuda_attention, NORM##_d128_gqa_long) {                                                  \
+        both((tcase){#NORM, A, 12, 4, 128, 128, 1500, 2500, .qscale = 1});                        \
+    }                                                                                             \
+    Test(cuda_attention, NORM##_window_softcap) {                                                 \
+        both((tcase){#NORM, A, 6, 3, 64, 64, 700, 900, .window = 200, .softcap = 5.0f,            \
+                     .alibi = 1});                                                                \
+    }                                                                                             \
+    Test(cuda_attention, NORM##_decode) {                                                         \
+        both((tcase){#NORM, A, 8, 4, 64, 64, 1, 3001, .alibi = 1, .qscale = 1});                  \
+        both((tcase){#NORM, A, 4, 1, 128, 128, 1, 777, .alibi = 0});                              \
+    }                                                                                             \
+    Test(cuda_attention, NORM##_d256_noncausal) {                                                 \
+        both((tcase){#NORM, A, 4, 2, 256, 256, 150, 300, .noncausal = 1});                        \
     }
 
 SHAPES(softmax, 0)
