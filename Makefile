@@ -246,8 +246,8 @@ test-cuda: deps
 	    SPARSA_BIN=$(SPARSA) SPARSA_CUDA_MODULE=$(abspath $(CUDA_LIB)) $$t --jobs 1 || fail=1; done; \
 	[ $$fail -eq 0 ]
 
-# GPU benchmarks, sparsa against PyTorch side by side (bench/bench_cuda.sh; bench/README.md,
-# "GPU side by side"). Builds sparsa and the module only when missing: on the GPU machine they
+# GPU benchmarks, sparsa against PyTorch side by side (bench/bench_cuda.sh; docs/SCALING.md,
+# "One GPU"). Builds sparsa and the module only when missing: on the GPU machine they
 # are binaries brought along.
 .PHONY: bench-cuda
 bench-cuda:

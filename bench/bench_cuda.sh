@@ -1,6 +1,6 @@
 #!/bin/sh
 # `make bench-cuda`: sparsa on one GPU against PyTorch on the same GPU, side by side, in one run
-# (issue 17's acceptance tables). See bench/README.md ("GPU side by side").
+# (issue 17's acceptance tables). docs/SCALING.md ("One GPU") describes it and a run.
 #
 #   sh bench/bench_cuda.sh [build/sparsa]
 #
