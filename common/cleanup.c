@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "sparsa_common.h"
@@ -14,8 +15,22 @@
 /* A slot's state: FREE, CLAIMED (being filled; the handler skips it) or ACTIVE. */
 enum { FREE = 0, CLAIMED = 1, ACTIVE = 2 };
 
-static char slot_path[SLOTS][PATH_MAX];
-static volatile sig_atomic_t slot_state[SLOTS];
+typedef struct registry {
+    char path[SLOTS][PATH_MAX];
+    volatile sig_atomic_t state[SLOTS];
+} registry;
+
+/* The table: this process's own, or one shared with a forked child (sp_cleanup_share). */
+static registry own;
+static registry *reg = &own;
+
+int sp_cleanup_share(void) {
+    registry *r = mmap(NULL, sizeof *r, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (r == MAP_FAILED) return -1;
+    memcpy(r, reg, sizeof *r);
+    reg = r;
+    return 0;
+}
 
 /* The absolute form of path into dst (a later chdir must not change what is removed). */
 static int absolute(const char *path, char *dst) {
@@ -38,35 +53,35 @@ int sp_cleanup_register(const char *path) {
     for (int i = 0; i < SLOTS; i++) {
         sig_atomic_t expected = FREE;
         /* claimed atomically: writers may register from several threads */
-        if (!__atomic_compare_exchange_n(&slot_state[i], &expected, CLAIMED, 0,
+        if (!__atomic_compare_exchange_n(&reg->state[i], &expected, CLAIMED, 0,
                                          __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
             continue;
-        if (absolute(path, slot_path[i])) {
-            __atomic_store_n(&slot_state[i], FREE, __ATOMIC_SEQ_CST);
+        if (absolute(path, reg->path[i])) {
+            __atomic_store_n(&reg->state[i], FREE, __ATOMIC_SEQ_CST);
             return -1;
         }
-        __atomic_store_n(&slot_state[i], ACTIVE, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&reg->state[i], ACTIVE, __ATOMIC_SEQ_CST);
         return i;
     }
     return -1;
 }
 
 void sp_cleanup_unregister(int slot) {
-    if (slot >= 0 && slot < SLOTS) __atomic_store_n(&slot_state[slot], FREE, __ATOMIC_SEQ_CST);
+    if (slot >= 0 && slot < SLOTS) __atomic_store_n(&reg->state[slot], FREE, __ATOMIC_SEQ_CST);
 }
 
 static void unlink_registered(void) {
     for (int i = 0; i < SLOTS; i++)
-        if (__atomic_load_n(&slot_state[i], __ATOMIC_SEQ_CST) == ACTIVE) unlink(slot_path[i]);
+        if (__atomic_load_n(&reg->state[i], __ATOMIC_SEQ_CST) == ACTIVE) unlink(reg->path[i]);
 }
 
 void sp_cleanup_run(void) {
     for (int i = 0; i < SLOTS; i++) {
         sig_atomic_t expected = ACTIVE;
-        if (__atomic_compare_exchange_n(&slot_state[i], &expected, CLAIMED, 0,
+        if (__atomic_compare_exchange_n(&reg->state[i], &expected, CLAIMED, 0,
                                         __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
-            unlink(slot_path[i]);
-            __atomic_store_n(&slot_state[i], FREE, __ATOMIC_SEQ_CST);
+            unlink(reg->path[i]);
+            __atomic_store_n(&reg->state[i], FREE, __ATOMIC_SEQ_CST);
         }
     }
 }

@@ -155,6 +155,11 @@ void sp_cleanup_unregister(int slot);
 void sp_cleanup_install_signals(void);
 /* Unlinks every registered path now (error paths, atexit). */
 void sp_cleanup_run(void);
+/* Moves the registry into memory a child forked afterwards shares, so that sp_cleanup_run in
+ * either process removes what the other registered (a supervising parent removes the
+ * temporaries of a child killed by SIGKILL). -1 when the mapping fails (then nothing is
+ * shared). */
+int sp_cleanup_share(void);
 
 /* ---- checked writes ---------------------------------------------------------------------- */
 
