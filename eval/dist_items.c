@@ -32,7 +32,7 @@ int sp_dist_collect(const sp_dist *d, int rc, const void *mine, size_t len, char
                     size_t *all_len, sp_error *err) {
     *all = NULL;
     *all_len = 0;
-    rc = sp_dist_agree(d, rc, err);
+    rc = sp_dist_agree_gather(d, rc, err);
     if (rc) return rc;
     int n = d->mpi ? d->size : 1, me = d->mpi ? d->rank : 0;
     /* the lengths first (8 bytes per rank), then the records at their places */

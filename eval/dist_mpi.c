@@ -1,15 +1,13 @@
-/* dist_mpi.c — the MPI ranks of a run (sparsa_dist.h): Open MPI loaded at run time. The binary
- * links no MPI library, so a plain run needs none; under mpirun (the launcher's environment
- * variables say so) libmpi is opened with dlopen and the few calls used are resolved by name.
- * Open MPI's predefined handles (MPI_COMM_WORLD, MPI_DOUBLE, ...) are the addresses of global
- * objects (ompi_mpi_comm_world, ...), so they too come from dlsym; no mpi.h is needed to
- * build. Only rank 0 prints; a failure on any rank reaches rank 0 through sp_dist_agree. */
+/* dist_mpi.c — Open MPI loaded at run time (dist_mpi.h). The binary links no MPI library, so
+ * a plain run needs none; under mpirun (the launcher's environment variables say so) libmpi
+ * is opened with dlopen and the few calls used are resolved by name. Open MPI's predefined
+ * handles (MPI_COMM_WORLD, MPI_BYTE, ...) are the addresses of global objects
+ * (ompi_mpi_comm_world, ...), so they too come from dlsym; no mpi.h is needed to build. */
 #include <dlfcn.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sparsa_dist.h"
+#include "dist_mpi.h"
 
 typedef void *mpi_handle; /* MPI_Comm, MPI_Datatype: pointers in Open MPI */
 
@@ -27,21 +25,17 @@ static struct {
     int finished;
 } mpi;
 
-static sp_dist world = {0, 0, 1};
-
 #define MSG_BYTES 512 /* one error line travels from a rank to rank 0 */
 
-int sp_dist_launched(void) {
-    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_SIZE");
-}
-
-/* Open MPI's libmpi: SPARSA_MPI_LIB when set, else the soname of Debian's openmpi (3.x, 4.x,
- * 5.x), then the development link. RTLD_GLOBAL: Open MPI's own plugins resolve libmpi's symbols when it loads them. */
+/* A cluster's own Open MPI build, when SPARSA_MPI_LIB names one. */
 static const char *chosen_library(void) {
-    const char *chosen = getenv("SPARSA_MPI_LIB"); /* a cluster's own Open MPI build */
+    const char *chosen = getenv("SPARSA_MPI_LIB");
     return chosen && *chosen ? chosen : NULL;
 }
 
+/* Open MPI's libmpi: the chosen one, else the soname of Debian's openmpi (3.x, 4.x, 5.x), then
+ * the development link. RTLD_GLOBAL: Open MPI's own plugins resolve libmpi's symbols when it
+ * loads them. */
 static void *open_library(void) {
     if (chosen_library()) return dlopen(chosen_library(), RTLD_NOW | RTLD_GLOBAL);
     static const char *const names[] = {"libmpi.so.40", "libmpi.so", NULL};
@@ -59,7 +53,8 @@ static int resolve(void **slot, const char *name, sp_error *err) {
                    "needs Open MPI's libmpi.so.40)", name);
 }
 
-static int load(sp_error *err) {
+int sp_mpi_load(sp_error *err) {
+    if (mpi.lib) return SP_OK;
     mpi.lib = open_library();
     if (!mpi.lib)
         return sp_fail(err, SP_ERR_INPUT, "started by mpirun, but Open MPI's library %s cannot "
@@ -79,39 +74,25 @@ static int load(sp_error *err) {
     return SP_OK;
 }
 
-int sp_dist_init(sp_dist *d, sp_error *err) {
-    memset(d, 0, sizeof *d);
-    d->size = 1;
-    if (world.mpi) { /* a command that asks again (the CLI before eval's run): the same world */
-        *d = world;
-        return SP_OK;
-    }
-    if (!sp_dist_launched()) return SP_OK;
-    if (!mpi.lib && load(err)) return SP_ERR_INPUT;
-    if (mpi.init(NULL, NULL) != 0) return sp_fail(err, SP_ERR_RUNTIME, "MPI_Init failed");
-    mpi.comm_rank(mpi.world, &d->rank);
-    mpi.comm_size(mpi.world, &d->size);
-    d->mpi = 1;
-    world = *d;
+int sp_mpi_start(int *rank, int *size) {
+    if (mpi.init(NULL, NULL) != 0) return SP_ERR_RUNTIME;
+    mpi.comm_rank(mpi.world, rank);
+    mpi.comm_size(mpi.world, size);
     return SP_OK;
 }
 
-const sp_dist *sp_dist_world(void) { return &world; }
-
-int sp_dist_agree(const sp_dist *d, int rc, sp_error *err) {
-    if (!d->mpi || d->size == 1) return rc;
-    int n = d->size;
-    int *codes = d->rank == 0 ? calloc((size_t)n, sizeof *codes) : NULL;
-    char *msgs = d->rank == 0 ? calloc((size_t)n, MSG_BYTES) : NULL;
+int sp_mpi_agree(int rank, int size, int rc, sp_error *err) {
+    int *codes = rank == 0 ? calloc((size_t)size, sizeof *codes) : NULL;
+    char *msgs = rank == 0 ? calloc((size_t)size, MSG_BYTES) : NULL;
     char mine[MSG_BYTES] = {0};
     if (rc) snprintf(mine, sizeof mine, "%s", err->msg);
-    if (d->rank == 0 && (!codes || !msgs)) abort(); /* the job cannot agree without memory */
+    if (rank == 0 && (!codes || !msgs)) abort(); /* the job cannot agree without memory */
     mpi.gather(&rc, 1, mpi.integer, codes, 1, mpi.integer, 0, mpi.world);
     mpi.gather(mine, MSG_BYTES, mpi.byte, msgs, MSG_BYTES, mpi.byte, 0, mpi.world);
     int agreed = rc;
-    if (d->rank == 0) {
+    if (rank == 0) {
         agreed = 0;
-        for (int r = 0; r < n && !agreed; r++) {
+        for (int r = 0; r < size && !agreed; r++) {
             if (!codes[r]) continue;
             agreed = codes[r];
             if (r != 0)
@@ -127,21 +108,19 @@ int sp_dist_agree(const sp_dist *d, int rc, sp_error *err) {
 #define CHUNK ((uint64_t)1 << 30) /* bytes per message: a count MPI takes as int */
 #define TAG_SUMS 18
 
-int sp_dist_gather_bytes(const sp_dist *d, void *buf, const uint64_t *at, sp_error *err) {
-    (void)err;
-    if (!d->mpi || d->size == 1) return SP_OK;
+void sp_mpi_gather_bytes(int rank, int size, void *buf, const uint64_t *at) {
     /* Point to point, rank by rank, in pieces of at most CHUNK: rank 0 receives each rank's
      * bytes straight at their place; nothing is aliased and no count overflows an int. */
-    if (d->rank != 0) {
-        char *mine = (char *)buf + at[d->rank];
-        uint64_t len = at[d->rank + 1] - at[d->rank];
+    if (rank != 0) {
+        char *mine = (char *)buf + at[rank];
+        uint64_t len = at[rank + 1] - at[rank];
         for (uint64_t off = 0; off < len; off += CHUNK) {
             uint64_t piece = len - off < CHUNK ? len - off : CHUNK;
             mpi.send(mine + off, (int)piece, mpi.byte, 0, TAG_SUMS, mpi.world);
         }
-        return SP_OK;
+        return;
     }
-    for (int r = 1; r < d->size; r++) {
+    for (int r = 1; r < size; r++) {
         char *theirs = (char *)buf + at[r];
         uint64_t len = at[r + 1] - at[r];
         for (uint64_t off = 0; off < len; off += CHUNK) {
@@ -149,11 +128,10 @@ int sp_dist_gather_bytes(const sp_dist *d, void *buf, const uint64_t *at, sp_err
             mpi.recv(theirs + off, (int)piece, mpi.byte, r, TAG_SUMS, mpi.world, NULL);
         }
     }
-    return SP_OK;
 }
 
-void sp_dist_finish(sp_dist *d) {
-    if (!d->mpi || mpi.finished) return;
+void sp_mpi_finish(void) {
+    if (!mpi.lib || mpi.finished) return;
     mpi.finished = 1;
     mpi.finalize();
 }

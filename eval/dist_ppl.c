@@ -91,7 +91,7 @@ int sp_ppl_gather(sp_ppl_run *run, sp_error *err) {
     const sp_dist *d = sp_dist_world();
     if (!d->mpi || d->size == 1) return SP_OK;
     chosen.agreed = 1;
-    int rc = sp_dist_agree(d, SP_OK, err);
+    int rc = sp_dist_agree_gather(d, SP_OK, err);
     if (rc) return rc;
     sp_dist_range *ranges = calloc((size_t)d->size, sizeof *ranges);
     if (!ranges) abort(); /* the other ranks wait in the gather: no way back from here */

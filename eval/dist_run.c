@@ -43,8 +43,11 @@ int sp_ppl_run_split(const sp_ppl_job *job, const sp_ppl_split *split, FILE *out
     sp_ppl_run *run = NULL;
     if (!rc) rc = sp_ppl_prepare(&mine, &run, err);
     rc = sp_dist_agree(&d, rc, err);
+    /* After a failed agreement no rank makes another collective call (a rank whose command
+     * died stands in for it in one agreement only: docs/SCALING.md). */
+    int failed_together = rc != 0;
     if (!rc) rc = sp_ppl_execute(run, err); /* its reduction gathers the ranks' sums */
-    if (!sp_ppl_gather_agreed()) rc = sp_dist_agree(&d, rc, err);
+    if (!failed_together && !sp_ppl_gather_agreed()) rc = sp_dist_agree(&d, rc, err);
     if (!rc && d.rank == 0) {
         if (split->shards) rc = sp_ppl_write_part(run, split->part_path, split->version, err);
         else sp_ppl_report(run, out, json);

@@ -45,13 +45,20 @@ typedef struct sp_dist {
  * PMIX_RANK or PMI_SIZE set). */
 int sp_dist_launched(void);
 /* Without a launcher: rank 0 of 1, nothing loaded. Under one: loads Open MPI's libmpi
- * (libmpi.so.40, then libmpi.so) with dlopen, resolves the few functions and handles used and
- * calls MPI_Init. A library that cannot be loaded is SP_ERR_INPUT naming what is missing. */
+ * (libmpi.so.40, then libmpi.so) with dlopen and resolves the few functions and handles used
+ * (a library that cannot be loaded is SP_ERR_INPUT naming what is missing), then forks: the
+ * process mpirun started stays to talk to MPI (MPI_Init ... MPI_Finalize) and ends with the
+ * command's status; the call returns in the child, which runs the command. So it must come
+ * before any thread or OpenMP team is started and before any temporary is registered. A
+ * second call returns the same world. */
 int sp_dist_init(sp_dist *d, sp_error *err);
 /* Collective: every rank passes its status; all get the first non-zero one in rank order
  * (0 when all succeeded). On rank 0 err then holds that rank's message, "rank R: " first when
  * R is not 0 (rank 0's own message is left as it is). Without MPI: returns rc. */
 int sp_dist_agree(const sp_dist *d, int rc, sp_error *err);
+/* sp_dist_agree where, on success, sp_dist_gather_bytes calls follow (a rank whose command
+ * died then knows it cannot stand in for it; docs/SCALING.md, "A rank that dies"). */
+int sp_dist_agree_gather(const sp_dist *d, int rc, sp_error *err);
 /* Collective: every rank's bytes [at[rank], at[rank + 1]) of buf into buf on rank 0 (at has
  * size + 1 offsets, ascending). Runs as several gathers when a part passes 1 GiB. */
 int sp_dist_gather_bytes(const sp_dist *d, void *buf, const uint64_t *at, sp_error *err);

@@ -108,8 +108,10 @@ Test(dist_mpi, failing_rank_named) {
     cr_assert_eq(system(rm), 0);
 }
 
-/* A rank killed mid-run: mpirun ends the job (the other ranks get SIGTERM), the exit status
- * is not 0, no report is printed, and no temporary is left in the working folder. */
+/* The process mpirun started for a rank killed mid-run (not the command it runs, which
+ * test_dist_killed.c kills): mpirun ends the job (the other ranks get SIGTERM, the rank's
+ * command gets SIGTERM from the kernel as its parent dies), the exit status is not 0, no
+ * report is printed, and no temporary is left in the working folder. */
 Test(dist_mpi, killed_rank_ends_the_job) {
     tu_need_mpirun();
     char dir[] = "/tmp/sparsa_dist_killXXXXXX", line[2048], *out = NULL, *err = NULL;
