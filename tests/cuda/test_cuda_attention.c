@@ -69,6 +69,7 @@ typedef struct tcase {
     int alibi, qscale, window, noncausal, topk, div2;
     float softcap, qamp;
     int precision;            /* SP_PREC_FP32 or SP_PREC_BF16 (bf16 cache and kernels) */
+    size_t nan_row;           /* > 0: element 0 of head 0 of query row nan_row − 1 is NaN */
 } tcase;
 
 /* A device copy of host[0 … bytes), or zeros when host is NULL. */
@@ -98,6 +99,7 @@ static void make_inputs(const tcase *c, inputs *in) {
     for (size_t i = 0; i < nk * c->Hk * c->dv; i++) in->v[i] = urand();
     for (size_t i = 0; i < nq * c->H; i++) in->qs[i] = 1.25f + 0.75f * urand();
     for (int h = 0; h < c->H; h++) in->slopes[h] = h < c->H / 2 ? 1.0f / (float)(h + 1) : 0.0f;
+    if (c->nan_row) in->q[(c->nan_row - 1) * c->H * c->d] = NAN;
 }
 
 static void free_inputs(inputs *in) {
@@ -177,6 +179,10 @@ static void run_case(const tcase *c) {
     const double tol = bf16 ? 2e-2 : 1e-4;
     double worst = 0.0;
     for (size_t i = 0; i < no; i++) {
+        if (isnan(want[i])) { /* a NaN score makes its row NaN, as on the CPU */
+            cr_assert(isnan(got[i]), "out[%zu]: got %.9g, want NaN", i, got[i]);
+            continue;
+        }
         const double err = fabs((double)got[i] - want[i]) / fmax(1.0, fabs(want[i]));
         cr_assert(isfinite(got[i]) && err <= tol,
                   "%s α=%g H%d/%d d%d nq%zu nk%zu: out[%zu] (row %zu, head %zu) got %.9g want %.9g",
@@ -251,6 +257,17 @@ Test(cuda_attention, entmax_other_alpha) {
 Test(cuda_attention, entmax_overflow_rows) {
     both((tcase){"entmax", 1.1f, 4, 2, 64, 64, 300, 3000, .qamp = 0.5f});
     both((tcase){"entmax", 1.5f, 4, 2, 64, 64, 200, 4000, .qamp = 0.2f});
+}
+
+/* A NaN in one query row makes that row's head NaN and leaves every other row as it was. */
+Test(cuda_attention, nan_query_row) {
+    const char *norms[] = {"softmax", "entmax", "sparsemax"};
+    for (int k = 0; k < 3; k++) {
+        tcase c = {norms[k], 1.5f, 4, 2, 64, 64, 200, 300, .nan_row = 77};
+        run_case(&c);
+        c.precision = SP_PREC_BF16;
+        run_case(&c);
+    }
 }
 
 Test(cuda_attention, value_dim_differs) {
