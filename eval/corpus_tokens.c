@@ -55,7 +55,7 @@ static int tokenize_lines(const sp_tokenizer *tok, const char *text, size_t len,
     int nt = threads > 0 ? threads : omp_get_max_threads();
     if (!rc) {
         /* one line's encoding never depends on another's: any schedule gives the same ids */
-#pragma omp parallel for schedule(dynamic, 64) num_threads(nt)
+#pragma omp parallel for schedule(dynamic, 4) num_threads(nt)
         for (size_t i = 0; i < n; i++) {
             sp_error line_err = {0};
             codes[i] = line_len[i] ? sp_tokenizer_encode_threads(tok, text + at[i], line_len[i],
