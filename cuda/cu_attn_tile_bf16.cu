@@ -211,9 +211,11 @@ __device__ float step_gather(bf_smem<D> &s, const float (*S)[4], rows2 &rw, cons
     return wm;
 }
 
-/* Entmax pass 2 on the tile: weights [(α−1)(s − m) − τ]_+^e in place, support counted. */
-__device__ void step_out(float (*S)[4], rows2 &rw, float alpha, int j0) {
+/* Entmax pass 2 on the tile: weights [(α−1)(s − m) − τ]_+^e in place, support counted.
+ * Returns whether any of the warp's rows has a key of the tile in its support. */
+__device__ bool step_out(float (*S)[4], rows2 &rw, float alpha, int j0) {
     const float am1 = alpha - 1.0f, ex = 1.0f / am1;
+    int warp_any = 0;
 #pragma unroll
     for (int hr = 0; hr < 2; hr++) {
         float sum = 0.0f;
@@ -233,11 +235,13 @@ __device__ void step_out(float (*S)[4], rows2 &rw, float alpha, int j0) {
         any |= __shfl_xor_sync(0xffffffffu, any, 1);
         any |= __shfl_xor_sync(0xffffffffu, any, 2);
         rw.l[hr] += sum;
+        warp_any |= any;
         if (any && j0 / CU_ATTN_STAT_TK != rw.last64[hr]) {
             rw.stiles[hr]++;
             rw.last64[hr] = j0 / CU_ATTN_STAT_TK;
         }
     }
+    return __any_sync(0xffffffffu, warp_any);
 }
 
 /* The block's setup: q' into shared memory as bf16, the rows' ranges, and for the output pass
@@ -419,9 +423,11 @@ __global__ void __launch_bounds__(128) tile_bf16(const cu_attn_geom g, const cu_
                 s.mmin = fminf(fminf(s.wmin[0], s.wmin[1]), fminf(s.wmin[2], s.wmin[3]));
             }
         } else {
+            /* the output pass multiplies V only for a warp with support in the tile */
+            bool pv = true;
             if (MODE == CU_TILE_SOFTMAX) step_softmax<D>(S, O, rw);
-            else step_out(S, rw, g.alpha, j0);
-            tile_pv<D>(s, stg, S, O);
+            else pv = step_out(S, rw, g.alpha, j0);
+            if (pv) tile_pv<D>(s, stg, S, O);
         }
         __syncthreads();
         it = nx, stg ^= 1;
