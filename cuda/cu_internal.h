@@ -78,6 +78,7 @@ enum {
     CU_SCR_ATTN,            /* cu_attention_forward's workspace */
     CU_SCR_SCORE_LOGITS,    /* the scoring head's vocabulary chunk */
     CU_SCR_SCORE_STATE,     /* per-row running max, sum, target logit */
+    CU_SCR_SCORE_INPUT,     /* the LM head's input rows of one scoring block */
     CU_SCR_TOKENS,          /* the call's token ids and targets */
     CU_SCR_COUNT
 };

@@ -117,35 +117,77 @@ static int post_ops(cu_session *s, size_t head, float *chunk, size_t count, sp_e
     return rc;
 }
 
+/* The LM head's input for rows r0..r0+nb: the ops before the head run in blocks of the
+ * tail's rows, their result gathered into CU_SCR_SCORE_INPUT so the head's GEMMs see all nb
+ * rows at once (taller products than the tail's blocks). *src: the rows' id for cu_gemm. */
+static int head_input(cu_session *s, size_t head, const int32_t *dev_tok, size_t pos, size_t r0,
+                      size_t nb, const float **x, int *src, sp_error *err) {
+    const sp_bk_model *m = s->cm->m;
+    const sp_bk_op *hop = &m->ops[head];
+    size_t d = hop->in_width[0];
+    s->run_seq++;  /* new rows under the same ids */
+    *src = hop->in[0];
+    if (m->tail_start == head) {
+        *x = cu_plan_value(s, hop->in[0], r0);
+        return SP_OK;
+    }
+    void *buf;
+    int rc = cu_scratch(s, CU_SCR_SCORE_INPUT, nb * d * sizeof(float), &buf, err);
+    for (size_t b0 = r0; !rc && b0 < r0 + nb; b0 += s->tail_rows) {
+        size_t bn = r0 + nb - b0 < s->tail_rows ? r0 + nb - b0 : s->tail_rows;
+        rc = cu_run_ops(s, m->tail_start, head, bn, pos + b0, b0, dev_tok, err);
+        cudaError_t e = rc ? cudaSuccess
+                           : cudaMemcpyAsync((float *)buf + (b0 - r0) * d,
+                                             cu_plan_value(s, hop->in[0], b0),
+                                             bn * d * sizeof(float), cudaMemcpyDeviceToDevice,
+                                             s->stream);
+        if (e != cudaSuccess) rc = cu_fail_cuda(err, e, "gathering the LM head's input", 0);
+    }
+    s->run_seq++;
+    *x = (const float *)buf;
+    *src = (int)m->n_values;  /* no value has this id: the gathered rows */
+    return rc;
+}
+
 /* Folds the logits of rows r0..r0+nb into st: through the head in chunks, or whole. */
 static int fold_block(cu_session *s, long head, const int32_t *dev_tok, const int32_t *dev_tgt,
                       size_t pos, size_t r0, size_t nb, double *st, sp_error *err) {
     const sp_bk_model *m = s->cm->m;
     size_t vocab = m->values[m->out_value].width;
-    size_t last = head >= 0 ? (size_t)head : m->n_ops;
-    int rc = cu_run_ops(s, m->tail_start, last, nb, pos + r0, r0, dev_tok, err);
-    if (rc) return rc;
     if (head < 0) {
-        fold_chunk<<<(unsigned)nb, CU_THREADS, 0, s->stream>>>(
+        int rc = cu_run_ops(s, m->tail_start, m->n_ops, nb, pos + r0, r0, dev_tok, err);
+        if (!rc) fold_chunk<<<(unsigned)nb, CU_THREADS, 0, s->stream>>>(
             cu_plan_value(s, m->out_value, r0), vocab, vocab, 0, dev_tgt + r0, st, nb);
-        return SP_OK;
+        return rc;
     }
     const sp_bk_op *hop = &m->ops[head];
     const cu_op_dev *hdev = &s->cm->dev[head];
-    const float *x = cu_plan_value(s, hop->in[0], r0);
+    const float *x = NULL;
+    int src;
     void *chunk;
     size_t step = s->score_chunk;
-    rc = cu_scratch(s, CU_SCR_SCORE_LOGITS, nb * step * sizeof(float), &chunk, err);
+    int rc = head_input(s, (size_t)head, dev_tok, pos, r0, nb, &x, &src, err);
+    if (!rc) rc = cu_scratch(s, CU_SCR_SCORE_LOGITS, nb * step * sizeof(float), &chunk, err);
     for (size_t c0 = 0; !rc && c0 < vocab; c0 += step) {
         size_t cw = vocab - c0 < step ? vocab - c0 : step;
         float *y = (float *)chunk;
-        rc = cu_gemm(s, x, hop->in[0], nb, hop->in_width[0], &hdev->w[0], c0, cw, y, cw, err);
+        rc = cu_gemm(s, x, src, nb, hop->in_width[0], &hdev->w[0], c0, cw, y, cw, err);
         if (!rc && hdev->vec[0]) rc = cu_add_bias(y, nb, cw, cw, hdev->vec[0] + c0, s->stream, err);
         if (!rc) rc = post_ops(s, (size_t)head, y, nb * cw, err);
         if (!rc) fold_chunk<<<(unsigned)nb, CU_THREADS, 0, s->stream>>>(y, cw, cw, c0,
                                                                          dev_tgt + r0, st, nb);
     }
     return rc;
+}
+
+/* Rows per scoring block: the tail's blocks without a chunkable head; with one, up to
+ * CU_SCORE_ROWS while a chunk of logits stays within 2^26 floats (256 MB). */
+#define CU_SCORE_ROWS 2048
+static size_t score_rows(const cu_session *s, long head) {
+    if (head < 0) return s->tail_rows;
+    size_t rows = ((size_t)1 << 26) / s->score_chunk;
+    rows = rows > CU_SCORE_ROWS ? CU_SCORE_ROWS : rows;
+    return rows < s->tail_rows ? s->tail_rows : rows;
 }
 
 int cu_forward_nll(void *session, const int32_t *tokens, size_t n, size_t pos,
@@ -161,7 +203,7 @@ int cu_forward_nll(void *session, const int32_t *tokens, size_t n, size_t pos,
                                     cudaMemcpyHostToDevice, s->stream);
     if (e != cudaSuccess) return cu_fail_cuda(err, e, "copying targets", 0);
     long head = find_head(s->cm->m);
-    size_t rows = s->tail_rows;
+    size_t rows = score_rows(s, head);
     void *stv = NULL;
     rc = cu_scratch(s, CU_SCR_SCORE_STATE, ST_COUNT * rows * sizeof(double), &stv, err);
     double *st = (double *)stv;
