@@ -121,7 +121,8 @@ int main(int argc, char **argv) {
     }
     sp_model *m32 = open_as(argv[1], SP_PREC_FP32), *m16 = open_as(argv[1], SP_PREC_BF16);
     size_t vocab = (size_t)sp_model_vocab_size(m32);
-    store s32 = {vocab, malloc(ctx * vocab * sizeof(float))}, s16 = {vocab, malloc(ctx * vocab * sizeof(float))};
+    store s32 = {vocab, malloc(ctx * vocab * sizeof(float))};
+    store s16 = {vocab, malloc(ctx * vocab * sizeof(float))};
     if (!s32.dst || !s16.dst) {
         fprintf(stderr, "bf16_parity: out of memory\n");
         return 1;

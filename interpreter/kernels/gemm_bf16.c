@@ -109,7 +109,8 @@ static int blocked_range(const job *jb, size_t r0, size_t r1, size_t c0, size_t 
         size_t nc = c1 - jc < NC ? c1 - jc : NC;
         for (size_t pc = 0; pc < jb->k; pc += KC) {
             size_t kc = jb->k - pc < KC ? jb->k - pc : KC, kcp = (kc + 1) / 2;
-            for (size_t jp = 0; jp < nc; jp += NR) sp_bf16_pack_w(jb->w, jb->k, jb->n, jc + jp, pc, kc, wp + jp * kcp);
+            for (size_t jp = 0; jp < nc; jp += NR)
+                sp_bf16_pack_w(jb->w, jb->k, jb->n, jc + jp, pc, kc, wp + jp * kcp);
             for (size_t ic = r0; ic < r1; ic += MC) {
                 size_t mc = r1 - ic < MC ? r1 - ic : MC;
                 for (size_t ip = 0; ip < mc; ip += MR) pack_x_panel(jb, ic + ip, r1, pc, kc, xp + ip * KCP);

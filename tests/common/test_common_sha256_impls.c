@@ -31,7 +31,8 @@ static uint64_t next(uint64_t *s) {
 static void skip_without_ni(void) {
     if (sp_sha256_blocks_x86() == NULL) {
         sp_sha256_use("auto");
-        cr_skip("this CPU has no SHA extensions (CPUID leaf 7 EBX bit 29): only the portable SHA-256 runs here");
+        cr_skip("this CPU has no SHA extensions (CPUID leaf 7 EBX bit 29): only the portable "
+                "SHA-256 runs here");
     }
 }
 

@@ -48,8 +48,9 @@ static void check_product(size_t m, size_t k, size_t n, int with_bias) {
             }
             double tol = (double)(k + 2) * 1.2e-7 * mag + 1e-30;
             double got = y[i * n + j];
-            cr_assert(fabs(got - s) <= tol, "m %zu k %zu n %zu bias %d: y[%zu][%zu] = %.9g, want %.9g (tol %.3g)",
-                      m, k, n, with_bias, i, j, got, s, tol);
+            cr_assert(fabs(got - s) <= tol,
+                      "m %zu k %zu n %zu bias %d: y[%zu][%zu] = %.9g, want %.9g (tol %.3g)", m, k, n,
+                      with_bias, i, j, got, s, tol);
         }
     free(x);
     free(bias);
@@ -78,7 +79,8 @@ Test(kernels_gemm_bf16, operands_are_rounded_to_bf16_not_truncated) {
 }
 
 static void threads_case(size_t m, size_t k, size_t n) {
-    float *x = malloc(m * k * sizeof(float)), *y1 = malloc(m * n * sizeof(float)), *y2 = malloc(m * n * sizeof(float));
+    float *x = malloc(m * k * sizeof(float));
+    float *y1 = malloc(m * n * sizeof(float)), *y2 = malloc(m * n * sizeof(float));
     uint16_t *w = malloc(n * k * sizeof(uint16_t));
     cr_assert(x && y1 && y2 && w);
     for (size_t i = 0; i < m * k; i++) x[i] = rnd();
