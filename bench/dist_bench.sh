@@ -1,7 +1,8 @@
 #!/bin/sh
-# dist_bench.sh — throughput of perplexity over MPI ranks on this machine: 2 ranks × 1 thread
-# against 1 rank × 1 thread on the benchmark Llama with a text tokenizer (llama-bpe4k,
+# dist_bench.sh — throughput of an evaluation over MPI ranks on this machine: 2 ranks × 1
+# thread against 1 rank × 1 thread on the benchmark Llama with a text tokenizer (llama-bpe4k,
 # bench/make_models.py, about 22.6M parameters), ctx 1024, on examples/data/moby_dick.txt.
+# BENCH_CMD=perplexity (default) or kld (the model against itself: two forwards per window).
 # Each configuration runs RUNS times (default 3) and the best wall time counts (the machine may
 # be shared); the load average is printed before and after. The CPU seconds of all ranks
 # (user + system, from /usr/bin/time) are printed too: on a busy machine the wall time says
@@ -29,7 +30,13 @@ fi
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT INT TERM
-ARGS="perplexity $MODEL $CORPUS --ctx 1024 --max-tokens $TOKENS --threads 1 --json"
+BENCH_CMD=${BENCH_CMD:-perplexity}
+case "$BENCH_CMD" in
+    perplexity) ARGS="perplexity $MODEL $CORPUS" ;;
+    kld) ARGS="kld $MODEL $MODEL $CORPUS" ;;
+    *) echo "dist_bench: BENCH_CMD must be perplexity or kld" >&2; exit 2 ;;
+esac
+ARGS="$ARGS --ctx 1024 --max-tokens $TOKENS --threads 1 --json"
 MPI="mpirun -q --allow-run-as-root --bind-to core"
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
 
@@ -50,7 +57,7 @@ best_of() {
     echo "$best"
 }
 
-echo "== perplexity over MPI ranks: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
+echo "== $BENCH_CMD over MPI ranks: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
 echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 R1=$(best_of $MPI -n 1 "$SPARSA" $ARGS); cp "$TMP/out" "$TMP/one.json"
 R2=$(best_of $MPI -n 2 "$SPARSA" $ARGS); cp "$TMP/out" "$TMP/two.json"
@@ -58,6 +65,7 @@ RP=$(best_of "$SPARSA" $ARGS); cp "$TMP/out" "$TMP/plain.json"
 T1=${R1% *}; T2=${R2% *}; TP=${RP% *}; C1=${R1#* }; C2=${R2#* }; CP=${RP#* }
 echo "   load average after:  $(cut -d' ' -f1-3 /proc/loadavg)"
 WIN=$(sed -n 's/.*"windows": \([0-9]*\).*/\1/p' "$TMP/plain.json" | head -n 1)
+WIN=${WIN:-$((TOKENS / 1024))}
 TOK=$((WIN * 1024))
 rate() { awk -v n="$TOK" -v t="$1" 'BEGIN { printf "%.0f", n / t }'; }
 echo "   $WIN windows of 1024 tokens ($TOK tokens fed), best of $RUNS, wall time including start-up"

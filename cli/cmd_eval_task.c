@@ -127,7 +127,10 @@ static const cli_command command = {
              "Defaults come from the model's metadata (task.generation_multiplier, task.bos_id, "
              "task.eos_id,\ntask.sep_id), else the paper's tokenizer (bos vocab-4, eos vocab-3, "
              "sep vocab-1); --sep none\nfor flip-flop. Each accuracy comes with its 95% Wilson "
-             "score interval.\n",
+             "score interval.\n"
+             "Under mpirun each rank runs a share of the samples and rank 0 prints the report "
+             "of one run;\n--shard K/N -o PART runs part K alone, for sparsa merge "
+             "(docs/SCALING.md).\n",
     .options = option_rows,
     .max_positional = 1,
 };

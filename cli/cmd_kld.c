@@ -67,7 +67,9 @@ static const cli_command command = {
              "mean KL divergence\nKL(base || other) in nats with its standard error, its "
              "percentiles and maximum, the rate\nof positions whose most likely token agrees "
              "and the RMS difference of the probability\nof the correct token (llama.cpp's "
-             "definitions; docs/WORKBENCH.md). The two tokenizers\nmust agree.\n",
+             "definitions; docs/WORKBENCH.md). The two tokenizers\nmust agree. Under mpirun "
+             "each rank runs a share of the windows and rank 0 prints the\nreport of one run "
+             "(docs/SCALING.md).\n",
     .options = options,
     .max_positional = SIZE_MAX,
 };

@@ -56,7 +56,8 @@ static const cli_command command = {
              "its\ncontinuation given its context, with prompts and tokenization as in "
              "lm-evaluation-harness;\nacc picks the most likely choice, acc_norm the most likely "
              "per byte of the choice\n(docs/WORKBENCH.md gives the layouts and where the official "
-             "files come from).\n",
+             "files come from).\nUnder mpirun each rank scores a share of the questions and "
+             "rank 0 prints the report of one run\n(docs/SCALING.md).\n",
     .options = options,
     .max_positional = 2,
 };

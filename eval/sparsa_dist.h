@@ -1,12 +1,12 @@
 /* sparsa_dist.h — eval/'s public interface for evaluation spread over processes: the ranks of
  * an MPI job (the MPI library is loaded at run time, only under mpirun) and the deterministic
- * parts of `perplexity --shard K/N`, joined later by `sparsa merge`. docs/SCALING.md explains
- * the design and how to run it on a cluster.
+ * parts of `perplexity --shard K/N` and `eval-task --shard K/N`, joined later by `sparsa
+ * merge`. docs/SCALING.md explains the design and how to run it on a cluster.
  *
- * Bit-identical results whatever the split: every window's NLL sums are computed by exactly
- * one process and stored at the window's place in the run's array (run order: each model, each
- * ctx, each file, each window); rank 0 (or merge) gathers them and the run's own final
- * reduction adds them in that order, exactly as a single process does. */
+ * Bit-identical results whatever the split: every item (a perplexity or kld window, an
+ * eval-task sample, an mc question) is computed by exactly one process, which keeps what it
+ * contributes before any sum is formed; rank 0 (or merge) gathers these and adds them in item
+ * order with the code a single process runs. */
 #ifndef SPARSA_DIST_H
 #define SPARSA_DIST_H
 
