@@ -98,7 +98,8 @@ size_t cu_attention_workspace(const sp_bk_attention *p, size_t max_q, size_t max
 }
 
 cudaError_t cu_attn_run_entmax(const cu_attn_geom *g, const cu_attn_call *c, int bf16) {
-    const int bq = bf16 ? 64 : cu_attn_f32_block_q(g), bk = bf16 ? 64 : cu_attn_f32_block_k(g);
+    const int bq = bf16 ? cu_attn_bf16_block_q(g) : cu_attn_f32_block_q(g);
+    const int bk = bf16 ? 64 : cu_attn_f32_block_k(g);
     cu_ent_ws w;
     cu_attn_ent_layout(g, bq, bk, c->workspace, &w);
     cudaError_t e = cudaSuccess;
