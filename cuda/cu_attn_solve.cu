@@ -17,27 +17,42 @@
  */
 #include "cu_attn_internal.h"
 
-/* Sums over the active values {x > τ} of a row's candidate list in memory (L1-resident
- * after the first pass), x = (α−1)(s − m) for the stored scores s, by one warp. */
-struct warp_row {
+/* Sums over the active values {x > τ} of a row's candidate list, x = (α−1)(s − m) for the
+ * stored scores s (−inf for the stale ones), by one warp. NL > 0: the lane's values are held
+ * in NL registers (lists up to 32·NL); NL = 0: read from memory at every step (L1-resident). */
+template <int NL> struct warp_row {
     const float *s;
     int n;
     float m, am1;
-    __device__ float x(int j) const {
+    float reg[NL > 0 ? NL : 1];
+    __device__ float xm(int j) const {
         const float v = am1 * (s[j] - m);
         return v > -1.0f ? v : -INFINITY;
+    }
+    __device__ void load() {
+        for (int i = 0; i < NL; i++) {
+            const int j = (threadIdx.x & 31) + 32 * i;
+            reg[i] = j < n ? xm(j) : -INFINITY;
+        }
+    }
+    template <class F> __device__ void each(F f) const {
+        if (NL > 0) {
+#pragma unroll
+            for (int i = 0; i < NL; i++) f(reg[i]);
+        } else {
+            for (int j = threadIdx.x & 31; j < n; j += 32) f(xm(j));
+        }
     }
     __device__ void moments(double tau, double *k, double *d1, double *d2, float *xmin) const {
         double a = 0, b = 0, c = 0;
         float mn = INFINITY;
-        for (int j = threadIdx.x & 31; j < n; j += 32) {
-            const float v = x(j);
+        each([&](float v) {
             if (v > tau) {
                 const double d = (double)v - tau;
                 a += 1.0, b += d, c += d * d;
                 mn = fminf(mn, v);
             }
-        }
+        });
         for (int o = 16; o > 0; o >>= 1) {
             a += __shfl_xor_sync(0xffffffffu, a, o);
             b += __shfl_xor_sync(0xffffffffu, b, o);
@@ -48,19 +63,25 @@ struct warp_row {
     }
     __device__ void halley(double tau, double e, double *f, double *f1, double *f2) const {
         double a = 0, b = 0, c = 0;
-        for (int j = threadIdx.x & 31; j < n; j += 32) {
-            const float v = x(j);
+        each([&](float v) {
             if (v > tau) {
                 const double d = (double)v - tau, pe = pow(d, e);
                 a += pe, b -= e * pe / d, c += e * (e - 1.0) * pe / (d * d);
             }
-        }
+        });
         for (int o = 16; o > 0; o >>= 1) {
             a += __shfl_xor_sync(0xffffffffu, a, o);
             b += __shfl_xor_sync(0xffffffffu, b, o);
             c += __shfl_xor_sync(0xffffffffu, c, o);
         }
         *f = a - 1.0, *f1 = b, *f2 = c;
+    }
+    /* the number of candidates (x > −1) */
+    __device__ double count() const {
+        int c = 0;
+        each([&](float v) { c += v > -1.0f; });
+        for (int o = 16; o > 0; o >>= 1) c += __shfl_xor_sync(0xffffffffu, c, o);
+        return (double)c;
     }
 };
 
@@ -153,11 +174,15 @@ __global__ void __launch_bounds__(256) solve_warps(const cu_attn_geom g, const c
         if (lane == 0) ovf[atomicAdd(ovf_n, 1)] = (int)item;
         return;
     }
-    const warp_row row = {w.cand + item * w.cap, cnt, m, am1};
-    int c = 0;
-    for (int j = lane; j < cnt; j += 32) c += row.x(j) > -1.0f;
-    for (int o = 16; o > 0; o >>= 1) c += __shfl_xor_sync(0xffffffffu, c, o);
-    const double tau = solve_tau(row, (double)c, g.alpha);
+    double tau;
+    if (cnt <= 32 * 16) { /* most rows: the list in registers */
+        warp_row<16> row = {w.cand + item * w.cap, cnt, m, am1, {}};
+        row.load();
+        tau = solve_tau(row, row.count(), g.alpha);
+    } else {
+        const warp_row<0> row = {w.cand + item * w.cap, cnt, m, am1, {}};
+        tau = solve_tau(row, row.count(), g.alpha);
+    }
     if (lane == 0) w.tau[item] = (float)tau;
 }
 
