@@ -14,6 +14,7 @@
  *        skipped=<fraction of (row, 64-key tile) pairs with a visible key skipped>
  *        support=<mean keys with p > 0 per row> [gather_ms=… solve_ms=… out_ms=…
  *        cand=<mean candidates per row> overflow=<rows over the candidate cap>]
+ *        fp32_ms=<the fp32 kernel's time (CUDA cores, f32 cache)>
  *        err=<max |o_bf16 − o_fp32| / max(1, |o_fp32|) against the fp32 kernel>
  * TFLOP/s counts 4·n²·d·H/2 (the causal half of QKᵀ and PV), as FlashAttention's benchmarks
  * do, whatever the kernel skipped. Exit status 1 if a CUDA call fails.
@@ -145,8 +146,7 @@ static void run(const bench_case &bc, int n, int d, const float *dq, const float
            tiles > 0 ? skipped / tiles : 0.0, support / rows);
     if (strcmp(bc.norm, "softmax")) entmax_phases(&c, n, H);
     c.kv = &kv32, c.out = out32, c.precision = SP_PREC_FP32, c.stats = NULL;
-    CK(cu_attention_forward(&c));
-    CK(cudaDeviceSynchronize());
+    printf(" fp32_ms=%.3f", time_forward(&c, 1));
     std::vector<float> a((size_t)n * H * d), b(a.size());
     CK(cudaMemcpy(a.data(), out16, a.size() * 4, cudaMemcpyDeviceToHost));
     CK(cudaMemcpy(b.data(), out32, b.size() * 4, cudaMemcpyDeviceToHost));
