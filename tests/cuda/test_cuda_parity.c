@@ -243,7 +243,25 @@ Test(cuda_parity, long_window_blocks_and_logits_from) {
     sp_model_free(c);
 }
 
-/* bf16 and tf32: perplexity within 5e-3 relative of the CPU's fp32 on every golden model. */
+/* Mean over rows of KL(softmax(p) || softmax(q)), in double. */
+static double mean_kl(const float *p, const float *q, size_t rows, size_t vocab) {
+    double total = 0;
+    for (size_t r = 0; r < rows; r++) {
+        const float *a = p + r * vocab, *b = q + r * vocab;
+        double ma = a[0], mb = b[0], sa = 0, sb = 0, kl = 0;
+        for (size_t i = 1; i < vocab; i++) ma = fmax(ma, a[i]), mb = fmax(mb, b[i]);
+        for (size_t i = 0; i < vocab; i++) sa += exp(a[i] - ma), sb += exp(b[i] - mb);
+        for (size_t i = 0; i < vocab; i++) {
+            double la = a[i] - ma - log(sa), lb = b[i] - mb - log(sb);
+            kl += exp(la) * (la - lb);
+        }
+        total += kl;
+    }
+    return total / (double)rows;
+}
+
+/* bf16 and tf32: perplexity within 5e-3 relative of the CPU's fp32 on every golden model; the
+ * mean KL divergence of the CPU's fp32 distributions to the GPU's is reported. */
 static void check_low_precision(int prec, const char *name) {
     model_list l;
     list_models(&l);
@@ -254,7 +272,15 @@ static void check_low_precision(int prec, const char *name) {
         double pg, pc;
         nll_rel_diff(g, c, tok, n, 3, &pg, &pc);
         double dp = fabs(pg - pc) / pc;
-        cr_log_info("%s: %s ppl %.6f, cpu fp32 %.6f, |dPPL|/PPL = %.3g", l.path[i], name, pg, pc, dp);
+        size_t vocab = (size_t)sp_model_vocab_size(c);
+        float *lc = tu_logits(c, tok, n, 0, 0), *lg = tu_logits(g, tok, n, 0, 0);
+        cr_assert(lc && lg, "%s: a forward failed", l.path[i]);
+        double kl = mean_kl(lc, lg, n, vocab);
+        cr_log_info("%s: %s ppl %.6f, cpu fp32 %.6f, |dPPL|/PPL = %.3g, mean KL %.3g", l.path[i],
+                    name, pg, pc, dp, kl);
+        cr_expect(isfinite(kl), "%s: KL is %g", l.path[i], kl);
+        free(lc);
+        free(lg);
         cr_expect(dp <= 5e-3, "%s: %s perplexity off by %.3g relative", l.path[i], name, dp);
         free(tok);
         sp_model_free(g);
