@@ -212,3 +212,27 @@ Test(dist_workbench, eval_task_shard_refusals) {
     free(out);
     free(err);
 }
+
+/* Input errors found by every rank (or by rank 0 alone, opening --predictions): one line from
+ * rank 0, exit 2, nothing on stdout. */
+static void expect_input_error_once(const char *args, const char *why) {
+    tu_need_mpirun();
+    char line[2048], *out = NULL, *err = NULL;
+    snprintf(line, sizeof line, MPIRUN "3 %s %s", tu_sparsa_bin(), args);
+    int rc = tu_dist_run(line, &out, &err);
+    cr_assert_eq(rc, 2, "exit %d: %s", rc, err);
+    cr_assert_str_eq(out, "", "a report was printed");
+    cr_assert_eq(tu_line_count(err), 1, "one line: %s", err);
+    cr_assert(strstr(err, why), "expected '%s' in: %s", why, err);
+    free(out);
+    free(err);
+}
+
+Test(dist_workbench, input_errors_reported_once) {
+    expect_input_error_once("eval-task " TASK_ARGS " --bos 99999",
+                            "sparsa eval-task: special ids outside the vocabulary");
+    expect_input_error_once("kld " TU_PPL_MODEL " " TASK_MODEL " " CORPORA,
+                            "sparsa kld: " TASK_MODEL " holds no tokenizer");
+    expect_input_error_once("mc " TU_PPL_MODEL " tests/fixtures/mc/arc.jsonl --predictions "
+                            "/nonexistent/p.jsonl", "sparsa mc: /nonexistent/p.jsonl");
+}
