@@ -6,6 +6,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "shard_opt.h"
 #include "sparsa_dist.h"
 #include "sparsa_workbench.h"
 
@@ -17,6 +18,8 @@ typedef struct mc_options {
     const char *predictions;
     const char *device, *precision; /* --device, --precision: validated (cpu, fp32) */
     int no_verify, progress, quiet;
+    cli_shard shard;          /* --shard K/N; n 0: none */
+    const char *part_out;     /* -o PART, with --shard */
 } mc_options;
 
 static const char *const format_names[] = {"hellaswag", "winogrande", "arc", "generic", NULL};
@@ -45,6 +48,7 @@ static const cli_option options[] = {
      .help = "no progress line (default: drawn when stderr is a terminal)"},
     {.name = "--json", .kind = CLI_FLAG, .offset = offsetof(mc_options, json),
      .help = "one JSON document on stdout"},
+    CLI_OPTIONS_SHARD(mc_options, shard, part_out),
     {0},
 };
 
@@ -57,7 +61,8 @@ static const cli_command command = {
              "lm-evaluation-harness;\nacc picks the most likely choice, acc_norm the most likely "
              "per byte of the choice\n(docs/WORKBENCH.md gives the layouts and where the official "
              "files come from).\nUnder mpirun each rank scores a share of the questions and "
-             "rank 0 prints the report of one run\n(docs/SCALING.md).\n",
+             "rank 0 prints the report of one run;\n--shard K/N -o PART scores part K alone, "
+             "for sparsa merge (docs/SCALING.md).\n",
     .options = options,
     .max_positional = 2,
 };
@@ -70,9 +75,14 @@ int cmd_mc(int argc, char **argv) {
     if (o.progress && o.quiet) return cli_usage_error(CMD, "give --progress or --quiet, not both");
     if (a.n_pos < 1) return cli_usage_error(CMD, "missing the MODEL file");
     if (a.n_pos < 2) return cli_usage_error(CMD, "missing the TASK.jsonl file");
+    if (o.shard.n && !o.part_out) return cli_usage_error(CMD, "--shard needs -o PART");
+    if (o.part_out && !o.shard.n) return cli_usage_error(CMD, "-o is the part file of --shard");
+    if (o.shard.n && o.predictions)
+        return cli_usage_error(CMD, "--predictions cannot be combined with --shard");
     sp_inputs_add(a.pos[0]);
     sp_inputs_add(a.pos[1]);
     sp_error err = {0};
+    if (o.part_out && sp_output_check(o.part_out, 0, &err)) return cli_report(CMD, &err);
     sp_out pred = {0};
     sp_dist world;
     if (sp_dist_init(&world, &err)) return cli_report(CMD, &err);
@@ -90,6 +100,9 @@ int cmd_mc(int argc, char **argv) {
         .no_verify = o.no_verify,
         .version = cli_version(),
         .predictions = writer && o.predictions ? pred.fp : NULL,
+        .shard = o.shard.k,
+        .shards = o.shard.n,
+        .part_path = o.part_out,
     };
     sp_mc_result res;
     rc = sp_mc_run(&job, &res, &err);
@@ -100,6 +113,6 @@ int cmd_mc(int argc, char **argv) {
     if (!rc && o.predictions) rc = sp_out_commit(&pred, &err);
     if (o.predictions) sp_out_abort(&pred);
     if (rc) return cli_report(CMD, &err);
-    sp_mc_print(stdout, &job, &res, o.json);
+    if (!o.shard.n) sp_mc_print(stdout, &job, &res, o.json);
     return 0;
 }

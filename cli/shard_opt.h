@@ -17,7 +17,7 @@ int cli_parse_shard(const char *value, void *dest, char *why, size_t why_len);
 #define CLI_OPTIONS_SHARD(type, shard_field, out_field)                                        \
     {.name = "--shard", .kind = CLI_CUSTOM, .offset = offsetof(type, shard_field),             \
      .parse = cli_parse_shard, .metavar = "K/N",                                                \
-     .help = "run only part K (0-based) of N and write it to -o PART, for sparsa merge",        \
+     .help = "run part K (0-based) of N alone, into -o PART (for sparsa merge)",                \
      .bad = "--shard needs K/N with 0 <= K < N <= 1048576"},                                    \
     {.name = "--out", .alias = "-o", .kind = CLI_STRING, .offset = offsetof(type, out_field),   \
      .metavar = "PART", .help = "the part file --shard writes (JSON)"}

@@ -72,8 +72,9 @@ int sp_part_read(const char *path, const char *command, const sp_part_key *keys,
     if (rc) return sp_fail(err, SP_ERR_INPUT, "%s: %s", path, jerr.msg);
     const sp_jv *tag = sp_jv_get(&p->doc, "sparsa_part");
     if (!tag || tag->type != SP_JV_NUMBER || tag->number != 1)
-        return sp_fail(err, SP_ERR_INPUT, "%s is not a part file of %s --shard", path, command);
-    if (strcmp(sp_part_command(p), command))
+        return sp_fail(err, SP_ERR_INPUT, "%s is not a part file of %s --shard", path,
+                       command ? command : "a");
+    if (command && strcmp(sp_part_command(p), command))
         return sp_fail(err, SP_ERR_INPUT, "%s is a part of %s --shard, not of %s --shard", path,
                        sp_part_command(p), command);
     for (size_t k = 0; k < n_keys; k++)
@@ -122,10 +123,13 @@ int sp_parts_check(const sp_part *parts, size_t n, const char *command, const sp
 }
 
 const char *sp_part_file_command(const char *path) {
+    static const char *const known[] = {"eval-task", "mc"};
+    const char *command = "perplexity";
     sp_part p;
     sp_error err = {0};
-    const char *command = "perplexity";
-    if (!sp_part_read(path, "eval-task", NULL, 0, &p, &err)) command = "eval-task";
+    if (!sp_part_read(path, NULL, NULL, 0, &p, &err))
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+            if (!strcmp(sp_part_command(&p), known[i])) command = known[i];
     sp_jv_free(&p.doc);
     return command;
 }

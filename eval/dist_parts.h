@@ -21,8 +21,9 @@ typedef struct sp_part_key {
 
 /* The command that wrote a part: its "command" member, "perplexity" when it has none. */
 const char *sp_part_command(const sp_part *p);
-/* Reads and parses path, checks it is a part file of `command` holding every key of keys[0..n)
- * and a valid part, parts, first and end. SP_ERR_INPUT naming the file otherwise. */
+/* Reads and parses path, checks it is a part file of `command` (NULL: of any command) holding
+ * every key of keys[0..n) and a valid part, parts, first and end. SP_ERR_INPUT naming the
+ * file otherwise. */
 int sp_part_read(const char *path, const char *command, const sp_part_key *keys, size_t n_keys,
                  sp_part *p, sp_error *err);
 /* Every part like the first in every key; every part number once, none missing. */

@@ -9,8 +9,7 @@
 #include <string.h>
 
 #include "dist_rec.h"
-#include "sparsa_dist.h"
-#include "sparsa_workbench.h"
+#include "mc_split.h"
 
 typedef struct mc_ctx {
     sp_model *m;
@@ -180,8 +179,8 @@ static int run_items(mc_ctx *c, const sp_mc_job *job, const sp_mc_set *set, sp_d
     return rc;
 }
 
-static int add_records(const sp_mc_job *job, const sp_mc_set *set, size_t n, const char *recs,
-                       size_t len, unsigned char *hit, unsigned char *hit_norm, sp_error *err) {
+int mc_add_records(const sp_mc_job *job, const sp_mc_set *set, size_t n, const char *recs,
+                   size_t len, unsigned char *hit, unsigned char *hit_norm, sp_error *err) {
     rec_reader rd = {recs, recs + len, 0};
     for (size_t i = 0; i < n && !rd.short_read; i++) {
         const sp_mc_item *it = &set->items[i];
@@ -192,12 +191,34 @@ static int add_records(const sp_mc_job *job, const sp_mc_set *set, size_t n, con
         free(ll);
     }
     if (rd.short_read || rd.p != rd.end)
-        return sp_fail(err, SP_ERR_INPUT, "mc: the ranks' records do not match the questions");
+        return sp_fail(err, SP_ERR_INPUT, "mc: the records do not match the questions");
     return SP_OK;
 }
 
-/* Under MPI each rank scores a share of the questions (about equal bytes of text) and rank 0
- * finishes all of them in order; alone, every question. Only rank 0 draws progress. */
+/* The questions part `part` of `parts` scores (about equal bytes of text each). */
+static sp_dist_range part_range(const sp_mc_set *set, size_t n, uint64_t parts, uint64_t part) {
+    uint64_t *cost = malloc((n ? n : 1) * sizeof *cost);
+    if (!cost) abort(); /* the other ranks wait in the collection: no way back from here */
+    for (size_t i = 0; i < n; i++) cost[i] = mc_question_cost(&set->items[i]);
+    sp_dist_range r = sp_dist_item_range(cost, n, parts, part);
+    free(cost);
+    return r;
+}
+
+/* --shard K/N: part K's questions scored and written as a part file. */
+static int run_part(mc_ctx *c, const sp_mc_job *job, const sp_mc_set *set, size_t n,
+                    const char *sha, sp_error *err) {
+    sp_dist_range r = part_range(set, n, job->shards, job->shard);
+    sp_strbuf log = {0};
+    int rc = run_items(c, job, set, r, job->progress, &log, NULL, NULL, err);
+    if (!rc && log.oom) rc = sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    if (!rc) rc = mc_write_part(job, set, n, sha, r, log.s, log.len, err);
+    sp_sb_free(&log);
+    return rc;
+}
+
+/* Under MPI each rank scores a share of the questions and rank 0 finishes all of them in
+ * order; alone, every question. Only rank 0 draws progress. */
 static int run_share(mc_ctx *c, const sp_mc_job *job, const sp_mc_set *set, size_t n, int rc,
                      unsigned char *hit, unsigned char *hit_norm, sp_error *err) {
     const sp_dist *d = sp_dist_world();
@@ -206,15 +227,7 @@ static int run_share(mc_ctx *c, const sp_mc_job *job, const sp_mc_set *set, size
         return rc ? rc : run_items(c, job, set, all, job->progress, NULL, hit, hit_norm, err);
     rc = sp_dist_agree(d, rc, err);
     if (rc) return rc;
-    uint64_t *cost = malloc((n ? n : 1) * sizeof *cost);
-    if (!cost) abort(); /* the other ranks wait in the collection: no way back from here */
-    for (size_t i = 0; i < n; i++) {
-        cost[i] = 1;
-        for (size_t ch = 0; ch < set->items[i].n_choices; ch++)
-            cost[i] += strlen(set->items[i].context[ch]) + strlen(set->items[i].continuation[ch]);
-    }
-    sp_dist_range r = sp_dist_item_range(cost, n, (uint64_t)d->size, (uint64_t)d->rank);
-    free(cost);
+    sp_dist_range r = part_range(set, n, (uint64_t)d->size, (uint64_t)d->rank);
     sp_strbuf log = {0};
     rc = run_items(c, job, set, r, job->progress && d->rank == 0, &log, hit, hit_norm, err);
     if (!rc && log.oom) rc = sp_fail(err, SP_ERR_RUNTIME, "out of memory");
@@ -222,7 +235,7 @@ static int run_share(mc_ctx *c, const sp_mc_job *job, const sp_mc_set *set, size
     size_t len = 0;
     rc = sp_dist_collect(d, rc, log.s, log.len, &recs, &len, err);
     sp_sb_free(&log);
-    if (!rc && d->rank == 0) rc = add_records(job, set, n, recs, len, hit, hit_norm, err);
+    if (!rc && d->rank == 0) rc = mc_add_records(job, set, n, recs, len, hit, hit_norm, err);
     free(recs);
     return rc;
 }
@@ -263,8 +276,14 @@ int sp_mc_run(const sp_mc_job *job, sp_mc_result *res, sp_error *err) {
     unsigned char *hit = calloc(n, 1), *hit_norm = calloc(n, 1);
     rc = hit && hit_norm ? open_model(&c, job, err) : sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     if (!rc) rc = sp_prov_sha256_file(job->model_path, res->model_sha256, err);
-    rc = run_share(&c, job, &set, n, rc, hit, hit_norm, err);
-    if (!rc && d.rank == 0) {
+    if (job->shards && !rc && d.mpi)
+        rc = sp_fail(err, SP_ERR_INPUT, "--shard cannot be combined with mpirun (each rank is "
+                     "already a part)");
+    if (job->shards) {
+        if (!rc) rc = run_part(&c, job, &set, n, res->model_sha256, err);
+    } else
+        rc = run_share(&c, job, &set, n, rc, hit, hit_norm, err);
+    if (!rc && d.rank == 0 && !job->shards) {
         res->n = n;
         res->format = set.format;
         sp_mc_mean_stderr(hit, n, &res->acc, &res->acc_stderr);

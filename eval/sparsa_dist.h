@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "sparsa_eval.h"
+#include "sparsa_workbench.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -135,8 +136,21 @@ typedef struct sp_task_merged {
  * as one run does. SP_ERR_INPUT naming the problem otherwise. */
 int sp_task_merge(const char *const *paths, size_t n, sp_task_merged *out, sp_error *err);
 void sp_task_merged_free(sp_task_merged *m);
-/* The command that wrote the part file at path ("perplexity" or "eval-task"); "perplexity"
- * also when path cannot be read as a part (its merge then names the problem). */
+/* mc parts joined by merge: the job and result sp_mc_print prints for one run. */
+typedef struct sp_mc_merged {
+    sp_mc_job job;
+    sp_mc_result res;
+    void *state;                     /* the parts the job's strings point into */
+} sp_mc_merged;
+
+/* Reads mc part files, checks that they belong together (version, model, task file, settings,
+ * number of parts) and cover every part exactly once, and finishes every question as one run
+ * does. SP_ERR_INPUT naming the problem otherwise. */
+int sp_mc_merge(const char *const *paths, size_t n, sp_mc_merged *out, sp_error *err);
+void sp_mc_merged_free(sp_mc_merged *m);
+
+/* The command that wrote the part file at path ("perplexity", "eval-task" or "mc");
+ * "perplexity" also when path cannot be read as a part (its merge then names the problem). */
 const char *sp_part_file_command(const char *path);
 
 /* Reads part files (docs/SCALING.md, "Part files"), checks that they belong together (same

@@ -147,6 +147,9 @@ typedef struct sp_mc_job {
     int no_verify;               /* 1: skip the weights' CRC-32 checks (--no-verify) */
     FILE *predictions;           /* NULL, or one JSON line per question */
     const char *version;         /* sparsa's version for the JSON's provenance, or NULL */
+    uint64_t shard, shards;      /* --shard K/N: only part K of N, written to part_path (a
+                                  * part file, sparsa_dist.h; res is then not filled); 0: all */
+    const char *part_path;
 } sp_mc_job;
 
 typedef struct sp_mc_result {

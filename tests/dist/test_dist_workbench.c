@@ -1,9 +1,10 @@
 /* test_dist_workbench.c — eval-task, kld and mc spread over processes: `mpirun -n N` for N = 1,
  * 2, 3 prints the report of one run byte for byte (timing keys aside), and eval-task's and
- * mc's --predictions files are identical; `eval-task --shard K/N -o PART` for N = 1, 2, 5 joined
- * by `sparsa merge` prints the report of one run (table and JSON); merge refuses a missing
- * part, a part given twice, a part of another model and a perplexity part among eval-task
- * parts, with one line and exit 2. MPI tests are skipped, with the reason, without mpirun. */
+ * mc's --predictions files are identical; `eval-task` and `mc --shard K/N -o PART` for N = 1,
+ * 2, 5 joined by `sparsa merge` print the report of one run (table and JSON); merge refuses a
+ * missing part, a part given twice, a part of another model or other settings and a
+ * perplexity part among eval-task parts, with one line and exit 2; input errors under mpirun
+ * are one line. MPI tests are skipped, with the reason, without mpirun. */
 #include <criterion/criterion.h>
 
 #include "tu_cli.h"
@@ -235,4 +236,52 @@ Test(dist_workbench, input_errors_reported_once) {
                             "sparsa kld: " TASK_MODEL " holds no tokenizer");
     expect_input_error_once("mc " TU_PPL_MODEL " tests/fixtures/mc/arc.jsonl --predictions "
                             "/nonexistent/p.jsonl", "sparsa mc: /nonexistent/p.jsonl");
+}
+
+/* ---- mc --shard and merge ----------------------------------------------------------------- */
+
+static void write_mc_parts(const char *model, const char *task, int n, const char *tag) {
+    for (int k = 0; k < n; k++) {
+        char line[2048], *out = NULL, *err = NULL;
+        snprintf(line, sizeof line, "%s mc %s %s --threads 1 --shard %d/%d -o %s/%s-%d.json",
+                 tu_sparsa_bin(), model, task, k, n, dir, tag, k);
+        int rc = tu_dist_run(line, &out, &err);
+        cr_assert_eq(rc, 0, "mc shard %d/%d exited %d: %s", k, n, rc, err);
+        cr_assert_str_eq(out, "", "a shard prints nothing");
+        free(out);
+        free(err);
+    }
+}
+
+Test(dist_workbench, mc_shards_merge) {
+    make_dir();
+    static const int ns[] = {1, 2, 5};
+    const char *task = "tests/fixtures/mc/winogrande.jsonl";
+    for (int i = 0; i < 3; i++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "n%d", ns[i]);
+        write_mc_parts(TU_PPL_MODEL, task, ns[i], tag);
+    }
+    write_mc_parts(TU_PPL_SPARSE, task, 2, "other");
+    for (int json = 0; json <= 1; json++) {
+        char line[2048], *ref = NULL, *err = NULL;
+        snprintf(line, sizeof line, "%s mc " TU_PPL_MODEL " %s --threads 1%s", tu_sparsa_bin(),
+                 task, json ? " --json" : "");
+        cr_assert_eq(tu_dist_run(line, &ref, &err), 0, "single run: %s", err);
+        free(err);
+        for (int i = 0; i < 3; i++) {
+            char glob[32], *out = NULL;
+            snprintf(glob, sizeof glob, "n%d-*.json", ns[i]);
+            int rc = merge(glob, json ? "--json" : "", &out, &err);
+            cr_assert_eq(rc, 0, "merge of %d mc parts exited %d: %s", ns[i], rc, err);
+            cr_assert_str_eq(out, ref, "merge of %d mc parts differs from one run", ns[i]);
+            free(out);
+            free(err);
+        }
+        free(ref);
+    }
+    expect_merge_refused("n2-0.json", "part 1/2 is missing (run mc with --shard 1/2)");
+    expect_merge_refused("n2-0.json other-1.json", "another model");
+    expect_merge_refused("n2-0.json n2-0.json", "part 0/2 given twice");
+    remove_dir();
 }
