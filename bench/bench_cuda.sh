@@ -120,7 +120,8 @@ prepare_models
 : > "$WORK/summary.txt"
 for part in $PARTS; do
     case $part in
-        perplexity|attention|tokenizing|memory) "section_$part" ;;
+        perplexity|attention|tokenizing|memory)
+            t_part=$(now); "section_$part"; say "   ($part: $(secs "$t_part" "$(now)") s)" ;;
         *) note "unknown part '$part' in BENCH_CUDA_PARTS (perplexity attention tokenizing memory)" ;;
     esac
 done

@@ -84,8 +84,13 @@ section_tokenizing() {
     L=8192; W=$((NTOK / L))
     head -c 100000 "$SOTU" > "$WORK/sotu-100k.txt"
     rm -rf "$WORK/tc-ref" "$WORK/tc-share"
+    # the reference twice (its cache cold, then warm): the smaller start-up of the two
     set -- $(sparsa_noted "$WORK/tok-ref" "$LLAMA" "$WORK/sotu-100k.txt" --ctx $L --max-tokens $L \
         --precision bf16 --token-cache "$WORK/tc-ref"); tf=$1; nf=$2
+    set -- $(sparsa_noted "$WORK/tok-ref2" "$LLAMA" "$WORK/sotu-100k.txt" --ctx $L --max-tokens $L \
+        --precision bf16 --token-cache "$WORK/tc-ref")
+    nf=$(awk -v a="$nf" -v b="$2" 'BEGIN { if (a == "-" || (b != "-" && b + 0 < a + 0)) print b; else print a }')
+    tf=$(awk -v a="$tf" -v b="$1" 'BEGIN { if (a == "-" || (b != "-" && b + 0 < a + 0)) print b; else print a }')
     set -- $(sparsa_noted "$WORK/tok-cold" "$LLAMA" "$SOTU" --ctx $L --precision bf16 \
         --token-cache "$WORK/tc-share"); tc=$1; nc=$2
     set -- $(sparsa_noted "$WORK/tok-warm" "$LLAMA" "$SOTU" --ctx $L --precision bf16 \
@@ -95,7 +100,8 @@ section_tokenizing() {
         else printf "%.3f %.1f%%", n - f, 100 * (n - f) / t }'; }
     set -- $(share "$tc" "$nc"); cs=$1; cp=$2
     set -- $(share "$tw" "$nw"); ws=$1; wp=$2
-    say "   $NTOK tokens, W = $W windows; ids ready after: 100 kB run $nf s, cold $nc s, warm $nw s"
+    say "   $NTOK tokens, W = $W windows; ids ready after: 100 kB run $nf s (the faster of two)," \
+        "cold $nc s, warm $nw s (start-up varies by a few 10 ms between runs)"
     say "   cold cache: wall $tc s, tokenizing $cs s = $cp (target <= 15%);" \
         "warm cache: wall $tw s, tokenizing $ws s = $wp (target <= 2%)"
     verdict "tokenizing share of the wall time, cold token cache" "$cp" "<=" 15
