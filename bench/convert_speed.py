@@ -12,13 +12,13 @@ interruption test), then times, alternately and RUNS times each (default 7), who
     sh -c 'cp DIR/src/model.safetensors DIR/synced.safetensors && sync DIR/synced.safetensors'
     openssl dgst -sha256 DIR/src/model.safetensors
 
-all warm-cache (one untimed run of each first), each output deleted before its run (untimed).
-The last two are for reference only: convert makes its output durable (fsync before the rename),
-cp does not; and convert records the checkpoint's SHA-256, which OpenSSL alone computes about as
-fast as cp copies (SHA-256 is sequential: one core, about 1.7 GB/s with the SHA extensions).
-Prints, per command, the minimum and median of the wall time and of the CPU time (user + system
-of the process and its children, from wait4), the ratios convert / cp of the minima and of the
-medians, and the load average before and after. Needs numpy only.
+all warm-cache (one untimed round first), every output deleted and the disk synced before each
+run (untimed). The last two are for reference only: convert makes its output durable (fsync
+before the rename), cp does not; and convert records the checkpoint's SHA-256, which OpenSSL
+alone computes about as fast as cp copies (SHA-256 is sequential: one core, about 1.7 GB/s with
+the SHA extensions). Prints, per command, the minimum and median of the wall time and of the CPU
+time (user + system of the process and its children, from wait4), the ratios convert / cp of the
+minima and of the medians, and the load average before and after. Needs numpy only.
 """
 import json
 import os
@@ -68,11 +68,8 @@ def make_checkpoint(src):
     return path
 
 
-def timed(argv, remove):
-    """Wall seconds and CPU seconds (user + system) of one whole process, its output removed
-    first (untimed), so neither command pays for freeing the previous run's blocks."""
-    if os.path.exists(remove):
-        os.unlink(remove)
+def timed(argv):
+    """Wall seconds and CPU seconds (user + system) of one whole process."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
     _, status, ru = os.wait4(proc.pid, 0)
@@ -80,6 +77,16 @@ def timed(argv, remove):
     if status != 0:
         sys.exit("convert_speed: %s failed (status %d)" % (" ".join(argv), status))
     return wall, ru.ru_utime + ru.ru_stime
+
+
+def clear(paths):
+    """Removes the outputs and syncs (untimed): freeing an 80 MB file's blocks (with the discards
+    of a file system mounted -o discard) lands in the next journal commit, which the next
+    process that syncs (convert's fsync) would otherwise wait for."""
+    for p in paths:
+        if os.path.exists(p):
+            os.unlink(p)
+    os.sync()
 
 
 def main():
@@ -91,18 +98,20 @@ def main():
     if not os.path.exists(st):
         make_checkpoint(src)
     outs = {"cp": os.path.join(base, "copy.safetensors"), "convert": os.path.join(base, "out.sparsa"),
-            "cp+sync": os.path.join(base, "synced.safetensors"), "openssl": os.path.join(base, "none")}
+            "cp+sync": os.path.join(base, "synced.safetensors")}
     cmds = {"cp": ["cp", st, outs["cp"]],
             "convert": [sparsa, "convert", src, "-o", outs["convert"], "--quiet"],
             "cp+sync": ["sh", "-c", 'cp "$1" "$2" && sync "$2"', "sh", st, outs["cp+sync"]],
             "openssl": ["openssl", "dgst", "-sha256", st]}
     load0 = os.getloadavg()[0]
     res = {k: [] for k in cmds}
-    for k in cmds:  # warm the page cache and the output files
-        timed(cmds[k], outs[k])
-    for _ in range(runs):
+    for first in (True,) + (False,) * runs:  # an untimed round first: the page cache is warm
         for k in cmds:
-            res[k].append(timed(cmds[k], outs[k]))
+            clear(outs.values())
+            r = timed(cmds[k])
+            if not first:
+                res[k].append(r)
+    clear(outs.values())
     print("checkpoint %s: %.1f MB; %d runs each, load average %.2f before, %.2f after" % (
         st, os.path.getsize(st) / 1e6, runs, load0, os.getloadavg()[0]))
     print("%-10s %9s %9s %9s %9s" % ("", "wall min", "wall med", "cpu min", "cpu med"))
