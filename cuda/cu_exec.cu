@@ -20,8 +20,10 @@ int cu_run_ops(cu_session *s, size_t first, size_t last, size_t n, size_t pos0, 
         ex.n = n;
         ex.pos0 = pos0;
         ex.tokens = dev_tokens + r0;
+        double t0 = s->profile ? cu_profile_now(s) : 0;
         int rc = cu_op_run(&ex, err);
         if (rc) return rc;
+        if (s->profile) cu_profile_add(s, (int)op->kind, t0);
     }
     return SP_OK;
 }

@@ -83,6 +83,9 @@ enum {
     CU_SCR_COUNT
 };
 
+#define CU_PROF_SLOTS 12
+#define CU_PROF_SCORE 11
+
 typedef struct cu_session {
     cu_model *cm;
     size_t max_tokens;
@@ -106,6 +109,14 @@ typedef struct cu_session {
     size_t run_seq, half_seq, half_count;
     const float *half_ptr;
     int half_src, half_dtype;
+    /* SPARSA_CUDA_PROFILE (cu_profile.cu): seconds and launches by op kind (the sp_bk_kind
+     * value; 0 other, CU_PROF_SCORE the fused scoring head's chunks) */
+    int profile;
+    /* the attention's precision: the model's, or fp32 with SPARSA_CUDA_ATTN_PRECISION=fp32 (a
+     * diagnostic: bf16 GEMMs around fp32 attention and an f32 KV cache) */
+    sp_precision attn_prec;
+    double prof_seconds[CU_PROF_SLOTS];
+    unsigned long long prof_calls[CU_PROF_SLOTS];
 } cu_session;
 
 /* One op's run over n rows at absolute positions pos0..pos0+n-1. */
@@ -121,6 +132,13 @@ typedef struct cu_exec {
 
 /* Grows scratch slot `which` to at least bytes; *p its pointer. */
 int cu_scratch(cu_session *s, int which, size_t bytes, void **p, sp_error *err);
+
+/* ---- profile (cu_profile.cu) --------------------------------------------------------------- */
+
+int cu_profile_enabled(void);
+double cu_profile_now(const cu_session *s);          /* drains the stream first */
+void cu_profile_add(cu_session *s, int slot, double t0);
+void cu_profile_report(const cu_session *s);
 
 /* ---- plan (cu_plan.cu) -------------------------------------------------------------------- */
 

@@ -88,6 +88,7 @@ static void session_free(void *session) {
     cu_session *s = (cu_session *)session;
     if (!s) return;
     if (s->cm->verbose) say_session_memory(s);
+    if (s->profile) cu_profile_report(s);
     const sp_bk_model *m = s->cm->m;
     cudaSetDevice(s->cm->device);
     if (s->stream) cudaStreamSynchronize(s->stream);
@@ -114,11 +115,11 @@ static int layers_create(cu_session *s, sp_error *err) {
         if (op->kind != SP_BK_ATTENTION || op->layer < 0 || (size_t)op->layer >= m->n_layers)
             continue;
         cu_kv *kv = &s->kv[op->layer];
-        cudaError_t e = cu_kv_alloc(kv, &op->u.attn, s->max_tokens, s->cm->prec == SP_PREC_BF16);
+        cudaError_t e = cu_kv_alloc(kv, &op->u.attn, s->max_tokens, s->attn_prec == SP_PREC_BF16);
         const sp_bk_attention *a = &op->u.attn;
         size_t kv_bytes = s->max_tokens * (size_t)a->kv_heads *
                           (size_t)(a->head_dim + a->value_dim) *
-                          (s->cm->prec == SP_PREC_BF16 ? 2 : 4);
+                          (s->attn_prec == SP_PREC_BF16 ? 2 : 4);
         if (e != cudaSuccess) return cu_fail_cuda(err, e, "the KV cache", kv_bytes);
         size_t sb = (size_t)op->u.attn.heads * sizeof(cu_attn_stats);
         int rc = cu_alloc((void **)&s->stats[op->layer], sb, "attention statistics", err);
@@ -139,6 +140,9 @@ static int session_create(void *model, size_t max_tokens, void **session, sp_err
     s->max_tokens = max_tokens ? max_tokens : 1;
     s->score_chunk = cu_score_chunk();
     s->half_src = -1;
+    s->profile = cu_profile_enabled();
+    const char *ap = getenv("SPARSA_CUDA_ATTN_PRECISION");
+    s->attn_prec = ap && !strcmp(ap, "fp32") ? SP_PREC_FP32 : cm->prec;
     int rc = SP_OK;
     cudaError_t e = cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking);
     if (e != cudaSuccess) rc = cu_fail_cuda(err, e, "creating a stream", 0);

@@ -99,7 +99,7 @@ int cu_run_attention(cu_exec *ex, sp_error *err) {
     int rc = query_scale(ex, &qscale, err);
     if (rc) return rc;
     size_t nk = ex->pos0 + ex->n;
-    size_t ws_bytes = cu_attention_workspace(a, ex->n, nk, (int)s->cm->prec);
+    size_t ws_bytes = cu_attention_workspace(a, ex->n, nk, (int)s->attn_prec);
     void *ws = NULL;
     if (ws_bytes && (rc = cu_scratch(s, CU_SCR_ATTN, ws_bytes, &ws, err))) return rc;
     cu_attn_call call = {};
@@ -113,7 +113,7 @@ int cu_run_attention(cu_exec *ex, sp_error *err) {
     call.nk = nk;
     call.out = ex->out;
     call.stats = s->stats_on ? s->stats[ex->op->layer] : NULL;
-    call.precision = (int)s->cm->prec;
+    call.precision = (int)s->attn_prec;
     call.workspace = ws;
     call.stream = s->stream;
     e = cu_attention_forward(&call);

@@ -168,6 +168,7 @@ static int fold_block(cu_session *s, long head, const int32_t *dev_tok, const in
     size_t step = s->score_chunk;
     int rc = head_input(s, (size_t)head, dev_tok, pos, r0, nb, &x, &src, err);
     if (!rc) rc = cu_scratch(s, CU_SCR_SCORE_LOGITS, nb * step * sizeof(float), &chunk, err);
+    double t0 = s->profile ? cu_profile_now(s) : 0;
     for (size_t c0 = 0; !rc && c0 < vocab; c0 += step) {
         size_t cw = vocab - c0 < step ? vocab - c0 : step;
         float *y = (float *)chunk;
@@ -177,6 +178,7 @@ static int fold_block(cu_session *s, long head, const int32_t *dev_tok, const in
         if (!rc) fold_chunk<<<(unsigned)nb, CU_THREADS, 0, s->stream>>>(y, cw, cw, c0,
                                                                          dev_tgt + r0, st, nb);
     }
+    if (s->profile) cu_profile_add(s, CU_PROF_SCORE, t0);
     return rc;
 }
 

@@ -279,6 +279,14 @@ static void check_low_precision(int prec, const char *name) {
         cr_log_info("%s: %s ppl %.6f, cpu fp32 %.6f, |dPPL|/PPL = %.3g, mean KL %.3g", l.path[i],
                     name, pg, pc, dp, kl);
         cr_expect(isfinite(kl), "%s: KL is %g", l.path[i], kl);
+        if (prec == SP_PREC_BF16) {  /* which part of the difference the bf16 attention makes */
+            setenv("SPARSA_CUDA_ATTN_PRECISION", "fp32", 1);
+            double pa, pc2;
+            nll_rel_diff(g, c, tok, n, 3, &pa, &pc2);
+            unsetenv("SPARSA_CUDA_ATTN_PRECISION");
+            cr_log_info("%s: bf16 with fp32 attention: |dPPL|/PPL = %.3g", l.path[i],
+                        fabs(pa - pc2) / pc2);
+        }
         free(lc);
         free(lg);
         cr_expect(dp <= 5e-3, "%s: %s perplexity off by %.3g relative", l.path[i], name, dp);
