@@ -118,8 +118,11 @@ json_ppl() {
 # sparsa_rate MODEL L TOKENS PRECISION -> "tok_s ppl windows" ("- - -" when it cannot run)
 sparsa_rate() {
     K=$(($3 / $2)); [ $((K * $2)) -le "$NTOK" ] || K=$((NTOK / $2))
-    if [ "$CUDA_OK" != 1 ] || [ "$K" -lt 2 ]; then echo "- - -"; return; fi
+    if [ "$CUDA_OK" != 1 ] || [ "$K" -lt 2 ]; then
+        rm -f "$WORK/ppl-$(basename "$1" .sparsa)-$4-$2-"[1K].json; echo "- - -"; return
+    fi
     tag=$WORK/ppl-$(basename "$1" .sparsa)-$4-$2
+    rm -f "$tag-1.json" "$tag-K.json"
     # shellcheck disable=SC2086
     t1=$(sparsa_time "$tag-1" "$1" "$TEXT" --ctx "$2" --max-tokens "$2" --precision "$4" $TC)
     # shellcheck disable=SC2086
@@ -145,7 +148,7 @@ section_perplexity() {
     else
         say "   HF peer skipped (no transformers with CUDA PyTorch at ${PY:-python3})"
     fi
-    say "     ctx     W   HF tok/s  HF best tok/s (mode)   sparsa bf16  bf16/HF best   sparsa fp32 (W)        HF PPL   sparsa bf16 PPL  rel.diff   sparsa fp32 PPL"
+    say "     ctx     W   HF tok/s  HF best tok/s (mode)   sparsa bf16  bf16/HF best   sparsa fp32 (W)        HF PPL   sparsa bf16 PPL  rel.diff   sparsa fp32 PPL  bf16/fp32 win 1"
     for L in $CTXS; do
         std=$(grep "^hf mode=labels batch=1 ctx=$L " "$HF" | head -n 1)
         best=$(grep "^hf .* ctx=$L .*tok_s=" "$HF" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^tok_s=/) { v = substr($i, 7) + 0; if (v > m) { m = v; l = $0 } } } END { print l }')
@@ -154,15 +157,20 @@ section_perplexity() {
         eval "RATE_$L=\$b_rate"
         hb=$(field tok_s "$best"); hm="($(field mode "$best"):$(field batch "$best"))"
         [ -n "$hb" ] || hm=""
-        say "$(printf '   %6s %5s %10s %10s %-12s %12s %13s %11s (%s) %14s %17s %9s %17s' "$L" "$W" \
+        # bf16 against fp32 on the one window both 1-window runs scored
+        w1=$(reldiff "$(json_ppl "$WORK/ppl-llama134m-bf16-$L-1.json")" \
+            "$(json_ppl "$WORK/ppl-llama134m-fp32-$L-1.json")")
+        say "$(printf '   %6s %5s %10s %10s %-12s %12s %13s %11s (%s) %14s %17s %9s %17s %16s' "$L" "$W" \
             "$(field tok_s "$std")" "${hb:--}" "$hm" \
             "$b_rate" "$(ratio "$b_rate" "$hb")" "$f_rate" "$fW" "$(field ppl "$std")" "$b_ppl" \
-            "$(reldiff "$b_ppl" "$(field ppl "$std")")" "$f_ppl")"
+            "$(reldiff "$b_ppl" "$(field ppl "$std")")" "$f_ppl" "$w1")"
+        verdict "|PPL bf16 - PPL fp32| / PPL fp32, sparsa, first window of $L" "$w1" "<=" 0.005
         verdict "perplexity tok/s, sparsa bf16 / HF best, ctx $L" "$(ratio "$b_rate" "$hb")" ">=" 1
     done
     say "   HF modes: labels = model(ids, labels=ids), the whole logits; chunked = body, then" \
         "lm_head + cross entropy on 4096 rows at a time; :B = windows per forward." \
-        "rel.diff: sparsa bf16 PPL against HF's (labels:1) on the same W windows"
+        "rel.diff: sparsa bf16 PPL against HF's (labels:1) on the same W windows;" \
+        "bf16/fp32 win 1: sparsa bf16 against sparsa fp32 on the first window"
     section_asentmax
 }
 
