@@ -36,6 +36,8 @@
 #   BENCH_CUDA_ASENT_CTX  context of the ASEntmax+NAPE point [32768]
 #   BENCH_CUDA_PARTS    the tables to print, in this order ["perplexity attention tokenizing
 #                       memory"]
+#   BENCH_CUDA_LAUNCH   a launcher for the timed perplexity runs, e.g. "mpirun -n 2" (each
+#                       rank on the GPU of its local rank: use BENCH_CUDA_DEVICE=cuda) [none]
 #   BENCH_CUDA_DEVICE   [cuda:0]
 #   BENCH_CUDA_TIMEOUT  seconds allowed to one step [150]
 #   BENCH_PYTHON        a python with torch and transformers [python3, else /usr/bin/python3]
@@ -54,6 +56,7 @@ ATTN_BIN=${BENCH_CUDA_ATTN:-$BUILD/bench/cuda/attention_bench}
 MEM_CTX=${BENCH_CUDA_MEM_CTX:-"16384 32768 65536"}
 ASENT_CTX=${BENCH_CUDA_ASENT_CTX:-32768}
 PARTS=${BENCH_CUDA_PARTS:-"perplexity attention tokenizing memory"}
+LAUNCH=${BENCH_CUDA_LAUNCH:-}
 DEVICE=${BENCH_CUDA_DEVICE:-cuda:0}
 STEP=${BENCH_CUDA_TIMEOUT:-150}
 LOG=${BENCH_CUDA_LOG:-$BUILD/bench-cuda.txt}
@@ -107,6 +110,7 @@ JSONPY=${PY:-python3}
 # the models are local folders: transformers never needs the network here
 export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} TRANSFORMERS_VERBOSITY=${TRANSFORMERS_VERBOSITY:-error}
 say "   GPU $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader -i 0); $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) CPUs"
+[ -z "$LAUNCH" ] || say "   sparsa's timed perplexity runs started by: $LAUNCH"
 if [ "$HAVE_TORCH" = 1 ]; then
     say "   peer: torch $TORCH_V, transformers $HF_V ($PY)"
 else

@@ -99,12 +99,13 @@ prefix_text() {
 }
 
 # ---- sparsa perplexity timings ---------------------------------------------------------------
-# sparsa_time TAG ARGS...: seconds of one whole `sparsa perplexity ARGS --json` ("-" if it failed)
+# sparsa_time TAG ARGS...: seconds of one whole `sparsa perplexity ARGS --json` ("-" if it failed),
+# started through $LAUNCH when set (e.g. "mpirun -n 2": ranks on the GPUs of the node)
 sparsa_time() {
     tag=$1; shift
     t0=$(now)
     # shellcheck disable=SC2086
-    timeout "$STEP" "$SPARSA" perplexity "$@" --device "$DEVICE" --json > "$tag.json" 2> "$tag.err"
+    timeout "$STEP" $LAUNCH "$SPARSA" perplexity "$@" --device "$DEVICE" --json > "$tag.json" 2> "$tag.err"
     rc=$?
     if [ "$rc" = 124 ]; then note "$(basename "$tag"): timed out after $STEP s"; echo -; return; fi
     if [ "$rc" != 0 ]; then note "$(basename "$tag"): exit $rc: $(first_line "$tag.err")"; echo -; return; fi
