@@ -166,6 +166,8 @@ section_perplexity() {
             "$b_rate" "$(ratio "$b_rate" "$hb")" "$f_rate" "$fW" "$(field ppl "$std")" "$b_ppl" \
             "$(reldiff "$b_ppl" "$(field ppl "$std")")" "$f_ppl" "$w1")"
         verdict "|PPL bf16 - PPL fp32| / PPL fp32, sparsa, first window of $L" "$w1" "<=" 0.005
+        verdict "perplexity tok/s, sparsa bf16 / HF labels:1, ctx $L" \
+            "$(ratio "$b_rate" "$(field tok_s "$std")")" ">=" 1
         verdict "perplexity tok/s, sparsa bf16 / HF best, ctx $L" "$(ratio "$b_rate" "$hb")" ">=" 1
     done
     say "   HF modes: labels = model(ids, labels=ids), the whole logits; chunked = body, then" \
