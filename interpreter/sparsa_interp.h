@@ -42,7 +42,8 @@ typedef struct sp_model_options {
      * NULL: the process default below (precision is then the default's too). */
     const char *device;
     int precision;  /* sp_precision (sparsa_backend.h): SP_PREC_FP32 (0, default), TF32, BF16;
-                     * the CPU computes in fp32 only (anything else is SP_ERR_INPUT) */
+                     * the CPU computes in fp32, or with BF16 its matrix products in bf16 on a
+                     * CPU with AVX512_BF16 (TF32, or BF16 without it, is SP_ERR_INPUT) */
 } sp_model_options;
 
 /* The device and precision for opens whose options name no device (the command line's
