@@ -4,7 +4,8 @@
  * f32, f16 or bf16 (converted to f32 inside the kernel, never materialised whole).
  * Blocked, vectorised (AVX-512 / AVX2+FMA with a portable fallback) and parallel with OpenMP
  * over output tiles; each output element is reduced in a fixed order, so the result does not
- * depend on the thread count.
+ * depend on the thread count. The CPU's opt-in bf16 products (--precision bf16), which round
+ * x to bf16 as well, are in gemm_bf16.h.
  */
 #ifndef SPARSA_GEMM_H
 #define SPARSA_GEMM_H
