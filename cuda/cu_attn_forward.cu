@@ -10,8 +10,9 @@
 #include "cu_attn_internal.h"
 
 /* Candidates a row keeps for the warp solver (rows with more go to the block path, which
- * recomputes their scores): enough for entmax-1.5 on 64k keys of unit-variance scores. */
-#define CU_ENT_CAP 2048
+ * recomputes their scores): enough for entmax-1.5 on 64k keys of unit-variance scores, stale
+ * entries of the running maximum included. */
+#define CU_ENT_CAP 4096
 #define CU_ALIGN(x) (((x) + 255) & ~(size_t)255)
 
 static int norm_kind(const char *name) {

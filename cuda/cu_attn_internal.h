@@ -167,8 +167,7 @@ cudaError_t cu_attn_f32_launch(const cu_attn_geom *g, const cu_ent_ws *w, int mo
 /* cu_attn_tile_bf16.cu: the bf16 tensor-core tile kernel (mma.sync m16n8k16, fp32
  * accumulation) for head_dim = value_dim ∈ {64, 128}; the same modes. */
 int cu_attn_bf16_ok(const cu_attn_geom *g);
-int cu_attn_bf16_block_q(const cu_attn_geom *g);  /* query rows per block (64 or 128) */
-#define CU_ATTN_BF16_MW64 1                        /* m-tiles per warp at head size 64 */
+int cu_attn_bf16_block_q(const cu_attn_geom *g); /* query rows per block of the entmax passes */
 cudaError_t cu_attn_bf16_launch(const cu_attn_geom *g, const cu_ent_ws *w, int mode,
                                 cudaStream_t st);
 

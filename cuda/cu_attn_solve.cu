@@ -18,8 +18,9 @@
 #include "cu_attn_internal.h"
 
 /* Sums over the active values {x > τ} of a row's candidate list, x = (α−1)(s − m) for the
- * stored scores s (−inf for the stale ones), by one warp. NL > 0: the lane's values are held
- * in NL registers (lists up to 32·NL); NL = 0: read from memory at every step (L1-resident). */
+ * stored scores s (−inf for the stale ones), by one warp. NL > 0: the lane's candidates
+ * (stale entries dropped) are held in NL registers; load() says whether they fit. NL = 0:
+ * read from memory at every step. */
 template <int NL> struct warp_row {
     const float *s;
     int n;
@@ -29,11 +30,17 @@ template <int NL> struct warp_row {
         const float v = am1 * (s[j] - m);
         return v > -1.0f ? v : -INFINITY;
     }
-    __device__ void load() {
-        for (int i = 0; i < NL; i++) {
-            const int j = (threadIdx.x & 31) + 32 * i;
-            reg[i] = j < n ? xm(j) : -INFINITY;
+    __device__ bool load() {
+        int k = 0;
+        for (int i = 0; i < NL; i++) reg[i] = -INFINITY;
+        for (int j = threadIdx.x & 31; j < n; j += 32) {
+            const float v = xm(j);
+            if (v > -1.0f) {
+                if (k < NL) reg[k] = v;
+                k++;
+            }
         }
+        return __all_sync(0xffffffffu, k <= NL);
     }
     template <class F> __device__ void each(F f) const {
         if (NL > 0) {
@@ -175,13 +182,12 @@ __global__ void __launch_bounds__(256) solve_warps(const cu_attn_geom g, const c
         return;
     }
     double tau;
-    if (cnt <= 32 * 16) { /* most rows: the list in registers */
-        warp_row<16> row = {w.cand + item * w.cap, cnt, m, am1, {}};
-        row.load();
+    warp_row<32> row = {w.cand + item * w.cap, cnt, m, am1, {}};
+    if (row.load()) { /* most rows: the current candidates fit in registers */
         tau = solve_tau(row, row.count(), g.alpha);
     } else {
-        const warp_row<0> row = {w.cand + item * w.cap, cnt, m, am1, {}};
-        tau = solve_tau(row, row.count(), g.alpha);
+        const warp_row<0> mem = {w.cand + item * w.cap, cnt, m, am1, {}};
+        tau = solve_tau(mem, mem.count(), g.alpha);
     }
     if (lane == 0) w.tau[item] = (float)tau;
 }

@@ -55,6 +55,7 @@ __device__ __forceinline__ void cp_wait1() { asm volatile("cp.async.wait_group 1
  * distinct banks. */
 template <int D, int MW> struct bf_smem {
     __nv_bfloat16 q[64 * MW][D + 8];
+    __nv_bfloat16 ql[64 * MW][D + 8]; /* q' − q (the rounding residual; entmax passes) */
     __nv_bfloat16 k[2][BK][D + 8];
     __nv_bfloat16 v[2][BK][D + 8];
     float wmax[4], wmin[4], mmin;
@@ -85,11 +86,14 @@ __device__ void load_tile(bf_smem<D, MW> &s, int st, const cu_attn_geom &g, int 
 }
 
 /* S (MW m-tiles of 16 rows × 64 keys of this warp) = Q'Kᵀ, each K fragment read once for
- * every m-tile, then soft cap, ALiBi and the visibility mask. */
-template <int D, int MW>
+ * every m-tile, then soft cap, ALiBi and the visibility mask. SPLIT: q' as the sum of two bf16
+ * parts (qf + ql), so the scores carry only the cache's rounding and fp32 accumulation — the
+ * entmax family's thresholds need them (docs/ATTENTION_MATH.md, "The CUDA kernels"). */
+template <int D, int MW, bool SPLIT>
 __device__ void tile_scores(const bf_smem<D, MW> &s, int st, const uint32_t (*qf)[D / 16][4],
-                            float (*S)[8][4], const cu_attn_geom &g, const rows2 *rw, int j0,
-                            int pos0, float slope) {
+                            const uint32_t (*ql)[D / 16][4], float (*S)[8][4],
+                            const cu_attn_geom &g, const rows2 *rw, int j0, int pos0,
+                            float slope) {
     const int lane = threadIdx.x & 31, g8 = lane >> 2, t4 = lane & 3;
 #pragma unroll
     for (int mw = 0; mw < MW; mw++)
@@ -104,7 +108,10 @@ __device__ void tile_scores(const bf_smem<D, MW> &s, int st, const uint32_t (*qf
             const __nv_bfloat16 *kp = &s.k[st][nc * 8 + g8][kc * 16 + 2 * t4];
             const uint32_t b0 = lds32(kp), b1 = lds32(kp + 8);
 #pragma unroll
-            for (int mw = 0; mw < MW; mw++) mma16816(S[mw][nc], qf[mw][kc], b0, b1);
+            for (int mw = 0; mw < MW; mw++) {
+                mma16816(S[mw][nc], qf[mw][kc], b0, b1);
+                if (SPLIT) mma16816(S[mw][nc], ql[mw][kc], b0, b1);
+            }
         }
 #pragma unroll
     for (int mw = 0; mw < MW; mw++) {
@@ -280,6 +287,7 @@ __device__ float block_setup(bf_smem<D, MW> &s, const cu_attn_geom &g, const cu_
         const size_t at = ((size_t)(r0 + r) * g.H + h) * D + x;
         const float v = r < nr ? g.q[at] * cu_attn_qfactor(g, r0 + r, h) : 0.0f;
         s.q[r][x] = __float2bfloat16_rn(v);
+        if (MODE != CU_TILE_SOFTMAX) s.ql[r][x] = __float2bfloat16_rn(v - __bfloat162float(s.q[r][x]));
     }
     for (int r = tid; r < BQ; r += blockDim.x) s.cnt[r] = 0, s.thr[r] = INFINITY;
     if (tid < 5) s.st[tid] = 0;
@@ -397,12 +405,12 @@ __device__ void block_finish(bf_smem<D, MW> &s, const cu_attn_geom &g, const cu_
 /* One key tile of the block: scores, then the mode's step and (not gathering) P·V. */
 template <int D, int MODE, int MW>
 __device__ void block_tile(bf_smem<D, MW> &s, int stg, const uint32_t (*qf)[D / 16][4],
-                           float (*O)[D / 8][4], rows2 *rw, const cu_attn_geom &g,
+                           const uint32_t (*ql)[D / 16][4], float (*O)[D / 8][4], rows2 *rw, const cu_attn_geom &g,
                            const cu_ent_ws &w, int h, int r0, int nr, int j0, float slope,
                            float *tmax_out) {
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     float S[MW][8][4];
-    tile_scores<D, MW>(s, stg, qf, S, g, rw, j0, g.q0 + r0, slope);
+    tile_scores<D, MW, MODE != CU_TILE_SOFTMAX>(s, stg, qf, ql, S, g, rw, j0, g.q0 + r0, slope);
     if constexpr (MODE == CU_TILE_GATHER) {
         float wm = -INFINITY, wl = INFINITY;
 #pragma unroll
@@ -441,7 +449,8 @@ __global__ void __launch_bounds__(128) tile_bf16(const cu_attn_geom g, const cu_
     const float slope = g.slopes ? g.slopes[h] : 0.0f;
     rows2 rw[MW];
     const float thrmin = block_setup<D, MODE, MW>(s, g, w, rw, h, r0, nr);
-    uint32_t qf[MW][D / 16][4];
+    constexpr int NL = MODE == CU_TILE_SOFTMAX ? 1 : MW;
+    uint32_t qf[MW][D / 16][4], ql[NL][D / 16][4];
     float O[MW][D / 8][4];
 #pragma unroll
     for (int mw = 0; mw < MW; mw++) {
@@ -450,6 +459,11 @@ __global__ void __launch_bounds__(128) tile_bf16(const cu_attn_geom g, const cu_
             const __nv_bfloat16 *qp = &s.q[warp * 16 * MW + mw * 16 + g8][kc * 16 + 2 * t4];
             qf[mw][kc][0] = lds32(qp), qf[mw][kc][1] = lds32(qp + 8 * (D + 8));
             qf[mw][kc][2] = lds32(qp + 8), qf[mw][kc][3] = lds32(qp + 8 * (D + 8) + 8);
+            if (MODE != CU_TILE_SOFTMAX && mw < NL) {
+                const __nv_bfloat16 *lp = &s.ql[warp * 16 * MW + mw * 16 + g8][kc * 16 + 2 * t4];
+                ql[mw][kc][0] = lds32(lp), ql[mw][kc][1] = lds32(lp + 8 * (D + 8));
+                ql[mw][kc][2] = lds32(lp + 8), ql[mw][kc][3] = lds32(lp + 8 * (D + 8) + 8);
+            }
         }
 #pragma unroll
         for (int dc = 0; dc < D / 8; dc++)
@@ -488,7 +502,7 @@ __global__ void __launch_bounds__(128) tile_bf16(const cu_attn_geom g, const cu_
         cp_commit();
         cp_wait1();
         __syncthreads();
-        block_tile<D, MODE, MW>(s, stg, qf, O, rw, g, w, h, r0, nr, tile_at(it) * BK, slope,
+        block_tile<D, MODE, MW>(s, stg, qf, ql, O, rw, g, w, h, r0, nr, tile_at(it) * BK, slope,
                                 &tmax[tile_at(it)]);
         __syncthreads();
         it = nx, stg ^= 1;
@@ -496,24 +510,25 @@ __global__ void __launch_bounds__(128) tile_bf16(const cu_attn_geom g, const cu_
     block_finish<D, MODE, MW>(s, g, w, rw, O, h, r0, nr);
 }
 
-/* m-tiles of 16 rows per warp: 2 (128 rows a block, each K and V fragment used twice) for
- * head size 64, where the registers allow it; 1 for 128. SPARSA_CUDA_ATTN_MW=1|2 overrides
- * it for head size 64 (tuning). */
-static int rows_per_warp(const cu_attn_geom *g) {
+/* m-tiles of 16 rows per warp: 2 for softmax at head size 64 (128 rows a block, each K and V
+ * fragment used twice: about 10% faster on an H200), else 1 (the registers of head size 128
+ * and of the entmax passes' split q' do not allow more). SPARSA_CUDA_ATTN_MW=1|2 overrides it
+ * at head size 64 (tuning). */
+static int rows_per_warp(const cu_attn_geom *g, int mode) {
     static int env = -1;
     if (env < 0) {
         const char *e = getenv("SPARSA_CUDA_ATTN_MW");
         env = e && (e[0] == '1' || e[0] == '2') && !e[1] ? e[0] - '0' : 0;
     }
     if (g->d != 64) return 1;
-    return env ? env : CU_ATTN_BF16_MW64;
+    return env ? env : mode == CU_TILE_SOFTMAX ? 2 : 1;
 }
 
 int cu_attn_bf16_ok(const cu_attn_geom *g) {
     return g->kv_bf16 && g->d == g->dv && (g->d == 64 || g->d == 128);
 }
 
-int cu_attn_bf16_block_q(const cu_attn_geom *g) { return 64 * rows_per_warp(g); }
+int cu_attn_bf16_block_q(const cu_attn_geom *g) { return 64 * rows_per_warp(g, CU_TILE_GATHER); }
 
 template <int D, int MODE, int MW>
 static cudaError_t launch(const cu_attn_geom *g, const cu_ent_ws *w, cudaStream_t st) {
@@ -531,7 +546,8 @@ static cudaError_t launch(const cu_attn_geom *g, const cu_ent_ws *w, cudaStream_
 template <int MODE>
 static cudaError_t launch_mode(const cu_attn_geom *g, const cu_ent_ws *w, cudaStream_t st) {
     if (g->d == 128) return launch<128, MODE, 1>(g, w, st);
-    return rows_per_warp(g) == 2 ? launch<64, MODE, 2>(g, w, st) : launch<64, MODE, 1>(g, w, st);
+    return rows_per_warp(g, MODE) == 2 ? launch<64, MODE, 2>(g, w, st)
+                                       : launch<64, MODE, 1>(g, w, st);
 }
 
 cudaError_t cu_attn_bf16_launch(const cu_attn_geom *g, const cu_ent_ws *w, int mode,

@@ -2,8 +2,8 @@
  * causal, bf16 (tensor cores, bf16 KV cache), at 4k, 16k and 64k tokens, for softmax,
  * entmax-1.5, sparsemax and ASEntmax (entmax-1.5 with a per-row query scale 1 + 0.5·√log(i+2)
  * and NAPE: ALiBi slopes 1, 1/2, … on the first half of the heads, NoPE on the rest).
- * q, k, v are standard normal, made on the device (scores of standard deviation about 1 at
- * scale 1/√d).
+ * q, k, v are standard normal values rounded to bf16, made on the device (scores of standard
+ * deviation about 1 at scale 1/√d).
  *
  * Usage: attention_bench [N …] (default 4096 16384 65536); env BENCH_NORMS limits the
  * normalisers (comma list of softmax, entmax15, sparsemax, asentmax), BENCH_D sets the head
@@ -15,7 +15,8 @@
  *        support=<mean keys with p > 0 per row> [gather_ms=… solve_ms=… out_ms=…
  *        cand=<mean candidates per row> overflow=<rows over the candidate cap>]
  *        fp32_ms=<the fp32 kernel's time (CUDA cores, f32 cache)>
- *        err=<max |o_bf16 − o_fp32| / max(1, |o_fp32|) against the fp32 kernel>
+ *        err=<max |o_bf16 − o_fp32| / max(1, |o_fp32|) against the fp32 kernel on the same
+ *            bf16-valued inputs>
  * TFLOP/s counts 4·n²·d·H/2 (the causal half of QKᵀ and PV), as FlashAttention's benchmarks
  * do, whatever the kernel skipped. Exit status 1 if a CUDA call fails.
  */
@@ -38,7 +39,8 @@
         }                                                                                   \
     } while (0)
 
-/* x[i] standard normal (Box-Muller on a hash of i and the seed): the inputs are made on the
+/* x[i] standard normal (Box-Muller on a hash of i and the seed), rounded to bf16 so that the
+ * bf16 and the fp32 kernel see the same inputs (as a bf16 model's q, k, v are): made on the
  * device, so the host spends no time on them. */
 __global__ void fill_normal(float *x, size_t n, unsigned long long seed) {
     const size_t step = (size_t)gridDim.x * blockDim.x;
@@ -48,7 +50,8 @@ __global__ void fill_normal(float *x, size_t n, unsigned long long seed) {
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
         z ^= z >> 31;
         const double u = ((z >> 40) + 0.5) / 16777216.0, v = ((z & 0xffffff) + 0.5) / 16777216.0;
-        x[i] = (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
+        const float nz = (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
+        x[i] = __bfloat162float(__float2bfloat16_rn(nz));
     }
 }
 
