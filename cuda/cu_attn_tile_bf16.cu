@@ -223,13 +223,28 @@ __device__ float step_gather(SM &s, const float (*S)[4], rows2 &rw, const cu_att
         rw.bad[hr] |= badt;
         rw.m[hr] = fmaxf(rw.m[hr], mx);
         const float m = rw.m[hr];
+        /* the row's candidates of the tile: counted per thread, one shared atomic per quad
+         * (the row's four threads) for their places, then written */
+        int c = 0;
+#pragma unroll
+        for (int nc = 0; nc < 8; nc++)
+            for (int e = 2 * hr; e < 2 * hr + 2; e++) c += am1 * (S[nc][e] - m) > -1.0f;
+        const int t4 = threadIdx.x & 3;
+        int incl = c, v = __shfl_up_sync(0xffffffffu, incl, 1, 4);
+        if (t4 >= 1) incl += v;
+        v = __shfl_up_sync(0xffffffffu, incl, 2, 4);
+        if (t4 >= 2) incl += v;
+        const int total = __shfl_sync(0xffffffffu, incl, 3, 4);
+        int base = 0;
+        if (t4 == 0 && total > 0) base = atomicAdd(&s.cnt[rw.r[hr]], total);
+        int slot = __shfl_sync(0xffffffffu, base, 0, 4) + incl - c;
+        float *list = w.cand + ((size_t)h * g.nq + r0 + rw.r[hr]) * w.cap;
 #pragma unroll
         for (int nc = 0; nc < 8; nc++)
             for (int e = 2 * hr; e < 2 * hr + 2; e++)
                 if (am1 * (S[nc][e] - m) > -1.0f) {
-                    const int slot = atomicAdd(&s.cnt[rw.r[hr]], 1);
-                    if (slot < w.cap)
-                        w.cand[((size_t)h * g.nq + r0 + rw.r[hr]) * w.cap + slot] = S[nc][e];
+                    if (slot < w.cap) list[slot] = S[nc][e];
+                    slot++;
                 }
     }
     float lo = fminf(rw.r[0] < nr ? rw.m[0] : INFINITY, rw.r[1] < nr ? rw.m[1] : INFINITY);
