@@ -302,7 +302,8 @@ __device__ float block_setup(bf_smem<D, MW> &s, const cu_attn_geom &g, const cu_
         const size_t at = ((size_t)(r0 + r) * g.H + h) * D + x;
         const float v = r < nr ? g.q[at] * cu_attn_qfactor(g, r0 + r, h) : 0.0f;
         s.q[r][x] = __float2bfloat16_rn(v);
-        if (MODE != CU_TILE_SOFTMAX) s.ql[r][x] = __float2bfloat16_rn(v - __bfloat162float(s.q[r][x]));
+        if (MODE != CU_TILE_SOFTMAX)
+            s.ql[r][x] = __float2bfloat16_rn(v - __bfloat162float(s.q[r][x]));
     }
     for (int r = tid; r < BQ; r += blockDim.x) s.cnt[r] = 0, s.thr[r] = INFINITY;
     if (tid < 5) s.st[tid] = 0;
@@ -420,9 +421,9 @@ __device__ void block_finish(bf_smem<D, MW> &s, const cu_attn_geom &g, const cu_
 /* One key tile of the block: scores, then the mode's step and (not gathering) P·V. */
 template <int D, int MODE, int MW>
 __device__ void block_tile(bf_smem<D, MW> &s, int stg, const uint32_t (*qf)[D / 16][4],
-                           const uint32_t (*ql)[D / 16][4], float (*O)[D / 8][4], rows2 *rw, const cu_attn_geom &g,
-                           const cu_ent_ws &w, int h, int r0, int nr, int j0, float slope,
-                           float *tmax_out) {
+                           const uint32_t (*ql)[D / 16][4], float (*O)[D / 8][4], rows2 *rw,
+                           const cu_attn_geom &g, const cu_ent_ws &w, int h, int r0, int nr,
+                           int j0, float slope, float *tmax_out) {
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     float S[MW][8][4];
     tile_scores<D, MW, MODE != CU_TILE_SOFTMAX>(s, stg, qf, ql, S, g, rw, j0, g.q0 + r0, slope);
