@@ -176,7 +176,7 @@ __device__ __forceinline__ float quad_sum(float v) {
 
 /* Online softmax on the tile's scores (in place into weights), rescaling O. */
 template <int D>
-__device__ void step_softmax(float (*S)[4], float (*O)[4], rows2 &rw) {
+__device__ void step_softmax(float (*S)[4], float (*O)[4], rows2 &rw, bool stats) {
 #pragma unroll
     for (int hr = 0; hr < 2; hr++) {
         float mx = -INFINITY;
@@ -191,7 +191,7 @@ __device__ void step_softmax(float (*S)[4], float (*O)[4], rows2 &rw) {
                 const float p = exp2f(S[nc][e] * L2E - mb);
                 S[nc][e] = p;
                 sum += p;
-                rw.sup[hr] += p != 0.0f;
+                if (stats) rw.sup[hr] += p != 0.0f;
             }
         rw.l[hr] = rw.l[hr] * al + sum; /* this thread's share; the quad's is summed at the end */
         rw.m[hr] = mnew;
@@ -447,7 +447,7 @@ __device__ void block_tile(bf_smem<D, MW> &s, int stg, const uint32_t (*qf)[D / 
 #pragma unroll
         for (int mw = 0; mw < MW; mw++) {
             pv[mw] = true;
-            if (MODE == CU_TILE_SOFTMAX) step_softmax<D>(S[mw], O[mw], rw[mw]);
+            if (MODE == CU_TILE_SOFTMAX) step_softmax<D>(S[mw], O[mw], rw[mw], g.stats != NULL);
             else pv[mw] = step_out(S[mw], rw[mw], g.alpha, j0);
         }
         tile_pv<D, MW>(s, stg, S, O, pv);
