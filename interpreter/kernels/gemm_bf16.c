@@ -25,9 +25,13 @@
 static int g_available;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
+/* A lower instruction set forced for the fp32 products (SPARSA_GEMM_ISA=avx2 or scalar, as
+ * on a CPU without AVX-512) takes the bf16 products away too. */
 static void check_cpu(void) {
 #if HAVE_BF16_KERNELS
-    g_available = sp_bf16_cpu_ok();
+    const char *isa = getenv("SPARSA_GEMM_ISA");
+    int lower = isa && (!strcmp(isa, "avx2") || !strcmp(isa, "scalar"));
+    g_available = !lower && sp_bf16_cpu_ok();
 #endif
 }
 

@@ -18,7 +18,8 @@
 extern "C" {
 #endif
 
-/* 1 if this CPU has AVX512_BF16 (and AVX-512 F/BW/VL): the products below may be called. */
+/* 1 if this CPU has AVX512_BF16 (and AVX-512 F/BW/VL/DQ): the products below may be called.
+ * 0 also when SPARSA_GEMM_ISA forces avx2 or scalar (gemm.h), as a CPU without them would. */
 int sp_gemm_bf16_available(void);
 
 /* y[m][n] = bf16(x)[m][k] · W[n][k]ᵀ (+ bias[n]), W bf16 in PyTorch's [out, in] layout. */

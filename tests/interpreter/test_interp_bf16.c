@@ -10,7 +10,8 @@
  *  - with bf16 stored weights, within the same tolerance of the PyTorch fp32 logits;
  *  - 1 thread = 2 threads bit for bit; prefill within 1e-4·max(1, |x|) of token-by-token decode;
  *  - fp32 (the default) unchanged by a bf16 model open in the same process; tf32 refused.
- * On a CPU without AVX512_BF16 the open is refused in one line, which is checked instead. */
+ * On a CPU without AVX512_BF16 the open is refused in one line: checked on every machine with
+ * SPARSA_GEMM_ISA=scalar, which takes the bf16 products away as such a CPU lacks them. */
 #include <criterion/criterion.h>
 
 #include "gemm_bf16.h"
@@ -189,6 +190,22 @@ Test(interp_bf16, fp32_stays_the_default_and_tf32_is_refused) {
     sp_model_free(before);
     sp_model_free(after);
     sp_model_free(b16);
+    remove(path);
+    free(path);
+}
+
+Test(interp_bf16, refused_in_one_line_without_avx512_bf16) {
+    /* set before the first bf16 call of this test's process */
+    setenv("SPARSA_GEMM_ISA", "scalar", 1);
+    cr_assert_eq(sp_gemm_bf16_available(), 0);
+    char *path = fixture_file("smoke-llama", SP_F32);
+    sp_model_options o = {.device = "cpu", .precision = SP_PREC_BF16};
+    sp_model *m = NULL;
+    sp_error err = {0};
+    cr_assert_eq(sp_model_open_opts(path, &o, &m, &err), SP_ERR_INPUT);
+    cr_assert_null(m);
+    cr_assert_str_eq(err.msg, "--precision bf16: this CPU has no AVX512_BF16, which the cpu backend's "
+                              "bf16 products need (use fp32, or --device cuda)");
     remove(path);
     free(path);
 }
