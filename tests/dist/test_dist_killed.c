@@ -44,9 +44,14 @@ static void expect_killed_rank(const char *cmd, const char *args, int victim, co
     free(err);
 }
 
-#define TASK_ARGS TASK_MODEL " --src " TASKS "copy_0_64.src," TASKS "copy_1_256.src --trg " \
-                  TASKS "copy_0_64.trg," TASKS "copy_1_256.trg --threads 1 --json "       \
+/* Enough work that a rank is still running when its command is killed 0.3 s in, also on a
+ * machine several times faster than the one these were timed on (each run below takes 2-4 s
+ * of one core in one process). */
+#define SRC8(f) f "," f "," f "," f "," f "," f "," f "," f
+#define TASK_ARGS TASK_MODEL " --src " SRC8(TASKS "copy_1_256.src") " --trg "                  \
+                  SRC8(TASKS "copy_1_256.trg") " --threads 1 --json "                          \
                   "--predictions \"$OLDPWD\"/pred.txt"
+#define LONG_TEXT "examples/data/sotu_2001_2021.txt"
 
 Test(dist_killed, eval_task_rank_1, .timeout = 120) {
     expect_killed_rank("eval-task", TASK_ARGS, 1, "0.3");
@@ -62,11 +67,11 @@ Test(dist_killed, eval_task_rank_1_at_once, .timeout = 120) {
 }
 
 Test(dist_killed, perplexity_rank_1, .timeout = 120) {
-    expect_killed_rank("perplexity", TU_PPL_SPARSE " " TU_PPL_DIR "psalms.txt " TU_PPL_DIR
-                       "mixed.txt --ctx 16,32,48,64,96,128 --threads 1 --json", 1, "0.3");
+    expect_killed_rank("perplexity", TU_PPL_SPARSE " " LONG_TEXT " --ctx 16,32,64,128 "
+                       "--max-tokens 40000 --threads 1 --json --no-token-cache", 1, "0.3");
 }
 
 Test(dist_killed, kld_rank_0, .timeout = 120) {
-    expect_killed_rank("kld", TU_PPL_MODEL " " TU_PPL_SPARSE " " TU_PPL_DIR "psalms.txt "
-                       TU_PPL_DIR "mixed.txt --ctx 64 --threads 1 --json", 0, "0.3");
+    expect_killed_rank("kld", TU_PPL_MODEL " " TU_PPL_SPARSE " " LONG_TEXT " --ctx 64 "
+                       "--max-tokens 60000 --threads 1 --json --no-token-cache", 0, "0.3");
 }
