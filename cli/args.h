@@ -74,7 +74,7 @@ int cli_parse_precision(const char *value, void *dest, char *why, size_t why_len
      .metavar = "DEV", .help = "cpu (default), cuda (the GPU of the MPI local rank) or cuda:N",  \
      .parse = cli_parse_device},                                                             \
     {.name = "--precision", .kind = CLI_CUSTOM, .offset = offsetof(type, precision_field),    \
-     .metavar = "P", .help = "fp32 (default, the parity mode), tf32 or bf16 (GPU only)",        \
+     .metavar = "P", .help = "fp32 (default), tf32 (GPU) or bf16 (GPU; CPU with AVX512_BF16)", \
      .parse = cli_parse_precision}
 
 /* Positional arguments in order (they point into argv). */

@@ -1,7 +1,7 @@
 /* backend_opts.c — the values of --device and --precision (docs/ARCHITECTURE.md, "Backends").
  * Both set the process default of the interpreter (sp_set_default_device), so every model a
  * command opens runs there, whichever eval code opens it. The combination is checked when a
- * model is opened: the cpu computes in fp32 only, and `cuda[:N]` needs the CUDA module, a
+ * model is opened: the cpu computes in fp32 (bf16 with AVX512_BF16), and `cuda[:N]` needs the CUDA module, a
  * driver and a GPU (each missing piece is one line, exit 2). */
 #include <ctype.h>
 #include <stdio.h>
