@@ -30,6 +30,8 @@
 #   BENCH_CUDA_CTX      contexts ["2048 8192 32768"]
 #   BENCH_CUDA_TOKENS   tokens per point, bf16 and the peer [524288]
 #   BENCH_CUDA_TOKENS_FP32  tokens per point, fp32 [131072]
+#   BENCH_CUDA_HF_MODES the peer's ways (bench/cuda/hf_peer.py --modes)
+#                       [labels:1,chunked:1,chunked:max]
 #   BENCH_CUDA_ATTN_N   attention sizes ["4096 16384 65536"]
 #   BENCH_CUDA_ATTN     the attention micro-benchmark [$BUILD/bench/cuda/attention_bench]
 #   BENCH_CUDA_MEM_CTX  windows of the memory part ["16384 32768 65536"]
@@ -57,6 +59,7 @@ MEM_CTX=${BENCH_CUDA_MEM_CTX:-"16384 32768 65536"}
 ASENT_CTX=${BENCH_CUDA_ASENT_CTX:-32768}
 PARTS=${BENCH_CUDA_PARTS:-"perplexity attention tokenizing memory"}
 LAUNCH=${BENCH_CUDA_LAUNCH:-}
+HF_MODES=${BENCH_CUDA_HF_MODES:-labels:1,chunked:1,chunked:max}
 DEVICE=${BENCH_CUDA_DEVICE:-cuda:0}
 STEP=${BENCH_CUDA_TIMEOUT:-150}
 LOG=${BENCH_CUDA_LOG:-$BUILD/bench-cuda.txt}

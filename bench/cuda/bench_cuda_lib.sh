@@ -143,7 +143,8 @@ section_perplexity() {
     HF=$WORK/hf.txt; : > "$HF"
     if [ "$HAVE_HF" = 1 ] && [ -f "$WORK/llama134m/config.json" ]; then
         timeout $((STEP * 2)) "$PY" "$HERE/cuda/hf_peer.py" "$WORK/llama134m" "$WORK/sotu.ids" \
-            --ctx "$(echo $CTXS | tr ' ' ',')" --tokens "$TOKENS" --device "$DEVICE" > "$HF" \
+            --ctx "$(echo $CTXS | tr ' ' ',')" --tokens "$TOKENS" --device "$DEVICE" \
+            --modes "$HF_MODES" > "$HF" \
             2> "$WORK/hf.err" || note "hf_peer.py: $(tail -n 1 "$WORK/hf.err")"
         grep error= "$HF" | sed 's/^/   /' | tee -a "$LOG"
     else
