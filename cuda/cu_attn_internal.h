@@ -92,13 +92,13 @@ __device__ __forceinline__ void cu_attn_row_scores(const cu_attn_geom &g, int h,
         qs[x] = g.q[((size_t)row * g.H + h) * d + x] * c;
     __syncthreads();
     const float slope = g.slopes ? g.slopes[h] : 0.0f;
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
-    for (int j = lo + warp; j < hi; j += nw) {
+    /* a thread per key: many independent loads in flight, q' broadcast from shared memory */
+    for (int j = lo + (int)threadIdx.x; j < hi; j += blockDim.x) {
         const size_t kb = ((size_t)j * g.Hk + kvh) * d;
         float acc = 0.0f;
-        for (int x = lane; x < d; x += 32) acc += qs[x] * cu_attn_ld(g.k, kb + x, g.kv_bf16);
-        for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-        if (lane == 0) s[j - lo] = cu_attn_finish(g, acc, slope, i, j);
+#pragma unroll 8
+        for (int x = 0; x < d; x++) acc += qs[x] * cu_attn_ld(g.k, kb + x, g.kv_bf16);
+        s[j - lo] = cu_attn_finish(g, acc, slope, i, j);
     }
     __syncthreads();
 }

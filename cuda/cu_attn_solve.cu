@@ -18,9 +18,8 @@
 #include "cu_attn_internal.h"
 
 /* Sums over the active values {x > τ} of a row's candidate list, x = (α−1)(s − m) for the
- * stored scores s (−inf for the stale ones), by one warp. NL > 0: the lane's candidates
- * (stale entries dropped) are held in NL registers; load() says whether they fit. NL = 0:
- * read from memory at every step. */
+ * stored scores s (−inf for the stale ones), by one warp. NL > 0: the list (up to 32·NL
+ * entries) is held in NL registers per lane; NL = 0: read from memory at every step. */
 template <int NL> struct warp_row {
     const float *s;
     int n;
@@ -30,17 +29,12 @@ template <int NL> struct warp_row {
         const float v = am1 * (s[j] - m);
         return v > -1.0f ? v : -INFINITY;
     }
-    __device__ bool load() {
-        int k = 0;
-        for (int i = 0; i < NL; i++) reg[i] = -INFINITY;
-        for (int j = threadIdx.x & 31; j < n; j += 32) {
-            const float v = xm(j);
-            if (v > -1.0f) {
-                if (k < NL) reg[k] = v;
-                k++;
-            }
+    __device__ void load() {
+#pragma unroll
+        for (int i = 0; i < NL; i++) {
+            const int j = (threadIdx.x & 31) + 32 * i;
+            reg[i] = j < n ? xm(j) : -INFINITY;
         }
-        return __all_sync(0xffffffffu, k <= NL);
     }
     template <class F> __device__ void each(F f) const {
         if (NL > 0) {
@@ -182,8 +176,9 @@ __global__ void __launch_bounds__(256) solve_warps(const cu_attn_geom g, const c
         return;
     }
     double tau;
-    warp_row<32> row = {w.cand + item * w.cap, cnt, m, am1, {}};
-    if (row.load()) { /* most rows: the current candidates fit in registers */
+    if (cnt <= 32 * 64) { /* most rows: the list in registers */
+        warp_row<64> row = {w.cand + item * w.cap, cnt, m, am1, {}};
+        row.load();
         tau = solve_tau(row, row.count(), g.alpha);
     } else {
         const warp_row<0> mem = {w.cand + item * w.cap, cnt, m, am1, {}};
