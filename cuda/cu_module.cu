@@ -54,7 +54,8 @@ static int open_model(const sp_bk_model *m, const sp_bk_config *cfg, void **mode
     if (!cm->dev) rc = cu_fail(err, SP_ERR_RUNTIME, "out of memory");
     size_t free_before = 0, free_after = 0, total = 0;
     cudaMemGetInfo(&free_before, &total);
-    for (size_t i = 0; !rc && i < m->n_ops; i++) rc = cu_op_upload(cm, &m->ops[i], &cm->dev[i], err);
+    for (size_t i = 0; !rc && i < m->n_ops; i++)
+        rc = cu_op_upload(cm, &m->ops[i], &cm->dev[i], err);
     if (rc) {
         free_model(cm);
         return rc;
@@ -190,7 +191,8 @@ static int stats_read(void *session, size_t layer, sp_bk_head_stats *out, sp_err
         cudaSetDevice(s->cm->device);
         cudaError_t e = cudaStreamSynchronize(s->stream);
         if (e == cudaSuccess)
-            e = cudaMemcpy(tmp, s->stats[layer], (size_t)heads * sizeof *tmp, cudaMemcpyDeviceToHost);
+            e = cudaMemcpy(tmp, s->stats[layer], (size_t)heads * sizeof *tmp,
+                           cudaMemcpyDeviceToHost);
         for (int h = 0; e == cudaSuccess && h < heads; h++)
             out[h] = sp_bk_head_stats{tmp[h].rows, tmp[h].support, tmp[h].visible, tmp[h].tiles,
                                       tmp[h].tiles_skipped};

@@ -71,8 +71,10 @@ static int query_scale(cu_exec *ex, float **out, sp_error *err) {
         size_t hw = ex->op->in_width[3];
         rc = cu_scratch(ex->s, CU_SCR_QS_BETA, n * hs * sizeof(float), &bl, err);
         if (!rc) rc = cu_scratch(ex->s, CU_SCR_QS_GAMMA, n * hs * sizeof(float), &gl, err);
-        if (!rc) rc = cu_gemm(ex->s, ex->in[3], ex->op->in[3], n, hw, &ex->dev->w[0], 0, hs, (float *)bl, hs, err);
-        if (!rc) rc = cu_gemm(ex->s, ex->in[3], ex->op->in[3], n, hw, &ex->dev->w[1], 0, hs, (float *)gl, hs, err);
+        const float *h = ex->in[3];
+        int hv = ex->op->in[3];
+        if (!rc) rc = cu_gemm(ex->s, h, hv, n, hw, &ex->dev->w[0], 0, hs, (float *)bl, hs, err);
+        if (!rc) rc = cu_gemm(ex->s, h, hv, n, hw, &ex->dev->w[1], 0, hs, (float *)gl, hs, err);
     }
     if (rc) return rc;
     qs_params p = {(int)a->qscale, a->heads, (int)hs, a->log_offset, (double)a->delta,

@@ -34,12 +34,14 @@ int cu_run_embed(cu_exec *ex, sp_error *err) {
     dim3 grid(cu_blocks(d), cu_row_blocks(ex->n));
     float sc = ex->op->u.embed.scale;
     cudaStream_t st = ex->s->stream;
+    const int32_t *tok = ex->tokens;
+    size_t n = ex->n;
     if (w->dtype == CU_F32)
-        embed_kernel<<<grid, CU_THREADS, 0, st>>>((const float *)w->data, ex->tokens, ex->n, d, sc, ex->out);
+        embed_kernel<<<grid, CU_THREADS, 0, st>>>((const float *)w->data, tok, n, d, sc, ex->out);
     else if (w->dtype == CU_F16)
-        embed_kernel<<<grid, CU_THREADS, 0, st>>>((const __half *)w->data, ex->tokens, ex->n, d, sc, ex->out);
+        embed_kernel<<<grid, CU_THREADS, 0, st>>>((const __half *)w->data, tok, n, d, sc, ex->out);
     else
-        embed_kernel<<<grid, CU_THREADS, 0, st>>>((const __nv_bfloat16 *)w->data, ex->tokens, ex->n, d, sc,
+        embed_kernel<<<grid, CU_THREADS, 0, st>>>((const __nv_bfloat16 *)w->data, tok, n, d, sc,
                                                   ex->out);
     return launched(err, "embed");
 }

@@ -85,7 +85,8 @@ int cu_gemm(cu_session *s, const float *x, int src, size_t m, size_t k, const cu
 
 int cu_run_linear(cu_exec *ex, sp_error *err) {
     size_t n = ex->op->out_width, k = ex->op->in_width[0];
-    int rc = cu_gemm(ex->s, ex->in[0], ex->op->in[0], ex->n, k, &ex->dev->w[0], 0, n, ex->out, n, err);
+    int rc = cu_gemm(ex->s, ex->in[0], ex->op->in[0], ex->n, k, &ex->dev->w[0], 0, n, ex->out, n,
+                     err);
     if (!rc) rc = cu_add_bias(ex->out, ex->n, n, n, ex->dev->vec[0], ex->s->stream, err);
     return rc;
 }
@@ -157,7 +158,8 @@ static int mlp_chunk(cu_exec *ex, size_t r0, size_t m, float *u, float *g, sp_er
     const float *x = ex->in[0] + r0 * d;
     const void *h = NULL;
     int rc = cu_gemm(ex->s, x, ex->op->in[0], m, d, &dv->w[0], 0, hid, u, hid, err);
-    if (!rc && ex->op->u.mlp.gated) rc = cu_gemm(ex->s, x, ex->op->in[0], m, d, &dv->w[1], 0, hid, g, hid, err);
+    if (!rc && ex->op->u.mlp.gated)
+        rc = cu_gemm(ex->s, x, ex->op->in[0], m, d, &dv->w[1], 0, hid, g, hid, err);
     if (!rc) rc = activate_chunk(ex, m, u, g, &h, err);
     if (rc) return rc;
     float *y = ex->out + r0 * dout;

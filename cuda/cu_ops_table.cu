@@ -14,7 +14,8 @@ static int upload_norm(cu_model *cm, const sp_bk_op *op, cu_op_dev *dev, sp_erro
     (void)cm;
     size_t d = op->out_width;
     int rc = cu_floats_upload(op->u.norm.weight, d, &dev->vec[0], err);
-    if (!rc && op->kind == SP_BK_LAYERNORM) rc = cu_floats_upload(op->u.norm.bias, d, &dev->vec[1], err);
+    if (!rc && op->kind == SP_BK_LAYERNORM)
+        rc = cu_floats_upload(op->u.norm.bias, d, &dev->vec[1], err);
     return rc;
 }
 

@@ -47,7 +47,8 @@ static sp_model *open_cpu(const char *path) {
     return m;
 }
 
-/* The golden models: every .sparsa of tests/fixtures/models, then the smoke models written to /tmp. */
+/* The golden models: every .sparsa of tests/fixtures/models, then the smoke models (written to
+ * /tmp). */
 typedef struct {
     char *path[64];
     int tmp[64];
