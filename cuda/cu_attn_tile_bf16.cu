@@ -90,7 +90,7 @@ __device__ void load_tile(bf_smem<D, MW> &s, int st, const cu_attn_geom &g, int 
  * parts (qf + ql), so the scores carry only the cache's rounding and fp32 accumulation — the
  * entmax family's thresholds need them (docs/ATTENTION_MATH.md, "The CUDA kernels"). */
 template <int D, int MW, bool SPLIT>
-__device__ void tile_scores(const bf_smem<D, MW> &s, int st, const uint32_t (*qf)[D / 16][4],
+__device__ void bf16_tile_scores(const bf_smem<D, MW> &s, int st, const uint32_t (*qf)[D / 16][4],
                             const uint32_t (*ql)[D / 16][4], float (*S)[8][4],
                             const cu_attn_geom &g, const rows2 *rw, int j0, int pos0,
                             float slope) {
@@ -426,7 +426,8 @@ __device__ void block_tile(bf_smem<D, MW> &s, int stg, const uint32_t (*qf)[D / 
                            int j0, float slope, float *tmax_out) {
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     float S[MW][8][4];
-    tile_scores<D, MW, MODE != CU_TILE_SOFTMAX>(s, stg, qf, ql, S, g, rw, j0, g.q0 + r0, slope);
+    bf16_tile_scores<D, MW, MODE != CU_TILE_SOFTMAX>(s, stg, qf, ql, S, g, rw, j0, g.q0 + r0,
+                                                     slope);
     if constexpr (MODE == CU_TILE_GATHER) {
         float wm = -INFINITY, wl = INFINITY;
 #pragma unroll
