@@ -217,7 +217,13 @@ $(BUILD)/cuda/%.o: %.cu | $(PUBLIC_LINKS)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -Icuda -I$(PUB)/interpreter -I$(PUB)/common -MMD -MP -c $< -o $@
 
-$(CUDA_LIB): $(CUDA_OBJ)
+# The module's one-line errors are the floor's sp_fail, compiled into it and kept hidden.
+CUDA_COMMON_OBJ := $(BUILD)/cuda/common_error.o
+$(CUDA_COMMON_OBJ): common/error.c | $(PUBLIC_LINKS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -Icommon -MMD -MP -c $< -o $@
+
+$(CUDA_LIB): $(CUDA_OBJ) $(CUDA_COMMON_OBJ)
 	$(NVCC) -shared $(CUDA_GENCODE) -cudart static -o $@ $^ -L$(CUDA_HOME)/lib64 -lcublas -lcublasLt
 
 # The GPU tests see the CUDA headers and link the attention family (an archive, so a test

@@ -163,8 +163,7 @@ static int parse_args(int argc, char **argv, options *o) {
         sp_inputs_add(o->src.v[i]);
         sp_inputs_add(o->trg.v[i]);
     }
-    if (o->shard.n && !o->part_out) return cli_usage_error(CMD, "--shard needs -o PART");
-    if (o->part_out && !o->shard.n) return cli_usage_error(CMD, "-o is the part file of --shard");
+    if ((rc = cli_check_shard(CMD, &o->shard, o->part_out))) return rc;
     if (o->shard.n && o->predictions)
         return cli_usage_error(CMD, "--predictions cannot be combined with --shard");
     sp_error err = {0};

@@ -75,8 +75,7 @@ int cmd_mc(int argc, char **argv) {
     if (o.progress && o.quiet) return cli_usage_error(CMD, "give --progress or --quiet, not both");
     if (a.n_pos < 1) return cli_usage_error(CMD, "missing the MODEL file");
     if (a.n_pos < 2) return cli_usage_error(CMD, "missing the TASK.jsonl file");
-    if (o.shard.n && !o.part_out) return cli_usage_error(CMD, "--shard needs -o PART");
-    if (o.part_out && !o.shard.n) return cli_usage_error(CMD, "-o is the part file of --shard");
+    if ((rc = cli_check_shard(CMD, &o.shard, o.part_out))) return rc;
     if (o.shard.n && o.predictions)
         return cli_usage_error(CMD, "--predictions cannot be combined with --shard");
     sp_inputs_add(a.pos[0]);

@@ -8,6 +8,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "shard_opt.h"
 #include "sparsa_dist.h"
 #include "sparsa_eval.h"
 
@@ -33,7 +34,7 @@ typedef struct ppl_options {
         const char *v[MAX_MODELS];
         size_t n;
     } models;                    /* --model, repeatable */
-    struct shard { uint64_t k, n; } shard; /* --shard K/N; n 0: none */
+    cli_shard shard;             /* --shard K/N; n 0: none */
     const char *part_out;        /* -o PART, with --shard */
     const char *device, *precision; /* --device, --precision: validated (cpu, fp32) */
     const char *token_cache;     /* --token-cache DIR */
@@ -69,21 +70,6 @@ static int parse_ctx(const char *value, void *dest, char *why, size_t why_len) {
     if (!cli_split_commas(value, add_ctx, l)) return 0;
     if (l->dup) snprintf(why, why_len, "--ctx lists %zu twice", l->dup);
     return SP_ERR_INPUT;
-}
-
-/* --shard K/N: part K (0-based) of N, 0 <= K < N. */
-static int parse_shard(const char *value, void *dest, char *why, size_t why_len) {
-    struct shard *sh = dest;
-    unsigned long long k, n;
-    int used = 0;
-    (void)why;
-    (void)why_len;
-    if (value[0] < '0' || value[0] > '9' || sscanf(value, "%llu/%llu%n", &k, &n, &used) != 2 ||
-        value[used] || n == 0 || k >= n || n > (1ull << 20))
-        return SP_ERR_INPUT;
-    sh->k = k;
-    sh->n = n;
-    return 0;
 }
 
 /* --model FILE, once per extra model. */
@@ -151,7 +137,7 @@ static const cli_option options[] = {
     {.name = "--stats", .kind = CLI_FLAG, .offset = offsetof(ppl_options, stats),
      .help = "attention sparsity per layer and head (see above)"},
     {.name = "--shard", .kind = CLI_CUSTOM, .offset = offsetof(ppl_options, shard),
-     .parse = parse_shard, .metavar = "K/N",
+     .parse = cli_parse_shard, .metavar = "K/N",
      .help = "run only part K (0-based) of N; with -o, for sparsa merge",
      .bad = "--shard needs K/N with 0 <= K < N <= 1048576"},
     {.name = "--out", .alias = "-o", .kind = CLI_STRING, .offset = offsetof(ppl_options, part_out),
@@ -227,8 +213,7 @@ int cmd_perplexity(int argc, char **argv) {
     for (size_t i = 0; i < o.models.n; i++)
         if ((rc = cli_require_file(CMD, "a --model FILE", o.models.v[i]))) return rc;
     if ((rc = check_combinations(&o))) return rc;
-    if (o.shard.n && !o.part_out) return cli_usage_error(CMD, "--shard needs -o PART");
-    if (o.part_out && !o.shard.n) return cli_usage_error(CMD, "-o is the part file of --shard");
+    if ((rc = cli_check_shard(CMD, &o.shard, o.part_out))) return rc;
     for (size_t i = 0; i < a.n_pos; i++) sp_inputs_add(a.pos[i]);
     for (size_t i = 0; i < o.models.n; i++) sp_inputs_add(o.models.v[i]);
     if ((rc = check_outputs(&o))) return rc;

@@ -14,6 +14,9 @@ typedef struct cli_shard {
 /* K/N with 0 <= K < N <= 2^20 into a cli_shard. */
 int cli_parse_shard(const char *value, void *dest, char *why, size_t why_len);
 
+/* --shard and -o come together: the usage error (exit 2) naming the one missing, else 0. */
+int cli_check_shard(const char *cmd, const cli_shard *sh, const char *part_out);
+
 #define CLI_OPTIONS_SHARD(type, shard_field, out_field)                                        \
     {.name = "--shard", .kind = CLI_CUSTOM, .offset = offsetof(type, shard_field),             \
      .parse = cli_parse_shard, .metavar = "K/N",                                                \

@@ -7,29 +7,17 @@
 
 #include "cu_internal.h"
 
-int cu_fail(sp_error *err, int code, const char *fmt, ...) {
-    if (!err) return code;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
-    for (char *c = err->msg; *c; c++)
-        if (*c == '\n' || *c == '\r') *c = ' ';
-    err->code = code;
-    return code;
-}
-
 int cu_fail_cuda(sp_error *err, cudaError_t e, const char *what, size_t bytes) {
     cudaGetLastError();  /* clears a non-sticky error so later calls report their own */
     if (e == cudaErrorMemoryAllocation && bytes)
-        return cu_fail(err, SP_ERR_RUNTIME, "CUDA: out of GPU memory allocating %zu bytes for %s",
+        return sp_fail(err, SP_ERR_RUNTIME, "CUDA: out of GPU memory allocating %zu bytes for %s",
                        bytes, what);
-    return cu_fail(err, SP_ERR_RUNTIME, "CUDA: %s: %s", what, cudaGetErrorString(e));
+    return sp_fail(err, SP_ERR_RUNTIME, "CUDA: %s: %s", what, cudaGetErrorString(e));
 }
 
 int cu_fail_cublas(sp_error *err, cublasStatus_t st, const char *what) {
     const char *name = cublasGetStatusString(st);
-    return cu_fail(err, SP_ERR_RUNTIME, "cuBLAS: %s: %s", what, name ? name : "unknown status");
+    return sp_fail(err, SP_ERR_RUNTIME, "cuBLAS: %s: %s", what, name ? name : "unknown status");
 }
 
 /* cudaGetDeviceCount's failures that mean the machine has no usable driver. */
@@ -43,20 +31,20 @@ int cu_select_device(const sp_bk_config *cfg, int *device, sp_error *err) {
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e == cudaErrorNoDevice || (e == cudaSuccess && count == 0))
-        return cu_fail(err, SP_ERR_INPUT, "--device cuda: no CUDA GPU on this machine");
+        return sp_fail(err, SP_ERR_INPUT, "--device cuda: no CUDA GPU on this machine");
     if (driver_missing(e))
-        return cu_fail(err, SP_ERR_INPUT, "--device cuda: no CUDA driver (%s)",
+        return sp_fail(err, SP_ERR_INPUT, "--device cuda: no CUDA driver (%s)",
                        cudaGetErrorString(e));
     if (e != cudaSuccess)
-        return cu_fail(err, SP_ERR_INPUT, "--device cuda: cannot use CUDA (%s)",
+        return sp_fail(err, SP_ERR_INPUT, "--device cuda: cannot use CUDA (%s)",
                        cudaGetErrorString(e));
     int d = cfg->device;
     if (cfg->device_wrap && d >= 0) d %= count;
     if (d < 0 || d >= count)
-        return cu_fail(err, SP_ERR_INPUT, "--device cuda:%d: cuda:%d out of range (%d GPU%s)",
+        return sp_fail(err, SP_ERR_INPUT, "--device cuda:%d: cuda:%d out of range (%d GPU%s)",
                        cfg->device, cfg->device, count, count == 1 ? "" : "s");
     if ((e = cudaSetDevice(d)) != cudaSuccess)
-        return cu_fail(err, SP_ERR_INPUT, "--device cuda:%d: cannot use the GPU (%s)", d,
+        return sp_fail(err, SP_ERR_INPUT, "--device cuda:%d: cannot use the GPU (%s)", d,
                        cudaGetErrorString(e));
     *device = d;
     return SP_OK;

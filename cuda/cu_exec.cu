@@ -79,7 +79,7 @@ int cu_forward(void *session, const int32_t *tokens, size_t n, size_t pos, size_
         rc = tail_block(s, dev_tokens, pos, r0, nb, err);
         if (!rc && sink(user, r0, nb, s->pinned)) {
             if (err && err->code) return err->code;
-            return cu_fail(err, SP_ERR_RUNTIME, "the logits consumer stopped the forward");
+            return sp_fail(err, SP_ERR_RUNTIME, "the logits consumer stopped the forward");
         }
     }
     if (rc) return rc;

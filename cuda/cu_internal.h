@@ -20,9 +20,8 @@
 
 /* ---- errors (cu_errors.cu) ---------------------------------------------------------------- */
 
-/* Fills err with code and a printf-formatted line; returns code. (The module cannot use
- * libsparsa's sp_fail: the executable that loads it need not export its symbols.) */
-int cu_fail(sp_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* One-line errors are the floor's sp_fail (sparsa_common.h): common/error.c is compiled into
+ * the module, hidden, since the executable that loads it need not export its symbols. */
 /* A CUDA runtime failure while running: SP_ERR_RUNTIME "CUDA: <what>: <cudaGetErrorString>";
  * out of memory names the bytes asked for when bytes > 0. */
 int cu_fail_cuda(sp_error *err, cudaError_t e, const char *what, size_t bytes);

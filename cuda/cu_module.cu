@@ -21,7 +21,7 @@ static int check_ops(const sp_bk_model *m, sp_error *err) {
     char why[300];
     for (size_t i = 0; i < m->n_ops; i++)
         if (!cu_op_supported(&m->ops[i], why, sizeof why))
-            return cu_fail(err, SP_ERR_INPUT, "--device cuda: node '%s': %s", m->ops[i].name, why);
+            return sp_fail(err, SP_ERR_INPUT, "--device cuda: node '%s': %s", m->ops[i].name, why);
     return SP_OK;
 }
 
@@ -39,19 +39,19 @@ static int open_model(const sp_bk_model *m, const sp_bk_config *cfg, void **mode
                       sp_error *err) {
     *model = NULL;
     if (m->abi != SP_BACKEND_ABI)
-        return cu_fail(err, SP_ERR_INPUT, "the CUDA module was built for backend ABI %d, the "
+        return sp_fail(err, SP_ERR_INPUT, "the CUDA module was built for backend ABI %d, the "
                        "model description has %d", SP_BACKEND_ABI, m->abi);
     int device, rc = cu_select_device(cfg, &device, err);
     if (!rc) rc = check_ops(m, err);
     if (rc) return rc;
     cu_model *cm = (cu_model *)calloc(1, sizeof *cm);
-    if (!cm) return cu_fail(err, SP_ERR_RUNTIME, "out of memory");
+    if (!cm) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     cm->m = m;
     cm->device = device;
     cm->prec = cfg->precision;
     cm->verbose = cfg->verbose;
     cm->dev = (cu_op_dev *)calloc(m->n_ops + 1, sizeof *cm->dev);
-    if (!cm->dev) rc = cu_fail(err, SP_ERR_RUNTIME, "out of memory");
+    if (!cm->dev) rc = sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     size_t free_before = 0, free_after = 0, total = 0;
     cudaMemGetInfo(&free_before, &total);
     for (size_t i = 0; !rc && i < m->n_ops; i++)
@@ -110,7 +110,7 @@ static int layers_create(cu_session *s, sp_error *err) {
     const sp_bk_model *m = s->cm->m;
     s->kv = (cu_kv *)calloc(m->n_layers + 1, sizeof *s->kv);
     s->stats = (cu_attn_stats **)calloc(m->n_layers + 1, sizeof *s->stats);
-    if (!s->kv || !s->stats) return cu_fail(err, SP_ERR_RUNTIME, "out of memory");
+    if (!s->kv || !s->stats) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     for (size_t i = 0; i < m->n_ops; i++) {
         const sp_bk_op *op = &m->ops[i];
         if (op->kind != SP_BK_ATTENTION || op->layer < 0 || (size_t)op->layer >= m->n_layers)
@@ -136,7 +136,7 @@ static int session_create(void *model, size_t max_tokens, void **session, sp_err
     *session = NULL;
     cudaSetDevice(cm->device);
     cu_session *s = (cu_session *)calloc(1, sizeof *s);
-    if (!s) return cu_fail(err, SP_ERR_RUNTIME, "out of memory");
+    if (!s) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     s->cm = cm;
     s->max_tokens = max_tokens ? max_tokens : 1;
     s->score_chunk = cu_score_chunk();
@@ -187,7 +187,7 @@ static int stats_read(void *session, size_t layer, sp_bk_head_stats *out, sp_err
         if (op->kind != SP_BK_ATTENTION || op->layer != (int)layer) continue;
         int heads = op->u.attn.heads;
         cu_attn_stats *tmp = (cu_attn_stats *)calloc((size_t)heads, sizeof *tmp);
-        if (!tmp) return cu_fail(err, SP_ERR_RUNTIME, "out of memory");
+        if (!tmp) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
         cudaSetDevice(s->cm->device);
         cudaError_t e = cudaStreamSynchronize(s->stream);
         if (e == cudaSuccess)
@@ -199,7 +199,7 @@ static int stats_read(void *session, size_t layer, sp_bk_head_stats *out, sp_err
         free(tmp);
         return e == cudaSuccess ? SP_OK : cu_fail_cuda(err, e, "reading statistics", 0);
     }
-    return cu_fail(err, SP_ERR_INPUT, "no attention layer %zu", layer);
+    return sp_fail(err, SP_ERR_INPUT, "no attention layer %zu", layer);
 }
 
 static const sp_backend_vtable cu_vtable = {

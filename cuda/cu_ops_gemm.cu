@@ -56,7 +56,7 @@ static int round_input(cu_session *s, const float *x, int src, size_t count, int
 static int gemm_typed(cu_session *s, const void *b, size_t m, size_t k, const cu_weight *w,
                       size_t row0, size_t n, float *y, size_t ldy, sp_error *err) {
     if (m > INT32_MAX || n > INT32_MAX || k > INT32_MAX || ldy > INT32_MAX)
-        return cu_fail(err, SP_ERR_RUNTIME, "a matrix product of %zu × %zu × %zu is too large "
+        return sp_fail(err, SP_ERR_RUNTIME, "a matrix product of %zu × %zu × %zu is too large "
                        "for cuBLAS", m, k, n);
     const float one = 1.0f, zero = 0.0f;
     cudaDataType_t type = w->dtype == CU_F32 ? CUDA_R_32F : w->dtype == CU_BF16 ? CUDA_R_16BF

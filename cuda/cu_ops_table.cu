@@ -101,6 +101,6 @@ void cu_op_free(cu_op_dev *dev) {
 
 int cu_op_run(cu_exec *ex, sp_error *err) {
     const op_row *row = find_row(ex->op->kind);
-    if (!row) return cu_fail(err, SP_ERR_INPUT, "op '%s' has no CUDA kernel", ex->op->name);
+    if (!row) return sp_fail(err, SP_ERR_INPUT, "op '%s' has no CUDA kernel", ex->op->name);
     return ex->n ? row->run(ex, err) : SP_OK;
 }

@@ -59,7 +59,7 @@ static int assign_slots(cu_session *s, slot_set *body, slot_set *tail, sp_error 
             lifetime(m, (int)v, &first, &last);
             slot_set *ss = op < m->tail_start ? body : tail;
             s->slot_of[v] = take_slot(ss, m->values[v].width, first, last);
-            if (s->slot_of[v] < 0) return cu_fail(err, SP_ERR_RUNTIME, "out of memory");
+            if (s->slot_of[v] < 0) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
         }
     return SP_OK;
 }
@@ -78,7 +78,7 @@ int cu_plan_create(cu_session *s, sp_error *err) {
     slot_set body = {}, tail = {};
     s->slot_of = (int *)calloc(m->n_values + 1, sizeof *s->slot_of);
     int rc = s->slot_of ? assign_slots(s, &body, &tail, err)
-                        : cu_fail(err, SP_ERR_RUNTIME, "out of memory");
+                        : sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     s->body_width = body.width;
     s->n_body_slots = body.n;
     s->tail_width = tail.width;
@@ -88,7 +88,7 @@ int cu_plan_create(cu_session *s, sp_error *err) {
     if (rc) return rc;
     s->body_slot = (float **)calloc(body.n + 1, sizeof *s->body_slot);
     s->tail_slot = (float **)calloc(tail.n + 1, sizeof *s->tail_slot);
-    if (!s->body_slot || !s->tail_slot) return cu_fail(err, SP_ERR_RUNTIME, "out of memory");
+    if (!s->body_slot || !s->tail_slot) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     size_t widest = 1;
     for (size_t i = 0; i < tail.n; i++)
         if (tail.width[i] > widest) widest = tail.width[i];

@@ -57,7 +57,7 @@ int cu_weight_upload(const sp_bk_tensor *t, sp_precision prec, cu_weight *out, s
     *out = cu_weight{};
     if (!t->data) return SP_OK;
     if (t->dtype != CU_F32 && t->dtype != CU_F16 && t->dtype != CU_BF16)
-        return cu_fail(err, SP_ERR_INPUT, "a weight has dtype %d, which the CUDA module does not "
+        return sp_fail(err, SP_ERR_INPUT, "a weight has dtype %d, which the CUDA module does not "
                        "read", t->dtype);
     size_t count = (size_t)t->rows * (size_t)t->cols, stored_bytes = count * dtype_size(t->dtype);
     out->rows = t->rows;
