@@ -3,7 +3,6 @@
  * command opens runs there, whichever eval code opens it. The combination is checked when a
  * model is opened: the cpu computes in fp32 (bf16 with AVX512_BF16), and `cuda[:N]` needs the CUDA module, a
  * driver and a GPU (each missing piece is one line, exit 2). */
-#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,17 +14,8 @@
 static const char *chosen_device;
 static int chosen_precision = SP_PREC_FP32;
 
-static int is_cuda_name(const char *v) {
-    if (strncmp(v, "cuda", 4)) return 0;
-    if (!v[4]) return 1;
-    if (v[4] != ':' || !v[5] || strlen(v + 5) > 4) return 0;
-    for (const char *c = v + 5; *c; c++)
-        if (!isdigit((unsigned char)*c)) return 0;
-    return 1;
-}
-
 int cli_parse_device(const char *value, void *dest, char *why, size_t why_len) {
-    if (strcmp(value, "cpu") && !is_cuda_name(value)) {
+    if (!sp_device_name_ok(value)) {
         snprintf(why, why_len, "--device needs cpu or cuda[:N], not '%s'", value);
         return SP_ERR_INPUT;
     }
@@ -36,9 +26,8 @@ int cli_parse_device(const char *value, void *dest, char *why, size_t why_len) {
 }
 
 int cli_parse_precision(const char *value, void *dest, char *why, size_t why_len) {
-    static const char *const names[] = {"fp32", "tf32", "bf16"};
     for (int p = SP_PREC_FP32; p <= SP_PREC_BF16; p++)
-        if (!strcmp(value, names[p])) {
+        if (!strcmp(value, sp_precision_name(p))) {
             *(const char **)dest = value;
             chosen_precision = p;
             sp_set_default_device(chosen_device, chosen_precision);

@@ -81,6 +81,11 @@ static void *open_module(char *why, size_t why_len) {
     return NULL;
 }
 
+int sp_device_name_ok(const char *device) {
+    int wrap;
+    return !strcmp(device, "cpu") || cuda_index(device, &wrap) >= 0;
+}
+
 static int load_vtable(sp_backend_ref *r, const char *device, sp_error *err) {
     char why[768];
     r->dl = open_module(why, sizeof why);

@@ -54,6 +54,8 @@ void sp_set_default_device(const char *device, int precision);
  * run give the same results) and precision ("fp32", "tf32", "bf16"), as reports record them. */
 void sp_default_device(const char **kind, const char **precision);
 const char *sp_precision_name(int precision);   /* "fp32", "tf32", "bf16"; "invalid" */
+/* 1 if device names a device sparsa knows: "cpu", "cuda" or "cuda:N" (N up to 4 digits). */
+int sp_device_name_ok(const char *device);
 
 /* Opens path (takes its own sp_file) and compiles the plan; sp_model_open uses the defaults. */
 int sp_model_open(const char *path, sp_model **out, sp_error *err);
