@@ -36,14 +36,6 @@ static char *fixture_file(const char *name, sp_dtype dt) {
     return path;
 }
 
-static int32_t *fixture_tokens(const char *name, size_t *n) {
-    char p[512];
-    snprintf(p, sizeof p, "tests/fixtures/interp/%s.tokens", name);
-    int32_t *t = tu_read_tokens(p, n);
-    cr_assert(t && *n > 0, "cannot read %s", p);
-    return t;
-}
-
 static void need_bf16(void) {
     if (sp_gemm_bf16_available()) return;
     char *path = fixture_file("smoke-llama", SP_F32);
@@ -99,7 +91,7 @@ static void check_against_fp32(const char *name, sp_dtype dt) {
     char *path = fixture_file(name, dt), what[128];
     snprintf(what, sizeof what, "%s stored %s", name, sp_dtype_name(dt));
     size_t n;
-    int32_t *tok = fixture_tokens(name, &n);
+    int32_t *tok = tu_fixture_tokens(name, &n);
     sp_model *m32 = open_with(path, SP_PREC_FP32), *m16 = open_with(path, SP_PREC_BF16);
     size_t vocab = (size_t)sp_model_vocab_size(m32);
     float *ref = tu_logits(m32, tok, n, 0, 0), *got = tu_logits(m16, tok, n, 0, 0);
@@ -129,7 +121,7 @@ Test(interp_bf16, bf16_weights_close_to_the_reference) {
     for (size_t i = 0; i < 2; i++) {
         char *path = fixture_file(names[i], SP_BF16), p[512];
         size_t n, len = 0;
-        int32_t *tok = fixture_tokens(names[i], &n);
+        int32_t *tok = tu_fixture_tokens(names[i], &n);
         sp_model *m = open_with(path, SP_PREC_BF16);
         size_t vocab = (size_t)sp_model_vocab_size(m);
         snprintf(p, sizeof p, "tests/fixtures/interp/%s.bf16.logits", names[i]);
@@ -149,7 +141,7 @@ Test(interp_bf16, threads_and_decode) {
     need_bf16();
     char *path = fixture_file("smoke-llama", SP_F32);
     size_t n;
-    int32_t *tok = fixture_tokens("smoke-llama", &n);
+    int32_t *tok = tu_fixture_tokens("smoke-llama", &n);
     sp_model *m = open_with(path, SP_PREC_BF16);
     size_t vocab = (size_t)sp_model_vocab_size(m);
     float *one = tu_logits(m, tok, n, 0, 1), *two = tu_logits(m, tok, n, 0, 2);
@@ -169,7 +161,7 @@ Test(interp_bf16, threads_and_decode) {
 Test(interp_bf16, fp32_stays_the_default_and_tf32_is_refused) {
     char *path = fixture_file("smoke-llama", SP_F32);
     size_t n;
-    int32_t *tok = fixture_tokens("smoke-llama", &n);
+    int32_t *tok = tu_fixture_tokens("smoke-llama", &n);
     sp_model *before = NULL;
     sp_error err = {0};
     cr_assert_eq(sp_model_open(path, &before, &err), 0, "%s", err.msg);

@@ -26,19 +26,11 @@ static sp_model *open_fixture(const char *name, sp_dtype dt, char **path) {
     return m;
 }
 
-static int32_t *fixture_tokens(const char *name, size_t *n) {
-    char p[512];
-    snprintf(p, sizeof p, "tests/fixtures/interp/%s.tokens", name);
-    int32_t *t = tu_read_tokens(p, n);
-    cr_assert(t && *n > 0, "cannot read %s", p);
-    return t;
-}
-
 static void check_golden(const char *name, sp_dtype dt, const char *suffix) {
     char *path;
     sp_model *m = open_fixture(name, dt, &path);
     size_t n, vocab = (size_t)sp_model_vocab_size(m);
-    int32_t *tok = fixture_tokens(name, &n);
+    int32_t *tok = tu_fixture_tokens(name, &n);
     float *want = load_expected(name, suffix, n, vocab);
     float *got = tu_logits(m, tok, n, 0, 0);
     cr_assert(got);
@@ -71,7 +63,7 @@ Test(interp_golden, perturbed_weights_are_detected) {
     char *path;
     sp_model *m = open_fixture("smoke-llama", SP_BF16, &path);
     size_t n, vocab = (size_t)sp_model_vocab_size(m);
-    int32_t *tok = fixture_tokens("smoke-llama", &n);
+    int32_t *tok = tu_fixture_tokens("smoke-llama", &n);
     float *want = load_expected("smoke-llama", "", n, vocab);  /* f32 reference vs bf16 model */
     float *got = tu_logits(m, tok, n, 0, 0);
     size_t bad = 0;
@@ -90,7 +82,7 @@ static void check_decode(const char *name, size_t chunk) {
     char *path;
     sp_model *m = open_fixture(name, SP_F32, &path);
     size_t n, vocab = (size_t)sp_model_vocab_size(m);
-    int32_t *tok = fixture_tokens(name, &n);
+    int32_t *tok = tu_fixture_tokens(name, &n);
     float *full = tu_logits(m, tok, n, 0, 0);
     float *inc = tu_logits(m, tok, n, chunk, 0);
     cr_assert(full && inc);
@@ -113,7 +105,7 @@ static void check_threads(const char *name) {
     char *path;
     sp_model *m = open_fixture(name, SP_BF16, &path);
     size_t n, vocab = (size_t)sp_model_vocab_size(m);
-    int32_t *tok = fixture_tokens(name, &n);
+    int32_t *tok = tu_fixture_tokens(name, &n);
     float *one = tu_logits(m, tok, n, 0, 1);
     float *two = tu_logits(m, tok, n, 0, 2);
     float *three = tu_logits(m, tok, n, 0, 3);
@@ -137,7 +129,7 @@ Test(interp_session, logits_from_and_positions) {
     char *path;
     sp_model *m = open_fixture("smoke-llama", SP_F32, &path);
     size_t n, vocab = (size_t)sp_model_vocab_size(m);
-    int32_t *tok = fixture_tokens("smoke-llama", &n);
+    int32_t *tok = tu_fixture_tokens("smoke-llama", &n);
     float *full = tu_logits(m, tok, n, 0, 0);
     sp_session *s = NULL;
     sp_error err = {0};

@@ -4,6 +4,7 @@
 #ifndef SPARSA_TEST_INTERP_UTIL_H
 #define SPARSA_TEST_INTERP_UTIL_H
 
+#include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -137,6 +138,15 @@ static inline int32_t *tu_read_tokens(const char *path, size_t *n) {
     free(s);
     *n = k;
     return ids;
+}
+
+/* The ids of tests/fixtures/interp/NAME.tokens; the test fails when they cannot be read. */
+static inline int32_t *tu_fixture_tokens(const char *name, size_t *n) {
+    char p[512];
+    snprintf(p, sizeof p, "tests/fixtures/interp/%s.tokens", name);
+    int32_t *t = tu_read_tokens(p, n);
+    cr_assert(t && *n > 0, "cannot read %s", p);
+    return t;
 }
 
 /* Sink that stores rows into a [rows][vocab] array at row offset base + first_row. */
