@@ -292,4 +292,8 @@ static inline float sp_gelu_tanh(float x) {
 /* 0.5·x·(1 + erf(x/√2)) (ops_common.c). */
 float sp_gelu_erf(float x);
 
+/* w as bf16 for the CPU's bf16 compute (ops_common.c): as stored when it is bf16, else a copy
+ * rounded once, kept in *copy for the op to free. */
+int sp_weight_bf16(const sp_weight *w, const uint16_t **out, uint16_t **copy, sp_error *err);
+
 #endif

@@ -48,14 +48,7 @@ static void linear_run(const sp_op *op, sp_exec *ex) {
 /* Weights stored bf16 are used as stored; f32/f16 ones are rounded once into a bf16 copy. */
 static int linear_use_bf16(sp_op *op, sp_error *err) {
     linear_priv *p = op->priv;
-    if (p->w.dtype == SP_BF16) {
-        p->w_bf16 = p->w.data;
-        return SP_OK;
-    }
-    p->w_copy = sp_weight_to_bf16(p->w.data, p->w.dtype, (size_t)p->w.rows, (size_t)p->w.cols);
-    if (!p->w_copy) return sp_fail(err, SP_ERR_RUNTIME, "out of memory for the bf16 weights");
-    p->w_bf16 = p->w_copy;
-    return SP_OK;
+    return sp_weight_bf16(&p->w, &p->w_bf16, &p->w_copy, err);
 }
 
 static void linear_lower(const sp_op *op, sp_bk_op *b) {

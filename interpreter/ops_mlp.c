@@ -112,23 +112,11 @@ static void mlp_run(const sp_op *op, sp_exec *ex) {
     }
 }
 
-/* w as bf16 into *out: as stored when it is bf16, else a copy rounded once (kept in *copy). */
-static int bf16_weights(const sp_weight *w, const uint16_t **out, uint16_t **copy, sp_error *err) {
-    if (w->dtype == SP_BF16) {
-        *out = w->data;
-        return SP_OK;
-    }
-    *copy = sp_weight_to_bf16(w->data, w->dtype, (size_t)w->rows, (size_t)w->cols);
-    if (!*copy) return sp_fail(err, SP_ERR_RUNTIME, "out of memory for the bf16 weights");
-    *out = *copy;
-    return SP_OK;
-}
-
 static int mlp_use_bf16(sp_op *op, sp_error *err) {
     mlp_priv *p = op->priv;
-    int rc = bf16_weights(&p->up, &p->up16, &p->copies[0], err);
-    if (!rc && p->gated) rc = bf16_weights(&p->gate, &p->gate16, &p->copies[1], err);
-    if (!rc) rc = bf16_weights(&p->down, &p->down16, &p->copies[2], err);
+    int rc = sp_weight_bf16(&p->up, &p->up16, &p->copies[0], err);
+    if (!rc && p->gated) rc = sp_weight_bf16(&p->gate, &p->gate16, &p->copies[1], err);
+    if (!rc) rc = sp_weight_bf16(&p->down, &p->down16, &p->copies[2], err);
     if (!rc) p->bf16 = 1;
     return rc;
 }
