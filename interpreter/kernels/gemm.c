@@ -1,11 +1,11 @@
 /* gemm.c — y = x·Wᵀ (+ bias) over f32/f16/bf16 weights: back-end choice, threads, blocking.
  *
- * m < SMALL_M (decode) goes to the back end's row path: dot products straight from W, which is
- * read once, so it runs at memory bandwidth. Larger m goes through the packed, blocked path
- * (see gemm_internal.h). The output columns (or rows, when there are too few columns) are cut
- * into contiguous parts that threads take dynamically; every output element is computed by the
- * same instruction sequence whichever part or thread holds it, so results are bit-identical for
- * any thread count.
+ * m < SP_GEMM_SMALL_M (decode) goes to the back end's row path: dot products straight from W,
+ * which is read once, so it runs at memory bandwidth. Larger m goes through the packed, blocked
+ * path (see gemm_internal.h). The output columns (or rows, when there are too few columns) are
+ * cut into contiguous parts that threads take dynamically (gemm_plan.h, shared with
+ * gemm_bf16.c); every output element is computed by the same instruction sequence whichever
+ * part or thread holds it, so results are bit-identical for any thread count.
  */
 #include <omp.h>
 #include <pthread.h>
@@ -15,17 +15,14 @@
 #include <time.h>
 
 #include "gemm_internal.h"
+#include "gemm_plan.h"
 #if SP_GEMM_X86
 #include <cpuid.h>
 #endif
 
-/* Below this many rows of x the row path wins (packing W costs more than it saves). */
-#define SMALL_M 4
-/* Output columns per packed W block, and about how many rows of x per packed x block. */
-#define NC 256
+/* About how many rows of x per packed x block. */
 #define MC_ROWS 160
-/* Products smaller than this many multiply-adds run on one thread. */
-#define PARALLEL_MIN_MACS (1u << 16)
+#define NC SP_GEMM_NC
 
 /* ---- back-end choice -------------------------------------------------------------------- */
 
@@ -133,21 +130,6 @@ void sp_weight_row_f32(const void *w, sp_dtype w_dtype, size_t row, size_t cols,
     backend()->convert((const char *)w + row * cols * esz, w_dtype, cols, out);
 }
 
-/* ---- per-thread workspace --------------------------------------------------------------- */
-
-/* Kept between calls (a product runs thousands of times per forward); grows, never shrinks. */
-static _Thread_local float *tl_ws;
-static _Thread_local size_t tl_ws_floats;
-
-static float *workspace(size_t floats) {
-    if (floats <= tl_ws_floats) return tl_ws;
-    free(tl_ws);
-    tl_ws_floats = 0;
-    tl_ws = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
-    if (tl_ws) tl_ws_floats = floats;
-    return tl_ws;
-}
-
 /* ---- the blocked path ------------------------------------------------------------------- */
 
 typedef struct job {
@@ -200,7 +182,8 @@ static int blocked_range(const job *jb, size_t r0, size_t r1, size_t c0, size_t 
     size_t nc_max = c1 - c0 < NC ? (c1 - c0 + NR - 1) / NR * NR : NC;
     size_t mc_max = r1 - r0 < MC ? (r1 - r0 + MR - 1) / MR * MR : MC;
     size_t kc_max = jb->k < KC ? jb->k : KC;
-    float *ws = workspace(nc_max * kc_max + mc_max * KC + NR * KC + MR * NR);
+    size_t ws_floats = nc_max * kc_max + mc_max * KC + NR * KC + MR * NR;
+    float *ws = sp_gemm_workspace(ws_floats * sizeof(float));
     if (!ws) return -1;
     float *wp = ws, *xp = wp + nc_max * kc_max, *tmp = xp + mc_max * KC, *ct = tmp + NR * KC;
 
@@ -222,10 +205,9 @@ static int blocked_range(const job *jb, size_t r0, size_t r1, size_t c0, size_t 
                             continue;
                         }
                         /* Edge tile: through a full-size scratch tile. */
-                        if (pc > 0)
-                            for (size_t r = 0; r < rows; r++) memcpy(ct + r * NR, c + r * jb->n, cols * sizeof(float));
+                        if (pc > 0) sp_gemm_edge_load(ct, NR, c, jb->n, rows, cols);
                         jb->be->kernel(kc, xp + ip * KC, wp + jp * kc, ct, NR, pc > 0);
-                        for (size_t r = 0; r < rows; r++) memcpy(c + r * jb->n, ct + r * NR, cols * sizeof(float));
+                        sp_gemm_edge_store(c, jb->n, ct, NR, rows, cols);
                     }
                 }
             }
@@ -234,33 +216,21 @@ static int blocked_range(const job *jb, size_t r0, size_t r1, size_t c0, size_t 
     return 0;
 }
 
-/* Part t of nt of the output (contiguous columns, or rows when columns are too few). */
-static void run_share(const job *jb, int t, int nt, int small) {
+/* Part t of nt of the output (gemm_plan.h). */
+static void run_part(const void *job_ptr, int t, int nt, int small) {
+    const job *jb = job_ptr;
     const sp_gemm_backend *be = jb->be;
-    size_t m = jb->m, n = jb->n;
+    size_t m = jb->m, n = jb->n, c0, c1;
     if (small || !be->kernel) {
-        /* Row path: split columns into runs of 8 (keeps the W-row grouping fixed). */
-        size_t groups = (n + 7) / 8;
-        size_t c0 = groups * (size_t)t / (size_t)nt * 8, c1 = groups * (size_t)(t + 1) / (size_t)nt * 8;
-        if (c1 > n) c1 = n;
-        if (c0 < c1) be->rows(jb->x, m, jb->k, jb->w, jb->dt, c0, c1, n, jb->y);
+        if (sp_gemm_row_part(n, t, nt, &c0, &c1))
+            be->rows(jb->x, m, jb->k, jb->w, jb->dt, c0, c1, n, jb->y);
         return;
     }
-    size_t MR = (size_t)be->mr, NR = (size_t)be->nr;
-    size_t panels = (n + NR - 1) / NR, rpanels = (m + MR - 1) / MR;
-    size_t r0 = 0, r1 = m, c0 = 0, c1 = n;
-    if (panels >= (size_t)nt || rpanels < (size_t)nt) {
-        c0 = panels * (size_t)t / (size_t)nt * NR;
-        c1 = panels * (size_t)(t + 1) / (size_t)nt * NR;
-        if (c1 > n) c1 = n;
-    } else {
-        r0 = rpanels * (size_t)t / (size_t)nt * MR;
-        r1 = rpanels * (size_t)(t + 1) / (size_t)nt * MR;
-        if (r1 > m) r1 = m;
-    }
-    if (r0 >= r1 || c0 >= c1) return;
-    if (blocked_range(jb, r0, r1, c0, c1) != 0) /* out of memory: the unbuffered path */
-        be->rows(jb->x + r0 * jb->k, r1 - r0, jb->k, jb->w, jb->dt, c0, c1, n, jb->y + r0 * n);
+    sp_gemm_part pt;
+    if (!sp_gemm_blocked_part(m, n, (size_t)be->mr, (size_t)be->nr, t, nt, &pt)) return;
+    if (blocked_range(jb, pt.r0, pt.r1, pt.c0, pt.c1) != 0) /* out of memory: the unbuffered path */
+        be->rows(jb->x + pt.r0 * jb->k, pt.r1 - pt.r0, jb->k, jb->w, jb->dt, pt.c0, pt.c1, n,
+                 jb->y + pt.r0 * n);
 }
 
 void sp_gemm_wt(const float *x, size_t m, size_t k, const void *w, sp_dtype w_dtype, size_t n,
@@ -273,23 +243,7 @@ void sp_gemm_wt(const float *x, size_t m, size_t k, const void *w, sp_dtype w_dt
         for (size_t i = 0; i < m; i++)
             for (size_t j = 0; j < n; j++) y[i * n + j] = 0.0f;
     } else {
-        int small = m < SMALL_M;
-        double macs = (double)m * (double)n * (double)k;
-        int nt = nested || macs < PARALLEL_MIN_MACS ? 1 : omp_get_max_threads();
-        if (nt <= 1) {
-            run_share(&jb, 0, 1, small);
-        } else {
-            /* Two parts per thread, taken dynamically: on a shared machine a thread that is
-             * descheduled for a while no longer holds up the whole product. Which thread
-             * computes a part changes no number. Parts of at least 4 panels keep the cost of
-             * packing x (once per part) small. */
-            size_t panels = jb.be->nr ? (n + (size_t)jb.be->nr - 1) / (size_t)jb.be->nr : n / 8;
-            int parts = 2 * nt;
-            if (!small && jb.be->kernel && panels / 4 < (size_t)parts)
-                parts = panels / 4 > (size_t)nt ? (int)(panels / 4) : nt;
-            #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-            for (int t = 0; t < parts; t++) run_share(&jb, t, parts, small);
-        }
+        sp_gemm_run_parts(&jb, run_part, m, n, k, jb.be->kernel ? (size_t)jb.be->nr : 0);
     }
     if (bias)
         for (size_t i = 0; i < m; i++) {

@@ -1,20 +1,20 @@
 /* gemm_bf16.c — the bf16 products' driver (gemm_bf16.h): CPU check, threads, blocking, and the
- * one-time bf16 copy of f32/f16 weights. The same plan as the fp32 driver (gemm.c): m below
- * SMALL_M takes dot products straight from W, larger m the packed path (gemm_bf16_internal.h);
- * output columns (or rows, when columns are too few) are cut into parts that threads take
- * dynamically, and every element is computed by the same instructions whichever part holds
- * it, so the thread count changes no bit. */
+ * one-time bf16 copy of f32/f16 weights. The same plan as the fp32 driver (gemm.c), shared
+ * with it (gemm_plan.h): m below SP_GEMM_SMALL_M takes dot products straight from W, larger m
+ * the packed path (gemm_bf16_internal.h); output columns (or rows, when columns are too few)
+ * are cut into parts that threads take dynamically, and every element is computed by the same
+ * instructions whichever part holds it, so the thread count changes no bit. */
 #include <omp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gemm_bf16_internal.h"
+#include "gemm_plan.h"
 
-#define SMALL_M 4
-#define NC 256
+/* About how many rows of x per packed x block. */
 #define MC_ROWS 168
-#define PARALLEL_MIN_MACS (1u << 16)
+#define NC SP_GEMM_NC
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #define HAVE_BF16_KERNELS 1
@@ -57,19 +57,6 @@ uint16_t *sp_weight_to_bf16(const void *w, sp_dtype dt, size_t rows, size_t cols
 #define NR SP_BF16_NR
 #define KCP SP_BF16_KCP
 
-/* Kept between calls, per thread; grows, never shrinks. */
-static _Thread_local uint32_t *tl_ws;
-static _Thread_local size_t tl_ws_words;
-
-static uint32_t *workspace(size_t words) {
-    if (words <= tl_ws_words) return tl_ws;
-    free(tl_ws);
-    tl_ws_words = 0;
-    tl_ws = aligned_alloc(64, (words * sizeof(uint32_t) + 63) / 64 * 64);
-    if (tl_ws) tl_ws_words = words;
-    return tl_ws;
-}
-
 typedef struct job {
     const float *x;
     size_t m, k, n;
@@ -84,10 +71,9 @@ static void tile(const job *jb, const uint32_t *xp, const uint32_t *wp, size_t k
         sp_bf16_kernel(kcp, xp, wp, c, jb->n, accumulate);
         return;
     }
-    if (accumulate)
-        for (size_t r = 0; r < rows; r++) memcpy(ct + r * NR, c + r * jb->n, cols * sizeof(float));
+    if (accumulate) sp_gemm_edge_load(ct, NR, c, jb->n, rows, cols);
     sp_bf16_kernel(kcp, xp, wp, ct, NR, accumulate);
-    for (size_t r = 0; r < rows; r++) memcpy(c + r * jb->n, ct + r * NR, cols * sizeof(float));
+    sp_gemm_edge_store(c, jb->n, ct, NR, rows, cols);
 }
 
 /* Rounds x rows [i0, i0 + MR) (zero rows past rows_end), inputs [pc, pc + kc), into pairs. */
@@ -105,7 +91,7 @@ static int blocked_range(const job *jb, size_t r0, size_t r1, size_t c0, size_t 
     const size_t MC = (MC_ROWS + MR - 1) / MR * MR, KC = 2 * KCP;
     size_t nc_max = c1 - c0 < NC ? (c1 - c0 + NR - 1) / NR * NR : NC;
     size_t mc_max = r1 - r0 < MC ? (r1 - r0 + MR - 1) / MR * MR : MC;
-    uint32_t *ws = workspace(nc_max * KCP + mc_max * KCP + MR * NR);
+    uint32_t *ws = sp_gemm_workspace((nc_max * KCP + mc_max * KCP + MR * NR) * sizeof(uint32_t));
     if (!ws) return -1;
     uint32_t *wp = ws, *xp = wp + nc_max * KCP;
     float *ct = (float *)(xp + mc_max * KCP);
@@ -128,46 +114,20 @@ static int blocked_range(const job *jb, size_t r0, size_t r1, size_t c0, size_t 
     return 0;
 }
 
-/* Part t of nt of the output (contiguous columns, or rows when columns are too few). */
-static void run_share(const job *jb, int t, int nt, int small) {
-    size_t m = jb->m, n = jb->n;
+/* Part t of nt of the output (gemm_plan.h). */
+static void run_part(const void *job_ptr, int t, int nt, int small) {
+    const job *jb = job_ptr;
+    size_t m = jb->m, n = jb->n, c0, c1;
     if (small) {
-        size_t groups = (n + 7) / 8;
-        size_t c0 = groups * (size_t)t / (size_t)nt * 8, c1 = groups * (size_t)(t + 1) / (size_t)nt * 8;
-        if (c1 > n) c1 = n;
-        if (c0 < c1) sp_bf16_rows(jb->x, m, jb->k, jb->w, c0, c1, n, jb->y);
+        if (sp_gemm_row_part(n, t, nt, &c0, &c1))
+            sp_bf16_rows(jb->x, m, jb->k, jb->w, c0, c1, n, jb->y);
         return;
     }
-    size_t panels = (n + NR - 1) / NR, rpanels = (m + MR - 1) / MR;
-    size_t r0 = 0, r1 = m, c0 = 0, c1 = n;
-    if (panels >= (size_t)nt || rpanels < (size_t)nt) {
-        c0 = panels * (size_t)t / (size_t)nt * NR;
-        c1 = panels * (size_t)(t + 1) / (size_t)nt * NR;
-        if (c1 > n) c1 = n;
-    } else {
-        r0 = rpanels * (size_t)t / (size_t)nt * MR;
-        r1 = rpanels * (size_t)(t + 1) / (size_t)nt * MR;
-        if (r1 > m) r1 = m;
-    }
-    if (r0 >= r1 || c0 >= c1) return;
-    if (blocked_range(jb, r0, r1, c0, c1) != 0) /* out of memory: the unbuffered path */
-        sp_bf16_rows(jb->x + r0 * jb->k, r1 - r0, jb->k, jb->w, c0, c1, n, jb->y + r0 * n);
-}
-
-static void run(const job *jb) {
-    int small = jb->m < SMALL_M, nested = omp_in_parallel();
-    double macs = (double)jb->m * (double)jb->n * (double)jb->k;
-    int nt = nested || macs < PARALLEL_MIN_MACS ? 1 : omp_get_max_threads();
-    if (nt <= 1) {
-        run_share(jb, 0, 1, small);
-        return;
-    }
-    /* two parts per thread, taken dynamically (as gemm.c), of at least 4 panels */
-    size_t panels = (jb->n + NR - 1) / NR;
-    int parts = 2 * nt;
-    if (!small && panels / 4 < (size_t)parts) parts = panels / 4 > (size_t)nt ? (int)(panels / 4) : nt;
-    #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-    for (int t = 0; t < parts; t++) run_share(jb, t, parts, small);
+    sp_gemm_part pt;
+    if (!sp_gemm_blocked_part(m, n, MR, NR, t, nt, &pt)) return;
+    if (blocked_range(jb, pt.r0, pt.r1, pt.c0, pt.c1) != 0) /* out of memory: the unbuffered path */
+        sp_bf16_rows(jb->x + pt.r0 * jb->k, pt.r1 - pt.r0, jb->k, jb->w, pt.c0, pt.c1, n,
+                     jb->y + pt.r0 * n);
 }
 #endif
 
@@ -177,7 +137,7 @@ void sp_gemm_wt_bf16(const float *x, size_t m, size_t k, const uint16_t *w, size
 #if HAVE_BF16_KERNELS
     if (k > 0 && sp_gemm_bf16_available()) {
         job jb = {x, m, k, n, w, y};
-        run(&jb);
+        sp_gemm_run_parts(&jb, run_part, m, n, k, NR);
     } else
 #endif
     {
