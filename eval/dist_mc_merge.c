@@ -73,12 +73,11 @@ static int read_questions(const sp_part *p, merge_state *m, sp_error *err) {
 }
 
 /* One part's log-likelihoods, checked to be those of the questions the split gives it. */
-static int add_part(const sp_part *p, const merge_state *m, sp_strbuf *recs, sp_error *err) {
+static int add_part(const sp_part *p, const void *state, sp_strbuf *recs, sp_error *err) {
+    const merge_state *m = state;
     sp_dist_range r = sp_dist_item_range(m->cost, m->set.n, p->parts, p->part);
-    const sp_jv *list = sp_part_get_array_n(&p->doc, "records", (size_t)(p->end - p->first));
-    if (r.first != p->first || r.end != p->end || !list)
-        return sp_fail(err, SP_ERR_INPUT, "%s does not hold the questions of part %llu/%llu",
-                       p->path, (unsigned long long)p->part, (unsigned long long)p->parts);
+    const sp_jv *list = sp_part_records(p, r, "questions", err);
+    if (!list) return SP_ERR_INPUT;
     for (size_t i = 0; i < list->n; i++) {
         const sp_jv *ll = &list->items[i];
         if (ll->type != SP_JV_ARRAY || ll->n != m->set.items[r.first + i].n_choices)
@@ -96,10 +95,7 @@ static int add_part(const sp_part *p, const merge_state *m, sp_strbuf *recs, sp_
 
 static int finish(merge_state *m, sp_mc_merged *out, sp_error *err) {
     sp_strbuf recs = {0};
-    int rc = SP_OK;
-    for (uint64_t k = 0; k < m->parts[0].parts && !rc; k++)
-        for (size_t i = 0; i < m->n_parts && !rc; i++)
-            if (m->parts[i].part == k) rc = add_part(&m->parts[i], m, &recs, err);
+    int rc = sp_parts_gather(m->parts, m->n_parts, add_part, m, &recs, err);
     size_t n = m->set.n;
     unsigned char *hit = calloc(n ? n : 1, 1), *hit_norm = calloc(n ? n : 1, 1);
     if (!rc && (!hit || !hit_norm)) rc = sp_fail(err, SP_ERR_RUNTIME, "out of memory");
@@ -121,8 +117,7 @@ static void state_free(merge_state *m) {
     for (size_t i = 0; m->set.items && i < m->set.n; i++) free(m->set.items[i].norm_bytes);
     free(m->set.items);
     free(m->cost);
-    for (size_t i = 0; i < m->n_parts; i++) sp_jv_free(&m->parts[i].doc);
-    free(m->parts);
+    sp_parts_free(m->parts, m->n_parts);
     free(m);
 }
 
@@ -130,16 +125,9 @@ int sp_mc_merge(const char *const *paths, size_t n, sp_mc_merged *out, sp_error 
     memset(out, 0, sizeof *out);
     if (!n) return sp_fail(err, SP_ERR_INPUT, "no part files given");
     merge_state *m = calloc(1, sizeof *m);
-    if (m) m->parts = calloc(n, sizeof *m->parts);
-    if (!m || !m->parts) {
-        free(m);
-        return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
-    }
-    int rc = SP_OK;
-    for (; m->n_parts < n && !rc; m->n_parts++)
-        rc = sp_part_read(paths[m->n_parts], "mc", shared_keys, N_SHARED, &m->parts[m->n_parts],
-                          err);
-    if (!rc) rc = sp_parts_check(m->parts, n, "mc", shared_keys, N_SHARED, err);
+    if (!m) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    int rc = sp_parts_load(paths, n, "mc", shared_keys, N_SHARED, &m->parts, err);
+    if (!rc) m->n_parts = n;
     if (!rc) rc = read_settings(&m->parts[0], &out->job, &m->set, err);
     if (!rc) rc = read_questions(&m->parts[0], m, err);
     if (!rc) rc = finish(m, out, err);

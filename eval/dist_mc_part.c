@@ -5,6 +5,7 @@
  * file), which part this is, and each of its questions' log-likelihoods in %.17g. */
 #include <string.h>
 
+#include "dist_parts.h"
 #include "dist_rec.h"
 #include "mc_split.h"
 
@@ -23,11 +24,8 @@ static int write_identity(FILE *f, const sp_mc_job *job, const sp_mc_set *set, s
     char task_sha[65];
     int rc = sp_prov_sha256_file(job->task_path, task_sha, err);
     if (rc) return rc;
-    fputs("{\"sparsa_part\": 1, \"command\": \"mc\", \"version\": ", f);
-    json_str(f, job->version ? job->version : "");
-    fputs(",\n \"models\": [{\"path\": ", f);
-    json_str(f, job->model_path);
-    fprintf(f, ", \"sha256\": \"%s\"}],\n \"task\": {\"path\": ", sha);
+    sp_part_write_head(f, "mc", job->version, job->model_path, sha);
+    fputs(",\n \"task\": {\"path\": ", f);
     json_str(f, job->task_path);
     fprintf(f, ", \"sha256\": \"%s\", \"questions\": [", task_sha);
     for (size_t i = 0; i < n; i++) {
@@ -68,9 +66,7 @@ int mc_write_part(const sp_mc_job *job, const sp_mc_set *set, size_t n, const ch
     if (rc) return rc;
     rc = write_identity(o.fp, job, set, n, sha, err);
     if (!rc) {
-        fprintf(o.fp, " \"part\": %llu, \"parts\": %llu, \"first\": %llu, \"end\": %llu,\n",
-                (unsigned long long)job->shard, (unsigned long long)job->shards,
-                (unsigned long long)r.first, (unsigned long long)r.end);
+        sp_part_write_range(o.fp, job->shard, job->shards, r);
         rc = write_records(o.fp, set, r, recs, len, err);
     }
     if (!rc) rc = sp_out_commit(&o, err);

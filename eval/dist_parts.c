@@ -1,6 +1,7 @@
 /* dist_parts.c — part files of a split run read back and checked to belong together
  * (dist_parts.h): the file parsed as JSON, its command, the members every part of one run
- * shares, and parts 0..N-1 each given exactly once. */
+ * shares, and parts 0..N-1 each given exactly once; their records gathered in part order; and
+ * the head and range lines eval-task and mc part files share. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,66 @@ int sp_parts_check(const sp_part *parts, size_t n, const char *command, const sp
                          (unsigned long long)k, (unsigned long long)total);
     free(seen);
     return rc;
+}
+
+int sp_parts_load(const char *const *paths, size_t n, const char *command,
+                  const sp_part_key *keys, size_t n_keys, sp_part **out, sp_error *err) {
+    *out = NULL;
+    sp_part *parts = calloc(n ? n : 1, sizeof *parts);
+    if (!parts) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    int rc = SP_OK;
+    size_t n_read = 0;
+    for (; n_read < n && !rc; n_read++)
+        rc = sp_part_read(paths[n_read], command, keys, n_keys, &parts[n_read], err);
+    if (!rc) rc = sp_parts_check(parts, n, command, keys, n_keys, err);
+    if (rc) {
+        sp_parts_free(parts, n_read);
+        return rc;
+    }
+    *out = parts;
+    return SP_OK;
+}
+
+void sp_parts_free(sp_part *parts, size_t n) {
+    for (size_t i = 0; parts && i < n; i++) sp_jv_free(&parts[i].doc);
+    free(parts);
+}
+
+int sp_parts_gather(const sp_part *parts, size_t n, sp_part_add_fn add, const void *state,
+                    sp_strbuf *recs, sp_error *err) {
+    int rc = SP_OK;
+    for (uint64_t k = 0; k < parts[0].parts && !rc; k++)
+        for (size_t i = 0; i < n && !rc; i++)
+            if (parts[i].part == k) rc = add(&parts[i], state, recs, err);
+    return rc;
+}
+
+const sp_jv *sp_part_records(const sp_part *p, sp_dist_range r, const char *what,
+                             sp_error *err) {
+    const sp_jv *list = sp_part_get_array_n(&p->doc, "records", (size_t)(p->end - p->first));
+    if (r.first != p->first || r.end != p->end || !list) {
+        sp_fail(err, SP_ERR_INPUT, "%s does not hold the %s of part %llu/%llu", p->path, what,
+                (unsigned long long)p->part, (unsigned long long)p->parts);
+        return NULL;
+    }
+    return list;
+}
+
+static void json_str(FILE *f, const char *s) { sp_json_escape(f, s, strlen(s)); }
+
+void sp_part_write_head(FILE *f, const char *command, const char *version,
+                        const char *model_path, const char *model_sha256) {
+    fprintf(f, "{\"sparsa_part\": 1, \"command\": \"%s\", \"version\": ", command);
+    json_str(f, version ? version : "");
+    fputs(",\n \"models\": [{\"path\": ", f);
+    json_str(f, model_path);
+    fprintf(f, ", \"sha256\": \"%s\"}]", model_sha256);
+}
+
+void sp_part_write_range(FILE *f, uint64_t part, uint64_t parts, sp_dist_range r) {
+    fprintf(f, " \"part\": %llu, \"parts\": %llu, \"first\": %llu, \"end\": %llu,\n",
+            (unsigned long long)part, (unsigned long long)parts, (unsigned long long)r.first,
+            (unsigned long long)r.end);
 }
 
 const char *sp_part_file_command(const char *path) {

@@ -96,12 +96,11 @@ static int read_sets(const sp_part *p, merge_state *m, sp_error *err) {
 }
 
 /* One part's records, checked to be the samples the split gives it, as binary records. */
-static int add_part(const sp_part *p, const merge_state *m, sp_strbuf *recs, sp_error *err) {
+static int add_part(const sp_part *p, const void *state, sp_strbuf *recs, sp_error *err) {
+    const merge_state *m = state;
     sp_dist_range r = sp_task_part_range(&m->job, p->part, p->parts);
-    const sp_jv *list = sp_part_get_array_n(&p->doc, "records", (size_t)(p->end - p->first));
-    if (r.first != p->first || r.end != p->end || !list)
-        return sp_fail(err, SP_ERR_INPUT, "%s does not hold the samples of part %llu/%llu",
-                       p->path, (unsigned long long)p->part, (unsigned long long)p->parts);
+    const sp_jv *list = sp_part_records(p, r, "samples", err);
+    if (!list) return SP_ERR_INPUT;
     for (size_t i = 0; i < list->n; i++) {
         const sp_jv *rec = &list->items[i];
         const sp_jv *ids = rec->type == SP_JV_ARRAY && rec->n == 3 ? &rec->items[2] : NULL;
@@ -132,10 +131,7 @@ static void keep_row(void *user, size_t i, const sp_task_result *r) {
 /* Records in part order (each part once, checked before), added as one run adds them. */
 static int add_all(merge_state *m, sp_error *err) {
     sp_strbuf recs = {0};
-    int rc = SP_OK;
-    for (uint64_t k = 0; k < m->parts[0].parts && !rc; k++)
-        for (size_t i = 0; i < m->n_parts && !rc; i++)
-            if (m->parts[i].part == k) rc = add_part(&m->parts[i], m, &recs, err);
+    int rc = sp_parts_gather(m->parts, m->n_parts, add_part, m, &recs, err);
     if (!rc) rc = sp_task_add_records(&m->job, recs.s, recs.len, NULL, keep_row, m, err);
     sp_sb_free(&recs);
     return rc;
@@ -147,8 +143,7 @@ static void state_free(merge_state *m) {
     free(m->src);
     free(m->trg);
     free(m->rows);
-    for (size_t i = 0; i < m->n_parts; i++) sp_jv_free(&m->parts[i].doc);
-    free(m->parts);
+    sp_parts_free(m->parts, m->n_parts);
     memset(m, 0, sizeof *m);
 }
 
@@ -156,16 +151,9 @@ int sp_task_merge(const char *const *paths, size_t n, sp_task_merged *out, sp_er
     memset(out, 0, sizeof *out);
     if (!n) return sp_fail(err, SP_ERR_INPUT, "no part files given");
     merge_state *m = calloc(1, sizeof *m);
-    if (m) m->parts = calloc(n, sizeof *m->parts);
-    if (!m || !m->parts) {
-        free(m);
-        return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
-    }
-    int rc = SP_OK;
-    for (; m->n_parts < n && !rc; m->n_parts++)
-        rc = sp_part_read(paths[m->n_parts], "eval-task", shared_keys, N_SHARED,
-                          &m->parts[m->n_parts], err);
-    if (!rc) rc = sp_parts_check(m->parts, n, "eval-task", shared_keys, N_SHARED, err);
+    if (!m) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    int rc = sp_parts_load(paths, n, "eval-task", shared_keys, N_SHARED, &m->parts, err);
+    if (!rc) m->n_parts = n;
     if (!rc) rc = read_settings(&m->parts[0], m, err);
     if (!rc) rc = read_sets(&m->parts[0], m, err);
     if (!rc) rc = add_all(m, err);

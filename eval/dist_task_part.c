@@ -5,6 +5,7 @@
  * seconds, [generated ids]]. sp_task_merge (dist_task_merge.c) reads them back. */
 #include <string.h>
 
+#include "dist_parts.h"
 #include "dist_rec.h"
 #include "dist_task.h"
 
@@ -25,11 +26,8 @@ static int write_identity(FILE *f, const sp_task_job *job, sp_error *err) {
     char hex[65];
     int rc = sp_prov_sha256_file(job->model_path, hex, err);
     if (rc) return rc;
-    fputs("{\"sparsa_part\": 1, \"command\": \"eval-task\", \"version\": ", f);
-    json_str(f, job->version ? job->version : "");
-    fputs(",\n \"models\": [{\"path\": ", f);
-    json_str(f, job->model_path);
-    fprintf(f, ", \"sha256\": \"%s\"}],\n \"sets\": [", hex);
+    sp_part_write_head(f, "eval-task", job->version, job->model_path, hex);
+    fputs(",\n \"sets\": [", f);
     for (size_t s = 0; s < job->n_sets && !rc; s++) {
         fputs(s ? ",\n  {" : "\n  {", f);
         rc = write_file_entry(f, "src", job->sets[s].src_path, err);
@@ -79,9 +77,7 @@ int sp_task_write_part(const sp_task_job *job, const sp_ppl_split *split, uint64
     if (rc) return rc;
     rc = write_identity(o.fp, job, err);
     if (!rc) {
-        fprintf(o.fp, " \"part\": %llu, \"parts\": %llu, \"first\": %llu, \"end\": %llu,\n",
-                (unsigned long long)part, (unsigned long long)parts,
-                (unsigned long long)r.first, (unsigned long long)r.end);
+        sp_part_write_range(o.fp, part, parts, r);
         rc = write_records(o.fp, recs, len, err);
     }
     if (!rc) rc = sp_out_commit(&o, err);

@@ -10,37 +10,10 @@
 
 static char dir[64];
 
-static void make_dir(void) {
-    snprintf(dir, sizeof dir, "/tmp/sparsa_merge_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
+static void make_dir(void) { tu_dist_make_dir(dir, sizeof dir, "/tmp/sparsa_merge_XXXXXX"); }
 
-static void remove_dir(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    cr_assert_eq(system(cmd), 0);
-}
-
-/* Writes the N parts of `args` as DIR/TAG-K.json. */
 static void write_parts(const char *args, int n, const char *tag) {
-    for (int k = 0; k < n; k++) {
-        char line[2048], *out = NULL, *err = NULL;
-        snprintf(line, sizeof line, "%s perplexity %s --shard %d/%d -o %s/%s-%d.json",
-                 tu_sparsa_bin(), args, k, n, dir, tag, k);
-        int rc = tu_dist_run(line, &out, &err);
-        cr_assert_eq(rc, 0, "shard %d/%d exited %d: %s", k, n, rc, err);
-        cr_assert_str_eq(out, "", "a shard prints nothing");
-        free(out);
-        free(err);
-    }
-}
-
-/* merge of the named parts (a shell word list) with extra flags; returns the exit status. */
-static int merge(const char *parts, const char *flags, char **out, char **err) {
-    char line[2048];
-    snprintf(line, sizeof line, "cd %s && %s%s merge %s %s", dir, tu_sparsa_bin()[0] == '/' ? "" :
-             "\"$OLDPWD\"/", tu_sparsa_bin(), parts, flags);
-    return tu_dist_run(line, out, err);
+    tu_dist_write_parts(dir, "perplexity", args, n, tag);
 }
 
 static void expect_parts_merge(const char *args) {
@@ -57,7 +30,7 @@ static void expect_parts_merge(const char *args) {
             snprintf(tag, sizeof tag, "n%d", ns[i]);
             write_parts(args, ns[i], tag);
             snprintf(glob, sizeof glob, "%s-*.json", tag);
-            int rc = merge(glob, json ? "--json" : "", &out, &err);
+            int rc = tu_dist_merge(dir, glob, json ? "--json" : "", &out, &err);
             cr_assert_eq(rc, 0, "merge of %d parts exited %d: %s", ns[i], rc, err);
             snprintf(what, sizeof what, "merge of %d parts", ns[i]);
             tu_dist_expect_same(out, ref, what);
@@ -72,10 +45,10 @@ static void expect_parts_merge(const char *args) {
     while ((e = readdir(d)))
         cr_assert(!strstr(e->d_name, ".tmp"), "temporary left: %s", e->d_name);
     closedir(d);
-    remove_dir();
+    tu_dist_remove_dir(dir);
 }
 
-#define FILES TU_PPL_DIR "psalms.txt " TU_PPL_DIR "mixed.txt "
+#define FILES TU_PPL_CORPORA
 
 Test(merge, all_two_files_two_contexts) {
     expect_parts_merge(TU_PPL_MODEL " " FILES "--ctx 32,64 --max-tokens 700");
@@ -92,7 +65,7 @@ Test(merge, stride_prepend_sparse) {
 
 static void expect_merge_refused(const char *parts, const char *needle) {
     char *out = NULL, *err = NULL;
-    int rc = merge(parts, "--json", &out, &err);
+    int rc = tu_dist_merge(dir, parts, "--json", &out, &err);
     cr_assert_eq(rc, 2, "merge %s exited %d: %s", parts, rc, err);
     cr_assert_str_eq(out, "", "merge %s printed a report", parts);
     cr_assert_eq(tu_line_count(err), 1, "one line: %s", err);
@@ -116,7 +89,7 @@ Test(merge, refuses_parts_that_do_not_make_one_run) {
     expect_merge_refused("a-0.json one-file-1.json a-2.json", "other corpora");
     expect_merge_refused("a-0.json halves-1.json a-2.json", "another number of parts");
     expect_merge_refused("a-0.json no-such.json", "no-such.json");
-    remove_dir();
+    tu_dist_remove_dir(dir);
 }
 
 Test(merge, help_fits_100_columns) {

@@ -33,15 +33,7 @@ static void expect_killed_rank(const char *cmd, const char *args, int victim, co
     cr_assert_eq(rc, 1, "exit %d (rank %d killed): %s", rc, victim, err);
     cr_assert_str_eq(err, want, "not the one line expected");
     cr_assert_str_eq(out, "", "a report was printed");
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while ((e = readdir(d)))
-        cr_assert(e->d_name[0] == '.' && (!e->d_name[1] || !strcmp(e->d_name, "..")),
-                  "left behind: %s", e->d_name);
-    closedir(d);
-    rmdir(dir);
-    free(out);
-    free(err);
+    tu_dist_expect_left_nothing(dir, out, err);
 }
 
 /* Enough work that a rank is still running when its command is killed 0.3 s in, also on a

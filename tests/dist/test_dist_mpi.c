@@ -28,7 +28,7 @@ static void expect_ranks_agree(const char *args) {
     free(ref);
 }
 
-#define FILES TU_PPL_DIR "psalms.txt " TU_PPL_DIR "mixed.txt "
+#define FILES TU_PPL_CORPORA
 
 Test(dist_mpi, all_protocol_two_files_two_contexts) {
     expect_ranks_agree(TU_PPL_MODEL " " FILES "--ctx 32,64 --max-tokens 900 --json");
@@ -124,15 +124,7 @@ Test(dist_mpi, killed_rank_ends_the_job) {
     int rc = tu_dist_run(line, &out, &err);
     cr_assert_neq(rc, 0, "the job succeeded although a rank was killed: %s", err);
     cr_assert_str_eq(out, "", "a report was printed");
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while ((e = readdir(d)))
-        cr_assert(e->d_name[0] == '.' && (!e->d_name[1] || !strcmp(e->d_name, "..")),
-                  "left behind: %s", e->d_name);
-    closedir(d);
-    rmdir(dir);
-    free(out);
-    free(err);
+    tu_dist_expect_left_nothing(dir, out, err);
 }
 
 /* Run plainly, the binary needs no MPI library: none is linked. */

@@ -15,7 +15,7 @@
 #define TASK_SOFTMAX "examples/synthetic/models/copy-softmax-rope.sparsa"
 #define TASK_ARGS TASK_MODEL " --src " TASKS "copy_0_64.src," TASKS "copy_1_256.src --trg " \
                   TASKS "copy_0_64.trg," TASKS "copy_1_256.trg --threads 1"
-#define CORPORA TU_PPL_DIR "psalms.txt " TU_PPL_DIR "mixed.txt "
+#define CORPORA TU_PPL_CORPORA
 
 /* Runs `sparsa ARGS` plainly and under mpirun -n 1..3; the reports must agree (a table's last
  * column is eval-task's seconds), and so must the file pred names (may be NULL). */
@@ -91,36 +91,10 @@ Test(dist_workbench, mc_generic_table) {
 
 static char dir[64];
 
-static void make_dir(void) {
-    snprintf(dir, sizeof dir, "/tmp/sparsa_dist_wbXXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
+static void make_dir(void) { tu_dist_make_dir(dir, sizeof dir, "/tmp/sparsa_dist_wbXXXXXX"); }
 
-static void remove_dir(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    cr_assert_eq(system(cmd), 0);
-}
-
-/* The N parts of eval-task ARGS as DIR/TAG-K.json; a shard prints nothing. */
 static void write_parts(const char *args, int n, const char *tag) {
-    for (int k = 0; k < n; k++) {
-        char line[2048], *out = NULL, *err = NULL;
-        snprintf(line, sizeof line, "%s eval-task %s --shard %d/%d -o %s/%s-%d.json",
-                 tu_sparsa_bin(), args, k, n, dir, tag, k);
-        int rc = tu_dist_run(line, &out, &err);
-        cr_assert_eq(rc, 0, "shard %d/%d exited %d: %s", k, n, rc, err);
-        cr_assert_str_eq(out, "", "a shard prints nothing");
-        free(out);
-        free(err);
-    }
-}
-
-static int merge(const char *parts, const char *flags, char **out, char **err) {
-    char line[2048];
-    snprintf(line, sizeof line, "cd %s && %s%s merge %s %s", dir, tu_sparsa_bin()[0] == '/' ? "" :
-             "\"$OLDPWD\"/", tu_sparsa_bin(), parts, flags);
-    return tu_dist_run(line, out, err);
+    tu_dist_write_parts(dir, "eval-task", args, n, tag);
 }
 
 Test(dist_workbench, eval_task_shards_merge) {
@@ -140,7 +114,7 @@ Test(dist_workbench, eval_task_shards_merge) {
         for (int i = 0; i < 3; i++) {
             char glob[32], *out = NULL, what[64];
             snprintf(glob, sizeof glob, "n%d-*.json", ns[i]);
-            int rc = merge(glob, json ? "--json" : "", &out, &err);
+            int rc = tu_dist_merge(dir, glob, json ? "--json" : "", &out, &err);
             cr_assert_eq(rc, 0, "merge of %d parts exited %d: %s", ns[i], rc, err);
             snprintf(what, sizeof what, "merge of %d parts%s", ns[i], json ? " (JSON)" : "");
             if (json) tu_dist_expect_same(out, ref, what);
@@ -156,12 +130,12 @@ Test(dist_workbench, eval_task_shards_merge) {
         }
         free(ref);
     }
-    remove_dir();
+    tu_dist_remove_dir(dir);
 }
 
 static void expect_merge_refused(const char *parts, const char *why) {
     char *out = NULL, *err = NULL;
-    int rc = merge(parts, "--json", &out, &err);
+    int rc = tu_dist_merge(dir, parts, "--json", &out, &err);
     cr_assert_eq(rc, 2, "merge %s exited %d: %s", parts, rc, err);
     cr_assert_str_eq(out, "", "merge %s printed a report", parts);
     cr_assert_eq(tu_line_count(err), 1, "one line: %s", err);
@@ -187,7 +161,7 @@ Test(dist_workbench, merge_refuses_eval_task_parts_that_do_not_fit) {
     expect_merge_refused("a-0.json other-1.json a-2.json", "another model");
     expect_merge_refused("a-0.json limit-1.json a-2.json", "other settings");
     expect_merge_refused("a-0.json ppl-1.json a-2.json", "is a part of perplexity --shard");
-    remove_dir();
+    tu_dist_remove_dir(dir);
 }
 
 /* --shard under mpirun, --shard without -o and --shard with --predictions: one line, exit 2. */
@@ -272,7 +246,7 @@ Test(dist_workbench, mc_shards_merge) {
         for (int i = 0; i < 3; i++) {
             char glob[32], *out = NULL;
             snprintf(glob, sizeof glob, "n%d-*.json", ns[i]);
-            int rc = merge(glob, json ? "--json" : "", &out, &err);
+            int rc = tu_dist_merge(dir, glob, json ? "--json" : "", &out, &err);
             cr_assert_eq(rc, 0, "merge of %d mc parts exited %d: %s", ns[i], rc, err);
             cr_assert_str_eq(out, ref, "merge of %d mc parts differs from one run", ns[i]);
             free(out);
@@ -283,5 +257,5 @@ Test(dist_workbench, mc_shards_merge) {
     expect_merge_refused("n2-0.json", "part 1/2 is missing (run mc with --shard 1/2)");
     expect_merge_refused("n2-0.json other-1.json", "another model");
     expect_merge_refused("n2-0.json n2-0.json", "part 0/2 given twice");
-    remove_dir();
+    tu_dist_remove_dir(dir);
 }

@@ -1,6 +1,8 @@
 /* tu_dist.h — helpers of the distributed-run tests (MPI ranks, --shard parts and merge): run a
- * shell line and keep its stdout, and compare two reports as docs/SCALING.md promises (equal
- * bytes once the keys whose names contain time, seconds, elapsed or tok_per_s are removed). */
+ * shell line and keep its stdout, write a run's parts and merge them in a scratch directory,
+ * check a failed job left that directory empty, and compare two reports as docs/SCALING.md
+ * promises (equal bytes once the keys whose names contain time, seconds, elapsed or tok_per_s
+ * are removed). */
 #ifndef SPARSA_TEST_DIST_UTIL_H
 #define SPARSA_TEST_DIST_UTIL_H
 
@@ -11,6 +13,7 @@
 #define TU_PPL_DIR "tests/fixtures/perplexity/"
 #define TU_PPL_MODEL TU_PPL_DIR "ppl-llama.sparsa"
 #define TU_PPL_SPARSE TU_PPL_DIR "ppl-asentmax.sparsa"
+#define TU_PPL_CORPORA TU_PPL_DIR "psalms.txt " TU_PPL_DIR "mixed.txt "
 
 /* Open MPI in a container: no ptrace-based single copy, root allowed, more ranks than cores;
  * -q keeps mpirun's own banners off stderr, so sparsa's one line is all there is. Under
@@ -46,6 +49,57 @@ static inline int tu_dist_run(const char *line, char **out, char **err) {
     remove(ofile);
     remove(efile);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+/* A fresh scratch directory from templ (ending in XXXXXX), its name into dir. */
+static inline void tu_dist_make_dir(char *dir, size_t cap, const char *templ) {
+    snprintf(dir, cap, "%s", templ);
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static inline void tu_dist_remove_dir(const char *dir) {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+/* The N parts of `sparsa COMMAND ARGS` as DIR/TAG-K.json; a shard prints nothing. */
+static inline void tu_dist_write_parts(const char *dir, const char *command, const char *args,
+                                       int n, const char *tag) {
+    for (int k = 0; k < n; k++) {
+        char line[2048], *out = NULL, *err = NULL;
+        snprintf(line, sizeof line, "%s %s %s --shard %d/%d -o %s/%s-%d.json", tu_sparsa_bin(),
+                 command, args, k, n, dir, tag, k);
+        int rc = tu_dist_run(line, &out, &err);
+        cr_assert_eq(rc, 0, "shard %d/%d exited %d: %s", k, n, rc, err);
+        cr_assert_str_eq(out, "", "a shard prints nothing");
+        free(out);
+        free(err);
+    }
+}
+
+/* merge, run in dir, of the named parts (a shell word list) with extra flags; returns the exit
+ * status. */
+static inline int tu_dist_merge(const char *dir, const char *parts, const char *flags, char **out,
+                                char **err) {
+    char line[2048];
+    snprintf(line, sizeof line, "cd %s && %s%s merge %s %s", dir, tu_sparsa_bin()[0] == '/' ? "" :
+             "\"$OLDPWD\"/", tu_sparsa_bin(), parts, flags);
+    return tu_dist_run(line, out, err);
+}
+
+/* A job that failed left nothing in its working directory dir, which is then removed; out and
+ * err (the job's) are freed. */
+static inline void tu_dist_expect_left_nothing(char *dir, char *out, char *err) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        cr_assert(e->d_name[0] == '.' && (!e->d_name[1] || !strcmp(e->d_name, "..")),
+                  "left behind: %s", e->d_name);
+    closedir(d);
+    rmdir(dir);
+    free(out);
+    free(err);
 }
 
 /* Whether a JSON key names a measurement of time or speed, which may differ between runs. */
