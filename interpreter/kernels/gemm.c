@@ -1,4 +1,4 @@
-/* gemm.c — y = x·Wᵀ (+ bias) over f32/f16/bf16 weights: back-end choice, threads, blocking.
+/* gemm.c — y = x·Wᵀ (+ bias) over f32/f16/bf16 weights: back-end choice, packing, statistics.
  *
  * m < SP_GEMM_SMALL_M (decode) goes to the back end's row path: dot products straight from W,
  * which is read once, so it runs at memory bandwidth. Larger m goes through the packed, blocked
@@ -22,7 +22,6 @@
 
 /* About how many rows of x per packed x block. */
 #define MC_ROWS 160
-#define NC SP_GEMM_NC
 
 /* ---- back-end choice -------------------------------------------------------------------- */
 
@@ -143,8 +142,10 @@ typedef struct job {
 } job;
 
 /* Packs W rows [j0, j0 + nr) (zero rows past n), inputs [pc, pc + kc), as [kc][NR]. */
-static void pack_w_panel(const job *jb, size_t j0, size_t pc, size_t kc, float *tmp,
-                         float *dst) {
+static void pack_w_panel(const void *job_ptr, size_t j0, size_t pc, size_t kc, void *tmp_words,
+                         void *dst_words) {
+    const job *jb = job_ptr;
+    float *tmp = tmp_words, *dst = dst_words;
     if (jb->be->pack_w) {
         jb->be->pack_w(jb->w, jb->dt, jb->k, jb->n, j0, pc, kc, dst);
         return;
@@ -163,8 +164,10 @@ static void pack_w_panel(const job *jb, size_t j0, size_t pc, size_t kc, float *
 }
 
 /* Packs x rows [i0, i0 + MR) (zero rows past `rows_end`), inputs [pc, pc + kc). */
-static void pack_x_panel(const job *jb, size_t i0, size_t rows_end, size_t pc, size_t kc,
-                         float *dst) {
+static void pack_x_panel(const void *job_ptr, size_t i0, size_t rows_end, size_t pc, size_t kc,
+                         void *dst_words) {
+    const job *jb = job_ptr;
+    float *dst = dst_words;
     for (int r = 0; r < jb->be->mr; r++) {
         float *d = dst + (size_t)r * SP_GEMM_KC;
         if (i0 + (size_t)r < rows_end)
@@ -174,46 +177,21 @@ static void pack_x_panel(const job *jb, size_t i0, size_t rows_end, size_t pc, s
     }
 }
 
-/* y[r0..r1)[c0..c1) without bias. Returns -1 if the workspace cannot be allocated. */
-static int blocked_range(const job *jb, size_t r0, size_t r1, size_t c0, size_t c1) {
-    const size_t MR = (size_t)jb->be->mr, NR = (size_t)jb->be->nr;
-    const size_t MC = (MC_ROWS + MR - 1) / MR * MR;
-    const size_t KC = SP_GEMM_KC;
-    size_t nc_max = c1 - c0 < NC ? (c1 - c0 + NR - 1) / NR * NR : NC;
-    size_t mc_max = r1 - r0 < MC ? (r1 - r0 + MR - 1) / MR * MR : MC;
-    size_t kc_max = jb->k < KC ? jb->k : KC;
-    size_t ws_floats = nc_max * kc_max + mc_max * KC + NR * KC + MR * NR;
-    float *ws = sp_gemm_workspace(ws_floats * sizeof(float));
-    if (!ws) return -1;
-    float *wp = ws, *xp = wp + nc_max * kc_max, *tmp = xp + mc_max * KC, *ct = tmp + NR * KC;
+static void kernel_tile(const void *job_ptr, size_t kc, const void *a, const void *b, float *c,
+                        size_t ldc, int accumulate) {
+    ((const job *)job_ptr)->be->kernel(kc, a, b, c, ldc, accumulate);
+}
 
-    for (size_t jc = c0; jc < c1; jc += NC) {
-        size_t nc = c1 - jc < NC ? c1 - jc : NC;
-        for (size_t pc = 0; pc < jb->k; pc += KC) {
-            size_t kc = jb->k - pc < KC ? jb->k - pc : KC;
-            for (size_t jp = 0; jp < nc; jp += NR) pack_w_panel(jb, jc + jp, pc, kc, tmp, wp + jp * kc);
-            for (size_t ic = r0; ic < r1; ic += MC) {
-                size_t mc = r1 - ic < MC ? r1 - ic : MC;
-                for (size_t ip = 0; ip < mc; ip += MR) pack_x_panel(jb, ic + ip, r1, pc, kc, xp + ip * KC);
-                for (size_t jp = 0; jp < nc; jp += NR) {
-                    size_t cols = nc - jp < NR ? nc - jp : NR;
-                    for (size_t ip = 0; ip < mc; ip += MR) {
-                        size_t rows = mc - ip < MR ? mc - ip : MR;
-                        float *c = jb->y + (ic + ip) * jb->n + jc + jp;
-                        if (rows == MR && cols == NR) {
-                            jb->be->kernel(kc, xp + ip * KC, wp + jp * kc, c, jb->n, pc > 0);
-                            continue;
-                        }
-                        /* Edge tile: through a full-size scratch tile. */
-                        if (pc > 0) sp_gemm_edge_load(ct, NR, c, jb->n, rows, cols);
-                        jb->be->kernel(kc, xp + ip * KC, wp + jp * kc, ct, NR, pc > 0);
-                        sp_gemm_edge_store(c, jb->n, ct, NR, rows, cols);
-                    }
-                }
-            }
-        }
-    }
-    return 0;
+/* y[part] without bias through the back end's microkernel. Returns -1 if the workspace cannot
+ * be allocated. */
+static int blocked_range(const job *jb, const sp_gemm_part *part) {
+    const sp_gemm_blocking bl = {
+        .mr = (size_t)jb->be->mr, .nr = (size_t)jb->be->nr, .mc_rows = MC_ROWS,
+        .kc = SP_GEMM_KC, .pair = 1, .x_stride = SP_GEMM_KC,
+        .tmp_words = (size_t)jb->be->nr * SP_GEMM_KC,
+        .pack_w = pack_w_panel, .pack_x = pack_x_panel, .kernel = kernel_tile,
+    };
+    return sp_gemm_blocked_range(&bl, jb, jb->y, jb->k, jb->n, part);
 }
 
 /* Part t of nt of the output (gemm_plan.h). */
@@ -228,7 +206,7 @@ static void run_part(const void *job_ptr, int t, int nt, int small) {
     }
     sp_gemm_part pt;
     if (!sp_gemm_blocked_part(m, n, (size_t)be->mr, (size_t)be->nr, t, nt, &pt)) return;
-    if (blocked_range(jb, pt.r0, pt.r1, pt.c0, pt.c1) != 0) /* out of memory: the unbuffered path */
+    if (blocked_range(jb, &pt) != 0) /* out of memory: the unbuffered path */
         be->rows(jb->x + pt.r0 * jb->k, pt.r1 - pt.r0, jb->k, jb->w, jb->dt, pt.c0, pt.c1, n,
                  jb->y + pt.r0 * n);
 }

@@ -1,4 +1,4 @@
-/* gemm_bf16.c — the bf16 products' driver (gemm_bf16.h): CPU check, threads, blocking, and the
+/* gemm_bf16.c — the bf16 products' driver (gemm_bf16.h): CPU check, packing callbacks, and the
  * one-time bf16 copy of f32/f16 weights. The same plan as the fp32 driver (gemm.c), shared
  * with it (gemm_plan.h): m below SP_GEMM_SMALL_M takes dot products straight from W, larger m
  * the packed path (gemm_bf16_internal.h); output columns (or rows, when columns are too few)
@@ -14,7 +14,6 @@
 
 /* About how many rows of x per packed x block. */
 #define MC_ROWS 168
-#define NC SP_GEMM_NC
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #define HAVE_BF16_KERNELS 1
@@ -64,21 +63,24 @@ typedef struct job {
     float *y;
 } job;
 
-/* One MR×NR tile over kcp pairs; edge tiles go through a full-size scratch tile. */
-static void tile(const job *jb, const uint32_t *xp, const uint32_t *wp, size_t kcp, float *c,
-                 size_t rows, size_t cols, int accumulate, float *ct) {
-    if (rows == MR && cols == NR) {
-        sp_bf16_kernel(kcp, xp, wp, c, jb->n, accumulate);
-        return;
-    }
-    if (accumulate) sp_gemm_edge_load(ct, NR, c, jb->n, rows, cols);
-    sp_bf16_kernel(kcp, xp, wp, ct, NR, accumulate);
-    sp_gemm_edge_store(c, jb->n, ct, NR, rows, cols);
+static void kernel_tile(const void *job_ptr, size_t kcp, const void *a, const void *b, float *c,
+                        size_t ldc, int accumulate) {
+    (void)job_ptr;
+    sp_bf16_kernel(kcp, a, b, c, ldc, accumulate);
+}
+
+static void pack_w_panel(const void *job_ptr, size_t j0, size_t pc, size_t kc, void *tmp,
+                         void *dst) {
+    const job *jb = job_ptr;
+    (void)tmp;
+    sp_bf16_pack_w(jb->w, jb->k, jb->n, j0, pc, kc, dst);
 }
 
 /* Rounds x rows [i0, i0 + MR) (zero rows past rows_end), inputs [pc, pc + kc), into pairs. */
-static void pack_x_panel(const job *jb, size_t i0, size_t rows_end, size_t pc, size_t kc,
-                         uint32_t *dst) {
+static void pack_x_panel(const void *job_ptr, size_t i0, size_t rows_end, size_t pc, size_t kc,
+                         void *dst_words) {
+    const job *jb = job_ptr;
+    uint32_t *dst = dst_words;
     for (size_t r = 0; r < MR; r++) {
         uint32_t *d = dst + r * KCP;
         if (i0 + r < rows_end) sp_bf16_pack_x_row(jb->x + (i0 + r) * jb->k + pc, kc, d);
@@ -86,33 +88,10 @@ static void pack_x_panel(const job *jb, size_t i0, size_t rows_end, size_t pc, s
     }
 }
 
-/* y[r0..r1)[c0..c1) without bias. Returns -1 if the workspace cannot be allocated. */
-static int blocked_range(const job *jb, size_t r0, size_t r1, size_t c0, size_t c1) {
-    const size_t MC = (MC_ROWS + MR - 1) / MR * MR, KC = 2 * KCP;
-    size_t nc_max = c1 - c0 < NC ? (c1 - c0 + NR - 1) / NR * NR : NC;
-    size_t mc_max = r1 - r0 < MC ? (r1 - r0 + MR - 1) / MR * MR : MC;
-    uint32_t *ws = sp_gemm_workspace((nc_max * KCP + mc_max * KCP + MR * NR) * sizeof(uint32_t));
-    if (!ws) return -1;
-    uint32_t *wp = ws, *xp = wp + nc_max * KCP;
-    float *ct = (float *)(xp + mc_max * KCP);
-    for (size_t jc = c0; jc < c1; jc += NC) {
-        size_t nc = c1 - jc < NC ? c1 - jc : NC;
-        for (size_t pc = 0; pc < jb->k; pc += KC) {
-            size_t kc = jb->k - pc < KC ? jb->k - pc : KC, kcp = (kc + 1) / 2;
-            for (size_t jp = 0; jp < nc; jp += NR)
-                sp_bf16_pack_w(jb->w, jb->k, jb->n, jc + jp, pc, kc, wp + jp * kcp);
-            for (size_t ic = r0; ic < r1; ic += MC) {
-                size_t mc = r1 - ic < MC ? r1 - ic : MC;
-                for (size_t ip = 0; ip < mc; ip += MR) pack_x_panel(jb, ic + ip, r1, pc, kc, xp + ip * KCP);
-                for (size_t jp = 0; jp < nc; jp += NR)
-                    for (size_t ip = 0; ip < mc; ip += MR)
-                        tile(jb, xp + ip * KCP, wp + jp * kcp, kcp, jb->y + (ic + ip) * jb->n + jc + jp,
-                             mc - ip < MR ? mc - ip : MR, nc - jp < NR ? nc - jp : NR, pc > 0, ct);
-            }
-        }
-    }
-    return 0;
-}
+static const sp_gemm_blocking g_blocking = {
+    .mr = MR, .nr = NR, .mc_rows = MC_ROWS, .kc = 2 * KCP, .pair = 2, .x_stride = KCP,
+    .tmp_words = 0, .pack_w = pack_w_panel, .pack_x = pack_x_panel, .kernel = kernel_tile,
+};
 
 /* Part t of nt of the output (gemm_plan.h). */
 static void run_part(const void *job_ptr, int t, int nt, int small) {
@@ -125,7 +104,8 @@ static void run_part(const void *job_ptr, int t, int nt, int small) {
     }
     sp_gemm_part pt;
     if (!sp_gemm_blocked_part(m, n, MR, NR, t, nt, &pt)) return;
-    if (blocked_range(jb, pt.r0, pt.r1, pt.c0, pt.c1) != 0) /* out of memory: the unbuffered path */
+    /* out of memory: the unbuffered path */
+    if (sp_gemm_blocked_range(&g_blocking, jb, jb->y, jb->k, jb->n, &pt) != 0)
         sp_bf16_rows(jb->x + pt.r0 * jb->k, pt.r1 - pt.r0, jb->k, jb->w, pt.c0, pt.c1, n,
                      jb->y + pt.r0 * n);
 }

@@ -1,10 +1,11 @@
 /* gemm_plan.c — the plan both gemm drivers share (gemm_plan.h): the thread split, the parts of
- * the row and blocked paths, the per-thread workspace and the edge tiles. Every output element
- * is computed by the same instructions whichever part or thread holds it, so how the output is
- * cut changes no bit.
+ * the row and blocked paths, the per-thread workspace and the blocked loops. Every output
+ * element is computed by the same instructions whichever part or thread holds it, so how the
+ * output is cut changes no bit.
  */
 #include <omp.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "gemm_plan.h"
@@ -70,12 +71,56 @@ void *sp_gemm_workspace(size_t bytes) {
     return tl_ws;
 }
 
-void sp_gemm_edge_load(float *ct, size_t nr, const float *c, size_t ldc, size_t rows,
-                       size_t cols) {
-    for (size_t r = 0; r < rows; r++) memcpy(ct + r * nr, c + r * ldc, cols * sizeof(float));
+/* An edge tile goes through a full-size scratch tile ct, so the microkernel always writes a
+ * whole one. */
+static void edge_tile(const sp_gemm_blocking *bl, const void *job, size_t depth, const void *a,
+                      const void *b, float *c, size_t ldc, size_t rows, size_t cols, int acc,
+                      float *ct) {
+    if (acc)
+        for (size_t r = 0; r < rows; r++)
+            memcpy(ct + r * bl->nr, c + r * ldc, cols * sizeof(float));
+    bl->kernel(job, depth, a, b, ct, bl->nr, acc);
+    for (size_t r = 0; r < rows; r++) memcpy(c + r * ldc, ct + r * bl->nr, cols * sizeof(float));
 }
 
-void sp_gemm_edge_store(float *c, size_t ldc, const float *ct, size_t nr, size_t rows,
-                        size_t cols) {
-    for (size_t r = 0; r < rows; r++) memcpy(c + r * ldc, ct + r * nr, cols * sizeof(float));
+int sp_gemm_blocked_range(const sp_gemm_blocking *bl, const void *job, float *y, size_t k,
+                          size_t n, const sp_gemm_part *part) {
+    const size_t MR = bl->mr, NR = bl->nr, KC = bl->kc, XS = bl->x_stride, NC = SP_GEMM_NC;
+    const size_t MC = (bl->mc_rows + MR - 1) / MR * MR;
+    size_t r0 = part->r0, r1 = part->r1, c0 = part->c0, c1 = part->c1;
+    size_t nc_max = c1 - c0 < NC ? (c1 - c0 + NR - 1) / NR * NR : NC;
+    size_t mc_max = r1 - r0 < MC ? (r1 - r0 + MR - 1) / MR * MR : MC;
+    size_t depth_max = ((k < KC ? k : KC) + bl->pair - 1) / bl->pair;
+    size_t words = nc_max * depth_max + mc_max * XS + bl->tmp_words + MR * NR;
+    uint32_t *ws = sp_gemm_workspace(words * sizeof(uint32_t));
+    if (!ws) return -1;
+    uint32_t *wp = ws, *xp = wp + nc_max * depth_max, *tmp = xp + mc_max * XS;
+    float *ct = (float *)(tmp + bl->tmp_words);
+    for (size_t jc = c0; jc < c1; jc += NC) {
+        size_t nc = c1 - jc < NC ? c1 - jc : NC;
+        for (size_t pc = 0; pc < k; pc += KC) {
+            size_t kc = k - pc < KC ? k - pc : KC, depth = (kc + bl->pair - 1) / bl->pair;
+            int acc = pc > 0;
+            for (size_t jp = 0; jp < nc; jp += NR)
+                bl->pack_w(job, jc + jp, pc, kc, tmp, wp + jp * depth);
+            for (size_t ic = r0; ic < r1; ic += MC) {
+                size_t mc = r1 - ic < MC ? r1 - ic : MC;
+                for (size_t ip = 0; ip < mc; ip += MR)
+                    bl->pack_x(job, ic + ip, r1, pc, kc, xp + ip * XS);
+                for (size_t jp = 0; jp < nc; jp += NR) {
+                    size_t cols = nc - jp < NR ? nc - jp : NR;
+                    for (size_t ip = 0; ip < mc; ip += MR) {
+                        size_t rows = mc - ip < MR ? mc - ip : MR;
+                        float *c = y + (ic + ip) * n + jc + jp;
+                        if (rows == MR && cols == NR)
+                            bl->kernel(job, depth, xp + ip * XS, wp + jp * depth, c, n, acc);
+                        else
+                            edge_tile(bl, job, depth, xp + ip * XS, wp + jp * depth, c, n, rows,
+                                      cols, acc, ct);
+                    }
+                }
+            }
+        }
+    }
+    return 0;
 }

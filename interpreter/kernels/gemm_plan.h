@@ -1,6 +1,7 @@
-/* gemm_plan.h — how a product y = x·Wᵀ is cut into parts for threads, and the per-thread
- * workspace and edge tiles of the blocked loops: the plan the fp32 driver (gemm.c) and the
- * bf16 driver (gemm_bf16.c) share. Each driver keeps its own packing and microkernels.
+/* gemm_plan.h — how a product y = x·Wᵀ is cut into parts for threads, the per-thread
+ * workspace, and the blocked loops over packed panels (edge tiles included): the plan the fp32
+ * driver (gemm.c) and the bf16 driver (gemm_bf16.c) share. Each driver keeps its own packing
+ * and microkernels and hands them in as callbacks.
  * Not a public header.
  */
 #ifndef SPARSA_GEMM_PLAN_H
@@ -40,11 +41,28 @@ int sp_gemm_blocked_part(size_t m, size_t n, size_t mr, size_t nr, int t, int nt
  * thousands of times per forward); NULL if it cannot be allocated. */
 void *sp_gemm_workspace(size_t bytes);
 
-/* An edge tile (rows × cols of c, row stride ldc) to and from a full-size scratch tile ct of
- * row stride nr, so the microkernel can always write a whole tile. */
-void sp_gemm_edge_load(float *ct, size_t nr, const float *c, size_t ldc, size_t rows,
-                       size_t cols);
-void sp_gemm_edge_store(float *c, size_t ldc, const float *ct, size_t nr, size_t rows,
-                        size_t cols);
+/* The packed, blocked loops (gemm_internal.h, gemm_bf16_internal.h) over 32-bit words: f32
+ * inputs, or bf16 pairs. depth: packed words per row of a panel for kc inputs, ceil(kc / pair). */
+typedef struct sp_gemm_blocking {
+    size_t mr, nr;       /* microkernel tile */
+    size_t mc_rows;      /* about how many rows of x per packed x block */
+    size_t kc;           /* inputs per k block */
+    size_t pair;         /* inputs per packed word: 1 or 2 */
+    size_t x_stride;     /* words between packed x rows */
+    size_t tmp_words;    /* scratch pack_w may use */
+    /* W rows [j0, j0 + nr) (zero past n), inputs [pc, pc + kc), as [depth][nr]. */
+    void (*pack_w)(const void *job, size_t j0, size_t pc, size_t kc, void *tmp, void *dst);
+    /* x rows [i0, i0 + mr) (zero past rows_end), inputs [pc, pc + kc), x_stride apart. */
+    void (*pack_x)(const void *job, size_t i0, size_t rows_end, size_t pc, size_t kc,
+                   void *dst);
+    /* c[mr][ldc] (+)= a · b over depth words; accumulate = 0 starts from zero. */
+    void (*kernel)(const void *job, size_t depth, const void *a, const void *b, float *c,
+                   size_t ldc, int accumulate);
+} sp_gemm_blocking;
+
+/* y[r0..r1)[c0..c1) (y is m × n, x is m × k) without bias. Returns -1 if the workspace cannot
+ * be allocated. */
+int sp_gemm_blocked_range(const sp_gemm_blocking *bl, const void *job, float *y, size_t k,
+                          size_t n, const sp_gemm_part *part);
 
 #endif
