@@ -194,14 +194,10 @@ static int report(const sp_part *parts, size_t n, FILE *out, int json, sp_error 
 
 int sp_ppl_merge(const char *const *paths, size_t n, FILE *out, int json, sp_error *err) {
     if (!n) return sp_fail(err, SP_ERR_INPUT, "no part files given");
-    sp_part *parts = calloc(n, sizeof *parts);
-    if (!parts) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
-    int rc = SP_OK;
-    for (size_t i = 0; i < n && !rc; i++)
-        rc = sp_part_read(paths[i], "perplexity", shared_keys, N_SHARED, &parts[i], err);
-    if (!rc) rc = sp_parts_check(parts, n, "perplexity", shared_keys, N_SHARED, err);
-    if (!rc) rc = report(parts, n, out, json, err);
-    for (size_t i = 0; i < n; i++) sp_jv_free(&parts[i].doc);
-    free(parts);
+    sp_part *parts;
+    int rc = sp_parts_load(paths, n, "perplexity", shared_keys, N_SHARED, &parts, err);
+    if (rc) return rc;
+    rc = report(parts, n, out, json, err);
+    sp_parts_free(parts, n);
     return rc;
 }
