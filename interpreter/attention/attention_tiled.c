@@ -90,15 +90,25 @@ static float *key_tile_norms(const sp_attn_params *p, const float *k, size_t nk,
     return norms;
 }
 
-static void run_tile(const sp_attn_params *p, const float *q, const float *k, const float *v,
+/* Where a tile reads its head's keys and values: the cache itself (rows of kv_heads heads), or
+ * one key/value head packed into contiguous rows (kvh_packed; kp, vp NULL: not packed). */
+typedef struct kv_src {
+    const float *k, *v, *kp, *vp;
+    int kvh_packed;
+} kv_src;
+
+static void run_tile(const sp_attn_params *p, const float *q, const kv_src *src,
                      const float *qscale, size_t q0, size_t r0, int nr, int h, size_t nk,
                      const float *norms, float *out, sp_tile_ws *ws, uint64_t *st, int stats) {
     const int H = p->heads, Hk = p->kv_heads, d = p->head_dim;
     const int dv = p->value_dim > 0 ? p->value_dim : d;
     const int kvh = h / (H / Hk);
+    const int packed = src->kp && src->kvh_packed == kvh;
     sp_qtile t = {.p = p, .kern = sp_attn_tile_kernels_get(), .h = h, .d = d, .dv = dv,
-                  .nr = nr, .kb = k + (size_t)kvh * d, .vb = v + (size_t)kvh * dv,
-                  .ks = (size_t)Hk * d, .vs = (size_t)Hk * dv,
+                  .nr = nr, .kb = packed ? src->kp : src->k + (size_t)kvh * d,
+                  .vb = packed ? src->vp : src->v + (size_t)kvh * dv,
+                  .ks = packed ? (size_t)d : (size_t)Hk * d,
+                  .vs = packed ? (size_t)dv : (size_t)Hk * dv,
                   .slope = p->alibi_slopes ? p->alibi_slopes[h] : 0.0f, .cap = p->softcap,
                   .stats = stats,
                   .ktile_norm = norms ? norms + (size_t)kvh * ((nk + SP_TK - 1) / SP_TK) : NULL};
@@ -106,10 +116,42 @@ static void run_tile(const sp_attn_params *p, const float *q, const float *k, co
     p->norm->tile(&t, ws, out + r0 * (size_t)H * dv + (size_t)h * dv, (size_t)H * dv, st);
 }
 
+/* Keys [0, seen) of key/value head kvh copied into contiguous rows (shared by the team): the
+ * tiles then stream one block of memory instead of a slice of every cache row (a 2 KiB stride
+ * for the bench Llama), which the prefetchers follow and the TLB holds. Same values, same
+ * bits. */
+static void pack_kv_head(const sp_attn_params *p, const float *k, const float *v, int kvh,
+                         size_t seen, float *kp, float *vp) {
+    const int Hk = p->kv_heads, d = p->head_dim;
+    const int dv = p->value_dim > 0 ? p->value_dim : d;
+#pragma omp for schedule(static)
+    for (size_t j = 0; j < seen; j++) {
+        memcpy(kp + j * d, k + (j * Hk + (size_t)kvh) * d, (size_t)d * sizeof(float));
+        memcpy(vp + j * dv, v + (j * Hk + (size_t)kvh) * dv, (size_t)dv * sizeof(float));
+    }
+}
+
+static void add_stats(sp_attn_stats *stats, const uint64_t *st, int H) {
+    for (int h = 0; h < H; h++) {
+        const uint64_t *s = st + (size_t)SP_ST_N * h;
+#pragma omp atomic
+        stats[h].rows += s[SP_ST_ROWS];
+#pragma omp atomic
+        stats[h].support += s[SP_ST_SUPPORT];
+#pragma omp atomic
+        stats[h].visible += s[SP_ST_VISIBLE];
+#pragma omp atomic
+        stats[h].tiles += s[SP_ST_TILES];
+#pragma omp atomic
+        stats[h].tiles_skipped += s[SP_ST_TILES_SKIPPED];
+    }
+}
+
 void sp__attention_tiled(const sp_attn_params *p, const float *q, const float *k,
                          const float *v, const float *qscale, size_t q0, size_t nq, size_t nk,
                          float *out, sp_attn_stats *stats) {
-    const int H = p->heads, d = p->head_dim;
+    const int H = p->heads, Hk = p->kv_heads, d = p->head_dim;
+    const int dv = p->value_dim > 0 ? p->value_dim : d;
     const size_t tiles = (nq + SP_LN - 1) / SP_LN, total = tiles * (size_t)H;
     /* small calls (decode of a short context) are not worth waking the thread team for */
     const int parallel = total > 1 && (double)nq * (double)nk * H * d >= 1 << 16;
@@ -117,6 +159,20 @@ void sp__attention_tiled(const sp_attn_params *p, const float *q, const float *k
      * would cost as much as the scores they save). */
     const size_t seen = p->causal && q0 + nq < nk ? q0 + nq : nk; /* keys any query sees */
     float *norms = p->norm->sparse && nq >= SP_LN ? key_tile_norms(p, k, nk, seen) : NULL;
+    /* Prefill with several key/value heads: one key/value head at a time, packed (a phase);
+     * without the memory for it, every head at once from the cache (one phase). */
+    float *kp = NULL, *vp = NULL;
+    if (nq >= SP_LN && Hk > 1 && seen > 0) {
+        kp = malloc(seen * (size_t)d * sizeof(float));
+        vp = malloc(seen * (size_t)dv * sizeof(float));
+        if (!kp || !vp) {
+            free(kp);
+            free(vp);
+            kp = vp = NULL;
+        }
+    }
+    const int phases = kp ? Hk : 1, phase_heads = kp ? H / Hk : H;
+    const size_t phase_items = tiles * (size_t)phase_heads;
 #pragma omp parallel if (parallel)
     {
         sp_tile_ws ws;
@@ -124,32 +180,26 @@ void sp__attention_tiled(const sp_attn_params *p, const float *q, const float *k
         /* Allocation failure of the scratch is not recoverable here; keep it crash-free by
          * computing nothing in this thread (the caller sized memory at session creation). */
         const int ok = ws_alloc(&ws, p, nk) == 0 && st;
-        /* heads innermost: neighbouring work items share the same query rows */
+        for (int ph = 0; ph < phases; ph++) {
+            const kv_src src = {.k = k, .v = v, .kp = kp, .vp = vp, .kvh_packed = ph};
+            if (kp) pack_kv_head(p, k, v, ph, seen, kp, vp);
+            /* the longest query tiles (the causal triangle's last rows) first, so the threads
+             * finish together; heads innermost: neighbouring items share the same query rows */
 #pragma omp for schedule(dynamic, 1)
-        for (size_t item = 0; item < total; item++) {
-            if (!ok) continue;
-            const int h = (int)(item % (size_t)H);
-            const size_t r0 = (item / (size_t)H) * SP_LN;
-            const int nr = (int)(nq - r0 < SP_LN ? nq - r0 : SP_LN);
-            run_tile(p, q, k, v, qscale, q0, r0, nr, h, nk, norms, out, &ws,
-                     st + (size_t)SP_ST_N * h, stats != NULL);
-        }
-        if (stats && ok)
-            for (int h = 0; h < H; h++) {
-                const uint64_t *s = st + (size_t)SP_ST_N * h;
-#pragma omp atomic
-                stats[h].rows += s[SP_ST_ROWS];
-#pragma omp atomic
-                stats[h].support += s[SP_ST_SUPPORT];
-#pragma omp atomic
-                stats[h].visible += s[SP_ST_VISIBLE];
-#pragma omp atomic
-                stats[h].tiles += s[SP_ST_TILES];
-#pragma omp atomic
-                stats[h].tiles_skipped += s[SP_ST_TILES_SKIPPED];
+            for (size_t item = 0; item < phase_items; item++) {
+                if (!ok) continue;
+                const int h = ph * phase_heads + (int)(item % (size_t)phase_heads);
+                const size_t r0 = (tiles - 1 - item / (size_t)phase_heads) * SP_LN;
+                const int nr = (int)(nq - r0 < SP_LN ? nq - r0 : SP_LN);
+                run_tile(p, q, &src, qscale, q0, r0, nr, h, nk, norms, out, &ws,
+                         st + (size_t)SP_ST_N * h, stats != NULL);
             }
+        }
+        if (stats && ok) add_stats(stats, st, H);
         ws_free(&ws);
         free(st);
     }
+    free(kp);
+    free(vp);
     free(norms);
 }
