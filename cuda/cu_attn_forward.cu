@@ -7,12 +7,16 @@
  *                            can hold support;
  *   adaptive_softmax, stickbreaking, topk   the row kernel.
  */
+#include "cu_attn_flash.h"
 #include "cu_attn_internal.h"
 
 /* Candidates a row keeps for the warp solver (rows with more go to the block path, which
  * recomputes their scores): enough for entmax-1.5 on 64k keys of unit-variance scores, stale
  * entries of the running maximum included. */
 #define CU_ENT_CAP 4096
+/* (score, key) pairs a row's list holds in the bf16 pipeline (cu_attn_sparse.cu keeps them in
+ * registers); rows with more go to its block path. */
+#define CU_LIST_CAP 256
 #define CU_ALIGN(x) (((x) + 255) & ~(size_t)255)
 
 static int norm_kind(const char *name) {
@@ -45,6 +49,13 @@ int cu_attention_supported(const sp_bk_attention *p, char *why, size_t why_len) 
 }
 #undef REFUSE
 
+/* l.field = the next n elements of type at base + off (NULL when base is NULL). */
+#define CARVE(field, type, n)                                         \
+    do {                                                              \
+        l.field = p ? (type *)(p + off) : NULL;                       \
+        off += CU_ALIGN((size_t)(n) * sizeof(type));                  \
+    } while (0)
+
 size_t cu_attn_ent_layout(const cu_attn_geom *g, int bq, int bk, void *base, cu_ent_ws *w) {
     const size_t items = (size_t)g->H * g->nq;
     cu_ent_ws l;
@@ -56,11 +67,6 @@ size_t cu_attn_ent_layout(const cu_attn_geom *g, int bq, int bk, void *base, cu_
     l.rows_grid = CU_ROWS_GRID;
     char *p = (char *)base;
     size_t off = 0;
-#define CARVE(field, type, n)                                         \
-    do {                                                              \
-        l.field = p ? (type *)(p + off) : NULL;                       \
-        off += CU_ALIGN((size_t)(n) * sizeof(type));                  \
-    } while (0)
     CARVE(m, float, items);
     CARVE(tau, float, items);
     CARVE(cnt, int, 2 * items + 1);
@@ -68,10 +74,35 @@ size_t cu_attn_ent_layout(const cu_attn_geom *g, int bq, int bk, void *base, cu_
     CARVE(tmax, float, (size_t)g->H * l.nqb * l.nkt);
     CARVE(knorm, float, (size_t)g->Hk * l.nkt);
     CARVE(scratch, float, (size_t)2 * CU_ROWS_GRID * (g->nk > 0 ? g->nk : 1));
-#undef CARVE
     if (w) *w = l;
     return off;
 }
+
+/* The bf16 list pipeline's workspace: the table of tile maxima is per warp stripe, the lists
+ * hold CU_LIST_CAP (score, key) pairs, scratch one row per block of the overflow path. */
+size_t cu_attn_list_layout(const cu_attn_geom *g, void *base, cu_ent_ws *w) {
+    const size_t items = (size_t)g->H * g->nq;
+    cu_ent_ws l;
+    memset(&l, 0, sizeof l);
+    l.bq = cu_attn_list_stripe(g->d), l.bk = 64;
+    l.nqb = (g->nq + l.bq - 1) / l.bq, l.nkt = (g->nk + l.bk - 1) / l.bk;
+    l.cap = g->nk < CU_LIST_CAP ? (g->nk + 31) / 32 * 32 : CU_LIST_CAP;
+    if (l.cap == 0) l.cap = 32;
+    l.rows_grid = CU_ROWS_GRID;
+    char *p = (char *)base;
+    size_t off = 0;
+    CARVE(m, float, items);
+    CARVE(tau, float, items);
+    CARVE(cnt, int, 2 * items + 1);
+    CARVE(cand, float, items * l.cap);
+    CARVE(idx, int, items * l.cap);
+    CARVE(tmax, float, (size_t)g->H * l.nqb * l.nkt);
+    CARVE(knorm, float, (size_t)g->Hk * l.nkt);
+    CARVE(scratch, float, (size_t)CU_ROWS_GRID * (g->nk > 0 ? g->nk : 1));
+    if (w) *w = l;
+    return off;
+}
+#undef CARVE
 
 void cu_attn_make_geom(const sp_bk_attention *p, size_t q0, size_t nq, size_t nk,
                        cu_attn_geom *g) {
@@ -95,10 +126,33 @@ size_t cu_attention_workspace(const sp_bk_attention *p, size_t max_q, size_t max
     if (g.norm == CU_NORM_SOFTMAX) return 256;
     if (g.norm != CU_NORM_ENTMAX)
         return CU_ALIGN((size_t)2 * CU_ROWS_GRID * (max_k > 0 ? max_k : 1) * sizeof(float));
+    /* precision bf16 brings a bf16 cache (cu_module.cu): the list pipeline where it applies */
+    g.kv_bf16 = precision == SP_PREC_BF16;
+    if (cu_attn_bf16_ok(&g)) return cu_attn_list_layout(&g, NULL, NULL);
     return cu_attn_ent_layout(&g, 32, 32, NULL, NULL); /* the smallest tiles need the most */
 }
 
+/* The bf16 list pipeline: pass 1 (maxima, thresholds, tile maxima) → pass 2 (lists) → τ and
+ * the output over the support. ev (or NULL): events recorded before each step and at the end. */
+static cudaError_t run_list(const cu_attn_geom *g, const cu_attn_call *c, cudaEvent_t *ev) {
+    cu_ent_ws w;
+    cu_attn_list_layout(g, c->workspace, &w);
+    cudaError_t e = cudaSuccess;
+    if (ev) e = cudaEventRecord(ev[0], c->stream);
+    /* tile bounds pay in prefill; in decode they would cost as much as the scores they save */
+    if (e == cudaSuccess && g->nq >= 64) e = cu_attn_knorm_launch(g, &w, c->stream);
+    else w.knorm = NULL;
+    if (e == cudaSuccess) e = cu_attn_list_pass_launch(g, &w, CU_LIST_MAX, c->stream);
+    if (e == cudaSuccess && ev) e = cudaEventRecord(ev[1], c->stream);
+    if (e == cudaSuccess) e = cu_attn_list_pass_launch(g, &w, CU_LIST_PICK, c->stream);
+    if (e == cudaSuccess && ev) e = cudaEventRecord(ev[2], c->stream);
+    if (e == cudaSuccess) e = cu_attn_list_out_launch(g, &w, c->stream);
+    if (e == cudaSuccess && ev) e = cudaEventRecord(ev[3], c->stream);
+    return e;
+}
+
 cudaError_t cu_attn_run_entmax(const cu_attn_geom *g, const cu_attn_call *c, int bf16) {
+    if (bf16) return run_list(g, c, NULL);
     const int bq = bf16 ? cu_attn_bf16_block_q(g) : cu_attn_f32_block_q(g);
     const int bk = bf16 ? 64 : cu_attn_f32_block_k(g);
     cu_ent_ws w;
@@ -117,23 +171,59 @@ cudaError_t cu_attn_run_entmax(const cu_attn_geom *g, const cu_attn_call *c, int
     return e;
 }
 
+static void call_geom(const cu_attn_call *c, cu_attn_geom *g) {
+    cu_attn_make_geom(c->p, c->q0, c->nq, c->nk, g);
+    g->kv_bf16 = c->kv->bf16;
+    g->q = c->q, g->qscale = c->qscale, g->slopes = c->slopes;
+    g->k = c->kv->k, g->v = c->kv->v;
+    g->out = c->out, g->stats = c->stats;
+}
+
 cudaError_t cu_attention_forward(const cu_attn_call *c) {
     const sp_bk_attention *p = c->p;
     if (!cu_attention_supported(p, NULL, 0) || c->nk > 0x7fffffff || c->q0 + c->nq > 0x7fffffff)
         return cudaErrorNotSupported;
     if (c->nq == 0) return cudaSuccess;
     cu_attn_geom g;
-    cu_attn_make_geom(p, c->q0, c->nq, c->nk, &g);
-    g.kv_bf16 = c->kv->bf16;
-    g.q = c->q, g.qscale = c->qscale, g.slopes = c->slopes;
-    g.k = c->kv->k, g.v = c->kv->v;
-    g.out = c->out, g.stats = c->stats;
+    call_geom(c, &g);
     const int bf16 = c->precision == SP_PREC_BF16 && cu_attn_bf16_ok(&g);
     switch (g.norm) {
     case CU_NORM_SOFTMAX:
+        if (bf16 && cu_attn_flash_ok(&g)) return cu_attn_flash_launch(&g, c->stream);
         return bf16 ? cu_attn_bf16_launch(&g, NULL, CU_TILE_SOFTMAX, c->stream)
                     : cu_attn_f32_launch(&g, NULL, CU_TILE_SOFTMAX, c->stream);
     case CU_NORM_ENTMAX: return cu_attn_run_entmax(&g, c, bf16);
     default: return cu_attn_rows_launch(&g, (float *)c->workspace, c->stream);
     }
+}
+
+cudaError_t cu_attn_entmax_profile(const cu_attn_call *c, float ms[3], double *listed,
+                                   long *overflow) {
+    cu_attn_geom g;
+    call_geom(c, &g);
+    if (g.norm != CU_NORM_ENTMAX || c->precision != SP_PREC_BF16 || !cu_attn_bf16_ok(&g) ||
+        c->nq == 0)
+        return cudaErrorNotSupported;
+    cudaEvent_t ev[4];
+    int made = 0;
+    cudaError_t e = cudaSuccess;
+    for (; made < 4 && e == cudaSuccess; made++) e = cudaEventCreate(&ev[made]);
+    if (e == cudaSuccess) e = run_list(&g, c, ev);
+    if (e == cudaSuccess) e = cudaEventSynchronize(ev[3]);
+    for (int i = 0; i < 3 && e == cudaSuccess; i++) e = cudaEventElapsedTime(&ms[i], ev[i], ev[i + 1]);
+    cu_ent_ws w;
+    cu_attn_list_layout(&g, c->workspace, &w);
+    const size_t items = (size_t)g.H * g.nq;
+    int *cnt = (int *)malloc(items * sizeof(int));
+    if (!cnt && e == cudaSuccess) e = cudaErrorMemoryAllocation;
+    if (e == cudaSuccess) e = cudaMemcpy(cnt, w.cnt, items * sizeof(int), cudaMemcpyDeviceToHost);
+    if (e == cudaSuccess) {
+        double sum = 0.0;
+        long over = 0;
+        for (size_t i = 0; i < items; i++) sum += cnt[i], over += cnt[i] > w.cap;
+        *listed = sum / (double)items, *overflow = over;
+    }
+    free(cnt);
+    for (int i = 0; i < made; i++) cudaEventDestroy(ev[i]);
+    return e;
 }

@@ -14,6 +14,8 @@
  *        skipped=<fraction of (row, 64-key tile) pairs with a visible key skipped>
  *        support=<mean keys with p > 0 per row> [gather_ms=… solve_ms=… out_ms=…
  *        cand=<mean candidates per row> overflow=<rows over the candidate cap>]
+ *        [generic_ms=<softmax on the generic tile kernel, the fast path off>
+ *         flash_b_ms=… flash_c_ms=… (BENCH_VARIANTS set: the fast path's other tile shapes)]
  *        fp32_ms=<the fp32 kernel's time (CUDA cores, f32 cache)>
  *        err=<max |o_bf16 − o_fp32| / max(1, |o_fp32|) against the fp32 kernel on the same
  *            bf16-valued inputs>
@@ -115,6 +117,22 @@ static void entmax_phases(const cu_attn_call *c, int n, int H) {
     for (int i = 0; i < 4; i++) cudaEventDestroy(e[i]);
 }
 
+/* Softmax: the generic bf16 tile kernel's time (the fast path off) and, with BENCH_VARIANTS
+ * set, the fast path's other tile shapes (cuda/cu_attn_flash.h). */
+static void softmax_variants(const cu_attn_call *c, int reps) {
+    const char *prev = getenv("SPARSA_CUDA_FLASH");
+    const char *names[] = {"0", "b", "c"};
+    const int nv = getenv("BENCH_VARIANTS") ? 3 : 1;
+    for (int i = 0; i < nv; i++) {
+        setenv("SPARSA_CUDA_FLASH", names[i], 1);
+        const float ms = time_forward(c, reps);
+        if (i == 0) printf(" generic_ms=%.4f", ms);
+        else printf(" flash_%s_ms=%.4f", names[i], ms);
+    }
+    if (prev) setenv("SPARSA_CUDA_FLASH", prev, 1);
+    else unsetenv("SPARSA_CUDA_FLASH");
+}
+
 static void run(const bench_case &bc, int n, int d, const float *dq, const float *dk,
                 const float *dv, const float *dqs, const float *dsl, void *ws) {
     const int H = 12;
@@ -133,13 +151,16 @@ static void run(const bench_case &bc, int n, int d, const float *dq, const float
     CK(cudaMalloc(&out32, (size_t)n * H * d * 4));
     CK(cudaMalloc(&st, H * sizeof *st));
     cu_attn_call c = {&p, bc.asentmax ? dsl : NULL, dq, bc.asentmax ? dqs : NULL, &kv16, 0,
-                      (size_t)n, (size_t)n, out16, NULL, SP_PREC_BF16, ws, 0};
-    const float ms = time_forward(&c, n <= 4096 ? 20 : n <= 16384 ? 10 : 5);
+                      (size_t)n, (size_t)n, out16, st, SP_PREC_BF16, ws, 0};
+    const int reps = n <= 4096 ? 20 : n <= 16384 ? 10 : 5;
     CK(cudaMemset(st, 0, H * sizeof *st));
-    c.stats = st;
-    CK(cu_attention_forward(&c));
+    CK(cu_attention_forward(&c)); /* the statistics (softmax: on the generic kernel) */
     std::vector<cu_attn_stats> hs(H);
     CK(cudaMemcpy(hs.data(), st, H * sizeof *st, cudaMemcpyDeviceToHost));
+    c.stats = NULL;
+    const float ms = time_forward(&c, reps);
+    std::vector<float> a((size_t)n * H * d), b(a.size());
+    CK(cudaMemcpy(a.data(), out16, a.size() * 4, cudaMemcpyDeviceToHost));
     double tiles = 0, skipped = 0, support = 0, rows = 0;
     for (auto &s : hs)
         tiles += s.tiles, skipped += s.tiles_skipped, support += s.support, rows += s.rows;
@@ -148,10 +169,9 @@ static void run(const bench_case &bc, int n, int d, const float *dq, const float
            "support=%.1f", bc.name, n, H, d, ms, flops / (ms * 1e-3) / 1e12,
            tiles > 0 ? skipped / tiles : 0.0, support / rows);
     if (strcmp(bc.norm, "softmax")) entmax_phases(&c, n, H);
+    else softmax_variants(&c, reps);
     c.kv = &kv32, c.out = out32, c.precision = SP_PREC_FP32, c.stats = NULL;
     printf(" fp32_ms=%.3f", time_forward(&c, 1));
-    std::vector<float> a((size_t)n * H * d), b(a.size());
-    CK(cudaMemcpy(a.data(), out16, a.size() * 4, cudaMemcpyDeviceToHost));
     CK(cudaMemcpy(b.data(), out32, b.size() * 4, cudaMemcpyDeviceToHost));
     double err = 0;
     for (size_t i = 0; i < a.size(); i++) {

@@ -1,0 +1,36 @@
+/* cu_attn_flash.h — the bf16 softmax fast path (cu_attn_flash_bf16.cu): which calls it takes and
+ * its launcher, for cu_attn_forward.cu's dispatch; and, callable from C, how many calls it has
+ * run (the GPU tests use it to know that their cases reached it).
+ *
+ * It takes softmax prefill calls in precision bf16 with a bf16 cache, head size = value size =
+ * 64 or 128, causal or not, any query scale and kv_heads, and nothing that needs per-score work
+ * besides the causal mask: no ALiBi, soft cap, window or before-query mask, and no statistics
+ * (those calls keep the generic tile kernel of cu_attn_tile_bf16.cu, as do decode calls).
+ * SPARSA_CUDA_FLASH=0 turns it off (comparisons); =a|b|c picks a tile shape at head size 64
+ * (tuning; docs/ATTENTION_MATH.md, "The CUDA kernels").
+ */
+#ifndef SPARSA_CU_ATTN_FLASH_H
+#define SPARSA_CU_ATTN_FLASH_H
+
+#include "cu_attention.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Calls the fast path has launched in this process. */
+unsigned long long cu_attn_flash_launches(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#ifdef __CUDACC__
+#include "cu_attn_internal.h"
+
+/* 1 if the fast path runs this call (see above), else 0. */
+int cu_attn_flash_ok(const cu_attn_geom *g);
+cudaError_t cu_attn_flash_launch(const cu_attn_geom *g, cudaStream_t st);
+#endif
+
+#endif

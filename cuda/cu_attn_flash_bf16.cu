@@ -1,0 +1,304 @@
+/* cu_attn_flash_bf16.cu — the bf16 softmax fast path: FlashAttention-2's forward on mma.sync
+ * m16n8k16 (bf16 operands, fp32 accumulation) for the calls cu_attn_flash.h lists
+ * (docs/ATTENTION_MATH.md, "The CUDA kernels").
+ *
+ * A block is NW warps and BM = 16·MT·NW query rows of one head; each warp owns MT m-tiles of 16
+ * consecutive rows, so every K and V fragment read from shared memory serves MT products. q′ =
+ * q·c·scale is rounded to bf16 once, staged in shared memory and kept in registers as A
+ * fragments for the whole key loop. Key tiles of BN keys come in with cp.async, double-buffered
+ * (tile t+1 loads while tile t is computed); K's B fragments come from ldmatrix, V's from
+ * ldmatrix.trans, from rows padded by 8 elements (the 8 rows of a fragment fall in distinct
+ * banks). S = Q′Kᵀ stays in registers; the online softmax works in base 2 (one FMA and one ex2
+ * a score), rescales O only when some row's maximum moved, and the weights, rounded to bf16,
+ * are P·V's A operand straight from registers. The causal and end-of-cache masks are applied
+ * only on tiles that cross them; a warp whose rows see no key of a tile skips it. Blocks are
+ * numbered so that every head's last (longest) query blocks start first.
+ */
+#include "cu_attn_flash.h"
+#include "cu_mma_bf16.cuh"
+
+#define FL_L2E 1.4426950408889634f
+
+static unsigned long long fl_launches;
+
+template <int D, int MT, int NW, int BN> struct fl_smem {
+    __nv_bfloat16 q[16 * MT * NW][D + 8];
+    __nv_bfloat16 k[2][BN][D + 8];
+    __nv_bfloat16 v[2][BN][D + 8];
+};
+
+/* K and V of the tile of keys j0 … j0+BN−1 into stage st; keys past nk are zero-filled. */
+template <int D, int MT, int NW, int BN>
+static __device__ __forceinline__ void fl_load_kv(fl_smem<D, MT, NW, BN> &s, int st,
+                                                  const cu_attn_geom &g, int kvh, int j0) {
+    constexpr int CH = D / 8, NT = 32 * NW; /* 16-byte chunks per row, threads */
+    static_assert(BN * CH % NT == 0, "tile chunks must divide among the threads");
+    const __nv_bfloat16 *K = (const __nv_bfloat16 *)g.k, *V = (const __nv_bfloat16 *)g.v;
+#pragma unroll
+    for (int it = 0; it < BN * CH / NT; it++) {
+        const int c = (int)threadIdx.x + it * NT, row = c / CH, col = (c % CH) * 8;
+        const int key = j0 + row;
+        const bool in = key < g.nk;
+        const size_t off = in ? ((size_t)key * g.Hk + kvh) * D + col : 0;
+        mma_cp_async16(&s.k[st][row][col], K + off, in ? 16 : 0);
+        mma_cp_async16(&s.v[st][row][col], V + off, in ? 16 : 0);
+    }
+}
+
+/* q′ of the block's rows r0 … r0+nr−1 (head h) into shared memory as bf16; rows past nr are 0. */
+template <int D, int MT, int NW, int BN>
+static __device__ __forceinline__ void fl_load_q(fl_smem<D, MT, NW, BN> &s, const cu_attn_geom &g,
+                                                 int h, int r0, int nr) {
+    constexpr int C4 = D / 4, BM = 16 * MT * NW;
+    for (int c = threadIdx.x; c < BM * C4; c += 32 * NW) {
+        const int r = c / C4, x = (c % C4) * 4;
+        float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (r < nr) {
+            v = *(const float4 *)(g.q + ((size_t)(r0 + r) * g.H + h) * D + x);
+            const float f = cu_attn_qfactor(g, r0 + r, h);
+            v.x *= f, v.y *= f, v.z *= f, v.w *= f;
+        }
+        *(uint2 *)&s.q[r][x] = make_uint2(mma_pack_bf16(v.x, v.y), mma_pack_bf16(v.z, v.w));
+    }
+}
+
+/* S = Q′Kᵀ of the warp's MT m-tiles over the tile in stage st. */
+template <int D, int MT, int NW, int BN>
+static __device__ __forceinline__ void fl_scores(const fl_smem<D, MT, NW, BN> &s, int st,
+                                                 const uint32_t (*qf)[D / 16][4],
+                                                 float (*S)[BN / 8][4]) {
+    const int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int nc = 0; nc < BN / 8; nc++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) S[mt][nc][e] = 0.0f;
+    /* lane l addresses row l % 8 of matrix l / 8: keys nc·8 + 8·(l / 16), d columns + 8·(l/8 % 2),
+     * so the four registers are b0, b1 of key group nc and b0, b1 of group nc + 1 */
+    const int krow = ((lane >> 4) << 3) + (lane & 7), kcol = ((lane >> 3) & 1) * 8;
+#pragma unroll
+    for (int kc = 0; kc < D / 16; kc++)
+#pragma unroll
+        for (int nc = 0; nc < BN / 8; nc += 2) {
+            uint32_t b[4];
+            mma_ldsm_x4(&s.k[st][nc * 8 + krow][kc * 16 + kcol], b);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                mma_bf16_16816(S[mt][nc], qf[mt][kc], b[0], b[1]);
+                mma_bf16_16816(S[mt][nc + 1], qf[mt][kc], b[2], b[3]);
+            }
+        }
+}
+
+/* −inf on the scores of keys a row does not see (past nk; after the row, when causal). */
+template <int MT, int BN>
+static __device__ __forceinline__ void fl_mask(float (*S)[BN / 8][4], const cu_attn_geom &g,
+                                               int wp0, int j0) {
+    const int lane = threadIdx.x & 31, g8 = lane >> 2, t4 = lane & 3;
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int nc = 0; nc < BN / 8; nc++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int i = wp0 + mt * 16 + g8 + 8 * (e >> 1);
+                const int j = j0 + nc * 8 + 2 * t4 + (e & 1);
+                if (j >= g.nk || (g.causal && j > i)) S[mt][nc][e] = -INFINITY;
+            }
+}
+
+/* Online softmax on the tile (docs/ATTENTION_MATH.md, "Online softmax"), in base 2: the scores
+ * become weights in place, m and l (this thread's share of the row sum) move on, and O is
+ * rescaled when a row's maximum moved. */
+template <int D, int MT, int BN>
+static __device__ __forceinline__ void fl_softmax(float (*S)[BN / 8][4], float (*O)[D / 8][4],
+                                                  float (*m)[2], float (*l)[2]) {
+    float al[MT][2];
+    bool moved = false;
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++) {
+            float mx = m[mt][hr];
+#pragma unroll
+            for (int nc = 0; nc < BN / 8; nc++)
+                mx = fmaxf(mx, fmaxf(S[mt][nc][2 * hr], S[mt][nc][2 * hr + 1]));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+            /* a row that has seen only masked keys keeps weights 0 with a base of 0 */
+            const float mb = (mx == -INFINITY ? 0.0f : mx) * FL_L2E;
+            al[mt][hr] = mma_ex2(m[mt][hr] * FL_L2E - mb);
+            moved |= mx != m[mt][hr];
+            m[mt][hr] = mx;
+            float sum = 0.0f;
+#pragma unroll
+            for (int nc = 0; nc < BN / 8; nc++)
+#pragma unroll
+                for (int e = 2 * hr; e < 2 * hr + 2; e++) {
+                    const float p = mma_ex2(fmaf(S[mt][nc][e], FL_L2E, -mb));
+                    S[mt][nc][e] = p;
+                    sum += p;
+                }
+            l[mt][hr] = l[mt][hr] * al[mt][hr] + sum;
+        }
+    if (!__any_sync(0xffffffffu, moved)) return;
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int dc = 0; dc < D / 8; dc++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) O[mt][dc][e] *= al[mt][e >> 1];
+}
+
+/* O += P·V over the tile in stage st, P (in S) rounded to bf16 as the A operand. */
+template <int D, int MT, int NW, int BN>
+static __device__ __forceinline__ void fl_pv(const fl_smem<D, MT, NW, BN> &s, int st,
+                                             const float (*S)[BN / 8][4], float (*O)[D / 8][4]) {
+    const int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; kk++) {
+        uint32_t a[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+            a[mt][0] = mma_pack_bf16(S[mt][2 * kk][0], S[mt][2 * kk][1]);
+            a[mt][1] = mma_pack_bf16(S[mt][2 * kk][2], S[mt][2 * kk][3]);
+            a[mt][2] = mma_pack_bf16(S[mt][2 * kk + 1][0], S[mt][2 * kk + 1][1]);
+            a[mt][3] = mma_pack_bf16(S[mt][2 * kk + 1][2], S[mt][2 * kk + 1][3]);
+        }
+#pragma unroll
+        for (int dc = 0; dc < D / 8; dc += 2) {
+            uint32_t b[4];
+            mma_ldsm_x4_trans(&s.v[st][kk * 16 + (lane & 15)][dc * 8 + (lane >> 4) * 8], b);
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                mma_bf16_16816(O[mt][dc], a[mt], b[0], b[1]);
+                mma_bf16_16816(O[mt][dc + 1], a[mt], b[2], b[3]);
+            }
+        }
+    }
+}
+
+/* The warp's rows' outputs O / l (0 for a row that sees no key; NaN stays NaN). */
+template <int D, int MT>
+static __device__ __forceinline__ void fl_store(const cu_attn_geom &g, const float (*O)[D / 8][4],
+                                                float (*l)[2], int h, int r0, int wr0, int nr) {
+    const int lane = threadIdx.x & 31, g8 = lane >> 2, t4 = lane & 3;
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++) {
+            float sum = l[mt][hr];
+            sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+            sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+            const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
+            const int r = wr0 + mt * 16 + g8 + 8 * hr; /* in the block */
+            if (r >= nr) continue;
+            float *o = g.out + ((size_t)(r0 + r) * g.H + h) * D + 2 * t4;
+#pragma unroll
+            for (int dc = 0; dc < D / 8; dc++)
+                *(float2 *)(o + dc * 8) =
+                    make_float2(O[mt][dc][2 * hr] * inv, O[mt][dc][2 * hr + 1] * inv);
+        }
+}
+
+template <int D, int MT, int NW, int BN>
+__global__ void __launch_bounds__(32 * NW) fl_kernel(const cu_attn_geom g, int nqb) {
+    constexpr int BM = 16 * MT * NW;
+    extern __shared__ __align__(16) unsigned char fl_raw[];
+    fl_smem<D, MT, NW, BN> &s = *reinterpret_cast<fl_smem<D, MT, NW, BN> *>(fl_raw);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int h = (int)(blockIdx.x % (unsigned)g.H), kvh = h / g.group;
+    const int r0 = (nqb - 1 - (int)(blockIdx.x / (unsigned)g.H)) * BM, nr = min(BM, g.nq - r0);
+    const int p0 = g.q0 + r0; /* position of the block's first row */
+    const int khi = g.causal ? min(g.nk, p0 + nr) : g.nk;
+    const int n_t = (khi + BN - 1) / BN;
+    if (n_t > 0) fl_load_kv(s, 0, g, kvh, 0);
+    mma_cp_commit();
+    fl_load_q(s, g, h, r0, nr);
+    __syncthreads();
+    const int wr0 = warp * 16 * MT, wp0 = p0 + wr0, wlast = wp0 + 16 * MT - 1;
+    uint32_t qf[MT][D / 16][4];
+    float O[MT][D / 8][4], m[MT][2], l[MT][2];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++) {
+#pragma unroll
+        for (int kc = 0; kc < D / 16; kc++)
+            mma_ldsm_x4(&s.q[wr0 + mt * 16 + (lane & 15)][kc * 16 + (lane >> 4) * 8], qf[mt][kc]);
+#pragma unroll
+        for (int dc = 0; dc < D / 8; dc++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) O[mt][dc][e] = 0.0f;
+        m[mt][0] = m[mt][1] = -INFINITY;
+        l[mt][0] = l[mt][1] = 0.0f;
+    }
+    for (int t = 0; t < n_t; t++) {
+        const int st = t & 1, j0 = t * BN;
+        if (t + 1 < n_t) fl_load_kv(s, st ^ 1, g, kvh, j0 + BN);
+        mma_cp_commit();
+        mma_cp_wait<1>();
+        __syncthreads();
+        if (!g.causal || j0 <= wlast) {
+            float S[MT][BN / 8][4];
+            fl_scores(s, st, qf, S);
+            if (j0 + BN > g.nk || (g.causal && j0 + BN - 1 > wp0)) fl_mask<MT, BN>(S, g, wp0, j0);
+            fl_softmax<D, MT, BN>(S, O, m, l);
+            fl_pv(s, st, S, O);
+        }
+        __syncthreads();
+    }
+    fl_store<D, MT>(g, O, l, h, r0, wr0, nr);
+}
+
+/* ---- host side ------------------------------------------------------------------------- */
+
+/* Tile shapes: head size 64 takes 4 warps of 32 rows and 64-key tiles (a: 128 rows a block;
+ * each K and V fragment serves two m-tiles), or for tuning b: 8 warps of 16 rows, c: 8 warps
+ * of 32 rows (256 rows a block); head size 128 takes 8 warps of 16 rows (the registers of two
+ * m-tiles of O and q′ at d 128 would spill). */
+#define FL_DEFAULT '0' /* off until measured on a GPU */
+static char fl_choice(void) {
+    const char *e = getenv("SPARSA_CUDA_FLASH");
+    return e && e[0] && !e[1] ? e[0] : FL_DEFAULT;
+}
+
+int cu_attn_flash_ok(const cu_attn_geom *g) {
+    return fl_choice() != '0' && g->norm == CU_NORM_SOFTMAX && g->kv_bf16 && g->d == g->dv &&
+           (g->d == 64 || g->d == 128) && g->nq >= 64 && !(g->softcap > 0.0f) && !g->slopes &&
+           g->window <= 0 && !g->before_query && !g->stats;
+}
+
+template <int D, int MT, int NW, int BN>
+static cudaError_t fl_launch(const cu_attn_geom *g, cudaStream_t st) {
+    constexpr int BM = 16 * MT * NW;
+    const size_t smem = sizeof(fl_smem<D, MT, NW, BN>);
+    static unsigned ready; /* devices (bit per index) whose attribute is set for this shape */
+    int dev = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e != cudaSuccess) return e;
+    const unsigned bit = dev < 32 ? 1u << dev : 0u;
+    if (!bit || !(__atomic_load_n(&ready, __ATOMIC_RELAXED) & bit)) {
+        e = cudaFuncSetAttribute(fl_kernel<D, MT, NW, BN>,
+                                 cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        if (e != cudaSuccess) return e;
+        __atomic_fetch_or(&ready, bit, __ATOMIC_RELAXED);
+    }
+    const int nqb = (g->nq + BM - 1) / BM;
+    fl_kernel<D, MT, NW, BN><<<(unsigned)nqb * (unsigned)g->H, 32 * NW, smem, st>>>(*g, nqb);
+    __atomic_fetch_add(&fl_launches, 1ull, __ATOMIC_RELAXED);
+    return cudaGetLastError();
+}
+
+cudaError_t cu_attn_flash_launch(const cu_attn_geom *g, cudaStream_t st) {
+    if (!cu_attn_flash_ok(g)) return cudaErrorNotSupported;
+    if (g->d == 128) return fl_launch<128, 1, 8, 64>(g, st);
+    switch (fl_choice()) {
+    case 'b': return fl_launch<64, 1, 8, 64>(g, st);
+    case 'c': return fl_launch<64, 2, 8, 64>(g, st);
+    default: return fl_launch<64, 2, 4, 64>(g, st);
+    }
+}
+
+unsigned long long cu_attn_flash_launches(void) {
+    return __atomic_load_n(&fl_launches, __ATOMIC_RELAXED);
+}
