@@ -177,9 +177,16 @@ static void pack_x_panel(const void *job_ptr, size_t i0, size_t rows_end, size_t
     }
 }
 
-static void kernel_tile(const void *job_ptr, size_t kc, const void *a, const void *b, float *c,
-                        size_t ldc, int accumulate) {
-    ((const job *)job_ptr)->be->kernel(kc, a, b, c, ldc, accumulate);
+/* x rows are f32 already: whole micro-panels read them where they are. */
+static const void *x_in_place(const void *job_ptr, size_t i0, size_t pc, size_t *lda) {
+    const job *jb = job_ptr;
+    *lda = jb->k;
+    return jb->x + i0 * jb->k + pc;
+}
+
+static void kernel_tile(const void *job_ptr, size_t kc, const void *a, size_t lda,
+                        const void *b, float *c, size_t ldc, int accumulate) {
+    ((const job *)job_ptr)->be->kernel(kc, a, lda, b, c, ldc, accumulate);
 }
 
 /* y[part] without bias through the back end's microkernel. Returns -1 if the workspace cannot
@@ -189,7 +196,8 @@ static int blocked_range(const job *jb, const sp_gemm_part *part) {
         .mr = (size_t)jb->be->mr, .nr = (size_t)jb->be->nr, .mc_rows = MC_ROWS,
         .kc = SP_GEMM_KC, .pair = 1, .x_stride = SP_GEMM_KC,
         .tmp_words = (size_t)jb->be->nr * SP_GEMM_KC,
-        .pack_w = pack_w_panel, .pack_x = pack_x_panel, .kernel = kernel_tile,
+        .pack_w = pack_w_panel, .pack_x = pack_x_panel, .x_in_place = x_in_place,
+        .kernel = kernel_tile,
     };
     return sp_gemm_blocked_range(&bl, jb, jb->y, jb->k, jb->n, part);
 }

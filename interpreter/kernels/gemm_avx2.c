@@ -15,8 +15,8 @@
 #define NR 16
 #define R6(X) X(0) X(1) X(2) X(3) X(4) X(5)
 
-SP_AVX2 static void kernel_6x16(size_t kc, const float *a, const float *b, float *c, size_t ldc,
-                                int accumulate) {
+SP_AVX2 static void kernel_6x16(size_t kc, const float *a, size_t lda, const float *b, float *c,
+                                size_t ldc, int accumulate) {
 #define DECL(i) __m256 c##i##0, c##i##1;
     R6(DECL)
 #undef DECL
@@ -34,7 +34,7 @@ SP_AVX2 static void kernel_6x16(size_t kc, const float *a, const float *b, float
     for (size_t p = 0; p < kc; p++) {
         __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
         b += NR;
-#define STEP(i) { __m256 ai = _mm256_broadcast_ss(a + (i) * SP_GEMM_KC); \
+#define STEP(i) { __m256 ai = _mm256_broadcast_ss(a + (i) * lda); \
                   c##i##0 = _mm256_fmadd_ps(ai, b0, c##i##0); \
                   c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1); }
         R6(STEP)

@@ -16,8 +16,8 @@
 #define NR 32
 #define R14(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
 
-SP_AVX512 static void kernel_14x32(size_t kc, const float *a, const float *b, float *c,
-                                   size_t ldc, int accumulate) {
+SP_AVX512 static void kernel_14x32(size_t kc, const float *a, size_t lda, const float *b,
+                                   float *c, size_t ldc, int accumulate) {
 #define DECL(i) __m512 c##i##0, c##i##1;
     R14(DECL)
 #undef DECL
@@ -35,7 +35,7 @@ SP_AVX512 static void kernel_14x32(size_t kc, const float *a, const float *b, fl
     for (size_t p = 0; p < kc; p++) {
         __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
         b += NR;
-#define STEP(i) { __m512 ai = _mm512_set1_ps(a[(i) * SP_GEMM_KC]); \
+#define STEP(i) { __m512 ai = _mm512_set1_ps(a[(i) * lda]); \
                   c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0); \
                   c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1); }
         R14(STEP)

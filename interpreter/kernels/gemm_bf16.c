@@ -63,9 +63,11 @@ typedef struct job {
     float *y;
 } job;
 
-static void kernel_tile(const void *job_ptr, size_t kcp, const void *a, const void *b, float *c,
-                        size_t ldc, int accumulate) {
+/* x is always packed here (rounded to bf16 pairs), so lda is the packed stride KCP. */
+static void kernel_tile(const void *job_ptr, size_t kcp, const void *a, size_t lda,
+                        const void *b, float *c, size_t ldc, int accumulate) {
     (void)job_ptr;
+    (void)lda;
     sp_bf16_kernel(kcp, a, b, c, ldc, accumulate);
 }
 

@@ -4,7 +4,8 @@
  * Blocking (BLIS-style, the names follow that tradition):
  *  - W is packed per thread into panels of NR output columns × kc inputs, stored [kc][NR]
  *    (f16/bf16 are converted to f32 while packing);
- *  - x is packed into micro-panels of MR rows, each row a contiguous run of KC floats;
+ *  - x is read in place (its rows are f32 already), or, for a last micro-panel of fewer than
+ *    MR rows, packed into MR rows of KC floats, zero past its end;
  *  - the microkernel keeps an MR × NR tile of y in registers and runs over kc.
  * Every output element is one fused multiply-add chain over k in increasing order (blocks of
  * k store and reload the partial sum exactly), so the result does not depend on how the
@@ -29,9 +30,10 @@
 typedef struct sp_gemm_backend {
     const char *name;
     int mr, nr;     /* microkernel tile; 0 for a back end without one (scalar) */
-    /* c[MR][ldc] (+)= a[MR][SP_GEMM_KC] · b[kc][NR]; accumulate = 0 starts from zero. */
-    void (*kernel)(size_t kc, const float *a, const float *b, float *c, size_t ldc,
-                   int accumulate);
+    /* c[MR][ldc] (+)= a[MR][lda] · b[kc][NR] (a's rows lda floats apart: a packed panel,
+     * SP_GEMM_KC, or x itself); accumulate = 0 starts from zero. */
+    void (*kernel)(size_t kc, const float *a, size_t lda, const float *b, float *c,
+                   size_t ldc, int accumulate);
     /* dst[p][NR] = W[j0 + r][pc + p] for r < NR (rows past n zero), p < kc, as f32; W is
      * [n][k]. NULL: the driver converts rows and transposes them in plain C. */
     void (*pack_w)(const void *w, sp_dtype dt, size_t k, size_t n, size_t j0, size_t pc,

@@ -74,12 +74,12 @@ void *sp_gemm_workspace(size_t bytes) {
 /* An edge tile goes through a full-size scratch tile ct, so the microkernel always writes a
  * whole one. */
 static void edge_tile(const sp_gemm_blocking *bl, const void *job, size_t depth, const void *a,
-                      const void *b, float *c, size_t ldc, size_t rows, size_t cols, int acc,
-                      float *ct) {
+                      size_t lda, const void *b, float *c, size_t ldc, size_t rows, size_t cols,
+                      int acc, float *ct) {
     if (acc)
         for (size_t r = 0; r < rows; r++)
             memcpy(ct + r * bl->nr, c + r * ldc, cols * sizeof(float));
-    bl->kernel(job, depth, a, b, ct, bl->nr, acc);
+    bl->kernel(job, depth, a, lda, b, ct, bl->nr, acc);
     for (size_t r = 0; r < rows; r++) memcpy(c + r * ldc, ct + r * bl->nr, cols * sizeof(float));
 }
 
@@ -106,17 +106,20 @@ int sp_gemm_blocked_range(const sp_gemm_blocking *bl, const void *job, float *y,
             for (size_t ic = r0; ic < r1; ic += MC) {
                 size_t mc = r1 - ic < MC ? r1 - ic : MC;
                 for (size_t ip = 0; ip < mc; ip += MR)
-                    bl->pack_x(job, ic + ip, r1, pc, kc, xp + ip * XS);
+                    if (!bl->x_in_place || mc - ip < MR)
+                        bl->pack_x(job, ic + ip, r1, pc, kc, xp + ip * XS);
                 for (size_t jp = 0; jp < nc; jp += NR) {
                     size_t cols = nc - jp < NR ? nc - jp : NR;
                     for (size_t ip = 0; ip < mc; ip += MR) {
-                        size_t rows = mc - ip < MR ? mc - ip : MR;
+                        size_t rows = mc - ip < MR ? mc - ip : MR, lda = XS;
+                        const void *a = xp + ip * XS;
+                        if (bl->x_in_place && rows == MR) a = bl->x_in_place(job, ic + ip, pc, &lda);
                         float *c = y + (ic + ip) * n + jc + jp;
                         if (rows == MR && cols == NR)
-                            bl->kernel(job, depth, xp + ip * XS, wp + jp * depth, c, n, acc);
+                            bl->kernel(job, depth, a, lda, wp + jp * depth, c, n, acc);
                         else
-                            edge_tile(bl, job, depth, xp + ip * XS, wp + jp * depth, c, n, rows,
-                                      cols, acc, ct);
+                            edge_tile(bl, job, depth, a, lda, wp + jp * depth, c, n, rows, cols,
+                                      acc, ct);
                     }
                 }
             }

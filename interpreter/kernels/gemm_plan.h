@@ -55,9 +55,14 @@ typedef struct sp_gemm_blocking {
     /* x rows [i0, i0 + mr) (zero past rows_end), inputs [pc, pc + kc), x_stride apart. */
     void (*pack_x)(const void *job, size_t i0, size_t rows_end, size_t pc, size_t kc,
                    void *dst);
-    /* c[mr][ldc] (+)= a · b over depth words; accumulate = 0 starts from zero. */
-    void (*kernel)(const void *job, size_t depth, const void *a, const void *b, float *c,
-                   size_t ldc, int accumulate);
+    /* NULL, or x rows [i0, i0 + mr) at input pc read in place, *lda words apart, when x is
+     * already in the kernel's type (f32): whole micro-panels then skip packing, which would
+     * copy all of x once per block of SP_GEMM_NC columns. Same values, same bits. */
+    const void *(*x_in_place)(const void *job, size_t i0, size_t pc, size_t *lda);
+    /* c[mr][ldc] (+)= a · b over depth words, rows of a lda words apart; accumulate = 0
+     * starts from zero. */
+    void (*kernel)(const void *job, size_t depth, const void *a, size_t lda, const void *b,
+                   float *c, size_t ldc, int accumulate);
 } sp_gemm_blocking;
 
 /* y[r0..r1)[c0..c1) (y is m × n, x is m × k) without bias. Returns -1 if the workspace cannot
