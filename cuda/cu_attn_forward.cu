@@ -210,7 +210,8 @@ cudaError_t cu_attn_entmax_profile(const cu_attn_call *c, float ms[3], double *l
     for (; made < 4 && e == cudaSuccess; made++) e = cudaEventCreate(&ev[made]);
     if (e == cudaSuccess) e = run_list(&g, c, ev);
     if (e == cudaSuccess) e = cudaEventSynchronize(ev[3]);
-    for (int i = 0; i < 3 && e == cudaSuccess; i++) e = cudaEventElapsedTime(&ms[i], ev[i], ev[i + 1]);
+    for (int i = 0; i < 3 && e == cudaSuccess; i++)
+        e = cudaEventElapsedTime(&ms[i], ev[i], ev[i + 1]);
     cu_ent_ws w;
     cu_attn_list_layout(&g, c->workspace, &w);
     const size_t items = (size_t)g.H * g.nq;

@@ -43,11 +43,16 @@ typedef struct cu_attn_geom {
 /* The α-entmax workspace of one call (cu_attn_forward.cu lays it out): per (head, row) the
  * running-then-final maximum, the threshold τ in the shifted frame, the candidate count and a
  * list of up to cap candidate scores; per (head, query block, key tile) the largest score of
- * the block in the tile; row scratch for rows whose candidates overflowed. */
+ * the block in the tile; row scratch for rows whose candidates overflowed.
+ * The bf16 list pipeline (cu_attn_ent_bf16.cu, cu_attn_sparse.cu) uses the same fields with
+ * these meanings: tau holds the row's listing threshold in the score frame until the output
+ * kernel replaces it by τ, the list holds (score, key index) pairs (cand, idx), and a "query
+ * block" of tmax is one warp's stripe of rows. */
 typedef struct cu_ent_ws {
     float *m, *tau;                  /* [H][nq] */
-    int *cnt;                        /* [H][nq] */
+    int *cnt;                        /* [H][nq], then the overflow count and list */
     float *cand;                     /* [H][nq][cap] */
+    int *idx;                        /* [H][nq][cap] key of each listed score (list pipeline) */
     float *tmax;                     /* [H][nqb][nkt] (nkt tiles of bk keys) */
     float *knorm;                    /* [Hk][nkt] bound of |k| per key tile, or NULL */
     float *scratch;                  /* [rows_grid][nk] */
@@ -170,6 +175,26 @@ int cu_attn_bf16_ok(const cu_attn_geom *g);
 int cu_attn_bf16_block_q(const cu_attn_geom *g); /* query rows per block of the entmax passes */
 cudaError_t cu_attn_bf16_launch(const cu_attn_geom *g, const cu_ent_ws *w, int mode,
                                 cudaStream_t st);
+
+/* cu_attn_ent_bf16.cu: the bf16 list pipeline's two QK-only passes (precision bf16, bf16
+ * cache, head_dim = value_dim ∈ {64, 128}). CU_LIST_MAX: the row maxima, the stripes' tile
+ * maxima and each row's listing threshold; CU_LIST_PICK: the (score, key) lists of the keys
+ * above it. cu_attn_list_stripe: query rows per stripe (a warp's rows; tmax's "blocks"). */
+enum { CU_LIST_MAX, CU_LIST_PICK };
+int cu_attn_list_stripe(int head_dim);
+cudaError_t cu_attn_list_pass_launch(const cu_attn_geom *g, const cu_ent_ws *w, int pass,
+                                     cudaStream_t st);
+
+/* cu_attn_sparse.cu: τ of every row from its list and o = Σ p v over the support only (a warp
+ * per row); rows whose list overflowed are recomputed by a block per row. Statistics too. */
+cudaError_t cu_attn_list_out_launch(const cu_attn_geom *g, const cu_ent_ws *w, cudaStream_t st);
+
+/* cu_attn_forward.cu: the list pipeline's workspace (base NULL: only its size) and, for the
+ * benchmark, the pipeline of a bf16 call with each step timed (ms[0] pass 1, ms[1] pass 2,
+ * ms[2] solve and output), the mean list length and the rows over the list's capacity. */
+size_t cu_attn_list_layout(const cu_attn_geom *g, void *base, cu_ent_ws *w);
+cudaError_t cu_attn_entmax_profile(const cu_attn_call *c, float ms[3], double *listed,
+                                   long *overflow);
 
 /* cu_attn_kv.cu: w->knorm from the cache (keys 0 … nk−1 in tiles of w->bk). */
 cudaError_t cu_attn_knorm_launch(const cu_attn_geom *g, const cu_ent_ws *w, cudaStream_t st);

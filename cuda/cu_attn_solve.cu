@@ -1,162 +1,18 @@
-/* cu_attn_solve.cu — the entmax threshold τ of every (head, query row), between the two tile
+/* cu_attn_solve.cu — the entmax threshold τ of every (head, query row), between the two fp32 tile
  * passes (docs/ATTENTION_MATH.md, "The CUDA kernels"; the math of "Exact thresholds" and
  * "Other alpha: the converged solver").
  *
  * Input: the row's final maximum m and its candidate scores from the gather pass (a superset
  * of the keys with x = (α−1)(s − m) > −1; stale ones are dropped here with the final m).
- * One warp solves one row, reading its list (cached after the first pass): for α = 2 and
- * α = 1.5 the support iteration (Newton from the left with the closed form checked on the
- * active set at every step: exact, no sort), for other α — or if that iteration stalls on
- * rounding — the bracketed Halley/bisection run to double precision, as the CPU's
- * entmax_solver.c. Sums are in double.
+ * One warp solves one row, reading its list (cached after the first pass), with the solver of
+ * cu_attn_solver.cuh.
  * Rows whose list overflowed the workspace go to a block per row that recomputes the row's
  * scores into scratch and runs the same solver over memory.
  *
  * Output: τ in the shifted frame (p = [x − τ]_+^(1/(α−1))), NaN for a row without a finite
  * maximum.
  */
-#include "cu_attn_internal.h"
-
-/* Sums over the active values {x > τ} of a row's candidate list, x = (α−1)(s − m) for the
- * stored scores s (−inf for the stale ones), by one warp. NL > 0: the list (up to 32·NL
- * entries) is held in NL registers per lane; NL = 0: read from memory at every step. */
-template <int NL> struct warp_row {
-    const float *s;
-    int n;
-    float m, am1;
-    float reg[NL > 0 ? NL : 1];
-    __device__ float xm(int j) const {
-        const float v = am1 * (s[j] - m);
-        return v > -1.0f ? v : -INFINITY;
-    }
-    __device__ void load() {
-#pragma unroll
-        for (int i = 0; i < NL; i++) {
-            const int j = (threadIdx.x & 31) + 32 * i;
-            reg[i] = j < n ? xm(j) : -INFINITY;
-        }
-    }
-    template <class F> __device__ void each(F f) const {
-        if (NL > 0) {
-#pragma unroll
-            for (int i = 0; i < NL; i++) f(reg[i]);
-        } else {
-            for (int j = threadIdx.x & 31; j < n; j += 32) f(xm(j));
-        }
-    }
-    __device__ void moments(double tau, double *k, double *d1, double *d2, float *xmin) const {
-        double a = 0, b = 0, c = 0;
-        float mn = INFINITY;
-        each([&](float v) {
-            if (v > tau) {
-                const double d = (double)v - tau;
-                a += 1.0, b += d, c += d * d;
-                mn = fminf(mn, v);
-            }
-        });
-        for (int o = 16; o > 0; o >>= 1) {
-            a += __shfl_xor_sync(0xffffffffu, a, o);
-            b += __shfl_xor_sync(0xffffffffu, b, o);
-            c += __shfl_xor_sync(0xffffffffu, c, o);
-            mn = fminf(mn, __shfl_xor_sync(0xffffffffu, mn, o));
-        }
-        *k = a, *d1 = b, *d2 = c, *xmin = mn;
-    }
-    __device__ void halley(double tau, double e, double *f, double *f1, double *f2) const {
-        double a = 0, b = 0, c = 0;
-        each([&](float v) {
-            if (v > tau) {
-                const double d = (double)v - tau, pe = pow(d, e);
-                a += pe, b -= e * pe / d, c += e * (e - 1.0) * pe / (d * d);
-            }
-        });
-        for (int o = 16; o > 0; o >>= 1) {
-            a += __shfl_xor_sync(0xffffffffu, a, o);
-            b += __shfl_xor_sync(0xffffffffu, b, o);
-            c += __shfl_xor_sync(0xffffffffu, c, o);
-        }
-        *f = a - 1.0, *f1 = b, *f2 = c;
-    }
-    /* the number of candidates (x > −1) */
-    __device__ double count() const {
-        int c = 0;
-        each([&](float v) { c += v > -1.0f; });
-        for (int o = 16; o > 0; o >>= 1) c += __shfl_xor_sync(0xffffffffu, c, o);
-        return (double)c;
-    }
-};
-
-/* The same sums over x[0 … n) in memory, by a whole block (red: 32 doubles of shared). */
-struct block_row {
-    const float *x;
-    int n;
-    double *red;
-    float *redf;
-    __device__ void moments(double tau, double *k, double *d1, double *d2, float *xmin) const {
-        double a = 0, b = 0, c = 0;
-        float mn = INFINITY;
-        for (int j = threadIdx.x; j < n; j += blockDim.x)
-            if (x[j] > tau) {
-                const double d = (double)x[j] - tau;
-                a += 1.0, b += d, c += d * d;
-                mn = fminf(mn, x[j]);
-            }
-        *k = cu_block_sum(a, red), *d1 = cu_block_sum(b, red), *d2 = cu_block_sum(c, red);
-        *xmin = -cu_block_max(-mn, redf);
-    }
-    __device__ void halley(double tau, double e, double *f, double *f1, double *f2) const {
-        double a = 0, b = 0, c = 0;
-        for (int j = threadIdx.x; j < n; j += blockDim.x)
-            if (x[j] > tau) {
-                const double d = (double)x[j] - tau, pe = pow(d, e);
-                a += pe, b -= e * pe / d, c += e * (e - 1.0) * pe / (d * d);
-            }
-        *f = cu_block_sum(a, red) - 1.0, *f1 = cu_block_sum(b, red), *f2 = cu_block_sum(c, red);
-    }
-};
-
-/* τ on the candidates (every value > −1, max 0; others −inf): c of them. */
-template <class R>
-__device__ double solve_tau(const R &row, double c, float alpha) {
-    const bool sparsemax = alpha == 2.0f, e15 = alpha == 1.5f;
-    if (sparsemax || e15) {
-        double tau = -1.0;
-        for (int it = 0; it < 100; it++) {
-            double k, d1, d2;
-            float xmin;
-            row.moments(tau, &k, &d1, &d2, &xmin);
-            if (k == 0.0) break;
-            double tc, tn;
-            if (sparsemax) {
-                tc = tn = tau + (d1 - 1.0) / k;
-            } else {
-                const double md = d1 / k, ss = fmax(d2 - k * md * md, 0.0), delta = (1.0 - ss) / k;
-                tc = tau + md - sqrt(fmax(delta, 0.0));
-                tn = d1 > 0.0 ? tau + (d2 - 1.0) / (2.0 * d1) : tc;
-            }
-            if (xmin >= tc && tc >= tau) return tc;
-            if (!(tn > tau)) break; /* rounding: the bracketed solver decides */
-            tau = tn;
-        }
-    }
-    const double e = 1.0 / ((double)alpha - 1.0);
-    double lo = -1.0, hi = -pow(c, 1.0 - (double)alpha);
-    if (c <= 1.0) return hi;
-    double tau = 0.5 * (lo + hi);
-    for (int it = 0; it < 200; it++) {
-        double f, f1, f2;
-        row.halley(tau, e, &f, &f1, &f2);
-        if (f > 0.0) lo = tau;
-        else if (f < 0.0) hi = tau;
-        else return tau;
-        const double den = 2.0 * f1 * f1 - f * f2;
-        double tn = den != 0.0 ? tau - 2.0 * f * f1 / den : NAN;
-        if (!(tn > lo && tn < hi)) tn = 0.5 * (lo + hi);
-        if (tn == tau || hi - lo <= 4e-16 * (fabs(lo) + fabs(hi))) return tn;
-        tau = tn;
-    }
-    return tau;
-}
+#include "cu_attn_solver.cuh"
 
 /* One warp per (head, row): item = h·nq + row. Overflowed rows are listed for the block path
  * (w.cnt[H·nq] is the list's length, zeroed by the caller, the list follows it). */

@@ -67,6 +67,7 @@ typedef struct tcase {
     int H, Hk, d, dv;
     size_t nq, nk;
     int alibi, qscale, window, noncausal, topk, div2;
+    int ties;                 /* > 0: key j repeats key j % ties (scores tied in groups) */
     float softcap, qamp;
     int precision;            /* SP_PREC_FP32 or SP_PREC_BF16 (bf16 cache and kernels) */
     size_t nan_row;           /* > 0: element 0 of head 0 of query row nan_row − 1 is NaN */
@@ -96,6 +97,9 @@ static void make_inputs(const tcase *c, inputs *in) {
     const float qamp = c->qamp > 0 ? c->qamp : 3.0f;
     for (size_t i = 0; i < nq * c->H * c->d; i++) in->q[i] = qamp * urand();
     for (size_t i = 0; i < nk * c->Hk * c->d; i++) in->k[i] = urand();
+    for (size_t j = c->ties > 0 ? (size_t)c->ties : nk; j < nk; j++)
+        memcpy(in->k + j * c->Hk * c->d, in->k + (j % c->ties) * c->Hk * c->d,
+               c->Hk * c->d * sizeof(float));
     for (size_t i = 0; i < nk * c->Hk * c->dv; i++) in->v[i] = urand();
     for (size_t i = 0; i < nq * c->H; i++) in->qs[i] = 1.25f + 0.75f * urand();
     for (int h = 0; h < c->H; h++) in->slopes[h] = h < c->H / 2 ? 1.0f / (float)(h + 1) : 0.0f;
@@ -257,6 +261,46 @@ Test(cuda_attention, entmax_other_alpha) {
 Test(cuda_attention, entmax_overflow_rows) {
     both((tcase){"entmax", 1.1f, 4, 2, 64, 64, 300, 3000, .qamp = 0.5f});
     both((tcase){"entmax", 1.5f, 4, 2, 64, 64, 200, 4000, .qamp = 0.2f});
+}
+
+/* The bf16 pipeline's rows at their edges: flat rows whose support is (nearly) every key, so
+ * that lists overflow to the block path; rows dominated by one key; scores tied in groups; long
+ * rows in prefill and decode; general α with query scales and NAPE. */
+static void bf16_only(tcase c) {
+    c.precision = SP_PREC_BF16;
+    run_case(&c);
+}
+
+Test(cuda_attention, entmax_bf16_flat_and_peaked) {
+    bf16_only((tcase){"entmax", 1.5f, 4, 2, 64, 64, 300, 2000, .qamp = 0.05f});
+    bf16_only((tcase){"sparsemax", 2.0f, 4, 2, 128, 128, 200, 1500, .qamp = 0.02f});
+    bf16_only((tcase){"entmax", 1.5f, 4, 2, 64, 64, 300, 600, .qamp = 12.0f});
+    bf16_only((tcase){"sparsemax", 2.0f, 4, 2, 64, 64, 300, 600, .qamp = 12.0f, .alibi = 1});
+}
+
+Test(cuda_attention, entmax_bf16_ties) {
+    bf16_only((tcase){"entmax", 1.5f, 4, 2, 64, 64, 200, 700, .ties = 8});
+    bf16_only((tcase){"sparsemax", 2.0f, 4, 2, 128, 128, 200, 700, .ties = 3});
+    bf16_only((tcase){"entmax", 1.5f, 4, 4, 64, 64, 100, 400, .ties = 1});
+}
+
+Test(cuda_attention, entmax_bf16_long_rows) {
+    bf16_only((tcase){"entmax", 1.5f, 4, 4, 64, 64, 128, 20000, .alibi = 1, .qscale = 1});
+    bf16_only((tcase){"sparsemax", 2.0f, 2, 1, 128, 128, 64, 12000, .qscale = 1});
+    bf16_only((tcase){"entmax", 1.5f, 4, 2, 64, 64, 1, 30000, .alibi = 1});
+}
+
+Test(cuda_attention, entmax_bf16_general_alpha) {
+    bf16_only((tcase){"entmax", 1.25f, 4, 2, 128, 128, 100, 3000, .qscale = 1});
+    bf16_only((tcase){"entmax", 1.75f, 6, 3, 64, 64, 400, 900, .alibi = 1, .qscale = 1});
+    bf16_only((tcase){"entmax", 1.75f, 4, 2, 64, 64, 1, 5000, .alibi = 1});
+}
+
+/* Scores formed with q' split in two bf16 parts (SPARSA_CUDA_ENTMAX_SPLIT=1): large scores. */
+Test(cuda_attention, entmax_bf16_split_scores) {
+    setenv("SPARSA_CUDA_ENTMAX_SPLIT", "1", 1);
+    bf16_only((tcase){"sparsemax", 2.0f, 4, 2, 64, 64, 300, 600, .qamp = 12.0f, .qscale = 1});
+    bf16_only((tcase){"entmax", 1.5f, 8, 2, 64, 64, 500, 1000, .alibi = 1, .qscale = 1});
 }
 
 /* A NaN in one query row makes that row's head NaN and leaves every other row as it was. */

@@ -1,0 +1,437 @@
+/* cu_attn_ent_bf16.cu — the two QK-only tile passes of the bf16 α-entmax pipeline (precision
+ * bf16, bf16 KV cache, head_dim = value_dim ∈ {64, 128}; docs/ATTENTION_MATH.md, "The CUDA
+ * kernels"). Scores are formed on the tensor cores (mma.sync m16n8k16, bf16 operands, fp32
+ * accumulation) in the same order by both passes, so both see the same bits of every score.
+ *
+ * A block is 4 warps and 64·MW query rows of one head; a warp owns MW m-tiles of 16 rows (its
+ * stripe). Key tiles of 64 keys come into shared memory by cp.async, double-buffered; no V is
+ * read and no P·V is formed here.
+ *
+ * CU_LIST_MAX (key tiles from the last to the first): per row the maximum m, NaN/+inf flags,
+ * and the four largest of the thread's per-tile maxima (so a quad of threads holds 16 true
+ * scores of the row); per (stripe, key tile) the largest score, or, for a tile not scored
+ * because its Cauchy–Schwarz bound lies below every row's candidate gap, that bound. At the
+ * end each row's listing threshold: the τ of its 16 sketched scores, found by bisection from
+ * below, is a lower bound of the row's τ (a subset of the keys has a smaller threshold), so every
+ * key of the support has (α−1)(s − m) above it.
+ * CU_LIST_PICK: every key above the threshold is appended to its row's list as (score, key);
+ * a tile whose stripe maximum lies below every threshold of the stripe is not scored.
+ */
+#include "cu_attn_internal.h"
+#include "cu_mma_bf16.cuh"
+
+#define EBK 64
+#define SKETCH 4 /* largest tile maxima a thread keeps per row */
+
+template <int D, int MW> struct ent_smem {
+    __nv_bfloat16 q[64 * MW][D + 8];
+    __nv_bfloat16 ql[64 * MW][D + 8]; /* q' − q (the rounding residual), split scores only */
+    __nv_bfloat16 k[2][EBK][D + 8];
+    float top[64 * MW][4 * SKETCH + 1];
+    float thr[64 * MW];
+    int cnt[64 * MW];
+    float wthr[4], wmin[4], mmin;
+    int qn_bits;
+};
+
+/* What a thread knows of one of its rows (g or g+8 of one of its warp's m-tiles). */
+struct erow {
+    int r, lo, hi, bad;
+    float m, thr, top[SKETCH];
+};
+
+/* max that keeps NaN (fmaxf drops it): a row with a NaN score is flagged. */
+__device__ __forceinline__ float max_nan(float a, float b) {
+    float d;
+    asm("max.NaN.f32 %0, %1, %2;" : "=f"(d) : "f"(a), "f"(b));
+    return d;
+}
+
+template <int D, int MW>
+__device__ void ent_load_k(ent_smem<D, MW> &s, int st, const cu_attn_geom &g, int kvh, int t) {
+    constexpr int CH = D / 8;
+    const __nv_bfloat16 *K = (const __nv_bfloat16 *)g.k;
+    for (int c = threadIdx.x; c < EBK * CH; c += blockDim.x) {
+        const int row = c / CH, col = (c % CH) * 8, key = t * EBK + row;
+        const bool in = key < g.nk;
+        mma_cp_async16(&s.k[st][row][col], K + (in ? ((size_t)key * g.Hk + kvh) * D + col : 0),
+                       in ? 16 : 0);
+    }
+}
+
+/* S (MW m-tiles × 64 keys) = Q'Kᵀ, K's fragments by ldmatrix and each used for every m-tile;
+ * then soft cap, ALiBi and the visibility mask. SPLIT: q' as the sum of two bf16 parts. */
+template <int D, int MW, bool SPLIT>
+__device__ void ent_scores(const ent_smem<D, MW> &s, int st, const uint32_t (*qf)[D / 16][4],
+                           const uint32_t (*ql)[D / 16][4], float (*S)[8][4],
+                           const cu_attn_geom &g, const erow (*rw)[2], int j0, int pos0,
+                           float slope) {
+    const int lane = threadIdx.x & 31, t4 = lane & 3;
+#pragma unroll
+    for (int mw = 0; mw < MW; mw++)
+#pragma unroll
+        for (int nc = 0; nc < 8; nc++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) S[mw][nc][e] = 0.0f;
+#pragma unroll
+    for (int nc = 0; nc < 8; nc++)
+#pragma unroll
+        for (int kc = 0; kc < D / 16; kc += 2) {
+            uint32_t b[4];
+            mma_ldsm_x4(&s.k[st][nc * 8 + (lane & 7)][kc * 16 + (lane >> 3) * 8], b);
+#pragma unroll
+            for (int mw = 0; mw < MW; mw++) {
+                mma_bf16_16816(S[mw][nc], qf[mw][kc], b[0], b[1]);
+                mma_bf16_16816(S[mw][nc], qf[mw][kc + 1], b[2], b[3]);
+                if (SPLIT) {
+                    mma_bf16_16816(S[mw][nc], ql[mw][kc], b[0], b[1]);
+                    mma_bf16_16816(S[mw][nc], ql[mw][kc + 1], b[2], b[3]);
+                }
+            }
+        }
+#pragma unroll
+    for (int mw = 0; mw < MW; mw++) {
+        if (g.softcap > 0.0f || slope != 0.0f)
+#pragma unroll
+            for (int nc = 0; nc < 8; nc++)
+#pragma unroll
+                for (int e = 0; e < 4; e++)
+                    S[mw][nc][e] = cu_attn_finish(g, S[mw][nc][e], slope, pos0 + rw[mw][e >> 1].r,
+                                                  j0 + nc * 8 + 2 * t4 + (e & 1));
+        const erow &a = rw[mw][0], &b = rw[mw][1];
+        if (j0 >= a.lo && j0 >= b.lo && j0 + EBK <= a.hi && j0 + EBK <= b.hi) continue;
+#pragma unroll
+        for (int nc = 0; nc < 8; nc++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const erow &q = rw[mw][e >> 1];
+                const int j = j0 + nc * 8 + 2 * t4 + (e & 1);
+                if (j < q.lo || j >= q.hi) S[mw][nc][e] = -INFINITY;
+            }
+    }
+}
+
+__device__ __forceinline__ float ent_quad_max(float v) {
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+    return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+
+/* Pass 1 on the warp's scores of one tile: flags, the rows' sketches and running maxima;
+ * returns the warp's largest score (NaN ignored) and its lowest running row maximum in *wlo. */
+template <int MW>
+__device__ float step_max(const float (*S)[8][4], erow (*rw)[2], int nr, bool bound, float *wlo) {
+    float wm = -INFINITY, lo = INFINITY;
+#pragma unroll
+    for (int mw = 0; mw < MW; mw++)
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++) {
+            erow &q = rw[mw][hr];
+            float tm = -INFINITY;
+#pragma unroll
+            for (int nc = 0; nc < 8; nc++)
+                tm = max_nan(tm, max_nan(S[mw][nc][2 * hr], S[mw][nc][2 * hr + 1]));
+            q.bad |= isnan(tm) || tm == INFINITY;
+            float v = isnan(tm) ? -INFINITY : tm;
+            wm = fmaxf(wm, v);
+#pragma unroll
+            for (int k = 0; k < SKETCH; k++) { /* insertion into the sorted sketch */
+                const float hi = fmaxf(q.top[k], v);
+                v = fminf(q.top[k], v);
+                q.top[k] = hi;
+            }
+            if (bound) { /* the running maxima only serve the tile bounds */
+                q.m = fmaxf(q.m, ent_quad_max(q.top[0]));
+                lo = fminf(lo, q.r < nr ? q.m : INFINITY);
+            }
+        }
+    for (int o = 16; o > 0; o >>= 1) {
+        wm = fmaxf(wm, __shfl_xor_sync(0xffffffffu, wm, o));
+        if (bound) lo = fminf(lo, __shfl_xor_sync(0xffffffffu, lo, o));
+    }
+    *wlo = lo;
+    return wm;
+}
+
+/* Pass 2 on the warp's scores of one tile: every score above its row's threshold appended to
+ * the row's list (places taken per quad with one shared atomic). */
+template <int D, int MW>
+__device__ void step_pick(ent_smem<D, MW> &s, const float (*S)[8][4], const erow (*rw)[2],
+                          const cu_attn_geom &g, const cu_ent_ws &w, int h, int r0, int j0) {
+    const int t4 = threadIdx.x & 3;
+    int c[MW][2], any = 0;
+#pragma unroll
+    for (int mw = 0; mw < MW; mw++)
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++) {
+            c[mw][hr] = 0;
+#pragma unroll
+            for (int nc = 0; nc < 8; nc++)
+                c[mw][hr] += (S[mw][nc][2 * hr] > rw[mw][hr].thr) +
+                             (S[mw][nc][2 * hr + 1] > rw[mw][hr].thr);
+            any |= c[mw][hr];
+        }
+    if (!__any_sync(0xffffffffu, any)) return;
+#pragma unroll
+    for (int mw = 0; mw < MW; mw++)
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++) {
+            const erow &q = rw[mw][hr];
+            int incl = c[mw][hr], v = __shfl_up_sync(0xffffffffu, incl, 1, 4);
+            if (t4 >= 1) incl += v;
+            v = __shfl_up_sync(0xffffffffu, incl, 2, 4);
+            if (t4 >= 2) incl += v;
+            const int total = __shfl_sync(0xffffffffu, incl, 3, 4);
+            if (total == 0) continue;
+            int base = 0;
+            if (t4 == 0) base = atomicAdd(&s.cnt[q.r], total);
+            int slot = __shfl_sync(0xffffffffu, base, 0, 4) + incl - c[mw][hr];
+            const size_t at = ((size_t)h * g.nq + r0 + q.r) * w.cap;
+#pragma unroll
+            for (int nc = 0; nc < 8; nc++)
+#pragma unroll
+                for (int e = 2 * hr; e < 2 * hr + 2; e++)
+                    if (S[mw][nc][e] > q.thr) {
+                        if (slot < w.cap) {
+                            w.cand[at + slot] = S[mw][nc][e];
+                            w.idx[at + slot] = j0 + nc * 8 + 2 * t4 + (e & 1);
+                        }
+                        slot++;
+                    }
+        }
+}
+
+/* A row's listing threshold in the score frame from its sketched scores v[0 … 4·SKETCH) (−inf
+ * where none) and maximum m: the lower end of a bisection for their τ on x = (α−1)(s − m), less
+ * a margin for rounding (docs/ATTENTION_MATH.md, "The CUDA kernels"). */
+__device__ float list_threshold(const float *v, float m, float alpha) {
+    const float am1 = alpha - 1.0f, e = 1.0f / am1;
+    float x[4 * SKETCH];
+#pragma unroll
+    for (int i = 0; i < 4 * SKETCH; i++) x[i] = am1 * (v[i] - m);
+    float lo = -1.0f, hi = 0.0f; /* f(−1) ≥ 0 (the maximum alone), f(0) = −1 */
+    for (int it = 0; it < 22; it++) {
+        const float t = 0.5f * (lo + hi);
+        float f = -1.0f;
+#pragma unroll
+        for (int i = 0; i < 4 * SKETCH; i++) {
+            const float d = x[i] - t;
+            if (d > 0.0f) f += alpha == 1.5f ? d * d : alpha == 2.0f ? d : powf(d, e);
+        }
+        if (f >= 0.0f) lo = t;
+        else hi = t;
+    }
+    return m + (lo - 1e-4f) / am1 - 1e-6f * fabsf(m);
+}
+
+/* End of pass 1: each row's maximum (NaN for a row with a NaN or +inf score, −inf for a row
+ * without keys) and listing threshold (+inf for a row without keys). */
+template <int D, int MW>
+__device__ void max_finish(ent_smem<D, MW> &s, const erow (*rw)[2], const cu_attn_geom &g,
+                           const cu_ent_ws &w, int h, int r0, int nr) {
+    const int t4 = threadIdx.x & 3;
+#pragma unroll
+    for (int mw = 0; mw < MW; mw++)
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++) {
+            const erow &q = rw[mw][hr];
+#pragma unroll
+            for (int k = 0; k < SKETCH; k++) s.top[q.r][t4 * SKETCH + k] = q.top[k];
+            int bad = q.bad | __shfl_xor_sync(0xffffffffu, q.bad, 1);
+            bad |= __shfl_xor_sync(0xffffffffu, bad, 2);
+            if (t4 == 0) s.cnt[q.r] = bad;
+        }
+    __syncthreads();
+    for (int r = threadIdx.x; r < nr; r += blockDim.x) {
+        const size_t item = (size_t)h * g.nq + r0 + r;
+        float m = -INFINITY;
+        for (int k = 0; k < 4 * SKETCH; k++) m = fmaxf(m, s.top[r][k]);
+        int lo, hi;
+        cu_attn_visible(g, g.q0 + r0 + r, &lo, &hi);
+        if (s.cnt[r]) w.m[item] = NAN, w.tau[item] = NAN;
+        else if (hi <= lo || m == -INFINITY) w.m[item] = -INFINITY, w.tau[item] = INFINITY;
+        else w.m[item] = m, w.tau[item] = list_threshold(s.top[r], m, g.alpha);
+    }
+}
+
+/* The block's setup: q' into shared memory as bf16 (and its residual when SPLIT), the rows'
+ * ranges, the listing thresholds (pass 2: each warp's lowest in s.wthr) and, for the tile
+ * bounds of pass 1, the largest |q'| of the block. */
+template <int D, int MODE, int MW, bool SPLIT>
+__device__ void ent_setup(ent_smem<D, MW> &s, const cu_attn_geom &g, const cu_ent_ws &w,
+                          erow (*rw)[2], int h, int r0, int nr, bool bound) {
+    constexpr int BQ = 64 * MW;
+    const int tid = threadIdx.x, lane = tid & 31;
+    for (int idx = tid; idx < BQ * D; idx += blockDim.x) {
+        const int r = idx / D, x = idx % D;
+        const float v = r < nr ? g.q[((size_t)(r0 + r) * g.H + h) * D + x] *
+                                     cu_attn_qfactor(g, r0 + r, h)
+                               : 0.0f;
+        s.q[r][x] = __float2bfloat16_rn(v);
+        if (SPLIT) s.ql[r][x] = __float2bfloat16_rn(v - __bfloat162float(s.q[r][x]));
+    }
+    for (int r = tid; r < BQ; r += blockDim.x) s.cnt[r] = 0;
+    if (tid == 0) s.qn_bits = 0, s.mmin = -INFINITY;
+    float wthr = INFINITY;
+#pragma unroll
+    for (int mw = 0; mw < MW; mw++)
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++) {
+            erow &q = rw[mw][hr];
+            q.r = (tid >> 5) * 16 * MW + mw * 16 + (lane >> 2) + 8 * hr;
+            q.lo = q.hi = 0;
+            if (q.r < nr) cu_attn_visible(g, g.q0 + r0 + q.r, &q.lo, &q.hi);
+            q.bad = 0, q.m = -INFINITY, q.thr = INFINITY;
+#pragma unroll
+            for (int k = 0; k < SKETCH; k++) q.top[k] = -INFINITY;
+            if (MODE == CU_LIST_PICK && q.r < nr) q.thr = w.tau[(size_t)h * g.nq + r0 + q.r];
+            wthr = fminf(wthr, q.thr);
+        }
+    for (int o = 16; o > 0; o >>= 1) wthr = fminf(wthr, __shfl_xor_sync(0xffffffffu, wthr, o));
+    if (lane == 0) s.wthr[tid >> 5] = wthr;
+    __syncthreads();
+    if (!bound) return;
+    for (int r = tid; r < BQ; r += blockDim.x) { /* |q'| of the scores' own q' */
+        float q2 = 0.0f;
+        for (int x = 0; x < D; x++) {
+            const float v =
+                __bfloat162float(s.q[r][x]) + (SPLIT ? __bfloat162float(s.ql[r][x]) : 0.0f);
+            q2 += v * v;
+        }
+        atomicMax(&s.qn_bits, __float_as_int(sqrtf(q2) * (1.0f + 1e-3f)));
+    }
+    __syncthreads();
+}
+
+/* The warp's q' fragments (A operands) from shared memory. */
+template <int D, int MW>
+__device__ void ent_qfrag(const __nv_bfloat16 (*q)[D + 8], uint32_t (*f)[D / 16][4]) {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g8 = lane >> 2, t4 = lane & 3;
+#pragma unroll
+    for (int mw = 0; mw < MW; mw++)
+#pragma unroll
+        for (int kc = 0; kc < D / 16; kc++) {
+            const __nv_bfloat16 *p = &q[warp * 16 * MW + mw * 16 + g8][kc * 16 + 2 * t4];
+            f[mw][kc][0] = *(const uint32_t *)p;
+            f[mw][kc][1] = *(const uint32_t *)(p + 8 * (D + 8));
+            f[mw][kc][2] = *(const uint32_t *)(p + 8);
+            f[mw][kc][3] = *(const uint32_t *)(p + 8 * (D + 8) + 8);
+        }
+}
+
+template <int D, int MODE, int MW, bool SPLIT>
+__global__ void __launch_bounds__(128) ent_pass(const cu_attn_geom g, const cu_ent_ws w) {
+    constexpr int BQ = 64 * MW;
+    extern __shared__ __align__(16) unsigned char smraw[];
+    ent_smem<D, MW> &s = *reinterpret_cast<ent_smem<D, MW> *>(smraw);
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int h = blockIdx.y, kvh = h / g.group;
+    const int qb = gridDim.x - 1 - blockIdx.x, r0 = qb * BQ, nr = min(BQ, g.nq - r0);
+    const int stripe = qb * 4 + warp; /* the warp's rows in the tile-maximum table */
+    const float slope = g.slopes ? g.slopes[h] : 0.0f;
+    const bool bound = MODE == CU_LIST_MAX && w.knorm;
+    erow rw[MW][2];
+    ent_setup<D, MODE, MW, SPLIT>(s, g, w, rw, h, r0, nr, bound);
+    uint32_t qf[MW][D / 16][4], ql[SPLIT ? MW : 1][D / 16][4];
+    ent_qfrag<D, MW>(s.q, qf);
+    if constexpr (SPLIT) ent_qfrag<D, MW>(s.ql, ql);
+    const float qn = __int_as_float(s.qn_bits);
+    int blo, bhi, tmp;
+    cu_attn_visible(g, g.q0 + r0, &blo, &tmp);
+    cu_attn_visible(g, g.q0 + r0 + nr - 1, &tmp, &bhi);
+    const int tf = blo / EBK, n_t = bhi > blo ? (bhi - 1) / EBK - tf + 1 : 0;
+    float *tmax = w.tmax + (size_t)h * w.nqb * w.nkt;
+    /* pass 1 goes from the nearest tile to the farthest (the maxima grow early, so the bounds
+     * skip more); pass 2 scores a tile for a warp only if its stripe's maximum there reaches
+     * the warp's lowest threshold */
+    auto tile_at = [&](int it) { return MODE == CU_LIST_MAX ? tf + n_t - 1 - it : tf + it; };
+    auto needs = [&](int wp, int t) {
+        return qb * 4 + wp < w.nqb && tmax[(size_t)(qb * 4 + wp) * w.nkt + t] >= s.wthr[wp];
+    };
+    auto visit = [&](int it) -> bool {
+        const int t = tile_at(it);
+        if (MODE == CU_LIST_PICK) return needs(0, t) || needs(1, t) || needs(2, t) || needs(3, t);
+        if (!bound) return true;
+        const float u = cu_attn_tile_bound(g, w, kvh, qn, slope, t, g.q0 + r0, g.q0 + r0 + nr - 1);
+        if (!cu_attn_below_gap(g.alpha - 1.0f, u, s.mmin)) return true;
+        if (tid < 4 && qb * 4 + tid < w.nqb) tmax[(size_t)(qb * 4 + tid) * w.nkt + t] = u;
+        return false;
+    };
+    int it = 0, stg = 0;
+    while (it < n_t && !visit(it)) it++;
+    if (it < n_t) ent_load_k<D, MW>(s, 0, g, kvh, tile_at(it));
+    mma_cp_commit();
+    while (it < n_t) {
+        int nx = it + 1;
+        while (nx < n_t && !visit(nx)) nx++;
+        if (nx < n_t) ent_load_k<D, MW>(s, stg ^ 1, g, kvh, tile_at(nx));
+        mma_cp_commit();
+        mma_cp_wait<1>();
+        __syncthreads();
+        const int t = tile_at(it);
+        float S[MW][8][4];
+        if (MODE == CU_LIST_MAX) {
+            ent_scores<D, MW, SPLIT>(s, stg, qf, ql, S, g, rw, t * EBK, g.q0 + r0, slope);
+            float wlo;
+            const float wm = step_max<MW>(S, rw, nr, bound, &wlo);
+            if (lane == 0 && stripe < w.nqb) tmax[(size_t)stripe * w.nkt + t] = wm;
+            if (bound) {
+                if (lane == 0) s.wmin[warp] = wlo;
+                __syncthreads();
+                if (tid == 0)
+                    s.mmin = fminf(fminf(s.wmin[0], s.wmin[1]), fminf(s.wmin[2], s.wmin[3]));
+            }
+        } else if (needs(warp, t)) {
+            ent_scores<D, MW, SPLIT>(s, stg, qf, ql, S, g, rw, t * EBK, g.q0 + r0, slope);
+            step_pick<D, MW>(s, S, rw, g, w, h, r0, t * EBK);
+        }
+        __syncthreads();
+        it = nx, stg ^= 1;
+    }
+    if (MODE == CU_LIST_MAX) {
+        max_finish<D, MW>(s, rw, g, w, h, r0, nr);
+        return;
+    }
+    __syncthreads();
+    for (int r = tid; r < nr; r += blockDim.x) w.cnt[(size_t)h * g.nq + r0 + r] = s.cnt[r];
+}
+
+int cu_attn_list_stripe(int head_dim) { return head_dim == 64 ? 32 : 16; }
+
+/* SPARSA_CUDA_ENTMAX_SPLIT=1 forms the scores with q' split in two bf16 parts (only the cache's
+ * rounding left; twice the tensor-core work), for comparisons. */
+static bool split_scores(void) {
+    static int env = -1;
+    if (env < 0) {
+        const char *e = getenv("SPARSA_CUDA_ENTMAX_SPLIT");
+        env = e && e[0] == '1' && !e[1];
+    }
+    return env == 1;
+}
+
+template <int D, int MODE, int MW, bool SPLIT>
+static cudaError_t launch(const cu_attn_geom *g, const cu_ent_ws *w, cudaStream_t st) {
+    const size_t smem = sizeof(ent_smem<D, MW>);
+    cudaError_t e = cudaFuncSetAttribute(ent_pass<D, MODE, MW, SPLIT>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return e;
+    const dim3 grid((unsigned)((g->nq + 64 * MW - 1) / (64 * MW)), (unsigned)g->H);
+    ent_pass<D, MODE, MW, SPLIT><<<grid, 128, smem, st>>>(*g, *w);
+    return cudaGetLastError();
+}
+
+template <int MODE, bool SPLIT>
+static cudaError_t launch_d(const cu_attn_geom *g, const cu_ent_ws *w, cudaStream_t st) {
+    return g->d == 128 ? launch<128, MODE, 1, SPLIT>(g, w, st)
+                       : launch<64, MODE, 2, SPLIT>(g, w, st);
+}
+
+cudaError_t cu_attn_list_pass_launch(const cu_attn_geom *g, const cu_ent_ws *w, int pass,
+                                     cudaStream_t st) {
+    if (!cu_attn_bf16_ok(g) || w->bq != cu_attn_list_stripe(g->d)) return cudaErrorNotSupported;
+    const bool split = split_scores();
+    if (pass == CU_LIST_MAX)
+        return split ? launch_d<CU_LIST_MAX, true>(g, w, st)
+                     : launch_d<CU_LIST_MAX, false>(g, w, st);
+    return split ? launch_d<CU_LIST_PICK, true>(g, w, st)
+                 : launch_d<CU_LIST_PICK, false>(g, w, st);
+}
