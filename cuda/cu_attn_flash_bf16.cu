@@ -14,10 +14,8 @@
  * only on tiles that cross them; a warp whose rows see no key of a tile skips it. Blocks are
  * numbered so that every head's last (longest) query blocks start first.
  */
+#include "cu_attn_flash.cuh"
 #include "cu_attn_flash.h"
-#include "cu_mma_bf16.cuh"
-
-#define FL_L2E 1.4426950408889634f
 
 static unsigned long long fl_launches;
 
@@ -42,23 +40,6 @@ static __device__ __forceinline__ void fl_load_kv(fl_smem<D, MT, NW, BN> &s, int
         const size_t off = in ? ((size_t)key * g.Hk + kvh) * D + col : 0;
         mma_cp_async16(&s.k[st][row][col], K + off, in ? 16 : 0);
         mma_cp_async16(&s.v[st][row][col], V + off, in ? 16 : 0);
-    }
-}
-
-/* q′ of the block's rows r0 … r0+nr−1 (head h) into shared memory as bf16; rows past nr are 0. */
-template <int D, int MT, int NW, int BN>
-static __device__ __forceinline__ void fl_load_q(fl_smem<D, MT, NW, BN> &s, const cu_attn_geom &g,
-                                                 int h, int r0, int nr) {
-    constexpr int C4 = D / 4, BM = 16 * MT * NW;
-    for (int c = threadIdx.x; c < BM * C4; c += 32 * NW) {
-        const int r = c / C4, x = (c % C4) * 4;
-        float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        if (r < nr) {
-            v = *(const float4 *)(g.q + ((size_t)(r0 + r) * g.H + h) * D + x);
-            const float f = cu_attn_qfactor(g, r0 + r, h);
-            v.x *= f, v.y *= f, v.z *= f, v.w *= f;
-        }
-        *(uint2 *)&s.q[r][x] = make_uint2(mma_pack_bf16(v.x, v.y), mma_pack_bf16(v.z, v.w));
     }
 }
 
@@ -91,66 +72,6 @@ static __device__ __forceinline__ void fl_scores(const fl_smem<D, MT, NW, BN> &s
         }
 }
 
-/* −inf on the scores of keys a row does not see (past nk; after the row, when causal). */
-template <int MT, int BN>
-static __device__ __forceinline__ void fl_mask(float (*S)[BN / 8][4], const cu_attn_geom &g,
-                                               int wp0, int j0) {
-    const int lane = threadIdx.x & 31, g8 = lane >> 2, t4 = lane & 3;
-#pragma unroll
-    for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-        for (int nc = 0; nc < BN / 8; nc++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int i = wp0 + mt * 16 + g8 + 8 * (e >> 1);
-                const int j = j0 + nc * 8 + 2 * t4 + (e & 1);
-                if (j >= g.nk || (g.causal && j > i)) S[mt][nc][e] = -INFINITY;
-            }
-}
-
-/* Online softmax on the tile (docs/ATTENTION_MATH.md, "Online softmax"), in base 2: the scores
- * become weights in place, m and l (this thread's share of the row sum) move on, and O is
- * rescaled when a row's maximum moved. */
-template <int D, int MT, int BN>
-static __device__ __forceinline__ void fl_softmax(float (*S)[BN / 8][4], float (*O)[D / 8][4],
-                                                  float (*m)[2], float (*l)[2]) {
-    float al[MT][2];
-    bool moved = false;
-#pragma unroll
-    for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-        for (int hr = 0; hr < 2; hr++) {
-            float mx = m[mt][hr];
-#pragma unroll
-            for (int nc = 0; nc < BN / 8; nc++)
-                mx = fmaxf(mx, fmaxf(S[mt][nc][2 * hr], S[mt][nc][2 * hr + 1]));
-            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-            /* a row that has seen only masked keys keeps weights 0 with a base of 0 */
-            const float mb = (mx == -INFINITY ? 0.0f : mx) * FL_L2E;
-            al[mt][hr] = mma_ex2(m[mt][hr] * FL_L2E - mb);
-            moved |= mx != m[mt][hr];
-            m[mt][hr] = mx;
-            float sum = 0.0f;
-#pragma unroll
-            for (int nc = 0; nc < BN / 8; nc++)
-#pragma unroll
-                for (int e = 2 * hr; e < 2 * hr + 2; e++) {
-                    const float p = mma_ex2(fmaf(S[mt][nc][e], FL_L2E, -mb));
-                    S[mt][nc][e] = p;
-                    sum += p;
-                }
-            l[mt][hr] = l[mt][hr] * al[mt][hr] + sum;
-        }
-    if (!__any_sync(0xffffffffu, moved)) return;
-#pragma unroll
-    for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-        for (int dc = 0; dc < D / 8; dc++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) O[mt][dc][e] *= al[mt][e >> 1];
-}
-
 /* O += P·V over the tile in stage st, P (in S) rounded to bf16 as the A operand. */
 template <int D, int MT, int NW, int BN>
 static __device__ __forceinline__ void fl_pv(const fl_smem<D, MT, NW, BN> &s, int st,
@@ -179,29 +100,6 @@ static __device__ __forceinline__ void fl_pv(const fl_smem<D, MT, NW, BN> &s, in
     }
 }
 
-/* The warp's rows' outputs O / l (0 for a row that sees no key; NaN stays NaN). */
-template <int D, int MT>
-static __device__ __forceinline__ void fl_store(const cu_attn_geom &g, const float (*O)[D / 8][4],
-                                                float (*l)[2], int h, int r0, int wr0, int nr) {
-    const int lane = threadIdx.x & 31, g8 = lane >> 2, t4 = lane & 3;
-#pragma unroll
-    for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-        for (int hr = 0; hr < 2; hr++) {
-            float sum = l[mt][hr];
-            sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-            sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-            const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
-            const int r = wr0 + mt * 16 + g8 + 8 * hr; /* in the block */
-            if (r >= nr) continue;
-            float *o = g.out + ((size_t)(r0 + r) * g.H + h) * D + 2 * t4;
-#pragma unroll
-            for (int dc = 0; dc < D / 8; dc++)
-                *(float2 *)(o + dc * 8) =
-                    make_float2(O[mt][dc][2 * hr] * inv, O[mt][dc][2 * hr + 1] * inv);
-        }
-}
-
 template <int D, int MT, int NW, int BN>
 __global__ void __launch_bounds__(32 * NW) fl_kernel(const cu_attn_geom g, int nqb) {
     constexpr int BM = 16 * MT * NW;
@@ -215,7 +113,7 @@ __global__ void __launch_bounds__(32 * NW) fl_kernel(const cu_attn_geom g, int n
     const int n_t = (khi + BN - 1) / BN;
     if (n_t > 0) fl_load_kv(s, 0, g, kvh, 0);
     mma_cp_commit();
-    fl_load_q(s, g, h, r0, nr);
+    fl_load_q<D, BM, 32 * NW>(s.q, g, h, r0, nr);
     __syncthreads();
     const int wr0 = warp * 16 * MT, wp0 = p0 + wr0, wlast = wp0 + 16 * MT - 1;
     uint32_t qf[MT][D / 16][4];
@@ -285,18 +183,24 @@ static cudaError_t fl_launch(const cu_attn_geom *g, cudaStream_t st) {
     }
     const int nqb = (g->nq + BM - 1) / BM;
     fl_kernel<D, MT, NW, BN><<<(unsigned)nqb * (unsigned)g->H, 32 * NW, smem, st>>>(*g, nqb);
-    __atomic_fetch_add(&fl_launches, 1ull, __ATOMIC_RELAXED);
     return cudaGetLastError();
+}
+
+static cudaError_t fl_pick(const cu_attn_geom *g, cudaStream_t st) {
+    if (g->d == 128) return fl_launch<128, 1, 8, 64>(g, st);
+    const char c = fl_choice();
+    switch (c) {
+    case 'b': return fl_launch<64, 1, 8, 64>(g, st);
+    case 'c': return fl_launch<64, 2, 8, 64>(g, st);
+    case 'w': case 'x': case 'y': case 'z': return cu_attn_flash_wgmma_launch(g, c - 'w', st);
+    default: return fl_launch<64, 2, 4, 64>(g, st);
+    }
 }
 
 cudaError_t cu_attn_flash_launch(const cu_attn_geom *g, cudaStream_t st) {
     if (!cu_attn_flash_ok(g)) return cudaErrorNotSupported;
-    if (g->d == 128) return fl_launch<128, 1, 8, 64>(g, st);
-    switch (fl_choice()) {
-    case 'b': return fl_launch<64, 1, 8, 64>(g, st);
-    case 'c': return fl_launch<64, 2, 8, 64>(g, st);
-    default: return fl_launch<64, 2, 4, 64>(g, st);
-    }
+    __atomic_fetch_add(&fl_launches, 1ull, __ATOMIC_RELAXED);
+    return fl_pick(g, st);
 }
 
 unsigned long long cu_attn_flash_launches(void) {

@@ -65,4 +65,60 @@ __device__ __forceinline__ float mma_ex2(float x) {
     return y;
 }
 
+/* ---- wgmma (sm_90a only; elsewhere these trap and the fast path does not pick them) ------ */
+
+/* A shared-memory matrix descriptor of wgmma without swizzle: the operand is made of 8×16-byte
+ * core matrices (128 contiguous bytes each); lbo is the byte distance of core matrices along K,
+ * sbo along M or N (PTX ISA, "Matrix Descriptor Format"). */
+__device__ __forceinline__ uint64_t mma_wg_desc(const void *smem, uint32_t lbo, uint32_t sbo) {
+    const uint32_t a = (uint32_t)__cvta_generic_to_shared(smem);
+    return (uint64_t)((a & 0x3FFFFu) >> 4) | (uint64_t)((lbo >> 4) & 0x3FFFu) << 16 |
+           (uint64_t)((sbo >> 4) & 0x3FFFu) << 32;
+}
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define MMA_WG_ASM(...) asm volatile(__VA_ARGS__)
+#else
+#define MMA_WG_ASM(...) __trap()
+#endif
+
+/* Orders this thread's register writes before the warpgroup's next wgmma. */
+__device__ __forceinline__ void mma_wg_fence() {
+    MMA_WG_ASM("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void mma_wg_commit() {
+    MMA_WG_ASM("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+template <int N> __device__ __forceinline__ void mma_wg_wait() {
+    MMA_WG_ASM("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+/* Makes this thread's generic-proxy writes to shared memory (cp.async, stores) visible to wgmma. */
+__device__ __forceinline__ void mma_fence_proxy_async() {
+    MMA_WG_ASM("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+/* Keeps the compiler from moving uses of accumulators across a wgmma wait. */
+template <int N> __device__ __forceinline__ void mma_wg_hold(float *r) {
+#pragma unroll
+    for (int i = 0; i < N; i++) asm volatile("" : "+f"(r[i])::"memory");
+}
+
+/* d (64×64 per warpgroup, fp32; the warp's 16 rows in mma.sync's accumulator layout, d[4i..4i+3]
+ * for columns 8i … 8i+7) += a (this warp's 16×16 bf16 A fragment, as for mma.sync) · B (16×64 in
+ * shared memory, descriptor b; TB = 1: B stored N-major). Asynchronous: commit, then wait. */
+template <int TB>
+__device__ __forceinline__ void mma_wg_64x64x16(float *d, const uint32_t *a, uint64_t b) {
+    MMA_WG_ASM("{\n.reg .pred p;\nsetp.ne.b32 p, %38, 0;\n"
+               "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+               "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+               "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+               "{%32, %33, %34, %35}, %36, p, 1, 1, %37;\n}\n"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]),
+                 "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]),
+                 "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]),
+                 "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+                 "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]),
+                 "+f"(d[30]), "+f"(d[31])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "n"(TB), "r"(1));
+}
+
 #endif

@@ -12,13 +12,15 @@
  * Output: one line per (normaliser, length), fields separated by single spaces, key=value:
  *   attn norm=<name> n=<tokens> heads=12 d=64 precision=bf16 ms=<median ms> tflops=<T>
  *        skipped=<fraction of (row, 64-key tile) pairs with a visible key skipped>
- *        support=<mean keys with p > 0 per row> [gather_ms=… solve_ms=… out_ms=…
- *        cand=<mean candidates per row> overflow=<rows over the candidate cap>]
- *        [generic_ms=<softmax on the generic tile kernel, the fast path off>
- *         flash_b_ms=… flash_c_ms=… (BENCH_VARIANTS set: the fast path's other tile shapes)]
+ *        support=<mean keys with p > 0 per row> [pass1_ms=… pass2_ms=… out_ms=… (the entmax
+ *        pipeline's steps: maxima and thresholds, lists, τ and the output over the support)
+ *        listed=<mean list length per row> overflow=<rows over the list's capacity>]
  *        fp32_ms=<the fp32 kernel's time (CUDA cores, f32 cache)>
  *        err=<max |o_bf16 − o_fp32| / max(1, |o_fp32|) against the fp32 kernel on the same
  *            bf16-valued inputs>
+ *        [softmax: generic_ms=… generic_err=… (the generic tile kernel, the fast path off);
+ *         BENCH_VARIANTS=<letters>: those of the listed kernels instead, flash_<v>_ms=…
+ *         flash_<v>_err=… for a kernel v of the fast path (cuda/cu_attn_flash.h)]
  * TFLOP/s counts 4·n²·d·H/2 (the causal half of QKᵀ and PV), as FlashAttention's benchmarks
  * do, whatever the kernel skipped. Exit status 1 if a CUDA call fails.
  */
@@ -28,6 +30,7 @@
 #include <string.h>
 
 #include <algorithm>
+#include <string>
 #include <vector>
 
 #include "cu_attn_internal.h"
@@ -89,45 +92,49 @@ static float time_forward(const cu_attn_call *c, int reps) {
 }
 
 /* The entmax steps timed one by one, and the candidate counts of the gather pass. */
-static void entmax_phases(const cu_attn_call *c, int n, int H) {
-    cu_attn_geom g;
-    cu_attn_make_geom(c->p, c->q0, c->nq, c->nk, &g);
-    g.kv_bf16 = c->kv->bf16, g.q = c->q, g.qscale = c->qscale, g.slopes = c->slopes;
-    g.k = c->kv->k, g.v = c->kv->v, g.out = c->out;
-    cu_ent_ws w;
-    cu_attn_ent_layout(&g, 64, 64, c->workspace, &w);
-    cudaEvent_t e[4];
-    for (int i = 0; i < 4; i++) CK(cudaEventCreate(&e[i]));
-    CK(cudaEventRecord(e[0]));
-    CK(cu_attn_knorm_launch(&g, &w, 0));
-    CK(cu_attn_bf16_launch(&g, &w, CU_TILE_GATHER, 0));
-    CK(cudaEventRecord(e[1]));
-    CK(cu_attn_solve_launch(&g, &w, 0));
-    CK(cudaEventRecord(e[2]));
-    CK(cu_attn_bf16_launch(&g, &w, CU_TILE_OUT, 0));
-    CK(cudaEventRecord(e[3]));
-    CK(cudaEventSynchronize(e[3]));
-    std::vector<int> cnt((size_t)n * H);
-    CK(cudaMemcpy(cnt.data(), w.cnt, cnt.size() * sizeof(int), cudaMemcpyDeviceToHost));
-    double sum = 0;
+static void entmax_phases(const cu_attn_call *c) {
+    float ms[3];
+    double listed = 0;
     long over = 0;
-    for (int x : cnt) sum += x, over += x > w.cap;
-    printf(" gather_ms=%.3f solve_ms=%.3f out_ms=%.3f cand=%.1f overflow=%ld", time_ms(e[0], e[1]),
-           time_ms(e[1], e[2]), time_ms(e[2], e[3]), sum / cnt.size(), over);
-    for (int i = 0; i < 4; i++) cudaEventDestroy(e[i]);
+    CK(cu_attn_entmax_profile(c, ms, &listed, &over));
+    printf(" pass1_ms=%.3f pass2_ms=%.3f out_ms=%.3f listed=%.1f overflow=%ld", ms[0], ms[1], ms[2],
+           listed, over);
 }
 
-/* Softmax: the generic bf16 tile kernel's time (the fast path off) and, with BENCH_VARIANTS
- * set, the fast path's other tile shapes (cuda/cu_attn_flash.h). */
-static void softmax_variants(const cu_attn_call *c, int reps) {
-    const char *prev = getenv("SPARSA_CUDA_FLASH");
-    const char *names[] = {"0", "b", "c"};
-    const int nv = getenv("BENCH_VARIANTS") ? 3 : 1;
-    for (int i = 0; i < nv; i++) {
-        setenv("SPARSA_CUDA_FLASH", names[i], 1);
+/* Largest |x − ref| / max(1, |ref|) of the device output x against the host reference ref
+ * (NaN if any is NaN). */
+static double max_err(const float *x, const std::vector<float> &ref) {
+    std::vector<float> a(ref.size());
+    CK(cudaMemcpy(a.data(), x, a.size() * 4, cudaMemcpyDeviceToHost));
+    double err = 0;
+    for (size_t i = 0; i < a.size(); i++) {
+        const double e = fabs((double)a[i] - ref[i]) / fmax(1.0, fabs((double)ref[i]));
+        err = e > err || e != e ? e : err;
+    }
+    return err;
+}
+
+/* Softmax: the generic bf16 tile kernel's time (the fast path off), or those of the kernels
+ * BENCH_VARIANTS lists (SPARSA_CUDA_FLASH values: 0 = generic, a|b|c|w… the fast path's
+ * kernels, cuda/cu_attn_flash.h), each with its error against ref. */
+static void softmax_variants(const cu_attn_call *c, int reps, const std::vector<float> &ref) {
+    const char *prev = getenv("SPARSA_CUDA_FLASH"), *list = getenv("BENCH_VARIANTS");
+    const std::string names = list ? list : "0";
+    for (size_t i = 0; i < names.size(); i++) {
+        const char name[2] = {names[i], 0};
+        setenv("SPARSA_CUDA_FLASH", name, 1);
+        cudaMemset(c->out, 0xff, ref.size() * 4);
+        const cudaError_t e = cu_attention_forward(c);
+        if (e != cudaSuccess || cudaDeviceSynchronize() != cudaSuccess) {
+            printf(" flash_%s=\"%s\"", name, cudaGetErrorString(e));
+            cudaGetLastError();
+            break; /* a trap leaves the context unusable */
+        }
+        const double err = max_err(c->out, ref);
         const float ms = time_forward(c, reps);
-        if (i == 0) printf(" generic_ms=%.4f", ms);
-        else printf(" flash_%s_ms=%.4f", names[i], ms);
+        if (name[0] == '0') printf(" generic_ms=%.4f generic_err=%.3g", ms, err);
+        else printf(" flash_%s_ms=%.4f flash_%s_err=%.3g", name, ms, name, err);
+        fflush(stdout);
     }
     if (prev) setenv("SPARSA_CUDA_FLASH", prev, 1);
     else unsetenv("SPARSA_CUDA_FLASH");
@@ -159,8 +166,6 @@ static void run(const bench_case &bc, int n, int d, const float *dq, const float
     CK(cudaMemcpy(hs.data(), st, H * sizeof *st, cudaMemcpyDeviceToHost));
     c.stats = NULL;
     const float ms = time_forward(&c, reps);
-    std::vector<float> a((size_t)n * H * d), b(a.size());
-    CK(cudaMemcpy(a.data(), out16, a.size() * 4, cudaMemcpyDeviceToHost));
     double tiles = 0, skipped = 0, support = 0, rows = 0;
     for (auto &s : hs)
         tiles += s.tiles, skipped += s.tiles_skipped, support += s.support, rows += s.rows;
@@ -168,17 +173,15 @@ static void run(const bench_case &bc, int n, int d, const float *dq, const float
     printf("attn norm=%s n=%d heads=%d d=%d precision=bf16 ms=%.4f tflops=%.1f skipped=%.4f "
            "support=%.1f", bc.name, n, H, d, ms, flops / (ms * 1e-3) / 1e12,
            tiles > 0 ? skipped / tiles : 0.0, support / rows);
-    if (strcmp(bc.norm, "softmax")) entmax_phases(&c, n, H);
-    else softmax_variants(&c, reps);
-    c.kv = &kv32, c.out = out32, c.precision = SP_PREC_FP32, c.stats = NULL;
-    printf(" fp32_ms=%.3f", time_forward(&c, 1));
-    CK(cudaMemcpy(b.data(), out32, b.size() * 4, cudaMemcpyDeviceToHost));
-    double err = 0;
-    for (size_t i = 0; i < a.size(); i++) {
-        const double e = fabs((double)a[i] - b[i]) / fmax(1.0, fabs((double)b[i]));
-        err = e > err || e != e ? e : err;
-    }
-    printf(" err=%.3g\n", err);
+    if (strcmp(bc.norm, "softmax")) entmax_phases(&c);
+    cu_attn_call c32 = c;
+    c32.kv = &kv32, c32.out = out32, c32.precision = SP_PREC_FP32;
+    printf(" fp32_ms=%.3f", time_forward(&c32, 1));
+    std::vector<float> ref((size_t)n * H * d);
+    CK(cudaMemcpy(ref.data(), out32, ref.size() * 4, cudaMemcpyDeviceToHost));
+    printf(" err=%.3g", max_err(out16, ref));
+    if (!strcmp(bc.norm, "softmax")) softmax_variants(&c, reps, ref);
+    printf("\n");
     fflush(stdout);
     cudaFree(out16), cudaFree(out32), cudaFree(st);
     cu_kv_free(&kv16), cu_kv_free(&kv32);
@@ -218,7 +221,10 @@ int main(int argc, char **argv) {
     p.heads = H, p.kv_heads = H, p.head_dim = d, p.value_dim = d;
     p.normalizer = "entmax", p.alpha = 1.5f;
     void *ws;
-    CK(cudaMalloc(&ws, cu_attention_workspace(&p, nmax, nmax, SP_PREC_BF16)));
+    /* the bf16 and the fp32 entmax pipelines lay out their workspaces differently */
+    const size_t wb = cu_attention_workspace(&p, nmax, nmax, SP_PREC_BF16);
+    const size_t wf = cu_attention_workspace(&p, nmax, nmax, SP_PREC_FP32);
+    CK(cudaMalloc(&ws, wb > wf ? wb : wf));
     for (int n : ns)
         for (const bench_case &bc : cases)
             if (!only || strstr(only, bc.name)) run(bc, n, d, dq, dk, dv, dqs, dsl, ws);

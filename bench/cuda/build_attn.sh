@@ -9,7 +9,7 @@ B=${1:-build}
 LIB=${LIB:-$B/libsparsa.a}
 NVCC=${NVCC:-/usr/local/cuda/bin/nvcc}
 PTX=${PTX-"-gencode arch=compute_90,code=compute_90"}
-FLAGS="-std=c++17 -O3 -gencode arch=compute_90,code=sm_90 $PTX -Xcompiler -Wall,-Wextra,-Werror,-fPIC"
+FLAGS="-std=c++17 -O3 -gencode arch=compute_90a,code=sm_90a $PTX -Xcompiler -Wall,-Wextra,-Werror,-fPIC"
 INC="-Icuda -Iinterpreter -Icommon"
 mkdir -p "$B/cuda" "$B/tests/cuda" "$B/bench/cuda"
 objs=""

@@ -3,9 +3,9 @@
  * rounded to bf16, fp32 accumulation), every output finite unless the CPU's is NaN. Sizes that
  * are and are not multiples of the 128-row blocks and 64-key tiles, kv_heads < heads, head sizes
  * 64 and 128, query scales, a causal continuation (q0 > 0), non-causal calls, a NaN query row.
- * Each case checks that the call went to the fast path (cu_attn_flash_launches), and each is
- * also run with the fast path off (SPARSA_CUDA_FLASH=0) to compare it with the generic bf16
- * kernel. Calls the fast path must leave alone (statistics, decode, ALiBi) are checked too.
+ * Each case runs every kernel of the fast path (SPARSA_CUDA_FLASH=a|b|c|w) and checks that the
+ * call went there (cu_attn_flash_launches), and runs once more with the fast path off
+ * (SPARSA_CUDA_FLASH=0), the generic bf16 kernel. Calls the fast path must leave alone (statistics, decode, ALiBi) are checked too.
  *
  * Built with the CUDA headers (make test-cuda): the tests run on a GPU and skip, saying why,
  * on a machine without one. Built without them (plain make test), one test skips saying so.
@@ -80,9 +80,10 @@ static void *dev_copy(const void *host, size_t bytes) {
 /* The GPU's output of the case (fast path on or off) into got [nq][H·d]. */
 static void gpu_run(const fcase *c, sp_bk_attention *bp, const float *q, const float *k,
                     const float *v, const float *qs, const float *slopes, float *got,
-                    int fast_on) {
+                    const char *kernel) {
     const size_t nq = c->nq, nk = c->nk, no = nq * c->H * c->d, nkv = nk * c->Hk * c->d;
-    cr_assert(setenv("SPARSA_CUDA_FLASH", fast_on ? "a" : "0", 1) == 0);
+    const int fast_on = strcmp(kernel, "0") != 0;
+    cr_assert(setenv("SPARSA_CUDA_FLASH", kernel, 1) == 0);
     cu_kv kv;
     CK(cu_kv_alloc(&kv, bp, nk, 1));
     float *dk = dev_copy(k, nkv * sizeof(float)), *dv = dev_copy(v, nkv * sizeof(float));
@@ -104,8 +105,8 @@ static void gpu_run(const fcase *c, sp_bk_attention *bp, const float *q, const f
     CK(cu_attention_forward(&call));
     CK(cudaDeviceSynchronize());
     const int took = cu_attn_flash_launches() != before;
-    cr_assert_eq(took, fast_on && c->want_fast, "fast path %s (H%d/%d d%d nq%zu nk%zu)",
-                 took ? "taken" : "not taken", c->H, c->Hk, c->d, nq, nk);
+    cr_assert_eq(took, fast_on && c->want_fast, "fast path %s %s (H%d/%d d%d nq%zu nk%zu)",
+                 kernel, took ? "taken" : "not taken", c->H, c->Hk, c->d, nq, nk);
     CK(cudaMemcpy(got, call.out, no * sizeof(float), cudaMemcpyDeviceToHost));
     cudaFree((void *)call.slopes), cudaFree((void *)call.q), cudaFree((void *)call.qscale);
     cudaFree(call.out), cudaFree(call.stats), cudaFree(call.workspace), cudaFree(dk), cudaFree(dv);
@@ -151,13 +152,20 @@ static void run_case(fcase c) {
     sp_bk_attention bp = {.heads = c.H, .kv_heads = c.Hk, .head_dim = c.d, .value_dim = c.d,
                           .scale = ap.scale, .causal = ap.causal, .normalizer = "softmax"};
     sp_attention_forward(&ap, q, kr, vr, c.qscale ? qs : NULL, nk - nq, nq, nk, want, NULL);
-    gpu_run(&c, &bp, q, k, v, qs, slopes, got, 1);
-    const double e_fast = compare(&c, got, want, "fast path");
-    gpu_run(&c, &bp, q, k, v, qs, slopes, got, 0);
-    const double e_gen = compare(&c, got, want, "generic kernel");
-    printf("cuda flash H%-2d/%-2d d%-3d nq%-5zu nk%-5zu%s%s%s: max rel err %.3g (generic %.3g)\n",
-           c.H, c.Hk, c.d, nq, nk, c.qscale ? " qscale" : "", c.noncausal ? " noncausal" : "",
-           c.want_fast ? "" : " (not fast)", e_fast, e_gen);
+    /* every kernel of the fast path (the head-64 shapes; at 128 they are one), then the
+     * generic kernel */
+    const char *kernels[] = {"a", "b", "c", "w", "0"};
+    char line[300];
+    int at = snprintf(line, sizeof line, "cuda flash H%-2d/%-2d d%-3d nq%-5zu nk%-5zu%s%s%s:", c.H,
+                      c.Hk, c.d, nq, nk, c.qscale ? " qscale" : "",
+                      c.noncausal ? " noncausal" : "", c.want_fast ? "" : " (not fast)");
+    for (int i = 0; i < 5; i++) {
+        if (c.d != 64 && i > 0 && i < 4) continue;
+        gpu_run(&c, &bp, q, k, v, qs, slopes, got, kernels[i]);
+        const double err = compare(&c, got, want, kernels[i]);
+        at += snprintf(line + at, sizeof line - at, " %s %.3g", kernels[i], err);
+    }
+    printf("%s\n", line);
     free(q), free(k), free(v), free(kr), free(vr), free(qs), free(slopes), free(want), free(got);
 }
 

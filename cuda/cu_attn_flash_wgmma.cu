@@ -1,0 +1,159 @@
+/* cu_attn_flash_wgmma.cu — the bf16 softmax fast path on Hopper's warpgroup products (wgmma,
+ * sm_90a), head size 64 (docs/ATTENTION_MATH.md, "The CUDA kernels").
+ *
+ * A block is two warpgroups of 4 warps, 64 query rows each (128 rows); a warp holds 16 rows in
+ * mma.sync's accumulator layout, so the masks, the online softmax and the outputs are those of
+ * cu_attn_flash.cuh. S = Q′Kᵀ is 4 wgmma m64n64k16 a tile with q′ as the A operand from
+ * registers and K from shared memory; O += P·V is 4 more with the weights as A from registers
+ * and V from shared memory read N-major. K and V tiles are stored as wgmma's core matrices (8
+ * keys × 16 bytes, 128 contiguous bytes; chunk c of key j at ((j/8)·(D/8) + c)·128 + (j%8)·16
+ * bytes), loaded with cp.async, double-buffered, and fenced to the async proxy before use.
+ * VAR picks the stride fields of the descriptors (bit 0: V's, bit 1: K's swapped; tuning).
+ */
+#include "cu_attn_flash.cuh"
+#include "cu_attn_flash.h"
+
+template <int D, int BN> struct fw_smem {
+    __nv_bfloat16 k[2][BN * D]; /* core-matrix layout, see above */
+    __nv_bfloat16 v[2][BN * D];
+    __nv_bfloat16 q[128][D + 8];
+};
+
+/* K and V of keys j0 … j0+BN−1 into stage st in the core-matrix layout (consecutive threads
+ * write consecutive 16 bytes; a warp still reads whole 32-byte sectors); keys past nk are 0. */
+template <int D, int BN>
+static __device__ __forceinline__ void fw_load_kv(fw_smem<D, BN> &s, int st, const cu_attn_geom &g,
+                                                  int kvh, int j0) {
+    constexpr int CH = D / 8, NT = 256;
+    static_assert(BN * CH % NT == 0, "tile chunks must divide among the threads");
+    const __nv_bfloat16 *K = (const __nv_bfloat16 *)g.k, *V = (const __nv_bfloat16 *)g.v;
+#pragma unroll
+    for (int it = 0; it < BN * CH / NT; it++) {
+        const int idx = (int)threadIdx.x + it * NT;
+        const int key = (idx / (8 * CH)) * 8 + (idx & 7), col = ((idx >> 3) % CH) * 8;
+        const bool in = j0 + key < g.nk;
+        const size_t off = in ? ((size_t)(j0 + key) * g.Hk + kvh) * D + col : 0;
+        mma_cp_async16(&s.k[st][idx * 8], K + off, in ? 16 : 0);
+        mma_cp_async16(&s.v[st][idx * 8], V + off, in ? 16 : 0);
+    }
+}
+
+/* The core-matrix strides: along the 8-key groups and along the 16-byte chunks of d. */
+template <int D> struct fw_strides {
+    static constexpr uint32_t keys = (D / 8) * 128, chunks = 128;
+};
+
+template <int D, int BN, int VAR>
+static __device__ __forceinline__ void fw_scores(const fw_smem<D, BN> &s, int st,
+                                                 const uint32_t (*qf)[4], float (*S)[4]) {
+    constexpr uint32_t lbo = VAR & 2 ? fw_strides<D>::keys : fw_strides<D>::chunks;
+    constexpr uint32_t sbo = VAR & 2 ? fw_strides<D>::chunks : fw_strides<D>::keys;
+#pragma unroll
+    for (int nc = 0; nc < BN / 8; nc++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) S[nc][e] = 0.0f;
+    mma_wg_fence();
+#pragma unroll
+    for (int kc = 0; kc < D / 16; kc++) /* K-major B: d chunks 2kc, 2kc+1 of every key */
+        mma_wg_64x64x16<0>(&S[0][0], qf[kc], mma_wg_desc(&s.k[st][kc * 2 * 64], lbo, sbo));
+    mma_wg_commit();
+    mma_wg_wait<0>();
+    mma_wg_hold<BN / 2>(&S[0][0]);
+}
+
+template <int D, int BN, int VAR>
+static __device__ __forceinline__ void fw_pv(const fw_smem<D, BN> &s, int st, const float (*S)[4],
+                                             float (*O)[4]) {
+    constexpr uint32_t lbo = VAR & 1 ? fw_strides<D>::chunks : fw_strides<D>::keys;
+    constexpr uint32_t sbo = VAR & 1 ? fw_strides<D>::keys : fw_strides<D>::chunks;
+    uint32_t a[BN / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; kk++) {
+        a[kk][0] = mma_pack_bf16(S[2 * kk][0], S[2 * kk][1]);
+        a[kk][1] = mma_pack_bf16(S[2 * kk][2], S[2 * kk][3]);
+        a[kk][2] = mma_pack_bf16(S[2 * kk + 1][0], S[2 * kk + 1][1]);
+        a[kk][3] = mma_pack_bf16(S[2 * kk + 1][2], S[2 * kk + 1][3]);
+    }
+    mma_wg_hold<D / 2>(&O[0][0]);
+    mma_wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; kk++) /* N-major B: key groups 2kk, 2kk+1, every d chunk */
+        mma_wg_64x64x16<1>(&O[0][0], a[kk],
+                           mma_wg_desc(&s.v[st][kk * 2 * (D / 8) * 64], lbo, sbo));
+    mma_wg_commit();
+    mma_wg_wait<0>();
+    mma_wg_hold<D / 2>(&O[0][0]);
+}
+
+template <int D, int BN, int VAR>
+__global__ void __launch_bounds__(256) fw_kernel(const cu_attn_geom g, int nqb) {
+    static_assert(D == 64 && BN == 64, "the wgmma shapes are written for 64 × 64 tiles");
+    extern __shared__ __align__(128) unsigned char fw_raw[];
+    fw_smem<D, BN> &s = *reinterpret_cast<fw_smem<D, BN> *>(fw_raw);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int h = (int)(blockIdx.x % (unsigned)g.H), kvh = h / g.group;
+    const int r0 = (nqb - 1 - (int)(blockIdx.x / (unsigned)g.H)) * 128, nr = min(128, g.nq - r0);
+    const int p0 = g.q0 + r0;
+    const int khi = g.causal ? min(g.nk, p0 + nr) : g.nk;
+    const int n_t = (khi + BN - 1) / BN;
+    if (n_t > 0) fw_load_kv(s, 0, g, kvh, 0);
+    mma_cp_commit();
+    fl_load_q<D, 128, 256>(s.q, g, h, r0, nr);
+    __syncthreads();
+    const int wr0 = warp * 16, wp0 = p0 + wr0;
+    const int glast = p0 + (warp >> 2) * 64 + 63; /* the warpgroup's last row */
+    uint32_t qf[D / 16][4];
+    float O[1][D / 8][4], m[1][2] = {{-INFINITY, -INFINITY}}, l[1][2] = {{0.0f, 0.0f}};
+#pragma unroll
+    for (int kc = 0; kc < D / 16; kc++)
+        mma_ldsm_x4(&s.q[wr0 + (lane & 15)][kc * 16 + (lane >> 4) * 8], qf[kc]);
+#pragma unroll
+    for (int dc = 0; dc < D / 8; dc++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) O[0][dc][e] = 0.0f;
+    for (int t = 0; t < n_t; t++) {
+        const int st = t & 1, j0 = t * BN;
+        if (t + 1 < n_t) fw_load_kv(s, st ^ 1, g, kvh, j0 + BN);
+        mma_cp_commit();
+        mma_cp_wait<1>();
+        mma_fence_proxy_async();
+        __syncthreads();
+        if (!g.causal || j0 <= glast) { /* uniform over the warpgroup, as wgmma needs */
+            float S[1][BN / 8][4];
+            fw_scores<D, BN, VAR>(s, st, qf, S[0]);
+            if (j0 + BN > g.nk || (g.causal && j0 + BN - 1 > wp0)) fl_mask<1, BN>(S, g, wp0, j0);
+            fl_softmax<D, 1, BN>(S, O, m, l);
+            fw_pv<D, BN, VAR>(s, st, S[0], O[0]);
+        }
+        __syncthreads();
+    }
+    fl_store<D, 1>(g, O, l, h, r0, wr0, nr);
+}
+
+template <int VAR> static cudaError_t fw_launch(const cu_attn_geom *g, cudaStream_t st) {
+    const size_t smem = sizeof(fw_smem<64, 64>);
+    static unsigned ready; /* devices (bit per index) whose attribute is set */
+    int dev = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e != cudaSuccess) return e;
+    const unsigned bit = dev < 32 ? 1u << dev : 0u;
+    if (!bit || !(__atomic_load_n(&ready, __ATOMIC_RELAXED) & bit)) {
+        e = cudaFuncSetAttribute(fw_kernel<64, 64, VAR>,
+                                 cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        if (e != cudaSuccess) return e;
+        __atomic_fetch_or(&ready, bit, __ATOMIC_RELAXED);
+    }
+    const int nqb = (g->nq + 127) / 128;
+    fw_kernel<64, 64, VAR><<<(unsigned)nqb * (unsigned)g->H, 256, smem, st>>>(*g, nqb);
+    return cudaGetLastError();
+}
+
+cudaError_t cu_attn_flash_wgmma_launch(const cu_attn_geom *g, int variant, cudaStream_t st) {
+    if (g->d != 64) return cudaErrorNotSupported;
+    switch (variant & 3) {
+    case 0: return fw_launch<0>(g, st);
+    case 1: return fw_launch<1>(g, st);
+    case 2: return fw_launch<2>(g, st);
+    default: return fw_launch<3>(g, st);
+    }
+}
