@@ -133,14 +133,17 @@ void sp__flash_softmax_tile(const sp_qtile *t, sp_tile_ws *ws, float *out, size_
         t->kern->pv(ws->sT, vj, t->vs, dv, n, rescale ? alpha : NULL, ws->oT);
         if (t->stats) st[SP_ST_SUPPORT] += count_nonzero(ws->sT, n, nr);
     }
-    for (int l = 0; l < nr; l++) {
-        float *o = out + (size_t)l * ostride;
-        /* ℓ = 0: no visible key, output 0; a NaN ℓ stays NaN */
-        const float inv = ell[l] == 0.0 ? 0.0f : (float)(1.0 / ell[l]);
-        if (one) {
-            for (int c = 0; c < dv; c++) o[c] = ws->orow[c] * inv;
-        } else {
-            for (int c = 0; c < dv; c++) o[c] = ws->oT[(size_t)c * SP_LN + l] * inv;
-        }
+    /* ℓ = 0: no visible key, output 0; a NaN ℓ stays NaN */
+    float inv[SP_LN];
+    for (int l = 0; l < SP_LN; l++) inv[l] = ell[l] == 0.0 ? 0.0f : (float)(1.0 / ell[l]);
+    if (one) {
+        for (int c = 0; c < dv; c++) out[c] = ws->orow[c] * inv[0];
+        return;
+    }
+    /* value dims outermost: the accumulator is read along its rows, the lanes' outputs are
+     * written one element each per row */
+    for (int c = 0; c < dv; c++) {
+        const float *oc = ws->oT + (size_t)c * SP_LN;
+        for (int l = 0; l < nr; l++) out[(size_t)l * ostride + c] = oc[l] * inv[l];
     }
 }

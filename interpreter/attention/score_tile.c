@@ -34,9 +34,12 @@ void sp__qtile_init(sp_qtile *t, const float *q, const float *qscale, size_t q0,
         for (int x = 0; x < d; x++) ws->qT[(size_t)x * SP_LN + l] = qh[x] * c;
         if (t->nr == 1)
             for (int x = 0; x < d; x++) ws->qrow[x] = qh[x] * c;
-        double sq = 0.0;
-        for (int x = 0; x < d; x++) sq += (double)ws->qT[(size_t)x * SP_LN + l] * ws->qT[(size_t)x * SP_LN + l];
-        t->qnorm[l] = (float)sqrt(sq);
+        /* |q'|, for skipping whole score tiles: only where key tile bounds exist */
+        if (t->ktile_norm) {
+            double sq = 0.0;
+            for (int x = 0; x < d; x++) sq += (double)ws->qT[(size_t)x * SP_LN + l] * ws->qT[(size_t)x * SP_LN + l];
+            t->qnorm[l] = (float)sqrt(sq);
+        }
         st[SP_ST_ROWS] += 1;
         st[SP_ST_VISIBLE] += hi - lo;
     }
