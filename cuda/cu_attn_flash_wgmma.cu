@@ -8,7 +8,8 @@
  * and V from shared memory read N-major. K and V tiles are stored as wgmma's core matrices (8
  * keys × 16 bytes, 128 contiguous bytes; chunk c of key j at ((j/8)·(D/8) + c)·128 + (j%8)·16
  * bytes), loaded with cp.async, double-buffered, and fenced to the async proxy before use.
- * VAR picks the stride fields of the descriptors (bit 0: V's, bit 1: K's swapped; tuning).
+ * Key tiles of 64 or 128 keys (BN); VAR picks the stride fields of the descriptors (bit 0:
+ * V's, bit 1: K's swapped; tuning).
  */
 #include "cu_attn_flash.cuh"
 #include "cu_attn_flash.h"
@@ -55,7 +56,10 @@ static __device__ __forceinline__ void fw_scores(const fw_smem<D, BN> &s, int st
     mma_wg_fence();
 #pragma unroll
     for (int kc = 0; kc < D / 16; kc++) /* K-major B: d chunks 2kc, 2kc+1 of every key */
-        mma_wg_64x64x16<0>(&S[0][0], qf[kc], mma_wg_desc(&s.k[st][kc * 2 * 64], lbo, sbo));
+        if constexpr (BN == 64)
+            mma_wg_64x64x16<0>(&S[0][0], qf[kc], mma_wg_desc(&s.k[st][kc * 2 * 64], lbo, sbo));
+        else
+            mma_wg_64x128x16<0>(&S[0][0], qf[kc], mma_wg_desc(&s.k[st][kc * 2 * 64], lbo, sbo));
     mma_wg_commit();
     mma_wg_wait<0>();
     mma_wg_hold<BN / 2>(&S[0][0]);
@@ -87,7 +91,7 @@ static __device__ __forceinline__ void fw_pv(const fw_smem<D, BN> &s, int st, co
 
 template <int D, int BN, int VAR>
 __global__ void __launch_bounds__(256) fw_kernel(const cu_attn_geom g, int nqb) {
-    static_assert(D == 64 && BN == 64, "the wgmma shapes are written for 64 × 64 tiles");
+    static_assert(D == 64 && (BN == 64 || BN == 128), "the wgmma shapes are for d 64");
     extern __shared__ __align__(128) unsigned char fw_raw[];
     fw_smem<D, BN> &s = *reinterpret_cast<fw_smem<D, BN> *>(fw_raw);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -130,30 +134,35 @@ __global__ void __launch_bounds__(256) fw_kernel(const cu_attn_geom g, int nqb) 
     fl_store<D, 1>(g, O, l, h, r0, wr0, nr);
 }
 
-template <int VAR> static cudaError_t fw_launch(const cu_attn_geom *g, cudaStream_t st) {
-    const size_t smem = sizeof(fw_smem<64, 64>);
+template <int BN, int VAR> static cudaError_t fw_launch(const cu_attn_geom *g, cudaStream_t st) {
+    const size_t smem = sizeof(fw_smem<64, BN>);
     static unsigned ready; /* devices (bit per index) whose attribute is set */
     int dev = 0;
     cudaError_t e = cudaGetDevice(&dev);
     if (e != cudaSuccess) return e;
     const unsigned bit = dev < 32 ? 1u << dev : 0u;
     if (!bit || !(__atomic_load_n(&ready, __ATOMIC_RELAXED) & bit)) {
-        e = cudaFuncSetAttribute(fw_kernel<64, 64, VAR>,
+        e = cudaFuncSetAttribute(fw_kernel<64, BN, VAR>,
                                  cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (e != cudaSuccess) return e;
         __atomic_fetch_or(&ready, bit, __ATOMIC_RELAXED);
     }
     const int nqb = (g->nq + 127) / 128;
-    fw_kernel<64, 64, VAR><<<(unsigned)nqb * (unsigned)g->H, 256, smem, st>>>(*g, nqb);
+    fw_kernel<64, BN, VAR><<<(unsigned)nqb * (unsigned)g->H, 256, smem, st>>>(*g, nqb);
     return cudaGetLastError();
 }
 
+/* variant: bits 0–1 VAR, bit 2 key tiles of 128 (else 64). */
 cudaError_t cu_attn_flash_wgmma_launch(const cu_attn_geom *g, int variant, cudaStream_t st) {
     if (g->d != 64) return cudaErrorNotSupported;
-    switch (variant & 3) {
-    case 0: return fw_launch<0>(g, st);
-    case 1: return fw_launch<1>(g, st);
-    case 2: return fw_launch<2>(g, st);
-    default: return fw_launch<3>(g, st);
+    switch (variant & 7) {
+    case 0: return fw_launch<64, 0>(g, st);
+    case 1: return fw_launch<64, 1>(g, st);
+    case 2: return fw_launch<64, 2>(g, st);
+    case 3: return fw_launch<64, 3>(g, st);
+    case 4: return fw_launch<128, 0>(g, st);
+    case 5: return fw_launch<128, 1>(g, st);
+    case 6: return fw_launch<128, 2>(g, st);
+    default: return fw_launch<128, 3>(g, st);
     }
 }

@@ -5,7 +5,8 @@
  * 64 and 128, query scales, a causal continuation (q0 > 0), non-causal calls, a NaN query row.
  * Each case runs every kernel of the fast path (SPARSA_CUDA_FLASH=a|b|c|w) and checks that the
  * call went there (cu_attn_flash_launches), and runs once more with the fast path off
- * (SPARSA_CUDA_FLASH=0), the generic bf16 kernel. Calls the fast path must leave alone (statistics, decode, ALiBi) are checked too.
+ * (SPARSA_CUDA_FLASH=0), the generic bf16 kernel. Calls the fast path must leave alone
+ * (statistics, decode, ALiBi) are checked too.
  *
  * Built with the CUDA headers (make test-cuda): the tests run on a GPU and skip, saying why,
  * on a machine without one. Built without them (plain make test), one test skips saying so.
