@@ -47,12 +47,12 @@ static __device__ __forceinline__ void fl_mask(float (*S)[BN / 8][4], const cu_a
 }
 
 /* Online softmax on the tile (docs/ATTENTION_MATH.md, "Online softmax"), in base 2: the scores
- * become weights in place, m and l (this thread's share of the row sum) move on, and O is
- * rescaled when a row's maximum moved. */
-template <int D, int MT, int BN>
-static __device__ __forceinline__ void fl_softmax(float (*S)[BN / 8][4], float (*O)[D / 8][4],
-                                                  float (*m)[2], float (*l)[2]) {
-    float al[MT][2];
+ * become weights in place, m and l (this thread's share of the row sum) move on, al receives
+ * each row's rescale factor of the output. Returns whether a row of the warp moved its
+ * maximum (else every factor is 1). */
+template <int MT, int BN>
+static __device__ __forceinline__ bool fl_weights(float (*S)[BN / 8][4], float (*m)[2],
+                                                  float (*l)[2], float (*al)[2]) {
     bool moved = false;
 #pragma unroll
     for (int mt = 0; mt < MT; mt++)
@@ -80,13 +80,25 @@ static __device__ __forceinline__ void fl_softmax(float (*S)[BN / 8][4], float (
                 }
             l[mt][hr] = l[mt][hr] * al[mt][hr] + sum;
         }
-    if (!__any_sync(0xffffffffu, moved)) return;
+    return __any_sync(0xffffffffu, moved);
+}
+
+template <int D, int MT>
+static __device__ __forceinline__ void fl_rescale(float (*O)[D / 8][4], const float (*al)[2]) {
 #pragma unroll
     for (int mt = 0; mt < MT; mt++)
 #pragma unroll
         for (int dc = 0; dc < D / 8; dc++)
 #pragma unroll
             for (int e = 0; e < 4; e++) O[mt][dc][e] *= al[mt][e >> 1];
+}
+
+/* The online softmax step of a tile whose P·V follows at once: weights, then O rescaled. */
+template <int D, int MT, int BN>
+static __device__ __forceinline__ void fl_softmax(float (*S)[BN / 8][4], float (*O)[D / 8][4],
+                                                  float (*m)[2], float (*l)[2]) {
+    float al[MT][2];
+    if (fl_weights<MT, BN>(S, m, l, al)) fl_rescale<D, MT>(O, al);
 }
 
 /* The warp's rows' outputs O / l (0 for a row that sees no key; NaN stays NaN). */

@@ -194,6 +194,8 @@ static cudaError_t fl_pick(const cu_attn_geom *g, cudaStream_t st) {
     case 'c': return fl_launch<64, 2, 8, 64>(g, st);
     case 'w': case 'x': case 'y': case 'z': return cu_attn_flash_wgmma_launch(g, c - 'w', st);
     case 'p': case 'q': case 'r': case 's': return cu_attn_flash_wgmma_launch(g, 4 + c - 'p', st);
+    case 'k': case 'l': case 'm': case 'n': return cu_attn_flash_wgmma_launch(g, 8 + c - 'k', st);
+    case 'g': case 'h': case 'i': case 'j': return cu_attn_flash_wgmma_launch(g, 12 + c - 'g', st);
     default: return fl_launch<64, 2, 4, 64>(g, st);
     }
 }

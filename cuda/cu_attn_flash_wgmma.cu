@@ -10,21 +10,26 @@
  * bytes), loaded with cp.async, double-buffered, and fenced to the async proxy before use.
  * Key tiles of 64 or 128 keys (BN); VAR picks the stride fields of the descriptors (bit 0:
  * V's, bit 1: K's swapped; tuning).
+ *
+ * Two loops: fw_kernel waits for each product before the next step; fo_kernel overlaps the
+ * softmax of tile t with the P·V product of tile t−1 (issued together with tile t's QKᵀ, the
+ * output rescaled once both are done), FlashAttention-3's intra-warpgroup pipelining, with
+ * three stages of K and V since tile t−1's V is still being read while tile t+1 loads.
  */
 #include "cu_attn_flash.cuh"
 #include "cu_attn_flash.h"
 
-template <int D, int BN> struct fw_smem {
-    __nv_bfloat16 k[2][BN * D]; /* core-matrix layout, see above */
-    __nv_bfloat16 v[2][BN * D];
+template <int D, int BN, int NS> struct fw_smem {
+    __nv_bfloat16 k[NS][BN * D]; /* core-matrix layout, see above */
+    __nv_bfloat16 v[NS][BN * D];
     __nv_bfloat16 q[128][D + 8];
 };
 
 /* K and V of keys j0 … j0+BN−1 into stage st in the core-matrix layout (consecutive threads
  * write consecutive 16 bytes; a warp still reads whole 32-byte sectors); keys past nk are 0. */
-template <int D, int BN>
-static __device__ __forceinline__ void fw_load_kv(fw_smem<D, BN> &s, int st, const cu_attn_geom &g,
-                                                  int kvh, int j0) {
+template <int D, int BN, int NS>
+static __device__ __forceinline__ void fw_load_kv(fw_smem<D, BN, NS> &s, int st,
+                                                  const cu_attn_geom &g, int kvh, int j0) {
     constexpr int CH = D / 8, NT = 256;
     static_assert(BN * CH % NT == 0, "tile chunks must divide among the threads");
     const __nv_bfloat16 *K = (const __nv_bfloat16 *)g.k, *V = (const __nv_bfloat16 *)g.v;
@@ -44,33 +49,23 @@ template <int D> struct fw_strides {
     static constexpr uint32_t keys = (D / 8) * 128, chunks = 128;
 };
 
+/* Issues S (zeroed by the caller before its fence) += Q′Kᵀ over the tile in kst. */
 template <int D, int BN, int VAR>
-static __device__ __forceinline__ void fw_scores(const fw_smem<D, BN> &s, int st,
-                                                 const uint32_t (*qf)[4], float (*S)[4]) {
+static __device__ __forceinline__ void fw_issue_s(const __nv_bfloat16 *kst,
+                                                  const uint32_t (*qf)[4], float (*S)[4]) {
     constexpr uint32_t lbo = VAR & 2 ? fw_strides<D>::keys : fw_strides<D>::chunks;
     constexpr uint32_t sbo = VAR & 2 ? fw_strides<D>::chunks : fw_strides<D>::keys;
 #pragma unroll
-    for (int nc = 0; nc < BN / 8; nc++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) S[nc][e] = 0.0f;
-    mma_wg_fence();
-#pragma unroll
     for (int kc = 0; kc < D / 16; kc++) /* K-major B: d chunks 2kc, 2kc+1 of every key */
         if constexpr (BN == 64)
-            mma_wg_64x64x16<0>(&S[0][0], qf[kc], mma_wg_desc(&s.k[st][kc * 2 * 64], lbo, sbo));
+            mma_wg_64x64x16<0>(&S[0][0], qf[kc], mma_wg_desc(kst + kc * 2 * 64, lbo, sbo));
         else
-            mma_wg_64x128x16<0>(&S[0][0], qf[kc], mma_wg_desc(&s.k[st][kc * 2 * 64], lbo, sbo));
-    mma_wg_commit();
-    mma_wg_wait<0>();
-    mma_wg_hold<BN / 2>(&S[0][0]);
+            mma_wg_64x128x16<0>(&S[0][0], qf[kc], mma_wg_desc(kst + kc * 2 * 64, lbo, sbo));
 }
 
-template <int D, int BN, int VAR>
-static __device__ __forceinline__ void fw_pv(const fw_smem<D, BN> &s, int st, const float (*S)[4],
-                                             float (*O)[4]) {
-    constexpr uint32_t lbo = VAR & 1 ? fw_strides<D>::chunks : fw_strides<D>::keys;
-    constexpr uint32_t sbo = VAR & 1 ? fw_strides<D>::keys : fw_strides<D>::chunks;
-    uint32_t a[BN / 16][4];
+/* The weights of the tile, rounded to bf16, as P·V's A operands (16 keys each). */
+template <int BN>
+static __device__ __forceinline__ void fw_pack(const float (*S)[4], uint32_t (*a)[4]) {
 #pragma unroll
     for (int kk = 0; kk < BN / 16; kk++) {
         a[kk][0] = mma_pack_bf16(S[2 * kk][0], S[2 * kk][1]);
@@ -78,91 +73,185 @@ static __device__ __forceinline__ void fw_pv(const fw_smem<D, BN> &s, int st, co
         a[kk][2] = mma_pack_bf16(S[2 * kk + 1][0], S[2 * kk + 1][1]);
         a[kk][3] = mma_pack_bf16(S[2 * kk + 1][2], S[2 * kk + 1][3]);
     }
-    mma_wg_hold<D / 2>(&O[0][0]);
-    mma_wg_fence();
+}
+
+/* Issues O += P·V over the tile in vst. */
+template <int D, int BN, int VAR>
+static __device__ __forceinline__ void fw_issue_pv(const __nv_bfloat16 *vst,
+                                                   const uint32_t (*a)[4], float (*O)[4]) {
+    constexpr uint32_t lbo = VAR & 1 ? fw_strides<D>::chunks : fw_strides<D>::keys;
+    constexpr uint32_t sbo = VAR & 1 ? fw_strides<D>::keys : fw_strides<D>::chunks;
 #pragma unroll
     for (int kk = 0; kk < BN / 16; kk++) /* N-major B: key groups 2kk, 2kk+1, every d chunk */
-        mma_wg_64x64x16<1>(&O[0][0], a[kk],
-                           mma_wg_desc(&s.v[st][kk * 2 * (D / 8) * 64], lbo, sbo));
-    mma_wg_commit();
-    mma_wg_wait<0>();
-    mma_wg_hold<D / 2>(&O[0][0]);
+        mma_wg_64x64x16<1>(&O[0][0], a[kk], mma_wg_desc(vst + kk * 2 * (D / 8) * 64, lbo, sbo));
+}
+
+template <int BN> static __device__ __forceinline__ void fw_zero(float (*S)[4]) {
+#pragma unroll
+    for (int nc = 0; nc < BN / 8; nc++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) S[nc][e] = 0.0f;
+}
+
+/* What both loops set up: the block's rows, q′ in shared memory and as A fragments, O = 0. */
+struct fw_block {
+    int h, kvh, r0, nr, wr0, wp0, glast, n_t;
+};
+
+template <int D, int BN, int NS>
+static __device__ __forceinline__ fw_block fw_setup(fw_smem<D, BN, NS> &s, const cu_attn_geom &g,
+                                                    int nqb, uint32_t (*qf)[4], float (*O)[4]) {
+    fw_block b;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    b.h = (int)(blockIdx.x % (unsigned)g.H), b.kvh = b.h / g.group;
+    b.r0 = (nqb - 1 - (int)(blockIdx.x / (unsigned)g.H)) * 128, b.nr = min(128, g.nq - b.r0);
+    const int p0 = g.q0 + b.r0;
+    const int khi = g.causal ? min(g.nk, p0 + b.nr) : g.nk;
+    b.n_t = (khi + BN - 1) / BN;
+    b.wr0 = warp * 16, b.wp0 = p0 + b.wr0;
+    b.glast = p0 + (warp >> 2) * 64 + 63; /* the warpgroup's last row */
+    if (b.n_t > 0) fw_load_kv(s, 0, g, b.kvh, 0);
+    mma_cp_commit();
+    fl_load_q<D, 128, 256>(s.q, g, b.h, b.r0, b.nr);
+    __syncthreads();
+#pragma unroll
+    for (int kc = 0; kc < D / 16; kc++)
+        mma_ldsm_x4(&s.q[b.wr0 + (lane & 15)][kc * 16 + (lane >> 4) * 8], qf[kc]);
+    fw_zero<D>(O);
+    return b;
 }
 
 template <int D, int BN, int VAR>
 __global__ void __launch_bounds__(256) fw_kernel(const cu_attn_geom g, int nqb) {
     static_assert(D == 64 && (BN == 64 || BN == 128), "the wgmma shapes are for d 64");
     extern __shared__ __align__(128) unsigned char fw_raw[];
-    fw_smem<D, BN> &s = *reinterpret_cast<fw_smem<D, BN> *>(fw_raw);
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int h = (int)(blockIdx.x % (unsigned)g.H), kvh = h / g.group;
-    const int r0 = (nqb - 1 - (int)(blockIdx.x / (unsigned)g.H)) * 128, nr = min(128, g.nq - r0);
-    const int p0 = g.q0 + r0;
-    const int khi = g.causal ? min(g.nk, p0 + nr) : g.nk;
-    const int n_t = (khi + BN - 1) / BN;
-    if (n_t > 0) fw_load_kv(s, 0, g, kvh, 0);
-    mma_cp_commit();
-    fl_load_q<D, 128, 256>(s.q, g, h, r0, nr);
-    __syncthreads();
-    const int wr0 = warp * 16, wp0 = p0 + wr0;
-    const int glast = p0 + (warp >> 2) * 64 + 63; /* the warpgroup's last row */
+    fw_smem<D, BN, 2> &s = *reinterpret_cast<fw_smem<D, BN, 2> *>(fw_raw);
     uint32_t qf[D / 16][4];
     float O[1][D / 8][4], m[1][2] = {{-INFINITY, -INFINITY}}, l[1][2] = {{0.0f, 0.0f}};
-#pragma unroll
-    for (int kc = 0; kc < D / 16; kc++)
-        mma_ldsm_x4(&s.q[wr0 + (lane & 15)][kc * 16 + (lane >> 4) * 8], qf[kc]);
-#pragma unroll
-    for (int dc = 0; dc < D / 8; dc++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) O[0][dc][e] = 0.0f;
-    for (int t = 0; t < n_t; t++) {
+    const fw_block b = fw_setup(s, g, nqb, qf, O[0]);
+    for (int t = 0; t < b.n_t; t++) {
         const int st = t & 1, j0 = t * BN;
-        if (t + 1 < n_t) fw_load_kv(s, st ^ 1, g, kvh, j0 + BN);
+        if (t + 1 < b.n_t) fw_load_kv(s, st ^ 1, g, b.kvh, j0 + BN);
         mma_cp_commit();
         mma_cp_wait<1>();
         mma_fence_proxy_async();
         __syncthreads();
-        if (!g.causal || j0 <= glast) { /* uniform over the warpgroup, as wgmma needs */
+        if (!g.causal || j0 <= b.glast) { /* uniform over the warpgroup, as wgmma needs */
             float S[1][BN / 8][4];
-            fw_scores<D, BN, VAR>(s, st, qf, S[0]);
-            if (j0 + BN > g.nk || (g.causal && j0 + BN - 1 > wp0)) fl_mask<1, BN>(S, g, wp0, j0);
+            uint32_t a[BN / 16][4];
+            fw_zero<BN>(S[0]);
+            mma_wg_fence();
+            fw_issue_s<D, BN, VAR>(s.k[st], qf, S[0]);
+            mma_wg_commit();
+            mma_wg_wait<0>();
+            mma_wg_hold<BN / 2>(&S[0][0][0]);
+            if (j0 + BN > g.nk || (g.causal && j0 + BN - 1 > b.wp0))
+                fl_mask<1, BN>(S, g, b.wp0, j0);
             fl_softmax<D, 1, BN>(S, O, m, l);
-            fw_pv<D, BN, VAR>(s, st, S[0], O[0]);
+            fw_pack<BN>(S[0], a);
+            mma_wg_hold<D / 2>(&O[0][0][0]);
+            mma_wg_fence();
+            fw_issue_pv<D, BN, VAR>(s.v[st], a, O[0]);
+            mma_wg_commit();
+            mma_wg_wait<0>();
+            mma_wg_hold<D / 2>(&O[0][0][0]);
         }
         __syncthreads();
     }
-    fl_store<D, 1>(g, O, l, h, r0, wr0, nr);
+    fl_store<D, 1>(g, O, l, b.h, b.r0, b.wr0, b.nr);
 }
 
-template <int BN, int VAR> static cudaError_t fw_launch(const cu_attn_geom *g, cudaStream_t st) {
-    const size_t smem = sizeof(fw_smem<64, BN>);
+/* The overlapped loop (see the top of the file). Tile t loads at the top of iteration t − 1,
+ * into stage t % 3, after the barrier that ends every read of tile t − 3. */
+template <int D, int BN, int VAR>
+__global__ void __launch_bounds__(256) fo_kernel(const cu_attn_geom g, int nqb) {
+    static_assert(D == 64 && (BN == 64 || BN == 128), "the wgmma shapes are for d 64");
+    extern __shared__ __align__(128) unsigned char fw_raw[];
+    fw_smem<D, BN, 3> &s = *reinterpret_cast<fw_smem<D, BN, 3> *>(fw_raw);
+    uint32_t qf[D / 16][4], a[BN / 16][4];
+    float O[1][D / 8][4], m[1][2] = {{-INFINITY, -INFINITY}}, l[1][2] = {{0.0f, 0.0f}};
+    const fw_block b = fw_setup(s, g, nqb, qf, O[0]);
+    int pend = -1; /* the stage whose P·V is still to be issued (its weights in a), or −1 */
+    for (int t = 0; t < b.n_t; t++) {
+        const int st = t % 3, j0 = t * BN;
+        mma_cp_wait<0>();
+        mma_fence_proxy_async();
+        __syncthreads();
+        if (t + 1 < b.n_t) fw_load_kv(s, (t + 1) % 3, g, b.kvh, j0 + BN);
+        mma_cp_commit();
+        const bool act = !g.causal || j0 <= b.glast; /* uniform over the warpgroup */
+        if (!act && pend < 0) continue;
+        float S[1][BN / 8][4], al[1][2];
+        if (act) fw_zero<BN>(S[0]);
+        mma_wg_hold<D / 2>(&O[0][0][0]);
+        mma_wg_fence();
+        if (act) fw_issue_s<D, BN, VAR>(s.k[st], qf, S[0]), mma_wg_commit();
+        if (pend >= 0) fw_issue_pv<D, BN, VAR>(s.v[pend], a, O[0]), mma_wg_commit();
+        bool moved = false;
+        if (act) {
+            if (pend >= 0) mma_wg_wait<1>();
+            else mma_wg_wait<0>();
+            mma_wg_hold<BN / 2>(&S[0][0][0]);
+            if (j0 + BN > g.nk || (g.causal && j0 + BN - 1 > b.wp0))
+                fl_mask<1, BN>(S, g, b.wp0, j0);
+            moved = fl_weights<1, BN>(S, m, l, al);
+        }
+        if (pend >= 0) mma_wg_wait<0>();
+        mma_wg_hold<D / 2>(&O[0][0][0]);
+        if (moved) fl_rescale<D, 1>(O, al);
+        if (act) fw_pack<BN>(S[0], a);
+        pend = act ? st : -1;
+    }
+    if (pend >= 0) {
+        mma_wg_hold<D / 2>(&O[0][0][0]);
+        mma_wg_fence();
+        fw_issue_pv<D, BN, VAR>(s.v[pend], a, O[0]);
+        mma_wg_commit();
+        mma_wg_wait<0>();
+        mma_wg_hold<D / 2>(&O[0][0][0]);
+    }
+    fl_store<D, 1>(g, O, l, b.h, b.r0, b.wr0, b.nr);
+}
+
+template <int BN, int VAR, bool OVERLAP>
+static cudaError_t fw_launch(const cu_attn_geom *g, cudaStream_t st) {
+    const size_t smem = sizeof(fw_smem<64, BN, OVERLAP ? 3 : 2>);
+    void (*kernel)(const cu_attn_geom, int) =
+        OVERLAP ? fo_kernel<64, BN, VAR> : fw_kernel<64, BN, VAR>;
     static unsigned ready; /* devices (bit per index) whose attribute is set */
     int dev = 0;
     cudaError_t e = cudaGetDevice(&dev);
     if (e != cudaSuccess) return e;
     const unsigned bit = dev < 32 ? 1u << dev : 0u;
     if (!bit || !(__atomic_load_n(&ready, __ATOMIC_RELAXED) & bit)) {
-        e = cudaFuncSetAttribute(fw_kernel<64, BN, VAR>,
-                                 cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (e != cudaSuccess) return e;
         __atomic_fetch_or(&ready, bit, __ATOMIC_RELAXED);
     }
     const int nqb = (g->nq + 127) / 128;
-    fw_kernel<64, BN, VAR><<<(unsigned)nqb * (unsigned)g->H, 256, smem, st>>>(*g, nqb);
+    kernel<<<(unsigned)nqb * (unsigned)g->H, 256, smem, st>>>(*g, nqb);
     return cudaGetLastError();
 }
 
-/* variant: bits 0–1 VAR, bit 2 key tiles of 128 (else 64). */
+/* variant: bits 0–1 VAR, bit 2 key tiles of 128 (else 64), bit 3 the overlapped loop. */
 cudaError_t cu_attn_flash_wgmma_launch(const cu_attn_geom *g, int variant, cudaStream_t st) {
     if (g->d != 64) return cudaErrorNotSupported;
-    switch (variant & 7) {
-    case 0: return fw_launch<64, 0>(g, st);
-    case 1: return fw_launch<64, 1>(g, st);
-    case 2: return fw_launch<64, 2>(g, st);
-    case 3: return fw_launch<64, 3>(g, st);
-    case 4: return fw_launch<128, 0>(g, st);
-    case 5: return fw_launch<128, 1>(g, st);
-    case 6: return fw_launch<128, 2>(g, st);
-    default: return fw_launch<128, 3>(g, st);
+    switch (variant & 15) {
+    case 0: return fw_launch<64, 0, false>(g, st);
+    case 1: return fw_launch<64, 1, false>(g, st);
+    case 2: return fw_launch<64, 2, false>(g, st);
+    case 3: return fw_launch<64, 3, false>(g, st);
+    case 4: return fw_launch<128, 0, false>(g, st);
+    case 5: return fw_launch<128, 1, false>(g, st);
+    case 6: return fw_launch<128, 2, false>(g, st);
+    case 7: return fw_launch<128, 3, false>(g, st);
+    case 8: return fw_launch<64, 0, true>(g, st);
+    case 9: return fw_launch<64, 1, true>(g, st);
+    case 10: return fw_launch<64, 2, true>(g, st);
+    case 11: return fw_launch<64, 3, true>(g, st);
+    case 12: return fw_launch<128, 0, true>(g, st);
+    case 13: return fw_launch<128, 1, true>(g, st);
+    case 14: return fw_launch<128, 2, true>(g, st);
+    default: return fw_launch<128, 3, true>(g, st);
     }
 }
