@@ -25,13 +25,12 @@
 
 template <int D, int MW> struct ent_smem {
     __nv_bfloat16 q[64 * MW][D + 8];
-    __nv_bfloat16 ql[64 * MW][D + 8]; /* q' − q (the rounding residual), split scores only */
     __nv_bfloat16 k[2][EBK][D + 8];
     float top[64 * MW][4 * SKETCH + 1];
     float thr[64 * MW];
     int cnt[64 * MW];
     float wthr[4], wmin[4], mmin;
-    int qn_bits;
+    int qn_bits, kn_bits;
 };
 
 /* What a thread knows of one of its rows (g or g+8 of one of its warp's m-tiles). */
@@ -60,10 +59,10 @@ __device__ void ent_load_k(ent_smem<D, MW> &s, int st, const cu_attn_geom &g, in
 }
 
 /* S (MW m-tiles × 64 keys) = Q'Kᵀ, K's fragments by ldmatrix and each used for every m-tile;
- * then soft cap, ALiBi and the visibility mask. SPLIT: q' as the sum of two bf16 parts. */
-template <int D, int MW, bool SPLIT>
+ * then soft cap, ALiBi and the visibility mask. */
+template <int D, int MW>
 __device__ void ent_scores(const ent_smem<D, MW> &s, int st, const uint32_t (*qf)[D / 16][4],
-                           const uint32_t (*ql)[D / 16][4], float (*S)[8][4],
+                           float (*S)[8][4],
                            const cu_attn_geom &g, const erow (*rw)[2], int j0, int pos0,
                            float slope) {
     const int lane = threadIdx.x & 31, t4 = lane & 3;
@@ -83,10 +82,6 @@ __device__ void ent_scores(const ent_smem<D, MW> &s, int st, const uint32_t (*qf
             for (int mw = 0; mw < MW; mw++) {
                 mma_bf16_16816(S[mw][nc], qf[mw][kc], b[0], b[1]);
                 mma_bf16_16816(S[mw][nc], qf[mw][kc + 1], b[2], b[3]);
-                if (SPLIT) {
-                    mma_bf16_16816(S[mw][nc], ql[mw][kc], b[0], b[1]);
-                    mma_bf16_16816(S[mw][nc], ql[mw][kc + 1], b[2], b[3]);
-                }
             }
         }
 #pragma unroll
@@ -158,17 +153,17 @@ template <int D, int MW>
 __device__ void step_pick(ent_smem<D, MW> &s, const float (*S)[8][4], const erow (*rw)[2],
                           const cu_attn_geom &g, const cu_ent_ws &w, int h, int r0, int j0) {
     const int t4 = threadIdx.x & 3;
-    int c[MW][2], any = 0;
+    bool hit[MW][2], any = false; /* most tiles hold no listed key: one compare per row */
 #pragma unroll
     for (int mw = 0; mw < MW; mw++)
 #pragma unroll
         for (int hr = 0; hr < 2; hr++) {
-            c[mw][hr] = 0;
+            float mx = -INFINITY;
 #pragma unroll
             for (int nc = 0; nc < 8; nc++)
-                c[mw][hr] += (S[mw][nc][2 * hr] > rw[mw][hr].thr) +
-                             (S[mw][nc][2 * hr + 1] > rw[mw][hr].thr);
-            any |= c[mw][hr];
+                mx = fmaxf(mx, fmaxf(S[mw][nc][2 * hr], S[mw][nc][2 * hr + 1]));
+            hit[mw][hr] = mx > rw[mw][hr].thr;
+            any |= hit[mw][hr];
         }
     if (!__any_sync(0xffffffffu, any)) return;
 #pragma unroll
@@ -176,15 +171,20 @@ __device__ void step_pick(ent_smem<D, MW> &s, const float (*S)[8][4], const erow
 #pragma unroll
         for (int hr = 0; hr < 2; hr++) {
             const erow &q = rw[mw][hr];
-            int incl = c[mw][hr], v = __shfl_up_sync(0xffffffffu, incl, 1, 4);
+            int c = 0;
+            if (hit[mw][hr])
+#pragma unroll
+                for (int nc = 0; nc < 8; nc++)
+                    c += (S[mw][nc][2 * hr] > q.thr) + (S[mw][nc][2 * hr + 1] > q.thr);
+            int incl = c, v = __shfl_up_sync(0xffffffffu, incl, 1, 4);
             if (t4 >= 1) incl += v;
             v = __shfl_up_sync(0xffffffffu, incl, 2, 4);
             if (t4 >= 2) incl += v;
             const int total = __shfl_sync(0xffffffffu, incl, 3, 4);
-            if (total == 0) continue;
-            int base = 0;
-            if (t4 == 0) base = atomicAdd(&s.cnt[q.r], total);
-            int slot = __shfl_sync(0xffffffffu, base, 0, 4) + incl - c[mw][hr];
+            int base = 0; /* every lane takes part in the shuffles */
+            if (t4 == 0 && total > 0) base = atomicAdd(&s.cnt[q.r], total);
+            int slot = __shfl_sync(0xffffffffu, base, 0, 4) + incl - c;
+            if (!c) continue;
             const size_t at = ((size_t)h * g.nq + r0 + q.r) * w.cap;
 #pragma unroll
             for (int nc = 0; nc < 8; nc++)
@@ -201,9 +201,11 @@ __device__ void step_pick(ent_smem<D, MW> &s, const float (*S)[8][4], const erow
 }
 
 /* A row's listing threshold in the score frame from its sketched scores v[0 … 4·SKETCH) (−inf
- * where none) and maximum m: the lower end of a bisection for their τ on x = (α−1)(s − m), less
- * a margin for rounding (docs/ATTENTION_MATH.md, "The CUDA kernels"). */
-__device__ float list_threshold(const float *v, float m, float alpha) {
+ * where none), their maximum m and the bound dq of the error of its bf16 scores: the lower end
+ * of a bisection for their τ on x = (α−1)(s − m), less 2·dq (the sketch's scores and a listed
+ * key's may each be off by dq) and a margin for rounding (docs/ATTENTION_MATH.md, "The CUDA
+ * kernels"). */
+__device__ float list_threshold(const float *v, float m, float dq, float alpha) {
     const float am1 = alpha - 1.0f, e = 1.0f / am1;
     float x[4 * SKETCH];
 #pragma unroll
@@ -220,14 +222,16 @@ __device__ float list_threshold(const float *v, float m, float alpha) {
         if (f >= 0.0f) lo = t;
         else hi = t;
     }
-    return m + (lo - 1e-4f) / am1 - 1e-6f * fabsf(m);
+    return m + (lo - 1e-4f) / am1 - 1e-6f * fabsf(m) - 2.0f * dq;
 }
 
-/* End of pass 1: each row's maximum (NaN for a row with a NaN or +inf score, −inf for a row
- * without keys) and listing threshold (+inf for a row without keys). */
+/* End of pass 1: each row's maximum of its bf16 scores (NaN for a row with a NaN or +inf
+ * score, −inf for a row without keys) and listing threshold (+inf for a row without keys).
+ * A bf16 score differs from the fp32 one by at most 2^−8·|q'|·max|k| (q' rounded to bf16; K
+ * is the same bf16 cache), the largest |k| taken over the block's tiles [tf, tf + n_t). */
 template <int D, int MW>
 __device__ void max_finish(ent_smem<D, MW> &s, const erow (*rw)[2], const cu_attn_geom &g,
-                           const cu_ent_ws &w, int h, int r0, int nr) {
+                           const cu_ent_ws &w, int h, int r0, int nr, int tf, int n_t) {
     const int t4 = threadIdx.x & 3;
 #pragma unroll
     for (int mw = 0; mw < MW; mw++)
@@ -240,25 +244,31 @@ __device__ void max_finish(ent_smem<D, MW> &s, const erow (*rw)[2], const cu_att
             bad |= __shfl_xor_sync(0xffffffffu, bad, 2);
             if (t4 == 0) s.cnt[q.r] = bad;
         }
+    float kn = 0.0f; /* NaN norms (NaN keys) are left out: their rows are NaN anyway */
+    for (int t = tf + (int)threadIdx.x; t < tf + n_t; t += blockDim.x)
+        kn = fmaxf(kn, w.knorm[(size_t)(h / g.group) * w.nkt + t]);
+    atomicMax(&s.kn_bits, __float_as_int(kn));
     __syncthreads();
+    const float kmax = __int_as_float(s.kn_bits);
     for (int r = threadIdx.x; r < nr; r += blockDim.x) {
         const size_t item = (size_t)h * g.nq + r0 + r;
         float m = -INFINITY;
         for (int k = 0; k < 4 * SKETCH; k++) m = fmaxf(m, s.top[r][k]);
         int lo, hi;
         cu_attn_visible(g, g.q0 + r0 + r, &lo, &hi);
+        const float dq = 0.00390625f * 1.01f * s.thr[r] * kmax + 1e-6f * (1.0f + s.thr[r] * kmax);
         if (s.cnt[r]) w.m[item] = NAN, w.tau[item] = NAN;
         else if (hi <= lo || m == -INFINITY) w.m[item] = -INFINITY, w.tau[item] = INFINITY;
-        else w.m[item] = m, w.tau[item] = list_threshold(s.top[r], m, g.alpha);
+        else w.m[item] = m, w.tau[item] = list_threshold(s.top[r], m, dq, g.alpha);
     }
 }
 
-/* The block's setup: q' into shared memory as bf16 (and its residual when SPLIT), the rows'
- * ranges, the listing thresholds (pass 2: each warp's lowest in s.wthr) and, for the tile
- * bounds of pass 1, the largest |q'| of the block. */
-template <int D, int MODE, int MW, bool SPLIT>
+/* The block's setup: q' into shared memory as bf16, the rows' ranges, the listing thresholds
+ * (pass 2: each warp's lowest in s.wthr); pass 1: each row's |q'| (fp32) in s.thr and, for the
+ * tile bounds, the largest |q'| of the block. */
+template <int D, int MODE, int MW>
 __device__ void ent_setup(ent_smem<D, MW> &s, const cu_attn_geom &g, const cu_ent_ws &w,
-                          erow (*rw)[2], int h, int r0, int nr, bool bound) {
+                          erow (*rw)[2], int h, int r0, int nr) {
     constexpr int BQ = 64 * MW;
     const int tid = threadIdx.x, lane = tid & 31;
     for (int idx = tid; idx < BQ * D; idx += blockDim.x) {
@@ -267,10 +277,9 @@ __device__ void ent_setup(ent_smem<D, MW> &s, const cu_attn_geom &g, const cu_en
                                      cu_attn_qfactor(g, r0 + r, h)
                                : 0.0f;
         s.q[r][x] = __float2bfloat16_rn(v);
-        if (SPLIT) s.ql[r][x] = __float2bfloat16_rn(v - __bfloat162float(s.q[r][x]));
     }
     for (int r = tid; r < BQ; r += blockDim.x) s.cnt[r] = 0;
-    if (tid == 0) s.qn_bits = 0, s.mmin = -INFINITY;
+    if (tid == 0) s.qn_bits = 0, s.kn_bits = 0, s.mmin = -INFINITY;
     float wthr = INFINITY;
 #pragma unroll
     for (int mw = 0; mw < MW; mw++)
@@ -289,17 +298,20 @@ __device__ void ent_setup(ent_smem<D, MW> &s, const cu_attn_geom &g, const cu_en
     for (int o = 16; o > 0; o >>= 1) wthr = fminf(wthr, __shfl_xor_sync(0xffffffffu, wthr, o));
     if (lane == 0) s.wthr[tid >> 5] = wthr;
     __syncthreads();
-    if (!bound) return;
-    for (int r = tid; r < BQ; r += blockDim.x) { /* |q'| of the scores' own q' */
-        float q2 = 0.0f;
-        for (int x = 0; x < D; x++) {
-            const float v =
-                __bfloat162float(s.q[r][x]) + (SPLIT ? __bfloat162float(s.ql[r][x]) : 0.0f);
-            q2 += v * v;
+    if constexpr (MODE == CU_LIST_MAX) {
+        for (int r = tid; r < BQ; r += blockDim.x) { /* |q'| in fp32 and of the bf16 q' */
+            float q2 = 0.0f, b2 = 0.0f;
+            for (int x = 0; x < D && r < nr; x++) {
+                const float v =
+                    g.q[((size_t)(r0 + r) * g.H + h) * D + x] * cu_attn_qfactor(g, r0 + r, h);
+                const float b = __bfloat162float(s.q[r][x]);
+                q2 += v * v, b2 += b * b;
+            }
+            s.thr[r] = sqrtf(q2);
+            atomicMax(&s.qn_bits, __float_as_int(sqrtf(b2) * (1.0f + 1e-3f)));
         }
-        atomicMax(&s.qn_bits, __float_as_int(sqrtf(q2) * (1.0f + 1e-3f)));
+        __syncthreads();
     }
-    __syncthreads();
 }
 
 /* The warp's q' fragments (A operands) from shared memory. */
@@ -318,7 +330,7 @@ __device__ void ent_qfrag(const __nv_bfloat16 (*q)[D + 8], uint32_t (*f)[D / 16]
         }
 }
 
-template <int D, int MODE, int MW, bool SPLIT>
+template <int D, int MODE, int MW>
 __global__ void __launch_bounds__(128) ent_pass(const cu_attn_geom g, const cu_ent_ws w) {
     constexpr int BQ = 64 * MW;
     extern __shared__ __align__(16) unsigned char smraw[];
@@ -328,12 +340,12 @@ __global__ void __launch_bounds__(128) ent_pass(const cu_attn_geom g, const cu_e
     const int qb = gridDim.x - 1 - blockIdx.x, r0 = qb * BQ, nr = min(BQ, g.nq - r0);
     const int stripe = qb * 4 + warp; /* the warp's rows in the tile-maximum table */
     const float slope = g.slopes ? g.slopes[h] : 0.0f;
-    const bool bound = MODE == CU_LIST_MAX && w.knorm;
+    /* tile bounds pay in prefill; in decode they would cost as much as the scores they save */
+    const bool bound = MODE == CU_LIST_MAX && g.nq >= 64;
     erow rw[MW][2];
-    ent_setup<D, MODE, MW, SPLIT>(s, g, w, rw, h, r0, nr, bound);
-    uint32_t qf[MW][D / 16][4], ql[SPLIT ? MW : 1][D / 16][4];
+    ent_setup<D, MODE, MW>(s, g, w, rw, h, r0, nr);
+    uint32_t qf[MW][D / 16][4];
     ent_qfrag<D, MW>(s.q, qf);
-    if constexpr (SPLIT) ent_qfrag<D, MW>(s.ql, ql);
     const float qn = __int_as_float(s.qn_bits);
     int blo, bhi, tmp;
     cu_attn_visible(g, g.q0 + r0, &blo, &tmp);
@@ -370,7 +382,7 @@ __global__ void __launch_bounds__(128) ent_pass(const cu_attn_geom g, const cu_e
         const int t = tile_at(it);
         float S[MW][8][4];
         if (MODE == CU_LIST_MAX) {
-            ent_scores<D, MW, SPLIT>(s, stg, qf, ql, S, g, rw, t * EBK, g.q0 + r0, slope);
+            ent_scores<D, MW>(s, stg, qf, S, g, rw, t * EBK, g.q0 + r0, slope);
             float wlo;
             const float wm = step_max<MW>(S, rw, nr, bound, &wlo);
             if (lane == 0 && stripe < w.nqb) tmax[(size_t)stripe * w.nkt + t] = wm;
@@ -381,57 +393,54 @@ __global__ void __launch_bounds__(128) ent_pass(const cu_attn_geom g, const cu_e
                     s.mmin = fminf(fminf(s.wmin[0], s.wmin[1]), fminf(s.wmin[2], s.wmin[3]));
             }
         } else if (needs(warp, t)) {
-            ent_scores<D, MW, SPLIT>(s, stg, qf, ql, S, g, rw, t * EBK, g.q0 + r0, slope);
+            ent_scores<D, MW>(s, stg, qf, S, g, rw, t * EBK, g.q0 + r0, slope);
             step_pick<D, MW>(s, S, rw, g, w, h, r0, t * EBK);
         }
         __syncthreads();
         it = nx, stg ^= 1;
     }
     if (MODE == CU_LIST_MAX) {
-        max_finish<D, MW>(s, rw, g, w, h, r0, nr);
+        max_finish<D, MW>(s, rw, g, w, h, r0, nr, tf, n_t);
         return;
     }
     __syncthreads();
     for (int r = tid; r < nr; r += blockDim.x) w.cnt[(size_t)h * g.nq + r0 + r] = s.cnt[r];
 }
 
-int cu_attn_list_stripe(int head_dim) { return head_dim == 64 ? 32 : 16; }
-
-/* SPARSA_CUDA_ENTMAX_SPLIT=1 forms the scores with q' split in two bf16 parts (only the cache's
- * rounding left; twice the tensor-core work), for comparisons. */
-static bool split_scores(void) {
+/* m-tiles of 16 rows per warp: 2 at head size 64 (each K fragment serves two), 1 at 128 (the
+ * registers). SPARSA_CUDA_ENTMAX_MW=1|2 overrides it at head size 64 (tuning). */
+static int rows_per_warp(int head_dim) {
     static int env = -1;
     if (env < 0) {
-        const char *e = getenv("SPARSA_CUDA_ENTMAX_SPLIT");
-        env = e && e[0] == '1' && !e[1];
+        const char *e = getenv("SPARSA_CUDA_ENTMAX_MW");
+        env = e && (e[0] == '1' || e[0] == '2') && !e[1] ? e[0] - '0' : 0;
     }
-    return env == 1;
+    return head_dim != 64 ? 1 : env ? env : 2;
 }
 
-template <int D, int MODE, int MW, bool SPLIT>
+int cu_attn_list_stripe(int head_dim) { return 16 * rows_per_warp(head_dim); }
+
+template <int D, int MODE, int MW>
 static cudaError_t launch(const cu_attn_geom *g, const cu_ent_ws *w, cudaStream_t st) {
     const size_t smem = sizeof(ent_smem<D, MW>);
-    cudaError_t e = cudaFuncSetAttribute(ent_pass<D, MODE, MW, SPLIT>,
+    cudaError_t e = cudaFuncSetAttribute(ent_pass<D, MODE, MW>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return e;
     const dim3 grid((unsigned)((g->nq + 64 * MW - 1) / (64 * MW)), (unsigned)g->H);
-    ent_pass<D, MODE, MW, SPLIT><<<grid, 128, smem, st>>>(*g, *w);
+    ent_pass<D, MODE, MW><<<grid, 128, smem, st>>>(*g, *w);
     return cudaGetLastError();
-}
-
-template <int MODE, bool SPLIT>
-static cudaError_t launch_d(const cu_attn_geom *g, const cu_ent_ws *w, cudaStream_t st) {
-    return g->d == 128 ? launch<128, MODE, 1, SPLIT>(g, w, st)
-                       : launch<64, MODE, 2, SPLIT>(g, w, st);
 }
 
 cudaError_t cu_attn_list_pass_launch(const cu_attn_geom *g, const cu_ent_ws *w, int pass,
                                      cudaStream_t st) {
-    if (!cu_attn_bf16_ok(g) || w->bq != cu_attn_list_stripe(g->d)) return cudaErrorNotSupported;
-    const bool split = split_scores();
+    if (!cu_attn_bf16_ok(g) || w->bq != cu_attn_list_stripe(g->d) || !w->knorm)
+        return cudaErrorNotSupported;
+    const int mw = rows_per_warp(g->d);
     if (pass == CU_LIST_MAX)
-        return split ? launch_d<CU_LIST_MAX, true>(g, w, st)
-                     : launch_d<CU_LIST_MAX, false>(g, w, st);
-    return split ? launch_d<CU_LIST_PICK, true>(g, w, st)
-                 : launch_d<CU_LIST_PICK, false>(g, w, st);
+        return g->d == 128 ? launch<128, CU_LIST_MAX, 1>(g, w, st)
+               : mw == 2   ? launch<64, CU_LIST_MAX, 2>(g, w, st)
+                           : launch<64, CU_LIST_MAX, 1>(g, w, st);
+    return g->d == 128 ? launch<128, CU_LIST_PICK, 1>(g, w, st)
+           : mw == 2   ? launch<64, CU_LIST_PICK, 2>(g, w, st)
+                       : launch<64, CU_LIST_PICK, 1>(g, w, st);
 }

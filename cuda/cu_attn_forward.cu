@@ -139,9 +139,8 @@ static cudaError_t run_list(const cu_attn_geom *g, const cu_attn_call *c, cudaEv
     cu_attn_list_layout(g, c->workspace, &w);
     cudaError_t e = cudaSuccess;
     if (ev) e = cudaEventRecord(ev[0], c->stream);
-    /* tile bounds pay in prefill; in decode they would cost as much as the scores they save */
-    if (e == cudaSuccess && g->nq >= 64) e = cu_attn_knorm_launch(g, &w, c->stream);
-    else w.knorm = NULL;
+    /* the key norms bound the bf16 scores' error (and, in prefill, whole tiles) */
+    if (e == cudaSuccess) e = cu_attn_knorm_launch(g, &w, c->stream);
     if (e == cudaSuccess) e = cu_attn_list_pass_launch(g, &w, CU_LIST_MAX, c->stream);
     if (e == cudaSuccess && ev) e = cudaEventRecord(ev[1], c->stream);
     if (e == cudaSuccess) e = cu_attn_list_pass_launch(g, &w, CU_LIST_PICK, c->stream);

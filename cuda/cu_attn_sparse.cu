@@ -4,8 +4,9 @@
  * value row read per support key, and the statistics (support, and the 64-key tiles without a
  * support key).
  *
- * A warp per row, the list in registers (LIST_NL entries per lane), τ by the solver of
- * cu_attn_solver.cuh. Rows whose list overflowed the workspace are done by a block per row that
+ * A warp per row, the list in registers (LIST_NL entries per lane); the listed keys' scores are
+ * formed again in fp32, so τ (by the solver of cu_attn_solver.cuh) and the weights are those of
+ * the fp32 scores on the bf16 cache. Rows whose list overflowed the workspace are done by a block per row that
  * recomputes the row's scores in fp32 into scratch (with their own maximum), solves over memory
  * and sums o over every key of weight > 0.
  */
@@ -38,6 +39,28 @@ __device__ void row_stats(const cu_attn_geom &g, int h, int lo, int hi, int sup,
     if (nanrow) return;
     atomicAdd(&st[3], (unsigned long long)vt);
     atomicAdd(&st[4], (unsigned long long)(vt - stiles));
+}
+
+/* The fp32 score of key j for q' in qv (D floats): the bf16 key widened, one multiply-add chain,
+ * soft cap and ALiBi — the score the CPU forms on the same cache (only the order of the sums
+ * differs). */
+template <int D>
+__device__ float exact_score(const cu_attn_geom &g, const float *qv, int j, int kvh, float slope,
+                             int i) {
+    const uint4 *kp = (const uint4 *)((const __nv_bfloat16 *)g.k + ((size_t)j * g.Hk + kvh) * D);
+    float acc = 0.0f;
+#pragma unroll 4
+    for (int c = 0; c < D / 8; c++) {
+        const uint4 u = kp[c];
+        const __nv_bfloat162 *b = (const __nv_bfloat162 *)&u;
+#pragma unroll
+        for (int t = 0; t < 4; t++) {
+            const float2 f = __bfloat1622float2(b[t]);
+            acc = fmaf(qv[8 * c + 2 * t], f.x, acc);
+            acc = fmaf(qv[8 * c + 2 * t + 1], f.y, acc);
+        }
+    }
+    return cu_attn_finish(g, acc, slope, i, j);
 }
 
 __device__ __forceinline__ float entmax_weight(float dd, float alpha, float ex) {
@@ -112,16 +135,33 @@ __global__ void __launch_bounds__(256) list_out(const cu_attn_geom g, const cu_e
         if (g.stats && lane == 0) row_stats(g, h, lo, hi, 0, 0, hi > lo);
         return;
     }
-    warp_row<LIST_NL> lr = {w.cand + item * w.cap, cnt, m, g.alpha - 1.0f, {}};
-    lr.load();
+    /* the listed keys' scores again in fp32 (q' unrounded): τ and the weights are those of the
+     * fp32 scores on the bf16 cache; the list holds their support (cu_attn_ent_bf16.cu) */
+    __shared__ float qsh[8][128];
+    float *qv = qsh[threadIdx.x >> 5];
+    const float qf = cu_attn_qfactor(g, row, h), slope = g.slopes ? g.slopes[h] : 0.0f;
+    for (int x = lane; x < g.d; x += 32) qv[x] = g.q[((size_t)row * g.H + h) * g.d + x] * qf;
+    __syncwarp();
     int key[LIST_NL];
+    float sc[LIST_NL], mx = -INFINITY;
 #pragma unroll
     for (int i = 0; i < LIST_NL; i++) {
         const int j = lane + 32 * i;
         key[i] = j < cnt ? w.idx[item * w.cap + j] : -1;
+        sc[i] = key[i] >= 0 ? exact_score<32 * RC>(g, qv, key[i], kvh, slope, g.q0 + row)
+                            : -INFINITY;
+        mx = fmaxf(mx, sc[i]);
+    }
+    for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+    const float am1 = g.alpha - 1.0f;
+    warp_row<LIST_NL> lr = {NULL, cnt, mx, am1, {}};
+#pragma unroll
+    for (int i = 0; i < LIST_NL; i++) {
+        const float v = am1 * (sc[i] - mx);
+        lr.reg[i] = v > -1.0f ? v : -INFINITY;
     }
     const float tau = (float)solve_tau(lr, lr.count(), g.alpha);
-    const float ex = 1.0f / (g.alpha - 1.0f);
+    const float ex = 1.0f / am1;
     float p[LIST_NL], psum = 0.0f;
 #pragma unroll
     for (int i = 0; i < LIST_NL; i++) psum += p[i] = entmax_weight(lr.reg[i] - tau, g.alpha, ex);
