@@ -32,7 +32,9 @@ unsigned long long cu_attn_flash_launches(void);
 /* 1 if the fast path runs this call (see above), else 0. */
 int cu_attn_flash_ok(const cu_attn_geom *g);
 cudaError_t cu_attn_flash_launch(const cu_attn_geom *g, cudaStream_t st);
-/* cu_attn_flash_wgmma.cu: the wgmma kernel (head size 64, sm_90a builds; variant 0 … 7). */
+/* cu_attn_flash_wgmma.cu: the wgmma kernel (head size 64, sm_90a builds; variant 0 … 15), and
+ * whether the current device can run it (compute capability 9.0, a build with sm_90a code). */
+int cu_attn_flash_wgmma_available(void);
 cudaError_t cu_attn_flash_wgmma_launch(const cu_attn_geom *g, int variant, cudaStream_t st);
 #endif
 

@@ -86,6 +86,18 @@ static __device__ __forceinline__ void fw_issue_pv(const __nv_bfloat16 *vst,
         mma_wg_64x64x16<1>(&O[0][0], a[kk], mma_wg_desc(vst + kk * 2 * (D / 8) * 64, lbo, sbo));
 }
 
+/* O += P·V of a tile whose weights are in a, waited for. */
+template <int D, int BN, int VAR>
+static __device__ __forceinline__ void fw_final_pv(const __nv_bfloat16 *vst,
+                                                   const uint32_t (*a)[4], float (*O)[4]) {
+    mma_wg_hold<D / 2>(&O[0][0]);
+    mma_wg_fence();
+    fw_issue_pv<D, BN, VAR>(vst, a, O);
+    mma_wg_commit();
+    mma_wg_wait<0>();
+    mma_wg_hold<D / 2>(&O[0][0]);
+}
+
 template <int BN> static __device__ __forceinline__ void fw_zero(float (*S)[4]) {
 #pragma unroll
     for (int nc = 0; nc < BN / 8; nc++)
@@ -164,7 +176,7 @@ __global__ void __launch_bounds__(256) fw_kernel(const cu_attn_geom g, int nqb) 
 /* The overlapped loop (see the top of the file). Tile t loads at the top of iteration t − 1,
  * into stage t % 3, after the barrier that ends every read of tile t − 3. */
 template <int D, int BN, int VAR>
-__global__ void __launch_bounds__(256) fo_kernel(const cu_attn_geom g, int nqb) {
+__global__ void __launch_bounds__(256, BN == 64 ? 2 : 1) fo_kernel(const cu_attn_geom g, int nqb) {
     static_assert(D == 64 && (BN == 64 || BN == 128), "the wgmma shapes are for d 64");
     extern __shared__ __align__(128) unsigned char fw_raw[];
     fw_smem<D, BN, 3> &s = *reinterpret_cast<fw_smem<D, BN, 3> *>(fw_raw);
@@ -182,34 +194,40 @@ __global__ void __launch_bounds__(256) fo_kernel(const cu_attn_geom g, int nqb) 
         const bool act = !g.causal || j0 <= b.glast; /* uniform over the warpgroup */
         if (!act && pend < 0) continue;
         float S[1][BN / 8][4], al[1][2];
-        if (act) fw_zero<BN>(S[0]);
-        mma_wg_hold<D / 2>(&O[0][0][0]);
-        mma_wg_fence();
-        if (act) fw_issue_s<D, BN, VAR>(s.k[st], qf, S[0]), mma_wg_commit();
-        if (pend >= 0) fw_issue_pv<D, BN, VAR>(s.v[pend], a, O[0]), mma_wg_commit();
-        bool moved = false;
-        if (act) {
-            if (pend >= 0) mma_wg_wait<1>();
-            else mma_wg_wait<0>();
+        /* S of tile t, waited for at once (the mask may branch; nothing is in flight) */
+        auto scores = [&]() {
+            fw_zero<BN>(S[0]);
+            mma_wg_hold<D / 2>(&O[0][0][0]);
+            mma_wg_fence();
+            fw_issue_s<D, BN, VAR>(s.k[st], qf, S[0]);
+            mma_wg_commit();
+            mma_wg_wait<0>();
             mma_wg_hold<BN / 2>(&S[0][0][0]);
             if (j0 + BN > g.nk || (g.causal && j0 + BN - 1 > b.wp0))
                 fl_mask<1, BN>(S, g, b.wp0, j0);
+        };
+        bool moved = false;
+        if (act && pend >= 0) {
+            scores();
+            /* tile t−1's P·V runs while tile t's weights are computed: no branch in between,
+             * or the compiler serialises the products */
+            mma_wg_fence();
+            fw_issue_pv<D, BN, VAR>(s.v[pend], a, O[0]);
+            mma_wg_commit();
             moved = fl_weights<1, BN>(S, m, l, al);
+            mma_wg_wait<0>();
+            mma_wg_hold<D / 2>(&O[0][0][0]);
+        } else if (act) {
+            scores();
+            moved = fl_weights<1, BN>(S, m, l, al);
+        } else {
+            fw_final_pv<D, BN, VAR>(s.v[pend], a, O[0]);
         }
-        if (pend >= 0) mma_wg_wait<0>();
-        mma_wg_hold<D / 2>(&O[0][0][0]);
         if (moved) fl_rescale<D, 1>(O, al);
         if (act) fw_pack<BN>(S[0], a);
         pend = act ? st : -1;
     }
-    if (pend >= 0) {
-        mma_wg_hold<D / 2>(&O[0][0][0]);
-        mma_wg_fence();
-        fw_issue_pv<D, BN, VAR>(s.v[pend], a, O[0]);
-        mma_wg_commit();
-        mma_wg_wait<0>();
-        mma_wg_hold<D / 2>(&O[0][0][0]);
-    }
+    if (pend >= 0) fw_final_pv<D, BN, VAR>(s.v[pend], a, O[0]);
     fl_store<D, 1>(g, O, l, b.h, b.r0, b.wr0, b.nr);
 }
 
@@ -233,9 +251,38 @@ static cudaError_t fw_launch(const cu_attn_geom *g, cudaStream_t st) {
     return cudaGetLastError();
 }
 
+/* 1 where this build carries the wgmma code for the device (sm_90a), else 0. */
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+__device__ const int fw_built_for_device = 1;
+#else
+__device__ const int fw_built_for_device = 0;
+#endif
+
+/* 1 if the current device is compute capability 9.0 and this build has sm_90a code for it
+ * (learned once per device: one small copy from the device). */
+int cu_attn_flash_wgmma_available(void) {
+    static unsigned known, yes; /* bits per device index */
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev >= 32) return 0;
+    const unsigned bit = 1u << dev;
+    if (__atomic_load_n(&known, __ATOMIC_ACQUIRE) & bit)
+        return (__atomic_load_n(&yes, __ATOMIC_RELAXED) & bit) != 0;
+    int major = 0, minor = 0, built = 0;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess)
+        return 0;
+    if (major == 9 && minor == 0 &&
+        cudaMemcpyFromSymbol(&built, fw_built_for_device, sizeof built) != cudaSuccess)
+        built = 0;
+    const int ok = major == 9 && minor == 0 && built == 1;
+    if (ok) __atomic_fetch_or(&yes, bit, __ATOMIC_RELAXED);
+    __atomic_fetch_or(&known, bit, __ATOMIC_RELEASE);
+    return ok;
+}
+
 /* variant: bits 0–1 VAR, bit 2 key tiles of 128 (else 64), bit 3 the overlapped loop. */
 cudaError_t cu_attn_flash_wgmma_launch(const cu_attn_geom *g, int variant, cudaStream_t st) {
-    if (g->d != 64) return cudaErrorNotSupported;
+    if (g->d != 64 || !cu_attn_flash_wgmma_available()) return cudaErrorNotSupported;
     switch (variant & 15) {
     case 0: return fw_launch<64, 0, false>(g, st);
     case 1: return fw_launch<64, 1, false>(g, st);
