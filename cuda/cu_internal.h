@@ -46,6 +46,8 @@ typedef struct cu_weight {
  * stores f32 as bf16 and keeps bf16/f16 as stored. t->data NULL gives an empty weight. */
 int cu_weight_upload(const sp_bk_tensor *t, sp_precision prec, cu_weight *out, sp_error *err);
 void cu_weight_free(cu_weight *w);
+/* out = a's rows then b's (same dtype and columns); a and b are freed. */
+int cu_weight_stack(cu_weight *a, cu_weight *b, cu_weight *out, sp_error *err);
 /* Uploads n floats (NULL or n == 0: *out = NULL). */
 int cu_floats_upload(const float *host, size_t n, float **out, sp_error *err);
 /* cudaMalloc with the error line naming the bytes and what they were for. */
@@ -58,6 +60,8 @@ int cu_alloc(void **p, size_t bytes, const char *what, sp_error *err);
 typedef struct cu_op_dev {
     cu_weight w[3];
     float *vec[4];
+    /* mlp: w[0] holds the gate's rows then the up's (one product for both; cu_ops_gemm.cu) */
+    int gate_up;
 } cu_op_dev;
 
 typedef struct cu_model {
@@ -67,7 +71,16 @@ typedef struct cu_model {
     int verbose;
     cu_op_dev *dev;         /* [n_ops] */
     size_t weight_bytes;
+    /* cu_fuse.cu: ops [0, body_end) run on all rows at once; run_as[i] how op i runs
+     * (CU_RUN_*); shadow[v]: value v is written only as bf16 rows in CU_SCR_SHADOW */
+    size_t body_end;
+    unsigned char *run_as, *shadow;
+    /* the LM head op when the tail is "row-wise ops → linear to the vocabulary → softcap/scale
+     * ops → output" (the scoring head runs it in vocabulary chunks), else -1 */
+    long head;
 } cu_model;
+
+enum { CU_RUN_OP = 0, CU_RUN_ADD_NORM, CU_RUN_FUSED };
 
 /* Reusable device scratch, grown on demand (contents do not outlive one op). */
 enum {
@@ -79,6 +92,8 @@ enum {
     CU_SCR_SCORE_STATE,     /* per-row running max, sum, target logit */
     CU_SCR_SCORE_INPUT,     /* the LM head's input rows of one scoring block */
     CU_SCR_TOKENS,          /* the call's token ids and targets */
+    CU_SCR_SCORE_NLL,       /* the call's NLLs (doubles), copied to the host once */
+    CU_SCR_SHADOW,          /* a shadowed value's bf16 rows (cu_fuse.cu) */
     CU_SCR_COUNT
 };
 
@@ -88,6 +103,18 @@ enum {
 typedef struct cu_session {
     cu_model *cm;
     size_t max_tokens;
+    /* rows of the body at most: max_tokens, or a batch of sequences (cu_batch_capacity) */
+    size_t max_rows;
+    /* the current call's rows per sequence when it holds several (row r at position
+     * pos + r mod seq_len, attention per sequence); 0: one sequence */
+    size_t seq_len;
+    /* ops [0, body_end) run on all the call's rows at once: up to the LM head when the tail
+     * is the chunkable "row-wise ops → head → soft-cap/scale" (cm->head), so the last
+     * layer's products see every row; else up to the plan's tail_start (cu_fuse.cu) */
+    size_t body_end;
+    /* pinned host staging of the call's ids and targets (int32) and NLLs (double) */
+    void *host_io;
+    size_t host_io_bytes;
     cudaStream_t stream;
     cublasHandle_t blas;
     cu_kv *kv;                      /* [n_layers] */
@@ -126,6 +153,7 @@ typedef struct cu_exec {
     const float *in[4];
     float *out;
     size_t n, pos0;
+    size_t seq_len;                 /* rows per sequence (s->seq_len), 0: one sequence */
     const int32_t *tokens;          /* device, [n] (embed) */
 } cu_exec;
 
@@ -135,6 +163,9 @@ int cu_scratch(cu_session *s, int which, size_t bytes, void **p, sp_error *err);
 /* ---- profile (cu_profile.cu) --------------------------------------------------------------- */
 
 int cu_profile_enabled(void);
+double cu_clock(void);                               /* seconds, monotonic */
+/* With the profile on: one line naming a start-up step and the time since t0. */
+void cu_profile_step(const char *what, double t0);
 double cu_profile_now(const cu_session *s);          /* drains the stream first */
 void cu_profile_add(cu_session *s, int slot, double t0);
 void cu_profile_report(const cu_session *s);
@@ -142,7 +173,7 @@ void cu_profile_report(const cu_session *s);
 /* ---- plan (cu_plan.cu) -------------------------------------------------------------------- */
 
 /* Assigns values to buffers whose lifetimes do not overlap and allocates the tail's; the
- * body's grow with the call (cu_plan_body_rows). */
+ * body's (values made by ops before s->body_end) grow with the call (cu_plan_body_rows). */
 int cu_plan_create(cu_session *s, sp_error *err);
 void cu_plan_free(cu_session *s);
 int cu_plan_body_rows(cu_session *s, size_t rows, sp_error *err);
@@ -157,9 +188,18 @@ int cu_op_upload(cu_model *cm, const sp_bk_op *op, cu_op_dev *dev, sp_error *err
 void cu_op_free(cu_op_dev *dev);
 int cu_op_run(cu_exec *ex, sp_error *err);
 
+/* rmsnorm, and the residual add fused with the rmsnorm op norm_op after it (cu_ops_norm.cu). */
+int cu_run_rmsnorm(cu_exec *ex, sp_error *err);
+int cu_run_add_rmsnorm(cu_exec *add, size_t norm_op, sp_error *err);
+
+/* The fusion plan (cu_fuse.cu), made at open_model after the uploads. */
+int cu_fuse_plan(cu_model *cm, sp_error *err);
+void cu_fuse_free(cu_model *cm);
+/* The bf16 rows of value src at x (a row of its f32 buffer) when src is shadowed, else NULL. */
+const void *cu_shadow_rows(const cu_session *s, int src, const float *x);
+
 /* Launchers of the elementwise ops (cu_ops_elementwise.cu). */
 int cu_run_embed(cu_exec *ex, sp_error *err);
-int cu_run_rmsnorm(cu_exec *ex, sp_error *err);
 int cu_run_layernorm(cu_exec *ex, sp_error *err);
 int cu_run_rope(cu_exec *ex, sp_error *err);
 int cu_run_add(cu_exec *ex, sp_error *err);
@@ -178,6 +218,9 @@ int cu_add_bias(float *y, size_t rows, size_t cols, size_t ldy, const float *b, 
  * cu_run_ops (q/k/v, up/gate and the scoring head's chunks read one input). */
 int cu_gemm(cu_session *s, const float *x, int src, size_t m, size_t k, const cu_weight *w,
             size_t row0, size_t n, float *y, size_t ldy, sp_error *err);
+/* The MLP's gate and up weights as one stacked product, with bf16 hidden rows: on for bf16
+ * precision unless SPARSA_CUDA_MLP_F32 is set (a diagnostic). */
+int cu_mlp_gate_up(const cu_model *cm, const sp_bk_op *op);
 int cu_run_linear(cu_exec *ex, sp_error *err);
 int cu_run_mlp(cu_exec *ex, sp_error *err);
 
@@ -194,11 +237,19 @@ int cu_forward(void *session, const int32_t *tokens, size_t n, size_t pos, size_
                sp_bk_sink sink, void *user, sp_error *err);
 int cu_forward_nll(void *session, const int32_t *tokens, size_t n, size_t pos,
                    size_t logits_from, const int32_t *targets, double *nll, sp_error *err);
+/* Several sequences per call (sparsa_backend.h, forward_nll_batch; cu_score.cu). */
+size_t cu_batch_capacity(void *session, size_t n);
+int cu_forward_nll_batch(void *session, const int32_t *tokens, size_t n_seq, size_t n,
+                         size_t logits_from, const int32_t *targets, double *nll,
+                         sp_error *err);
+/* Pinned host staging of at least bytes (s->host_io, grown on demand). */
+int cu_host_io(cu_session *s, size_t bytes, sp_error *err);
 /* Vocabulary columns per scoring chunk (8192, or $SPARSA_CUDA_SCORE_CHUNK). */
 size_t cu_score_chunk(void);
-/* Runs the body on tokens (copied to the device) and leaves their ids in *dev_tokens. */
-int cu_run_body(cu_session *s, const int32_t *tokens, size_t n, size_t pos,
-                const int32_t **dev_tokens, sp_error *err);
+/* Runs the body on tokens (copied to the device; with targets, when not NULL, right after
+ * them: CU_SCR_TOKENS holds 2n ids) and leaves their ids in *dev_tokens. */
+int cu_run_body(cu_session *s, const int32_t *tokens, const int32_t *targets, size_t n,
+                size_t pos, const int32_t **dev_tokens, sp_error *err);
 
 /* Threads per block of the module's own kernels; blocks for count elements. */
 #define CU_THREADS 256

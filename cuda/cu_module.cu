@@ -14,6 +14,7 @@ static void free_model(void *model) {
     cudaSetDevice(cm->device);
     for (size_t i = 0; cm->dev && i < cm->m->n_ops; i++) cu_op_free(&cm->dev[i]);
     free(cm->dev);
+    cu_fuse_free(cm);
     free(cm);
 }
 
@@ -41,7 +42,10 @@ static int open_model(const sp_bk_model *m, const sp_bk_config *cfg, void **mode
     if (m->abi != SP_BACKEND_ABI)
         return sp_fail(err, SP_ERR_INPUT, "the CUDA module was built for backend ABI %d, the "
                        "model description has %d", SP_BACKEND_ABI, m->abi);
+    int prof = cu_profile_enabled();
+    double t0 = cu_clock();
     int device, rc = cu_select_device(cfg, &device, err);
+    if (prof) cu_profile_step("open: select the GPU", t0);
     if (!rc) rc = check_ops(m, err);
     if (rc) return rc;
     cu_model *cm = (cu_model *)calloc(1, sizeof *cm);
@@ -54,8 +58,11 @@ static int open_model(const sp_bk_model *m, const sp_bk_config *cfg, void **mode
     if (!cm->dev) rc = sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     size_t free_before = 0, free_after = 0, total = 0;
     cudaMemGetInfo(&free_before, &total);
+    t0 = cu_clock();
     for (size_t i = 0; !rc && i < m->n_ops; i++)
         rc = cu_op_upload(cm, &m->ops[i], &cm->dev[i], err);
+    if (prof) cu_profile_step("open: upload the weights", t0);
+    if (!rc) rc = cu_fuse_plan(cm, err);
     if (rc) {
         free_model(cm);
         return rc;
@@ -100,6 +107,7 @@ static void session_free(void *session) {
     free(s->stats);
     cu_plan_free(s);
     if (s->pinned) cudaFreeHost(s->pinned);
+    if (s->host_io) cudaFreeHost(s->host_io);
     if (s->blas) cublasDestroy(s->blas);
     if (s->stream) cudaStreamDestroy(s->stream);
     free(s);
@@ -139,12 +147,14 @@ static int session_create(void *model, size_t max_tokens, void **session, sp_err
     if (!s) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     s->cm = cm;
     s->max_tokens = max_tokens ? max_tokens : 1;
+    s->max_rows = s->max_tokens;
     s->score_chunk = cu_score_chunk();
     s->half_src = -1;
     s->profile = cu_profile_enabled();
     const char *ap = getenv("SPARSA_CUDA_ATTN_PRECISION");
     s->attn_prec = ap && !strcmp(ap, "fp32") ? SP_PREC_FP32 : cm->prec;
     int rc = SP_OK;
+    double t0 = cu_clock();
     cudaError_t e = cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking);
     if (e != cudaSuccess) rc = cu_fail_cuda(err, e, "creating a stream", 0);
     cublasStatus_t st = rc ? CUBLAS_STATUS_SUCCESS : cublasCreate(&s->blas);
@@ -152,8 +162,11 @@ static int session_create(void *model, size_t max_tokens, void **session, sp_err
     if (!rc) st = cublasSetStream(s->blas, s->stream);
     if (!rc && st == CUBLAS_STATUS_SUCCESS) st = cublasSetMathMode(s->blas, CUBLAS_DEFAULT_MATH);
     if (!rc && st != CUBLAS_STATUS_SUCCESS) rc = cu_fail_cublas(err, st, "configuring a handle");
+    if (s->profile) cu_profile_step("session: stream and cuBLAS", t0);
+    t0 = cu_clock();
     if (!rc) rc = layers_create(s, err);
     if (!rc) rc = cu_plan_create(s, err);
+    if (s->profile) cu_profile_step("session: KV cache, buffers", t0);
     if (rc) {
         session_free(s);
         return rc;
@@ -204,7 +217,8 @@ static int stats_read(void *session, size_t layer, sp_bk_head_stats *out, sp_err
 
 static const sp_backend_vtable cu_vtable = {
     SP_BACKEND_ABI, "cuda", open_model, free_model, session_create, session_free, session_reset,
-    cu_forward, cu_forward_nll, stats_enable, stats_reset, stats_read,
+    cu_forward, cu_forward_nll, stats_enable, stats_reset, stats_read, cu_batch_capacity,
+    cu_forward_nll_batch,
 };
 
 extern "C" __attribute__((visibility("default"))) const sp_backend_vtable *sparsa_backend_v1(void) {

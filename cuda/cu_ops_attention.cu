@@ -91,7 +91,8 @@ static int query_scale(cu_exec *ex, float **out, sp_error *err) {
     return SP_OK;
 }
 
-int cu_run_attention(cu_exec *ex, sp_error *err) {
+/* One sequence's rows: ex->n query rows at positions pos0.. over the cached keys. */
+static int attention_rows(cu_exec *ex, sp_error *err) {
     cu_session *s = ex->s;
     const sp_bk_attention *a = &ex->op->u.attn;
     cu_kv *kv = &s->kv[ex->op->layer];
@@ -121,4 +122,23 @@ int cu_run_attention(cu_exec *ex, sp_error *err) {
     e = cu_attention_forward(&call);
     if (e != cudaSuccess) return cu_fail_cuda(err, e, "attention", 0);
     return SP_OK;
+}
+
+/* Rows that hold several sequences (batched windows) run one sequence at a time, each on the
+ * layer's cache from position pos0: the next sequence's append overwrites the last one's keys
+ * only after its attention has run (one stream). */
+int cu_run_attention(cu_exec *ex, sp_error *err) {
+    size_t len = ex->seq_len;
+    if (!len || len >= ex->n) return attention_rows(ex, err);
+    int rc = SP_OK;
+    for (size_t r0 = 0; !rc && r0 < ex->n; r0 += len) {
+        cu_exec one = *ex;
+        one.n = ex->n - r0 < len ? ex->n - r0 : len;
+        one.seq_len = 0;
+        for (int j = 0; j < ex->op->n_in && j < 4; j++)
+            if (ex->in[j]) one.in[j] = ex->in[j] + r0 * ex->op->in_width[j];
+        one.out = ex->out + r0 * ex->op->out_width;
+        rc = attention_rows(&one, err);
+    }
+    return rc;
 }

@@ -1,5 +1,6 @@
-/* cu_ops_elementwise.cu — the row-wise ops' kernels: embed (with its scale), rmsnorm,
- * layernorm, rope (both pair conventions), add, softcap, scale, and the bias add of the GEMMs.
+/* cu_ops_elementwise.cu — the row-wise ops' kernels: embed (with its scale), layernorm, rope
+ * (both pair conventions), add, softcap, scale, and the bias add of the GEMMs (rmsnorm is
+ * cu_ops_norm.cu's).
  * Each follows the CPU op's arithmetic (interpreter/ops_<name>.c): norm statistics in double,
  * rope angles pos·inv_freq in fp32 then cosf/sinf, so fp32 mode stays within the CPU's
  * tolerance (docs/ATTENTION_MATH.md#rope). */
@@ -7,6 +8,7 @@
 #include <cuda_fp16.h>
 
 #include "cu_internal.h"
+#include "cu_reduce.cuh"
 
 static int launched(sp_error *err, const char *what) {
     cudaError_t e = cudaGetLastError();
@@ -46,42 +48,6 @@ int cu_run_embed(cu_exec *ex, sp_error *err) {
     return launched(err, "embed");
 }
 
-/* Sum of v over the block (CU_THREADS threads), in double; every thread gets the total. */
-static __device__ double block_sum(double v) {
-    __shared__ double part[CU_THREADS / 32];
-    __shared__ double total;
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = v;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        double t = 0;
-        for (int i = 0; i < CU_THREADS / 32; i++) t += part[i];
-        total = t;
-    }
-    __syncthreads();
-    double r = total;
-    __syncthreads();  /* the next call may overwrite part/total */
-    return r;
-}
-
-/* One block per row: y = (x · r) · w, r = 1/sqrt(mean(x²) + eps) (interpreter/ops_rmsnorm.c). */
-__global__ static void rmsnorm_kernel(const float *x, const float *w, float eps, size_t d,
-                                      float *y) {
-    const float *xr = x + blockIdx.x * d;
-    float *yr = y + blockIdx.x * d;
-    double ss = 0;
-    for (size_t c = threadIdx.x; c < d; c += blockDim.x) ss += (double)xr[c] * xr[c];
-    ss = block_sum(ss);
-    float r = 1.0f / sqrtf((float)(ss / (double)d) + eps);
-    for (size_t c = threadIdx.x; c < d; c += blockDim.x) yr[c] = __fmul_rn(xr[c], r) * w[c];
-}
-
-int cu_run_rmsnorm(cu_exec *ex, sp_error *err) {
-    rmsnorm_kernel<<<(unsigned)ex->n, CU_THREADS, 0, ex->s->stream>>>(
-        ex->in[0], ex->dev->vec[0], ex->op->u.norm.eps, ex->op->out_width, ex->out);
-    return launched(err, "rmsnorm");
-}
-
 /* One block per row: y = (x − mean)·r·w + b, biased variance (interpreter/ops_layernorm.c). */
 __global__ static void layernorm_kernel(const float *x, const float *w, const float *b,
                                         float eps, size_t d, float *y) {
@@ -89,13 +55,13 @@ __global__ static void layernorm_kernel(const float *x, const float *w, const fl
     float *yr = y + blockIdx.x * d;
     double s = 0;
     for (size_t c = threadIdx.x; c < d; c += blockDim.x) s += xr[c];
-    float mean = (float)(block_sum(s) / (double)d);
+    float mean = (float)(cu_block_sum(s) / (double)d);
     double ss = 0;
     for (size_t c = threadIdx.x; c < d; c += blockDim.x) {
         float dx = xr[c] - mean;
         ss += (double)dx * dx;
     }
-    float r = 1.0f / sqrtf((float)(block_sum(ss) / (double)d) + eps);
+    float r = 1.0f / sqrtf((float)(cu_block_sum(ss) / (double)d) + eps);
     for (size_t c = threadIdx.x; c < d; c += blockDim.x)
         yr[c] = __fadd_rn(__fmul_rn(__fmul_rn(xr[c] - mean, r), w[c]), b ? b[c] : 0.0f);
 }
@@ -110,7 +76,7 @@ int cu_run_layernorm(cu_exec *ex, sp_error *err) {
 /* Grid (pairs of a row, rows): pair k of every head at the row's position; the rest of the
  * head (dims ≥ rot) is copied. */
 static __device__ void rope_row(const float *x, float *y, size_t w, size_t hd, size_t rot,
-                               int interleaved, const float *inv_freq, size_t pos0, size_t row) {
+                               int interleaved, const float *inv_freq, size_t pos, size_t row) {
     size_t half = rot / 2, heads = w / hd;
     size_t t = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     const float *xr = x + row * w;
@@ -121,7 +87,7 @@ static __device__ void rope_row(const float *x, float *y, size_t w, size_t hd, s
     }
     if (t >= heads * half) return;
     size_t h = t / half, k = t % half;
-    float ang = (float)(pos0 + row) * inv_freq[k];
+    float ang = (float)pos * inv_freq[k];
     float cs = cosf(ang), sn = sinf(ang);
     size_t a = interleaved ? 2 * k : k, b = interleaved ? a + 1 : a + half;
     float xa = xr[h * hd + a], xb = xr[h * hd + b];
@@ -129,11 +95,14 @@ static __device__ void rope_row(const float *x, float *y, size_t w, size_t hd, s
     yr[h * hd + b] = __fadd_rn(__fmul_rn(xb, cs), __fmul_rn(xa, sn));
 }
 
+/* Row r is at position pos0 + r, or pos0 + r mod period when the rows hold several
+ * sequences of period rows. */
 __global__ static void rope_kernel(const float *x, float *y, size_t n, size_t w, size_t hd,
                                    size_t rot, int interleaved, const float *inv_freq,
-                                   size_t pos0) {
+                                   size_t pos0, size_t period) {
     for (size_t row = blockIdx.y; row < n; row += gridDim.y)
-        rope_row(x, y, w, hd, rot, interleaved, inv_freq, pos0, row);
+        rope_row(x, y, w, hd, rot, interleaved, inv_freq, pos0 + (period ? row % period : row),
+                 row);
 }
 
 int cu_run_rope(cu_exec *ex, sp_error *err) {
@@ -142,7 +111,8 @@ int cu_run_rope(cu_exec *ex, sp_error *err) {
     dim3 grid(cu_blocks(per_row), cu_row_blocks(ex->n));
     rope_kernel<<<grid, CU_THREADS, 0, ex->s->stream>>>(ex->in[0], ex->out, ex->n, w, hd, rot,
                                                         ex->op->u.rope.interleaved,
-                                                        ex->dev->vec[0], ex->pos0);
+                                                        ex->dev->vec[0], ex->pos0,
+                                                        ex->seq_len);
     return launched(err, "rope");
 }
 

@@ -52,9 +52,15 @@ static int round_input(cu_session *s, const float *x, int src, size_t count, int
     return SP_OK;
 }
 
-/* y = b · W[row0..row0+n)ᵀ with b [m][k] already in the weight's element type. */
-static int gemm_typed(cu_session *s, const void *b, size_t m, size_t k, const cu_weight *w,
-                      size_t row0, size_t n, float *y, size_t ldy, sp_error *err) {
+int cu_mlp_gate_up(const cu_model *cm, const sp_bk_op *op) {
+    return cm->prec == SP_PREC_BF16 && op->u.mlp.gated && !getenv("SPARSA_CUDA_MLP_F32");
+}
+
+/* y = b · W[row0..row0+n)ᵀ with b [m][k] already in the weight's element type; y of ytype
+ * (f32, or bf16 for the MLP's stacked gate/up rows). */
+static int gemm_out(cu_session *s, const void *b, size_t m, size_t k, const cu_weight *w,
+                    size_t row0, size_t n, void *y, cudaDataType_t ytype, size_t ldy,
+                    sp_error *err) {
     if (m > INT32_MAX || n > INT32_MAX || k > INT32_MAX || ldy > INT32_MAX)
         return sp_fail(err, SP_ERR_RUNTIME, "a matrix product of %zu × %zu × %zu is too large "
                        "for cuBLAS", m, k, n);
@@ -68,19 +74,30 @@ static int gemm_typed(cu_session *s, const void *b, size_t m, size_t k, const cu
     /* Row-major y = x Wᵀ is column-major yᵀ = W xᵀ: W [n][k] row-major is Wᵀ column-major. */
     cublasStatus_t st = cublasGemmEx(s->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)n, (int)m, (int)k,
                                      &one, a, type, (int)w->cols, b, type, (int)k, &zero, y,
-                                     CUDA_R_32F, (int)ldy, compute, CUBLAS_GEMM_DEFAULT);
+                                     ytype, (int)ldy, compute, CUBLAS_GEMM_DEFAULT);
     return st == CUBLAS_STATUS_SUCCESS ? SP_OK : cu_fail_cublas(err, st, "matrix product");
+}
+
+static int gemm_typed(cu_session *s, const void *b, size_t m, size_t k, const cu_weight *w,
+                      size_t row0, size_t n, float *y, size_t ldy, sp_error *err) {
+    return gemm_out(s, b, m, k, w, row0, n, y, CUDA_R_32F, ldy, err);
+}
+
+/* x's rows as the product's input: the value's bf16 shadow, its rounded copy, or x itself. */
+static int gemm_input(cu_session *s, const float *x, int src, size_t count, const cu_weight *w,
+                      const void **b, sp_error *err) {
+    *b = w->dtype == CU_BF16 ? cu_shadow_rows(s, src, x) : NULL;
+    if (*b) return SP_OK;
+    *b = x;
+    return w->dtype != CU_F32 ? round_input(s, x, src, count, w->dtype, b, err) : SP_OK;
 }
 
 int cu_gemm(cu_session *s, const float *x, int src, size_t m, size_t k, const cu_weight *w,
             size_t row0, size_t n, float *y, size_t ldy, sp_error *err) {
     if (!m || !n) return SP_OK;
-    const void *b = x;
-    if (w->dtype != CU_F32) {
-        int rc = round_input(s, x, src, m * k, w->dtype, &b, err);
-        if (rc) return rc;
-    }
-    return gemm_typed(s, b, m, k, w, row0, n, y, ldy, err);
+    const void *b;
+    int rc = gemm_input(s, x, src, m * k, w, &b, err);
+    return rc ? rc : gemm_typed(s, b, m, k, w, row0, n, y, ldy, err);
 }
 
 int cu_run_linear(cu_exec *ex, sp_error *err) {
@@ -151,16 +168,63 @@ static int activate_chunk(cu_exec *ex, size_t m, float *u, float *g, const void 
     return SP_OK;
 }
 
+/* h[r][c] = act(g + gb) · (u + ub) from the stacked product's bf16 rows gu[r] = [g | u]. */
+template <typename T>
+__global__ static void act_stacked_kernel(int act, const __nv_bfloat16 *gu, const float *ub,
+                                          const float *gb, T *h, size_t rows, size_t hid) {
+    size_t c = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= hid) return;
+    for (size_t r = blockIdx.y; r < rows; r += gridDim.y) {
+        const __nv_bfloat16 *row = gu + r * 2 * hid;
+        float g = __bfloat162float(row[c]) + (gb ? gb[c] : 0.0f);
+        float u = __bfloat162float(row[hid + c]) + (ub ? ub[c] : 0.0f);
+        store(&h[r * hid + c], activate(act, g) * u);
+    }
+}
+
+/* The gate and up rows in one product (bf16 out, into gu), then the hidden rows h in the down
+ * projection's type. */
+static int gate_up_chunk(cu_exec *ex, const float *x, size_t m, void *gu, const void **out,
+                         sp_error *err) {
+    const cu_op_dev *dv = ex->dev;
+    size_t d = ex->op->in_width[0], hid = ex->op->u.mlp.hidden;
+    const void *b;
+    void *h;
+    int rc = gemm_input(ex->s, x, ex->op->in[0], m * d, &dv->w[0], &b, err);
+    if (!rc) rc = gemm_out(ex->s, b, m, d, &dv->w[0], 0, 2 * hid, gu, CUDA_R_16BF, 2 * hid, err);
+    ex->s->half_src = -1;  /* the rounded input is overwritten */
+    if (!rc) rc = cu_scratch(ex->s, CU_SCR_HALF_IN, m * hid * 2, &h, err);
+    if (rc) return rc;
+    dim3 grid(cu_blocks(hid), cu_row_blocks(m));
+    int act = (int)ex->op->u.mlp.act;
+    const __nv_bfloat16 *g = (const __nv_bfloat16 *)gu;
+    if (dv->w[2].dtype == CU_BF16)
+        act_stacked_kernel<<<grid, CU_THREADS, 0, ex->s->stream>>>(
+            act, g, dv->vec[0], dv->vec[1], (__nv_bfloat16 *)h, m, hid);
+    else
+        act_stacked_kernel<<<grid, CU_THREADS, 0, ex->s->stream>>>(
+            act, g, dv->vec[0], dv->vec[1], (__half *)h, m, hid);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return cu_fail_cuda(err, e, "mlp activation", 0);
+    *out = h;
+    return SP_OK;
+}
+
 /* Rows r0..r0+m of the MLP. */
 static int mlp_chunk(cu_exec *ex, size_t r0, size_t m, float *u, float *g, sp_error *err) {
     const cu_op_dev *dv = ex->dev;
     size_t d = ex->op->in_width[0], dout = ex->op->out_width, hid = ex->op->u.mlp.hidden;
     const float *x = ex->in[0] + r0 * d;
     const void *h = NULL;
-    int rc = cu_gemm(ex->s, x, ex->op->in[0], m, d, &dv->w[0], 0, hid, u, hid, err);
-    if (!rc && ex->op->u.mlp.gated)
-        rc = cu_gemm(ex->s, x, ex->op->in[0], m, d, &dv->w[1], 0, hid, g, hid, err);
-    if (!rc) rc = activate_chunk(ex, m, u, g, &h, err);
+    int rc = SP_OK;
+    if (dv->gate_up) {
+        rc = gate_up_chunk(ex, x, m, u, &h, err);
+    } else {
+        rc = cu_gemm(ex->s, x, ex->op->in[0], m, d, &dv->w[0], 0, hid, u, hid, err);
+        if (!rc && ex->op->u.mlp.gated)
+            rc = cu_gemm(ex->s, x, ex->op->in[0], m, d, &dv->w[1], 0, hid, g, hid, err);
+        if (!rc) rc = activate_chunk(ex, m, u, g, &h, err);
+    }
     if (rc) return rc;
     float *y = ex->out + r0 * dout;
     rc = gemm_typed(ex->s, h, m, hid, &dv->w[2], 0, dout, y, dout, err);
@@ -175,7 +239,8 @@ int cu_run_mlp(cu_exec *ex, sp_error *err) {
     if (chunk > ex->n) chunk = ex->n;
     void *u = NULL, *g = NULL;
     int rc = cu_scratch(ex->s, CU_SCR_HID_UP, chunk * hid * sizeof(float), &u, err);
-    if (!rc && ex->op->u.mlp.gated)
+    /* the stacked product's bf16 [chunk][2·hid] rows take u's bytes */
+    if (!rc && ex->op->u.mlp.gated && !ex->dev->gate_up)
         rc = cu_scratch(ex->s, CU_SCR_HID_GATE, chunk * hid * sizeof(float), &g, err);
     for (size_t r0 = 0; !rc && r0 < ex->n; r0 += chunk) {
         size_t m = ex->n - r0 < chunk ? ex->n - r0 : chunk;

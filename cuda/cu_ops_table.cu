@@ -2,6 +2,8 @@
  * and which launcher runs it (the CPU's table is interpreter/op_registry.c). Adding an op is
  * one row here plus its launcher in a cu_ops_*.cu file. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cu_internal.h"
 
@@ -24,8 +26,12 @@ static int upload_rope(cu_model *cm, const sp_bk_op *op, cu_op_dev *dev, sp_erro
     return cu_floats_upload(op->u.rope.inv_freq, op->u.rope.rot / 2, &dev->vec[0], err);
 }
 
+/* SPARSA_CUDA_HEAD_PRECISION=fp32 (a diagnostic of bf16 runs): the LM head in fp32. */
 static int upload_linear(cu_model *cm, const sp_bk_op *op, cu_op_dev *dev, sp_error *err) {
-    int rc = cu_weight_upload(&op->u.linear.weight, cm->prec, &dev->w[0], err);
+    const char *hp = getenv("SPARSA_CUDA_HEAD_PRECISION");
+    sp_precision prec = hp && !strcmp(hp, "fp32") && op->out_width == (size_t)cm->m->vocab
+                            ? SP_PREC_FP32 : cm->prec;
+    int rc = cu_weight_upload(&op->u.linear.weight, prec, &dev->w[0], err);
     if (!rc) rc = cu_floats_upload(op->u.linear.bias, op->out_width, &dev->vec[0], err);
     return rc;
 }
@@ -34,6 +40,12 @@ static int upload_mlp(cu_model *cm, const sp_bk_op *op, cu_op_dev *dev, sp_error
     size_t hid = op->u.mlp.hidden;
     int rc = cu_weight_upload(&op->u.mlp.up, cm->prec, &dev->w[0], err);
     if (!rc && op->u.mlp.gated) rc = cu_weight_upload(&op->u.mlp.gate, cm->prec, &dev->w[1], err);
+    if (!rc && cu_mlp_gate_up(cm, op) && dev->w[0].dtype == CU_BF16 && dev->w[1].dtype == CU_BF16) {
+        cu_weight up = dev->w[0], gate = dev->w[1];
+        dev->w[1] = cu_weight{};
+        rc = cu_weight_stack(&gate, &up, &dev->w[0], err);
+        dev->gate_up = !rc;
+    }
     if (!rc) rc = cu_weight_upload(&op->u.mlp.down, cm->prec, &dev->w[2], err);
     if (!rc) rc = cu_floats_upload(op->u.mlp.up_b, hid, &dev->vec[0], err);
     if (!rc) rc = cu_floats_upload(op->u.mlp.gate_b, hid, &dev->vec[1], err);

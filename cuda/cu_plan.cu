@@ -57,7 +57,7 @@ static int assign_slots(cu_session *s, slot_set *body, slot_set *tail, sp_error 
             if (m->values[v].producer != (int)op) continue;
             size_t first, last;
             lifetime(m, (int)v, &first, &last);
-            slot_set *ss = op < m->tail_start ? body : tail;
+            slot_set *ss = op < s->body_end ? body : tail;
             s->slot_of[v] = take_slot(ss, m->values[v].width, first, last);
             if (s->slot_of[v] < 0) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
         }
@@ -75,6 +75,7 @@ static int alloc_slots(float **slots, const size_t *width, size_t n, size_t rows
 
 int cu_plan_create(cu_session *s, sp_error *err) {
     const sp_bk_model *m = s->cm->m;
+    s->body_end = s->cm->body_end;
     slot_set body = {}, tail = {};
     s->slot_of = (int *)calloc(m->n_values + 1, sizeof *s->slot_of);
     int rc = s->slot_of ? assign_slots(s, &body, &tail, err)
@@ -108,7 +109,7 @@ static void free_slots(float **slots, size_t n) {
 int cu_plan_body_rows(cu_session *s, size_t rows, sp_error *err) {
     if (rows <= s->body_rows) return SP_OK;
     size_t want = (rows + 63) / 64 * 64;
-    if (want > s->max_tokens) want = s->max_tokens;
+    if (want > s->max_rows) want = s->max_rows;
     if (want < rows) want = rows;
     cudaStreamSynchronize(s->stream);
     free_slots(s->body_slot, s->n_body_slots);
@@ -141,7 +142,7 @@ float *cu_plan_value(const cu_session *s, int v, size_t r0) {
     const sp_bk_model *m = s->cm->m;
     const sp_bk_value *val = &m->values[v];
     int slot = s->slot_of[v];
-    if ((size_t)val->producer >= m->tail_start) return s->tail_slot[slot];
+    if ((size_t)val->producer >= s->body_end) return s->tail_slot[slot];
     return s->body_slot[slot] + r0 * val->width;
 }
 

@@ -10,6 +10,7 @@
  * double, the chunks' sums rescaled in double; a NaN or +inf logit gives a non-finite nll. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cu_internal.h"
 
@@ -23,9 +24,8 @@ size_t cu_score_chunk(void) {
     return v > 0 && v <= (1L << 20) ? (size_t)v : CU_SCORE_CHUNK;
 }
 
-/* Per row state in CU_SCR_SCORE_STATE: [4][rows] doubles: running max, sum, target logit,
- * nll. */
-enum { ST_MAX, ST_SUM, ST_TARGET, ST_NLL, ST_COUNT };
+/* Per row state in CU_SCR_SCORE_STATE: [3][rows] doubles: running max, sum, target logit. */
+enum { ST_MAX, ST_SUM, ST_TARGET, ST_COUNT };
 
 static __device__ float block_max(float v) {
     __shared__ float part[CU_THREADS / 32];
@@ -80,28 +80,11 @@ __global__ static void fold_chunk(const float *x, size_t ld, size_t cw, size_t c
     if (t >= c0 && t < c0 + cw) st[ST_TARGET * rows + r] = row[t - c0];
 }
 
-__global__ static void state_finish(double *st, size_t rows) {
+/* nll[r] of the block's rows into the call's device NLLs. */
+__global__ static void state_finish(const double *st, size_t rows, double *nll) {
     size_t r = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (r >= rows) return;
-    st[ST_NLL * rows + r] = st[ST_MAX * rows + r] + log(st[ST_SUM * rows + r]) -
-                            st[ST_TARGET * rows + r];
-}
-
-/* The LM head of the tail when the tail has the chunkable shape, else -1. */
-static long find_head(const sp_bk_model *m) {
-    size_t vocab = m->values[m->out_value].width;
-    for (size_t i = m->tail_start; i < m->n_ops; i++) {
-        const sp_bk_op *op = &m->ops[i];
-        if (op->kind != SP_BK_LINEAR || op->out_width != vocab) continue;
-        int prev = op->out;
-        for (size_t j = i + 1; j < m->n_ops; j++) {
-            const sp_bk_op *p = &m->ops[j];
-            if ((p->kind != SP_BK_SOFTCAP && p->kind != SP_BK_SCALE) || p->in[0] != prev) return -1;
-            prev = p->out;
-        }
-        return prev == m->out_value ? (long)i : -1;
-    }
-    return -1;
+    nll[r] = st[ST_MAX * rows + r] + log(st[ST_SUM * rows + r]) - st[ST_TARGET * rows + r];
 }
 
 /* The ops after the head on a chunk [nb][cw], in place. */
@@ -117,57 +100,26 @@ static int post_ops(cu_session *s, size_t head, float *chunk, size_t count, sp_e
     return rc;
 }
 
-/* The LM head's input for rows r0..r0+nb: the ops before the head run in blocks of the
- * tail's rows, their result gathered into CU_SCR_SCORE_INPUT so the head's GEMMs see all nb
- * rows at once (taller products than the tail's blocks). *src: the rows' id for cu_gemm. */
-static int head_input(cu_session *s, size_t head, const int32_t *dev_tok, size_t pos, size_t r0,
-                      size_t nb, const float **x, int *src, sp_error *err) {
-    const sp_bk_model *m = s->cm->m;
-    const sp_bk_op *hop = &m->ops[head];
-    size_t d = hop->in_width[0];
-    s->run_seq++;  /* new rows under the same ids */
-    *src = hop->in[0];
-    if (m->tail_start == head) {
-        *x = cu_plan_value(s, hop->in[0], r0);
-        return SP_OK;
-    }
-    void *buf;
-    int rc = cu_scratch(s, CU_SCR_SCORE_INPUT, nb * d * sizeof(float), &buf, err);
-    for (size_t b0 = r0; !rc && b0 < r0 + nb; b0 += s->tail_rows) {
-        size_t bn = r0 + nb - b0 < s->tail_rows ? r0 + nb - b0 : s->tail_rows;
-        rc = cu_run_ops(s, m->tail_start, head, bn, pos + b0, b0, dev_tok, err);
-        cudaError_t e = rc ? cudaSuccess
-                           : cudaMemcpyAsync((float *)buf + (b0 - r0) * d,
-                                             cu_plan_value(s, hop->in[0], b0),
-                                             bn * d * sizeof(float), cudaMemcpyDeviceToDevice,
-                                             s->stream);
-        if (e != cudaSuccess) rc = cu_fail_cuda(err, e, "gathering the LM head's input", 0);
-    }
-    s->run_seq++;
-    *x = (const float *)buf;
-    *src = (int)m->n_values;  /* no value has this id: the gathered rows */
-    return rc;
-}
-
 /* Folds the logits of rows r0..r0+nb into st: through the head in chunks, or whole. */
 static int fold_block(cu_session *s, long head, const int32_t *dev_tok, const int32_t *dev_tgt,
                       size_t pos, size_t r0, size_t nb, double *st, sp_error *err) {
     const sp_bk_model *m = s->cm->m;
     size_t vocab = m->values[m->out_value].width;
     if (head < 0) {
-        int rc = cu_run_ops(s, m->tail_start, m->n_ops, nb, pos + r0, r0, dev_tok, err);
+        int rc = cu_run_ops(s, s->body_end, m->n_ops, nb, pos + r0, r0, dev_tok, err);
         if (!rc) fold_chunk<<<(unsigned)nb, CU_THREADS, 0, s->stream>>>(
             cu_plan_value(s, m->out_value, r0), vocab, vocab, 0, dev_tgt + r0, st, nb);
         return rc;
     }
     const sp_bk_op *hop = &m->ops[head];
     const cu_op_dev *hdev = &s->cm->dev[head];
-    const float *x = NULL;
-    int src;
+    /* the head's input rows are the body's (s->body_end is the head): read in place */
+    int src = hop->in[0];
+    const float *x = cu_plan_value(s, src, r0);
     void *chunk;
     size_t step = s->score_chunk;
-    int rc = head_input(s, (size_t)head, dev_tok, pos, r0, nb, &x, &src, err);
-    if (!rc) rc = cu_scratch(s, CU_SCR_SCORE_LOGITS, nb * step * sizeof(float), &chunk, err);
+    s->run_seq++;  /* these rows' rounded copy is made once for all the chunks */
+    int rc = cu_scratch(s, CU_SCR_SCORE_LOGITS, nb * step * sizeof(float), &chunk, err);
     double t0 = s->profile ? cu_profile_now(s) : 0;
     for (size_t c0 = 0; !rc && c0 < vocab; c0 += step) {
         size_t cw = vocab - c0 < step ? vocab - c0 : step;
@@ -183,44 +135,101 @@ static int fold_block(cu_session *s, long head, const int32_t *dev_tok, const in
 }
 
 /* Rows per scoring block: the tail's blocks without a chunkable head; with one, up to
- * CU_SCORE_ROWS while a chunk of logits stays within 2^26 floats (256 MB). */
+ * CU_SCORE_ROWS (or $SPARSA_CUDA_SCORE_ROWS, for measurements) while a chunk of logits stays
+ * within 2^26 floats (256 MB). */
 #define CU_SCORE_ROWS 2048
 static size_t score_rows(const cu_session *s, long head) {
     if (head < 0) return s->tail_rows;
-    size_t rows = ((size_t)1 << 26) / s->score_chunk;
-    rows = rows > CU_SCORE_ROWS ? CU_SCORE_ROWS : rows;
+    const char *env = getenv("SPARSA_CUDA_SCORE_ROWS");
+    long want = env ? strtol(env, NULL, 10) : 0;
+    size_t rows = ((size_t)1 << 26) / s->score_chunk, cap = CU_SCORE_ROWS;
+    if (want > 0 && want <= (1L << 20)) cap = (size_t)want;
+    rows = rows > cap ? cap : rows;
     return rows < s->tail_rows ? s->tail_rows : rows;
+}
+
+/* Rows [r0, r0 + count) of the call scored block by block into dev_nll[0 .. count). */
+static int score_range(cu_session *s, long head, const int32_t *dev_tok, const int32_t *dev_tgt,
+                       size_t pos, size_t r0, size_t count, double *st, double *dev_nll,
+                       sp_error *err) {
+    size_t rows = score_rows(s, head);
+    int rc = SP_OK;
+    for (size_t b0 = r0; !rc && b0 < r0 + count; b0 += rows) {
+        size_t nb = r0 + count - b0 < rows ? r0 + count - b0 : rows;
+        state_init<<<cu_blocks(nb), CU_THREADS, 0, s->stream>>>(st, nb);
+        rc = fold_block(s, head, dev_tok, dev_tgt, pos, b0, nb, st, err);
+        if (rc) break;
+        state_finish<<<cu_blocks(nb), CU_THREADS, 0, s->stream>>>(st, nb, dev_nll + (b0 - r0));
+        cudaError_t e = cudaGetLastError();
+        if (e != cudaSuccess) rc = cu_fail_cuda(err, e, "scoring", 0);
+    }
+    return rc;
+}
+
+/* n_seq sequences of n rows (one at pos, or several from position 0 each: s->seq_len): the
+ * body on every row, then the scored rows of each sequence; the NLLs reach the host in one
+ * copy at the end, the only wait of the call. */
+static int score_call(cu_session *s, const int32_t *tokens, size_t n_seq, size_t n, size_t pos,
+                      size_t logits_from, const int32_t *targets, double *nll, sp_error *err) {
+    size_t total = n_seq * n, per_seq = n - logits_from, scored = n_seq * per_seq;
+    cudaSetDevice(s->cm->device);
+    const int32_t *dev_tok = NULL;
+    s->seq_len = n_seq > 1 ? n : 0;
+    int rc = cu_run_body(s, tokens, targets, total, pos, &dev_tok, err);
+    s->seq_len = 0;
+    if (rc) return rc;
+    const int32_t *dev_tgt = dev_tok + total;
+    long head = s->cm->head;
+    void *stv = NULL, *nv = NULL;
+    rc = cu_scratch(s, CU_SCR_SCORE_STATE, ST_COUNT * score_rows(s, head) * sizeof(double), &stv,
+                    err);
+    if (!rc) rc = cu_scratch(s, CU_SCR_SCORE_NLL, scored * sizeof(double), &nv, err);
+    /* logits_from 0: the sequences' rows are contiguous, scored as one range */
+    if (!rc && logits_from == 0)
+        rc = score_range(s, head, dev_tok, dev_tgt, pos, 0, total, (double *)stv, (double *)nv,
+                         err);
+    for (size_t b = 0; !rc && logits_from && b < n_seq; b++)
+        rc = score_range(s, head, dev_tok, dev_tgt, pos, b * n + logits_from, per_seq,
+                         (double *)stv, (double *)nv + b * per_seq, err);
+    /* the ids were copied from the staging buffer earlier on this stream */
+    if (!rc) rc = cu_host_io(s, scored * sizeof(double), err);
+    if (rc) return rc;
+    cudaError_t e = cudaMemcpyAsync(s->host_io, nv, scored * sizeof(double),
+                                    cudaMemcpyDeviceToHost, s->stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(s->stream);
+    if (e != cudaSuccess) return cu_fail_cuda(err, e, "scoring", 0);
+    memcpy(nll, s->host_io, scored * sizeof(double));
+    return SP_OK;
 }
 
 int cu_forward_nll(void *session, const int32_t *tokens, size_t n, size_t pos,
                    size_t logits_from, const int32_t *targets, double *nll, sp_error *err) {
+    if (n == 0 || logits_from >= n) return SP_OK;
+    return score_call((cu_session *)session, tokens, 1, n, pos, logits_from, targets, nll, err);
+}
+
+/* Rows of activations one batched call may hold (SPARSA_CUDA_BATCH_ROWS overrides it): enough
+ * for tall products, few enough that the activations stay within some hundreds of MB. */
+#define CU_BATCH_ROWS 32768
+
+size_t cu_batch_capacity(void *session, size_t n) {
     cu_session *s = (cu_session *)session;
-    if (n == 0) return SP_OK;
-    cudaSetDevice(s->cm->device);
-    const int32_t *dev_tok = NULL;
-    int rc = cu_run_body(s, tokens, n, pos, &dev_tok, err);
-    if (rc) return rc;
-    const int32_t *dev_tgt = dev_tok + n;  /* CU_SCR_TOKENS holds 2n ids */
-    cudaError_t e = cudaMemcpyAsync((void *)dev_tgt, targets, n * sizeof(int32_t),
-                                    cudaMemcpyHostToDevice, s->stream);
-    if (e != cudaSuccess) return cu_fail_cuda(err, e, "copying targets", 0);
-    long head = find_head(s->cm->m);
-    size_t rows = score_rows(s, head);
-    void *stv = NULL;
-    rc = cu_scratch(s, CU_SCR_SCORE_STATE, ST_COUNT * rows * sizeof(double), &stv, err);
-    double *st = (double *)stv;
-    for (size_t r0 = logits_from; !rc && r0 < n; r0 += rows) {
-        size_t nb = n - r0 < rows ? n - r0 : rows;
-        state_init<<<cu_blocks(nb), CU_THREADS, 0, s->stream>>>(st, nb);
-        rc = fold_block(s, head, dev_tok, dev_tgt, pos, r0, nb, st, err);
-        if (rc) break;
-        state_finish<<<cu_blocks(nb), CU_THREADS, 0, s->stream>>>(st, nb);
-        e = cudaMemcpyAsync(nll + (r0 - logits_from), st + ST_NLL * nb, nb * sizeof(double),
-                            cudaMemcpyDeviceToHost, s->stream);
-        if (e == cudaSuccess) e = cudaGetLastError();
-        if (e != cudaSuccess) rc = cu_fail_cuda(err, e, "scoring", 0);
-    }
-    if (rc) return rc;
-    e = cudaStreamSynchronize(s->stream);
-    return e == cudaSuccess ? SP_OK : cu_fail_cuda(err, e, "scoring", 0);
+    const char *env = getenv("SPARSA_CUDA_BATCH_ROWS");
+    long v = env ? strtol(env, NULL, 10) : 0;
+    size_t budget = v > 0 && v <= (1L << 24) ? (size_t)v : CU_BATCH_ROWS;
+    if (!n || n > s->max_tokens) return 1;
+    size_t cap = budget / n;
+    return cap ? cap : 1;
+}
+
+int cu_forward_nll_batch(void *session, const int32_t *tokens, size_t n_seq, size_t n,
+                         size_t logits_from, const int32_t *targets, double *nll,
+                         sp_error *err) {
+    cu_session *s = (cu_session *)session;
+    if (n_seq == 0 || n == 0 || logits_from >= n) return SP_OK;
+    if (n_seq > cu_batch_capacity(s, n))
+        return sp_fail(err, SP_ERR_INPUT, "%zu sequences of %zu tokens: more than the batch of "
+                       "%zu", n_seq, n, cu_batch_capacity(s, n));
+    if (n_seq * n > s->max_rows) s->max_rows = n_seq * n;
+    return score_call(s, tokens, n_seq, n, 0, logits_from, targets, nll, err);
 }

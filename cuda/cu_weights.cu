@@ -80,6 +80,28 @@ int cu_weight_upload(const sp_bk_tensor *t, sp_precision prec, cu_weight *out, s
     return SP_OK;
 }
 
+int cu_weight_stack(cu_weight *a, cu_weight *b, cu_weight *out, sp_error *err) {
+    *out = cu_weight{};
+    if (a->dtype != b->dtype || a->cols != b->cols)
+        return sp_fail(err, SP_ERR_RUNTIME, "internal: stacking unlike weights");
+    size_t elem = dtype_size(a->dtype), ab = a->rows * a->cols * elem, bb = b->rows * b->cols * elem;
+    int rc = cu_alloc(&out->data, ab + bb, "weights", err);
+    if (rc) return rc;
+    out->dtype = a->dtype;
+    out->rows = a->rows + b->rows;
+    out->cols = a->cols;
+    cudaError_t e = cudaMemcpy(out->data, a->data, ab, cudaMemcpyDeviceToDevice);
+    if (e == cudaSuccess)
+        e = cudaMemcpy((char *)out->data + ab, b->data, bb, cudaMemcpyDeviceToDevice);
+    cu_weight_free(a);
+    cu_weight_free(b);
+    if (e != cudaSuccess) {
+        cu_weight_free(out);
+        return cu_fail_cuda(err, e, "stacking weights", 0);
+    }
+    return SP_OK;
+}
+
 void cu_weight_free(cu_weight *w) {
     if (w->data) cudaFree(w->data);
     *w = cu_weight{};

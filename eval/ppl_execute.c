@@ -4,6 +4,7 @@
  * final reduction (ppl_reduce.c) and the report (sp_ppl_report). */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ppl_job.h"
 
@@ -108,39 +109,72 @@ static void store_window(sp_ppl_run *run, size_t m, const sp_ppl_unit *u, size_t
 }
 
 typedef struct unit_io {
-    int32_t *seq;
-    double *nll;
+    int32_t *seq;               /* [cap][max_ctx + 1] */
+    double *nll;                /* [cap][max_ctx + 1] */
+    size_t cap;                 /* windows seq and nll have room for */
     sp_ppl_progress *prog;
     sp_ppl_dump *dump;
 } unit_io;
+
+/* Windows of unit u scored per call: several where the session batches them on its device
+ * (sp_ppl_window_batch), as many as io has room for (grown here); rolling windows differ in
+ * length and go one at a time. */
+static size_t unit_batch(sp_ppl_run *run, const sp_ppl_unit *u, unit_io *io) {
+    if (run->job.protocol.score == SP_SCORE_ROLLING) return 1;
+    size_t want = sp_ppl_window_batch(run->sess, u->ctx), row = run->max_ctx + 1;
+    if (want > io->cap) {
+        int32_t *seq = realloc(io->seq, want * row * sizeof *seq);
+        if (seq) io->seq = seq;
+        double *nll = seq ? realloc(io->nll, want * row * sizeof *nll) : NULL;
+        if (nll) io->nll = nll;
+        if (seq && nll) io->cap = want;
+    }
+    return want < io->cap ? want : io->cap;
+}
 
 /* The windows of unit u this process runs, through model m. */
 static int run_unit(sp_ppl_run *run, size_t m, const sp_ppl_unit *u, unit_io *io,
                     sp_error *err) {
     const sp_ppl_model *model = &run->models[m];
     const char *name = sp_corpus_name(run->corpora[u->file].path);
-    size_t first, end, len, feed, bad = 0;
+    size_t first, end, len = 0, feed = 0, bad = 0, bad_j = 0, from = 0, nb;
     uint64_t n = 0;
     double s = 0.0;
     sp_ppl_my_windows(run, u, &first, &end);
     if (run->job.stats) sp_session_reset_stats(run->sess);
-    for (size_t k = first; k < end; k++) {
-        size_t from = window_seq(run, u, k, io->seq, &len, &feed);
-        int rc = sp_ppl_score_window(run->sess, model->vocab, io->seq, len, feed, from, io->nll,
-                                     &bad, err);
+    size_t batch = unit_batch(run, u, io), row = run->max_ctx + 1;
+    for (size_t k = first; k < end; k += nb) {
+        nb = end - k < batch ? end - k : batch;
+        /* a batch holds windows of one score_from (a stride's first window has its own) */
+        for (size_t j = 0; j < nb; j++) {
+            size_t f = window_seq(run, u, k + j, io->seq + j * row, &len, &feed);
+            if (j && f != from) nb = j;
+            else from = f;
+        }
+        /* equal windows of len tokens: the batch's rows are len apart */
+        for (size_t j = 1; j < nb; j++)
+            memmove(io->seq + j * len, io->seq + j * row, len * sizeof *io->seq);
+        int rc = sp_ppl_score_windows(run->sess, model->vocab, nb, io->seq, len, feed, from,
+                                      io->nll, &bad_j, &bad, err);
         if (bad) /* never a printed nan: the run stops, naming where */
             rc = sp_fail(err, SP_ERR_RUNTIME, "non-finite NLL in %s, ctx %zu, window %zu, "
-                         "position %zu%s%s", name, u->ctx, k, bad, run->n_models > 1 ? ", model " : "",
+                         "position %zu%s%s", name, u->ctx, k + bad_j, bad,
+                         run->n_models > 1 ? ", model " : "",
                          run->n_models > 1 ? model->path : "");
-        if (!rc && io->dump->open)
-            rc = sp_ppl_dump_window(io->dump, run, m, u, k, io->seq, len, from, io->nll, err);
         if (rc) return rc;
-        store_window(run, m, u, k, io->nll, from, len);
-        const sp_ppl_wsum *w = &run->sums[(uint64_t)m * run->total_windows + u->first + k];
-        n += w->n;
-        s += w->s;
-        io->prog->done += feed;
-        sp_ppl_progress_show(io->prog, run, m, u, k, n, s);
+        for (size_t j = 0; j < nb; j++) {
+            const int32_t *seq = io->seq + j * len;
+            const double *nll = io->nll + j * len;
+            if (io->dump->open &&
+                (rc = sp_ppl_dump_window(io->dump, run, m, u, k + j, seq, len, from, nll, err)))
+                return rc;
+            store_window(run, m, u, k + j, nll, from, len);
+            const sp_ppl_wsum *w = &run->sums[(uint64_t)m * run->total_windows + u->first + k + j];
+            n += w->n;
+            s += w->s;
+            io->prog->done += feed;
+            sp_ppl_progress_show(io->prog, run, m, u, k + j, n, s);
+        }
     }
     return SP_OK;
 }
@@ -172,7 +206,7 @@ int sp_ppl_execute(sp_ppl_run *run, sp_error *err) {
     sp_ppl_progress prog = {run->job.progress, sp_ppl_now(), 0,
                             run->window_tokens * run->n_models};
     sp_ppl_dump dump = {0};
-    unit_io io = {seq, nll, &prog, &dump};
+    unit_io io = {seq, nll, 1, &prog, &dump};
     if (!seq || !nll) rc = sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     if (!rc && run->job.dump_nll) rc = sp_ppl_dump_open(&dump, run->job.dump_nll, err);
     for (size_t m = 0; m < run->n_models && !rc; m++) rc = run_model(run, m, &io, err);
@@ -180,8 +214,8 @@ int sp_ppl_execute(sp_ppl_run *run, sp_error *err) {
     if (!rc) rc = sp_ppl_reduce_all(run, err);
     if (!rc && dump.open) rc = sp_ppl_dump_commit(&dump, err);
     sp_ppl_dump_abort(&dump);
-    free(seq);
-    free(nll);
+    free(io.seq);
+    free(io.nll);
     return rc;
 }
 

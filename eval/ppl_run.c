@@ -1,6 +1,9 @@
-/* ppl_run.c — one perplexity window through the interpreter (summed, or NLL by position): the logits sink reduces each row
- * to the NLL of its target as it arrives (O(vocab) memory), summed in row order. A non-finite
- * NLL (a NaN or infinite logit in a scored row) stops the window: it is never summed. */
+/* ppl_run.c — perplexity windows through the interpreter (summed, or NLL by position): the
+ * logits sink reduces each row to the NLL of its target as it arrives (O(vocab) memory),
+ * summed in row order; a backend with a fused scoring head returns the NLLs themselves, and
+ * one that batches windows across its device takes several per call (sp_ppl_score_windows).
+ * A non-finite NLL (a NaN or infinite logit in a scored row) stops the window: it is never
+ * summed. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,4 +128,64 @@ int sp_ppl_score_window(sp_session *s, int32_t vocab, const int32_t *seq, size_t
         return sp_fail(err, SP_ERR_RUNTIME, "internal: %llu of %zu targets received logits",
                        (unsigned long long)w.n, len - score_from);
     return SP_OK;
+}
+
+size_t sp_ppl_window_batch(const sp_session *s, size_t feed) {
+    return sp_session_fused_nll(s) ? sp_session_nll_batch(s, feed) : 1;
+}
+
+/* The batch's NLLs of window j through the sink's row-order accumulation into nll[j·len ..]. */
+static int take_window(const double *rows_nll, const int32_t *seq, size_t len, size_t feed,
+                       size_t score_from, double *out, size_t *nonfinite_at, sp_error *err) {
+    window_sink w;
+    memset(&w, 0, sizeof w);
+    w.input = seq;
+    w.ctx = len;
+    w.score_from = score_from;
+    w.out = out;
+    size_t from = score_from - 1, rows = feed - from;
+    for (size_t r0 = 0; r0 < rows; r0 += SP_LOGIT_BLOCK) {
+        size_t nb = rows - r0 < SP_LOGIT_BLOCK ? rows - r0 : SP_LOGIT_BLOCK;
+        memcpy(w.nll, rows_nll + r0, nb * sizeof *rows_nll);
+        if (accumulate_rows(&w, from + r0, nb)) break;
+    }
+    if (w.nonfinite_at) {
+        *nonfinite_at = w.nonfinite_at;
+        return sp_fail(err, SP_ERR_RUNTIME, "non-finite NLL at position %zu", w.nonfinite_at);
+    }
+    if (w.n != len - score_from)
+        return sp_fail(err, SP_ERR_RUNTIME, "internal: %llu of %zu targets received logits",
+                       (unsigned long long)w.n, len - score_from);
+    return SP_OK;
+}
+
+int sp_ppl_score_windows(sp_session *s, int32_t vocab, size_t count, const int32_t *seqs,
+                         size_t len, size_t feed, size_t score_from, double *nll,
+                         size_t *bad_window, size_t *nonfinite_at, sp_error *err) {
+    *bad_window = 0;
+    *nonfinite_at = 0;
+    if (count == 1)
+        return sp_ppl_score_window(s, vocab, seqs, len, feed, score_from, nll, nonfinite_at, err);
+    size_t from = score_from - 1, rows = feed - from;
+    int32_t *tokens = calloc(count * feed + 1, sizeof *tokens);
+    int32_t *targets = calloc(count * feed + 1, sizeof *targets);
+    double *rows_nll = malloc(count * rows * sizeof *rows_nll);
+    int rc = tokens && targets && rows_nll ? SP_OK
+                                           : sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    for (size_t j = 0; !rc && j < count; j++)
+        for (size_t r = 0; r < feed; r++) {
+            tokens[j * feed + r] = seqs[j * len + r];
+            targets[j * feed + r] = r + 1 < len ? seqs[j * len + r + 1] : 0;
+        }
+    if (!rc)
+        rc = sp_session_forward_nll_batch(s, tokens, count, feed, from, targets, rows_nll, err);
+    for (size_t j = 0; !rc && j < count; j++) {
+        rc = take_window(rows_nll + j * rows, seqs + j * len, len, feed, score_from,
+                         nll + j * len, nonfinite_at, err);
+        if (rc) *bad_window = j;
+    }
+    free(tokens);
+    free(targets);
+    free(rows_nll);
+    return rc;
 }

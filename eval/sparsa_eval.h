@@ -199,6 +199,17 @@ int sp_ppl_score_window(sp_session *s, int32_t vocab, const int32_t *seq, size_t
                         size_t feed, size_t score_from, double *nll, size_t *nonfinite_at,
                         sp_error *err);
 
+/* Windows scored together where the session batches them across its device (the CUDA
+ * module; docs/ARCHITECTURE.md, "Backends"): sp_ppl_window_batch is how many windows of feed
+ * tokens one sp_ppl_score_windows call takes (1 on the CPU). sp_ppl_score_windows scores
+ * count windows of equal len, feed and score_from, window j at seqs[j·len ..), its NLLs at
+ * nll[j·len + p], as sp_ppl_score_window would one at a time. A non-finite NLL stops it with
+ * *bad_window = j and *nonfinite_at = the position (the windows before j are complete). */
+size_t sp_ppl_window_batch(const sp_session *s, size_t feed);
+int sp_ppl_score_windows(sp_session *s, int32_t vocab, size_t count, const int32_t *seqs,
+                         size_t len, size_t feed, size_t score_from, double *nll,
+                         size_t *bad_window, size_t *nonfinite_at, sp_error *err);
+
 /* ---- reports ---------------------------------------------------------------------------- */
 
 /* One bucket of --by-position B: targets whose position in the window is in [start, end). */

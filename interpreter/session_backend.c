@@ -56,6 +56,42 @@ int sp_session_forward_nll(sp_session *s, const int32_t *tokens, size_t n, size_
     return rc;
 }
 
+size_t sp_session_nll_batch(const sp_session *s, size_t n) {
+    if (!s->backend || !n || n > s->max_tokens) return 1;
+    const sp_backend_vtable *vt = s->m->backend->vt;
+    if (!vt->forward_nll_batch || !vt->batch_capacity) return 1;
+    size_t cap = vt->batch_capacity(s->backend, n);
+    return cap ? cap : 1;
+}
+
+/* Every sequence is checked as a call on an empty session would be; the session is left as
+ * after the last sequence alone (its tokens cached, position n). */
+int sp_session_forward_nll_batch(sp_session *s, const int32_t *tokens, size_t n_seq, size_t n,
+                                 size_t logits_from, const int32_t *targets, double *nll,
+                                 sp_error *err) {
+    if (err) err->msg[0] = 0, err->code = 0;
+    if (n_seq > sp_session_nll_batch(s, n))
+        return sp_fail(err, SP_ERR_INPUT, "%zu sequences of %zu tokens exceed the session's "
+                       "batch of %zu", n_seq, n, sp_session_nll_batch(s, n));
+    s->pos = 0;  /* as sp_session_reset */
+    sp_bk_session_reset(s);
+    if (n_seq == 1) return sp_session_forward_nll(s, tokens, n, logits_from, targets, nll, err);
+    int rc = SP_OK;
+    for (size_t b = 0; !rc && b < n_seq; b++) {
+        rc = sp_session_check_call(s, tokens + b * n, n, err);
+        for (size_t r = logits_from; !rc && r < n; r++)
+            if (targets[b * n + r] < 0 || (int64_t)targets[b * n + r] >= s->m->graph->vocab_size)
+                rc = sp_fail(err, SP_ERR_INPUT, "target id %ld at row %zu of sequence %zu "
+                             "outside [0, %lld)", (long)targets[b * n + r], r, b,
+                             (long long)s->m->graph->vocab_size);
+    }
+    if (rc || n == 0) return rc;
+    const sp_backend_vtable *vt = s->m->backend->vt;
+    rc = vt->forward_nll_batch(s->backend, tokens, n_seq, n, logits_from, targets, nll, err);
+    if (!rc) s->pos = n;
+    return rc;
+}
+
 void sp_bk_session_stats_enable(sp_session *s, int on) {
     const sp_backend_vtable *vt = s->m->backend->vt;
     if (vt->stats_enable) vt->stats_enable(s->backend, on);

@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct below changes; a module built for another ABI is refused. */
-#define SP_BACKEND_ABI 1
+#define SP_BACKEND_ABI 2
 /* The symbol every module exports: const sp_backend_vtable *sparsa_backend_v1(void). */
 #define SP_BACKEND_ENTRY "sparsa_backend_v1"
 
@@ -183,6 +183,17 @@ typedef struct sp_backend_vtable {
     void (*stats_enable)(void *session, int on);
     void (*stats_reset)(void *session);
     int (*stats_read)(void *session, size_t layer, sp_bk_head_stats *out, sp_error *err);
+    /* Several independent sequences in one call (perplexity's windows batched across the
+     * device; optional: both NULL when the module has none). Sequence b is tokens[b·n, b·n + n)
+     * at positions 0 .. n − 1 on an empty KV cache, exactly as forward_nll after session_reset;
+     * for each row r in [logits_from, n) of sequence b, nll[b·(n − logits_from) + r −
+     * logits_from] with target targets[b·n + r]. Afterwards the KV cache holds the last
+     * sequence (positions 0 .. n − 1). batch_capacity: the most sequences of n tokens one
+     * call takes (at least 1). */
+    size_t (*batch_capacity)(void *session, size_t n);
+    int (*forward_nll_batch)(void *session, const int32_t *tokens, size_t n_seq, size_t n,
+                             size_t logits_from, const int32_t *targets, double *nll,
+                             sp_error *err);
 } sp_backend_vtable;
 
 typedef const sp_backend_vtable *(*sp_backend_entry_fn)(void);

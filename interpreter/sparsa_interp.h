@@ -98,6 +98,15 @@ int sp_session_forward(sp_session *s, const int32_t *tokens, size_t n, size_t lo
 int sp_session_fused_nll(const sp_session *s);
 int sp_session_forward_nll(sp_session *s, const int32_t *tokens, size_t n, size_t logits_from,
                            const int32_t *targets, double *nll, sp_error *err);
+/* Several windows at once (backends that batch them across the device): sp_session_nll_batch
+ * is how many sequences of n tokens one call takes (1 where there is no batching);
+ * sp_session_forward_nll_batch runs sequence b = tokens[b·n, b·n + n) as
+ * sp_session_forward_nll would right after sp_session_reset, its rows' NLLs at
+ * nll[b·(n − logits_from) ..] with targets[b·n + r]. */
+size_t sp_session_nll_batch(const sp_session *s, size_t n);
+int sp_session_forward_nll_batch(sp_session *s, const int32_t *tokens, size_t n_seq, size_t n,
+                                 size_t logits_from, const int32_t *targets, double *nll,
+                                 sp_error *err);
 
 /* Attention sparsity statistics, accumulated over every forward since the last reset_stats:
  * per attention layer and head, the number of (query row) normalisations, the sum of support

@@ -2,8 +2,9 @@
  * the CPU on every golden model of tests/fixtures/models and the interpreter's smoke models:
  * fp32 logits within 1e-4·max(1, |x|) and finite, the fused scoring head's NLL within 1e-4
  * relative of the CPU's logits reduced by sp_nll_of_row, decode (token by token) equal to
- * prefill within 1e-4, logits_from and blocks of rows, and bf16/tf32 perplexity within 5e-3
- * relative (scaled up for logits beyond ±10, see check_low_precision). Without a GPU, driver
+ * prefill within 1e-4, logits_from and blocks of rows, windows batched in one call equal to
+ * one at a time, and bf16/tf32 perplexity within 5e-3 relative (scaled up for logits beyond
+ * ±10, see check_low_precision). Without a GPU, driver
  * or module every test is skipped with the reason. The module is $SPARSA_CUDA_MODULE, else
  * libsparsa-cuda.so beside $SPARSA_BIN. */
 #include <criterion/criterion.h>
@@ -306,6 +307,68 @@ static void check_low_precision(int prec, const char *name) {
 
 Test(cuda_parity, bf16_perplexity_every_golden_model) { check_low_precision(SP_PREC_BF16, "bf16"); }
 Test(cuda_parity, tf32_perplexity_every_golden_model) { check_low_precision(SP_PREC_TF32, "tf32"); }
+
+/* NLLs of n_seq windows of n tokens (window b: tok[b·n ..]) scored from row `from`: batched in
+ * one call when batch, else one window at a time on a reset session. */
+static double *window_nlls(sp_model *g, const int32_t *tok, size_t n_seq, size_t n, size_t from,
+                           int batch) {
+    sp_session *s = NULL;
+    sp_error err = {0};
+    cr_assert_eq(sp_session_create(g, n, 0, &s, &err), 0, "%s", err.msg);
+    int32_t *targets = calloc(n_seq * n, sizeof *targets);
+    double *nll = calloc(n_seq * (n - from), sizeof *nll);
+    for (size_t i = 0; i + 1 < n_seq * n; i++) targets[i] = tok[i + 1];
+    if (batch) {
+        cr_assert_geq(sp_session_nll_batch(s, n), n_seq, "the session batches %zu windows of %zu",
+                      sp_session_nll_batch(s, n), n);
+        cr_assert_eq(sp_session_forward_nll_batch(s, tok, n_seq, n, from, targets, nll, &err), 0,
+                     "%s", err.msg);
+        cr_assert_eq(sp_session_position(s), n);
+    }
+    for (size_t b = 0; !batch && b < n_seq; b++) {
+        sp_session_reset(s);
+        cr_assert_eq(sp_session_forward_nll(s, tok + b * n, n, from, targets + b * n,
+                                            nll + b * (n - from), &err), 0, "%s", err.msg);
+    }
+    sp_session_free(s);
+    free(targets);
+    return nll;
+}
+
+/* Windows batched across the GPU give each window's NLLs as one window at a time does (the
+ * products see more rows, so only their summation order may differ): every golden model in
+ * fp32 and bf16, scored from row 0 (the rows of all windows as one range) and from row 5 (per
+ * window). */
+static void check_batched_windows(int prec, double tol) {
+    model_list l;
+    list_models(&l);
+    for (size_t i = 0; i < l.n; i++) {
+        sp_model *g = open_gpu(l.path[i], prec);
+        size_t n = test_tokens(g, 48), n_seq = 3;
+        int32_t *tok = tokens_for(l.path[i], sp_model_vocab_size(g), n_seq * n + 7);
+        for (size_t from = 0; from <= 5; from += 5) {
+            double *one = window_nlls(g, tok + 7, n_seq, n, from, 0);
+            double *all = window_nlls(g, tok + 7, n_seq, n, from, 1);
+            double worst = 0;
+            for (size_t r = 0; r < n_seq * (n - from); r++) {
+                cr_assert(isfinite(all[r]), "%s: row %zu: nll %g", l.path[i], r, all[r]);
+                worst = fmax(worst, fabs(all[r] - one[r]) / fmax(1.0, fabs(one[r])));
+            }
+            cr_log_info("%s: %zu windows of %zu batched, from %zu: worst relative nll diff %.3g",
+                        l.path[i], n_seq, n, from, worst);
+            cr_expect(worst <= tol, "%s: batched windows differ by %.3g relative", l.path[i],
+                      worst);
+            free(one);
+            free(all);
+        }
+        free(tok);
+        sp_model_free(g);
+    }
+    free_models(&l);
+}
+
+Test(cuda_parity, batched_windows_fp32) { check_batched_windows(SP_PREC_FP32, 1e-6); }
+Test(cuda_parity, batched_windows_bf16) { check_batched_windows(SP_PREC_BF16, 1e-5); }
 
 /* A GPU index past the last is an input error naming the count. */
 Test(cuda_errors, device_out_of_range) {
