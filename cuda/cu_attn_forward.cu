@@ -152,21 +152,15 @@ static cudaError_t run_list(const cu_attn_geom *g, const cu_attn_call *c, cudaEv
 
 cudaError_t cu_attn_run_entmax(const cu_attn_geom *g, const cu_attn_call *c, int bf16) {
     if (bf16) return run_list(g, c, NULL);
-    const int bq = bf16 ? cu_attn_bf16_block_q(g) : cu_attn_f32_block_q(g);
-    const int bk = bf16 ? 64 : cu_attn_f32_block_k(g);
     cu_ent_ws w;
-    cu_attn_ent_layout(g, bq, bk, c->workspace, &w);
+    cu_attn_ent_layout(g, cu_attn_f32_block_q(g), cu_attn_f32_block_k(g), c->workspace, &w);
     cudaError_t e = cudaSuccess;
     /* tile bounds pay in prefill; in decode they would cost as much as the scores they save */
     if (g->nq >= 64) e = cu_attn_knorm_launch(g, &w, c->stream);
     else w.knorm = NULL;
-    if (e == cudaSuccess)
-        e = bf16 ? cu_attn_bf16_launch(g, &w, CU_TILE_GATHER, c->stream)
-                 : cu_attn_f32_launch(g, &w, CU_TILE_GATHER, c->stream);
+    if (e == cudaSuccess) e = cu_attn_f32_launch(g, &w, CU_TILE_GATHER, c->stream);
     if (e == cudaSuccess) e = cu_attn_solve_launch(g, &w, c->stream);
-    if (e == cudaSuccess)
-        e = bf16 ? cu_attn_bf16_launch(g, &w, CU_TILE_OUT, c->stream)
-                 : cu_attn_f32_launch(g, &w, CU_TILE_OUT, c->stream);
+    if (e == cudaSuccess) e = cu_attn_f32_launch(g, &w, CU_TILE_OUT, c->stream);
     return e;
 }
 
@@ -189,7 +183,7 @@ cudaError_t cu_attention_forward(const cu_attn_call *c) {
     switch (g.norm) {
     case CU_NORM_SOFTMAX:
         if (bf16 && cu_attn_flash_ok(&g)) return cu_attn_flash_launch(&g, c->stream);
-        return bf16 ? cu_attn_bf16_launch(&g, NULL, CU_TILE_SOFTMAX, c->stream)
+        return bf16 ? cu_attn_bf16_softmax_launch(&g, c->stream)
                     : cu_attn_f32_launch(&g, NULL, CU_TILE_SOFTMAX, c->stream);
     case CU_NORM_ENTMAX: return cu_attn_run_entmax(&g, c, bf16);
     default: return cu_attn_rows_launch(&g, (float *)c->workspace, c->stream);

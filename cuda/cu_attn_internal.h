@@ -169,12 +169,10 @@ int cu_attn_f32_block_k(const cu_attn_geom *g);   /* keys per tile (64 or 32) */
 cudaError_t cu_attn_f32_launch(const cu_attn_geom *g, const cu_ent_ws *w, int mode,
                                cudaStream_t st);
 
-/* cu_attn_tile_bf16.cu: the bf16 tensor-core tile kernel (mma.sync m16n8k16, fp32
- * accumulation) for head_dim = value_dim ∈ {64, 128}; the same modes. */
+/* cu_attn_tile_bf16.cu: the generic bf16 tensor-core softmax kernel (mma.sync m16n8k16, fp32
+ * accumulation) for head_dim = value_dim ∈ {64, 128} with a bf16 cache (cu_attn_bf16_ok). */
 int cu_attn_bf16_ok(const cu_attn_geom *g);
-int cu_attn_bf16_block_q(const cu_attn_geom *g); /* query rows per block of the entmax passes */
-cudaError_t cu_attn_bf16_launch(const cu_attn_geom *g, const cu_ent_ws *w, int mode,
-                                cudaStream_t st);
+cudaError_t cu_attn_bf16_softmax_launch(const cu_attn_geom *g, cudaStream_t st);
 
 /* cu_attn_ent_bf16.cu: the bf16 list pipeline's two QK-only passes (precision bf16, bf16
  * cache, head_dim = value_dim ∈ {64, 128}). CU_LIST_MAX: the row maxima, the stripes' tile
