@@ -201,6 +201,15 @@ int sp_writer_finish(sp_writer *w, sp_error *err);
  * the file and is returned, with *err as check set it. The check overlaps the disk writeback. */
 typedef int (*sp_writer_check_fn)(const char *temp_path, void *ctx, sp_error *err);
 int sp_writer_finish_checked(sp_writer *w, sp_writer_check_fn check, void *ctx, sp_error *err);
+/* Writes the whole temporary file as finish would, runs check on it as finish_checked does,
+ * and flushes it to disk, but neither renames nor frees it: tensors can no longer be added,
+ * metadata can be replaced (sp_writer_meta_clear, then the meta calls again), and finish then
+ * writes the small sections again in place of the draft's, after the tensor bytes, which stay
+ * as they are. So a slow last value (a hash of the inputs) need not hold up the check. On
+ * failure w keeps the error: sp_writer_abort it. */
+int sp_writer_draft_checked(sp_writer *w, sp_writer_check_fn check, void *ctx, sp_error *err);
+/* Forgets every metadata entry set so far. */
+void sp_writer_meta_clear(sp_writer *w);
 /* Removes the temporary file and frees w. */
 void sp_writer_abort(sp_writer *w);
 /* The first error the writer met (the tensor/meta calls return its code). */

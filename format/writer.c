@@ -147,9 +147,24 @@ static void put_section(sp_writer *w, sec_out *s, uint32_t kind, const sp_buf *b
     sp_writer_out(w, b->s, b->len);
 }
 
+/* Where the small sections go: after the last tensor the first time; over the draft's, in
+ * the same place, when a draft wrote them already (the tensor bytes before them stay as they
+ * are). 0 ok. */
+static int tail_start(sp_writer *w) {
+    if (!w->tail_at) {
+        w->tail_at = w->pos;
+        return SP_OK;
+    }
+    if (lseek(w->fd, (off_t)w->tail_at, SEEK_SET) < 0)
+        return sp_writer_fail(w, SP_ERR_RUNTIME, "%s: seek failed: %s", w->tmp, strerror(errno));
+    w->pos = w->writeback_from = w->tail_at;
+    return SP_OK;
+}
+
 static void write_tail(sp_writer *w) {
     sec_out secs[5];
     size_t n = 0;
+    if (tail_start(w)) return;
     uint64_t data_size = w->pos - w->data_start;
     secs[n++] = (sec_out){SP_SEC_DATA, w->data_start, data_size, 0};
     /* METADATA: count, then the entries serialised so far. */
@@ -197,6 +212,8 @@ static void write_tail(sp_writer *w) {
     if (k != (ssize_t)sizeof h)
         sp_writer_fail(w, SP_ERR_RUNTIME, "%s: write failed: %s", w->tmp,
                        k < 0 ? strerror(errno) : "short write");
+    else if (w->drafted_end > w->pos && ftruncate(w->fd, (off_t)w->pos))  /* a shorter rewrite */
+        sp_writer_fail(w, SP_ERR_RUNTIME, "%s: cannot truncate: %s", w->tmp, strerror(errno));
 }
 
 /* Puts the finished temporary file in place: no clobbering unless asked. */
@@ -246,9 +263,10 @@ static void publish(sp_writer *w) {
     }
 }
 
-int sp_writer_finish_checked(sp_writer *w, sp_writer_check_fn check, void *ctx, sp_error *err) {
+/* The sections and the header, then the caller's check of the whole temporary file. */
+static void write_and_check(sp_writer *w, const char *step, sp_writer_check_fn check, void *ctx) {
     if (w->in_tensor && !w->err.code)
-        sp_writer_fail(w, SP_ERR_INPUT, "finish while a tensor is still being written");
+        sp_writer_fail(w, SP_ERR_INPUT, "%s while a tensor is still being written", step);
     if (!w->err.code) write_tail(w);
     if (!w->err.code && check) {
         sp_error cerr = {0};
@@ -260,6 +278,22 @@ int sp_writer_finish_checked(sp_writer *w, sp_writer_check_fn check, void *ctx, 
             w->err.code = crc;
         }
     }
+}
+
+int sp_writer_draft_checked(sp_writer *w, sp_writer_check_fn check, void *ctx, sp_error *err) {
+    write_and_check(w, "draft", check, ctx);
+    if (!w->err.code) w->drafted_end = w->pos;
+    /* the bytes go to the disk now, so that the fsync of the finished file, once the sections
+     * are rewritten, has only those left to write */
+    if (!w->err.code && sync_file_range(w->fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                                         SYNC_FILE_RANGE_WAIT_AFTER))
+        sp_writer_fail(w, SP_ERR_RUNTIME, "%s: cannot write to disk: %s", w->tmp, strerror(errno));
+    if (w->err.code && err) *err = w->err;
+    return w->err.code;
+}
+
+int sp_writer_finish_checked(sp_writer *w, sp_writer_check_fn check, void *ctx, sp_error *err) {
+    write_and_check(w, "finish", check, ctx);
     if (!w->err.code) publish(w);
     int code = w->err.code;
     if (code) {

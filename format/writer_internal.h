@@ -28,6 +28,8 @@ struct sp_writer {
     uint64_t pos;          /* file offset after the buffered bytes */
     uint64_t data_start;   /* absolute offset of TENSOR_DATA */
     uint64_t writeback_from; /* first byte not yet handed to sync_file_range */
+    uint64_t tail_at;      /* where the small sections begin once a draft wrote them, else 0 */
+    uint64_t drafted_end;  /* the file's size after the draft */
 
     sp_buf meta, graph, tok, dir;
     uint64_t meta_count, tensor_count;

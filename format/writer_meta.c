@@ -60,6 +60,12 @@ int sp_writer_meta_bool(sp_writer *w, const char *key, int v) {
     return sp_writer_meta_scalar(w, key, SP_META_BOOL, &b);
 }
 
+void sp_writer_meta_clear(sp_writer *w) {
+    w->meta.len = 0;
+    w->meta_count = 0;
+    sp_nameset_free(&w->keys);
+}
+
 static int put_blob(sp_writer *w, const void *b, size_t len) {
     sp_buf_u64(&w->meta, len);
     sp_buf_put(&w->meta, b, len);

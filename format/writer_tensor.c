@@ -6,6 +6,9 @@
 int sp_writer_begin_tensor(sp_writer *w, const char *name, sp_dtype dtype, uint32_t ndim,
                            const uint64_t *dims, sp_compression compression, int zstd_level) {
     if (w->err.code) return w->err.code;
+    if (w->tail_at)  /* the draft's sections follow the last tensor */
+        return sp_writer_fail(w, SP_ERR_INPUT, "tensor '%s' begun after the draft",
+                              name ? name : "");
     if (w->in_tensor)
         return sp_writer_fail(w, SP_ERR_INPUT, "tensor '%s' begun before the last one ended",
                               name ? name : "");
