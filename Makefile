@@ -125,7 +125,8 @@ $(BUILD)/tests/%: tests/%.c $(LIB) $(wildcard tests/util/*.h)
 	$(CC) $(CFLAGS) $(INCLUDES) $(CRIT_CFLAGS) -Itests/util $< $(LIB) $(CRIT_LIBS) $(LDLIBS) $(TEST_LDFLAGS) -o $@
 
 # The self-check test corrupts the written file between writing and checking.
-$(BUILD)/tests/converters/test_convert_selfcheck: TEST_LDFLAGS = -Wl,--wrap=sp_writer_finish_checked
+$(BUILD)/tests/converters/test_convert_selfcheck: TEST_LDFLAGS = \
+    -Wl,--wrap=sp_writer_draft_checked,--wrap=sp_writer_finish_checked
 
 # Benchmark programs; they link OpenBLAS (for comparison only) when pkg-config finds it.
 BLAS_CFLAGS = $(shell pkg-config --exists openblas 2>/dev/null && \

@@ -1,9 +1,13 @@
 /* convert.c — sp_convert, the conversion driver, in its steps: check the output path (before
- * and again once every input file is known), open the checkpoint, choose the mapping (by
- * --arch or detection through the mapping table) and build the graph and output list, read
- * and check the tokenizer, list the provenance, stream every mapped tensor into an sp_writer
- * (temporary file), write the metadata, and let the writer rename the file into place only
- * after the self-check (convert_check.c) passed. */
+ * and again once every input file is known), open the checkpoint and start hashing it (on a
+ * second thread), choose the mapping (by --arch or detection through the mapping table) and
+ * build the graph and output list, read and check the tokenizer, stream every mapped tensor
+ * into an sp_writer (temporary file), write the metadata and have the writer complete a draft
+ * of the file, self-check it (convert_check.c) and flush it to disk; only then wait for the
+ * hash, write the metadata again with it, and let the writer rewrite the small sections after
+ * the tensors, check them and rename the file into place. The hash is the one step that cannot
+ * be shortened (SHA-256 is sequential), so everything else runs beside it. */
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +29,7 @@ typedef struct {
     chunk_bufs bufs;
     sp_writer *w;
     int add_bos;            /* tokenizer.add_bos when known (convert_bos.c), else -1 */
+    conv_check_job check;   /* the self-check's job, from the draft to the finish */
 } conversion;
 
 static char *default_out(const char *src) {
@@ -78,8 +83,10 @@ static const sp_mapping *choose_mapping(const sp_convert_options *o, const sp_ck
 static int plan(conversion *cv, sp_convert_report *rep, sp_error *err) {
     const sp_convert_options *o = cv->o;
     int rc = sp_ckpt_open(o->src, o->config, &cv->c, err);
-    if (!rc) cv->add_bos = conv_add_bos(cv->c, o->src);
-    if (rc || (rc = check_output(cv, err))) return rc;
+    if (rc || (rc = conv_provenance_init(&cv->prov, cv->c, err))) return rc;
+    conv_provenance_start(&cv->prov);
+    cv->add_bos = conv_add_bos(cv->c, o->src);
+    if ((rc = check_output(cv, err))) return rc;
     if (!(cv->m = choose_mapping(o, cv->c, err))) return SP_ERR_INPUT;
     snprintf(rep->arch, sizeof rep->arch, "%s", cv->m->info.name);
     if ((rc = cv->m->build(cv->c, o->dtype, &cv->r, err))) return rc;
@@ -108,8 +115,6 @@ static int plan(conversion *cv, sp_convert_report *rep, sp_error *err) {
 static int stream_tensors(conversion *cv, sp_convert_report *rep, sp_error *err) {
     const sp_convert_options *o = cv->o;
     int rc = sp_writer_create(cv->out, o->force, err, &cv->w);
-    if (rc) return rc;
-    conv_provenance_start(&cv->prov);
     for (size_t i = 0; i < cv->r.ntensors && !rc; i++) {
         const sp_map_tensor *mt = &cv->r.tensors[i];
         if (o->progress)
@@ -117,34 +122,56 @@ static int stream_tensors(conversion *cv, sp_convert_report *rep, sp_error *err)
         rc = conv_write_tensor(cv->w, cv->c, mt, o, &cv->bufs, err);
         if (!rc) rep->bytes_written += mt->src->numel * sp_dtype_size(sp_out_dtype_of(mt->src, o->dtype));
     }
-    if (o->progress) fputs("\r\033[Kconvert: checking the written file\r", stderr);
-    sp_error herr = {0};
-    int hrc = conv_provenance_wait(&cv->prov, &herr);
-    if (rc) return rc;
-    if (hrc) *err = herr;
-    return hrc;
+    return rc;
 }
 
-/* Metadata, tokenizer and graph; then the writer finishes the file, runs the self-check on it
- * and renames it into place. */
-static int publish(conversion *cv, sp_error *err) {
+/* The metadata: provenance (with stand-in hashes until they are in) and the tokenizer's. */
+static void write_metadata(conversion *cv) {
     sp_writer *w = cv->w;
     conv_provenance_write(w, &cv->prov, cv->o, cv->m, &cv->r);
     if (cv->tok) {
         sp_writer_meta_string(w, "tokenizer.kind", "sentencepiece", 13);
         if (cv->add_bos >= 0) sp_writer_meta_bool(w, "tokenizer.add_bos", cv->add_bos);
-        sp_writer_set_tokenizer(w, cv->tok, cv->toklen);
     }
+}
+
+/* Metadata, tokenizer and graph; the writer completes the file, which is self-checked while
+ * the hash thread still runs, and flushed to disk. */
+static int draft(conversion *cv, sp_error *err) {
+    sp_writer *w = cv->w;
+    if (cv->o->progress) fputs("\r\033[Kconvert: checking the written file\r", stderr);
+    write_metadata(cv);
+    if (cv->tok) sp_writer_set_tokenizer(w, cv->tok, cv->toklen);
     sp_writer_set_graph(w, cv->r.graph, cv->r.graph_len);
     if (sp_writer_error(w)->code) return sp_fail(err, sp_writer_error(w)->code, "%s", sp_writer_error(w)->msg);
-    conv_check_job check = {.c = cv->c, .r = &cv->r, .mode = cv->o->dtype, .bufs = &cv->bufs};
+    /* one thread fewer while the hash has a core */
+    int threads = omp_get_max_threads() - !atomic_load(&cv->prov.done);
+    cv->check = (conv_check_job){
+        .c = cv->c, .r = &cv->r, .mode = cv->o->dtype, .bufs = &cv->bufs, .threads = threads > 1 ? threads : 1};
+    cv->check.placed = calloc(cv->r.ntensors ? cv->r.ntensors : 1, sizeof *cv->check.placed);
+    if (!cv->check.placed) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    return sp_writer_draft_checked(w, conv_self_check_written, &cv->check, err);
+}
+
+/* Waits for the hashes, writes the metadata again with them; the writer rewrites the small
+ * sections, checks them and renames the file into place. */
+static int publish(conversion *cv, sp_error *err) {
+    int rc = conv_provenance_wait(&cv->prov, err);
+    if (rc) return rc;
+    sp_writer *w = cv->w;
+    sp_writer_meta_clear(w);
+    write_metadata(cv);
+    if (sp_writer_error(w)->code) return sp_fail(err, sp_writer_error(w)->code, "%s", sp_writer_error(w)->msg);
+    cv->check.hashes = (const char *const *)cv->prov.hashes;
+    cv->check.nhashes = cv->prov.n;
     cv->w = NULL; /* finished or aborted by sp_writer_finish_checked */
-    return sp_writer_finish_checked(w, conv_self_check_written, &check, err);
+    return sp_writer_finish_checked(w, conv_self_check_final, &cv->check, err);
 }
 
 static void release(conversion *cv) {
     if (cv->w) sp_writer_abort(cv->w);
     conv_provenance_free(&cv->prov);
+    free(cv->check.placed);
     conv_free_bufs(&cv->bufs);
     free(cv->tok);
     sp_mapping_result_free(&cv->r);
@@ -176,9 +203,10 @@ int sp_convert(const sp_convert_options *o, sp_convert_report *rep, sp_error *er
     if (!rc && !o->force && lstat(cv.out, &st) == 0)
         rc = sp_fail(err, SP_ERR_INPUT, "%s already exists (use --force to overwrite it)", cv.out);
     if (!rc) rc = plan(&cv, rep, err);
-    if (!rc) rc = conv_provenance_init(&cv.prov, cv.c, o->tokenizer, cv.tok, cv.toklen, err);
+    if (!rc && cv.tok) conv_provenance_add_tokenizer(&cv.prov, o->tokenizer, cv.tok, cv.toklen);
     if (!rc && !conv_alloc_bufs(&cv.bufs)) rc = sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     if (!rc) rc = stream_tensors(&cv, rep, err);
+    if (!rc) rc = draft(&cv, err);
     if (!rc) rc = publish(&cv, err);
     if (o->progress) fputs("\r\033[K", stderr);
     if (!rc) rep->tensors = cv.r.ntensors;

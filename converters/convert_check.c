@@ -1,11 +1,15 @@
-/* convert_check.c — the self-check: the finished temporary file is re-opened with the format
+/* convert_check.c — the self-check: the written temporary file is re-opened with the format
  * library and its graph and every tensor compared byte for byte with the source converted
  * again, before it is renamed into place; a file that does not match its source never appears
  * under the output name. Uncompressed tensors are read through a read-only mapping of the file
- * (with pread where it cannot be mapped), spread over the threads; compressed ones are
- * decompressed (and CRC-checked) by the format library, one at a time. */
+ * (with pread where it cannot be mapped), spread over threads; compressed ones are
+ * decompressed (and CRC-checked) by the format library, one at a time. This runs on the draft
+ * (whose source hashes are stand-ins, while the hash thread still runs); once the small
+ * sections are written again with the hashes, the final check re-opens the file and finds the
+ * graph, the same directory entries and the hashes. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -117,37 +121,57 @@ static int check_layout(const sp_file *f, const conv_check_job *j, const sp_tens
     return rc;
 }
 
-/* Uncompressed tensors: read + compare, spread over the threads; the first failure wins. */
-static int check_uncompressed(const written_file *wf, const conv_check_job *j, const sp_tensor_info **infos, sp_error *err) {
-    const sp_mapping_result *r = j->r;
-    int failed = 0;
-#pragma omp parallel
-    {
-        chunk_bufs mine = {0};
-        int ok = conv_alloc_bufs(&mine);
-        sp_error terr = {0};
-#pragma omp for schedule(dynamic, 1)
-        for (size_t i = 0; i < r->ntensors; i++) {
-            int stop;
-#pragma omp atomic read
-            stop = failed;
-            if (stop || infos[i]->compression != SP_COMPRESS_NONE) continue;
-            int trc = ok ? check_tensor(wf, j->c, &r->tensors[i], infos[i], sp_out_dtype_of(r->tensors[i].src, j->mode),
-                                        NULL, &mine, &terr)
-                         : sp_fail(&terr, SP_ERR_RUNTIME, "out of memory");
-            if (trc) {
-#pragma omp critical(sp_convert_check)
-                {
-                    if (!failed) {
-                        failed = trc;
-                        *err = terr;
-                    }
-                }
-            }
+/* Uncompressed tensors: read + compare, spread over j->threads threads (the caller's and
+ * plain threads, not OpenMP's: a conversion starts no thread pool), each taking the next
+ * tensor not yet taken; the first failure wins. */
+typedef struct {
+    const written_file *wf;
+    const conv_check_job *j;
+    const sp_tensor_info **infos;
+    atomic_size_t next;
+    atomic_int failed;
+    pthread_mutex_t lock;
+    sp_error *err;
+} check_pool;
+
+static void check_some(check_pool *p, chunk_bufs *bufs) {
+    const sp_mapping_result *r = p->j->r;
+    sp_error terr = {0};
+    for (size_t i; !atomic_load(&p->failed) && (i = atomic_fetch_add(&p->next, 1)) < r->ntensors;) {
+        if (p->infos[i]->compression != SP_COMPRESS_NONE) continue;
+        int trc = bufs ? check_tensor(p->wf, p->j->c, &r->tensors[i], p->infos[i],
+                                      sp_out_dtype_of(r->tensors[i].src, p->j->mode), NULL, bufs, &terr)
+                       : sp_fail(&terr, SP_ERR_RUNTIME, "out of memory");
+        if (!trc) continue;
+        pthread_mutex_lock(&p->lock);
+        if (!atomic_load(&p->failed)) {
+            *p->err = terr;
+            atomic_store(&p->failed, trc);
         }
-        conv_free_bufs(&mine);
+        pthread_mutex_unlock(&p->lock);
     }
-    return failed;
+}
+
+static void *check_worker(void *arg) {
+    chunk_bufs mine = {0};
+    int ok = conv_alloc_bufs(&mine);
+    check_some(arg, ok ? &mine : NULL);
+    conv_free_bufs(&mine);
+    return NULL;
+}
+
+static int check_uncompressed(const written_file *wf, const conv_check_job *j, const sp_tensor_info **infos,
+                              sp_error *err) {
+    enum { MAX_WORKERS = 63 };
+    check_pool p = {.wf = wf, .j = j, .infos = infos, .err = err};
+    pthread_mutex_init(&p.lock, NULL);
+    pthread_t workers[MAX_WORKERS];
+    int n = 0;
+    while (n < j->threads - 1 && n < MAX_WORKERS && !pthread_create(&workers[n], NULL, check_worker, &p)) n++;
+    check_some(&p, j->bufs);
+    while (n > 0) pthread_join(workers[--n], NULL);
+    pthread_mutex_destroy(&p.lock);
+    return atomic_load(&p.failed);
 }
 
 /* Compressed tensors, one at a time; decompressed buffers live as long as the file, so it is
@@ -199,9 +223,47 @@ int conv_self_check_written(const char *path, void *job, sp_error *err) {
     else rc = check_layout(f, j, infos, err);
     if (!rc) rc = check_uncompressed(&wf, j, infos, err);
     if (!rc) rc = check_compressed(path, &f, &wf, j, infos, err);
+    for (size_t i = 0; !rc && i < j->r->ntensors; i++) {
+        const sp_tensor_info *ti = sp_file_find_tensor(f, j->r->tensors[i].name); /* f may be new */
+        j->placed[i] = (conv_placed){ti->offset, ti->stored_size, ti->crc32, ti->compression};
+    }
     free(infos);
     if (wf.map) munmap((void *)wf.map, wf.size);
     if (wf.fd >= 0) close(wf.fd);
     if (f) sp_file_close(f);
+    return rc;
+}
+
+/* 0 when the file's source.sha256 lists exactly the hashes given. */
+static int check_hashes(const sp_file *f, const conv_check_job *j, sp_error *err) {
+    const sp_meta *m = sp_file_meta_find(f, "source.sha256");
+    int ok = m && m->type == SP_META_ARRAY && m->elem_type == SP_META_STRING && m->len == j->nhashes;
+    sp_meta_iter it;
+    sp_meta e;
+    if (ok) sp_meta_iter_init(&it, m);
+    for (size_t i = 0; ok && i < j->nhashes; i++)
+        ok = sp_meta_iter_next(&it, &e) && e.len == strlen(j->hashes[i]) && !memcmp(e.data, j->hashes[i], e.len);
+    return ok ? 0 : sp_fail(err, SP_ERR_RUNTIME, "self-check: source.sha256 differs from the inputs' hashes");
+}
+
+int conv_self_check_final(const char *path, void *job, sp_error *err) {
+    const conv_check_job *j = job;
+    sp_file *f = NULL;
+    sp_error e2 = {0};
+    if (sp_file_open(path, &f, &e2))
+        return sp_fail(err, SP_ERR_RUNTIME, "self-check: cannot re-open the output: %s", e2.msg);
+    const sp_tensor_info **infos = calloc(j->r->ntensors ? j->r->ntensors : 1, sizeof *infos);
+    int rc = infos ? check_layout(f, j, infos, err) : sp_fail(err, SP_ERR_RUNTIME, "out of memory");
+    for (size_t i = 0; !rc && i < j->r->ntensors; i++) {
+        const sp_tensor_info *ti = infos[i];
+        const conv_placed *was = &j->placed[i];
+        if (ti->offset != was->offset || ti->stored_size != was->stored_size || ti->crc32 != was->crc32 ||
+            ti->compression != was->compression)
+            rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: tensor '%s' moved after it was checked",
+                         j->r->tensors[i].name);
+    }
+    if (!rc) rc = check_hashes(f, j, err);
+    free(infos);
+    sp_file_close(f);
     return rc;
 }

@@ -6,13 +6,14 @@
 #define SPARSA_CONVERT_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "checkpoint_reader.h"
 #include "mapping.h"
 #include "sparsa_convert.h"
 
 /* Tensors move in chunks of this many elements, so memory stays near one chunk per buffer. */
-enum { CONV_CHUNK_ELEMS = 1 << 20 };
+enum { CONV_CHUNK_ELEMS = 1 << 18 };
 
 /* Chunk buffers of CONV_CHUNK_ELEMS 8-byte elements: source gather, converted, file read. */
 typedef struct chunk_bufs {
@@ -32,42 +33,64 @@ int conv_write_tensor(sp_writer *w, const sp_ckpt *c, const sp_map_tensor *mt, c
 
 /* ---- self-check (convert_check.c) ---------------------------------------------------------------- */
 
+/* Where the draft put one tensor's stored bytes, as its directory says. */
+typedef struct conv_placed {
+    uint64_t offset, stored_size;
+    uint32_t crc32;
+    sp_compression compression;
+} conv_placed;
+
 typedef struct conv_check_job {
     const sp_ckpt *c;
     const sp_mapping_result *r;
     sp_out_dtype mode;
     chunk_bufs *bufs;
+    int threads;                 /* for the tensor comparison, at least 1 */
+    conv_placed *placed;         /* [r->ntensors], filled by the draft's check */
+    const char *const *hashes;   /* for the final check: source.sha256 as it must read */
+    size_t nhashes;
 } conv_check_job;
 
-/* The sp_writer_finish_checked callback (job: a conv_check_job): re-opens the written
- * temporary file and compares its graph and every tensor with the source. */
+/* The check of the draft (sp_writer_draft_checked; job: a conv_check_job): re-opens the
+ * written temporary file and compares its graph and every tensor with the source, and notes
+ * where each tensor lies. */
 int conv_self_check_written(const char *temp_path, void *job, sp_error *err);
+/* The check of the finished file, once its small sections are written again with the hashes
+ * (sp_writer_finish_checked): the graph, each tensor's directory entry the same as the
+ * draft's (its bytes were compared then and are not written again), and source.sha256. */
+int conv_self_check_final(const char *temp_path, void *job, sp_error *err);
 
 /* ---- provenance (convert_provenance.c) --------------------------------------------------------- */
 
 /* Every input file with its display name, size and SHA-256: the checkpoint files (hashed on a
- * second thread while the tensors stream out), the config, the tokenizer. */
+ * second thread from the moment they are open), the config, the tokenizer. */
 typedef struct conv_provenance {
     const sp_ckpt *c;
     size_t n;
     const char **names;
     uint64_t *sizes;
     char **hashes;
+    const char **shown;   /* the hashes as written: stand-ins until the thread is joined */
     pthread_t thread;
     int hashing;          /* the thread is running */
+    int hashed;           /* joined: the checkpoint hashes are in */
+    atomic_int stop;      /* set when the conversion gives up: the thread stops early */
+    atomic_int done;      /* set by the thread when it has finished */
     int rc;               /* the checkpoint hashes' status */
     sp_error err;
 } conv_provenance;
 
-/* Lists the inputs and hashes the config and tokenizer bytes (tok may be NULL). */
-int conv_provenance_init(conv_provenance *p, const sp_ckpt *c, const char *tokenizer_path, const void *tok,
-                         size_t toklen, sp_error *err);
+/* Lists the checkpoint files and the config (whose bytes it hashes). */
+int conv_provenance_init(conv_provenance *p, const sp_ckpt *c, sp_error *err);
+/* Adds the tokenizer's bytes as the last input. */
+void conv_provenance_add_tokenizer(conv_provenance *p, const char *path, const void *tok, size_t toklen);
 /* Starts hashing the checkpoint files (on a thread when one can be made). */
 void conv_provenance_start(conv_provenance *p);
 /* Waits for the hashes; their failure, if any. */
 int conv_provenance_wait(conv_provenance *p, sp_error *err);
-/* Writes the model name, architecture, converter, source and config metadata. */
-void conv_provenance_write(sp_writer *w, const conv_provenance *p, const sp_convert_options *o,
+/* Writes the model name, architecture, converter, source and config metadata; before
+ * conv_provenance_wait, each checkpoint file's hash is a stand-in of the same length. */
+void conv_provenance_write(sp_writer *w, conv_provenance *p, const sp_convert_options *o,
                            const sp_mapping *m, const sp_mapping_result *r);
 void conv_provenance_free(conv_provenance *p);
 

@@ -1,8 +1,10 @@
 /* test_convert_selfcheck.c — the converter's self-check really compares the written file with
  * its source: the file is corrupted between writing and checking (one byte of one tensor,
- * through a link-time wrapper around sp_writer_finish_checked, see the Makefile), and the
+ * through a link-time wrapper around sp_writer_draft_checked, see the Makefile), and the
  * conversion must fail with a self-check error, leaving neither the output nor the temporary
- * file behind. The same conversion without the corruption succeeds. */
+ * file behind. The same conversion without the corruption succeeds. The file's small sections
+ * are written again once the source's hash is in, and checked again: a wrong hash written
+ * there (through a wrapper around sp_writer_finish_checked) fails the conversion the same way. */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -15,11 +17,14 @@
 
 #define FIX "tests/fixtures/checkpoints/"
 
-/* ---- the wrapper: flips one byte of the named tensor before the real check runs ---------- */
+/* ---- the wrappers: flip one byte of the named tensor before the draft's check runs; write a
+ * wrong source.sha256 before the finish --------------------------------------------------- */
 
 static const char *corrupt_tensor; /* NULL: no corruption */
+static int wrong_hash;             /* 1: the finish writes a wrong source.sha256 */
 static sp_writer_check_fn real_check;
 
+int __real_sp_writer_draft_checked(sp_writer *w, sp_writer_check_fn check, void *ctx, sp_error *err);
 int __real_sp_writer_finish_checked(sp_writer *w, sp_writer_check_fn check, void *ctx, sp_error *err);
 
 static int corrupting_check(const char *temp_path, void *ctx, sp_error *err) {
@@ -40,10 +45,21 @@ static int corrupting_check(const char *temp_path, void *ctx, sp_error *err) {
     return real_check(temp_path, ctx, err);
 }
 
-int __wrap_sp_writer_finish_checked(sp_writer *w, sp_writer_check_fn check, void *ctx, sp_error *err) {
-    if (!corrupt_tensor || !check) return __real_sp_writer_finish_checked(w, check, ctx, err);
+int __wrap_sp_writer_draft_checked(sp_writer *w, sp_writer_check_fn check, void *ctx, sp_error *err) {
+    if (!corrupt_tensor || !check) return __real_sp_writer_draft_checked(w, check, ctx, err);
     real_check = check;
-    return __real_sp_writer_finish_checked(w, corrupting_check, ctx, err);
+    return __real_sp_writer_draft_checked(w, corrupting_check, ctx, err);
+}
+
+int __wrap_sp_writer_finish_checked(sp_writer *w, sp_writer_check_fn check, void *ctx, sp_error *err) {
+    if (wrong_hash) {
+        /* the metadata the converter set, but for one hash: a valid file the check must refuse */
+        const char *h = "1111111111111111111111111111111111111111111111111111111111111111";
+        const char *hashes[] = {h, h}; /* as many as the inputs: the checkpoint and its config */
+        sp_writer_meta_clear(w);
+        sp_writer_meta_array(w, "source.sha256", SP_META_STRING, hashes, 2);
+    }
+    return __real_sp_writer_finish_checked(w, check, ctx, err);
 }
 
 /* ---- helpers ------------------------------------------------------------------------------ */
@@ -55,6 +71,7 @@ static void mk_tmp(void) {
     cr_assert_not_null(mkdtemp(tmpdir));
     snprintf(out, sizeof out, "%s/out.sparsa", tmpdir);
     corrupt_tensor = NULL;
+    wrong_hash = 0;
 }
 
 static int entries_in_tmp(void) {
@@ -121,4 +138,14 @@ Test(convert_selfcheck, a_flipped_byte_in_a_rounded_tensor_is_caught_too, .init 
     cr_assert_neq(rc, 0);
     cr_assert_not_null(strstr(err.msg, "self-check"), "%s", err.msg);
     cr_assert_eq(entries_in_tmp(), 0);
+}
+
+Test(convert_selfcheck, a_wrong_hash_in_the_rewritten_sections_fails_the_conversion, .init = mk_tmp, .fini = rm_tmp) {
+    wrong_hash = 1;
+    sp_error err = {0};
+    int rc = convert(SP_OUT_KEEP, &err);
+    cr_assert_neq(rc, 0);
+    cr_assert_not_null(strstr(err.msg, "self-check"), "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "source.sha256"), "%s", err.msg);
+    cr_assert_eq(entries_in_tmp(), 0, "the output or its temporary file was left behind");
 }
