@@ -5,7 +5,7 @@
  * 40-token generation went from 0.04 s to 4 s under two busy processes). So when the variable
  * is unset, sparsa sets it to PASSIVE and executes itself again, once: the variable, now set,
  * is what stops a second round; a user's own value is kept. If the program cannot be executed
- * again (no /proc), it runs on as it is.
+ * again (no /proc), it runs on as it is. convert, which starts no OpenMP thread, is not.
  * The default thread count (no --threads, no OMP_NUM_THREADS) is the number of CPUs the process
  * may run on (its affinity mask), never more. When that is the whole machine, the tasks
  * already running at start-up (the kernel's count of runnable tasks in /proc/loadavg) are
@@ -18,6 +18,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -50,7 +51,10 @@ static int default_threads(void) {
 }
 
 void cli_threads_setup(char **argv) {
-    if (!getenv("OMP_WAIT_POLICY") && !setenv("OMP_WAIT_POLICY", "PASSIVE", 1))
+    /* convert starts no OpenMP thread (its self-check uses plain threads), and is timed against
+     * cp: loading the program a second time would cost it a tenth of that copy */
+    int pool = !(argv[0] && argv[1] && !strcmp(argv[1], "convert"));
+    if (pool && !getenv("OMP_WAIT_POLICY") && !setenv("OMP_WAIT_POLICY", "PASSIVE", 1))
         execv("/proc/self/exe", argv);
     int n = getenv("OMP_NUM_THREADS") ? 0 : default_threads();
     if (n > 0) omp_set_num_threads(n);
