@@ -40,6 +40,9 @@ typedef struct cu_weight {
     void *data;
     int dtype;
     uint64_t rows, cols;
+    const void *host;       /* the tensor it was uploaded from, and in which precision */
+    int prec;
+    int borrowed;           /* another op's upload of the same tensor: not freed here */
 } cu_weight;
 
 /* Uploads t: fp32 and tf32 precision store f32 (f16/bf16 widen exactly); bf16 precision
@@ -81,6 +84,11 @@ typedef struct cu_model {
 } cu_model;
 
 enum { CU_RUN_OP = 0, CU_RUN_ADD_NORM, CU_RUN_FUSED };
+
+/* As cu_weight_upload, but a tensor some op of cm already uploaded in the same precision (a
+ * tied embedding and LM head) is shared, not copied again (cu_weights.cu). */
+int cu_model_weight(cu_model *cm, const sp_bk_tensor *t, sp_precision prec, cu_weight *out,
+                    sp_error *err);
 
 /* Reusable device scratch, grown on demand (contents do not outlive one op). */
 enum {

@@ -9,7 +9,7 @@
 
 /* Uploads of the ops whose parameters are plain weights and vectors. */
 static int upload_embed(cu_model *cm, const sp_bk_op *op, cu_op_dev *dev, sp_error *err) {
-    return cu_weight_upload(&op->u.embed.table, cm->prec, &dev->w[0], err);
+    return cu_model_weight(cm, &op->u.embed.table, cm->prec, &dev->w[0], err);
 }
 
 static int upload_norm(cu_model *cm, const sp_bk_op *op, cu_op_dev *dev, sp_error *err) {
@@ -31,22 +31,22 @@ static int upload_linear(cu_model *cm, const sp_bk_op *op, cu_op_dev *dev, sp_er
     const char *hp = getenv("SPARSA_CUDA_HEAD_PRECISION");
     sp_precision prec = hp && !strcmp(hp, "fp32") && op->out_width == (size_t)cm->m->vocab
                             ? SP_PREC_FP32 : cm->prec;
-    int rc = cu_weight_upload(&op->u.linear.weight, prec, &dev->w[0], err);
+    int rc = cu_model_weight(cm, &op->u.linear.weight, prec, &dev->w[0], err);
     if (!rc) rc = cu_floats_upload(op->u.linear.bias, op->out_width, &dev->vec[0], err);
     return rc;
 }
 
 static int upload_mlp(cu_model *cm, const sp_bk_op *op, cu_op_dev *dev, sp_error *err) {
     size_t hid = op->u.mlp.hidden;
-    int rc = cu_weight_upload(&op->u.mlp.up, cm->prec, &dev->w[0], err);
-    if (!rc && op->u.mlp.gated) rc = cu_weight_upload(&op->u.mlp.gate, cm->prec, &dev->w[1], err);
+    int rc = cu_model_weight(cm, &op->u.mlp.up, cm->prec, &dev->w[0], err);
+    if (!rc && op->u.mlp.gated) rc = cu_model_weight(cm, &op->u.mlp.gate, cm->prec, &dev->w[1], err);
     if (!rc && cu_mlp_gate_up(cm, op) && dev->w[0].dtype == CU_BF16 && dev->w[1].dtype == CU_BF16) {
         cu_weight up = dev->w[0], gate = dev->w[1];
         dev->w[1] = cu_weight{};
         rc = cu_weight_stack(&gate, &up, &dev->w[0], err);
         dev->gate_up = !rc;
     }
-    if (!rc) rc = cu_weight_upload(&op->u.mlp.down, cm->prec, &dev->w[2], err);
+    if (!rc) rc = cu_model_weight(cm, &op->u.mlp.down, cm->prec, &dev->w[2], err);
     if (!rc) rc = cu_floats_upload(op->u.mlp.up_b, hid, &dev->vec[0], err);
     if (!rc) rc = cu_floats_upload(op->u.mlp.gate_b, hid, &dev->vec[1], err);
     if (!rc) rc = cu_floats_upload(op->u.mlp.down_b, op->out_width, &dev->vec[2], err);

@@ -62,6 +62,8 @@ int cu_weight_upload(const sp_bk_tensor *t, sp_precision prec, cu_weight *out, s
     size_t count = (size_t)t->rows * (size_t)t->cols, stored_bytes = count * dtype_size(t->dtype);
     out->rows = t->rows;
     out->cols = t->cols;
+    out->host = t->data;
+    out->prec = (int)prec;
     out->dtype = device_dtype(t->dtype, prec);
     int rc = cu_alloc(&out->data, count * dtype_size(out->dtype), "weights", err);
     if (rc) return rc;
@@ -90,6 +92,7 @@ int cu_weight_stack(cu_weight *a, cu_weight *b, cu_weight *out, sp_error *err) {
     out->dtype = a->dtype;
     out->rows = a->rows + b->rows;
     out->cols = a->cols;
+    out->prec = a->prec;  /* no host tensor: never shared */
     cudaError_t e = cudaMemcpy(out->data, a->data, ab, cudaMemcpyDeviceToDevice);
     if (e == cudaSuccess)
         e = cudaMemcpy((char *)out->data + ab, b->data, bb, cudaMemcpyDeviceToDevice);
@@ -102,8 +105,23 @@ int cu_weight_stack(cu_weight *a, cu_weight *b, cu_weight *out, sp_error *err) {
     return SP_OK;
 }
 
+int cu_model_weight(cu_model *cm, const sp_bk_tensor *t, sp_precision prec, cu_weight *out,
+                    sp_error *err) {
+    for (size_t i = 0; t->data && cm->dev && i < cm->m->n_ops; i++)
+        for (int k = 0; k < 3; k++) {
+            const cu_weight *w = &cm->dev[i].w[k];
+            if (w->data && !w->borrowed && w->host == t->data && w->rows == t->rows &&
+                w->cols == t->cols && w->prec == (int)prec) {
+                *out = *w;
+                out->borrowed = 1;
+                return SP_OK;
+            }
+        }
+    return cu_weight_upload(t, prec, out, err);
+}
+
 void cu_weight_free(cu_weight *w) {
-    if (w->data) cudaFree(w->data);
+    if (w->data && !w->borrowed) cudaFree(w->data);
     *w = cu_weight{};
 }
 
