@@ -148,7 +148,7 @@ n_llama=$("$BIN/llama-perplexity" -m "$GGUF" -f "$TEXT" -c 32768 -t "$THREADS" 2
 drop=$(tail -c 1 "$TEXT" | wc -l)
 n_sparsa=$(head -c "-$drop" "$TEXT" | "$SPARSA" tokenize "$MODEL" - | wc -w)
 say "   tokens of the text (BOS included): llama.cpp ${n_llama:-?}, sparsa $((n_sparsa + 1))"
-say "   window   K  llama.cpp s/win  sparsa s/win  sparsa/llama  llama.cpp PPL    sparsa PPL  rel.diff  |  default s/win  sparsa/default  default PPL"
+say "   window   K  llama.cpp s/win  sparsa s/win  sparsa/llama  llama.cpp PPL    sparsa PPL  rel.diff  |  default s/win  sparsa/default  default PPL  load"
 per_window() { awk -v t="$1" -v k="$2" 'BEGIN { if (t == "") print "-"; else printf "%.3f", t / k }'; }
 for L in $WINDOWS; do
     K=$((TOKENS / L)); [ "$K" -ge 1 ] || K=1
@@ -163,9 +163,10 @@ for L in $WINDOWS; do
     done
     [ "$sw" = "$K" ] || [ "$sw" = - ] || say "   (sparsa scored $sw windows at L=$L, llama.cpp $K)"
     lw=$(per_window "$lt" "$K"); sww=$(per_window "$st" "$K"); dw=$(per_window "$dt" "$K")
-    say "$(printf '   %6s %3s  %15s  %12s  %12s  %13s  %12s  %8s  |  %13s  %14s  %11s' "$L" "$K" \
+    # load: the 1-minute load average when the point is done (2 would be this run alone)
+    say "$(printf '   %6s %3s  %15s  %12s  %12s  %13s  %12s  %8s  |  %13s  %14s  %11s  %4s' "$L" "$K" \
         "$lw" "$sww" "$(ratio "$sww" "$lw")" "$lp" "$sp" "$(reldiff "$sp" "$lp")" \
-        "$dw" "$(ratio "$sww" "$dw")" "$dp")"
+        "$dw" "$(ratio "$sww" "$dw")" "$dp" "$(cut -d' ' -f1 /proc/loadavg)")"
 done
 
 # decode: llama-bench tg (its own warm-up, then N tokens from an empty context), the best of
@@ -197,7 +198,7 @@ while [ "$r" -lt "$REPS" ]; do
 done
 st=$(awk -v a="$sN" -v b="$s1" -v n="$sn" 'BEGIN { if (a - b <= 0 || n < 2) print "-"; else printf "%.1f", (n - 1) / (a - b) }')
 say "   decode tok/s, $DECODE tokens from an empty context, best of $REPS: sparsa generate $st;" \
-    "llama-bench tg, flash attention off $(printf '%.1f' "${lt:-0}") (sparsa/llama.cpp $(ratio "$st" "$lt")), default $(printf '%.1f' "${dt:-0}") (sparsa/default $(ratio "$st" "$dt"))"
+    "llama-bench tg, flash attention off $(printf '%.1f' "${lt:-0}") (sparsa/llama.cpp $(ratio "$st" "$lt")), default $(printf '%.1f' "${dt:-0}") (sparsa/default $(ratio "$st" "$dt")); load $(cut -d' ' -f1 /proc/loadavg)"
 [ "$sn" = "$DECODE" ] || say "   (sparsa generate stopped after $sn tokens)"
 
 # GEMM: sparsa's matrix kernel on the model's prefill shapes against the fp32 peak measured now

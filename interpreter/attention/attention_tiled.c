@@ -153,8 +153,10 @@ void sp__attention_tiled(const sp_attn_params *p, const float *q, const float *k
     const int H = p->heads, Hk = p->kv_heads, d = p->head_dim;
     const int dv = p->value_dim > 0 ? p->value_dim : d;
     const size_t tiles = (nq + SP_LN - 1) / SP_LN, total = tiles * (size_t)H;
-    /* small calls (decode of a short context) are not worth waking the thread team for */
-    const int parallel = total > 1 && (double)nq * (double)nk * H * d >= 1 << 16;
+    /* Small calls (decode below a few thousand keys) are not worth waking the thread team
+     * for: a sleeping thread takes about as long to wake as one thread needs for 2^20
+     * multiply-adds of scores. */
+    const int parallel = total > 1 && (double)nq * (double)nk * H * d >= 1 << 20;
     /* Key tile bounds for skipping score tiles (sparse normalisers, prefill: in decode they
      * would cost as much as the scores they save). */
     const size_t seen = p->causal && q0 + nq < nk ? q0 + nq : nk; /* keys any query sees */
