@@ -147,7 +147,8 @@ static int draft(conversion *cv, sp_error *err) {
     /* one thread fewer while the hash has a core */
     int threads = omp_get_max_threads() - !atomic_load(&cv->prov.done);
     cv->check = (conv_check_job){
-        .c = cv->c, .r = &cv->r, .mode = cv->o->dtype, .bufs = &cv->bufs, .threads = threads > 1 ? threads : 1};
+        .c = cv->c, .r = &cv->r, .mode = cv->o->dtype, .bufs = &cv->bufs, .threads = threads > 1 ? threads : 1,
+        .hash = &cv->prov};
     cv->check.placed = calloc(cv->r.ntensors ? cv->r.ntensors : 1, sizeof *cv->check.placed);
     if (!cv->check.placed) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     return sp_writer_draft_checked(w, conv_self_check_written, &cv->check, err);

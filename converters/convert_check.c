@@ -130,6 +130,7 @@ typedef struct {
     const sp_tensor_info **infos;
     atomic_size_t next;
     atomic_int failed;
+    atomic_int all_taken;  /* every tensor has been taken: a helper still waiting can go */
     pthread_mutex_t lock;
     sp_error *err;
 } check_pool;
@@ -160,15 +161,26 @@ static void *check_worker(void *arg) {
     return NULL;
 }
 
+/* A helper for the core the hash thread holds: it sleeps until the hash is done, then takes
+ * what tensors are left. */
+static void *late_worker(void *arg) {
+    check_pool *p = arg;
+    if (conv_provenance_await(p->j->hash, &p->all_taken)) check_worker(p);
+    return NULL;
+}
+
 static int check_uncompressed(const written_file *wf, const conv_check_job *j, const sp_tensor_info **infos,
                               sp_error *err) {
     enum { MAX_WORKERS = 63 };
     check_pool p = {.wf = wf, .j = j, .infos = infos, .err = err};
     pthread_mutex_init(&p.lock, NULL);
-    pthread_t workers[MAX_WORKERS];
+    pthread_t workers[MAX_WORKERS + 1];
     int n = 0;
     while (n < j->threads - 1 && n < MAX_WORKERS && !pthread_create(&workers[n], NULL, check_worker, &p)) n++;
+    if (j->hash && !atomic_load(&j->hash->done) && !pthread_create(&workers[n], NULL, late_worker, &p)) n++;
     check_some(&p, j->bufs);
+    atomic_store(&p.all_taken, 1);
+    if (j->hash) conv_provenance_wake(j->hash);
     while (n > 0) pthread_join(workers[--n], NULL);
     pthread_mutex_destroy(&p.lock);
     return atomic_load(&p.failed);

@@ -33,6 +33,8 @@ int conv_write_tensor(sp_writer *w, const sp_ckpt *c, const sp_map_tensor *mt, c
 
 /* ---- self-check (convert_check.c) ---------------------------------------------------------------- */
 
+typedef struct conv_provenance conv_provenance;
+
 /* Where the draft put one tensor's stored bytes, as its directory says. */
 typedef struct conv_placed {
     uint64_t offset, stored_size;
@@ -46,6 +48,7 @@ typedef struct conv_check_job {
     sp_out_dtype mode;
     chunk_bufs *bufs;
     int threads;                 /* for the tensor comparison, at least 1 */
+    conv_provenance *hash;       /* while it runs, one more thread waits to help once it ends */
     conv_placed *placed;         /* [r->ntensors], filled by the draft's check */
     const char *const *hashes;   /* for the final check: source.sha256 as it must read */
     size_t nhashes;
@@ -64,7 +67,7 @@ int conv_self_check_final(const char *temp_path, void *job, sp_error *err);
 
 /* Every input file with its display name, size and SHA-256: the checkpoint files (hashed on a
  * second thread from the moment they are open), the config, the tokenizer. */
-typedef struct conv_provenance {
+struct conv_provenance {
     const sp_ckpt *c;
     size_t n;
     const char **names;
@@ -75,10 +78,12 @@ typedef struct conv_provenance {
     int hashing;          /* the thread is running */
     int hashed;           /* joined: the checkpoint hashes are in */
     atomic_int stop;      /* set when the conversion gives up: the thread stops early */
-    atomic_int done;      /* set by the thread when it has finished */
+    atomic_int done;      /* set by the thread when it has finished, announced through gate */
+    pthread_mutex_t gate_lock;
+    pthread_cond_t gate;
     int rc;               /* the checkpoint hashes' status */
     sp_error err;
-} conv_provenance;
+};
 
 /* Lists the checkpoint files and the config (whose bytes it hashes). */
 int conv_provenance_init(conv_provenance *p, const sp_ckpt *c, sp_error *err);
@@ -88,6 +93,10 @@ void conv_provenance_add_tokenizer(conv_provenance *p, const char *path, const v
 void conv_provenance_start(conv_provenance *p);
 /* Waits for the hashes; their failure, if any. */
 int conv_provenance_wait(conv_provenance *p, sp_error *err);
+/* Sleeps until the hash thread has finished (1) or *give_up is set and announced with
+ * conv_provenance_wake (0). */
+int conv_provenance_await(conv_provenance *p, atomic_int *give_up);
+void conv_provenance_wake(conv_provenance *p);
 /* Writes the model name, architecture, converter, source and config metadata; before
  * conv_provenance_wait, each checkpoint file's hash is a stand-in of the same length. */
 void conv_provenance_write(sp_writer *w, conv_provenance *p, const sp_convert_options *o,

@@ -13,33 +13,38 @@
 
 #include "convert_internal.h"
 
-/* SHA-256 of one checkpoint file, through mappings of HASH_WINDOW bytes (populated in one call,
- * dropped once hashed), giving up between windows once stop is set. */
+/* SHA-256 of one checkpoint file, through one mapping of it read in order (the kernel maps
+ * pages ahead of the reads), HASH_WINDOW bytes at a time, each window dropped once hashed so
+ * resident memory stays near one window; gives up between windows once stop is set. */
 enum { HASH_WINDOW = 8 << 20 };
 
 static int hash_file(conv_provenance *p, const sp_src_file *f, char hex[65]) {
     sp_sha256 s;
     sp_sha256_init(&s);
-    for (uint64_t off = 0; off < f->size; off += HASH_WINDOW) {
-        if (atomic_load(&p->stop)) return SP_ERR_RUNTIME;
+    uint8_t *map = f->size ? mmap(NULL, (size_t)f->size, PROT_READ, MAP_PRIVATE, f->fd, 0) : NULL;
+    if (map == MAP_FAILED)
+        return sp_fail(&p->err, SP_ERR_RUNTIME, "%s: cannot map it for hashing: %s", f->display, strerror(errno));
+    int rc = 0;
+    for (uint64_t off = 0; off < f->size && !rc; off += HASH_WINDOW) {
         size_t want = f->size - off < HASH_WINDOW ? (size_t)(f->size - off) : HASH_WINDOW;
-        void *map = mmap(NULL, want, PROT_READ, MAP_PRIVATE | MAP_POPULATE, f->fd, (off_t)off);
-        if (map == MAP_FAILED)
-            return sp_fail(&p->err, SP_ERR_RUNTIME, "%s: cannot map it for hashing at offset %llu: %s",
-                           f->display, (unsigned long long)off, strerror(errno));
-        sp_sha256_update(&s, map, want);
-        munmap(map, want);
+        if (atomic_load(&p->stop)) rc = SP_ERR_RUNTIME;
+        else sp_sha256_update(&s, map + off, want);
+        madvise(map + off, want, MADV_DONTNEED);
     }
+    if (map) munmap(map, (size_t)f->size);
     uint8_t d[32];
     sp_sha256_final(&s, d);
     sp_sha256_hex(d, hex);
-    return 0;
+    return rc;
 }
 
 static void *hash_files(void *arg) {
     conv_provenance *p = arg;
     for (size_t i = 0; i < p->c->nfiles && !p->rc; i++) p->rc = hash_file(p, &p->c->files[i], p->hashes[i]);
+    pthread_mutex_lock(&p->gate_lock);
     atomic_store(&p->done, 1);
+    pthread_cond_broadcast(&p->gate);
+    pthread_mutex_unlock(&p->gate_lock);
     return NULL;
 }
 
@@ -60,6 +65,8 @@ static const char *base_name(const char *path) {
 int conv_provenance_init(conv_provenance *p, const sp_ckpt *c, sp_error *err) {
     memset(p, 0, sizeof *p);
     p->c = c;
+    pthread_mutex_init(&p->gate_lock, NULL);
+    pthread_cond_init(&p->gate, NULL);
     size_t cap = c->nfiles + 2; /* the files, the config, a tokenizer */
     p->hashes = calloc(cap, sizeof *p->hashes);
     p->names = calloc(cap, sizeof *p->names);
@@ -98,6 +105,19 @@ int conv_provenance_wait(conv_provenance *p, sp_error *err) {
     p->hashing = 0;
     p->hashed = 1;
     return p->rc ? sp_fail(err, p->err.code, "%s", p->err.msg) : 0;
+}
+
+int conv_provenance_await(conv_provenance *p, atomic_int *give_up) {
+    pthread_mutex_lock(&p->gate_lock);
+    while (!atomic_load(&p->done) && !atomic_load(give_up)) pthread_cond_wait(&p->gate, &p->gate_lock);
+    pthread_mutex_unlock(&p->gate_lock);
+    return atomic_load(&p->done);
+}
+
+void conv_provenance_wake(conv_provenance *p) {
+    pthread_mutex_lock(&p->gate_lock);
+    pthread_cond_broadcast(&p->gate);
+    pthread_mutex_unlock(&p->gate_lock);
 }
 
 static const char *mode_name(sp_out_dtype m) {
@@ -141,5 +161,9 @@ void conv_provenance_free(conv_provenance *p) {
     free(p->names);
     free(p->sizes);
     free(p->shown);
+    if (p->c) {
+        pthread_mutex_destroy(&p->gate_lock);
+        pthread_cond_destroy(&p->gate);
+    }
     memset(p, 0, sizeof *p);
 }
