@@ -198,7 +198,9 @@ fuzz: deps
 #   make test-cuda  the same, then the GPU tests (says so and exits 0 where no GPU is present)
 NVCC      ?= $(firstword $(wildcard /usr/local/cuda/bin/nvcc) $(shell command -v nvcc 2>/dev/null))
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
-CUDA_GENCODE := -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+# sm_90a: Hopper's warpgroup products (wgmma) for the attention fast path; the compute_90 PTX
+# runs everywhere else (without them).
+CUDA_GENCODE := -gencode arch=compute_90a,code=sm_90a -gencode arch=compute_90,code=compute_90
 NVCCFLAGS ?= -std=c++17 -O3 $(CUDA_GENCODE) -cudart static \
              -Xcompiler -fPIC,-Wall,-Wextra,-Werror,-fvisibility=hidden
 CUDA_SRC  := $(wildcard cuda/*.cu) $(CUDA_EXTRA_SRC)
