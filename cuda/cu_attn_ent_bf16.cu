@@ -225,6 +225,18 @@ __device__ float list_threshold(const float *v, float m, float dq, float alpha) 
     return m + (lo - 1e-4f) / am1 - 1e-6f * fabsf(m) - 2.0f * dq;
 }
 
+/* The largest key norm over the block's tiles [tf, tf + n_t) (NaN norms of NaN keys left out:
+ * their rows are NaN anyway). Ends with a __syncthreads. */
+template <int D, int MW>
+__device__ float block_kmax(ent_smem<D, MW> &s, const cu_ent_ws &w, int kvh, int tf, int n_t) {
+    float kn = 0.0f;
+    for (int t = tf + (int)threadIdx.x; t < tf + n_t; t += blockDim.x)
+        kn = fmaxf(kn, w.knorm[(size_t)kvh * w.nkt + t]);
+    atomicMax(&s.kn_bits, __float_as_int(kn));
+    __syncthreads();
+    return __int_as_float(s.kn_bits);
+}
+
 /* End of pass 1: each row's maximum of its bf16 scores (NaN for a row with a NaN or +inf
  * score, −inf for a row without keys) and listing threshold (+inf for a row without keys).
  * A bf16 score differs from the fp32 one by at most 2^−8·|q'|·max|k| (q' rounded to bf16; K
@@ -244,12 +256,7 @@ __device__ void max_finish(ent_smem<D, MW> &s, const erow (*rw)[2], const cu_att
             bad |= __shfl_xor_sync(0xffffffffu, bad, 2);
             if (t4 == 0) s.cnt[q.r] = bad;
         }
-    float kn = 0.0f; /* NaN norms (NaN keys) are left out: their rows are NaN anyway */
-    for (int t = tf + (int)threadIdx.x; t < tf + n_t; t += blockDim.x)
-        kn = fmaxf(kn, w.knorm[(size_t)(h / g.group) * w.nkt + t]);
-    atomicMax(&s.kn_bits, __float_as_int(kn));
-    __syncthreads();
-    const float kmax = __int_as_float(s.kn_bits);
+    const float kmax = block_kmax<D, MW>(s, w, h / g.group, tf, n_t);
     for (int r = threadIdx.x; r < nr; r += blockDim.x) {
         const size_t item = (size_t)h * g.nq + r0 + r;
         float m = -INFINITY;
@@ -261,6 +268,36 @@ __device__ void max_finish(ent_smem<D, MW> &s, const erow (*rw)[2], const cu_att
         else if (hi <= lo || m == -INFINITY) w.m[item] = -INFINITY, w.tau[item] = INFINITY;
         else w.m[item] = m, w.tau[item] = list_threshold(s.top[r], m, dq, g.alpha);
     }
+}
+
+/* One pass (CU_LIST_ONE): every row's listing threshold again from its sketch so far (a subset
+ * of the keys seen so far, so still below the row's τ). The quad gathers its 16 values and the
+ * thread t = row % 4 of the quad's rows solves that row. */
+template <int MW>
+__device__ void refresh_thr(erow (*rw)[2], const float *qnorm, float kmax, float alpha) {
+    const int t4 = threadIdx.x & 3, base = threadIdx.x & 28;
+#pragma unroll
+    for (int mw = 0; mw < MW; mw++)
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++) {
+            erow &q = rw[mw][hr];
+            const int own = (mw * 2 + hr) & 3;
+            float v[4 * SKETCH], m = -INFINITY;
+#pragma unroll
+            for (int src = 0; src < 4; src++)
+#pragma unroll
+                for (int k = 0; k < SKETCH; k++) {
+                    v[src * SKETCH + k] = __shfl_sync(0xffffffffu, q.top[k], base + src);
+                    m = fmaxf(m, v[src * SKETCH + k]);
+                }
+            float thr = -INFINITY;
+            if (t4 == own && m > -INFINITY) {
+                const float dq = 0.00390625f * 1.01f * qnorm[q.r] * kmax +
+                                 1e-6f * (1.0f + qnorm[q.r] * kmax);
+                thr = list_threshold(v, m, dq, alpha);
+            }
+            q.thr = __shfl_sync(0xffffffffu, thr, base + own);
+        }
 }
 
 /* The block's setup: q' into shared memory as bf16, the rows' ranges, the listing thresholds
@@ -289,7 +326,7 @@ __device__ void ent_setup(ent_smem<D, MW> &s, const cu_attn_geom &g, const cu_en
             q.r = (tid >> 5) * 16 * MW + mw * 16 + (lane >> 2) + 8 * hr;
             q.lo = q.hi = 0;
             if (q.r < nr) cu_attn_visible(g, g.q0 + r0 + q.r, &q.lo, &q.hi);
-            q.bad = 0, q.m = -INFINITY, q.thr = INFINITY;
+            q.bad = 0, q.m = -INFINITY, q.thr = MODE == CU_LIST_ONE ? -INFINITY : INFINITY;
 #pragma unroll
             for (int k = 0; k < SKETCH; k++) q.top[k] = -INFINITY;
             if (MODE == CU_LIST_PICK && q.r < nr) q.thr = w.tau[(size_t)h * g.nq + r0 + q.r];
@@ -298,7 +335,7 @@ __device__ void ent_setup(ent_smem<D, MW> &s, const cu_attn_geom &g, const cu_en
     for (int o = 16; o > 0; o >>= 1) wthr = fminf(wthr, __shfl_xor_sync(0xffffffffu, wthr, o));
     if (lane == 0) s.wthr[tid >> 5] = wthr;
     __syncthreads();
-    if constexpr (MODE == CU_LIST_MAX) {
+    if constexpr (MODE != CU_LIST_PICK) {
         for (int r = tid; r < BQ; r += blockDim.x) { /* |q'| in fp32 and of the bf16 q' */
             float q2 = 0.0f, b2 = 0.0f;
             for (int x = 0; x < D && r < nr; x++) {
@@ -330,18 +367,67 @@ __device__ void ent_qfrag(const __nv_bfloat16 (*q)[D + 8], uint32_t (*f)[D / 16]
         }
 }
 
+/* One key tile of the block in the mode's way (see the file's head); nv tiles were scored
+ * before it (one pass: the thresholds are refreshed after 1, 2, 4, 8, … tiles). */
+template <int D, int MODE, int MW>
+__device__ void ent_tile(ent_smem<D, MW> &s, int stg, const uint32_t (*qf)[D / 16][4],
+                         erow (*rw)[2], const cu_attn_geom &g, const cu_ent_ws &w, int h, int r0,
+                         int nr, int t, int nv, bool bound, float slope, float kmax) {
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int stripe = (r0 / (64 * MW)) * 4 + warp; /* the warp's rows in the tile-maximum table */
+    float *tmax = w.tmax + ((size_t)h * w.nqb + stripe) * w.nkt + t;
+    float S[MW][8][4];
+    if (MODE == CU_LIST_PICK) {
+        if (!(stripe < w.nqb && *tmax >= s.wthr[warp])) return;
+        ent_scores<D, MW>(s, stg, qf, S, g, rw, t * EBK, g.q0 + r0, slope);
+        step_pick<D, MW>(s, S, rw, g, w, h, r0, t * EBK);
+        return;
+    }
+    ent_scores<D, MW>(s, stg, qf, S, g, rw, t * EBK, g.q0 + r0, slope);
+    float wlo;
+    const float wm = step_max<MW>(S, rw, nr, bound, &wlo);
+    if (MODE == CU_LIST_MAX && lane == 0 && stripe < w.nqb) *tmax = wm;
+    if (MODE == CU_LIST_ONE) {
+        if ((nv & (nv + 1)) == 0) refresh_thr<MW>(rw, s.thr, kmax, g.alpha); /* nv = 2^k − 1 */
+        step_pick<D, MW>(s, S, rw, g, w, h, r0, t * EBK);
+    }
+    if (bound) {
+        if (lane == 0) s.wmin[warp] = wlo;
+        __syncthreads();
+        if (tid == 0) s.mmin = fminf(fminf(s.wmin[0], s.wmin[1]), fminf(s.wmin[2], s.wmin[3]));
+    }
+}
+
+/* End of the one pass: each row's maximum of its bf16 scores (NaN: a NaN or +inf score) and its
+ * list's length. */
+template <int D, int MW>
+__device__ void one_finish(ent_smem<D, MW> &s, const erow (*rw)[2], const cu_attn_geom &g,
+                           const cu_ent_ws &w, int h, int r0, int nr) {
+#pragma unroll
+    for (int mw = 0; mw < MW; mw++)
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++) {
+            const erow &q = rw[mw][hr];
+            int bad = q.bad | __shfl_xor_sync(0xffffffffu, q.bad, 1);
+            bad |= __shfl_xor_sync(0xffffffffu, bad, 2);
+            const float m = ent_quad_max(q.top[0]);
+            if ((threadIdx.x & 3) == 0 && q.r < nr) w.m[(size_t)h * g.nq + r0 + q.r] = bad ? NAN : m;
+        }
+    __syncthreads();
+    for (int r = threadIdx.x; r < nr; r += blockDim.x) w.cnt[(size_t)h * g.nq + r0 + r] = s.cnt[r];
+}
+
 template <int D, int MODE, int MW>
 __global__ void __launch_bounds__(128) ent_pass(const cu_attn_geom g, const cu_ent_ws w) {
     constexpr int BQ = 64 * MW;
     extern __shared__ __align__(16) unsigned char smraw[];
     ent_smem<D, MW> &s = *reinterpret_cast<ent_smem<D, MW> *>(smraw);
-    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int tid = threadIdx.x;
     const int h = blockIdx.y, kvh = h / g.group;
     const int qb = gridDim.x - 1 - blockIdx.x, r0 = qb * BQ, nr = min(BQ, g.nq - r0);
-    const int stripe = qb * 4 + warp; /* the warp's rows in the tile-maximum table */
     const float slope = g.slopes ? g.slopes[h] : 0.0f;
     /* tile bounds pay in prefill; in decode they would cost as much as the scores they save */
-    const bool bound = MODE == CU_LIST_MAX && g.nq >= 64;
+    const bool bound = MODE != CU_LIST_PICK && g.nq >= 64;
     erow rw[MW][2];
     ent_setup<D, MODE, MW>(s, g, w, rw, h, r0, nr);
     uint32_t qf[MW][D / 16][4];
@@ -351,11 +437,11 @@ __global__ void __launch_bounds__(128) ent_pass(const cu_attn_geom g, const cu_e
     cu_attn_visible(g, g.q0 + r0, &blo, &tmp);
     cu_attn_visible(g, g.q0 + r0 + nr - 1, &tmp, &bhi);
     const int tf = blo / EBK, n_t = bhi > blo ? (bhi - 1) / EBK - tf + 1 : 0;
+    const float kmax = MODE == CU_LIST_ONE ? block_kmax<D, MW>(s, w, kvh, tf, n_t) : 0.0f;
     float *tmax = w.tmax + (size_t)h * w.nqb * w.nkt;
-    /* pass 1 goes from the nearest tile to the farthest (the maxima grow early, so the bounds
-     * skip more); pass 2 scores a tile for a warp only if its stripe's maximum there reaches
-     * the warp's lowest threshold */
-    auto tile_at = [&](int it) { return MODE == CU_LIST_MAX ? tf + n_t - 1 - it : tf + it; };
+    /* passes 1 and one go from the nearest tile to the farthest (the maxima grow early, so the
+     * bounds skip more); pass 2 loads a tile only if one of its warps needs it */
+    auto tile_at = [&](int it) { return MODE == CU_LIST_PICK ? tf + it : tf + n_t - 1 - it; };
     auto needs = [&](int wp, int t) {
         return qb * 4 + wp < w.nqb && tmax[(size_t)(qb * 4 + wp) * w.nkt + t] >= s.wthr[wp];
     };
@@ -365,10 +451,11 @@ __global__ void __launch_bounds__(128) ent_pass(const cu_attn_geom g, const cu_e
         if (!bound) return true;
         const float u = cu_attn_tile_bound(g, w, kvh, qn, slope, t, g.q0 + r0, g.q0 + r0 + nr - 1);
         if (!cu_attn_below_gap(g.alpha - 1.0f, u, s.mmin)) return true;
-        if (tid < 4 && qb * 4 + tid < w.nqb) tmax[(size_t)(qb * 4 + tid) * w.nkt + t] = u;
+        if (MODE == CU_LIST_MAX && tid < 4 && qb * 4 + tid < w.nqb)
+            tmax[(size_t)(qb * 4 + tid) * w.nkt + t] = u;
         return false;
     };
-    int it = 0, stg = 0;
+    int it = 0, stg = 0, nv = 0; /* nv: tiles scored so far */
     while (it < n_t && !visit(it)) it++;
     if (it < n_t) ent_load_k<D, MW>(s, 0, g, kvh, tile_at(it));
     mma_cp_commit();
@@ -379,32 +466,17 @@ __global__ void __launch_bounds__(128) ent_pass(const cu_attn_geom g, const cu_e
         mma_cp_commit();
         mma_cp_wait<1>();
         __syncthreads();
-        const int t = tile_at(it);
-        float S[MW][8][4];
-        if (MODE == CU_LIST_MAX) {
-            ent_scores<D, MW>(s, stg, qf, S, g, rw, t * EBK, g.q0 + r0, slope);
-            float wlo;
-            const float wm = step_max<MW>(S, rw, nr, bound, &wlo);
-            if (lane == 0 && stripe < w.nqb) tmax[(size_t)stripe * w.nkt + t] = wm;
-            if (bound) {
-                if (lane == 0) s.wmin[warp] = wlo;
-                __syncthreads();
-                if (tid == 0)
-                    s.mmin = fminf(fminf(s.wmin[0], s.wmin[1]), fminf(s.wmin[2], s.wmin[3]));
-            }
-        } else if (needs(warp, t)) {
-            ent_scores<D, MW>(s, stg, qf, S, g, rw, t * EBK, g.q0 + r0, slope);
-            step_pick<D, MW>(s, S, rw, g, w, h, r0, t * EBK);
-        }
+        ent_tile<D, MODE, MW>(s, stg, qf, rw, g, w, h, r0, nr, tile_at(it), nv++, bound, slope,
+                              kmax);
         __syncthreads();
         it = nx, stg ^= 1;
     }
-    if (MODE == CU_LIST_MAX) {
-        max_finish<D, MW>(s, rw, g, w, h, r0, nr, tf, n_t);
-        return;
+    if (MODE == CU_LIST_MAX) max_finish<D, MW>(s, rw, g, w, h, r0, nr, tf, n_t);
+    else if (MODE == CU_LIST_ONE) one_finish<D, MW>(s, rw, g, w, h, r0, nr);
+    else {
+        __syncthreads();
+        for (int r = tid; r < nr; r += blockDim.x) w.cnt[(size_t)h * g.nq + r0 + r] = s.cnt[r];
     }
-    __syncthreads();
-    for (int r = tid; r < nr; r += blockDim.x) w.cnt[(size_t)h * g.nq + r0 + r] = s.cnt[r];
 }
 
 /* m-tiles of 16 rows per warp: 2 at head size 64 (each K fragment serves two), 1 at 128 (the
@@ -436,6 +508,10 @@ cudaError_t cu_attn_list_pass_launch(const cu_attn_geom *g, const cu_ent_ws *w, 
     if (!cu_attn_bf16_ok(g) || w->bq != cu_attn_list_stripe(g->d) || !w->knorm)
         return cudaErrorNotSupported;
     const int mw = rows_per_warp(g->d);
+    if (pass == CU_LIST_ONE)
+        return g->d == 128 ? launch<128, CU_LIST_ONE, 1>(g, w, st)
+               : mw == 2   ? launch<64, CU_LIST_ONE, 2>(g, w, st)
+                           : launch<64, CU_LIST_ONE, 1>(g, w, st);
     if (pass == CU_LIST_MAX)
         return g->d == 128 ? launch<128, CU_LIST_MAX, 1>(g, w, st)
                : mw == 2   ? launch<64, CU_LIST_MAX, 2>(g, w, st)
