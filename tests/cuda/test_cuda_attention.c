@@ -5,6 +5,8 @@
  * 1e-4 × max(1, |o|), bf16 (cache and tensor cores) within 2e-2 × max(1, |o|) of the CPU on
  * the bf16-rounded cache. Every output must be finite; a NaN fails every comparison. The
  * statistics (rows, visible keys, support, key tiles and skipped tiles) are compared too.
+ * The bf16 α-entmax list pipeline is also run at its edges: flat rows (lists over capacity),
+ * rows dominated by one key, tied scores, long rows, large scores, general α.
  *
  * Built with the CUDA headers (make test-cuda): the tests run on a GPU and skip, saying why,
  * on a machine without one. Built without them (plain make test), one test skips saying so.
