@@ -204,8 +204,10 @@ static int score_call(cu_session *s, const int32_t *tokens, size_t n_seq, size_t
 
 int cu_forward_nll(void *session, const int32_t *tokens, size_t n, size_t pos,
                    size_t logits_from, const int32_t *targets, double *nll, sp_error *err) {
-    if (n == 0 || logits_from >= n) return SP_OK;
-    return score_call((cu_session *)session, tokens, 1, n, pos, logits_from, targets, nll, err);
+    if (n == 0) return SP_OK;
+    /* no row scored still runs the body: the KV cache takes the tokens */
+    return score_call((cu_session *)session, tokens, 1, n, pos, logits_from < n ? logits_from : n,
+                      targets, nll, err);
 }
 
 /* Rows of activations one batched call may hold (SPARSA_CUDA_BATCH_ROWS overrides it): enough
@@ -226,7 +228,8 @@ int cu_forward_nll_batch(void *session, const int32_t *tokens, size_t n_seq, siz
                          size_t logits_from, const int32_t *targets, double *nll,
                          sp_error *err) {
     cu_session *s = (cu_session *)session;
-    if (n_seq == 0 || n == 0 || logits_from >= n) return SP_OK;
+    if (n_seq == 0 || n == 0) return SP_OK;
+    if (logits_from > n) logits_from = n;
     if (n_seq > cu_batch_capacity(s, n))
         return sp_fail(err, SP_ERR_INPUT, "%zu sequences of %zu tokens: more than the batch of "
                        "%zu", n_seq, n, cu_batch_capacity(s, n));
