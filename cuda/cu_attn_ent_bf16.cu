@@ -37,6 +37,7 @@ template <int D, int MW> struct ent_smem {
 struct erow {
     int r, lo, hi, bad;
     float m, thr, top[SKETCH];
+    float tm; /* the thread's largest score of the row in the current tile (pass 1, one pass) */
 };
 
 /* max that keeps NaN (fmaxf drops it): a row with a NaN score is flagged. */
@@ -127,6 +128,7 @@ __device__ float step_max(const float (*S)[8][4], erow (*rw)[2], int nr, bool bo
                 tm = max_nan(tm, max_nan(S[mw][nc][2 * hr], S[mw][nc][2 * hr + 1]));
             q.bad |= isnan(tm) || tm == INFINITY;
             float v = isnan(tm) ? -INFINITY : tm;
+            q.tm = v;
             wm = fmaxf(wm, v);
 #pragma unroll
             for (int k = 0; k < SKETCH; k++) { /* insertion into the sorted sketch */
@@ -148,8 +150,9 @@ __device__ float step_max(const float (*S)[8][4], erow (*rw)[2], int nr, bool bo
 }
 
 /* Pass 2 on the warp's scores of one tile: every score above its row's threshold appended to
- * the row's list (places taken per quad with one shared atomic). */
-template <int D, int MW>
+ * the row's list (places taken per quad with one shared atomic). KNOWN: the rows' tm hold the
+ * thread's tile maxima already (one pass). */
+template <int D, int MW, bool KNOWN>
 __device__ void step_pick(ent_smem<D, MW> &s, const float (*S)[8][4], const erow (*rw)[2],
                           const cu_attn_geom &g, const cu_ent_ws &w, int h, int r0, int j0) {
     const int t4 = threadIdx.x & 3;
@@ -158,10 +161,13 @@ __device__ void step_pick(ent_smem<D, MW> &s, const float (*S)[8][4], const erow
     for (int mw = 0; mw < MW; mw++)
 #pragma unroll
         for (int hr = 0; hr < 2; hr++) {
-            float mx = -INFINITY;
+            float mx = rw[mw][hr].tm;
+            if (!KNOWN) {
+                mx = -INFINITY;
 #pragma unroll
-            for (int nc = 0; nc < 8; nc++)
-                mx = fmaxf(mx, fmaxf(S[mw][nc][2 * hr], S[mw][nc][2 * hr + 1]));
+                for (int nc = 0; nc < 8; nc++)
+                    mx = fmaxf(mx, fmaxf(S[mw][nc][2 * hr], S[mw][nc][2 * hr + 1]));
+            }
             hit[mw][hr] = mx > rw[mw][hr].thr;
             any |= hit[mw][hr];
         }
@@ -326,7 +332,8 @@ __device__ void ent_setup(ent_smem<D, MW> &s, const cu_attn_geom &g, const cu_en
             q.r = (tid >> 5) * 16 * MW + mw * 16 + (lane >> 2) + 8 * hr;
             q.lo = q.hi = 0;
             if (q.r < nr) cu_attn_visible(g, g.q0 + r0 + q.r, &q.lo, &q.hi);
-            q.bad = 0, q.m = -INFINITY, q.thr = MODE == CU_LIST_ONE ? -INFINITY : INFINITY;
+            q.bad = 0, q.m = q.tm = -INFINITY;
+            q.thr = MODE == CU_LIST_ONE ? -INFINITY : INFINITY;
 #pragma unroll
             for (int k = 0; k < SKETCH; k++) q.top[k] = -INFINITY;
             if (MODE == CU_LIST_PICK && q.r < nr) q.thr = w.tau[(size_t)h * g.nq + r0 + q.r];
@@ -380,7 +387,7 @@ __device__ void ent_tile(ent_smem<D, MW> &s, int stg, const uint32_t (*qf)[D / 1
     if (MODE == CU_LIST_PICK) {
         if (!(stripe < w.nqb && *tmax >= s.wthr[warp])) return;
         ent_scores<D, MW>(s, stg, qf, S, g, rw, t * EBK, g.q0 + r0, slope);
-        step_pick<D, MW>(s, S, rw, g, w, h, r0, t * EBK);
+        step_pick<D, MW, false>(s, S, rw, g, w, h, r0, t * EBK);
         return;
     }
     ent_scores<D, MW>(s, stg, qf, S, g, rw, t * EBK, g.q0 + r0, slope);
@@ -389,7 +396,7 @@ __device__ void ent_tile(ent_smem<D, MW> &s, int stg, const uint32_t (*qf)[D / 1
     if (MODE == CU_LIST_MAX && lane == 0 && stripe < w.nqb) *tmax = wm;
     if (MODE == CU_LIST_ONE) {
         if ((nv & (nv + 1)) == 0) refresh_thr<MW>(rw, s.thr, kmax, g.alpha); /* nv = 2^k − 1 */
-        step_pick<D, MW>(s, S, rw, g, w, h, r0, t * EBK);
+        step_pick<D, MW, true>(s, S, rw, g, w, h, r0, t * EBK);
     }
     if (bound) {
         if (lane == 0) s.wmin[warp] = wlo;
