@@ -15,6 +15,11 @@ void sp__qtile_init(sp_qtile *t, const float *q, const float *qscale, size_t q0,
     t->lo_min = t->hi_min = (size_t)-1;
     t->lo_max = t->hi_max = 0;
     memset(ws->qT, 0, (size_t)d * SP_LN * sizeof(float));
+    /* The tile's query rows are rarely cached (a layer's queries are L rows of every head):
+     * ask for all their lines at once rather than waiting for each in turn. */
+    for (int l = 0; l < t->nr; l++)
+        for (int x = 0; x < d; x += 16)
+            __builtin_prefetch(q + (r0 + (size_t)l) * (size_t)H * d + (size_t)t->h * d + x);
     for (int l = 0; l < t->nr; l++) {
         const size_t i = t->pos0 + (size_t)l;
         size_t hi = p->causal ? (i + 1 < nk ? i + 1 : nk) : nk, lo = 0;
