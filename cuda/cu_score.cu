@@ -6,8 +6,9 @@
  * head run once, then per chunk of CU_SCORE_CHUNK columns one GEMM [rows × chunk], the ops
  * after the head on the chunk, and an online max / sum-exp per row that also picks the target's
  * logit. Memory is O(block·chunk), never O(window·vocab). Any other tail runs whole per block
- * and is reduced the same way. As eval's sp_nll_of_row: exp of (x − max) in fp32, sums in
- * double, the chunks' sums rescaled in double; a NaN or +inf logit gives a non-finite nll. */
+ * and is reduced the same way. As eval's sp_nll_of_row, exp of (x − max) in fp32; each lane
+ * sums its columns in fp32, the lanes' and the chunks' sums merge in double; a NaN or +inf
+ * logit gives a non-finite nll. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,28 +28,6 @@ size_t cu_score_chunk(void) {
 /* Per row state in CU_SCR_SCORE_STATE: [3][rows] doubles: running max, sum, target logit. */
 enum { ST_MAX, ST_SUM, ST_TARGET, ST_COUNT };
 
-static __device__ float block_max(float v) {
-    __shared__ float part[CU_THREADS / 32];
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_down_sync(0xffffffffu, v, o));
-    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = v;
-    __syncthreads();
-    float r = part[0];
-    for (int i = 1; i < CU_THREADS / 32; i++) r = fmaxf(r, part[i]);
-    __syncthreads();
-    return r;
-}
-
-static __device__ double block_sum(double v) {
-    __shared__ double part[CU_THREADS / 32];
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = v;
-    __syncthreads();
-    double r = 0;
-    for (int i = 0; i < CU_THREADS / 32; i++) r += part[i];
-    __syncthreads();
-    return r;
-}
-
 __global__ static void state_init(double *st, size_t rows) {
     size_t r = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (r >= rows) return;
@@ -58,26 +37,52 @@ __global__ static void state_init(double *st, size_t rows) {
 }
 
 /* One block per row: folds columns c0..c0+cw of the row (x + r·ld) into the row's state. */
+/* (m, s) ∪ (m2, s2) as one running max and sum of exp(x − max), in double; an empty side (sum
+ * 0) adds nothing, a NaN sum stays NaN. */
+static __device__ void lse_merge(double *m, double *s, double m2, double s2) {
+    double mn = fmax(*m, m2);
+    double a = *s == 0.0 ? 0.0 : *s * exp(*m - mn);
+    double b = s2 == 0.0 ? 0.0 : s2 * exp(m2 - mn);
+    *m = mn;
+    *s = a + b;
+}
+
+/* One warp per row (CU_THREADS / 32 rows a block), one pass: each lane keeps a running max and
+ * sum of exp(x − max) over its columns (fp32, rescaled when the max grows), the lanes merge in
+ * double, and lane 0 folds columns c0..c0+cw of the row (x + r·ld) into the row's state and
+ * picks the target's logit. A NaN logit makes the sum NaN (never the max), as on the CPU. */
 __global__ static void fold_chunk(const float *x, size_t ld, size_t cw, size_t c0,
                                   const int32_t *targets, double *st, size_t rows) {
-    size_t r = blockIdx.x;
+    size_t r = (size_t)blockIdx.x * (CU_THREADS / 32) + threadIdx.x / 32;
+    unsigned lane = threadIdx.x & 31;
+    if (r >= rows) return;
     const float *row = x + r * ld;
-    float mx = -INFINITY;
-    for (size_t c = threadIdx.x; c < cw; c += blockDim.x)
-        if (row[c] > mx) mx = row[c];  /* NaN never wins, as on the CPU; it reaches the sum */
-    mx = block_max(mx);
-    double sum = 0;
-    for (size_t c = threadIdx.x; c < cw; c += blockDim.x) sum += (double)expf(row[c] - mx);
-    sum = block_sum(sum);
-    if (threadIdx.x) return;
-    double m_old = st[ST_MAX * rows + r], s_old = st[ST_SUM * rows + r];
-    double m_new = fmax(m_old, (double)mx);
-    double a = s_old == 0.0 ? 0.0 : s_old * exp(m_old - m_new);
-    double b = sum == 0.0 ? 0.0 : sum * exp((double)mx - m_new);
-    st[ST_MAX * rows + r] = m_new;
-    st[ST_SUM * rows + r] = a + b;
+    float m = -INFINITY, s = 0.0f;
+    for (size_t c = lane; c < cw; c += 32) {
+        float v = row[c];
+        if (v > m) {
+            s = s * expf(m - v) + 1.0f;  /* s is 0 while m is −inf */
+            m = v;
+        } else {
+            s += expf(v - m);
+        }
+    }
+    double dm = m, ds = s;
+    for (int o = 16; o > 0; o >>= 1) {
+        double m2 = __shfl_down_sync(0xffffffffu, dm, o), s2 = __shfl_down_sync(0xffffffffu, ds, o);
+        lse_merge(&dm, &ds, m2, s2);
+    }
+    if (lane) return;
+    double gm = st[ST_MAX * rows + r], gs = st[ST_SUM * rows + r];
+    lse_merge(&gm, &gs, dm, ds);
+    st[ST_MAX * rows + r] = gm;
+    st[ST_SUM * rows + r] = gs;
     size_t t = (size_t)targets[r];
     if (t >= c0 && t < c0 + cw) st[ST_TARGET * rows + r] = row[t - c0];
+}
+
+static unsigned fold_blocks(size_t rows) {
+    return (unsigned)((rows + CU_THREADS / 32 - 1) / (CU_THREADS / 32));
 }
 
 /* nll[r] of the block's rows into the call's device NLLs. */
@@ -107,7 +112,7 @@ static int fold_block(cu_session *s, long head, const int32_t *dev_tok, const in
     size_t vocab = m->values[m->out_value].width;
     if (head < 0) {
         int rc = cu_run_ops(s, s->body_end, m->n_ops, nb, pos + r0, r0, dev_tok, err);
-        if (!rc) fold_chunk<<<(unsigned)nb, CU_THREADS, 0, s->stream>>>(
+        if (!rc) fold_chunk<<<fold_blocks(nb), CU_THREADS, 0, s->stream>>>(
             cu_plan_value(s, m->out_value, r0), vocab, vocab, 0, dev_tgt + r0, st, nb);
         return rc;
     }
@@ -127,7 +132,7 @@ static int fold_block(cu_session *s, long head, const int32_t *dev_tok, const in
         rc = cu_gemm(s, x, src, nb, hop->in_width[0], &hdev->w[0], c0, cw, y, cw, err);
         if (!rc && hdev->vec[0]) rc = cu_add_bias(y, nb, cw, cw, hdev->vec[0] + c0, s->stream, err);
         if (!rc) rc = post_ops(s, (size_t)head, y, nb * cw, err);
-        if (!rc) fold_chunk<<<(unsigned)nb, CU_THREADS, 0, s->stream>>>(y, cw, cw, c0,
+        if (!rc) fold_chunk<<<fold_blocks(nb), CU_THREADS, 0, s->stream>>>(y, cw, cw, c0,
                                                                          dev_tgt + r0, st, nb);
     }
     if (s->profile) cu_profile_add(s, CU_PROF_SCORE, t0);
