@@ -154,7 +154,7 @@ __global__ void __launch_bounds__(32 * NW) fl_kernel(const cu_attn_geom g, int n
  * each K and V fragment serves two m-tiles), or for tuning b: 8 warps of 16 rows, c: 8 warps
  * of 32 rows (256 rows a block); head size 128 takes 8 warps of 16 rows (the registers of two
  * m-tiles of O and q′ at d 128 would spill). */
-#define FL_DEFAULT '0' /* off until measured on a GPU */
+#define FL_DEFAULT 'a'
 static char fl_choice(void) {
     const char *e = getenv("SPARSA_CUDA_FLASH");
     return e && e[0] && !e[1] ? e[0] : FL_DEFAULT;
