@@ -41,26 +41,26 @@ __device__ void row_stats(const cu_attn_geom &g, int h, int lo, int hi, int sup,
     atomicAdd(&st[4], (unsigned long long)(vt - stiles));
 }
 
-/* The fp32 score of key j for q' in qv (D floats): the bf16 key widened, one multiply-add chain,
- * soft cap and ALiBi — the score the CPU forms on the same cache (only the order of the sums
- * differs). */
+/* The fp32 score of key j for q' in qv (D floats): the bf16 key widened, four multiply-add
+ * chains, soft cap and ALiBi — the score the CPU forms on the same cache (only the order of the
+ * sums differs). */
 template <int D>
 __device__ float exact_score(const cu_attn_geom &g, const float *qv, int j, int kvh, float slope,
                              int i) {
     const uint4 *kp = (const uint4 *)((const __nv_bfloat16 *)g.k + ((size_t)j * g.Hk + kvh) * D);
-    float acc = 0.0f;
-#pragma unroll 4
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f}; /* four chains: the key's loads all in flight */
+#pragma unroll
     for (int c = 0; c < D / 8; c++) {
         const uint4 u = kp[c];
         const __nv_bfloat162 *b = (const __nv_bfloat162 *)&u;
 #pragma unroll
         for (int t = 0; t < 4; t++) {
             const float2 f = __bfloat1622float2(b[t]);
-            acc = fmaf(qv[8 * c + 2 * t], f.x, acc);
-            acc = fmaf(qv[8 * c + 2 * t + 1], f.y, acc);
+            acc[t] = fmaf(qv[8 * c + 2 * t], f.x, acc[t]);
+            acc[t] = fmaf(qv[8 * c + 2 * t + 1], f.y, acc[t]);
         }
     }
-    return cu_attn_finish(g, acc, slope, i, j);
+    return cu_attn_finish(g, (acc[0] + acc[1]) + (acc[2] + acc[3]), slope, i, j);
 }
 
 __device__ __forceinline__ float entmax_weight(float dd, float alpha, float ex) {
