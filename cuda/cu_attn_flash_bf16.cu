@@ -150,10 +150,11 @@ __global__ void __launch_bounds__(32 * NW) fl_kernel(const cu_attn_geom g, int n
 
 /* ---- host side ------------------------------------------------------------------------- */
 
-/* Tile shapes: head size 64 takes 4 warps of 32 rows and 64-key tiles (a: 128 rows a block;
+/* Kernels: head size 64 takes 4 warps of 32 rows and 64-key tiles (a: 128 rows a block;
  * each K and V fragment serves two m-tiles), or for tuning b: 8 warps of 16 rows, c: 8 warps
- * of 32 rows (256 rows a block); head size 128 takes 8 warps of 16 rows (the registers of two
- * m-tiles of O and q′ at d 128 would spill). */
+ * of 32 rows (256 rows a block), d: 2 warps of 32 rows, or the wgmma kernel (w: two
+ * warpgroups a block, v: one; k, o: the same with the overlapped loop); head size 128 takes 8
+ * warps of 16 rows (the registers of two m-tiles of O and q′ at d 128 would spill). */
 #define FL_DEFAULT 'a'
 static char fl_choice(void) {
     const char *e = getenv("SPARSA_CUDA_FLASH");
@@ -189,13 +190,13 @@ static cudaError_t fl_launch(const cu_attn_geom *g, cudaStream_t st) {
 static cudaError_t fl_pick(const cu_attn_geom *g, cudaStream_t st) {
     if (g->d == 128) return fl_launch<128, 1, 8, 64>(g, st);
     const char c = fl_choice();
+    /* the wgmma kernel where this device and build have it, else the mma.sync one */
+    const int wg = c == 'w' ? 0 : c == 'v' ? 1 : c == 'k' ? 2 : c == 'o' ? 3 : -1;
+    if (wg >= 0 && cu_attn_flash_wgmma_available()) return cu_attn_flash_wgmma_launch(g, wg, st);
     switch (c) {
     case 'b': return fl_launch<64, 1, 8, 64>(g, st);
     case 'c': return fl_launch<64, 2, 8, 64>(g, st);
-    case 'w': case 'x': case 'y': case 'z': return cu_attn_flash_wgmma_launch(g, c - 'w', st);
-    case 'p': case 'q': case 'r': case 's': return cu_attn_flash_wgmma_launch(g, 4 + c - 'p', st);
-    case 'k': case 'l': case 'm': case 'n': return cu_attn_flash_wgmma_launch(g, 8 + c - 'k', st);
-    case 'g': case 'h': case 'i': case 'j': return cu_attn_flash_wgmma_launch(g, 12 + c - 'g', st);
+    case 'd': return fl_launch<64, 2, 2, 64>(g, st);
     default: return fl_launch<64, 2, 4, 64>(g, st);
     }
 }

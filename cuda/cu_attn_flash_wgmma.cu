@@ -1,15 +1,17 @@
 /* cu_attn_flash_wgmma.cu — the bf16 softmax fast path on Hopper's warpgroup products (wgmma,
  * sm_90a), head size 64 (docs/ATTENTION_MATH.md, "The CUDA kernels").
  *
- * A block is two warpgroups of 4 warps, 64 query rows each (128 rows); a warp holds 16 rows in
+ * A block is NWG warpgroups of 4 warps (1 or 2), 64 query rows each; a warp holds 16 rows in
  * mma.sync's accumulator layout, so the masks, the online softmax and the outputs are those of
  * cu_attn_flash.cuh. S = Q′Kᵀ is 4 wgmma m64n64k16 a tile with q′ as the A operand from
  * registers and K from shared memory; O += P·V is 4 more with the weights as A from registers
  * and V from shared memory read N-major. K and V tiles are stored as wgmma's core matrices (8
  * keys × 16 bytes, 128 contiguous bytes; chunk c of key j at ((j/8)·(D/8) + c)·128 + (j%8)·16
  * bytes), loaded with cp.async, double-buffered, and fenced to the async proxy before use.
- * Key tiles of 64 or 128 keys (BN); VAR picks the stride fields of the descriptors (bit 0:
- * V's, bit 1: K's swapped; tuning).
+ * The descriptors give the stride between core matrices along K as the leading byte offset and
+ * along M or N as the stride byte offset, for K-major (K) and N-major (V) operands alike. Every
+ * register a product reads (A fragments, zeroed or rescaled accumulators) is pinned before the
+ * wgmma fence, so that the compiler cannot write it after the fence.
  *
  * Two loops: fw_kernel waits for each product before the next step; fo_kernel overlaps the
  * softmax of tile t with the P·V product of tile t−1 (issued together with tile t's QKᵀ, the
@@ -19,18 +21,18 @@
 #include "cu_attn_flash.cuh"
 #include "cu_attn_flash.h"
 
-template <int D, int BN, int NS> struct fw_smem {
+template <int D, int BN, int NS, int NWG> struct fw_smem {
     __nv_bfloat16 k[NS][BN * D]; /* core-matrix layout, see above */
     __nv_bfloat16 v[NS][BN * D];
-    __nv_bfloat16 q[128][D + 8];
+    __nv_bfloat16 q[64 * NWG][D + 8];
 };
 
 /* K and V of keys j0 … j0+BN−1 into stage st in the core-matrix layout (consecutive threads
  * write consecutive 16 bytes; a warp still reads whole 32-byte sectors); keys past nk are 0. */
-template <int D, int BN, int NS>
-static __device__ __forceinline__ void fw_load_kv(fw_smem<D, BN, NS> &s, int st,
+template <int D, int BN, int NS, int NWG>
+static __device__ __forceinline__ void fw_load_kv(fw_smem<D, BN, NS, NWG> &s, int st,
                                                   const cu_attn_geom &g, int kvh, int j0) {
-    constexpr int CH = D / 8, NT = 256;
+    constexpr int CH = D / 8, NT = 128 * NWG;
     static_assert(BN * CH % NT == 0, "tile chunks must divide among the threads");
     const __nv_bfloat16 *K = (const __nv_bfloat16 *)g.k, *V = (const __nv_bfloat16 *)g.v;
 #pragma unroll
@@ -49,18 +51,14 @@ template <int D> struct fw_strides {
     static constexpr uint32_t keys = (D / 8) * 128, chunks = 128;
 };
 
-/* Issues S (zeroed by the caller before its fence) += Q′Kᵀ over the tile in kst. */
-template <int D, int BN, int VAR>
+/* Issues S (zeroed and pinned by the caller before its fence) += Q′Kᵀ over the tile in kst. */
+template <int D, int BN>
 static __device__ __forceinline__ void fw_issue_s(const __nv_bfloat16 *kst,
                                                   const uint32_t (*qf)[4], float (*S)[4]) {
-    constexpr uint32_t lbo = VAR & 2 ? fw_strides<D>::keys : fw_strides<D>::chunks;
-    constexpr uint32_t sbo = VAR & 2 ? fw_strides<D>::chunks : fw_strides<D>::keys;
+    constexpr uint32_t lbo = fw_strides<D>::chunks, sbo = fw_strides<D>::keys;
 #pragma unroll
     for (int kc = 0; kc < D / 16; kc++) /* K-major B: d chunks 2kc, 2kc+1 of every key */
-        if constexpr (BN == 64)
-            mma_wg_64x64x16<0>(&S[0][0], qf[kc], mma_wg_desc(kst + kc * 2 * 64, lbo, sbo));
-        else
-            mma_wg_64x128x16<0>(&S[0][0], qf[kc], mma_wg_desc(kst + kc * 2 * 64, lbo, sbo));
+        mma_wg_64x64x16<0>(&S[0][0], qf[kc], mma_wg_desc(kst + kc * 2 * 64, lbo, sbo));
 }
 
 /* The weights of the tile, rounded to bf16, as P·V's A operands (16 keys each). */
@@ -76,23 +74,31 @@ static __device__ __forceinline__ void fw_pack(const float (*S)[4], uint32_t (*a
 }
 
 /* Issues O += P·V over the tile in vst. */
-template <int D, int BN, int VAR>
+template <int D, int BN>
 static __device__ __forceinline__ void fw_issue_pv(const __nv_bfloat16 *vst,
                                                    const uint32_t (*a)[4], float (*O)[4]) {
-    constexpr uint32_t lbo = VAR & 1 ? fw_strides<D>::chunks : fw_strides<D>::keys;
-    constexpr uint32_t sbo = VAR & 1 ? fw_strides<D>::keys : fw_strides<D>::chunks;
+    constexpr uint32_t lbo = fw_strides<D>::keys, sbo = fw_strides<D>::chunks;
 #pragma unroll
     for (int kk = 0; kk < BN / 16; kk++) /* N-major B: key groups 2kk, 2kk+1, every d chunk */
         mma_wg_64x64x16<1>(&O[0][0], a[kk], mma_wg_desc(vst + kk * 2 * (D / 8) * 64, lbo, sbo));
 }
 
+/* Pins the weights' A fragments for a following wgmma fence. */
+template <int BN> static __device__ __forceinline__ void fw_hold_a(uint32_t (*a)[4]) {
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; kk++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) asm volatile("" : "+r"(a[kk][i])::"memory");
+}
+
 /* O += P·V of a tile whose weights are in a, waited for. */
-template <int D, int BN, int VAR>
-static __device__ __forceinline__ void fw_final_pv(const __nv_bfloat16 *vst,
-                                                   const uint32_t (*a)[4], float (*O)[4]) {
+template <int D, int BN>
+static __device__ __forceinline__ void fw_final_pv(const __nv_bfloat16 *vst, uint32_t (*a)[4],
+                                                   float (*O)[4]) {
+    fw_hold_a<BN>(a);
     mma_wg_hold<D / 2>(&O[0][0]);
     mma_wg_fence();
-    fw_issue_pv<D, BN, VAR>(vst, a, O);
+    fw_issue_pv<D, BN>(vst, a, O);
     mma_wg_commit();
     mma_wg_wait<0>();
     mma_wg_hold<D / 2>(&O[0][0]);
@@ -110,13 +116,15 @@ struct fw_block {
     int h, kvh, r0, nr, wr0, wp0, glast, n_t;
 };
 
-template <int D, int BN, int NS>
-static __device__ __forceinline__ fw_block fw_setup(fw_smem<D, BN, NS> &s, const cu_attn_geom &g,
-                                                    int nqb, uint32_t (*qf)[4], float (*O)[4]) {
+template <int D, int BN, int NS, int NWG>
+static __device__ __forceinline__ fw_block fw_setup(fw_smem<D, BN, NS, NWG> &s,
+                                                    const cu_attn_geom &g, int nqb,
+                                                    uint32_t (*qf)[4], float (*O)[4]) {
+    constexpr int BM = 64 * NWG;
     fw_block b;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     b.h = (int)(blockIdx.x % (unsigned)g.H), b.kvh = b.h / g.group;
-    b.r0 = (nqb - 1 - (int)(blockIdx.x / (unsigned)g.H)) * 128, b.nr = min(128, g.nq - b.r0);
+    b.r0 = (nqb - 1 - (int)(blockIdx.x / (unsigned)g.H)) * BM, b.nr = min(BM, g.nq - b.r0);
     const int p0 = g.q0 + b.r0;
     const int khi = g.causal ? min(g.nk, p0 + b.nr) : g.nk;
     b.n_t = (khi + BN - 1) / BN;
@@ -124,7 +132,7 @@ static __device__ __forceinline__ fw_block fw_setup(fw_smem<D, BN, NS> &s, const
     b.glast = p0 + (warp >> 2) * 64 + 63; /* the warpgroup's last row */
     if (b.n_t > 0) fw_load_kv(s, 0, g, b.kvh, 0);
     mma_cp_commit();
-    fl_load_q<D, 128, 256>(s.q, g, b.h, b.r0, b.nr);
+    fl_load_q<D, BM, 128 * NWG>(s.q, g, b.h, b.r0, b.nr);
     __syncthreads();
 #pragma unroll
     for (int kc = 0; kc < D / 16; kc++)
@@ -133,12 +141,29 @@ static __device__ __forceinline__ fw_block fw_setup(fw_smem<D, BN, NS> &s, const
     return b;
 }
 
-template <int D, int BN, int VAR>
-__global__ void __launch_bounds__(256) fw_kernel(const cu_attn_geom g, int nqb) {
-    static_assert(D == 64 && (BN == 64 || BN == 128), "the wgmma shapes are for d 64");
+/* S = Q′Kᵀ of the tile in kst, waited for, and masked where the tile crosses a row's range. */
+template <int D, int BN>
+static __device__ __forceinline__ void fw_scores(const __nv_bfloat16 *kst,
+                                                 const uint32_t (*qf)[4], float (*S)[BN / 8][4],
+                                                 float (*O)[D / 8][4], const cu_attn_geom &g,
+                                                 const fw_block &b, int j0) {
+    fw_zero<BN>(S[0]);
+    mma_wg_hold<BN / 2>(&S[0][0][0]);
+    mma_wg_hold<D / 2>(&O[0][0][0]);
+    mma_wg_fence();
+    fw_issue_s<D, BN>(kst, qf, S[0]);
+    mma_wg_commit();
+    mma_wg_wait<0>();
+    mma_wg_hold<BN / 2>(&S[0][0][0]);
+    if (j0 + BN > g.nk || (g.causal && j0 + BN - 1 > b.wp0)) fl_mask<1, BN>(S, g, b.wp0, j0);
+}
+
+template <int D, int BN, int NWG>
+__global__ void __launch_bounds__(128 * NWG) fw_kernel(const cu_attn_geom g, int nqb) {
+    static_assert(D == 64 && BN == 64, "the wgmma shapes are for 64 × 64 tiles");
     extern __shared__ __align__(128) unsigned char fw_raw[];
-    fw_smem<D, BN, 2> &s = *reinterpret_cast<fw_smem<D, BN, 2> *>(fw_raw);
-    uint32_t qf[D / 16][4];
+    fw_smem<D, BN, 2, NWG> &s = *reinterpret_cast<fw_smem<D, BN, 2, NWG> *>(fw_raw);
+    uint32_t qf[D / 16][4], a[BN / 16][4];
     float O[1][D / 8][4], m[1][2] = {{-INFINITY, -INFINITY}}, l[1][2] = {{0.0f, 0.0f}};
     const fw_block b = fw_setup(s, g, nqb, qf, O[0]);
     for (int t = 0; t < b.n_t; t++) {
@@ -150,23 +175,10 @@ __global__ void __launch_bounds__(256) fw_kernel(const cu_attn_geom g, int nqb) 
         __syncthreads();
         if (!g.causal || j0 <= b.glast) { /* uniform over the warpgroup, as wgmma needs */
             float S[1][BN / 8][4];
-            uint32_t a[BN / 16][4];
-            fw_zero<BN>(S[0]);
-            mma_wg_fence();
-            fw_issue_s<D, BN, VAR>(s.k[st], qf, S[0]);
-            mma_wg_commit();
-            mma_wg_wait<0>();
-            mma_wg_hold<BN / 2>(&S[0][0][0]);
-            if (j0 + BN > g.nk || (g.causal && j0 + BN - 1 > b.wp0))
-                fl_mask<1, BN>(S, g, b.wp0, j0);
+            fw_scores<D, BN>(s.k[st], qf, S, O, g, b, j0);
             fl_softmax<D, 1, BN>(S, O, m, l);
             fw_pack<BN>(S[0], a);
-            mma_wg_hold<D / 2>(&O[0][0][0]);
-            mma_wg_fence();
-            fw_issue_pv<D, BN, VAR>(s.v[st], a, O[0]);
-            mma_wg_commit();
-            mma_wg_wait<0>();
-            mma_wg_hold<D / 2>(&O[0][0][0]);
+            fw_final_pv<D, BN>(s.v[st], a, O[0]);
         }
         __syncthreads();
     }
@@ -175,11 +187,11 @@ __global__ void __launch_bounds__(256) fw_kernel(const cu_attn_geom g, int nqb) 
 
 /* The overlapped loop (see the top of the file). Tile t loads at the top of iteration t − 1,
  * into stage t % 3, after the barrier that ends every read of tile t − 3. */
-template <int D, int BN, int VAR>
-__global__ void __launch_bounds__(256, BN == 64 ? 2 : 1) fo_kernel(const cu_attn_geom g, int nqb) {
-    static_assert(D == 64 && (BN == 64 || BN == 128), "the wgmma shapes are for d 64");
+template <int D, int BN, int NWG>
+__global__ void __launch_bounds__(128 * NWG, NWG == 2 ? 2 : 3) fo_kernel(const cu_attn_geom g, int nqb) {
+    static_assert(D == 64 && BN == 64, "the wgmma shapes are for 64 × 64 tiles");
     extern __shared__ __align__(128) unsigned char fw_raw[];
-    fw_smem<D, BN, 3> &s = *reinterpret_cast<fw_smem<D, BN, 3> *>(fw_raw);
+    fw_smem<D, BN, 3, NWG> &s = *reinterpret_cast<fw_smem<D, BN, 3, NWG> *>(fw_raw);
     uint32_t qf[D / 16][4], a[BN / 16][4];
     float O[1][D / 8][4], m[1][2] = {{-INFINITY, -INFINITY}}, l[1][2] = {{0.0f, 0.0f}};
     const fw_block b = fw_setup(s, g, nqb, qf, O[0]);
@@ -194,48 +206,38 @@ __global__ void __launch_bounds__(256, BN == 64 ? 2 : 1) fo_kernel(const cu_attn
         const bool act = !g.causal || j0 <= b.glast; /* uniform over the warpgroup */
         if (!act && pend < 0) continue;
         float S[1][BN / 8][4], al[1][2];
-        /* S of tile t, waited for at once (the mask may branch; nothing is in flight) */
-        auto scores = [&]() {
-            fw_zero<BN>(S[0]);
-            mma_wg_hold<D / 2>(&O[0][0][0]);
-            mma_wg_fence();
-            fw_issue_s<D, BN, VAR>(s.k[st], qf, S[0]);
-            mma_wg_commit();
-            mma_wg_wait<0>();
-            mma_wg_hold<BN / 2>(&S[0][0][0]);
-            if (j0 + BN > g.nk || (g.causal && j0 + BN - 1 > b.wp0))
-                fl_mask<1, BN>(S, g, b.wp0, j0);
-        };
         bool moved = false;
         if (act && pend >= 0) {
-            scores();
+            fw_scores<D, BN>(s.k[st], qf, S, O, g, b, j0);
             /* tile t−1's P·V runs while tile t's weights are computed: no branch in between,
              * or the compiler serialises the products */
+            fw_hold_a<BN>(a);
+            mma_wg_hold<D / 2>(&O[0][0][0]);
             mma_wg_fence();
-            fw_issue_pv<D, BN, VAR>(s.v[pend], a, O[0]);
+            fw_issue_pv<D, BN>(s.v[pend], a, O[0]);
             mma_wg_commit();
             moved = fl_weights<1, BN>(S, m, l, al);
             mma_wg_wait<0>();
             mma_wg_hold<D / 2>(&O[0][0][0]);
         } else if (act) {
-            scores();
+            fw_scores<D, BN>(s.k[st], qf, S, O, g, b, j0);
             moved = fl_weights<1, BN>(S, m, l, al);
         } else {
-            fw_final_pv<D, BN, VAR>(s.v[pend], a, O[0]);
+            fw_final_pv<D, BN>(s.v[pend], a, O[0]);
         }
         if (moved) fl_rescale<D, 1>(O, al);
         if (act) fw_pack<BN>(S[0], a);
         pend = act ? st : -1;
     }
-    if (pend >= 0) fw_final_pv<D, BN, VAR>(s.v[pend], a, O[0]);
+    if (pend >= 0) fw_final_pv<D, BN>(s.v[pend], a, O[0]);
     fl_store<D, 1>(g, O, l, b.h, b.r0, b.wr0, b.nr);
 }
 
-template <int BN, int VAR, bool OVERLAP>
+template <int NWG, bool OVERLAP>
 static cudaError_t fw_launch(const cu_attn_geom *g, cudaStream_t st) {
-    const size_t smem = sizeof(fw_smem<64, BN, OVERLAP ? 3 : 2>);
+    const size_t smem = sizeof(fw_smem<64, 64, OVERLAP ? 3 : 2, NWG>);
     void (*kernel)(const cu_attn_geom, int) =
-        OVERLAP ? fo_kernel<64, BN, VAR> : fw_kernel<64, BN, VAR>;
+        OVERLAP ? fo_kernel<64, 64, NWG> : fw_kernel<64, 64, NWG>;
     static unsigned ready; /* devices (bit per index) whose attribute is set */
     int dev = 0;
     cudaError_t e = cudaGetDevice(&dev);
@@ -246,8 +248,8 @@ static cudaError_t fw_launch(const cu_attn_geom *g, cudaStream_t st) {
         if (e != cudaSuccess) return e;
         __atomic_fetch_or(&ready, bit, __ATOMIC_RELAXED);
     }
-    const int nqb = (g->nq + 127) / 128;
-    kernel<<<(unsigned)nqb * (unsigned)g->H, 256, smem, st>>>(*g, nqb);
+    const int nqb = (g->nq + 64 * NWG - 1) / (64 * NWG);
+    kernel<<<(unsigned)nqb * (unsigned)g->H, 128 * NWG, smem, st>>>(*g, nqb);
     return cudaGetLastError();
 }
 
@@ -280,25 +282,13 @@ int cu_attn_flash_wgmma_available(void) {
     return ok;
 }
 
-/* variant: bits 0–1 VAR, bit 2 key tiles of 128 (else 64), bit 3 the overlapped loop. */
+/* variant: bit 0 one warpgroup a block (else two), bit 1 the overlapped loop. */
 cudaError_t cu_attn_flash_wgmma_launch(const cu_attn_geom *g, int variant, cudaStream_t st) {
     if (g->d != 64 || !cu_attn_flash_wgmma_available()) return cudaErrorNotSupported;
-    switch (variant & 15) {
-    case 0: return fw_launch<64, 0, false>(g, st);
-    case 1: return fw_launch<64, 1, false>(g, st);
-    case 2: return fw_launch<64, 2, false>(g, st);
-    case 3: return fw_launch<64, 3, false>(g, st);
-    case 4: return fw_launch<128, 0, false>(g, st);
-    case 5: return fw_launch<128, 1, false>(g, st);
-    case 6: return fw_launch<128, 2, false>(g, st);
-    case 7: return fw_launch<128, 3, false>(g, st);
-    case 8: return fw_launch<64, 0, true>(g, st);
-    case 9: return fw_launch<64, 1, true>(g, st);
-    case 10: return fw_launch<64, 2, true>(g, st);
-    case 11: return fw_launch<64, 3, true>(g, st);
-    case 12: return fw_launch<128, 0, true>(g, st);
-    case 13: return fw_launch<128, 1, true>(g, st);
-    case 14: return fw_launch<128, 2, true>(g, st);
-    default: return fw_launch<128, 3, true>(g, st);
+    switch (variant & 3) {
+    case 0: return fw_launch<2, false>(g, st);
+    case 1: return fw_launch<1, false>(g, st);
+    case 2: return fw_launch<2, true>(g, st);
+    default: return fw_launch<1, true>(g, st);
     }
 }

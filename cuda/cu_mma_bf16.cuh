@@ -69,7 +69,8 @@ __device__ __forceinline__ float mma_ex2(float x) {
 
 /* A shared-memory matrix descriptor of wgmma without swizzle: the operand is made of 8×16-byte
  * core matrices (128 contiguous bytes each); lbo is the byte distance of core matrices along K,
- * sbo along M or N (PTX ISA, "Matrix Descriptor Format"). */
+ * sbo along M or N, for K-major and N-major operands alike (PTX ISA, "Matrix Descriptor
+ * Format"; checked on an H200). */
 __device__ __forceinline__ uint64_t mma_wg_desc(const void *smem, uint32_t lbo, uint32_t sbo) {
     const uint32_t a = (uint32_t)__cvta_generic_to_shared(smem);
     return (uint64_t)((a & 0x3FFFFu) >> 4) | (uint64_t)((lbo >> 4) & 0x3FFFu) << 16 |
@@ -102,9 +103,10 @@ template <int N> __device__ __forceinline__ void mma_wg_hold(float *r) {
     for (int i = 0; i < N; i++) asm volatile("" : "+f"(r[i])::"memory");
 }
 
-/* d (64×N per warpgroup, fp32; the warp's 16 rows in mma.sync's accumulator layout, d[4i..4i+3]
- * for columns 8i … 8i+7) += a (this warp's 16×16 bf16 A fragment, as for mma.sync) · B (16×N in
- * shared memory, descriptor b; TB = 1: B stored N-major). Asynchronous: commit, then wait. */
+/* d (64×64 per warpgroup, fp32; the warp's 16 rows in mma.sync's accumulator layout, d[4i..4i+3]
+ * for columns 8i … 8i+7) += a (this warp's 16×16 bf16 A fragment, as for mma.sync) · B (16×64 in
+ * shared memory, descriptor b; TB = 1: B stored N-major). Asynchronous: commit, then wait; pin
+ * a and d (mma_wg_hold) before the fence that precedes it. */
 template <int TB>
 __device__ __forceinline__ void mma_wg_64x64x16(float *d, const uint32_t *a, uint64_t b) {
     MMA_WG_ASM("{\n.reg .pred p;\nsetp.ne.b32 p, %38, 0;\n"
@@ -118,29 +120,6 @@ __device__ __forceinline__ void mma_wg_64x64x16(float *d, const uint32_t *a, uin
                  "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
                  "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]),
                  "+f"(d[30]), "+f"(d[31])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "n"(TB), "r"(1));
-}
-
-template <int TB>
-__device__ __forceinline__ void mma_wg_64x128x16(float *d, const uint32_t *a, uint64_t b) {
-    MMA_WG_ASM("{\n.reg .pred p;\nsetp.ne.b32 p, %70, 0;\n"
-               "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
-               "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-               "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-               "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-               "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
-               "{%64, %65, %66, %67}, %68, p, 1, 1, %69;\n}\n"
-               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]),
-                 "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]),
-                 "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]),
-                 "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-                 "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]),
-                 "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),
-                 "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),
-                 "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
-                 "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]),
-                 "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]),
-                 "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "n"(TB), "r"(1));
 }
 
