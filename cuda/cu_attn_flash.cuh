@@ -46,13 +46,12 @@ static __device__ __forceinline__ void fl_mask(float (*S)[BN / 8][4], const cu_a
             }
 }
 
-/* Online softmax on the tile (docs/ATTENTION_MATH.md, "Online softmax"), in base 2: the scores
- * become weights in place, m and l (this thread's share of the row sum) move on, al receives
- * each row's rescale factor of the output. Returns whether a row of the warp moved its
- * maximum (else every factor is 1). */
+/* Each row's maximum moves to the tile's: al receives the rescale factor of what came before,
+ * mb the new maximum in base 2 (0 for a row that has seen only masked keys, whose weights stay
+ * 0). Returns whether a row of the warp moved its maximum (else every factor is 1). */
 template <int MT, int BN>
-static __device__ __forceinline__ bool fl_weights(float (*S)[BN / 8][4], float (*m)[2],
-                                                  float (*l)[2], float (*al)[2]) {
+static __device__ __forceinline__ bool fl_new_max(const float (*S)[BN / 8][4], float (*m)[2],
+                                                  float (*al)[2], float (*mb)[2]) {
     bool moved = false;
 #pragma unroll
     for (int mt = 0; mt < MT; mt++)
@@ -64,23 +63,67 @@ static __device__ __forceinline__ bool fl_weights(float (*S)[BN / 8][4], float (
                 mx = fmaxf(mx, fmaxf(S[mt][nc][2 * hr], S[mt][nc][2 * hr + 1]));
             mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
             mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-            /* a row that has seen only masked keys keeps weights 0 with a base of 0 */
-            const float mb = (mx == -INFINITY ? 0.0f : mx) * FL_L2E;
-            al[mt][hr] = mma_ex2(m[mt][hr] * FL_L2E - mb);
+            mb[mt][hr] = (mx == -INFINITY ? 0.0f : mx) * FL_L2E;
+            al[mt][hr] = mma_ex2(m[mt][hr] * FL_L2E - mb[mt][hr]);
             moved |= mx != m[mt][hr];
             m[mt][hr] = mx;
+        }
+    return __any_sync(0xffffffffu, moved);
+}
+
+/* Online softmax on the tile (docs/ATTENTION_MATH.md, "Online softmax"), in base 2: the scores
+ * become weights in place, m and l (this thread's share of the row sum) move on, al receives
+ * each row's rescale factor of the output. Returns whether a row of the warp moved its
+ * maximum (else every factor is 1). */
+template <int MT, int BN>
+static __device__ __forceinline__ bool fl_weights(float (*S)[BN / 8][4], float (*m)[2],
+                                                  float (*l)[2], float (*al)[2]) {
+    float mb[MT][2];
+    const bool moved = fl_new_max<MT, BN>(S, m, al, mb);
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++) {
             float sum = 0.0f;
 #pragma unroll
             for (int nc = 0; nc < BN / 8; nc++)
 #pragma unroll
                 for (int e = 2 * hr; e < 2 * hr + 2; e++) {
-                    const float p = mma_ex2(fmaf(S[mt][nc][e], FL_L2E, -mb));
+                    const float p = mma_ex2(fmaf(S[mt][nc][e], FL_L2E, -mb[mt][hr]));
                     S[mt][nc][e] = p;
                     sum += p;
                 }
             l[mt][hr] = l[mt][hr] * al[mt][hr] + sum;
         }
-    return __any_sync(0xffffffffu, moved);
+    return moved;
+}
+
+/* The same with the weights made as bf16 pairs by the packed exp2 (one special-function
+ * instruction for two weights; the exponent is rounded to bf16 first, which moves a weight by
+ * at most 2^-9·|s − m|·ln 2 relatively): P[mt][nc] holds row g's keys 2t, 2t+1 of key group nc
+ * ([0]) and row g+8's ([1]), P·V's A operand as is; l sums the bf16 weights. */
+template <int MT, int BN>
+static __device__ __forceinline__ bool fl_weights_bf16(const float (*S)[BN / 8][4],
+                                                       uint32_t (*P)[BN / 8][2], float (*m)[2],
+                                                       float (*l)[2], float (*al)[2]) {
+    float mb[MT][2];
+    const bool moved = fl_new_max<MT, BN>(S, m, al, mb);
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++) {
+            float sum = 0.0f;
+#pragma unroll
+            for (int nc = 0; nc < BN / 8; nc++) {
+                const uint32_t p = mma_ex2_bf16x2(
+                    mma_pack_bf16(fmaf(S[mt][nc][2 * hr], FL_L2E, -mb[mt][hr]),
+                                  fmaf(S[mt][nc][2 * hr + 1], FL_L2E, -mb[mt][hr])));
+                P[mt][nc][hr] = p;
+                sum += __uint_as_float(p << 16) + __uint_as_float(p & 0xffff0000u);
+            }
+            l[mt][hr] = l[mt][hr] * al[mt][hr] + sum;
+        }
+    return moved;
 }
 
 template <int D, int MT>

@@ -72,20 +72,32 @@ static __device__ __forceinline__ void fl_scores(const fl_smem<D, MT, NW, BN> &s
         }
 }
 
-/* O += P·V over the tile in stage st, P (in S) rounded to bf16 as the A operand. */
+/* The weights in S rounded to bf16 pairs, laid out as fl_weights_bf16 makes them. */
+template <int MT, int BN>
+static __device__ __forceinline__ void fl_pack(const float (*S)[BN / 8][4],
+                                               uint32_t (*P)[BN / 8][2]) {
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int nc = 0; nc < BN / 8; nc++) {
+            P[mt][nc][0] = mma_pack_bf16(S[mt][nc][0], S[mt][nc][1]);
+            P[mt][nc][1] = mma_pack_bf16(S[mt][nc][2], S[mt][nc][3]);
+        }
+}
+
+/* O += P·V over the tile in stage st, P (bf16 pairs) as the A operand. */
 template <int D, int MT, int NW, int BN>
 static __device__ __forceinline__ void fl_pv(const fl_smem<D, MT, NW, BN> &s, int st,
-                                             const float (*S)[BN / 8][4], float (*O)[D / 8][4]) {
+                                             const uint32_t (*P)[BN / 8][2],
+                                             float (*O)[D / 8][4]) {
     const int lane = threadIdx.x & 31;
 #pragma unroll
     for (int kk = 0; kk < BN / 16; kk++) {
         uint32_t a[MT][4];
 #pragma unroll
         for (int mt = 0; mt < MT; mt++) {
-            a[mt][0] = mma_pack_bf16(S[mt][2 * kk][0], S[mt][2 * kk][1]);
-            a[mt][1] = mma_pack_bf16(S[mt][2 * kk][2], S[mt][2 * kk][3]);
-            a[mt][2] = mma_pack_bf16(S[mt][2 * kk + 1][0], S[mt][2 * kk + 1][1]);
-            a[mt][3] = mma_pack_bf16(S[mt][2 * kk + 1][2], S[mt][2 * kk + 1][3]);
+            a[mt][0] = P[mt][2 * kk][0], a[mt][1] = P[mt][2 * kk][1];
+            a[mt][2] = P[mt][2 * kk + 1][0], a[mt][3] = P[mt][2 * kk + 1][1];
         }
 #pragma unroll
         for (int dc = 0; dc < D / 8; dc += 2) {
@@ -100,7 +112,7 @@ static __device__ __forceinline__ void fl_pv(const fl_smem<D, MT, NW, BN> &s, in
     }
 }
 
-template <int D, int MT, int NW, int BN>
+template <int D, int MT, int NW, int BN, bool PK>
 __global__ void __launch_bounds__(32 * NW) fl_kernel(const cu_attn_geom g, int nqb) {
     constexpr int BM = 16 * MT * NW;
     extern __shared__ __align__(16) unsigned char fl_raw[];
@@ -140,8 +152,17 @@ __global__ void __launch_bounds__(32 * NW) fl_kernel(const cu_attn_geom g, int n
             float S[MT][BN / 8][4];
             fl_scores(s, st, qf, S);
             if (j0 + BN > g.nk || (g.causal && j0 + BN - 1 > wp0)) fl_mask<MT, BN>(S, g, wp0, j0);
-            fl_softmax<D, MT, BN>(S, O, m, l);
-            fl_pv(s, st, S, O);
+            float al[MT][2];
+            uint32_t P[MT][BN / 8][2];
+            bool moved;
+            if constexpr (PK) {
+                moved = fl_weights_bf16<MT, BN>(S, P, m, l, al);
+            } else {
+                moved = fl_weights<MT, BN>(S, m, l, al);
+                fl_pack<MT, BN>(S, P);
+            }
+            if (moved) fl_rescale<D, MT>(O, al);
+            fl_pv(s, st, P, O);
         }
         __syncthreads();
     }
@@ -152,8 +173,10 @@ __global__ void __launch_bounds__(32 * NW) fl_kernel(const cu_attn_geom g, int n
 
 /* Kernels: head size 64 takes 4 warps of 32 rows and 64-key tiles (a: 128 rows a block;
  * each K and V fragment serves two m-tiles), or for tuning b: 8 warps of 16 rows, c: 8 warps
- * of 32 rows (256 rows a block), d: 2 warps of 32 rows, or the wgmma kernel (w: two
- * warpgroups a block, v: one; k, o: the same with the overlapped loop); head size 128 takes 8
+ * of 32 rows (256 rows a block), d: 2 warps of 32 rows, e and f: a and d with the weights
+ * made by the packed bf16 exp2 (fl_weights_bf16), or the wgmma kernel (w: two
+ * warpgroups a block, v: one; k, o: the same with the overlapped loop; q, u: k and o with the
+ * packed exp2); head size 128 takes 8
  * warps of 16 rows (the registers of two m-tiles of O and q′ at d 128 would spill). */
 #define FL_DEFAULT 'a'
 static char fl_choice(void) {
@@ -167,7 +190,7 @@ int cu_attn_flash_ok(const cu_attn_geom *g) {
            g->window <= 0 && !g->before_query && !g->stats;
 }
 
-template <int D, int MT, int NW, int BN>
+template <int D, int MT, int NW, int BN, bool PK = false>
 static cudaError_t fl_launch(const cu_attn_geom *g, cudaStream_t st) {
     constexpr int BM = 16 * MT * NW;
     const size_t smem = sizeof(fl_smem<D, MT, NW, BN>);
@@ -177,13 +200,13 @@ static cudaError_t fl_launch(const cu_attn_geom *g, cudaStream_t st) {
     if (e != cudaSuccess) return e;
     const unsigned bit = dev < 32 ? 1u << dev : 0u;
     if (!bit || !(__atomic_load_n(&ready, __ATOMIC_RELAXED) & bit)) {
-        e = cudaFuncSetAttribute(fl_kernel<D, MT, NW, BN>,
+        e = cudaFuncSetAttribute(fl_kernel<D, MT, NW, BN, PK>,
                                  cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (e != cudaSuccess) return e;
         __atomic_fetch_or(&ready, bit, __ATOMIC_RELAXED);
     }
     const int nqb = (g->nq + BM - 1) / BM;
-    fl_kernel<D, MT, NW, BN><<<(unsigned)nqb * (unsigned)g->H, 32 * NW, smem, st>>>(*g, nqb);
+    fl_kernel<D, MT, NW, BN, PK><<<(unsigned)nqb * (unsigned)g->H, 32 * NW, smem, st>>>(*g, nqb);
     return cudaGetLastError();
 }
 
@@ -191,12 +214,15 @@ static cudaError_t fl_pick(const cu_attn_geom *g, cudaStream_t st) {
     if (g->d == 128) return fl_launch<128, 1, 8, 64>(g, st);
     const char c = fl_choice();
     /* the wgmma kernel where this device and build have it, else the mma.sync one */
-    const int wg = c == 'w' ? 0 : c == 'v' ? 1 : c == 'k' ? 2 : c == 'o' ? 3 : -1;
+    const int wg = c == 'w' ? 0 : c == 'v' ? 1 : c == 'k' ? 2 : c == 'o' ? 3 : c == 'q' ? 6
+                 : c == 'u' ? 7 : -1;
     if (wg >= 0 && cu_attn_flash_wgmma_available()) return cu_attn_flash_wgmma_launch(g, wg, st);
     switch (c) {
     case 'b': return fl_launch<64, 1, 8, 64>(g, st);
     case 'c': return fl_launch<64, 2, 8, 64>(g, st);
     case 'd': return fl_launch<64, 2, 2, 64>(g, st);
+    case 'e': return fl_launch<64, 2, 4, 64, true>(g, st);
+    case 'f': return fl_launch<64, 2, 2, 64, true>(g, st);
     default: return fl_launch<64, 2, 4, 64>(g, st);
     }
 }

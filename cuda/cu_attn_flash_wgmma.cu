@@ -187,8 +187,9 @@ __global__ void __launch_bounds__(128 * NWG) fw_kernel(const cu_attn_geom g, int
 
 /* The overlapped loop (see the top of the file). Tile t loads at the top of iteration t − 1,
  * into stage t % 3, after the barrier that ends every read of tile t − 3. */
-template <int D, int BN, int NWG>
-__global__ void __launch_bounds__(128 * NWG, NWG == 2 ? 2 : 3) fo_kernel(const cu_attn_geom g, int nqb) {
+template <int D, int BN, int NWG, bool PK>
+__global__ void __launch_bounds__(128 * NWG, NWG == 2 ? 2 : 3) fo_kernel(const cu_attn_geom g,
+                                                                         int nqb) {
     static_assert(D == 64 && BN == 64, "the wgmma shapes are for 64 × 64 tiles");
     extern __shared__ __align__(128) unsigned char fw_raw[];
     fw_smem<D, BN, 3, NWG> &s = *reinterpret_cast<fw_smem<D, BN, 3, NWG> *>(fw_raw);
@@ -206,6 +207,11 @@ __global__ void __launch_bounds__(128 * NWG, NWG == 2 ? 2 : 3) fo_kernel(const c
         const bool act = !g.causal || j0 <= b.glast; /* uniform over the warpgroup */
         if (!act && pend < 0) continue;
         float S[1][BN / 8][4], al[1][2];
+        uint32_t P[1][BN / 8][2]; /* PK: tile t's weights as bf16 pairs */
+        auto weights = [&]() {
+            if constexpr (PK) return fl_weights_bf16<1, BN>(S, P, m, l, al);
+            else return fl_weights<1, BN>(S, m, l, al);
+        };
         bool moved = false;
         if (act && pend >= 0) {
             fw_scores<D, BN>(s.k[st], qf, S, O, g, b, j0);
@@ -216,28 +222,35 @@ __global__ void __launch_bounds__(128 * NWG, NWG == 2 ? 2 : 3) fo_kernel(const c
             mma_wg_fence();
             fw_issue_pv<D, BN>(s.v[pend], a, O[0]);
             mma_wg_commit();
-            moved = fl_weights<1, BN>(S, m, l, al);
+            moved = weights();
             mma_wg_wait<0>();
             mma_wg_hold<D / 2>(&O[0][0][0]);
         } else if (act) {
             fw_scores<D, BN>(s.k[st], qf, S, O, g, b, j0);
-            moved = fl_weights<1, BN>(S, m, l, al);
+            moved = weights();
         } else {
             fw_final_pv<D, BN>(s.v[pend], a, O[0]);
         }
         if (moved) fl_rescale<D, 1>(O, al);
-        if (act) fw_pack<BN>(S[0], a);
+        if (act && PK)
+#pragma unroll
+            for (int kk = 0; kk < BN / 16; kk++) {
+                a[kk][0] = P[0][2 * kk][0], a[kk][1] = P[0][2 * kk][1];
+                a[kk][2] = P[0][2 * kk + 1][0], a[kk][3] = P[0][2 * kk + 1][1];
+            }
+        else if (act)
+            fw_pack<BN>(S[0], a);
         pend = act ? st : -1;
     }
     if (pend >= 0) fw_final_pv<D, BN>(s.v[pend], a, O[0]);
     fl_store<D, 1>(g, O, l, b.h, b.r0, b.wr0, b.nr);
 }
 
-template <int NWG, bool OVERLAP>
+template <int NWG, bool OVERLAP, bool PK = false>
 static cudaError_t fw_launch(const cu_attn_geom *g, cudaStream_t st) {
     const size_t smem = sizeof(fw_smem<64, 64, OVERLAP ? 3 : 2, NWG>);
     void (*kernel)(const cu_attn_geom, int) =
-        OVERLAP ? fo_kernel<64, 64, NWG> : fw_kernel<64, 64, NWG>;
+        OVERLAP ? fo_kernel<64, 64, NWG, PK> : fw_kernel<64, 64, NWG>;
     static unsigned ready; /* devices (bit per index) whose attribute is set */
     int dev = 0;
     cudaError_t e = cudaGetDevice(&dev);
@@ -282,13 +295,17 @@ int cu_attn_flash_wgmma_available(void) {
     return ok;
 }
 
-/* variant: bit 0 one warpgroup a block (else two), bit 1 the overlapped loop. */
+/* variant: bit 0 one warpgroup a block (else two), bit 1 the overlapped loop, bit 2 (with it)
+ * the weights by the packed bf16 exp2. */
 cudaError_t cu_attn_flash_wgmma_launch(const cu_attn_geom *g, int variant, cudaStream_t st) {
     if (g->d != 64 || !cu_attn_flash_wgmma_available()) return cudaErrorNotSupported;
-    switch (variant & 3) {
+    switch (variant & 7) {
     case 0: return fw_launch<2, false>(g, st);
     case 1: return fw_launch<1, false>(g, st);
     case 2: return fw_launch<2, true>(g, st);
-    default: return fw_launch<1, true>(g, st);
+    case 3: return fw_launch<1, true>(g, st);
+    case 6: return fw_launch<2, true, true>(g, st);
+    case 7: return fw_launch<1, true, true>(g, st);
+    default: return cudaErrorNotSupported;
     }
 }
