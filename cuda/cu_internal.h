@@ -264,9 +264,11 @@ int cu_run_body(cu_session *s, const int32_t *tokens, const int32_t *targets, si
 static inline unsigned cu_blocks(size_t count) {
     return (unsigned)((count + CU_THREADS - 1) / CU_THREADS);
 }
-/* Grid y for rows (kernels stride over rows by gridDim.y: y is limited to 65535). */
+/* Grid y for rows: kernels stride over rows by gridDim.y, so a block takes every 1024th row
+ * (a block per row of a 32768-row call spent longer scheduling blocks than moving bytes). */
+#define CU_ROW_BLOCKS 1024
 static inline unsigned cu_row_blocks(size_t rows) {
-    return (unsigned)(rows < 65535 ? (rows ? rows : 1) : 65535);
+    return (unsigned)(rows < CU_ROW_BLOCKS ? (rows ? rows : 1) : CU_ROW_BLOCKS);
 }
 
 #endif

@@ -14,14 +14,24 @@
 /* Hidden floats per MLP chunk (per buffer): 64 MB. */
 #define CU_MLP_CHUNK_FLOATS ((size_t)1 << 24)
 
+/* Grid-stride loops over at most CU_ROUND_BLOCKS blocks (one block per 256 values of a
+ * 25M-value call spent its time scheduling blocks). */
+#define CU_ROUND_BLOCKS 4096
 __global__ static void to_bf16(const float *x, __nv_bfloat16 *y, size_t n) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) y[i] = __float2bfloat16_rn(x[i]);
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        y[i] = __float2bfloat16_rn(x[i]);
 }
 
 __global__ static void to_half(const float *x, __half *y, size_t n) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) y[i] = __float2half_rn(x[i]);
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        y[i] = __float2half_rn(x[i]);
+}
+
+static unsigned round_blocks(size_t count) {
+    unsigned b = cu_blocks(count);
+    return b < CU_ROUND_BLOCKS ? (b ? b : 1) : CU_ROUND_BLOCKS;
 }
 
 /* x (count floats of value src) → the weight's half type in scratch; *out its pointer. The
@@ -38,9 +48,9 @@ static int round_input(cu_session *s, const float *x, int src, size_t count, int
     int rc = cu_scratch(s, CU_SCR_HALF_IN, count * 2, &h, err);
     if (rc) return rc;
     if (dtype == CU_BF16)
-        to_bf16<<<cu_blocks(count), CU_THREADS, 0, s->stream>>>(x, (__nv_bfloat16 *)h, count);
+        to_bf16<<<round_blocks(count), CU_THREADS, 0, s->stream>>>(x, (__nv_bfloat16 *)h, count);
     else
-        to_half<<<cu_blocks(count), CU_THREADS, 0, s->stream>>>(x, (__half *)h, count);
+        to_half<<<round_blocks(count), CU_THREADS, 0, s->stream>>>(x, (__half *)h, count);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return cu_fail_cuda(err, e, "rounding activations", 0);
     s->half_src = src;
