@@ -72,10 +72,10 @@ static __device__ __forceinline__ bool fl_new_max(const float (*S)[BN / 8][4], f
 }
 
 /* Online softmax on the tile (docs/ATTENTION_MATH.md, "Online softmax"), in base 2: the scores
- * become weights in place, m and l (this thread's share of the row sum) move on, al receives
- * each row's rescale factor of the output. Returns whether a row of the warp moved its
- * maximum (else every factor is 1). */
-template <int MT, int BN>
+ * become weights in place, m and l (this thread's share of the row sum; not with SUM false,
+ * where the caller sums the weights itself) move on, al receives each row's rescale factor of
+ * the output. Returns whether a row of the warp moved its maximum (else every factor is 1). */
+template <int MT, int BN, bool SUM = true>
 static __device__ __forceinline__ bool fl_weights(float (*S)[BN / 8][4], float (*m)[2],
                                                   float (*l)[2], float (*al)[2]) {
     float mb[MT][2];
@@ -91,37 +91,9 @@ static __device__ __forceinline__ bool fl_weights(float (*S)[BN / 8][4], float (
                 for (int e = 2 * hr; e < 2 * hr + 2; e++) {
                     const float p = mma_ex2(fmaf(S[mt][nc][e], FL_L2E, -mb[mt][hr]));
                     S[mt][nc][e] = p;
-                    sum += p;
+                    if (SUM) sum += p;
                 }
-            l[mt][hr] = l[mt][hr] * al[mt][hr] + sum;
-        }
-    return moved;
-}
-
-/* The same with the weights made as bf16 pairs by the packed exp2 (one special-function
- * instruction for two weights; the exponent is rounded to bf16 first, which moves a weight by
- * at most 2^-9·|s − m|·ln 2 relatively): P[mt][nc] holds row g's keys 2t, 2t+1 of key group nc
- * ([0]) and row g+8's ([1]), P·V's A operand as is; l sums the bf16 weights. */
-template <int MT, int BN>
-static __device__ __forceinline__ bool fl_weights_bf16(const float (*S)[BN / 8][4],
-                                                       uint32_t (*P)[BN / 8][2], float (*m)[2],
-                                                       float (*l)[2], float (*al)[2]) {
-    float mb[MT][2];
-    const bool moved = fl_new_max<MT, BN>(S, m, al, mb);
-#pragma unroll
-    for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-        for (int hr = 0; hr < 2; hr++) {
-            float sum = 0.0f;
-#pragma unroll
-            for (int nc = 0; nc < BN / 8; nc++) {
-                const uint32_t p = mma_ex2_bf16x2(
-                    mma_pack_bf16(fmaf(S[mt][nc][2 * hr], FL_L2E, -mb[mt][hr]),
-                                  fmaf(S[mt][nc][2 * hr + 1], FL_L2E, -mb[mt][hr])));
-                P[mt][nc][hr] = p;
-                sum += __uint_as_float(p << 16) + __uint_as_float(p & 0xffff0000u);
-            }
-            l[mt][hr] = l[mt][hr] * al[mt][hr] + sum;
+            if (SUM) l[mt][hr] = l[mt][hr] * al[mt][hr] + sum;
         }
     return moved;
 }
@@ -136,26 +108,21 @@ static __device__ __forceinline__ void fl_rescale(float (*O)[D / 8][4], const fl
             for (int e = 0; e < 4; e++) O[mt][dc][e] *= al[mt][e >> 1];
 }
 
-/* The online softmax step of a tile whose P·V follows at once: weights, then O rescaled. */
-template <int D, int MT, int BN>
-static __device__ __forceinline__ void fl_softmax(float (*S)[BN / 8][4], float (*O)[D / 8][4],
-                                                  float (*m)[2], float (*l)[2]) {
-    float al[MT][2];
-    if (fl_weights<MT, BN>(S, m, l, al)) fl_rescale<D, MT>(O, al);
-}
-
 /* The warp's rows' outputs O / l (0 for a row that sees no key; NaN stays NaN). */
 template <int D, int MT>
 static __device__ __forceinline__ void fl_store(const cu_attn_geom &g, const float (*O)[D / 8][4],
-                                                float (*l)[2], int h, int r0, int wr0, int nr) {
+                                                float (*l)[2], int h, int r0, int wr0, int nr,
+                                                bool quad = true) {
     const int lane = threadIdx.x & 31, g8 = lane >> 2, t4 = lane & 3;
 #pragma unroll
     for (int mt = 0; mt < MT; mt++)
 #pragma unroll
         for (int hr = 0; hr < 2; hr++) {
-            float sum = l[mt][hr];
-            sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-            sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+            float sum = l[mt][hr]; /* quad: the four threads' shares, else the row's sum */
+            if (quad) {
+                sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+                sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+            }
             const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
             const int r = wr0 + mt * 16 + g8 + 8 * hr; /* in the block */
             if (r >= nr) continue;

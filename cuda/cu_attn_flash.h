@@ -6,9 +6,8 @@
  * 64 or 128, causal or not, any query scale and kv_heads, and nothing that needs per-score work
  * besides the causal mask: no ALiBi, soft cap, window or before-query mask, and no statistics
  * (those calls keep the generic tile kernel of cu_attn_tile_bf16.cu, as do decode calls).
- * SPARSA_CUDA_FLASH=0 turns it off (comparisons); =a|b|c|d|e|f picks an mma.sync kernel
- * at head size 64, =w|v|k|o|q|u one of the wgmma kernel's (tuning; docs/ATTENTION_MATH.md,
- * "The CUDA kernels").
+ * SPARSA_CUDA_FLASH=0 turns it off (comparisons); =a|g picks the mma.sync kernel's variant at
+ * head size 64, =k the wgmma kernel (tuning; docs/ATTENTION_MATH.md, "The CUDA kernels").
  */
 #ifndef SPARSA_CU_ATTN_FLASH_H
 #define SPARSA_CU_ATTN_FLASH_H
@@ -32,10 +31,10 @@ unsigned long long cu_attn_flash_launches(void);
 /* 1 if the fast path runs this call (see above), else 0. */
 int cu_attn_flash_ok(const cu_attn_geom *g);
 cudaError_t cu_attn_flash_launch(const cu_attn_geom *g, cudaStream_t st);
-/* cu_attn_flash_wgmma.cu: the wgmma kernel (head size 64, sm_90a builds; variant 0 … 7), and
- * whether the current device can run it (compute capability 9.0, a build with sm_90a code). */
+/* cu_attn_flash_wgmma.cu: the wgmma kernel (head size 64, sm_90a builds), and whether the
+ * current device can run it (compute capability 9.0, a build with sm_90a code). */
 int cu_attn_flash_wgmma_available(void);
-cudaError_t cu_attn_flash_wgmma_launch(const cu_attn_geom *g, int variant, cudaStream_t st);
+cudaError_t cu_attn_flash_wgmma_launch(const cu_attn_geom *g, cudaStream_t st);
 #endif
 
 #endif

@@ -72,7 +72,8 @@ static __device__ __forceinline__ void fl_scores(const fl_smem<D, MT, NW, BN> &s
         }
 }
 
-/* The weights in S rounded to bf16 pairs, laid out as fl_weights_bf16 makes them. */
+/* The weights in S rounded to bf16 pairs: P[mt][nc] holds row g's keys 2t, 2t+1 of key group
+ * nc ([0]) and row g+8's ([1]), P·V's A operand as is. */
 template <int MT, int BN>
 static __device__ __forceinline__ void fl_pack(const float (*S)[BN / 8][4],
                                                uint32_t (*P)[BN / 8][2]) {
@@ -85,11 +86,12 @@ static __device__ __forceinline__ void fl_pack(const float (*S)[BN / 8][4],
         }
 }
 
-/* O += P·V over the tile in stage st, P (bf16 pairs) as the A operand. */
-template <int D, int MT, int NW, int BN>
+/* O += P·V over the tile in stage st, P (bf16 pairs) as the A operand; LS: also L += P·1 (a
+ * B operand of bf16 ones), the row sums of the rounded weights on the tensor cores. */
+template <int D, int MT, int NW, int BN, bool LS>
 static __device__ __forceinline__ void fl_pv(const fl_smem<D, MT, NW, BN> &s, int st,
                                              const uint32_t (*P)[BN / 8][2],
-                                             float (*O)[D / 8][4]) {
+                                             float (*O)[D / 8][4], float (*L)[4]) {
     const int lane = threadIdx.x & 31;
 #pragma unroll
     for (int kk = 0; kk < BN / 16; kk++) {
@@ -109,10 +111,13 @@ static __device__ __forceinline__ void fl_pv(const fl_smem<D, MT, NW, BN> &s, in
                 mma_bf16_16816(O[mt][dc + 1], a[mt], b[2], b[3]);
             }
         }
+        if (LS)
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) mma_bf16_16816(L[mt], a[mt], 0x3F803F80u, 0x3F803F80u);
     }
 }
 
-template <int D, int MT, int NW, int BN, bool PK>
+template <int D, int MT, int NW, int BN, bool LS>
 __global__ void __launch_bounds__(32 * NW) fl_kernel(const cu_attn_geom g, int nqb) {
     constexpr int BM = 16 * MT * NW;
     extern __shared__ __align__(16) unsigned char fl_raw[];
@@ -129,7 +134,7 @@ __global__ void __launch_bounds__(32 * NW) fl_kernel(const cu_attn_geom g, int n
     __syncthreads();
     const int wr0 = warp * 16 * MT, wp0 = p0 + wr0, wlast = wp0 + 16 * MT - 1;
     uint32_t qf[MT][D / 16][4];
-    float O[MT][D / 8][4], m[MT][2], l[MT][2];
+    float O[MT][D / 8][4], m[MT][2], l[MT][2], L[MT][4] = {}; /* LS: row sums, as O */
 #pragma unroll
     for (int mt = 0; mt < MT; mt++) {
 #pragma unroll
@@ -154,30 +159,33 @@ __global__ void __launch_bounds__(32 * NW) fl_kernel(const cu_attn_geom g, int n
             if (j0 + BN > g.nk || (g.causal && j0 + BN - 1 > wp0)) fl_mask<MT, BN>(S, g, wp0, j0);
             float al[MT][2];
             uint32_t P[MT][BN / 8][2];
-            bool moved;
-            if constexpr (PK) {
-                moved = fl_weights_bf16<MT, BN>(S, P, m, l, al);
-            } else {
-                moved = fl_weights<MT, BN>(S, m, l, al);
-                fl_pack<MT, BN>(S, P);
+            const bool moved = fl_weights<MT, BN, !LS>(S, m, l, al);
+            fl_pack<MT, BN>(S, P);
+            if (moved) {
+                fl_rescale<D, MT>(O, al);
+                if (LS)
+#pragma unroll
+                    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+                        for (int e = 0; e < 4; e++) L[mt][e] *= al[mt][e >> 1];
             }
-            if (moved) fl_rescale<D, MT>(O, al);
-            fl_pv(s, st, P, O);
+            fl_pv<D, MT, NW, BN, LS>(s, st, P, O, L);
         }
         __syncthreads();
     }
-    fl_store<D, MT>(g, O, l, h, r0, wr0, nr);
+    if (LS)
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) l[mt][0] = L[mt][0], l[mt][1] = L[mt][2];
+    fl_store<D, MT>(g, O, l, h, r0, wr0, nr, !LS);
 }
 
 /* ---- host side ------------------------------------------------------------------------- */
 
-/* Kernels: head size 64 takes 4 warps of 32 rows and 64-key tiles (a: 128 rows a block;
- * each K and V fragment serves two m-tiles), or for tuning b: 8 warps of 16 rows, c: 8 warps
- * of 32 rows (256 rows a block), d: 2 warps of 32 rows, e and f: a and d with the weights
- * made by the packed bf16 exp2 (fl_weights_bf16), or the wgmma kernel (w: two
- * warpgroups a block, v: one; k, o: the same with the overlapped loop; q, u: k and o with the
- * packed exp2); head size 128 takes 8
- * warps of 16 rows (the registers of two m-tiles of O and q′ at d 128 would spill). */
+/* Kernels: head size 64 takes 4 warps of 32 rows and 64-key tiles (128 rows a block; each K
+ * and V fragment serves two m-tiles; measured against 8 warps of 16 or 32 rows and 2 warps of
+ * 32: the fastest), with the row sums of the weights in fp32 adds (a) or on the tensor cores
+ * (g), or the wgmma kernel (k); head size 128 takes 8 warps of 16 rows (the registers of two
+ * m-tiles of O and q′ at d 128 would spill). */
 #define FL_DEFAULT 'a'
 static char fl_choice(void) {
     const char *e = getenv("SPARSA_CUDA_FLASH");
@@ -190,7 +198,7 @@ int cu_attn_flash_ok(const cu_attn_geom *g) {
            g->window <= 0 && !g->before_query && !g->stats;
 }
 
-template <int D, int MT, int NW, int BN, bool PK = false>
+template <int D, int MT, int NW, int BN, bool LS = false>
 static cudaError_t fl_launch(const cu_attn_geom *g, cudaStream_t st) {
     constexpr int BM = 16 * MT * NW;
     const size_t smem = sizeof(fl_smem<D, MT, NW, BN>);
@@ -200,13 +208,13 @@ static cudaError_t fl_launch(const cu_attn_geom *g, cudaStream_t st) {
     if (e != cudaSuccess) return e;
     const unsigned bit = dev < 32 ? 1u << dev : 0u;
     if (!bit || !(__atomic_load_n(&ready, __ATOMIC_RELAXED) & bit)) {
-        e = cudaFuncSetAttribute(fl_kernel<D, MT, NW, BN, PK>,
+        e = cudaFuncSetAttribute(fl_kernel<D, MT, NW, BN, LS>,
                                  cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (e != cudaSuccess) return e;
         __atomic_fetch_or(&ready, bit, __ATOMIC_RELAXED);
     }
     const int nqb = (g->nq + BM - 1) / BM;
-    fl_kernel<D, MT, NW, BN, PK><<<(unsigned)nqb * (unsigned)g->H, 32 * NW, smem, st>>>(*g, nqb);
+    fl_kernel<D, MT, NW, BN, LS><<<(unsigned)nqb * (unsigned)g->H, 32 * NW, smem, st>>>(*g, nqb);
     return cudaGetLastError();
 }
 
@@ -214,17 +222,9 @@ static cudaError_t fl_pick(const cu_attn_geom *g, cudaStream_t st) {
     if (g->d == 128) return fl_launch<128, 1, 8, 64>(g, st);
     const char c = fl_choice();
     /* the wgmma kernel where this device and build have it, else the mma.sync one */
-    const int wg = c == 'w' ? 0 : c == 'v' ? 1 : c == 'k' ? 2 : c == 'o' ? 3 : c == 'q' ? 6
-                 : c == 'u' ? 7 : -1;
-    if (wg >= 0 && cu_attn_flash_wgmma_available()) return cu_attn_flash_wgmma_launch(g, wg, st);
-    switch (c) {
-    case 'b': return fl_launch<64, 1, 8, 64>(g, st);
-    case 'c': return fl_launch<64, 2, 8, 64>(g, st);
-    case 'd': return fl_launch<64, 2, 2, 64>(g, st);
-    case 'e': return fl_launch<64, 2, 4, 64, true>(g, st);
-    case 'f': return fl_launch<64, 2, 2, 64, true>(g, st);
-    default: return fl_launch<64, 2, 4, 64>(g, st);
-    }
+    if (c == 'k' && cu_attn_flash_wgmma_available()) return cu_attn_flash_wgmma_launch(g, st);
+    if (c == 'g') return fl_launch<64, 2, 4, 64, true>(g, st);
+    return fl_launch<64, 2, 4, 64>(g, st);
 }
 
 cudaError_t cu_attn_flash_launch(const cu_attn_geom *g, cudaStream_t st) {

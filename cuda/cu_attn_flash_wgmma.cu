@@ -1,22 +1,23 @@
 /* cu_attn_flash_wgmma.cu — the bf16 softmax fast path on Hopper's warpgroup products (wgmma,
  * sm_90a), head size 64 (docs/ATTENTION_MATH.md, "The CUDA kernels").
  *
- * A block is NWG warpgroups of 4 warps (1 or 2), 64 query rows each; a warp holds 16 rows in
+ * A block is two warpgroups of 4 warps, 64 query rows each; a warp holds 16 rows in
  * mma.sync's accumulator layout, so the masks, the online softmax and the outputs are those of
  * cu_attn_flash.cuh. S = Q′Kᵀ is 4 wgmma m64n64k16 a tile with q′ as the A operand from
  * registers and K from shared memory; O += P·V is 4 more with the weights as A from registers
  * and V from shared memory read N-major. K and V tiles are stored as wgmma's core matrices (8
  * keys × 16 bytes, 128 contiguous bytes; chunk c of key j at ((j/8)·(D/8) + c)·128 + (j%8)·16
- * bytes), loaded with cp.async, double-buffered, and fenced to the async proxy before use.
+ * bytes), loaded with cp.async in three stages, and fenced to the async proxy before use.
  * The descriptors give the stride between core matrices along K as the leading byte offset and
  * along M or N as the stride byte offset, for K-major (K) and N-major (V) operands alike. Every
  * register a product reads (A fragments, zeroed or rescaled accumulators) is pinned before the
  * wgmma fence, so that the compiler cannot write it after the fence.
  *
- * Two loops: fw_kernel waits for each product before the next step; fo_kernel overlaps the
- * softmax of tile t with the P·V product of tile t−1 (issued together with tile t's QKᵀ, the
- * output rescaled once both are done), FlashAttention-3's intra-warpgroup pipelining, with
- * three stages of K and V since tile t−1's V is still being read while tile t+1 loads.
+ * The loop overlaps the softmax of tile t with the P·V product of tile t−1 (issued right after
+ * tile t's QKᵀ is done, the output rescaled once it is), FlashAttention-3's intra-warpgroup
+ * pipelining; three stages of K and V, since tile t−1's V is still being read while tile t+1
+ * loads. On the H200 it is about 10% slower than the mma.sync kernel (cu_attn_flash_bf16.cu)
+ * at 16k and 64k keys, so it runs only when asked for (SPARSA_CUDA_FLASH=k).
  */
 #include "cu_attn_flash.cuh"
 #include "cu_attn_flash.h"
@@ -158,38 +159,10 @@ static __device__ __forceinline__ void fw_scores(const __nv_bfloat16 *kst,
     if (j0 + BN > g.nk || (g.causal && j0 + BN - 1 > b.wp0)) fl_mask<1, BN>(S, g, b.wp0, j0);
 }
 
-template <int D, int BN, int NWG>
-__global__ void __launch_bounds__(128 * NWG) fw_kernel(const cu_attn_geom g, int nqb) {
-    static_assert(D == 64 && BN == 64, "the wgmma shapes are for 64 × 64 tiles");
-    extern __shared__ __align__(128) unsigned char fw_raw[];
-    fw_smem<D, BN, 2, NWG> &s = *reinterpret_cast<fw_smem<D, BN, 2, NWG> *>(fw_raw);
-    uint32_t qf[D / 16][4], a[BN / 16][4];
-    float O[1][D / 8][4], m[1][2] = {{-INFINITY, -INFINITY}}, l[1][2] = {{0.0f, 0.0f}};
-    const fw_block b = fw_setup(s, g, nqb, qf, O[0]);
-    for (int t = 0; t < b.n_t; t++) {
-        const int st = t & 1, j0 = t * BN;
-        if (t + 1 < b.n_t) fw_load_kv(s, st ^ 1, g, b.kvh, j0 + BN);
-        mma_cp_commit();
-        mma_cp_wait<1>();
-        mma_fence_proxy_async();
-        __syncthreads();
-        if (!g.causal || j0 <= b.glast) { /* uniform over the warpgroup, as wgmma needs */
-            float S[1][BN / 8][4];
-            fw_scores<D, BN>(s.k[st], qf, S, O, g, b, j0);
-            fl_softmax<D, 1, BN>(S, O, m, l);
-            fw_pack<BN>(S[0], a);
-            fw_final_pv<D, BN>(s.v[st], a, O[0]);
-        }
-        __syncthreads();
-    }
-    fl_store<D, 1>(g, O, l, b.h, b.r0, b.wr0, b.nr);
-}
-
 /* The overlapped loop (see the top of the file). Tile t loads at the top of iteration t − 1,
  * into stage t % 3, after the barrier that ends every read of tile t − 3. */
-template <int D, int BN, int NWG, bool PK>
-__global__ void __launch_bounds__(128 * NWG, NWG == 2 ? 2 : 3) fo_kernel(const cu_attn_geom g,
-                                                                         int nqb) {
+template <int D, int BN, int NWG>
+__global__ void __launch_bounds__(128 * NWG, 2) fo_kernel(const cu_attn_geom g, int nqb) {
     static_assert(D == 64 && BN == 64, "the wgmma shapes are for 64 × 64 tiles");
     extern __shared__ __align__(128) unsigned char fw_raw[];
     fw_smem<D, BN, 3, NWG> &s = *reinterpret_cast<fw_smem<D, BN, 3, NWG> *>(fw_raw);
@@ -207,11 +180,7 @@ __global__ void __launch_bounds__(128 * NWG, NWG == 2 ? 2 : 3) fo_kernel(const c
         const bool act = !g.causal || j0 <= b.glast; /* uniform over the warpgroup */
         if (!act && pend < 0) continue;
         float S[1][BN / 8][4], al[1][2];
-        uint32_t P[1][BN / 8][2]; /* PK: tile t's weights as bf16 pairs */
-        auto weights = [&]() {
-            if constexpr (PK) return fl_weights_bf16<1, BN>(S, P, m, l, al);
-            else return fl_weights<1, BN>(S, m, l, al);
-        };
+        auto weights = [&]() { return fl_weights<1, BN>(S, m, l, al); };
         bool moved = false;
         if (act && pend >= 0) {
             fw_scores<D, BN>(s.k[st], qf, S, O, g, b, j0);
@@ -232,37 +201,28 @@ __global__ void __launch_bounds__(128 * NWG, NWG == 2 ? 2 : 3) fo_kernel(const c
             fw_final_pv<D, BN>(s.v[pend], a, O[0]);
         }
         if (moved) fl_rescale<D, 1>(O, al);
-        if (act && PK)
-#pragma unroll
-            for (int kk = 0; kk < BN / 16; kk++) {
-                a[kk][0] = P[0][2 * kk][0], a[kk][1] = P[0][2 * kk][1];
-                a[kk][2] = P[0][2 * kk + 1][0], a[kk][3] = P[0][2 * kk + 1][1];
-            }
-        else if (act)
-            fw_pack<BN>(S[0], a);
+        if (act) fw_pack<BN>(S[0], a);
         pend = act ? st : -1;
     }
     if (pend >= 0) fw_final_pv<D, BN>(s.v[pend], a, O[0]);
     fl_store<D, 1>(g, O, l, b.h, b.r0, b.wr0, b.nr);
 }
 
-template <int NWG, bool OVERLAP, bool PK = false>
 static cudaError_t fw_launch(const cu_attn_geom *g, cudaStream_t st) {
-    const size_t smem = sizeof(fw_smem<64, 64, OVERLAP ? 3 : 2, NWG>);
-    void (*kernel)(const cu_attn_geom, int) =
-        OVERLAP ? fo_kernel<64, 64, NWG, PK> : fw_kernel<64, 64, NWG>;
+    const size_t smem = sizeof(fw_smem<64, 64, 3, 2>);
     static unsigned ready; /* devices (bit per index) whose attribute is set */
     int dev = 0;
     cudaError_t e = cudaGetDevice(&dev);
     if (e != cudaSuccess) return e;
     const unsigned bit = dev < 32 ? 1u << dev : 0u;
     if (!bit || !(__atomic_load_n(&ready, __ATOMIC_RELAXED) & bit)) {
-        e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        e = cudaFuncSetAttribute(fo_kernel<64, 64, 2>,
+                                 cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (e != cudaSuccess) return e;
         __atomic_fetch_or(&ready, bit, __ATOMIC_RELAXED);
     }
-    const int nqb = (g->nq + 64 * NWG - 1) / (64 * NWG);
-    kernel<<<(unsigned)nqb * (unsigned)g->H, 128 * NWG, smem, st>>>(*g, nqb);
+    const int nqb = (g->nq + 127) / 128;
+    fo_kernel<64, 64, 2><<<(unsigned)nqb * (unsigned)g->H, 256, smem, st>>>(*g, nqb);
     return cudaGetLastError();
 }
 
@@ -295,17 +255,7 @@ int cu_attn_flash_wgmma_available(void) {
     return ok;
 }
 
-/* variant: bit 0 one warpgroup a block (else two), bit 1 the overlapped loop, bit 2 (with it)
- * the weights by the packed bf16 exp2. */
-cudaError_t cu_attn_flash_wgmma_launch(const cu_attn_geom *g, int variant, cudaStream_t st) {
+cudaError_t cu_attn_flash_wgmma_launch(const cu_attn_geom *g, cudaStream_t st) {
     if (g->d != 64 || !cu_attn_flash_wgmma_available()) return cudaErrorNotSupported;
-    switch (variant & 7) {
-    case 0: return fw_launch<2, false>(g, st);
-    case 1: return fw_launch<1, false>(g, st);
-    case 2: return fw_launch<2, true>(g, st);
-    case 3: return fw_launch<1, true>(g, st);
-    case 6: return fw_launch<2, true, true>(g, st);
-    case 7: return fw_launch<1, true, true>(g, st);
-    default: return cudaErrorNotSupported;
-    }
+    return fw_launch(g, st);
 }

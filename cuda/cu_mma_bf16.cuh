@@ -65,13 +65,6 @@ __device__ __forceinline__ float mma_ex2(float x) {
     return y;
 }
 
-/* 2^x of both halves of a bf16 pair, by the special-function unit (one instruction for two). */
-__device__ __forceinline__ uint32_t mma_ex2_bf16x2(uint32_t x) {
-    uint32_t y;
-    asm("ex2.approx.ftz.bf16x2 %0, %1;\n" : "=r"(y) : "r"(x));
-    return y;
-}
-
 /* ---- wgmma (sm_90a only; elsewhere these trap and the fast path does not pick them) ------ */
 
 /* A shared-memory matrix descriptor of wgmma without swizzle: the operand is made of 8×16-byte
