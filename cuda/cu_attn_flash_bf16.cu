@@ -43,11 +43,12 @@ static __device__ __forceinline__ void fl_load_kv(fl_smem<D, MT, NW, BN> &s, int
     }
 }
 
-/* S = Q′Kᵀ of the warp's MT m-tiles over the tile in stage st. */
-template <int D, int MT, int NW, int BN>
+/* S = Q′Kᵀ of the warp's MT m-tiles (rows wr0 … of the block) over the tile in stage st; q′'s
+ * A fragments from qf, or with QS read again from shared memory (fewer registers). */
+template <int D, int MT, int NW, int BN, bool QS>
 static __device__ __forceinline__ void fl_scores(const fl_smem<D, MT, NW, BN> &s, int st,
                                                  const uint32_t (*qf)[D / 16][4],
-                                                 float (*S)[BN / 8][4]) {
+                                                 float (*S)[BN / 8][4], int wr0) {
     const int lane = threadIdx.x & 31;
 #pragma unroll
     for (int mt = 0; mt < MT; mt++)
@@ -59,17 +60,27 @@ static __device__ __forceinline__ void fl_scores(const fl_smem<D, MT, NW, BN> &s
      * so the four registers are b0, b1 of key group nc and b0, b1 of group nc + 1 */
     const int krow = ((lane >> 4) << 3) + (lane & 7), kcol = ((lane >> 3) & 1) * 8;
 #pragma unroll
-    for (int kc = 0; kc < D / 16; kc++)
+    for (int kc = 0; kc < D / 16; kc++) {
+        uint32_t qa[MT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+            if (QS)
+                mma_ldsm_x4(&s.q[wr0 + mt * 16 + (lane & 15)][kc * 16 + (lane >> 4) * 8], qa[mt]);
+            else
+#pragma unroll
+                for (int i = 0; i < 4; i++) qa[mt][i] = qf[mt][kc][i];
+        }
 #pragma unroll
         for (int nc = 0; nc < BN / 8; nc += 2) {
             uint32_t b[4];
             mma_ldsm_x4(&s.k[st][nc * 8 + krow][kc * 16 + kcol], b);
 #pragma unroll
             for (int mt = 0; mt < MT; mt++) {
-                mma_bf16_16816(S[mt][nc], qf[mt][kc], b[0], b[1]);
-                mma_bf16_16816(S[mt][nc + 1], qf[mt][kc], b[2], b[3]);
+                mma_bf16_16816(S[mt][nc], qa[mt], b[0], b[1]);
+                mma_bf16_16816(S[mt][nc + 1], qa[mt], b[2], b[3]);
             }
         }
+    }
 }
 
 /* The weights in S rounded to bf16 pairs: P[mt][nc] holds row g's keys 2t, 2t+1 of key group
@@ -117,8 +128,8 @@ static __device__ __forceinline__ void fl_pv(const fl_smem<D, MT, NW, BN> &s, in
     }
 }
 
-template <int D, int MT, int NW, int BN, bool LS>
-__global__ void __launch_bounds__(32 * NW) fl_kernel(const cu_attn_geom g, int nqb) {
+template <int D, int MT, int NW, int BN, bool LS, bool QS>
+__global__ void __launch_bounds__(32 * NW, QS ? 3 : 1) fl_kernel(const cu_attn_geom g, int nqb) {
     constexpr int BM = 16 * MT * NW;
     extern __shared__ __align__(16) unsigned char fl_raw[];
     fl_smem<D, MT, NW, BN> &s = *reinterpret_cast<fl_smem<D, MT, NW, BN> *>(fl_raw);
@@ -139,7 +150,9 @@ __global__ void __launch_bounds__(32 * NW) fl_kernel(const cu_attn_geom g, int n
     for (int mt = 0; mt < MT; mt++) {
 #pragma unroll
         for (int kc = 0; kc < D / 16; kc++)
-            mma_ldsm_x4(&s.q[wr0 + mt * 16 + (lane & 15)][kc * 16 + (lane >> 4) * 8], qf[mt][kc]);
+            if (!QS)
+                mma_ldsm_x4(&s.q[wr0 + mt * 16 + (lane & 15)][kc * 16 + (lane >> 4) * 8],
+                            qf[mt][kc]);
 #pragma unroll
         for (int dc = 0; dc < D / 8; dc++)
 #pragma unroll
@@ -155,7 +168,7 @@ __global__ void __launch_bounds__(32 * NW) fl_kernel(const cu_attn_geom g, int n
         __syncthreads();
         if (!g.causal || j0 <= wlast) {
             float S[MT][BN / 8][4];
-            fl_scores(s, st, qf, S);
+            fl_scores<D, MT, NW, BN, QS>(s, st, qf, S, wr0);
             if (j0 + BN > g.nk || (g.causal && j0 + BN - 1 > wp0)) fl_mask<MT, BN>(S, g, wp0, j0);
             float al[MT][2];
             uint32_t P[MT][BN / 8][2];
@@ -184,7 +197,8 @@ __global__ void __launch_bounds__(32 * NW) fl_kernel(const cu_attn_geom g, int n
 /* Kernels: head size 64 takes 4 warps of 32 rows and 64-key tiles (128 rows a block; each K
  * and V fragment serves two m-tiles; measured against 8 warps of 16 or 32 rows and 2 warps of
  * 32: the fastest), with the row sums of the weights in fp32 adds (a) or on the tensor cores
- * (g), or the wgmma kernel (k); head size 128 takes 8 warps of 16 rows (the registers of two
+ * (g; h: also q′ read from shared memory every tile, so that 3 blocks fit an SM), or the wgmma
+ * kernel (k); head size 128 takes 8 warps of 16 rows (the registers of two
  * m-tiles of O and q′ at d 128 would spill). */
 #define FL_DEFAULT 'a'
 static char fl_choice(void) {
@@ -198,7 +212,7 @@ int cu_attn_flash_ok(const cu_attn_geom *g) {
            g->window <= 0 && !g->before_query && !g->stats;
 }
 
-template <int D, int MT, int NW, int BN, bool LS = false>
+template <int D, int MT, int NW, int BN, bool LS = false, bool QS = false>
 static cudaError_t fl_launch(const cu_attn_geom *g, cudaStream_t st) {
     constexpr int BM = 16 * MT * NW;
     const size_t smem = sizeof(fl_smem<D, MT, NW, BN>);
@@ -208,13 +222,13 @@ static cudaError_t fl_launch(const cu_attn_geom *g, cudaStream_t st) {
     if (e != cudaSuccess) return e;
     const unsigned bit = dev < 32 ? 1u << dev : 0u;
     if (!bit || !(__atomic_load_n(&ready, __ATOMIC_RELAXED) & bit)) {
-        e = cudaFuncSetAttribute(fl_kernel<D, MT, NW, BN, LS>,
+        e = cudaFuncSetAttribute(fl_kernel<D, MT, NW, BN, LS, QS>,
                                  cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (e != cudaSuccess) return e;
         __atomic_fetch_or(&ready, bit, __ATOMIC_RELAXED);
     }
     const int nqb = (g->nq + BM - 1) / BM;
-    fl_kernel<D, MT, NW, BN, LS><<<(unsigned)nqb * (unsigned)g->H, 32 * NW, smem, st>>>(*g, nqb);
+    fl_kernel<D, MT, NW, BN, LS, QS><<<(unsigned)nqb * (unsigned)g->H, 32 * NW, smem, st>>>(*g, nqb);
     return cudaGetLastError();
 }
 
@@ -224,6 +238,7 @@ static cudaError_t fl_pick(const cu_attn_geom *g, cudaStream_t st) {
     /* the wgmma kernel where this device and build have it, else the mma.sync one */
     if (c == 'k' && cu_attn_flash_wgmma_available()) return cu_attn_flash_wgmma_launch(g, st);
     if (c == 'g') return fl_launch<64, 2, 4, 64, true>(g, st);
+    if (c == 'h') return fl_launch<64, 2, 4, 64, true, true>(g, st);
     return fl_launch<64, 2, 4, 64>(g, st);
 }
 
