@@ -21,7 +21,8 @@
 #include "cu_mma_bf16.cuh"
 
 #define EBK 64
-#define SKETCH 4 /* largest tile maxima a thread keeps per row */
+#define SKETCH 4  /* largest tile maxima a thread keeps per row */
+#define EMAXT 1024 /* key tiles whose decisions a block keeps in shared memory (64k keys) */
 
 template <int D, int MW> struct ent_smem {
     __nv_bfloat16 q[64 * MW][D + 8];
@@ -31,13 +32,14 @@ template <int D, int MW> struct ent_smem {
     int cnt[64 * MW];
     float wthr[4], wmin[4], mmin;
     int qn_bits, kn_bits;
+    float ub[EMAXT];            /* pass 1: each tile's score bound (ent_decide) */
+    unsigned char need[EMAXT];  /* pass 2: which warps need each tile */
 };
 
 /* What a thread knows of one of its rows (g or g+8 of one of its warp's m-tiles). */
 struct erow {
     int r, lo, hi, bad;
     float m, thr, top[SKETCH];
-    float tm; /* the thread's largest score of the row in the current tile (pass 1, one pass) */
 };
 
 /* max that keeps NaN (fmaxf drops it): a row with a NaN score is flagged. */
@@ -128,7 +130,6 @@ __device__ float step_max(const float (*S)[8][4], erow (*rw)[2], int nr, bool bo
                 tm = max_nan(tm, max_nan(S[mw][nc][2 * hr], S[mw][nc][2 * hr + 1]));
             q.bad |= isnan(tm) || tm == INFINITY;
             float v = isnan(tm) ? -INFINITY : tm;
-            q.tm = v;
             wm = fmaxf(wm, v);
 #pragma unroll
             for (int k = 0; k < SKETCH; k++) { /* insertion into the sorted sketch */
@@ -150,9 +151,8 @@ __device__ float step_max(const float (*S)[8][4], erow (*rw)[2], int nr, bool bo
 }
 
 /* Pass 2 on the warp's scores of one tile: every score above its row's threshold appended to
- * the row's list (places taken per quad with one shared atomic). KNOWN: the rows' tm hold the
- * thread's tile maxima already (one pass). */
-template <int D, int MW, bool KNOWN>
+ * the row's list (places taken per quad with one shared atomic). */
+template <int D, int MW>
 __device__ void step_pick(ent_smem<D, MW> &s, const float (*S)[8][4], const erow (*rw)[2],
                           const cu_attn_geom &g, const cu_ent_ws &w, int h, int r0, int j0) {
     const int t4 = threadIdx.x & 3;
@@ -161,13 +161,10 @@ __device__ void step_pick(ent_smem<D, MW> &s, const float (*S)[8][4], const erow
     for (int mw = 0; mw < MW; mw++)
 #pragma unroll
         for (int hr = 0; hr < 2; hr++) {
-            float mx = rw[mw][hr].tm;
-            if (!KNOWN) {
-                mx = -INFINITY;
+            float mx = -INFINITY;
 #pragma unroll
-                for (int nc = 0; nc < 8; nc++)
-                    mx = fmaxf(mx, fmaxf(S[mw][nc][2 * hr], S[mw][nc][2 * hr + 1]));
-            }
+            for (int nc = 0; nc < 8; nc++)
+                mx = fmaxf(mx, fmaxf(S[mw][nc][2 * hr], S[mw][nc][2 * hr + 1]));
             hit[mw][hr] = mx > rw[mw][hr].thr;
             any |= hit[mw][hr];
         }
@@ -276,36 +273,6 @@ __device__ void max_finish(ent_smem<D, MW> &s, const erow (*rw)[2], const cu_att
     }
 }
 
-/* One pass (CU_LIST_ONE): every row's listing threshold again from its sketch so far (a subset
- * of the keys seen so far, so still below the row's τ). The quad gathers its 16 values and the
- * thread t = row % 4 of the quad's rows solves that row. */
-template <int MW>
-__device__ void refresh_thr(erow (*rw)[2], const float *qnorm, float kmax, float alpha) {
-    const int t4 = threadIdx.x & 3, base = threadIdx.x & 28;
-#pragma unroll
-    for (int mw = 0; mw < MW; mw++)
-#pragma unroll
-        for (int hr = 0; hr < 2; hr++) {
-            erow &q = rw[mw][hr];
-            const int own = (mw * 2 + hr) & 3;
-            float v[4 * SKETCH], m = -INFINITY;
-#pragma unroll
-            for (int src = 0; src < 4; src++)
-#pragma unroll
-                for (int k = 0; k < SKETCH; k++) {
-                    v[src * SKETCH + k] = __shfl_sync(0xffffffffu, q.top[k], base + src);
-                    m = fmaxf(m, v[src * SKETCH + k]);
-                }
-            float thr = -INFINITY;
-            if (t4 == own && m > -INFINITY) {
-                const float dq = 0.00390625f * 1.01f * qnorm[q.r] * kmax +
-                                 1e-6f * (1.0f + qnorm[q.r] * kmax);
-                thr = list_threshold(v, m, dq, alpha);
-            }
-            q.thr = __shfl_sync(0xffffffffu, thr, base + own);
-        }
-}
-
 /* The block's setup: q' into shared memory as bf16, the rows' ranges, the listing thresholds
  * (pass 2: each warp's lowest in s.wthr); pass 1: each row's |q'| (fp32) in s.thr and, for the
  * tile bounds, the largest |q'| of the block. */
@@ -332,8 +299,7 @@ __device__ void ent_setup(ent_smem<D, MW> &s, const cu_attn_geom &g, const cu_en
             q.r = (tid >> 5) * 16 * MW + mw * 16 + (lane >> 2) + 8 * hr;
             q.lo = q.hi = 0;
             if (q.r < nr) cu_attn_visible(g, g.q0 + r0 + q.r, &q.lo, &q.hi);
-            q.bad = 0, q.m = q.tm = -INFINITY;
-            q.thr = MODE == CU_LIST_ONE ? -INFINITY : INFINITY;
+            q.bad = 0, q.m = -INFINITY, q.thr = INFINITY;
 #pragma unroll
             for (int k = 0; k < SKETCH; k++) q.top[k] = -INFINITY;
             if (MODE == CU_LIST_PICK && q.r < nr) q.thr = w.tau[(size_t)h * g.nq + r0 + q.r];
@@ -342,7 +308,7 @@ __device__ void ent_setup(ent_smem<D, MW> &s, const cu_attn_geom &g, const cu_en
     for (int o = 16; o > 0; o >>= 1) wthr = fminf(wthr, __shfl_xor_sync(0xffffffffu, wthr, o));
     if (lane == 0) s.wthr[tid >> 5] = wthr;
     __syncthreads();
-    if constexpr (MODE != CU_LIST_PICK) {
+    if constexpr (MODE == CU_LIST_MAX) {
         for (int r = tid; r < BQ; r += blockDim.x) { /* |q'| in fp32 and of the bf16 q' */
             float q2 = 0.0f, b2 = 0.0f;
             for (int x = 0; x < D && r < nr; x++) {
@@ -374,30 +340,25 @@ __device__ void ent_qfrag(const __nv_bfloat16 (*q)[D + 8], uint32_t (*f)[D / 16]
         }
 }
 
-/* One key tile of the block in the mode's way (see the file's head); nv tiles were scored
- * before it (one pass: the thresholds are refreshed after 1, 2, 4, 8, … tiles). */
+/* One key tile t of the block in the mode's way (see the file's head); want: this warp scores it
+ * (pass 2). */
 template <int D, int MODE, int MW>
 __device__ void ent_tile(ent_smem<D, MW> &s, int stg, const uint32_t (*qf)[D / 16][4],
                          erow (*rw)[2], const cu_attn_geom &g, const cu_ent_ws &w, int h, int r0,
-                         int nr, int t, int nv, bool bound, float slope, float kmax) {
+                         int nr, int t, bool want, bool bound, float slope) {
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int stripe = (r0 / (64 * MW)) * 4 + warp; /* the warp's rows in the tile-maximum table */
-    float *tmax = w.tmax + ((size_t)h * w.nqb + stripe) * w.nkt + t;
     float S[MW][8][4];
     if (MODE == CU_LIST_PICK) {
-        if (!(stripe < w.nqb && *tmax >= s.wthr[warp])) return;
+        if (!want) return;
         ent_scores<D, MW>(s, stg, qf, S, g, rw, t * EBK, g.q0 + r0, slope);
-        step_pick<D, MW, false>(s, S, rw, g, w, h, r0, t * EBK);
+        step_pick<D, MW>(s, S, rw, g, w, h, r0, t * EBK);
         return;
     }
     ent_scores<D, MW>(s, stg, qf, S, g, rw, t * EBK, g.q0 + r0, slope);
     float wlo;
     const float wm = step_max<MW>(S, rw, nr, bound, &wlo);
-    if (MODE == CU_LIST_MAX && lane == 0 && stripe < w.nqb) *tmax = wm;
-    if (MODE == CU_LIST_ONE) {
-        if ((nv & (nv + 1)) == 0) refresh_thr<MW>(rw, s.thr, kmax, g.alpha); /* nv = 2^k − 1 */
-        step_pick<D, MW, true>(s, S, rw, g, w, h, r0, t * EBK);
-    }
+    if (lane == 0 && stripe < w.nqb) w.tmax[((size_t)h * w.nqb + stripe) * w.nkt + t] = wm;
     if (bound) {
         if (lane == 0) s.wmin[warp] = wlo;
         __syncthreads();
@@ -405,23 +366,29 @@ __device__ void ent_tile(ent_smem<D, MW> &s, int stg, const uint32_t (*qf)[D / 1
     }
 }
 
-/* End of the one pass: each row's maximum of its bf16 scores (NaN: a NaN or +inf score) and its
- * list's length. */
-template <int D, int MW>
-__device__ void one_finish(ent_smem<D, MW> &s, const erow (*rw)[2], const cu_attn_geom &g,
-                           const cu_ent_ws &w, int h, int r0, int nr) {
-#pragma unroll
-    for (int mw = 0; mw < MW; mw++)
-#pragma unroll
-        for (int hr = 0; hr < 2; hr++) {
-            const erow &q = rw[mw][hr];
-            int bad = q.bad | __shfl_xor_sync(0xffffffffu, q.bad, 1);
-            bad |= __shfl_xor_sync(0xffffffffu, bad, 2);
-            const float m = ent_quad_max(q.top[0]);
-            if ((threadIdx.x & 3) == 0 && q.r < nr) w.m[(size_t)h * g.nq + r0 + q.r] = bad ? NAN : m;
+/* What the block decides per key tile before it visits them, so that no decision waits on a
+ * global load inside the tile loop: pass 1 the tile's score bound (its test against the
+ * running maxima stays in the loop), pass 2 which of the warps need the tile. Blocks with more
+ * than EMAXT tiles decide in the loop. Ends with a __syncthreads. */
+template <int D, int MODE, int MW>
+__device__ void ent_decide(ent_smem<D, MW> &s, const cu_attn_geom &g, const cu_ent_ws &w, int h,
+                           int qb, int r0, int nr, int tf, int n_t, bool bound, float qn,
+                           float slope) {
+    const float *tmax = w.tmax + (size_t)h * w.nqb * w.nkt;
+    for (int i = threadIdx.x; i < n_t && n_t <= EMAXT; i += blockDim.x) {
+        const int t = tf + i;
+        if (MODE == CU_LIST_PICK) {
+            unsigned need = 0;
+            for (int wp = 0; wp < 4; wp++)
+                if (qb * 4 + wp < w.nqb && tmax[(size_t)(qb * 4 + wp) * w.nkt + t] >= s.wthr[wp])
+                    need |= 1u << wp;
+            s.need[i] = (unsigned char)need;
+        } else if (bound) {
+            s.ub[i] = cu_attn_tile_bound(g, w, h / g.group, qn, slope, t, g.q0 + r0,
+                                         g.q0 + r0 + nr - 1);
         }
+    }
     __syncthreads();
-    for (int r = threadIdx.x; r < nr; r += blockDim.x) w.cnt[(size_t)h * g.nq + r0 + r] = s.cnt[r];
 }
 
 template <int D, int MODE, int MW>
@@ -429,12 +396,13 @@ __global__ void __launch_bounds__(128) ent_pass(const cu_attn_geom g, const cu_e
     constexpr int BQ = 64 * MW;
     extern __shared__ __align__(16) unsigned char smraw[];
     ent_smem<D, MW> &s = *reinterpret_cast<ent_smem<D, MW> *>(smraw);
-    const int tid = threadIdx.x;
+    const int tid = threadIdx.x, warp = tid >> 5;
     const int h = blockIdx.y, kvh = h / g.group;
     const int qb = gridDim.x - 1 - blockIdx.x, r0 = qb * BQ, nr = min(BQ, g.nq - r0);
     const float slope = g.slopes ? g.slopes[h] : 0.0f;
-    /* tile bounds pay in prefill; in decode they would cost as much as the scores they save */
-    const bool bound = MODE != CU_LIST_PICK && g.nq >= 64;
+    /* tile bounds pay in prefill (in decode they would cost as much as the scores they save)
+     * and with ALiBi (|q'|·|k| alone is far above the scores of a row) */
+    const bool bound = MODE == CU_LIST_MAX && g.nq >= 64 && slope != 0.0f;
     erow rw[MW][2];
     ent_setup<D, MODE, MW>(s, g, w, rw, h, r0, nr);
     uint32_t qf[MW][D / 16][4];
@@ -444,25 +412,30 @@ __global__ void __launch_bounds__(128) ent_pass(const cu_attn_geom g, const cu_e
     cu_attn_visible(g, g.q0 + r0, &blo, &tmp);
     cu_attn_visible(g, g.q0 + r0 + nr - 1, &tmp, &bhi);
     const int tf = blo / EBK, n_t = bhi > blo ? (bhi - 1) / EBK - tf + 1 : 0;
-    const float kmax = MODE == CU_LIST_ONE ? block_kmax<D, MW>(s, w, kvh, tf, n_t) : 0.0f;
+    const bool pre = n_t <= EMAXT;
+    ent_decide<D, MODE, MW>(s, g, w, h, qb, r0, nr, tf, n_t, bound, qn, slope);
     float *tmax = w.tmax + (size_t)h * w.nqb * w.nkt;
-    /* passes 1 and one go from the nearest tile to the farthest (the maxima grow early, so the
-     * bounds skip more); pass 2 loads a tile only if one of its warps needs it */
+    /* pass 1 goes from the nearest tile to the farthest (the maxima grow early, so the bounds
+     * skip more); pass 2 loads a tile only if one of its warps needs it */
     auto tile_at = [&](int it) { return MODE == CU_LIST_PICK ? tf + it : tf + n_t - 1 - it; };
-    auto needs = [&](int wp, int t) {
+    auto needs = [&](int wp, int t) -> bool {
+        if (pre) return (s.need[t - tf] >> wp) & 1u;
         return qb * 4 + wp < w.nqb && tmax[(size_t)(qb * 4 + wp) * w.nkt + t] >= s.wthr[wp];
     };
     auto visit = [&](int it) -> bool {
         const int t = tile_at(it);
-        if (MODE == CU_LIST_PICK) return needs(0, t) || needs(1, t) || needs(2, t) || needs(3, t);
+        if (MODE == CU_LIST_PICK)
+            return pre ? s.need[t - tf] != 0
+                       : needs(0, t) || needs(1, t) || needs(2, t) || needs(3, t);
         if (!bound) return true;
-        const float u = cu_attn_tile_bound(g, w, kvh, qn, slope, t, g.q0 + r0, g.q0 + r0 + nr - 1);
+        const float u = pre ? s.ub[t - tf]
+                            : cu_attn_tile_bound(g, w, kvh, qn, slope, t, g.q0 + r0,
+                                                 g.q0 + r0 + nr - 1);
         if (!cu_attn_below_gap(g.alpha - 1.0f, u, s.mmin)) return true;
-        if (MODE == CU_LIST_MAX && tid < 4 && qb * 4 + tid < w.nqb)
-            tmax[(size_t)(qb * 4 + tid) * w.nkt + t] = u;
+        if (tid < 4 && qb * 4 + tid < w.nqb) tmax[(size_t)(qb * 4 + tid) * w.nkt + t] = u;
         return false;
     };
-    int it = 0, stg = 0, nv = 0; /* nv: tiles scored so far */
+    int it = 0, stg = 0;
     while (it < n_t && !visit(it)) it++;
     if (it < n_t) ent_load_k<D, MW>(s, 0, g, kvh, tile_at(it));
     mma_cp_commit();
@@ -473,14 +446,15 @@ __global__ void __launch_bounds__(128) ent_pass(const cu_attn_geom g, const cu_e
         mma_cp_commit();
         mma_cp_wait<1>();
         __syncthreads();
-        ent_tile<D, MODE, MW>(s, stg, qf, rw, g, w, h, r0, nr, tile_at(it), nv++, bound, slope,
-                              kmax);
+        const int t = tile_at(it);
+        ent_tile<D, MODE, MW>(s, stg, qf, rw, g, w, h, r0, nr, t,
+                              MODE == CU_LIST_PICK && needs(warp, t), bound, slope);
         __syncthreads();
         it = nx, stg ^= 1;
     }
-    if (MODE == CU_LIST_MAX) max_finish<D, MW>(s, rw, g, w, h, r0, nr, tf, n_t);
-    else if (MODE == CU_LIST_ONE) one_finish<D, MW>(s, rw, g, w, h, r0, nr);
-    else {
+    if (MODE == CU_LIST_MAX) {
+        max_finish<D, MW>(s, rw, g, w, h, r0, nr, tf, n_t);
+    } else {
         __syncthreads();
         for (int r = tid; r < nr; r += blockDim.x) w.cnt[(size_t)h * g.nq + r0 + r] = s.cnt[r];
     }
@@ -515,10 +489,6 @@ cudaError_t cu_attn_list_pass_launch(const cu_attn_geom *g, const cu_ent_ws *w, 
     if (!cu_attn_bf16_ok(g) || w->bq != cu_attn_list_stripe(g->d) || !w->knorm)
         return cudaErrorNotSupported;
     const int mw = rows_per_warp(g->d);
-    if (pass == CU_LIST_ONE)
-        return g->d == 128 ? launch<128, CU_LIST_ONE, 1>(g, w, st)
-               : mw == 2   ? launch<64, CU_LIST_ONE, 2>(g, w, st)
-                           : launch<64, CU_LIST_ONE, 1>(g, w, st);
     if (pass == CU_LIST_MAX)
         return g->d == 128 ? launch<128, CU_LIST_MAX, 1>(g, w, st)
                : mw == 2   ? launch<64, CU_LIST_MAX, 2>(g, w, st)

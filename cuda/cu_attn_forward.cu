@@ -132,17 +132,6 @@ size_t cu_attention_workspace(const sp_bk_attention *p, size_t max_q, size_t max
     return cu_attn_ent_layout(&g, 32, 32, NULL, NULL); /* the smallest tiles need the most */
 }
 
-/* SPARSA_CUDA_ENTMAX_PASSES=1|2: the lists in one pass over QKᵀ (thresholds refreshed as the
- * rows are seen; stale entries stay in the lists) or in two (exact sketch thresholds first). */
-static int list_one_pass(void) {
-    static int env = -1;
-    if (env < 0) {
-        const char *e = getenv("SPARSA_CUDA_ENTMAX_PASSES");
-        env = e && e[0] == '1' && !e[1];
-    }
-    return env;
-}
-
 /* The bf16 list pipeline: pass 1 (maxima, thresholds, tile maxima) → pass 2 (lists) → τ and
  * the output over the support. ev (or NULL): events recorded before each step and at the end. */
 static cudaError_t run_list(const cu_attn_geom *g, const cu_attn_call *c, cudaEvent_t *ev) {
@@ -152,11 +141,9 @@ static cudaError_t run_list(const cu_attn_geom *g, const cu_attn_call *c, cudaEv
     if (ev) e = cudaEventRecord(ev[0], c->stream);
     /* the key norms bound the bf16 scores' error (and, in prefill, whole tiles) */
     if (e == cudaSuccess) e = cu_attn_knorm_launch(g, &w, c->stream);
-    const int one = list_one_pass();
-    if (e == cudaSuccess)
-        e = cu_attn_list_pass_launch(g, &w, one ? CU_LIST_ONE : CU_LIST_MAX, c->stream);
+    if (e == cudaSuccess) e = cu_attn_list_pass_launch(g, &w, CU_LIST_MAX, c->stream);
     if (e == cudaSuccess && ev) e = cudaEventRecord(ev[1], c->stream);
-    if (e == cudaSuccess && !one) e = cu_attn_list_pass_launch(g, &w, CU_LIST_PICK, c->stream);
+    if (e == cudaSuccess) e = cu_attn_list_pass_launch(g, &w, CU_LIST_PICK, c->stream);
     if (e == cudaSuccess && ev) e = cudaEventRecord(ev[2], c->stream);
     if (e == cudaSuccess) e = cu_attn_list_out_launch(g, &w, c->stream);
     if (e == cudaSuccess && ev) e = cudaEventRecord(ev[3], c->stream);

@@ -177,9 +177,9 @@ cudaError_t cu_attn_bf16_softmax_launch(const cu_attn_geom *g, cudaStream_t st);
 /* cu_attn_ent_bf16.cu: the bf16 list pipeline's two QK-only passes (precision bf16, bf16
  * cache, head_dim = value_dim ∈ {64, 128}). CU_LIST_MAX: the row maxima, the stripes' tile
  * maxima and each row's listing threshold; CU_LIST_PICK: the (score, key) lists of the keys
- * above it; CU_LIST_ONE: both in one pass, the threshold refreshed as the row is seen.
+ * above it.
  * cu_attn_list_stripe: query rows per stripe (a warp's rows; tmax's "blocks"). */
-enum { CU_LIST_MAX, CU_LIST_PICK, CU_LIST_ONE };
+enum { CU_LIST_MAX, CU_LIST_PICK };
 int cu_attn_list_stripe(int head_dim);
 cudaError_t cu_attn_list_pass_launch(const cu_attn_geom *g, const cu_ent_ws *w, int pass,
                                      cudaStream_t st);
