@@ -14,11 +14,14 @@ interruption test), then times, alternately and RUNS times each (default 7), who
 
 all warm-cache (one untimed round first), every output deleted and the disk synced before each
 run (untimed). The last two are for reference only: convert makes its output durable (fsync
-before the rename), cp does not; and convert records the checkpoint's SHA-256, which OpenSSL
-alone computes about as fast as cp copies (SHA-256 is sequential: one core, about 1.7 GB/s with
-the SHA extensions). Prints, per command, the minimum and median of the wall time and of the CPU
-time (user + system of the process and its children, from wait4), the ratios convert / cp of the
-minima and of the medians, and the load average before and after. Needs numpy only.
+before the rename), cp does not; and convert records the checkpoint's SHA-256, which is
+sequential (one core, about 1.7 GB/s with the SHA extensions, against cp's 2.9 GB/s), so
+OpenSSL's time for it, start-up included, is near the floor of a conversion. Prints, per
+command, the minimum and median of the wall time and of the CPU time (user + system of the
+process and its children, from wait4), the ratios convert / cp of the minima and of the
+medians, and the load average before and after: a conversion runs on two cores (the hash
+beside everything else), so its wall time tends to its CPU time when the other core is busy.
+Needs numpy only.
 """
 import json
 import os
