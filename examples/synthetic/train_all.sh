@@ -9,7 +9,9 @@
 #   sh examples/synthetic/train_all.sh WORK            # data; trains all six models
 #   sh examples/synthetic/train_all.sh WORK resume     # continues from WORK/out/state
 #   sh examples/synthetic/train_all.sh WORK continue   # copy only: a new cosine stage after
-#                                                      # the finished schedule (peak 5e-4)
+#                                                      # the finished schedule (peak
+#                                                      # $CONTINUE_LR, 5e-4 by default, reached
+#                                                      # after $CONTINUE_WARMUP steps, 100)
 #
 # then, for each WORK/out/<model>/ (examples/synthetic/TRAINING.md):
 #   sparsa convert WORK/out/<model>/last.ckpt --config WORK/out/<model>/config.json \
@@ -39,9 +41,10 @@ if [ "$PHASE" = first ]; then
     --plan flipflop --plan copy "$@"
 elif [ "$PHASE" = continue ]; then
   # the bundled copy models' second run: 100 warm-up steps to 5e-4, then cosine to 0 at the
-  # step count that fits in MINUTES (4.97 minutes gave step 4,213); flip-flop stays as it was
+  # step count that fits in MINUTES (4.97 minutes gave step 4,213); their third run took
+  # CONTINUE_LR=3e-4 CONTINUE_WARMUP=200 (step 7,222); flip-flop stays as it was
   python3 "$D/train_task.py" "$W/out" --task copy="$W/copy" --resume --plan copy \
-    --continue-lr 5e-4 --continue-warmup 100 --save-every 2 \
+    --continue-lr "${CONTINUE_LR:-5e-4}" --continue-warmup "${CONTINUE_WARMUP:-100}" --save-every 2 \
     --variants softmax-rope,asentmax-nape,ssmax-nape --batch 512 --lr 1e-3 --warmup 1000 \
     --minutes "$MINUTES" --reserve 45 --monitor copy="$W/copy-eval"
 else
