@@ -25,7 +25,8 @@ typedef struct sp_qtile {
     const sp_attn_tile_kernels *kern;
     int h, d, dv, nr;          /* head, key and value dims, live lanes (rows) */
     size_t pos0;               /* absolute position of lane 0 */
-    const float *kb, *vb;      /* this head's key/value head in the cache (GQA) */
+    const float *kb, *vb;      /* this head's key/value head (GQA): in the cache, or, in a
+                                * prefill, packed into contiguous rows (attention_tiled.c) */
     size_t ks, vs;             /* their row strides */
     size_t lo[SP_LN], hi[SP_LN]; /* visible keys [lo, hi) of each live lane */
     size_t lo_min, lo_max, hi_min, hi_max; /* over the live lanes with keys */
