@@ -44,9 +44,25 @@ Test(cli_threads, unset_wait_policy_becomes_passive_once) {
     cr_assert_eq(rc, 0, "%s", out);
     cr_assert_eq(count(out, "OPENMP DISPLAY ENVIRONMENT BEGIN"), 2, "one re-execution: %s", out);
     const char *spin = last_value(out, "GOMP_SPINCOUNT = ");
-    cr_assert(spin && !strncmp(spin, "'0'", 3), "idle threads still spin: %s", out);
+    cr_assert(spin && !strncmp(spin, "'10000'", 7), "idle threads spin long or not at all: %s",
+              out);
     cr_assert_eq(count(out, "sparsa 0.1.0"), 1, "the output is printed once: %s", out);
     free(out);
+}
+
+/* A thread count the user forces may land on busy CPUs: there idle workers do not spin. */
+Test(cli_threads, a_forced_thread_count_does_not_spin) {
+    const char *cmds[] = {
+        "env -u OMP_WAIT_POLICY OMP_NUM_THREADS=2 OMP_DISPLAY_ENV=verbose $SPARSA --version 2>&1",
+        "env -u OMP_WAIT_POLICY OMP_DISPLAY_ENV=verbose $SPARSA --version --threads 2 2>&1",
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        char *out = NULL;
+        run_sh(cmds[i], &out);
+        const char *spin = last_value(out, "GOMP_SPINCOUNT = ");
+        cr_assert(spin && !strncmp(spin, "'0'", 3), "idle threads still spin: %s", out);
+        free(out);
+    }
 }
 
 Test(cli_threads, a_users_wait_policy_is_kept) {
