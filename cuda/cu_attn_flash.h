@@ -6,7 +6,7 @@
  * 64 or 128, causal or not, any query scale and kv_heads, and nothing that needs per-score work
  * besides the causal mask: no ALiBi, soft cap, window or before-query mask, and no statistics
  * (those calls keep the generic tile kernel of cu_attn_tile_bf16.cu, as do decode calls).
- * SPARSA_CUDA_FLASH=0 turns it off (comparisons); =a|g|h picks the mma.sync kernel's variant at
+ * SPARSA_CUDA_FLASH=0 turns it off (comparisons); =g|a|h picks the mma.sync kernel's variant at
  * head size 64, =k the wgmma kernel (tuning; docs/ATTENTION_MATH.md, "The CUDA kernels").
  */
 #ifndef SPARSA_CU_ATTN_FLASH_H

@@ -196,11 +196,12 @@ __global__ void __launch_bounds__(32 * NW, QS ? 3 : 1) fl_kernel(const cu_attn_g
 
 /* Kernels: head size 64 takes 4 warps of 32 rows and 64-key tiles (128 rows a block; each K
  * and V fragment serves two m-tiles; measured against 8 warps of 16 or 32 rows and 2 warps of
- * 32: the fastest), with the row sums of the weights in fp32 adds (a) or on the tensor cores
- * (g; h: also q′ read from shared memory every tile, so that 3 blocks fit an SM), or the wgmma
- * kernel (k); head size 128 takes 8 warps of 16 rows (the registers of two
- * m-tiles of O and q′ at d 128 would spill). */
-#define FL_DEFAULT 'a'
+ * 32: the fastest), with the row sums of the weights on the tensor cores (g, the default: on
+ * an H200 1–3% faster than a, and the sums are those of the bf16 weights that multiply V) or
+ * in fp32 adds (a); h: g with q′ read from shared memory every tile, so that 3 blocks fit an
+ * SM (measured slower); k: the wgmma kernel. Head size 128 takes 8 warps of 16 rows with fp32
+ * adds (the registers of two m-tiles of O and q′ at d 128 would spill). */
+#define FL_DEFAULT 'g'
 static char fl_choice(void) {
     const char *e = getenv("SPARSA_CUDA_FLASH");
     return e && e[0] && !e[1] ? e[0] : FL_DEFAULT;
@@ -228,7 +229,8 @@ static cudaError_t fl_launch(const cu_attn_geom *g, cudaStream_t st) {
         __atomic_fetch_or(&ready, bit, __ATOMIC_RELAXED);
     }
     const int nqb = (g->nq + BM - 1) / BM;
-    fl_kernel<D, MT, NW, BN, LS, QS><<<(unsigned)nqb * (unsigned)g->H, 32 * NW, smem, st>>>(*g, nqb);
+    const unsigned blocks = (unsigned)nqb * (unsigned)g->H;
+    fl_kernel<D, MT, NW, BN, LS, QS><<<blocks, 32 * NW, smem, st>>>(*g, nqb);
     return cudaGetLastError();
 }
 
@@ -237,9 +239,9 @@ static cudaError_t fl_pick(const cu_attn_geom *g, cudaStream_t st) {
     const char c = fl_choice();
     /* the wgmma kernel where this device and build have it, else the mma.sync one */
     if (c == 'k' && cu_attn_flash_wgmma_available()) return cu_attn_flash_wgmma_launch(g, st);
-    if (c == 'g') return fl_launch<64, 2, 4, 64, true>(g, st);
+    if (c == 'a') return fl_launch<64, 2, 4, 64>(g, st);
     if (c == 'h') return fl_launch<64, 2, 4, 64, true, true>(g, st);
-    return fl_launch<64, 2, 4, 64>(g, st);
+    return fl_launch<64, 2, 4, 64, true>(g, st);
 }
 
 cudaError_t cu_attn_flash_launch(const cu_attn_geom *g, cudaStream_t st) {
