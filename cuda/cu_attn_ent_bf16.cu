@@ -460,15 +460,17 @@ __global__ void __launch_bounds__(128) ent_pass(const cu_attn_geom g, const cu_e
     }
 }
 
-/* m-tiles of 16 rows per warp: 2 at head size 64 (each K fragment serves two), 1 at 128 (the
- * registers). SPARSA_CUDA_ENTMAX_MW=1|2 overrides it at head size 64 (tuning). */
+/* m-tiles of 16 rows per warp: 1 (on an H200 at head size 64, entmax-1.5 over 16k keys took
+ * 5.41 ms with 1 and 6.09 ms with 2: the registers of 2 leave half the warps per SM, and the
+ * listing step's work per thread doubles). SPARSA_CUDA_ENTMAX_MW=2 gives 2 at head size 64
+ * (each K fragment then serves two m-tiles). */
 static int rows_per_warp(int head_dim) {
     static int env = -1;
     if (env < 0) {
         const char *e = getenv("SPARSA_CUDA_ENTMAX_MW");
         env = e && (e[0] == '1' || e[0] == '2') && !e[1] ? e[0] - '0' : 0;
     }
-    return head_dim != 64 ? 1 : env ? env : 2;
+    return head_dim != 64 ? 1 : env ? env : 1;
 }
 
 int cu_attn_list_stripe(int head_dim) { return 16 * rows_per_warp(head_dim); }

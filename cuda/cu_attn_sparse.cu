@@ -68,42 +68,6 @@ __device__ __forceinline__ float entmax_weight(float dd, float alpha, float ex) 
     return alpha == 1.5f ? dd * dd : alpha == 2.0f ? dd : powf(dd, ex);
 }
 
-/* τ of a list of at most 64 values (x in reg[0], reg[1] of each lane, −inf where none), α = 1.5
- * or 2, without iterating: for every value x_i the count k, sum and sum of squares of the values
- * ≥ x_i (all pairs), the closed-form τ of those k values, and the support size K = the largest
- * k whose τ is at most its x_i — the support is a prefix of the sorted values, and tied values
- * share their k, the last place of their run (docs/ATTENTION_MATH.md, "Exact thresholds"). Sums
- * in double. */
-__device__ double short_tau(const float *reg, float alpha) {
-    double k[2] = {0.0, 0.0}, s1[2] = {0.0, 0.0}, s2[2] = {0.0, 0.0};
-    for (int j = 0; j < 64; j++) {
-        const float xj = __shfl_sync(0xffffffffu, j < 32 ? reg[0] : reg[1], j & 31);
-        if (xj == -INFINITY) continue; /* the same for every lane */
-#pragma unroll
-        for (int i = 0; i < 2; i++)
-            if (xj >= reg[i]) k[i] += 1.0, s1[i] += xj, s2[i] += (double)xj * xj;
-    }
-    double best = 0.0, tb = 0.0;
-#pragma unroll
-    for (int i = 0; i < 2; i++) {
-        if (reg[i] == -INFINITY) continue;
-        double t;
-        if (alpha == 2.0f) {
-            t = (s1[i] - 1.0) / k[i];
-        } else {
-            const double M = s1[i] / k[i], S = fmax(s2[i] - k[i] * M * M, 0.0);
-            t = M - sqrt(fmax((1.0 - S) / k[i], 0.0));
-        }
-        if (t <= (double)reg[i] && k[i] > best) best = k[i], tb = t;
-    }
-    for (int off = 16; off > 0; off >>= 1) { /* the largest K; equal K, equal sums, equal τ */
-        const double ob = __shfl_xor_sync(0xffffffffu, best, off);
-        const double ot = __shfl_xor_sync(0xffffffffu, tb, off);
-        if (ob > best) best = ob, tb = ot;
-    }
-    return tb;
-}
-
 /* o += Σ p v over the list's support, four value rows in flight at a time; *nf counts, per
  * lane, its support entries that are the first of their 64-key tile (with stats). */
 template <int RC>
@@ -151,7 +115,7 @@ __device__ void list_accumulate(const cu_attn_geom &g, int kvh, const float *p, 
 
 template <int RC>
 __global__ void __launch_bounds__(256, 3) list_out(const cu_attn_geom g, const cu_ent_ws w,
-                                                    int *ovf_n, int *ovf, int short_lists) {
+                                                    int *ovf_n, int *ovf) {
     const int lane = threadIdx.x & 31;
     const size_t item = (size_t)blockIdx.x * 8 + (threadIdx.x >> 5);
     if (item >= (size_t)g.H * g.nq) return;
@@ -196,9 +160,7 @@ __global__ void __launch_bounds__(256, 3) list_out(const cu_attn_geom g, const c
         const float v = am1 * (sc[i] - mx);
         lr.reg[i] = v > -1.0f ? v : -INFINITY;
     }
-    const bool closed = short_lists && cnt <= 64 && (g.alpha == 1.5f || g.alpha == 2.0f);
-    const float tau = (float)(closed ? short_tau(lr.reg, g.alpha)
-                                     : solve_tau(lr, lr.count(), g.alpha));
+    const float tau = (float)solve_tau(lr, lr.count(), g.alpha);
     const float ex = 1.0f / am1;
     float p[LIST_NL], psum = 0.0f;
 #pragma unroll
@@ -286,16 +248,6 @@ __global__ void __launch_bounds__(256) list_dense(const cu_attn_geom g, const cu
     }
 }
 
-/* SPARSA_CUDA_ENTMAX_SHORT=1: lists of up to 64 values solved by short_tau (α = 1.5, 2). */
-static int short_lists(void) {
-    static int env = -1;
-    if (env < 0) {
-        const char *e = getenv("SPARSA_CUDA_ENTMAX_SHORT");
-        env = e && e[0] == '1' && !e[1];
-    }
-    return env;
-}
-
 cudaError_t cu_attn_list_out_launch(const cu_attn_geom *g, const cu_ent_ws *w, cudaStream_t st) {
     const size_t items = (size_t)g->H * g->nq;
     if (w->cap > 32 * LIST_NL || !g->kv_bf16 || (g->dv != 64 && g->dv != 128))
@@ -304,9 +256,8 @@ cudaError_t cu_attn_list_out_launch(const cu_attn_geom *g, const cu_ent_ws *w, c
     cudaError_t e = cudaMemsetAsync(ovf_n, 0, sizeof(int), st);
     if (e != cudaSuccess) return e;
     const unsigned blocks = (unsigned)((items + 7) / 8);
-    const int sl = short_lists();
-    if (g->dv == 128) list_out<4><<<blocks, 256, 0, st>>>(*g, *w, ovf_n, ovf, sl);
-    else list_out<2><<<blocks, 256, 0, st>>>(*g, *w, ovf_n, ovf, sl);
+    if (g->dv == 128) list_out<4><<<blocks, 256, 0, st>>>(*g, *w, ovf_n, ovf);
+    else list_out<2><<<blocks, 256, 0, st>>>(*g, *w, ovf_n, ovf);
     if ((e = cudaGetLastError()) != cudaSuccess) return e;
     list_dense<<<(unsigned)w->rows_grid, 256, (size_t)g->d * sizeof(float), st>>>(*g, *w, ovf_n,
                                                                                  ovf);
