@@ -56,15 +56,22 @@ int cu_attention_supported(const sp_bk_attention *p, char *why, size_t why_len) 
         off += CU_ALIGN((size_t)(n) * sizeof(type));                  \
     } while (0)
 
-size_t cu_attn_ent_layout(const cu_attn_geom *g, int bq, int bk, void *base, cu_ent_ws *w) {
-    const size_t items = (size_t)g->H * g->nq;
+/* The tiling both entmax workspaces share: bq-row blocks, bk-key tiles, and candidate lists of
+ * up to cap_max entries per row (fewer for short rows, a multiple of 32). */
+static cu_ent_ws layout_grid(const cu_attn_geom *g, int bq, int bk, int cap_max) {
     cu_ent_ws l;
     memset(&l, 0, sizeof l);
     l.bq = bq, l.bk = bk;
     l.nqb = (g->nq + bq - 1) / bq, l.nkt = (g->nk + bk - 1) / bk;
-    l.cap = g->nk < CU_ENT_CAP ? (g->nk + 31) / 32 * 32 : CU_ENT_CAP;
+    l.cap = g->nk < cap_max ? (g->nk + 31) / 32 * 32 : cap_max;
     if (l.cap == 0) l.cap = 32;
     l.rows_grid = CU_ROWS_GRID;
+    return l;
+}
+
+size_t cu_attn_ent_layout(const cu_attn_geom *g, int bq, int bk, void *base, cu_ent_ws *w) {
+    const size_t items = (size_t)g->H * g->nq;
+    cu_ent_ws l = layout_grid(g, bq, bk, CU_ENT_CAP);
     char *p = (char *)base;
     size_t off = 0;
     CARVE(m, float, items);
@@ -82,13 +89,7 @@ size_t cu_attn_ent_layout(const cu_attn_geom *g, int bq, int bk, void *base, cu_
  * hold CU_LIST_CAP (score, key) pairs, scratch one row per block of the overflow path. */
 size_t cu_attn_list_layout(const cu_attn_geom *g, void *base, cu_ent_ws *w) {
     const size_t items = (size_t)g->H * g->nq;
-    cu_ent_ws l;
-    memset(&l, 0, sizeof l);
-    l.bq = cu_attn_list_stripe(g->d), l.bk = 64;
-    l.nqb = (g->nq + l.bq - 1) / l.bq, l.nkt = (g->nk + l.bk - 1) / l.bk;
-    l.cap = g->nk < CU_LIST_CAP ? (g->nk + 31) / 32 * 32 : CU_LIST_CAP;
-    if (l.cap == 0) l.cap = 32;
-    l.rows_grid = CU_ROWS_GRID;
+    cu_ent_ws l = layout_grid(g, cu_attn_list_stripe(g->d), 64, CU_LIST_CAP);
     char *p = (char *)base;
     size_t off = 0;
     CARVE(m, float, items);

@@ -77,6 +77,31 @@ static int forward_fused(sp_session *s, window_sink *w, size_t feed, sp_error *e
     return rc;
 }
 
+/* A sink for the window seq[0..len) scored from score_from (NLLs into out when not NULL). */
+static void window_init(window_sink *w, const int32_t *seq, size_t len, size_t score_from,
+                        int32_t vocab, double *out) {
+    memset(w, 0, sizeof *w);
+    w->input = seq;
+    w->ctx = len;
+    w->score_from = score_from;
+    w->vocab = vocab;
+    w->out = out;
+}
+
+/* After a window's forward (status rc): a non-finite NLL first, then rc, then every target
+ * must have been scored. */
+static int window_check(const window_sink *w, int rc, size_t *nonfinite_at, sp_error *err) {
+    if (w->nonfinite_at) {
+        if (nonfinite_at) *nonfinite_at = w->nonfinite_at;
+        return sp_fail(err, SP_ERR_RUNTIME, "non-finite NLL at position %zu", w->nonfinite_at);
+    }
+    if (rc) return rc;
+    if (w->n != w->ctx - w->score_from)
+        return sp_fail(err, SP_ERR_RUNTIME, "internal: %llu of %zu targets received logits",
+                       (unsigned long long)w->n, w->ctx - w->score_from);
+    return SP_OK;
+}
+
 static int forward_window(sp_session *s, window_sink *w, size_t feed, sp_error *err) {
     if (sp_session_fused_nll(s)) return forward_fused(s, w, feed, err);
     return sp_session_forward(s, w->input, feed, w->score_from - 1, sink_rows, w, err);
@@ -85,22 +110,11 @@ static int forward_window(sp_session *s, window_sink *w, size_t feed, sp_error *
 int sp_ppl_run_window(sp_session *s, int32_t vocab, const int32_t *input, size_t ctx,
                       size_t score_from, sp_ppl_acc *acc, size_t *nonfinite_at, sp_error *err) {
     window_sink w;
-    memset(&w, 0, sizeof w);
-    w.input = input;
-    w.ctx = ctx;
-    w.score_from = score_from;
-    w.vocab = vocab;
+    window_init(&w, input, ctx, score_from, vocab, NULL);
     sp_session_reset(s);
     if (nonfinite_at) *nonfinite_at = 0;
-    int rc = forward_window(s, &w, ctx, err);
-    if (w.nonfinite_at) {
-        if (nonfinite_at) *nonfinite_at = w.nonfinite_at;
-        return sp_fail(err, SP_ERR_RUNTIME, "non-finite NLL at position %zu", w.nonfinite_at);
-    }
+    int rc = window_check(&w, forward_window(s, &w, ctx, err), nonfinite_at, err);
     if (rc) return rc;
-    if (w.n != ctx - score_from)
-        return sp_fail(err, SP_ERR_RUNTIME, "internal: %llu of %zu targets received logits",
-                       (unsigned long long)w.n, ctx - score_from);
     sp_ppl_acc_window(acc, w.n, w.sum, w.sq);
     return SP_OK;
 }
@@ -109,25 +123,11 @@ int sp_ppl_score_window(sp_session *s, int32_t vocab, const int32_t *seq, size_t
                         size_t feed, size_t score_from, double *nll, size_t *nonfinite_at,
                         sp_error *err) {
     window_sink w;
-    memset(&w, 0, sizeof w);
-    w.input = seq;
-    w.ctx = len;
-    w.score_from = score_from;
-    w.vocab = vocab;
-    w.out = nll;
+    window_init(&w, seq, len, score_from, vocab, nll);
     sp_session_reset(s);
     if (nonfinite_at) *nonfinite_at = 0;
     /* Row r predicts position r + 1, so feeding len - 1 tokens still scores position len - 1. */
-    int rc = forward_window(s, &w, feed, err);
-    if (w.nonfinite_at) {
-        if (nonfinite_at) *nonfinite_at = w.nonfinite_at;
-        return sp_fail(err, SP_ERR_RUNTIME, "non-finite NLL at position %zu", w.nonfinite_at);
-    }
-    if (rc) return rc;
-    if (w.n != len - score_from)
-        return sp_fail(err, SP_ERR_RUNTIME, "internal: %llu of %zu targets received logits",
-                       (unsigned long long)w.n, len - score_from);
-    return SP_OK;
+    return window_check(&w, forward_window(s, &w, feed, err), nonfinite_at, err);
 }
 
 size_t sp_ppl_window_batch(const sp_session *s, size_t feed) {
@@ -138,25 +138,14 @@ size_t sp_ppl_window_batch(const sp_session *s, size_t feed) {
 static int take_window(const double *rows_nll, const int32_t *seq, size_t len, size_t feed,
                        size_t score_from, double *out, size_t *nonfinite_at, sp_error *err) {
     window_sink w;
-    memset(&w, 0, sizeof w);
-    w.input = seq;
-    w.ctx = len;
-    w.score_from = score_from;
-    w.out = out;
+    window_init(&w, seq, len, score_from, 0, out);
     size_t from = score_from - 1, rows = feed - from;
     for (size_t r0 = 0; r0 < rows; r0 += SP_LOGIT_BLOCK) {
         size_t nb = rows - r0 < SP_LOGIT_BLOCK ? rows - r0 : SP_LOGIT_BLOCK;
         memcpy(w.nll, rows_nll + r0, nb * sizeof *rows_nll);
         if (accumulate_rows(&w, from + r0, nb)) break;
     }
-    if (w.nonfinite_at) {
-        *nonfinite_at = w.nonfinite_at;
-        return sp_fail(err, SP_ERR_RUNTIME, "non-finite NLL at position %zu", w.nonfinite_at);
-    }
-    if (w.n != len - score_from)
-        return sp_fail(err, SP_ERR_RUNTIME, "internal: %llu of %zu targets received logits",
-                       (unsigned long long)w.n, len - score_from);
-    return SP_OK;
+    return window_check(&w, SP_OK, nonfinite_at, err);
 }
 
 int sp_ppl_score_windows(sp_session *s, int32_t vocab, size_t count, const int32_t *seqs,
