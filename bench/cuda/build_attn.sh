@@ -17,8 +17,7 @@ for f in cuda/cu_attn_*.cu; do
     o="$B/cuda/$(basename "${f%.cu}").o"
     stale=0
     [ -f "$o" ] || stale=1
-    for dep in "$f" cuda/cu_attn_internal.h cuda/cu_attention.h cuda/cu_attn_flash.h \
-        cuda/cu_mma_bf16.cuh; do
+    for dep in "$f" cuda/*.h cuda/*.cuh; do
         [ ! -f "$dep" ] || [ ! "$dep" -nt "$o" ] || stale=1
     done
     if [ $stale = 1 ]; then
