@@ -240,6 +240,8 @@ static cudaError_t fl_pick(const cu_attn_geom *g, cudaStream_t st) {
     /* the wgmma kernel where this device and build have it, else the mma.sync one */
     if (strchr("kstu", c) && cu_attn_flash_wgmma_available())
         return cu_attn_flash_wgmma_launch(g, c, st);
+    if (strchr("vwxyz", c) && cu_attn_flash_wgmma_available())
+        return cu_attn_flash_tma_launch(g, c, st);
     if (c == 'a') return fl_launch<64, 2, 4, 64>(g, st);
     if (c == 'h') return fl_launch<64, 2, 4, 64, true, true>(g, st);
     return fl_launch<64, 2, 4, 64, true>(g, st);

@@ -127,10 +127,22 @@ __device__ __forceinline__ void fa_tma_load3(void *dst, const void *map, int c0,
                "l"((uint64_t)map), "r"(c0), "r"(c1), "r"(c2), "r"(fa_saddr(bar))
                : "memory");
 }
+/* Moves this warpgroup's register allotment down (the load warps) or up (the math warps). */
+template <int N> __device__ __forceinline__ void fa_setmaxnreg_dec() {
+    MMA_WG_ASM("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
+}
+template <int N> __device__ __forceinline__ void fa_setmaxnreg_inc() {
+    MMA_WG_ASM("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
+}
+
 /* A barrier among the first `threads` threads that reach barrier id (1 … 15; 0 is
  * __syncthreads'). */
 __device__ __forceinline__ void fa_named_sync(int id, int threads) {
     asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+/* Arrives on barrier id without waiting (the other side of fa_named_sync). */
+__device__ __forceinline__ void fa_named_arrive(int id, int threads) {
+    asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
 #endif
