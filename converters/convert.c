@@ -29,6 +29,7 @@ typedef struct {
     chunk_bufs bufs;
     sp_writer *w;
     int add_bos;            /* tokenizer.add_bos when known (convert_bos.c), else -1 */
+    uint32_t *crcs;         /* [r.ntensors]: each tensor's CRC-32 as streamed */
     conv_check_job check;   /* the self-check's job, from the draft to the finish */
 } conversion;
 
@@ -115,11 +116,13 @@ static int plan(conversion *cv, sp_convert_report *rep, sp_error *err) {
 static int stream_tensors(conversion *cv, sp_convert_report *rep, sp_error *err) {
     const sp_convert_options *o = cv->o;
     int rc = sp_writer_create(cv->out, o->force, err, &cv->w);
+    if (!rc && !(cv->crcs = calloc(cv->r.ntensors ? cv->r.ntensors : 1, sizeof *cv->crcs)))
+        rc = sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     for (size_t i = 0; i < cv->r.ntensors && !rc; i++) {
         const sp_map_tensor *mt = &cv->r.tensors[i];
         if (o->progress)
             fprintf(stderr, "\r\033[Kconvert: tensor %zu/%zu %.60s", i + 1, cv->r.ntensors, mt->name);
-        rc = conv_write_tensor(cv->w, cv->c, mt, o, &cv->bufs, err);
+        rc = conv_write_tensor(cv->w, cv->c, mt, o, &cv->bufs, &cv->crcs[i], err);
         if (!rc) rep->bytes_written += mt->src->numel * sp_dtype_size(sp_out_dtype_of(mt->src, o->dtype));
     }
     return rc;
@@ -148,7 +151,7 @@ static int draft(conversion *cv, sp_error *err) {
     int threads = omp_get_max_threads() - !atomic_load(&cv->prov.done);
     cv->check = (conv_check_job){
         .c = cv->c, .r = &cv->r, .mode = cv->o->dtype, .bufs = &cv->bufs, .threads = threads > 1 ? threads : 1,
-        .hash = &cv->prov};
+        .hash = &cv->prov, .crcs = cv->crcs};
     cv->check.placed = calloc(cv->r.ntensors ? cv->r.ntensors : 1, sizeof *cv->check.placed);
     if (!cv->check.placed) return sp_fail(err, SP_ERR_RUNTIME, "out of memory");
     return sp_writer_draft_checked(w, conv_self_check_written, &cv->check, err);
@@ -173,6 +176,7 @@ static void release(conversion *cv) {
     if (cv->w) sp_writer_abort(cv->w);
     conv_provenance_free(&cv->prov);
     free(cv->check.placed);
+    free(cv->crcs);
     conv_free_bufs(&cv->bufs);
     free(cv->tok);
     sp_mapping_result_free(&cv->r);

@@ -1,9 +1,14 @@
 /* convert_check.c — the self-check: the written temporary file is re-opened with the format
- * library and its graph and every tensor compared byte for byte with the source converted
- * again, before it is renamed into place; a file that does not match its source never appears
- * under the output name. Uncompressed tensors are read through a read-only mapping of the file
- * (with pread where it cannot be mapped), spread over threads; compressed ones are
- * decompressed (and CRC-checked) by the format library, one at a time. This runs on the draft
+ * library, its graph compared with the one written and every tensor with its source, before it
+ * is renamed into place; a file that does not match its source never appears under the output
+ * name. An uncompressed tensor's bytes are read back from the file with pread, a piece at a
+ * time, and their CRC-32 compared with the one the stream computed on the source's bytes as
+ * it handed them to the writer (and with the directory's): reading the file back once, and
+ * not the source a second time, is what keeps the check off the conversion's critical path
+ * (bench/README.md, "Conversion speed"); these threads share a core with the hash, so the
+ * file is read without a mapping (nothing to fault in, drop and shoot down on the other core).
+ * Compressed tensors are decompressed (and their stored CRC checked) by the format library and
+ * compared byte for byte with the source converted again, one at a time. This runs on the draft
  * (whose source hashes are stand-ins, while the hash thread still runs); once the small
  * sections are written again with the hashes, the final check re-opens the file and finds the
  * graph, the same directory entries and the hashes. */
@@ -12,12 +17,13 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "convert_internal.h"
 #include "out_dtype.h"
+
+/* Read back in pieces that stay in the core's cache between the read and the CRC. */
+enum { READ_PIECE = 256u << 10 };
 
 /* bytes of the stored tensor at offset `at` into buf; 0 or -1 on a short read. */
 static int read_stored(int fd, uint8_t *buf, size_t bytes, uint64_t at) {
@@ -31,46 +37,34 @@ static int read_stored(int fd, uint8_t *buf, size_t bytes, uint64_t at) {
     return have == bytes ? 0 : -1;
 }
 
-/* The output file as the self-check reads it: mapped read-only when it can be (no copy of the
- * bytes; each chunk's pages are dropped once compared, so resident memory stays near one
- * chunk per thread), else read with pread into the chunk buffer. */
-typedef struct {
-    int fd;
-    const uint8_t *map;
-    size_t size;
-} written_file;
-
-/* Maps the pages of [at, at + bytes) in one call before they are compared, instead of one
- * fault per few pages (kernels without MADV_POPULATE_READ fault them in as they are read). */
-static void populate_pages(const written_file *wf, uint64_t at, size_t bytes) {
-#ifdef MADV_POPULATE_READ
-    uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE), lo = at / pg * pg;
-    (void)madvise((void *)(wf->map + lo), (size_t)(at + bytes - lo), MADV_POPULATE_READ);
-#else
-    (void)wf, (void)at, (void)bytes;
-#endif
+/* One uncompressed tensor of the output against its source: the size its dtype and shape
+ * need, and the CRC-32 of the bytes read back from the file equal to the source's as streamed
+ * (crc) and to the directory's. */
+static int check_stored(int fd, const sp_map_tensor *mt, const sp_tensor_info *ti, sp_dtype od, uint32_t crc,
+                        uint8_t *buf, sp_error *err) {
+    if (ti->stored_size != mt->src->numel * sp_dtype_size(od))
+        return sp_fail(err, SP_ERR_RUNTIME, "self-check: tensor '%s' has the wrong size in the output", mt->name);
+    uint32_t got = 0;
+    for (uint64_t at = 0; at < ti->stored_size; at += READ_PIECE) {
+        size_t k = ti->stored_size - at < READ_PIECE ? (size_t)(ti->stored_size - at) : READ_PIECE;
+        if (read_stored(fd, buf, k, ti->offset + at))
+            return sp_fail(err, SP_ERR_RUNTIME, "self-check: short read of tensor '%s'", mt->name);
+        got = sp_crc32(got, buf, k);
+    }
+    if (got != crc || ti->crc32 != crc)
+        return sp_fail(err, SP_ERR_RUNTIME, "self-check: tensor '%s' differs from its source", mt->name);
+    return 0;
 }
 
-/* Drops the whole pages of [at, at + bytes) of the mapping (the file keeps them cached). */
-static void drop_pages(const written_file *wf, uint64_t at, size_t bytes) {
-    uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE), lo = (at + pg - 1) / pg * pg, hi = (at + bytes) / pg * pg;
-    if (hi > lo) madvise((void *)(wf->map + lo), (size_t)(hi - lo), MADV_DONTNEED);
-}
-
-/* Compares one tensor of the output with its source, chunk by chunk: the stored bytes are read
- * from the mapping or with pread (uncompressed) or taken from the decompressed, CRC-checked
- * buffer (zdata); the expected bytes are the source converted again. Byte equality with the
- * source is the check; the stored CRC-32 of uncompressed tensors is the format library's
- * (sparsa inspect --verify). */
-static int check_tensor(const written_file *wf, const sp_ckpt *c, const sp_map_tensor *mt,
-                        const sp_tensor_info *ti, sp_dtype od, const uint8_t *zdata, chunk_bufs *b,
-                        sp_error *err) {
+/* Compares one compressed tensor, decompressed and CRC-checked by the format library (zdata),
+ * with its source converted again, chunk by chunk. */
+static int check_decompressed(const sp_ckpt *c, const sp_map_tensor *mt, sp_dtype od, const uint8_t *zdata,
+                              chunk_bufs *b, sp_error *err) {
     const sp_src_tensor *t = mt->src;
     size_t es = sp_dtype_size(od);
     int rc = 0;
     for (uint64_t first = 0; first < t->numel && !rc; first += CONV_CHUNK_ELEMS) {
         uint64_t n = t->numel - first < CONV_CHUNK_ELEMS ? t->numel - first : CONV_CHUNK_ELEMS;
-        size_t bytes = (size_t)n * es;
         const uint8_t *want = sp_ckpt_view(c, t, first, n);
         if (!want) {
             if ((rc = sp_ckpt_read(c, t, first, n, b->sbuf, err))) break;
@@ -80,17 +74,8 @@ static int check_tensor(const written_file *wf, const sp_ckpt *c, const sp_map_t
             conv_convert_elems(want, t->dtype, b->obuf, od, (size_t)n);
             want = b->obuf;
         }
-        uint64_t at = ti->offset + first * es;
-        int mapped = !zdata && wf->map && at <= wf->size && bytes <= wf->size - at;
-        if (mapped) populate_pages(wf, at, bytes);
-        const uint8_t *got = zdata ? zdata + first * es : mapped ? wf->map + at : b->fbuf;
-        if (!zdata && !mapped && read_stored(wf->fd, b->fbuf, bytes, at)) {
-            rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: short read of tensor '%s'", mt->name);
-            break;
-        }
-        if (memcmp(got, want, bytes))
+        if (memcmp(zdata + first * es, want, (size_t)n * es))
             rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: tensor '%s' differs from its source", mt->name);
-        if (mapped) drop_pages(wf, at, bytes);
         sp_ckpt_release_elems(c, t, first, n);
     }
     sp_ckpt_release(c, t);
@@ -125,7 +110,7 @@ static int check_layout(const sp_file *f, const conv_check_job *j, const sp_tens
  * plain threads, not OpenMP's: a conversion starts no thread pool), each taking the next
  * tensor not yet taken; the first failure wins. */
 typedef struct {
-    const written_file *wf;
+    int fd;
     const conv_check_job *j;
     const sp_tensor_info **infos;
     atomic_size_t next;
@@ -140,8 +125,8 @@ static void check_some(check_pool *p, chunk_bufs *bufs) {
     sp_error terr = {0};
     for (size_t i; !atomic_load(&p->failed) && (i = atomic_fetch_add(&p->next, 1)) < r->ntensors;) {
         if (p->infos[i]->compression != SP_COMPRESS_NONE) continue;
-        int trc = bufs ? check_tensor(p->wf, p->j->c, &r->tensors[i], p->infos[i],
-                                      sp_out_dtype_of(r->tensors[i].src, p->j->mode), NULL, bufs, &terr)
+        int trc = bufs ? check_stored(p->fd, &r->tensors[i], p->infos[i], sp_out_dtype_of(r->tensors[i].src, p->j->mode),
+                                      p->j->crcs[i], bufs->fbuf, &terr)
                        : sp_fail(&terr, SP_ERR_RUNTIME, "out of memory");
         if (!trc) continue;
         pthread_mutex_lock(&p->lock);
@@ -169,10 +154,9 @@ static void *late_worker(void *arg) {
     return NULL;
 }
 
-static int check_uncompressed(const written_file *wf, const conv_check_job *j, const sp_tensor_info **infos,
-                              sp_error *err) {
+static int check_uncompressed(int fd, const conv_check_job *j, const sp_tensor_info **infos, sp_error *err) {
     enum { MAX_WORKERS = 63 };
-    check_pool p = {.wf = wf, .j = j, .infos = infos, .err = err};
+    check_pool p = {.fd = fd, .j = j, .infos = infos, .err = err};
     pthread_mutex_init(&p.lock, NULL);
     pthread_t workers[MAX_WORKERS + 1];
     int n = 0;
@@ -188,8 +172,8 @@ static int check_uncompressed(const written_file *wf, const conv_check_job *j, c
 
 /* Compressed tensors, one at a time; decompressed buffers live as long as the file, so it is
  * re-opened every 256 MB to bound memory (*f may change). */
-static int check_compressed(const char *path, sp_file **f, const written_file *wf, const conv_check_job *j,
-                            const sp_tensor_info **infos, sp_error *err) {
+static int check_compressed(const char *path, sp_file **f, const conv_check_job *j, const sp_tensor_info **infos,
+                            sp_error *err) {
     const sp_mapping_result *r = j->r;
     uint64_t decompressed = 0;
     sp_error e2 = {0};
@@ -207,7 +191,7 @@ static int check_compressed(const char *path, sp_file **f, const written_file *w
         const void *d;
         if (sp_file_tensor_data(*f, ti, &d, &e2)) return sp_fail(err, SP_ERR_RUNTIME, "self-check: %s", e2.msg);
         decompressed += ti->raw_size;
-        int rc = check_tensor(wf, j->c, &r->tensors[i], ti, sp_out_dtype_of(r->tensors[i].src, j->mode), d, j->bufs, err);
+        int rc = check_decompressed(j->c, &r->tensors[i], sp_out_dtype_of(r->tensors[i].src, j->mode), d, j->bufs, err);
         if (rc) return rc;
     }
     return 0;
@@ -219,29 +203,19 @@ int conv_self_check_written(const char *path, void *job, sp_error *err) {
     sp_error e2 = {0};
     if (sp_file_open(path, &f, &e2))
         return sp_fail(err, SP_ERR_RUNTIME, "self-check: cannot re-open the output: %s", e2.msg);
-    written_file wf = {.fd = open(path, O_RDONLY | O_CLOEXEC)};
-    struct stat st;
-    if (wf.fd >= 0 && fstat(wf.fd, &st) == 0 && st.st_size > 0) {
-        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, wf.fd, 0);
-        if (m != MAP_FAILED) {
-            wf.map = m;
-            wf.size = (size_t)st.st_size;
-        }
-    }
-    int rc = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
     const sp_tensor_info **infos = calloc(j->r->ntensors ? j->r->ntensors : 1, sizeof *infos);
     if (!infos) rc = sp_fail(err, SP_ERR_RUNTIME, "out of memory");
-    else if (wf.fd < 0) rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: cannot open %s", path);
+    else if (fd < 0) rc = sp_fail(err, SP_ERR_RUNTIME, "self-check: cannot open %s", path);
     else rc = check_layout(f, j, infos, err);
-    if (!rc) rc = check_uncompressed(&wf, j, infos, err);
-    if (!rc) rc = check_compressed(path, &f, &wf, j, infos, err);
+    if (!rc) rc = check_uncompressed(fd, j, infos, err);
+    if (!rc) rc = check_compressed(path, &f, j, infos, err);
     for (size_t i = 0; !rc && i < j->r->ntensors; i++) {
         const sp_tensor_info *ti = sp_file_find_tensor(f, j->r->tensors[i].name); /* f may be new */
         j->placed[i] = (conv_placed){ti->offset, ti->stored_size, ti->crc32, ti->compression};
     }
     free(infos);
-    if (wf.map) munmap((void *)wf.map, wf.size);
-    if (wf.fd >= 0) close(wf.fd);
+    if (fd >= 0) close(fd);
     if (f) sp_file_close(f);
     return rc;
 }

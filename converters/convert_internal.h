@@ -27,9 +27,11 @@ void conv_free_bufs(chunk_bufs *b);
 
 /* n elements from dtype s to dtype d (both floating, or equal). */
 void conv_convert_elems(const void *src, sp_dtype s, void *dst, sp_dtype d, size_t n);
-/* Streams one mapped tensor: source chunk -> converted chunk -> writer. */
+/* Streams one mapped tensor: source chunk -> converted chunk -> writer; *crc is the CRC-32 of
+ * the bytes handed to the writer (the tensor as the output holds it, before any compression),
+ * what the self-check finds again in the written file. */
 int conv_write_tensor(sp_writer *w, const sp_ckpt *c, const sp_map_tensor *mt, const sp_convert_options *o,
-                      chunk_bufs *b, sp_error *err);
+                      chunk_bufs *b, uint32_t *crc, sp_error *err);
 
 /* ---- self-check (convert_check.c) ---------------------------------------------------------------- */
 
@@ -49,14 +51,17 @@ typedef struct conv_check_job {
     chunk_bufs *bufs;
     int threads;                 /* for the tensor comparison, at least 1 */
     conv_provenance *hash;       /* while it runs, one more thread waits to help once it ends */
+    const uint32_t *crcs;        /* [r->ntensors]: each tensor's CRC-32 as streamed */
     conv_placed *placed;         /* [r->ntensors], filled by the draft's check */
     const char *const *hashes;   /* for the final check: source.sha256 as it must read */
     size_t nhashes;
 } conv_check_job;
 
 /* The check of the draft (sp_writer_draft_checked; job: a conv_check_job): re-opens the
- * written temporary file and compares its graph and every tensor with the source, and notes
- * where each tensor lies. */
+ * written temporary file, compares its graph with the one written and every tensor with its
+ * source (the CRC-32 of its bytes read back from the file against the one computed on the
+ * source's bytes as they were streamed; compressed tensors decompressed and compared byte for
+ * byte with the source), and notes where each tensor lies. */
 int conv_self_check_written(const char *temp_path, void *job, sp_error *err);
 /* The check of the finished file, once its small sections are written again with the hashes
  * (sp_writer_finish_checked): the graph, each tensor's directory entry the same as the

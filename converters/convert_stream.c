@@ -1,11 +1,15 @@
 /* convert_stream.c — moving one tensor from the checkpoint into the writer: chunk by chunk,
- * without a copy when the source is contiguous and already in the output dtype, else gathered
- * (strided views) and/or converted through the chunk buffers; the source pages are dropped as
- * soon as each chunk is written. Each chunk is checked for NaN/Inf as it will be written (a
- * finite value that overflows f16 counts too), unless --allow-nonfinite. */
+ * read from the file into the chunk buffer when the source is contiguous (pread: the mapping's
+ * pages are never touched, so there is nothing to fault in, drop and shoot down on the core the
+ * hash runs on), else gathered through the mapping (strided views, whose pages are dropped once
+ * the tensor is written), and converted when the output dtype differs. Each chunk is checked
+ * for NaN/Inf as it will be written (a finite value that overflows f16 counts too), unless
+ * --allow-nonfinite, and its CRC-32 is taken for the self-check, while it is in cache. */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "convert_internal.h"
 #include "out_dtype.h"
@@ -149,19 +153,36 @@ static int nonfinite_error(const sp_ckpt *c, const sp_src_tensor *t, uint64_t fl
                    c->files[t->file].display, t->name, (unsigned long long)flat, where, what, sp_dtype_name(od));
 }
 
+/* Elements [first, first + n) of the tensor, in its dtype, into buf: read from the file for a
+ * contiguous view, else gathered through the mapping. */
+static int read_source(const sp_ckpt *c, const sp_src_tensor *t, uint64_t first, uint64_t n, uint8_t *buf,
+                       sp_error *err) {
+    if (!sp_ckpt_view(c, t, first, n)) return sp_ckpt_read(c, t, first, n, buf, err);
+    const sp_src_file *f = &c->files[t->file];
+    size_t bytes = (size_t)n * sp_dtype_size(t->dtype), have = 0;
+    uint64_t at = t->base + first * sp_dtype_size(t->dtype);
+    while (have < bytes) {
+        ssize_t k = pread(f->fd, buf + have, bytes - have, (off_t)(at + have));
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0)
+            return sp_fail(err, SP_ERR_RUNTIME, "%s: cannot read tensor '%.200s': %s", f->display, t->name,
+                           k < 0 ? strerror(errno) : "the file is shorter than it was");
+        have += (size_t)k;
+    }
+    return 0;
+}
+
 int conv_write_tensor(sp_writer *w, const sp_ckpt *c, const sp_map_tensor *mt, const sp_convert_options *o,
-                      chunk_bufs *b, sp_error *err) {
+                      chunk_bufs *b, uint32_t *crc, sp_error *err) {
     const sp_src_tensor *t = mt->src;
+    *crc = 0;
     sp_dtype od = sp_out_dtype_of(t, o->dtype);
     if (sp_writer_begin_tensor(w, mt->name, od, t->ndim, t->shape, o->compression, o->zstd_level))
         return writer_fail(w, err);
     for (uint64_t first = 0; first < t->numel; first += CONV_CHUNK_ELEMS) {
         uint64_t n = t->numel - first < CONV_CHUNK_ELEMS ? t->numel - first : CONV_CHUNK_ELEMS;
-        const void *src = sp_ckpt_view(c, t, first, n);
-        if (!src) {
-            if (sp_ckpt_read(c, t, first, n, b->sbuf, err)) return err->code;
-            src = b->sbuf;
-        }
+        const uint8_t *src = b->sbuf;
+        if (read_source(c, t, first, n, b->sbuf, err)) return err->code;
         const void *data = src;
         if (od != t->dtype) {
             conv_convert_elems(src, t->dtype, b->obuf, od, (size_t)n);
@@ -170,10 +191,10 @@ int conv_write_tensor(sp_writer *w, const sp_ckpt *c, const sp_map_tensor *mt, c
         /* checked as written, in the chunk already in cache: no second pass over the data */
         size_t bad = o->allow_nonfinite ? (size_t)n : first_nonfinite(data, od, (size_t)n);
         if (bad < n)
-            return nonfinite_error(c, t, first + bad, (const uint8_t *)src + bad * sp_dtype_size(t->dtype),
+            return nonfinite_error(c, t, first + bad, src + bad * sp_dtype_size(t->dtype),
                                    (const uint8_t *)data + bad * sp_dtype_size(od), od, err);
+        *crc = sp_crc32(*crc, data, (size_t)n * sp_dtype_size(od));
         if (sp_writer_tensor_data(w, data, (size_t)n * sp_dtype_size(od))) return writer_fail(w, err);
-        sp_ckpt_release_elems(c, t, first, n);
     }
     if (sp_writer_end_tensor(w)) return writer_fail(w, err);
     sp_ckpt_release(c, t);

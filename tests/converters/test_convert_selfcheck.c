@@ -2,7 +2,9 @@
  * its source: the file is corrupted between writing and checking (one byte of one tensor,
  * through a link-time wrapper around sp_writer_draft_checked, see the Makefile), and the
  * conversion must fail with a self-check error, leaving neither the output nor the temporary
- * file behind. The same conversion without the corruption succeeds. The file's small sections
+ * file behind; also when the file is left consistent with itself (the tensor's CRC in the
+ * directory, the directory's and the header's recomputed), since the bytes are checked
+ * against the source's. The same conversion without the corruption succeeds. The file's small sections
  * are written again once the source's hash is in, and checked again: a wrong hash written
  * there (through a wrapper around sp_writer_finish_checked) fails the conversion the same way. */
 #include <criterion/criterion.h>
@@ -14,6 +16,7 @@
 
 #include "sparsa_convert.h"
 #include "sparsa_format.h"
+#include "tu_hostile.h"
 
 #define FIX "tests/fixtures/checkpoints/"
 
@@ -21,11 +24,37 @@
  * wrong source.sha256 before the finish --------------------------------------------------- */
 
 static const char *corrupt_tensor; /* NULL: no corruption */
+static int consistent;             /* 1: the file's own CRCs are fixed after the flip */
 static int wrong_hash;             /* 1: the finish writes a wrong source.sha256 */
 static sp_writer_check_fn real_check;
 
 int __real_sp_writer_draft_checked(sp_writer *w, sp_writer_check_fn check, void *ctx, sp_error *err);
 int __real_sp_writer_finish_checked(sp_writer *w, sp_writer_check_fn check, void *ctx, sp_error *err);
+
+/* Recomputes the first tensor's CRC in the directory (the flipped one: the wrapper's tensor is
+ * the first written), the directory's CRC and the header's, so the file is valid as it is. */
+static void refresh_crcs(const char *temp_path) {
+    himg im = {0};
+    im.b = tu_read_file(temp_path, &im.n);
+    cr_assert_not_null(im.b);
+    tu_img_tensor t = tu_img_dir(&im, 0);
+    uint64_t at = tu_img_data_at(&im, 0);
+    tu_img_wr32(im.b + t.crc, sp_crc32(0, im.b + at, (size_t)tu_img_rd64(im.b + t.stored)));
+    tu_img_fix_section(&im, 4);
+    tu_img_fix_header(&im);
+    int fd = open(temp_path, O_WRONLY);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(pwrite(fd, im.b, im.n, 0), (ssize_t)im.n);
+    close(fd);
+    free(im.b);
+    sp_error e = {0};
+    sp_file *f = NULL;
+    cr_assert_eq(sp_file_open(temp_path, &f, &e), 0, "the patched file is not valid: %s", e.msg);
+    const sp_tensor_info *ti = sp_file_tensor(f, 0);
+    const void *d;
+    cr_assert_eq(sp_file_tensor_data(f, ti, &d, &e), 0, "its CRC does not match: %s", e.msg);
+    sp_file_close(f);
+}
 
 static int corrupting_check(const char *temp_path, void *ctx, sp_error *err) {
     sp_file *f = NULL;
@@ -42,6 +71,7 @@ static int corrupting_check(const char *temp_path, void *ctx, sp_error *err) {
     b ^= 0x10;
     cr_assert_eq(pwrite(fd, &b, 1, at), 1);
     close(fd);
+    if (consistent) refresh_crcs(temp_path);
     return real_check(temp_path, ctx, err);
 }
 
@@ -71,6 +101,7 @@ static void mk_tmp(void) {
     cr_assert_not_null(mkdtemp(tmpdir));
     snprintf(out, sizeof out, "%s/out.sparsa", tmpdir);
     corrupt_tensor = NULL;
+    consistent = 0;
     wrong_hash = 0;
 }
 
@@ -127,6 +158,19 @@ Test(convert_selfcheck, a_flipped_byte_fails_the_conversion_and_leaves_nothing, 
     int rc = convert(SP_OUT_KEEP, &err);
     cr_assert_neq(rc, 0);
     cr_assert_not_null(strstr(err.msg, "self-check"), "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, corrupt_tensor), "%s", err.msg);
+    cr_assert_eq(entries_in_tmp(), 0, "the output or its temporary file was left behind");
+}
+
+Test(convert_selfcheck, a_flipped_byte_with_the_files_own_crcs_fixed_is_caught_too, .init = mk_tmp, .fini = rm_tmp) {
+    corrupt_tensor = embed_name();
+    consistent = 1;
+    sp_error err = {0};
+    int rc = convert(SP_OUT_KEEP, &err);
+    cr_assert_neq(rc, 0);
+    /* by the draft's check of the bytes, not only later when the directory is rewritten */
+    cr_assert_not_null(strstr(err.msg, "self-check: tensor"), "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "differs from its source"), "%s", err.msg);
     cr_assert_not_null(strstr(err.msg, corrupt_tensor), "%s", err.msg);
     cr_assert_eq(entries_in_tmp(), 0, "the output or its temporary file was left behind");
 }
