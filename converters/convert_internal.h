@@ -70,20 +70,19 @@ int conv_self_check_final(const char *temp_path, void *job, sp_error *err);
 
 /* ---- provenance (convert_provenance.c) --------------------------------------------------------- */
 
-/* Every input file with its display name, size and SHA-256: the checkpoint files (hashed on a
- * second thread from the moment they are open), the config, the tokenizer. */
+/* Every input file with its display name, size and SHA-256: the checkpoint files (hashed by
+ * conv_provenance_run from the moment they are open, while another thread streams the
+ * tensors), the config, the tokenizer. */
 struct conv_provenance {
     const sp_ckpt *c;
     size_t n;
     const char **names;
     uint64_t *sizes;
     char **hashes;
-    const char **shown;   /* the hashes as written: stand-ins until the thread is joined */
-    pthread_t thread;
-    int hashing;          /* the thread is running */
-    int hashed;           /* joined: the checkpoint hashes are in */
-    atomic_int stop;      /* set when the conversion gives up: the thread stops early */
-    atomic_int done;      /* set by the thread when it has finished, announced through gate */
+    const char **shown;   /* the hashes as written: stand-ins until conv_provenance_wait */
+    int hashed;           /* conv_provenance_wait has run: the checkpoint hashes are in */
+    atomic_int stop;      /* set when the conversion gives up: the hash stops early */
+    atomic_int done;      /* set when the hash has finished, announced through gate */
     pthread_mutex_t gate_lock;
     pthread_cond_t gate;
     int rc;               /* the checkpoint hashes' status */
@@ -94,11 +93,12 @@ struct conv_provenance {
 int conv_provenance_init(conv_provenance *p, const sp_ckpt *c, sp_error *err);
 /* Adds the tokenizer's bytes as the last input. */
 void conv_provenance_add_tokenizer(conv_provenance *p, const char *path, const void *tok, size_t toklen);
-/* Starts hashing the checkpoint files (on a thread when one can be made). */
-void conv_provenance_start(conv_provenance *p);
-/* Waits for the hashes; their failure, if any. */
+/* Hashes the checkpoint files on the calling thread, then sets done (stops early once stop is
+ * set). */
+void conv_provenance_run(conv_provenance *p);
+/* Once conv_provenance_run has returned: the hashes are in; their failure, if any. */
 int conv_provenance_wait(conv_provenance *p, sp_error *err);
-/* Sleeps until the hash thread has finished (1) or *give_up is set and announced with
+/* Sleeps until the hash has finished (1) or *give_up is set and announced with
  * conv_provenance_wake (0). */
 int conv_provenance_await(conv_provenance *p, atomic_int *give_up);
 void conv_provenance_wake(conv_provenance *p);

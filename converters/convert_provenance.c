@@ -2,10 +2,10 @@
  * (checkpoint files, config, tokenizer) with its size and SHA-256, the source kind and path,
  * the config text, and the converter's name, version and dtype mode. Nothing depends on the
  * time, so converting the same inputs twice gives the same bytes. The checkpoint files are
- * hashed on a second core from the moment they are open, while the mapping is chosen and the
- * tensors stream out and are checked; SHA-256 is sequential, so on a fast disk this hash is
- * what a conversion waits for (bench/README.md, "Conversion speed"). A conversion that fails
- * before the hashes are needed stops the thread at its next window. */
+ * hashed by the thread that opened them, from the moment they are open, while a second thread
+ * chooses the mapping and streams and checks the tensors; SHA-256 is sequential, so on a fast
+ * disk this hash is what a conversion waits for (bench/README.md, "Conversion speed"). A
+ * conversion that fails before the hashes are needed stops the hash at its next window. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,14 +38,12 @@ static int hash_file(conv_provenance *p, const sp_src_file *f, char hex[65]) {
     return rc;
 }
 
-static void *hash_files(void *arg) {
-    conv_provenance *p = arg;
+void conv_provenance_run(conv_provenance *p) {
     for (size_t i = 0; i < p->c->nfiles && !p->rc; i++) p->rc = hash_file(p, &p->c->files[i], p->hashes[i]);
     pthread_mutex_lock(&p->gate_lock);
     atomic_store(&p->done, 1);
     pthread_cond_broadcast(&p->gate);
     pthread_mutex_unlock(&p->gate_lock);
-    return NULL;
 }
 
 static void hash_bytes(const void *data, size_t len, char hex[65]) {
@@ -95,14 +93,7 @@ void conv_provenance_add_tokenizer(conv_provenance *p, const char *path, const v
     hash_bytes(tok, toklen, p->hashes[p->n++]);
 }
 
-void conv_provenance_start(conv_provenance *p) {
-    p->hashing = pthread_create(&p->thread, NULL, hash_files, p) == 0;
-    if (!p->hashing) hash_files(p);
-}
-
 int conv_provenance_wait(conv_provenance *p, sp_error *err) {
-    if (p->hashing) pthread_join(p->thread, NULL);
-    p->hashing = 0;
     p->hashed = 1;
     return p->rc ? sp_fail(err, p->err.code, "%s", p->err.msg) : 0;
 }
@@ -153,9 +144,6 @@ void conv_provenance_write(sp_writer *w, conv_provenance *p, const sp_convert_op
 }
 
 void conv_provenance_free(conv_provenance *p) {
-    atomic_store(&p->stop, 1);
-    if (p->hashing) pthread_join(p->thread, NULL);
-    p->hashing = 0;
     for (size_t i = 0; p->hashes && i < p->c->nfiles + 2; i++) free(p->hashes[i]);
     free(p->hashes);
     free(p->names);
