@@ -9,6 +9,7 @@
  * cannot be shortened (SHA-256 is sequential), so it starts first, on the thread that is
  * already running, and everything else runs beside it. */
 #include <omp.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,6 +198,8 @@ static int check_not_stdin(const sp_convert_options *o, sp_error *err) {
 typedef struct {
     conversion *cv;
     sp_convert_report *rep;
+    int pinned;          /* started away from the hashing CPU: allowed is restored first */
+    cpu_set_t allowed;
     int rc;
     sp_error err;
 } beside_hash;
@@ -204,6 +207,7 @@ typedef struct {
 static void *plan_stream_draft(void *arg) {
     beside_hash *b = arg;
     conversion *cv = b->cv;
+    if (b->pinned) (void)sched_setaffinity(0, sizeof b->allowed, &b->allowed);
     int rc = plan(cv, b->rep, &b->err);
     if (!rc && cv->tok) conv_provenance_add_tokenizer(&cv->prov, cv->o->tokenizer, cv->tok, cv->toklen);
     if (!rc && !conv_alloc_bufs(&cv->bufs)) rc = sp_fail(&b->err, SP_ERR_RUNTIME, "out of memory");
@@ -221,8 +225,19 @@ static int convert_opened(conversion *cv, sp_convert_report *rep, sp_error *err)
     int rc = sp_ckpt_open(cv->o->src, cv->o->config, &cv->c, err);
     if (rc || (rc = conv_provenance_init(&cv->prov, cv->c, err))) return rc;
     beside_hash b = {.cv = cv, .rep = rep};
+    /* A new thread the scheduler puts on this CPU waits for it (milliseconds) until it is moved;
+     * one started on another allowed CPU runs within a fraction of one, then may go anywhere. */
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    int here = sched_getcpu();
+    if (here >= 0 && sched_getaffinity(0, sizeof b.allowed, &b.allowed) == 0 && CPU_ISSET(here, &b.allowed)) {
+        cpu_set_t others = b.allowed;
+        CPU_CLR(here, &others);
+        b.pinned = CPU_COUNT(&others) > 0 && pthread_attr_setaffinity_np(&attr, sizeof others, &others) == 0;
+    }
     pthread_t t;
-    int threaded = pthread_create(&t, NULL, plan_stream_draft, &b) == 0;
+    int threaded = pthread_create(&t, &attr, plan_stream_draft, &b) == 0;
+    pthread_attr_destroy(&attr);
     if (!threaded) plan_stream_draft(&b);
     conv_provenance_run(&cv->prov);
     if (threaded) pthread_join(t, NULL);
