@@ -19,7 +19,8 @@ sequential (one core, about 1.7 GB/s with the SHA extensions, against cp's 2.9 G
 OpenSSL's time for it, start-up included, is near the floor of a conversion. Prints, per
 command, the minimum and median of the wall time and of the CPU time (user + system of the
 process and its children, from wait4), the ratios convert / cp of the minima and of the
-medians, and the load average before and after: a conversion runs on two cores (the hash
+medians (and of the wall times convert / openssl: a conversion against the hash alone),
+and the load average before and after: a conversion runs on two cores (the hash
 beside everything else), so its wall time tends to its CPU time when the other core is busy.
 Needs numpy only.
 """
@@ -126,6 +127,9 @@ def main():
         print("%-10s %9.3f %9.3f %9.3f %9.3f" % ((k,) + stats[k]))
     r = [stats["convert"][i] / stats["cp"][i] for i in range(4)]
     print("%-10s %9.2f %9.2f %9.2f %9.2f" % ("convert/cp", *r))
+    # against hashing the file alone (OpenSSL's start-up, heavier than sparsa's, included)
+    r = [stats["convert"][i] / stats["openssl"][i] for i in range(2)]
+    print("%-10s %9.2f %9.2f" % ("conv/sha", *r))
 
 
 if __name__ == "__main__":
