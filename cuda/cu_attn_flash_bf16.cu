@@ -196,15 +196,22 @@ __global__ void __launch_bounds__(32 * NW, QS ? 3 : 1) fl_kernel(const cu_attn_g
 
 /* Kernels: head size 64 takes 4 warps of 32 rows and 64-key tiles (128 rows a block; each K
  * and V fragment serves two m-tiles; measured against 8 warps of 16 or 32 rows and 2 warps of
- * 32: the fastest), with the row sums of the weights on the tensor cores (g, the default: on
- * an H200 1–3% faster than a, and the sums are those of the bf16 weights that multiply V) or
+ * 32: the fastest), with the row sums of the weights on the tensor cores (g, the default where
+ * the wgmma kernels cannot run: on an H200 1–3% faster than a, and the sums are those of the
+ * bf16 weights that multiply V) or
  * in fp32 adds (a); h: g with q′ read from shared memory every tile, so that 3 blocks fit an
- * SM (measured slower); k: the wgmma kernel. Head size 128 takes 8 warps of 16 rows with fp32
- * adds (the registers of two m-tiles of O and q′ at d 128 would spill). */
+ * SM (measured slower); k|s|t|u, v|w|x|y|z: the wgmma kernels (cu_attn_flash.h). Head size 128
+ * takes 8 warps of 16 rows with fp32 adds (the registers of two m-tiles of O and q′ at d 128
+ * would spill). */
 #define FL_DEFAULT 'g'
+/* Head size 64 on a device and build with wgmma and a driver with tensor maps: the wgmma kernel
+ * with a TMA load warpgroup (cu_attn_flash_tma.cu), on an H200 1.3x / 1.25x / 1.3x faster than
+ * g at 4k / 16k / 64k keys (B1 H12 causal). */
+#define FL_DEFAULT_SM90 'w'
+/* The kernel SPARSA_CUDA_FLASH names, or '\0' for the default. */
 static char fl_choice(void) {
     const char *e = getenv("SPARSA_CUDA_FLASH");
-    return e && e[0] && !e[1] ? e[0] : FL_DEFAULT;
+    return e && e[0] && !e[1] ? e[0] : '\0';
 }
 
 int cu_attn_flash_ok(const cu_attn_geom *g) {
@@ -236,11 +243,16 @@ static cudaError_t fl_launch(const cu_attn_geom *g, cudaStream_t st) {
 
 static cudaError_t fl_pick(const cu_attn_geom *g, cudaStream_t st) {
     if (g->d == 128) return fl_launch<128, 1, 8, 64>(g, st);
-    const char c = fl_choice();
-    /* the wgmma kernel where this device and build have it, else the mma.sync one */
-    if (strchr("kstu", c) && cu_attn_flash_wgmma_available())
+    char c = fl_choice();
+    if (!c && cu_attn_flash_wgmma_available()) {
+        const cudaError_t e = cu_attn_flash_tma_launch(g, FL_DEFAULT_SM90, st);
+        if (e != cudaErrorNotSupported) return e; /* else (no tensor maps) the mma.sync one */
+    }
+    if (!c) c = FL_DEFAULT;
+    /* the wgmma kernels where this device and build have them, else the mma.sync one */
+    if (c && strchr("kstu", c) && cu_attn_flash_wgmma_available())
         return cu_attn_flash_wgmma_launch(g, c, st);
-    if (strchr("vwxyz", c) && cu_attn_flash_wgmma_available())
+    if (c && strchr("pqrvwxyz", c) && cu_attn_flash_wgmma_available())
         return cu_attn_flash_tma_launch(g, c, st);
     if (c == 'a') return fl_launch<64, 2, 4, 64>(g, st);
     if (c == 'h') return fl_launch<64, 2, 4, 64, true, true>(g, st);

@@ -146,7 +146,7 @@ struct ft_state {
  * P·V issued; ORDER 1 (FlashAttention-3's): both issued back to back, only S waited for; RING:
  * the issue is the warpgroup's turn in a token ring over named barriers 1 … NWG, so that the
  * warpgroups' products reach the tensor cores in turn while the others do their softmax. */
-template <int NWG, int NS, int ORDER, bool RING>
+template <int NWG, int NS, int ORDER, bool RING, int POLY>
 static __device__ __forceinline__ void ft_tile(unsigned char *sm, const ft_bars &br,
                                                const cu_attn_geom &g, ft_state &w, int t,
                                                int wp0, const unsigned char *sq) {
@@ -179,7 +179,7 @@ static __device__ __forceinline__ void ft_tile(unsigned char *sm, const ft_bars 
         mma_wg_fence();
         ft_issue_pv(vpst, w.a, w.O[0]); /* tile t−1's P·V runs while tile t's weights are made */
     }
-    const bool moved = fl_weights<1, 128>(S, w.m, w.l, al);
+    const bool moved = fl_weights<1, 128, true, POLY>(S, w.m, w.l, al);
     if (pv) {
         mma_wg_wait<0>();
         mma_wg_hold<32>(&w.O[0][0][0]);
@@ -208,7 +208,7 @@ static __device__ __forceinline__ void ft_flush(unsigned char *vstages, const ft
 }
 
 /* A consumer warpgroup's loop (see the top of the file). */
-template <int NWG, int NS, int ORDER, bool RING>
+template <int NWG, int NS, int ORDER, bool RING, int POLY>
 static __device__ void ft_consume(unsigned char *sm, const ft_bars &br, const cu_attn_geom &g,
                                   const ft_block &b) {
     typedef ft_shape<NWG, NS> F;
@@ -226,7 +226,7 @@ static __device__ void ft_consume(unsigned char *sm, const ft_bars &br, const cu
         const int st = t % NS, par = (t / NS) & 1;
         fa_bar_wait(&br.kfull[st], par);
         if (!g.causal || t * 128 <= glast) {
-            ft_tile<NWG, NS, ORDER, RING>(sm, br, g, w, t, wp0, sq);
+            ft_tile<NWG, NS, ORDER, RING, POLY>(sm, br, g, w, t, wp0, sq);
             continue;
         }
         /* no row of the warpgroup sees the tile: pass the turn, release the tile */
@@ -240,7 +240,7 @@ static __device__ void ft_consume(unsigned char *sm, const ft_bars &br, const cu
     fl_store<64, 1>(g, w.O, w.l, b.h, b.r0, wr0, b.nr);
 }
 
-template <int NWG, int NS, int ORDER, bool RING>
+template <int NWG, int NS, int ORDER, bool RING, int POLY>
 __global__ void __launch_bounds__(ft_shape<NWG, NS>::NT, 1)
     ft_kernel(const __grid_constant__ CUtensorMap tk, const __grid_constant__ CUtensorMap tv,
               const cu_attn_geom g, int nqb) {
@@ -267,7 +267,7 @@ __global__ void __launch_bounds__(ft_shape<NWG, NS>::NT, 1)
         return;
     }
     fa_setmaxnreg_inc<NWG == 3 ? 160 : 240>();
-    ft_consume<NWG, NS, ORDER, RING>(sm, br, g, b);
+    ft_consume<NWG, NS, ORDER, RING, POLY>(sm, br, g, b);
 }
 
 /* ---- host side ------------------------------------------------------------------------- */
@@ -307,7 +307,7 @@ static cudaError_t ft_map(CUtensorMap *m, const void *base, const cu_attn_geom *
     return r == CUDA_SUCCESS ? cudaSuccess : cudaErrorInvalidValue;
 }
 
-template <int NWG, int NS, int ORDER, bool RING>
+template <int NWG, int NS, int ORDER, bool RING, int POLY = 0>
 static cudaError_t ft_launch(const cu_attn_geom *g, cudaStream_t st) {
     typedef ft_shape<NWG, NS> F;
     const size_t smem = F::BYTES + 1024; /* + the alignment */
@@ -317,7 +317,7 @@ static cudaError_t ft_launch(const cu_attn_geom *g, cudaStream_t st) {
     if (e != cudaSuccess) return e;
     const unsigned bit = dev < 32 ? 1u << dev : 0u;
     if (!bit || !(__atomic_load_n(&ready, __ATOMIC_RELAXED) & bit)) {
-        e = cudaFuncSetAttribute(ft_kernel<NWG, NS, ORDER, RING>,
+        e = cudaFuncSetAttribute(ft_kernel<NWG, NS, ORDER, RING, POLY>,
                                  cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (e != cudaSuccess) return e;
         __atomic_fetch_or(&ready, bit, __ATOMIC_RELAXED);
@@ -326,11 +326,18 @@ static cudaError_t ft_launch(const cu_attn_geom *g, cudaStream_t st) {
     if ((e = ft_map(&tk, g->k, g)) != cudaSuccess || (e = ft_map(&tv, g->v, g)) != cudaSuccess)
         return e;
     const int nqb = (g->nq + F::BM - 1) / F::BM;
-    ft_kernel<NWG, NS, ORDER, RING><<<(unsigned)nqb * (unsigned)g->H, F::NT, smem, st>>>(tk, tv, *g,
-                                                                                       nqb);
+    ft_kernel<NWG, NS, ORDER, RING, POLY>
+        <<<(unsigned)nqb * (unsigned)g->H, F::NT, smem, st>>>(tk, tv, *g, nqb);
     return cudaGetLastError();
 }
 
+/* The variants (consumer warpgroups, stages, issue order, token ring, polynomial exp2 share):
+ * w: 3, 2, S then P·V, no ring, none — the fast path's default on sm_90a (on an H200, B1 H12
+ * d64 causal: 0.089 / 1.05 / 15.5 ms at 4k / 16k / 64k keys, SDPA 0.113 / 0.97 / 14.7);
+ * x: 2 warpgroups, 3 stages (slower: 0.114 / 1.36 / 20.8); y: FlashAttention-3's order (S and
+ * P·V issued back to back; 0.090 / 1.06 / 15.8); z: y with the ring (0.093 / 1.17 / 17.5); v: z
+ * with 2 warpgroups (0.105 / 1.27 / 19.1); p: w with 3 stages; q, r: w with every 4th or 8th
+ * group of 8 keys on fl_exp2_poly. */
 cudaError_t cu_attn_flash_tma_launch(const cu_attn_geom *g, char variant, cudaStream_t st) {
     if (g->d != 64 || !cu_attn_flash_wgmma_available()) return cudaErrorNotSupported;
     switch (variant) {
@@ -339,6 +346,9 @@ cudaError_t cu_attn_flash_tma_launch(const cu_attn_geom *g, char variant, cudaSt
     case 'y': return ft_launch<3, 2, 1, false>(g, st);
     case 'z': return ft_launch<3, 2, 1, true>(g, st);
     case 'v': return ft_launch<2, 3, 1, true>(g, st);
+    case 'p': return ft_launch<3, 3, 0, false>(g, st);
+    case 'q': return ft_launch<3, 2, 0, false, 4>(g, st);
+    case 'r': return ft_launch<3, 2, 0, false, 8>(g, st);
     default: return cudaErrorNotSupported;
     }
 }

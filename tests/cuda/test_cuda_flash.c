@@ -3,10 +3,11 @@
  * rounded to bf16, fp32 accumulation), every output finite unless the CPU's is NaN. Sizes that
  * are and are not multiples of the 128-row blocks and 64-key tiles, kv_heads < heads, head sizes
  * 64 and 128, query scales, a causal continuation (q0 > 0), non-causal calls, a NaN query row.
- * Each case runs every kernel of the fast path (SPARSA_CUDA_FLASH=g|a|h, k|s|t|u, v|w|x|y|z)
- * and checks that the call went there (cu_attn_flash_launches), and runs once more with the fast
- * path off (SPARSA_CUDA_FLASH=0), the generic bf16 kernel; SPARSA_TEST_FLASH_KERNELS=<letters>
- * runs only those (to tell which kernel fails). Calls the fast path must leave alone
+ * Each case runs the default kernel (SPARSA_CUDA_FLASH empty) and every kernel of the fast path
+ * (SPARSA_CUDA_FLASH=g|a|h, k|s|t|u, p|q|r|v|w|x|y|z), checks that the call went there
+ * (cu_attn_flash_launches), and runs once more with the fast path off (SPARSA_CUDA_FLASH=0), the
+ * generic bf16 kernel; SPARSA_TEST_FLASH_KERNELS=<letters> runs only those and the default (to
+ * tell which kernel fails). Calls the fast path must leave alone
  * (statistics, decode, ALiBi) are checked too.
  *
  * Built with the CUDA headers (make test-cuda): the tests run on a GPU and skip, saying why,
@@ -131,19 +132,21 @@ static void run_case(fcase c) {
     sp_attention_forward(&ap, q, kr, vr, c.qscale ? qs : NULL, nk - nq, nq, nk, want, NULL);
     /* every kernel of the fast path (the head-64 shapes; at 128 they are one), then the
      * generic kernel */
-    const char *kernels[] = {"g", "a", "h", "k", "s", "t", "u", "v", "w", "x", "y", "z", "0"};
+    const char *kernels[] = {"",  "g", "a", "h", "k", "s", "t", "u", "p",
+                             "q", "r", "v", "w", "x", "y", "z", "0"};
     const int nk_all = (int)(sizeof kernels / sizeof *kernels);
-    char line[300];
+    char line[400];
     int at = snprintf(line, sizeof line, "cuda flash H%-2d/%-2d d%-3d nq%-5zu nk%-5zu%s%s%s:", c.H,
                       c.Hk, c.d, nq, nk, c.qscale ? " qscale" : "",
                       c.noncausal ? " noncausal" : "", c.want_fast ? "" : " (not fast)");
     const char *only = getenv("SPARSA_TEST_FLASH_KERNELS"); /* a subset, to isolate a kernel */
     for (int i = 0; i < nk_all; i++) {
-        if (c.d != 64 && i > 0 && i < nk_all - 1) continue;
-        if (only && !strchr(only, kernels[i][0])) continue;
+        if (c.d != 64 && i > 1 && i < nk_all - 1) continue;
+        if (only && kernels[i][0] && !strchr(only, kernels[i][0])) continue;
+        const char *name = kernels[i][0] ? kernels[i] : "default";
         gpu_run(&c, &bp, q, k, v, qs, slopes, got, kernels[i]);
-        const double err = compare(&c, got, want, kernels[i]);
-        at += snprintf(line + at, sizeof line - at, " %s %.3g", kernels[i], err);
+        const double err = compare(&c, got, want, name);
+        at += snprintf(line + at, sizeof line - at, " %s %.3g", name, err);
     }
     printf("%s\n", line);
     free(q), free(k), free(v), free(kr), free(vr), free(qs), free(slopes), free(want), free(got);
