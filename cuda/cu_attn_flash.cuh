@@ -71,28 +71,11 @@ static __device__ __forceinline__ bool fl_new_max(const float (*S)[BN / 8][4], f
     return __any_sync(0xffffffffu, moved);
 }
 
-/* 2^x for x ≤ 0 on the FMA pipes instead of the special-function unit: x = j + f with j an
- * integer (rounded by adding 1.5·2^23) and |f| ≤ 1/2, 2^f by its Taylor polynomial of degree 5
- * (relative error below 3e-6, the weights are rounded to bf16 anyway), j added to the exponent.
- * x is clamped at −127, where the result is exactly 0 (−∞ too); a NaN x gives a finite value,
- * so a caller keeps some of each row's weights on mma_ex2, through which a NaN row stays NaN. */
-static __device__ __forceinline__ float fl_exp2_poly(float x) {
-    const float xc = fmaxf(x, -127.0f), t = xc + 12582912.0f, f = xc - (t - 12582912.0f);
-    float p = fmaf(f, 1.3333558e-3f, 9.6181291e-3f);
-    p = fmaf(p, f, 5.5504109e-2f);
-    p = fmaf(p, f, 2.4022651e-1f);
-    p = fmaf(p, f, 6.9314718e-1f);
-    p = fmaf(p, f, 1.0f);
-    return __int_as_float(__float_as_int(p) + (__float_as_int(t) << 23));
-}
-
 /* Online softmax on the tile (docs/ATTENTION_MATH.md, "Online softmax"), in base 2: the scores
  * become weights in place, m and l (this thread's share of the row sum; not with SUM false,
  * where the caller sums the weights itself) move on, al receives each row's rescale factor of
- * the output. Returns whether a row of the warp moved its maximum (else every factor is 1).
- * POLY > 0: every POLY-th group of 8 keys takes fl_exp2_poly (unloading the special-function
- * unit), the others mma_ex2. */
-template <int MT, int BN, bool SUM = true, int POLY = 0>
+ * the output. Returns whether a row of the warp moved its maximum (else every factor is 1). */
+template <int MT, int BN, bool SUM = true>
 static __device__ __forceinline__ bool fl_weights(float (*S)[BN / 8][4], float (*m)[2],
                                                   float (*l)[2], float (*al)[2]) {
     float mb[MT][2];
@@ -106,9 +89,7 @@ static __device__ __forceinline__ bool fl_weights(float (*S)[BN / 8][4], float (
             for (int nc = 0; nc < BN / 8; nc++)
 #pragma unroll
                 for (int e = 2 * hr; e < 2 * hr + 2; e++) {
-                    const float x = fmaf(S[mt][nc][e], FL_L2E, -mb[mt][hr]);
-                    const bool poly = POLY > 0 && nc % (POLY > 0 ? POLY : 1) == POLY - 1;
-                    const float p = poly ? fl_exp2_poly(x) : mma_ex2(x);
+                    const float p = mma_ex2(fmaf(S[mt][nc][e], FL_L2E, -mb[mt][hr]));
                     S[mt][nc][e] = p;
                     if (SUM) sum += p;
                 }

@@ -1,13 +1,15 @@
-/* cu_attn_flash_tma.cu — the bf16 softmax fast path on Hopper with a load warp, FlashAttention-3's
- * warp specialisation (docs/ATTENTION_MATH.md, "The CUDA kernels"), head size 64, sm_90a.
+/* cu_attn_flash_tma.cu — the bf16 softmax fast path on Hopper with a load warpgroup,
+ * FlashAttention-3's warp specialisation (docs/ATTENTION_MATH.md, "The CUDA kernels"), head
+ * size 64, sm_90a; the fast path's default there.
  *
- * A block is NWG warpgroups of 64 query rows each (the consumers) and one more warp, the
- * producer, whose first lane loads the 128-key tiles of K and V with TMA (tensor maps made on
+ * A block is NWG warpgroups of 64 query rows each (the consumers) and one more warpgroup, the
+ * producer, whose first thread loads the 128-key tiles of K and V with TMA (tensor maps made on
  * the host through the driver's cuTensorMapEncodeTiled, found with cudaGetDriverEntryPoint so
  * that nothing links libcuda) into NS stages of 128-byte-swizzled rows
- * (cu_attn_flash_sm90.cuh). Each stage has four mbarriers: K full and V full (the TMA's bytes
- * complete them), K empty and V empty (every consumer warp arrives once it has read the tile).
- * Consumers never wait for each other, only for their data: no block-wide barrier in the loop.
+ * (cu_attn_flash_sm90.cuh). The producer gives its registers up (setmaxnreg) for the consumers.
+ * Each stage has four mbarriers: K full and V full (the TMA's bytes complete them), K empty and
+ * V empty (every consumer warp arrives once it has read the tile). Consumers never wait for
+ * each other, only for their data: no block-wide barrier in the loop.
  *
  * A consumer warpgroup works as the wgmma kernel's variant u (cu_attn_flash_wgmma.cu): S = Q′Kᵀ
  * by 4 wgmma m64n128k16 with q′ and K from shared memory, the masks, the base-2 online
@@ -139,14 +141,18 @@ static __device__ __forceinline__ ft_block ft_rows(const cu_attn_geom &g, int nq
 struct ft_state {
     uint32_t a[8][4];     /* the weights of the pending tile, P·V's A operands */
     float O[1][8][4], m[1][2], l[1][2];
+    float al[1][2];       /* ORDER 2: the pending tile's rescale factors of O, if moved */
     int pend;             /* the tile whose P·V is still to be issued, or −1 */
+    bool moved;
 };
 
 /* Tile t for a warpgroup whose rows see it. ORDER 0: S = Q′Kᵀ waited for, then tile t−1's
- * P·V issued; ORDER 1 (FlashAttention-3's): both issued back to back, only S waited for; RING:
+ * P·V issued; ORDER 2: the same, with the output's rescale by tile t−1's factors done while
+ * S's product runs rather than after tile t−1's softmax; ORDER 1 (FlashAttention-3's): S and
+ * P·V issued back to back, only S waited for; RING:
  * the issue is the warpgroup's turn in a token ring over named barriers 1 … NWG, so that the
  * warpgroups' products reach the tensor cores in turn while the others do their softmax. */
-template <int NWG, int NS, int ORDER, bool RING, int POLY>
+template <int NWG, int NS, int ORDER, bool RING>
 static __device__ __forceinline__ void ft_tile(unsigned char *sm, const ft_bars &br,
                                                const cu_attn_geom &g, ft_state &w, int t,
                                                int wp0, const unsigned char *sq) {
@@ -162,6 +168,7 @@ static __device__ __forceinline__ void ft_tile(unsigned char *sm, const ft_bars 
     ft_hold_a(w.a);
     mma_wg_fence();
     ft_issue_s(kst, sq, S[0]);
+    if (ORDER == 2 && pv && w.moved) fl_rescale<64, 1>(w.O, w.al); /* under S's product */
     if (ORDER == 1 && pv) {
         fa_bar_wait(&br.vfull[pst], ppar);
         ft_issue_pv(vpst, w.a, w.O[0]);
@@ -172,29 +179,32 @@ static __device__ __forceinline__ void ft_tile(unsigned char *sm, const ft_bars 
     mma_wg_hold<64>(&S[0][0][0]);
     ft_release(&br.kempty[st]);
     if (j0 + 128 > g.nk || (g.causal && j0 + 127 > wp0)) fl_mask<1, 128>(S, g, wp0, j0);
-    if (ORDER == 0 && pv) {
+    if (ORDER != 1 && pv) {
         fa_bar_wait(&br.vfull[pst], ppar);
         ft_hold_a(w.a);
         mma_wg_hold<32>(&w.O[0][0][0]);
         mma_wg_fence();
         ft_issue_pv(vpst, w.a, w.O[0]); /* tile t−1's P·V runs while tile t's weights are made */
     }
-    const bool moved = fl_weights<1, 128, true, POLY>(S, w.m, w.l, al);
+    const bool moved = fl_weights<1, 128>(S, w.m, w.l, al);
     if (pv) {
         mma_wg_wait<0>();
         mma_wg_hold<32>(&w.O[0][0][0]);
         ft_release(&br.vempty[pst]);
     }
-    if (moved) fl_rescale<64, 1>(w.O, al);
+    if (ORDER == 2) w.moved = moved, w.al[0][0] = al[0][0], w.al[0][1] = al[0][1];
+    else if (moved) fl_rescale<64, 1>(w.O, al);
     ft_pack(S[0], w.a);
     w.pend = t;
 }
 
-/* The pending tile's P·V, waited for, and its V released. */
+/* The pending tile's P·V (after its deferred rescale), waited for, and its V released. */
 template <int NS>
 static __device__ __forceinline__ void ft_flush(unsigned char *vstages, const ft_bars &br,
                                                 ft_state &w) {
     if (w.pend < 0) return;
+    if (w.moved) fl_rescale<64, 1>(w.O, w.al); /* ORDER 2's deferred rescale, else false */
+    w.moved = false;
     const int pst = w.pend % NS;
     fa_bar_wait(&br.vfull[pst], (w.pend / NS) & 1);
     ft_hold_a(w.a);
@@ -208,7 +218,7 @@ static __device__ __forceinline__ void ft_flush(unsigned char *vstages, const ft
 }
 
 /* A consumer warpgroup's loop (see the top of the file). */
-template <int NWG, int NS, int ORDER, bool RING, int POLY>
+template <int NWG, int NS, int ORDER, bool RING>
 static __device__ void ft_consume(unsigned char *sm, const ft_bars &br, const cu_attn_geom &g,
                                   const ft_block &b) {
     typedef ft_shape<NWG, NS> F;
@@ -217,6 +227,7 @@ static __device__ void ft_consume(unsigned char *sm, const ft_bars &br, const cu
     const unsigned char *sq = sm + F::Q0 + wg * 64 * 128;
     ft_state w;
     w.m[0][0] = w.m[0][1] = -INFINITY, w.l[0][0] = w.l[0][1] = 0.0f, w.pend = -1;
+    w.moved = false;
 #pragma unroll
     for (int dc = 0; dc < 8; dc++)
 #pragma unroll
@@ -226,7 +237,7 @@ static __device__ void ft_consume(unsigned char *sm, const ft_bars &br, const cu
         const int st = t % NS, par = (t / NS) & 1;
         fa_bar_wait(&br.kfull[st], par);
         if (!g.causal || t * 128 <= glast) {
-            ft_tile<NWG, NS, ORDER, RING, POLY>(sm, br, g, w, t, wp0, sq);
+            ft_tile<NWG, NS, ORDER, RING>(sm, br, g, w, t, wp0, sq);
             continue;
         }
         /* no row of the warpgroup sees the tile: pass the turn, release the tile */
@@ -240,7 +251,7 @@ static __device__ void ft_consume(unsigned char *sm, const ft_bars &br, const cu
     fl_store<64, 1>(g, w.O, w.l, b.h, b.r0, wr0, b.nr);
 }
 
-template <int NWG, int NS, int ORDER, bool RING, int POLY>
+template <int NWG, int NS, int ORDER, bool RING>
 __global__ void __launch_bounds__(ft_shape<NWG, NS>::NT, 1)
     ft_kernel(const __grid_constant__ CUtensorMap tk, const __grid_constant__ CUtensorMap tv,
               const cu_attn_geom g, int nqb) {
@@ -267,7 +278,7 @@ __global__ void __launch_bounds__(ft_shape<NWG, NS>::NT, 1)
         return;
     }
     fa_setmaxnreg_inc<NWG == 3 ? 160 : 240>();
-    ft_consume<NWG, NS, ORDER, RING, POLY>(sm, br, g, b);
+    ft_consume<NWG, NS, ORDER, RING>(sm, br, g, b);
 }
 
 /* ---- host side ------------------------------------------------------------------------- */
@@ -307,7 +318,7 @@ static cudaError_t ft_map(CUtensorMap *m, const void *base, const cu_attn_geom *
     return r == CUDA_SUCCESS ? cudaSuccess : cudaErrorInvalidValue;
 }
 
-template <int NWG, int NS, int ORDER, bool RING, int POLY = 0>
+template <int NWG, int NS, int ORDER, bool RING>
 static cudaError_t ft_launch(const cu_attn_geom *g, cudaStream_t st) {
     typedef ft_shape<NWG, NS> F;
     const size_t smem = F::BYTES + 1024; /* + the alignment */
@@ -317,7 +328,7 @@ static cudaError_t ft_launch(const cu_attn_geom *g, cudaStream_t st) {
     if (e != cudaSuccess) return e;
     const unsigned bit = dev < 32 ? 1u << dev : 0u;
     if (!bit || !(__atomic_load_n(&ready, __ATOMIC_RELAXED) & bit)) {
-        e = cudaFuncSetAttribute(ft_kernel<NWG, NS, ORDER, RING, POLY>,
+        e = cudaFuncSetAttribute(ft_kernel<NWG, NS, ORDER, RING>,
                                  cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (e != cudaSuccess) return e;
         __atomic_fetch_or(&ready, bit, __ATOMIC_RELAXED);
@@ -326,29 +337,27 @@ static cudaError_t ft_launch(const cu_attn_geom *g, cudaStream_t st) {
     if ((e = ft_map(&tk, g->k, g)) != cudaSuccess || (e = ft_map(&tv, g->v, g)) != cudaSuccess)
         return e;
     const int nqb = (g->nq + F::BM - 1) / F::BM;
-    ft_kernel<NWG, NS, ORDER, RING, POLY>
+    ft_kernel<NWG, NS, ORDER, RING>
         <<<(unsigned)nqb * (unsigned)g->H, F::NT, smem, st>>>(tk, tv, *g, nqb);
     return cudaGetLastError();
 }
 
-/* The variants (consumer warpgroups, stages, issue order, token ring, polynomial exp2 share):
- * w: 3, 2, S then P·V, no ring, none — the fast path's default on sm_90a (on an H200, B1 H12
- * d64 causal: 0.089 / 1.05 / 15.5 ms at 4k / 16k / 64k keys, SDPA 0.113 / 0.97 / 14.7);
- * x: 2 warpgroups, 3 stages (slower: 0.114 / 1.36 / 20.8); y: FlashAttention-3's order (S and
- * P·V issued back to back; 0.090 / 1.06 / 15.8); z: y with the ring (0.093 / 1.17 / 17.5); v: z
- * with 2 warpgroups (0.105 / 1.27 / 19.1); p: w with 3 stages; q, r: w with every 4th or 8th
- * group of 8 keys on fl_exp2_poly. */
+/* The variants (measured on an H200, B1 H12 d64 causal bf16, 4k / 16k / 64k keys; two runs):
+ * w, the fast path's default on sm_90a: 0.089–0.091 / 1.05 / 15.5–15.8 ms (SDPA in the same runs
+ *    0.105–0.113 / 0.96–0.97 / 14.7);
+ * y: FlashAttention-3's issue order (ORDER 1): 0.090–0.092 / 1.06 / 15.8–15.9;
+ * z: y with the warpgroups taking turns to issue: 0.093 / 1.17 / 17.5;
+ * o: w with the rescale under S's product (ORDER 2).
+ * Measured and dropped: 2 consumer warpgroups (0.11 / 1.27–1.36 / 19–21), 3 stages (no gain),
+ * every 4th or 8th group of keys' exp2 by a polynomial on the FMA pipes (slower: 17.0 and 16.1
+ * at 64k; the special-function unit is not what limits). */
 cudaError_t cu_attn_flash_tma_launch(const cu_attn_geom *g, char variant, cudaStream_t st) {
     if (g->d != 64 || !cu_attn_flash_wgmma_available()) return cudaErrorNotSupported;
     switch (variant) {
     case 'w': return ft_launch<3, 2, 0, false>(g, st);
-    case 'x': return ft_launch<2, 3, 0, false>(g, st);
     case 'y': return ft_launch<3, 2, 1, false>(g, st);
     case 'z': return ft_launch<3, 2, 1, true>(g, st);
-    case 'v': return ft_launch<2, 3, 1, true>(g, st);
-    case 'p': return ft_launch<3, 3, 0, false>(g, st);
-    case 'q': return ft_launch<3, 2, 0, false, 4>(g, st);
-    case 'r': return ft_launch<3, 2, 0, false, 8>(g, st);
+    case 'o': return ft_launch<3, 2, 2, false>(g, st);
     default: return cudaErrorNotSupported;
     }
 }

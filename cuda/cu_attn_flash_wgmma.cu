@@ -1,23 +1,26 @@
 /* cu_attn_flash_wgmma.cu — the bf16 softmax fast path on Hopper's warpgroup products (wgmma,
- * sm_90a), head size 64 (docs/ATTENTION_MATH.md, "The CUDA kernels").
+ * sm_90a) with every thread loading, head size 64 (docs/ATTENTION_MATH.md, "The CUDA kernels").
  *
- * A block is two warpgroups of 4 warps, 64 query rows each; a warp holds 16 rows in
+ * A block is NWG warpgroups of 4 warps, 64 query rows each; a warp holds 16 rows in
  * mma.sync's accumulator layout, so the masks, the online softmax and the outputs are those of
- * cu_attn_flash.cuh. S = Q′Kᵀ is 4 wgmma m64n64k16 a tile with q′ as the A operand from
- * registers and K from shared memory; O += P·V is 4 more with the weights as A from registers
- * and V from shared memory read N-major. K and V tiles are stored as wgmma's core matrices (8
- * keys × 16 bytes, 128 contiguous bytes; chunk c of key j at ((j/8)·(D/8) + c)·128 + (j%8)·16
- * bytes), loaded with cp.async in three stages, and fenced to the async proxy before use.
- * The descriptors give the stride between core matrices along K as the leading byte offset and
- * along M or N as the stride byte offset, for K-major (K) and N-major (V) operands alike. Every
- * register a product reads (A fragments, zeroed or rescaled accumulators) is pinned before the
- * wgmma fence, so that the compiler cannot write it after the fence.
+ * cu_attn_flash.cuh. S = Q′Kᵀ is 4 wgmma m64nBNk16 a tile, O += P·V BN/16 wgmma m64n64k16
+ * with the weights as A from registers and V from shared memory read N-major. Key tiles of K
+ * and V come in with cp.async in three stages (tile t−1's V is still read while tile t+1
+ * loads), fenced to the async proxy before use, one block-wide barrier a tile. Every register a
+ * product reads (A fragments, zeroed or rescaled accumulators) is pinned before the wgmma
+ * fence, so that the compiler cannot write it after the fence. The loop overlaps the softmax of
+ * tile t with the P·V product of tile t−1 (issued right after tile t's QKᵀ is done, the output
+ * rescaled once it is), FlashAttention-3's intra-warpgroup pipelining.
  *
- * The loop overlaps the softmax of tile t with the P·V product of tile t−1 (issued right after
- * tile t's QKᵀ is done, the output rescaled once it is), FlashAttention-3's intra-warpgroup
- * pipelining; three stages of K and V, since tile t−1's V is still being read while tile t+1
- * loads. On the H200 it is about 10% slower than the mma.sync kernel (cu_attn_flash_bf16.cu)
- * at 16k and 64k keys, so it runs only when asked for (SPARSA_CUDA_FLASH=k).
+ * Variants (measured on an H200, B1 H12 d64 causal, 4k / 16k / 64k keys):
+ * k: 2 warpgroups, 64-key tiles as wgmma's unswizzled core matrices (8 keys × 16 bytes, 128
+ *    contiguous bytes; the descriptors give the stride between core matrices along K as the
+ *    leading byte offset and along M or N as the stride byte offset, for K-major K and N-major
+ *    V alike), q′ as register A operands: 0.134 / 1.52 / 23.5 ms;
+ * s: k with the tiles in the 128-byte swizzle (cu_attn_flash_sm90.cuh): 0.100 / 1.12 / 17.4;
+ * u: 3 warpgroups (192 rows), 128-key tiles, q′ from swizzled shared memory: 0.095 / 1.17 /
+ *    17.5.
+ * The TMA-fed kernel of cu_attn_flash_tma.cu, the default, is faster than all three.
  */
 #include "cu_attn_flash.cuh"
 #include "cu_attn_flash.h"
@@ -315,7 +318,6 @@ cudaError_t cu_attn_flash_wgmma_launch(const cu_attn_geom *g, char variant, cuda
     switch (variant) {
     case 'k': return fw_launch<64, 2, false, false, 2>(g, st);
     case 's': return fw_launch<64, 2, true, false, 2>(g, st);
-    case 't': return fw_launch<128, 2, true, true, 1>(g, st);
     case 'u': return fw_launch<128, 3, true, true, 1>(g, st);
     default: return cudaErrorNotSupported;
     }
