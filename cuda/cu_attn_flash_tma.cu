@@ -187,12 +187,13 @@ static __device__ __forceinline__ void ft_tile_w(unsigned char *sm, const ft_bar
 }
 
 /* Tile t for a warpgroup whose rows see it. ORDER 3: S = Q′Kᵀ waited for, then tile t−1's
- * P·V issued (ft_tile_w's order); ORDER 2: the same, with the output's rescale by tile t−1's factors done while
- * S's product runs rather than after tile t−1's softmax; ORDER 1 (FlashAttention-3's): S and
- * P·V issued back to back, only S waited for; RING: the issue is the warpgroup's turn in a token
- * ring over named barriers 1 … NWG, so that the warpgroups' products reach the tensor cores in
- * turn while the others do their softmax. Between a product's issue and its wait the code has
- * no branch (with one, ptxas serialises the products), hence the two paths. */
+ * P·V issued (ft_tile_w's order); ORDER 2: the same, with the output's rescale by tile t−1's
+ * factors done while S's product runs rather than after tile t−1's softmax; ORDER 1
+ * (FlashAttention-3's): S and P·V issued back to back, only S waited for; RING: the issue is
+ * the warpgroup's turn in a token ring over named barriers 1 … NWG, so that the warpgroups'
+ * products reach the tensor cores in turn while the others do their softmax. Between a
+ * product's issue and its wait the code has no branch (with one, ptxas serialises the
+ * products), hence the two paths. */
 template <int NWG, int NS, int ORDER, bool RING>
 static __device__ __forceinline__ void ft_tile(unsigned char *sm, const ft_bars &br,
                                                const cu_attn_geom &g, ft_state &w, int t,
@@ -225,7 +226,7 @@ static __device__ __forceinline__ void ft_tile(unsigned char *sm, const ft_bars 
             ft_hold_a(w.a);
             mma_wg_hold<32>(&w.O[0][0][0]);
             mma_wg_fence();
-            ft_issue_pv(vpst, w.a, w.O[0]); /* tile t−1's P·V runs while tile t's weights are made */
+            ft_issue_pv(vpst, w.a, w.O[0]); /* runs while tile t's weights are made */
         }
         moved = fl_weights<1, 128>(S, w.m, w.l, al);
         mma_wg_wait<0>();
