@@ -7,6 +7,9 @@
  *                            can hold support;
  *   adaptive_softmax, stickbreaking, topk   the row kernel.
  */
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "cu_attn_flash.h"
 #include "cu_attn_internal.h"
 
@@ -17,6 +20,9 @@
 /* (score, key) pairs a row's list holds in the bf16 pipeline (cu_attn_sparse.cu keeps them in
  * registers); rows with more go to its block path. */
 #define CU_LIST_CAP 256
+/* Blocks of the bf16 pipeline's block path (one overflowed row each at a time; scratch holds
+ * one row of scores per block). */
+#define CU_LIST_GRID 1024
 #define CU_ALIGN(x) (((x) + 255) & ~(size_t)255)
 
 static int norm_kind(const char *name) {
@@ -90,16 +96,19 @@ size_t cu_attn_ent_layout(const cu_attn_geom *g, int bq, int bk, void *base, cu_
 size_t cu_attn_list_layout(const cu_attn_geom *g, void *base, cu_ent_ws *w) {
     const size_t items = (size_t)g->H * g->nq;
     cu_ent_ws l = layout_grid(g, cu_attn_list_stripe(g->d), 64, CU_LIST_CAP);
+    /* the block path's rows run CU_LIST_GRID at a time (nearly flat rows come in hundreds
+     * where a model's early positions attend broadly) */
+    l.rows_grid = CU_LIST_GRID;
     char *p = (char *)base;
     size_t off = 0;
     CARVE(m, float, items);
     CARVE(tau, float, items);
-    CARVE(cnt, int, 2 * items + 1);
+    CARVE(cnt, int, 3 * items + 2); /* lengths, then two queues of rows (cu_attn_sparse.cu) */
     CARVE(cand, float, items * l.cap);
     CARVE(idx, int, items * l.cap);
     CARVE(tmax, float, (size_t)g->H * l.nqb * l.nkt);
     CARVE(knorm, float, (size_t)g->Hk * l.nkt);
-    CARVE(scratch, float, (size_t)CU_ROWS_GRID * (g->nk > 0 ? g->nk : 1));
+    CARVE(scratch, float, (size_t)l.rows_grid * (g->nk > 0 ? g->nk : 1));
     if (w) *w = l;
     return off;
 }
@@ -151,7 +160,25 @@ static cudaError_t run_list(const cu_attn_geom *g, const cu_attn_call *c, cudaEv
     return e;
 }
 
+/* SPARSA_CUDA_ENTMAX_TRACE: every bf16 entmax call timed step by step, one line on stderr (a
+ * diagnostic: it serialises the host with the GPU). */
+static int entmax_trace(void) {
+    static int on = -1;
+    if (on < 0) on = getenv("SPARSA_CUDA_ENTMAX_TRACE") != NULL;
+    return on;
+}
+
 cudaError_t cu_attn_run_entmax(const cu_attn_geom *g, const cu_attn_call *c, int bf16) {
+    if (bf16 && entmax_trace()) {
+        float ms[3] = {0, 0, 0};
+        double listed = 0;
+        long over = 0;
+        cudaError_t e = cu_attn_entmax_profile(c, ms, &listed, &over);
+        fprintf(stderr, "sparsa: cuda entmax: rows %d keys %d heads %d: pass 1 %.3f ms, pass 2 %.3f "
+                "ms, output %.3f ms; mean list %.1f, %ld rows over the lists\n",
+                g->nq, g->nk, g->H, ms[0], ms[1], ms[2], listed, over);
+        return e;
+    }
     if (bf16) return run_list(g, c, NULL);
     cu_ent_ws w;
     cu_attn_ent_layout(g, cu_attn_f32_block_q(g), cu_attn_f32_block_k(g), c->workspace, &w);

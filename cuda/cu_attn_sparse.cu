@@ -4,7 +4,9 @@
  * value row read per support key, and the statistics (support, and the 64-key tiles without a
  * support key).
  *
- * A warp per row, the list in registers (LIST_NL entries per lane); the listed keys' scores are
+ * A warp per row, the list in registers (LIST_SHORT entries per lane in the kernel that visits
+ * every row; rows with longer lists are queued for a second kernel with LIST_NL entries per
+ * lane, so that the common short rows run at a higher occupancy); the listed keys' scores are
  * formed again in fp32, so τ (by the solver of cu_attn_solver.cuh) and the weights are those of
  * the fp32 scores on the bf16 cache. Rows whose list overflowed the workspace are done by a block per row that
  * recomputes the row's scores in fp32 into scratch (with their own maximum), solves over memory
@@ -12,7 +14,8 @@
  */
 #include "cu_attn_solver.cuh"
 
-#define LIST_NL 8 /* list entries per lane: the list's capacity is 32·LIST_NL at most */
+#define LIST_NL 8    /* list entries per lane: the list's capacity is 32·LIST_NL at most */
+#define LIST_SHORT 2 /* entries per lane of the first kernel (most lists are short) */
 
 /* Columns lane·RC … lane·RC+RC−1 of value row j (bf16 cache, RC even). */
 template <int RC>
@@ -70,13 +73,13 @@ __device__ __forceinline__ float entmax_weight(float dd, float alpha, float ex) 
 
 /* o += Σ p v over the list's support, four value rows in flight at a time; *nf counts, per
  * lane, its support entries that are the first of their 64-key tile (with stats). */
-template <int RC>
+template <int RC, int NL>
 __device__ void list_accumulate(const cu_attn_geom &g, int kvh, const float *p, const int *key,
                                 float *acc, int *sup, int *nf) {
     const int lane = threadIdx.x & 31;
     unsigned later = 0; /* entries with a support key of a lower index in their tile */
 #pragma unroll
-    for (int i = 0; i < LIST_NL; i++) {
+    for (int i = 0; i < NL; i++) {
         unsigned msk = __ballot_sync(0xffffffffu, p[i] > 0.0f);
         *sup += __popc(msk);
         while (msk) {
@@ -100,7 +103,7 @@ __device__ void list_accumulate(const cu_attn_geom &g, int kvh, const float *p, 
                 for (int c = 0; c < RC; c++) acc[c] += pj[b] * v[b][c];
                 if (g.stats)
 #pragma unroll
-                    for (int k = 0; k < LIST_NL; k++)
+                    for (int k = 0; k < NL; k++)
                         if (p[k] > 0.0f && key[k] / CU_ATTN_STAT_TK == jj[b] / CU_ATTN_STAT_TK &&
                             jj[b] < key[k])
                             later |= 1u << k;
@@ -109,67 +112,53 @@ __device__ void list_accumulate(const cu_attn_geom &g, int kvh, const float *p, 
     }
     int first = 0;
 #pragma unroll
-    for (int k = 0; k < LIST_NL; k++) first += p[k] > 0.0f && !((later >> k) & 1u);
+    for (int k = 0; k < NL; k++) first += p[k] > 0.0f && !((later >> k) & 1u);
     *nf = first;
 }
 
-template <int RC>
-__global__ void __launch_bounds__(256, 3) list_out(const cu_attn_geom g, const cu_ent_ws w,
-                                                    int *ovf_n, int *ovf) {
+/* One row by one warp from its list of cnt ≤ 32·NL entries (see the file's head). */
+template <int RC, int NL>
+__device__ void list_row(const cu_attn_geom &g, const cu_ent_ws &w, size_t item, int cnt,
+                         float *qv) {
     const int lane = threadIdx.x & 31;
-    const size_t item = (size_t)blockIdx.x * 8 + (threadIdx.x >> 5);
-    if (item >= (size_t)g.H * g.nq) return;
     const int h = (int)(item / g.nq), row = (int)(item % g.nq), kvh = h / g.group;
     int lo, hi;
     cu_attn_visible(g, g.q0 + row, &lo, &hi);
-    const float m = w.m[item];
-    const int cnt = w.cnt[item];
     float *o = g.out + ((size_t)row * g.H + h) * g.dv + (size_t)lane * RC;
-    if (hi > lo && isfinite(m) && cnt > w.cap) { /* the block path's row */
-        if (lane == 0) ovf[atomicAdd(ovf_n, 1)] = (int)item;
-        return;
-    }
-    if (hi <= lo || !isfinite(m)) { /* no key: zeros; no finite maximum: NaN */
-#pragma unroll
-        for (int c = 0; c < RC; c++) o[c] = hi <= lo ? 0.0f : NAN;
-        if (g.stats && lane == 0) row_stats(g, h, lo, hi, 0, 0, hi > lo);
-        return;
-    }
     /* the listed keys' scores again in fp32 (q' unrounded): τ and the weights are those of the
      * fp32 scores on the bf16 cache; the list holds their support (cu_attn_ent_bf16.cu) */
-    __shared__ float qsh[8][128];
-    float *qv = qsh[threadIdx.x >> 5];
     const float qf = cu_attn_qfactor(g, row, h), slope = g.slopes ? g.slopes[h] : 0.0f;
     for (int x = lane; x < g.d; x += 32) qv[x] = g.q[((size_t)row * g.H + h) * g.d + x] * qf;
     __syncwarp();
-    int key[LIST_NL];
-    float sc[LIST_NL], mx = -INFINITY;
+    int key[NL];
+    float sc[NL], mx = -INFINITY;
 #pragma unroll
-    for (int i = 0; i < LIST_NL; i++) {
+    for (int i = 0; i < NL; i++) {
         const int j = lane + 32 * i;
         key[i] = j < cnt ? w.idx[item * w.cap + j] : -1;
         sc[i] = key[i] >= 0 ? exact_score<32 * RC>(g, qv, key[i], kvh, slope, g.q0 + row)
                             : -INFINITY;
         mx = fmaxf(mx, sc[i]);
     }
+    __syncwarp(); /* qv is the next row's */
     for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
     const float am1 = g.alpha - 1.0f;
-    warp_row<LIST_NL> lr = {NULL, cnt, mx, am1, {}};
+    warp_row<NL> lr = {NULL, cnt, mx, am1, {}};
 #pragma unroll
-    for (int i = 0; i < LIST_NL; i++) {
+    for (int i = 0; i < NL; i++) {
         const float v = am1 * (sc[i] - mx);
         lr.reg[i] = v > -1.0f ? v : -INFINITY;
     }
     const float tau = (float)solve_tau(lr, lr.count(), g.alpha);
     const float ex = 1.0f / am1;
-    float p[LIST_NL], psum = 0.0f;
+    float p[NL], psum = 0.0f;
 #pragma unroll
-    for (int i = 0; i < LIST_NL; i++) psum += p[i] = entmax_weight(lr.reg[i] - tau, g.alpha, ex);
+    for (int i = 0; i < NL; i++) psum += p[i] = entmax_weight(lr.reg[i] - tau, g.alpha, ex);
     float acc[RC];
 #pragma unroll
     for (int c = 0; c < RC; c++) acc[c] = 0.0f;
     int sup = 0, nf = 0;
-    list_accumulate<RC>(g, kvh, p, key, acc, &sup, &nf);
+    list_accumulate<RC, NL>(g, kvh, p, key, acc, &sup, &nf);
     for (int off = 16; off > 0; off >>= 1) {
         psum += __shfl_xor_sync(0xffffffffu, psum, off);
         nf += __shfl_xor_sync(0xffffffffu, nf, off);
@@ -181,6 +170,50 @@ __global__ void __launch_bounds__(256, 3) list_out(const cu_attn_geom g, const c
     for (int c = 0; c < RC; c++) o[c] = acc[c] * inv;
     if (lane == 0) w.tau[item] = tau;
     if (g.stats && lane == 0) row_stats(g, h, lo, hi, sup, nf, false);
+}
+
+/* Every row, a warp each: rows without keys or without a finite maximum directly, lists of
+ * up to 32·LIST_SHORT entries here, longer ones queued for list_long, lists over the capacity
+ * for the block path. */
+template <int RC>
+__global__ void __launch_bounds__(256, 4) list_out(const cu_attn_geom g, const cu_ent_ws w,
+                                                 int *ovf_n, int *ovf, int *long_n, int *lng) {
+    const int lane = threadIdx.x & 31;
+    const size_t item = (size_t)blockIdx.x * 8 + (threadIdx.x >> 5);
+    if (item >= (size_t)g.H * g.nq) return;
+    const int h = (int)(item / g.nq), row = (int)(item % g.nq);
+    int lo, hi;
+    cu_attn_visible(g, g.q0 + row, &lo, &hi);
+    const float m = w.m[item];
+    const int cnt = w.cnt[item];
+    if (hi > lo && isfinite(m) && cnt > 32 * LIST_SHORT) {
+        if (lane == 0) {
+            if (cnt > w.cap) ovf[atomicAdd(ovf_n, 1)] = (int)item; /* the block path's row */
+            else lng[atomicAdd(long_n, 1)] = (int)item;
+        }
+        return;
+    }
+    if (hi <= lo || !isfinite(m)) { /* no key: zeros; no finite maximum: NaN */
+        float *o = g.out + ((size_t)row * g.H + h) * g.dv + (size_t)lane * RC;
+#pragma unroll
+        for (int c = 0; c < RC; c++) o[c] = hi <= lo ? 0.0f : NAN;
+        if (g.stats && lane == 0) row_stats(g, h, lo, hi, 0, 0, hi > lo);
+        return;
+    }
+    __shared__ float qsh[8][128];
+    list_row<RC, LIST_SHORT>(g, w, item, cnt, qsh[threadIdx.x >> 5]);
+}
+
+/* The queued rows with lists of more than 32·LIST_SHORT entries, a warp each (grid-stride). */
+template <int RC>
+__global__ void __launch_bounds__(256) list_long(const cu_attn_geom g, const cu_ent_ws w,
+                                                  const int *long_n, const int *lng) {
+    __shared__ float qsh[8][128];
+    const int n = *long_n;
+    for (int e = blockIdx.x * 8 + (threadIdx.x >> 5); e < n; e += gridDim.x * 8) {
+        const size_t item = (size_t)lng[e];
+        list_row<RC, LIST_NL>(g, w, item, w.cnt[item], qsh[threadIdx.x >> 5]);
+    }
 }
 
 /* A block per overflowed row (grid-stride over the overflow list): the row's scores in fp32
@@ -252,12 +285,17 @@ cudaError_t cu_attn_list_out_launch(const cu_attn_geom *g, const cu_ent_ws *w, c
     const size_t items = (size_t)g->H * g->nq;
     if (w->cap > 32 * LIST_NL || !g->kv_bf16 || (g->dv != 64 && g->dv != 128))
         return cudaErrorNotSupported;
-    int *ovf_n = w->cnt + items, *ovf = ovf_n + 1;
+    int *ovf_n = w->cnt + items, *ovf = ovf_n + 1, *long_n = ovf + items, *lng = long_n + 1;
     cudaError_t e = cudaMemsetAsync(ovf_n, 0, sizeof(int), st);
+    if (e == cudaSuccess) e = cudaMemsetAsync(long_n, 0, sizeof(int), st);
     if (e != cudaSuccess) return e;
     const unsigned blocks = (unsigned)((items + 7) / 8);
-    if (g->dv == 128) list_out<4><<<blocks, 256, 0, st>>>(*g, *w, ovf_n, ovf);
-    else list_out<2><<<blocks, 256, 0, st>>>(*g, *w, ovf_n, ovf);
+    if (g->dv == 128) list_out<4><<<blocks, 256, 0, st>>>(*g, *w, ovf_n, ovf, long_n, lng);
+    else list_out<2><<<blocks, 256, 0, st>>>(*g, *w, ovf_n, ovf, long_n, lng);
+    if ((e = cudaGetLastError()) != cudaSuccess) return e;
+    const unsigned lb = (unsigned)w->rows_grid;
+    if (g->dv == 128) list_long<4><<<lb, 256, 0, st>>>(*g, *w, long_n, lng);
+    else list_long<2><<<lb, 256, 0, st>>>(*g, *w, long_n, lng);
     if ((e = cudaGetLastError()) != cudaSuccess) return e;
     list_dense<<<(unsigned)w->rows_grid, 256, (size_t)g->d * sizeof(float), st>>>(*g, *w, ovf_n,
                                                                                  ovf);

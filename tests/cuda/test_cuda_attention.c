@@ -273,6 +273,18 @@ Test(cuda_attention, entmax_bf16_general_alpha) {
     bf16_only((tcase){"entmax", 1.75f, 4, 2, 64, 64, 1, 5000, .alibi = 1});
 }
 
+/* Supports from a few keys to a few hundred: pass 1's lists (16 entries per thread and row)
+ * hold the small ones; rows whose list overflows are listed again by pass 2, and its lists
+ * (256 per row) overflow to the block path in turn. */
+Test(cuda_attention, entmax_bf16_support_sweep) {
+    const float amp[] = {0.3f, 0.6f, 1.0f, 1.6f, 2.5f};
+    for (int i = 0; i < 5; i++) {
+        bf16_only((tcase){"entmax", 1.5f, 4, 2, 64, 64, 256, 2500, .qamp = amp[i], .qscale = 1});
+        bf16_only((tcase){"sparsemax", 2.0f, 2, 1, 128, 128, 200, 1800, .qamp = amp[i]});
+    }
+    bf16_only((tcase){"entmax", 1.5f, 6, 2, 64, 64, 300, 4000, .qamp = 1.0f, .alibi = 1});
+}
+
 /* Large scores (|q'|·|k| in the tens): the bf16 passes' scores are off by up to 2^−8·|q'|·|k|, so
  * their lists must reach that far below the threshold for the fp32 scores to find every key. */
 Test(cuda_attention, entmax_bf16_large_scores) {
