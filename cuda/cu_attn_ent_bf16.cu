@@ -38,7 +38,7 @@ template <int D, int MW> struct ent_smem {
 
 /* What a thread knows of one of its rows (g or g+8 of one of its warp's m-tiles). */
 struct erow {
-    int r, lo, hi, bad;
+    int r, lo, hi, bad, n; /* n: pass 2's list length so far (the same in the quad's lanes) */
     float m, thr, top[SKETCH];
 };
 
@@ -151,10 +151,11 @@ __device__ float step_max(const float (*S)[8][4], erow (*rw)[2], int nr, bool bo
 }
 
 /* Pass 2 on the warp's scores of one tile: every score above its row's threshold appended to
- * the row's list (places taken per quad with one shared atomic). */
+ * the row's list (a row belongs to one quad, which keeps its length in registers; row halves
+ * without a listed key in the warp are skipped at once). */
 template <int D, int MW>
-__device__ void step_pick(ent_smem<D, MW> &s, const float (*S)[8][4], const erow (*rw)[2],
-                          const cu_attn_geom &g, const cu_ent_ws &w, int h, int r0, int j0) {
+__device__ void step_pick(const float (*S)[8][4], erow (*rw)[2], const cu_attn_geom &g,
+                          const cu_ent_ws &w, int h, int r0, int j0) {
     const int t4 = threadIdx.x & 3;
     bool hit[MW][2], any = false; /* most tiles hold no listed key: one compare per row */
 #pragma unroll
@@ -173,7 +174,8 @@ __device__ void step_pick(ent_smem<D, MW> &s, const float (*S)[8][4], const erow
     for (int mw = 0; mw < MW; mw++)
 #pragma unroll
         for (int hr = 0; hr < 2; hr++) {
-            const erow &q = rw[mw][hr];
+            erow &q = rw[mw][hr];
+            if (!__any_sync(0xffffffffu, hit[mw][hr])) continue;
             int c = 0;
             if (hit[mw][hr])
 #pragma unroll
@@ -184,9 +186,8 @@ __device__ void step_pick(ent_smem<D, MW> &s, const float (*S)[8][4], const erow
             v = __shfl_up_sync(0xffffffffu, incl, 2, 4);
             if (t4 >= 2) incl += v;
             const int total = __shfl_sync(0xffffffffu, incl, 3, 4);
-            int base = 0; /* every lane takes part in the shuffles */
-            if (t4 == 0 && total > 0) base = atomicAdd(&s.cnt[q.r], total);
-            int slot = __shfl_sync(0xffffffffu, base, 0, 4) + incl - c;
+            int slot = q.n + incl - c;
+            q.n += total;
             if (!c) continue;
             const size_t at = ((size_t)h * g.nq + r0 + q.r) * w.cap;
 #pragma unroll
@@ -299,7 +300,7 @@ __device__ void ent_setup(ent_smem<D, MW> &s, const cu_attn_geom &g, const cu_en
             q.r = (tid >> 5) * 16 * MW + mw * 16 + (lane >> 2) + 8 * hr;
             q.lo = q.hi = 0;
             if (q.r < nr) cu_attn_visible(g, g.q0 + r0 + q.r, &q.lo, &q.hi);
-            q.bad = 0, q.m = -INFINITY, q.thr = INFINITY;
+            q.bad = q.n = 0, q.m = -INFINITY, q.thr = INFINITY;
 #pragma unroll
             for (int k = 0; k < SKETCH; k++) q.top[k] = -INFINITY;
             if (MODE == CU_LIST_PICK && q.r < nr) q.thr = w.tau[(size_t)h * g.nq + r0 + q.r];
@@ -352,7 +353,7 @@ __device__ void ent_tile(ent_smem<D, MW> &s, int stg, const uint32_t (*qf)[D / 1
     if (MODE == CU_LIST_PICK) {
         if (!want) return;
         ent_scores<D, MW>(s, stg, qf, S, g, rw, t * EBK, g.q0 + r0, slope);
-        step_pick<D, MW>(s, S, rw, g, w, h, r0, t * EBK);
+        step_pick<D, MW>(S, rw, g, w, h, r0, t * EBK);
         return;
     }
     ent_scores<D, MW>(s, stg, qf, S, g, rw, t * EBK, g.q0 + r0, slope);
@@ -456,7 +457,12 @@ __global__ void __launch_bounds__(128) ent_pass(const cu_attn_geom g, const cu_e
         max_finish<D, MW>(s, rw, g, w, h, r0, nr, tf, n_t);
     } else {
         __syncthreads();
-        for (int r = tid; r < nr; r += blockDim.x) w.cnt[(size_t)h * g.nq + r0 + r] = s.cnt[r];
+#pragma unroll
+        for (int mw = 0; mw < MW; mw++)
+#pragma unroll
+            for (int hr = 0; hr < 2; hr++)
+                if ((tid & 3) == 0 && rw[mw][hr].r < nr)
+                    w.cnt[(size_t)h * g.nq + r0 + rw[mw][hr].r] = rw[mw][hr].n;
     }
 }
 
