@@ -7,8 +7,8 @@
  * besides the causal mask: no ALiBi, soft cap, window or before-query mask, and no statistics
  * (those calls keep the generic tile kernel of cu_attn_tile_bf16.cu, as do decode calls).
  * SPARSA_CUDA_FLASH=0 turns it off (comparisons); =g|a|h picks the mma.sync kernel's variant at
- * head size 64, =k|s|u a variant of the wgmma kernel, =n|o|w|y|z one of the wgmma kernel with a
- * TMA load warpgroup (w: the default on sm_90a; tuning; docs/ATTENTION_MATH.md, "The CUDA
+ * head size 64, =k|s|u a variant of the wgmma kernel, =n|o|y|z one of the wgmma kernel with a
+ * TMA load warpgroup (z: the default on sm_90a; tuning; docs/ATTENTION_MATH.md, "The CUDA
  * kernels").
  */
 #ifndef SPARSA_CU_ATTN_FLASH_H
@@ -39,7 +39,7 @@ cudaError_t cu_attn_flash_launch(const cu_attn_geom *g, cudaStream_t st);
 int cu_attn_flash_wgmma_available(void);
 cudaError_t cu_attn_flash_wgmma_launch(const cu_attn_geom *g, char variant, cudaStream_t st);
 /* cu_attn_flash_tma.cu: the wgmma kernel with a TMA load warp (head size 64, sm_90a), variant
- * n|o|w|y|z; cudaErrorNotSupported where it cannot run (device, build, driver without tensor
+ * n|o|y|z; cudaErrorNotSupported where it cannot run (device, build, driver without tensor
  * maps). */
 cudaError_t cu_attn_flash_tma_launch(const cu_attn_geom *g, char variant, cudaStream_t st);
 #endif

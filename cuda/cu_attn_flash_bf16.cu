@@ -200,14 +200,14 @@ __global__ void __launch_bounds__(32 * NW, QS ? 3 : 1) fl_kernel(const cu_attn_g
  * the wgmma kernels cannot run: on an H200 1–3% faster than a, and the sums are those of the
  * bf16 weights that multiply V) or
  * in fp32 adds (a); h: g with q′ read from shared memory every tile, so that 3 blocks fit an
- * SM (measured slower); k|s|u, n|o|w|y|z: the wgmma kernels (cu_attn_flash.h). Head size 128
+ * SM (measured slower); k|s|u, n|o|y|z: the wgmma kernels (cu_attn_flash.h). Head size 128
  * takes 8 warps of 16 rows with fp32 adds (the registers of two m-tiles of O and q′ at d 128
  * would spill). */
 #define FL_DEFAULT 'g'
 /* Head size 64 on a device and build with wgmma and a driver with tensor maps: the wgmma kernel
- * with a TMA load warpgroup (cu_attn_flash_tma.cu), on an H200 1.3x / 1.25x / 1.3x faster than
- * g at 4k / 16k / 64k keys (B1 H12 causal). */
-#define FL_DEFAULT_SM90 'w'
+ * with a TMA load warpgroup (cu_attn_flash_tma.cu), on an H200 1.46x / 1.38x / 1.45x faster
+ * than g at 4k / 16k / 64k keys (B1 H12 causal). */
+#define FL_DEFAULT_SM90 'z'
 /* The kernel SPARSA_CUDA_FLASH names, or '\0' for the default. */
 static char fl_choice(void) {
     const char *e = getenv("SPARSA_CUDA_FLASH");
@@ -252,7 +252,7 @@ static cudaError_t fl_pick(const cu_attn_geom *g, cudaStream_t st) {
     /* the wgmma kernels where this device and build have them, else the mma.sync one */
     if (c && strchr("ksu", c) && cu_attn_flash_wgmma_available())
         return cu_attn_flash_wgmma_launch(g, c, st);
-    if (c && strchr("nowyz", c) && cu_attn_flash_wgmma_available())
+    if (c && strchr("noyz", c) && cu_attn_flash_wgmma_available())
         return cu_attn_flash_tma_launch(g, c, st);
     if (c == 'a') return fl_launch<64, 2, 4, 64>(g, st);
     if (c == 'h') return fl_launch<64, 2, 4, 64, true, true>(g, st);

@@ -146,54 +146,14 @@ struct ft_state {
     bool moved;           /* ORDER 2: al is still to be applied */
 };
 
-/* Tile t for a warpgroup whose rows see it, as the default w measured: S = Q′Kᵀ waited for,
- * then tile t−1's P·V issued (and waited for in a second branch on the same condition; ptxas
- * then serialises the products, yet this measured fastest). */
-template <int NWG, int NS>
-static __device__ __forceinline__ void ft_tile_w(unsigned char *sm, const ft_bars &br,
-                                                 const cu_attn_geom &g, ft_state &w, int t,
-                                                 int wp0, const unsigned char *sq) {
-    typedef ft_shape<NWG, NS> F;
-    const int st = t % NS, j0 = t * 128;
-    const int pst = (t + NS - 1) % NS, ppar = ((t + NS - 1) / NS + 1) & 1; /* tile t − 1's */
-    const unsigned char *kst = sm + F::K0 + st * F::TB, *vpst = sm + F::V0 + pst * F::TB;
-    float S[1][16][4], al[1][2];
-    const bool pv = w.pend >= 0;
-    mma_wg_hold<64>(&S[0][0][0]);
-    mma_wg_hold<32>(&w.O[0][0][0]);
-    ft_hold_a(w.a);
-    mma_wg_fence();
-    ft_issue_s(kst, sq, S[0]);
-    mma_wg_wait<0>();
-    mma_wg_hold<64>(&S[0][0][0]);
-    ft_release(&br.kempty[st]);
-    if (j0 + 128 > g.nk || (g.causal && j0 + 127 > wp0)) fl_mask<1, 128>(S, g, wp0, j0);
-    if (pv) {
-        fa_bar_wait(&br.vfull[pst], ppar);
-        ft_hold_a(w.a);
-        mma_wg_hold<32>(&w.O[0][0][0]);
-        mma_wg_fence();
-        ft_issue_pv(vpst, w.a, w.O[0]); /* tile t−1's P·V runs while tile t's weights are made */
-    }
-    const bool moved = fl_weights<1, 128>(S, w.m, w.l, al);
-    if (pv) {
-        mma_wg_wait<0>();
-        mma_wg_hold<32>(&w.O[0][0][0]);
-        ft_release(&br.vempty[pst]);
-    }
-    if (moved) fl_rescale<64, 1>(w.O, al);
-    ft_pack(S[0], w.a);
-    w.pend = t;
-}
-
-/* Tile t for a warpgroup whose rows see it. ORDER 3: S = Q′Kᵀ waited for, then tile t−1's
- * P·V issued (ft_tile_w's order); ORDER 2: the same, with the output's rescale by tile t−1's
- * factors done while S's product runs rather than after tile t−1's softmax; ORDER 1
- * (FlashAttention-3's): S and P·V issued back to back, only S waited for; RING: the issue is
- * the warpgroup's turn in a token ring over named barriers 1 … NWG, so that the warpgroups'
- * products reach the tensor cores in turn while the others do their softmax. Between a
- * product's issue and its wait the code has no branch (with one, ptxas serialises the
- * products), hence the two paths. */
+/* Tile t for a warpgroup whose rows see it. ORDER 0: S = Q′Kᵀ waited for, then tile t−1's
+ * P·V issued; ORDER 2: the same, with the output's rescale by tile t−1's factors done while
+ * S's product runs rather than after tile t−1's softmax; ORDER 1 (FlashAttention-3's): S and
+ * P·V issued back to back, only S waited for; RING: the issue is the warpgroup's turn in a
+ * token ring over named barriers 1 … NWG, so that the warpgroups' products reach the tensor
+ * cores in turn while the others do their softmax. Between a product's issue and its wait the
+ * code has no branch (with one, ptxas serialises the products: 5–30% slower), hence the two
+ * paths. */
 template <int NWG, int NS, int ORDER, bool RING>
 static __device__ __forceinline__ void ft_tile(unsigned char *sm, const ft_bars &br,
                                                const cu_attn_geom &g, ft_state &w, int t,
@@ -289,8 +249,7 @@ static __device__ void ft_consume(unsigned char *sm, const ft_bars &br, const cu
         const int st = t % NS, par = (t / NS) & 1;
         fa_bar_wait(&br.kfull[st], par);
         if (!g.causal || t * 128 <= glast) {
-            if (ORDER == 0) ft_tile_w<NWG, NS>(sm, br, g, w, t, wp0, sq);
-            else ft_tile<NWG, NS, ORDER, RING>(sm, br, g, w, t, wp0, sq);
+            ft_tile<NWG, NS, ORDER, RING>(sm, br, g, w, t, wp0, sq);
             continue;
         }
         /* no row of the warpgroup sees the tile: pass the turn, release the tile */
@@ -395,24 +354,23 @@ static cudaError_t ft_launch(const cu_attn_geom *g, cudaStream_t st) {
     return cudaGetLastError();
 }
 
-/* The variants (measured on an H200, B1 H12 d64 causal bf16, 4k / 16k / 64k keys; two runs):
- * w, the fast path's default on sm_90a: 0.089–0.091 / 1.05 / 15.5–15.8 ms (SDPA in the same runs
- *    0.105–0.113 / 0.96–0.97 / 14.7);
- * y: FlashAttention-3's issue order (ORDER 1): 0.090–0.092 / 1.06 / 15.8–15.9;
- * z: y with the warpgroups taking turns to issue: 0.093 / 1.17 / 17.5;
- * n: w's order with no branch between a product's issue and its wait (ft_tile, ORDER 3);
- * o: n with the rescale under S's product (ORDER 2).
- * Measured and dropped: 2 consumer warpgroups (0.11 / 1.27–1.36 / 19–21), 3 stages (no gain),
- * every 4th or 8th group of keys' exp2 by a polynomial on the FMA pipes (slower: 17.0 and 16.1
- * at 64k; the special-function unit is not what limits). */
+/* The variants (consumer warpgroups, stages, issue order, turns), measured on an H200 (B1 H12
+ * d64 causal bf16, 4k / 16k / 64k keys, the final run; SDPA there 0.100 / 0.97 / 14.6 ms):
+ * z: 3, 2, ORDER 1, RING — the fast path's default on sm_90a: 0.080 / 0.940 / 13.6 ms;
+ * y: z without the turns: 0.083 / 0.949 / 14.3;
+ * n: ORDER 0: 0.083 / 0.979 / 14.9;  o: ORDER 2: 0.083 / 0.985 / 15.1.
+ * With a branch between a product's issue and its wait (ptxas then serialises the products)
+ * ORDER 0 ran 0.089 / 1.05 / 15.6 and z 0.093 / 1.17 / 17.5. Measured and dropped earlier: 2
+ * consumer warpgroups (0.11 / 1.27–1.36 / 19–21), 3 stages (no gain), every 4th or 8th group of
+ * keys' exp2 by a polynomial on the FMA pipes (slower: the special-function unit is not what
+ * limits). */
 cudaError_t cu_attn_flash_tma_launch(const cu_attn_geom *g, char variant, cudaStream_t st) {
     if (g->d != 64 || !cu_attn_flash_wgmma_available()) return cudaErrorNotSupported;
     switch (variant) {
-    case 'w': return ft_launch<3, 2, 0, false>(g, st);
     case 'y': return ft_launch<3, 2, 1, false>(g, st);
     case 'z': return ft_launch<3, 2, 1, true>(g, st);
     case 'o': return ft_launch<3, 2, 2, false>(g, st);
-    case 'n': return ft_launch<3, 2, 3, false>(g, st);
+    case 'n': return ft_launch<3, 2, 0, false>(g, st);
     default: return cudaErrorNotSupported;
     }
 }

@@ -4,7 +4,7 @@
  * are and are not multiples of the 128-row blocks and 64-key tiles, kv_heads < heads, head sizes
  * 64 and 128, query scales, a causal continuation (q0 > 0), non-causal calls, a NaN query row.
  * Each case runs the default kernel (SPARSA_CUDA_FLASH empty) and every kernel of the fast path
- * (SPARSA_CUDA_FLASH=g|a|h, k|s|u, n|o|w|y|z), checks that the call went there
+ * (SPARSA_CUDA_FLASH=g|a|h, k|s|u, n|o|y|z), checks that the call went there
  * (cu_attn_flash_launches), and runs once more with the fast path off (SPARSA_CUDA_FLASH=0), the
  * generic bf16 kernel; SPARSA_TEST_FLASH_KERNELS=<letters> runs only those and the default (to
  * tell which kernel fails). Calls the fast path must leave alone
@@ -132,7 +132,7 @@ static void run_case(fcase c) {
     sp_attention_forward(&ap, q, kr, vr, c.qscale ? qs : NULL, nk - nq, nq, nk, want, NULL);
     /* every kernel of the fast path (the head-64 shapes; at 128 they are one), then the
      * generic kernel */
-    const char *kernels[] = {"", "g", "a", "h", "k", "s", "u", "n", "o", "w", "y", "z", "0"};
+    const char *kernels[] = {"", "g", "a", "h", "k", "s", "u", "n", "o", "y", "z", "0"};
     const int nk_all = (int)(sizeof kernels / sizeof *kernels);
     char line[400];
     int at = snprintf(line, sizeof line, "cuda flash H%-2d/%-2d d%-3d nq%-5zu nk%-5zu%s%s%s:", c.H,
