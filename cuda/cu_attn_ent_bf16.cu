@@ -157,7 +157,7 @@ template <int D, int MW>
 __device__ void step_pick(const float (*S)[8][4], erow (*rw)[2], const cu_attn_geom &g,
                           const cu_ent_ws &w, int h, int r0, int j0) {
     const int t4 = threadIdx.x & 3;
-    bool hit[MW][2], any = false; /* most tiles hold no listed key: one compare per row */
+    bool hit[MW][2]; /* most tiles hold no listed key: one compare per row */
 #pragma unroll
     for (int mw = 0; mw < MW; mw++)
 #pragma unroll
@@ -167,9 +167,7 @@ __device__ void step_pick(const float (*S)[8][4], erow (*rw)[2], const cu_attn_g
             for (int nc = 0; nc < 8; nc++)
                 mx = fmaxf(mx, fmaxf(S[mw][nc][2 * hr], S[mw][nc][2 * hr + 1]));
             hit[mw][hr] = mx > rw[mw][hr].thr;
-            any |= hit[mw][hr];
         }
-    if (!__any_sync(0xffffffffu, any)) return;
 #pragma unroll
     for (int mw = 0; mw < MW; mw++)
 #pragma unroll
@@ -484,8 +482,8 @@ int cu_attn_list_stripe(int head_dim) { return 16 * rows_per_warp(head_dim); }
 template <int D, int MODE, int MW>
 static cudaError_t launch(const cu_attn_geom *g, const cu_ent_ws *w, cudaStream_t st) {
     const size_t smem = sizeof(ent_smem<D, MW>);
-    cudaError_t e = cudaFuncSetAttribute(ent_pass<D, MODE, MW>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    static unsigned ready; /* devices whose attribute is set for this kernel */
+    cudaError_t e = cu_attn_allow_smem((const void *)ent_pass<D, MODE, MW>, smem, &ready);
     if (e != cudaSuccess) return e;
     const dim3 grid((unsigned)((g->nq + 64 * MW - 1) / (64 * MW)), (unsigned)g->H);
     ent_pass<D, MODE, MW><<<grid, 128, smem, st>>>(*g, *w);

@@ -224,17 +224,10 @@ template <int D, int MT, int NW, int BN, bool LS = false, bool QS = false>
 static cudaError_t fl_launch(const cu_attn_geom *g, cudaStream_t st) {
     constexpr int BM = 16 * MT * NW;
     const size_t smem = sizeof(fl_smem<D, MT, NW, BN>);
-    static unsigned ready; /* devices (bit per index) whose attribute is set for this shape */
-    int dev = 0;
-    cudaError_t e = cudaGetDevice(&dev);
+    static unsigned ready; /* devices whose attribute is set for this kernel */
+    cudaError_t e =
+        cu_attn_allow_smem((const void *)fl_kernel<D, MT, NW, BN, LS, QS>, smem, &ready);
     if (e != cudaSuccess) return e;
-    const unsigned bit = dev < 32 ? 1u << dev : 0u;
-    if (!bit || !(__atomic_load_n(&ready, __ATOMIC_RELAXED) & bit)) {
-        e = cudaFuncSetAttribute(fl_kernel<D, MT, NW, BN, LS, QS>,
-                                 cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-        if (e != cudaSuccess) return e;
-        __atomic_fetch_or(&ready, bit, __ATOMIC_RELAXED);
-    }
     const int nqb = (g->nq + BM - 1) / BM;
     const unsigned blocks = (unsigned)nqb * (unsigned)g->H;
     fl_kernel<D, MT, NW, BN, LS, QS><<<blocks, 32 * NW, smem, st>>>(*g, nqb);

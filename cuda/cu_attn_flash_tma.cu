@@ -334,17 +334,9 @@ template <int NWG, int NS, int ORDER, bool RING>
 static cudaError_t ft_launch(const cu_attn_geom *g, cudaStream_t st) {
     typedef ft_shape<NWG, NS> F;
     const size_t smem = F::BYTES + 1024; /* + the alignment */
-    static unsigned ready; /* devices (bit per index) whose attribute is set */
-    int dev = 0;
-    cudaError_t e = cudaGetDevice(&dev);
+    static unsigned ready; /* devices whose attribute is set for this kernel */
+    cudaError_t e = cu_attn_allow_smem((const void *)ft_kernel<NWG, NS, ORDER, RING>, smem, &ready);
     if (e != cudaSuccess) return e;
-    const unsigned bit = dev < 32 ? 1u << dev : 0u;
-    if (!bit || !(__atomic_load_n(&ready, __ATOMIC_RELAXED) & bit)) {
-        e = cudaFuncSetAttribute(ft_kernel<NWG, NS, ORDER, RING>,
-                                 cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-        if (e != cudaSuccess) return e;
-        __atomic_fetch_or(&ready, bit, __ATOMIC_RELAXED);
-    }
     CUtensorMap tk, tv;
     if ((e = ft_map(&tk, g->k, g)) != cudaSuccess || (e = ft_map(&tv, g->v, g)) != cudaSuccess)
         return e;

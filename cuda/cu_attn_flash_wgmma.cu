@@ -267,17 +267,10 @@ template <int BN, int NWG, bool SW, bool QS, int MINB>
 static cudaError_t fw_launch(const cu_attn_geom *g, cudaStream_t st) {
     typedef fw_shape<64, BN, NWG> F;
     const size_t smem = F::BYTES + (QS ? F::QSW : 0) + 1024; /* + the alignment */
-    static unsigned ready; /* devices (bit per index) whose attribute is set */
-    int dev = 0;
-    cudaError_t e = cudaGetDevice(&dev);
+    static unsigned ready; /* devices whose attribute is set for this kernel */
+    cudaError_t e =
+        cu_attn_allow_smem((const void *)fo_kernel<64, BN, NWG, SW, QS, MINB>, smem, &ready);
     if (e != cudaSuccess) return e;
-    const unsigned bit = dev < 32 ? 1u << dev : 0u;
-    if (!bit || !(__atomic_load_n(&ready, __ATOMIC_RELAXED) & bit)) {
-        e = cudaFuncSetAttribute(fo_kernel<64, BN, NWG, SW, QS, MINB>,
-                                 cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-        if (e != cudaSuccess) return e;
-        __atomic_fetch_or(&ready, bit, __ATOMIC_RELAXED);
-    }
     const int bm = 64 * NWG, nqb = (g->nq + bm - 1) / bm;
     fo_kernel<64, BN, NWG, SW, QS, MINB><<<(unsigned)nqb * (unsigned)g->H, 128 * NWG, smem, st>>>(
         *g, nqb);

@@ -50,7 +50,7 @@ typedef struct cu_attn_geom {
  * block" of tmax is one warp's stripe of rows. */
 typedef struct cu_ent_ws {
     float *m, *tau;                  /* [H][nq] */
-    int *cnt;                        /* [H][nq], then the overflow count and list */
+    int *cnt; /* [H][nq], then the overflow count and list (bf16: then the long lists' too) */
     float *cand;                     /* [H][nq][cap] */
     int *idx;                        /* [H][nq][cap] key of each listed score (list pipeline) */
     float *tmax;                     /* [H][nqb][nkt] (nkt tiles of bk keys) */
@@ -58,6 +58,20 @@ typedef struct cu_ent_ws {
     float *scratch;                  /* [rows_grid][nk] */
     int cap, nqb, nkt, bq, bk, rows_grid;
 } cu_ent_ws;
+
+/* Lets kernel func use smem bytes of dynamic shared memory (a constant of the kernel), asked of
+ * the driver once per device: ready is the caller's static word for that kernel, a bit per
+ * device index (devices past 31 ask at every launch). */
+static inline cudaError_t cu_attn_allow_smem(const void *func, size_t smem, unsigned *ready) {
+    int dev = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e != cudaSuccess) return e;
+    const unsigned bit = dev < 32 ? 1u << dev : 0u;
+    if (bit && (__atomic_load_n(ready, __ATOMIC_RELAXED) & bit)) return cudaSuccess;
+    e = cudaFuncSetAttribute(func, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e == cudaSuccess) __atomic_fetch_or(ready, bit, __ATOMIC_RELAXED);
+    return e;
+}
 
 /* Visible keys [lo, hi) of the query at absolute position i. */
 __device__ __forceinline__ void cu_attn_visible(const cu_attn_geom &g, int i, int *lo, int *hi) {

@@ -288,8 +288,8 @@ int cu_attn_bf16_ok(const cu_attn_geom *g) {
 
 template <int D, int MW> static cudaError_t launch(const cu_attn_geom *g, cudaStream_t st) {
     const size_t smem = sizeof(bf_smem<D, MW>);
-    cudaError_t e = cudaFuncSetAttribute(tile_bf16<D, MW>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    static unsigned ready; /* devices whose attribute is set for this kernel */
+    cudaError_t e = cu_attn_allow_smem((const void *)tile_bf16<D, MW>, smem, &ready);
     if (e != cudaSuccess) return e;
     const dim3 grid((unsigned)((g->nq + 64 * MW - 1) / (64 * MW)), (unsigned)g->H);
     tile_bf16<D, MW><<<grid, 128, smem, st>>>(*g);

@@ -339,8 +339,8 @@ template <int DP, int BQ, int BK, int MODE>
 static cudaError_t launch(const cu_attn_geom *g, const cu_ent_ws *w, cudaStream_t st) {
     const size_t smem = sizeof(float) * ((size_t)BQ * DP + (size_t)BK * (DP + 1) +
                                          (size_t)BK * DP + (size_t)BQ * (BK + 1));
-    cudaError_t e = cudaFuncSetAttribute(tile_f32<DP, BQ, BK, MODE>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    static unsigned ready; /* devices whose attribute is set for this kernel */
+    cudaError_t e = cu_attn_allow_smem((const void *)tile_f32<DP, BQ, BK, MODE>, smem, &ready);
     if (e != cudaSuccess) return e;
     const dim3 grid((unsigned)((g->nq + BQ - 1) / BQ), (unsigned)g->H);
     cu_ent_ws none;
