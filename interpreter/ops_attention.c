@@ -4,8 +4,8 @@
  * table of normalizers.h), the query scale and its tensors. Running appends k, v to the
  * layer's KV cache, computes the per-row query scale factors
  * (docs/ATTENTION_MATH.md#query-scaling), then runs sp_attention_forward over every cached
- * key. Rows are processed in chunks of SP_ROW_CHUNK queries (the query-scale scratch is per
- * row); each query row is computed independently, so chunking changes no number. */
+ * key, once for the whole call (attn_run says why). Each query row is computed independently,
+ * so how the rows are grouped changes no number. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -234,35 +234,62 @@ static int attn_compile(sp_compile_ctx *cc, sp_op *op, sp_error *err) {
     return rc;
 }
 
+/* Query scale factors of the call's rows [r0, r0 + m) into qscale ([m][heads]); the β/γ
+ * projections of h go through the per-row scratch, which holds chunk rows. */
+static void qscale_rows(const sp_op *op, const sp_exec *ex, size_t r0, size_t m, size_t chunk,
+                        float *qscale) {
+    const attn_priv *p = op->priv;
+    const size_t hs = (size_t)p->qp.scaled_heads;
+    float *bl = NULL, *gl = NULL;
+    if (p->qp.kind == SP_QSCALE_ASENTMAX) {
+        bl = ex->scratch + chunk * (size_t)p->ap.heads;
+        gl = bl + chunk * hs;
+        const float *h = ex->in[3] + r0 * op->in_width[3];
+        if (hs) {
+            sp_gemm_wt(h, m, op->in_width[3], p->beta_w.data, p->beta_w.dtype, hs, p->beta_b, bl);
+            sp_gemm_wt(h, m, op->in_width[3], p->gamma_w.data, p->gamma_w.dtype, hs, p->gamma_b, gl);
+        }
+    }
+    sp_query_scale(&p->qp, ex->pos0 + r0, m, bl, gl, qscale);
+}
+
+/* With a query scale, the factors of every row are computed first (chunk by chunk through the
+ * scratch) into one [n][heads] buffer, so that attention runs once over the whole call: run in
+ * chunks of rows, it would recompute the key tiles' bounds, re-pack every key/value head and
+ * wake the threads once per chunk, O(n²/chunk) of extra work at long windows. Each query row
+ * is computed alone either way, so the numbers are the same. Without the memory for that
+ * buffer, attention runs chunk by chunk on the scratch. */
 static void attn_run(const sp_op *op, sp_exec *ex) {
     const attn_priv *p = op->priv;
     sp_session *s = ex->s;
     sp_kv_layer *kv = &s->kv[op->layer];
     memcpy(kv->k + ex->pos0 * kv->k_width, ex->in[1], ex->n * kv->k_width * sizeof(float));
     memcpy(kv->v + ex->pos0 * kv->v_width, ex->in[2], ex->n * kv->v_width * sizeof(float));
-    size_t nk = ex->pos0 + ex->n, qw = op->in_width[0], ow = op->out_width;
-    size_t chunk = p->qp.kind == SP_QSCALE_NONE ? ex->n : ex->scratch_rows;
+    const size_t nk = ex->pos0 + ex->n, qw = op->in_width[0], ow = op->out_width;
+    const size_t H = (size_t)p->ap.heads;
     sp_attn_stats *stats = s->stats_on ? s->stats[op->layer] : NULL;
+    if (p->qp.kind == SP_QSCALE_NONE) {
+        sp_attention_forward(&p->ap, ex->in[0], kv->k, kv->v, NULL, ex->pos0, ex->n, nk, ex->out,
+                             stats);
+        return;
+    }
+    const size_t chunk = ex->scratch_rows;
+    float *whole = ex->n > chunk ? malloc(ex->n * H * sizeof(float)) : NULL;
+    if (whole || ex->n <= chunk) {
+        float *qscale = whole ? whole : ex->scratch;
+        for (size_t r0 = 0; r0 < ex->n; r0 += chunk)
+            qscale_rows(op, ex, r0, ex->n - r0 < chunk ? ex->n - r0 : chunk, chunk,
+                        qscale + r0 * H);
+        sp_attention_forward(&p->ap, ex->in[0], kv->k, kv->v, qscale, ex->pos0, ex->n, nk,
+                             ex->out, stats);
+        free(whole);
+        return;
+    }
     for (size_t r0 = 0; r0 < ex->n; r0 += chunk) {
-        size_t m = ex->n - r0 < chunk ? ex->n - r0 : chunk;
-        float *qscale = NULL;
-        if (p->qp.kind != SP_QSCALE_NONE) {
-            size_t hs = (size_t)p->qp.scaled_heads;
-            qscale = ex->scratch;
-            float *bl = NULL, *gl = NULL;
-            if (p->qp.kind == SP_QSCALE_ASENTMAX) {
-                bl = qscale + chunk * (size_t)p->ap.heads;
-                gl = bl + chunk * hs;
-                const float *h = ex->in[3] + r0 * op->in_width[3];
-                if (hs) {
-                    sp_gemm_wt(h, m, op->in_width[3], p->beta_w.data, p->beta_w.dtype, hs, p->beta_b, bl);
-                    sp_gemm_wt(h, m, op->in_width[3], p->gamma_w.data, p->gamma_w.dtype, hs, p->gamma_b, gl);
-                }
-            }
-            sp_query_scale(&p->qp, ex->pos0 + r0, m, bl, gl, qscale);
-        }
-        sp_attention_forward(&p->ap, ex->in[0] + r0 * qw, kv->k, kv->v, qscale, ex->pos0 + r0, m, nk,
-                             ex->out + r0 * ow, stats);
+        const size_t m = ex->n - r0 < chunk ? ex->n - r0 : chunk;
+        qscale_rows(op, ex, r0, m, chunk, ex->scratch);
+        sp_attention_forward(&p->ap, ex->in[0] + r0 * qw, kv->k, kv->v, ex->scratch,
+                             ex->pos0 + r0, m, nk, ex->out + r0 * ow, stats);
     }
 }
 
