@@ -145,17 +145,23 @@ static const char *entry_check(const uint8_t *b, size_t size, const uint8_t key[
     return NULL;
 }
 
-/* Copies a checked entry's documents and ids out; NULL, or why they do not fit. */
-static const char *entry_unpack(const uint8_t *b, uint32_t mode, size_t n_ids, size_t n_docs,
+/* Copies a checked entry's documents out and moves its ids to the front of the entry's own
+ * buffer *buf, which becomes out->ids (*buf is then NULL): a second buffer of the ids' size would
+ * cost a warm run more in fresh pages than reading and checking the entry. NULL, or why they do
+ * not fit. */
+static const char *entry_unpack(char **buf, uint32_t mode, size_t n_ids, size_t n_docs,
                                 size_t len, int32_t vocab, sp_corpus_tokens *out) {
+    uint8_t *b = (uint8_t *)*buf;
     const uint8_t *p = b + HEADER_BYTES;
     out->docs = n_docs ? malloc(n_docs * sizeof *out->docs) : NULL;
-    out->ids = malloc((n_ids ? n_ids : 1) * sizeof *out->ids);
-    if ((n_docs && !out->docs) || !out->ids) return "out of memory";
+    if (n_docs && !out->docs) return "out of memory";
     for (size_t i = 0; i < n_docs; i++, p += DOC_BYTES)
         out->docs[i] = (sp_corpus_doc){(size_t)get_u64(p), (size_t)get_u64(p + 8),
                                        (size_t)get_u64(p + 16), (size_t)get_u64(p + 24)};
-    if (n_ids) memcpy(out->ids, p, n_ids * sizeof *out->ids);
+    memmove(b, p, n_ids * sizeof *out->ids); /* the header and documents are read: overwrite */
+    char *ids = realloc(*buf, (n_ids ? n_ids : 1) * sizeof *out->ids);
+    out->ids = (int32_t *)(ids ? ids : *buf);
+    *buf = NULL;
     out->n = n_ids;
     out->n_docs = n_docs;
     for (size_t i = 0; i < n_ids; i++)
@@ -180,8 +186,7 @@ int tc_read(const char *path, const uint8_t key[32], uint32_t mode, size_t len, 
     if (!S_ISREG(st.st_mode)) why = "not a regular file";
     else if (sp_read_file(path, most, &bytes, &size, &err)) why = err.msg;
     else why = entry_check((const uint8_t *)bytes, size, key, mode, len, &n_ids, &n_docs);
-    if (!why) why = entry_unpack((const uint8_t *)bytes, mode, n_ids, n_docs, len, vocab,
-                                 out);
+    if (!why) why = entry_unpack(&bytes, mode, n_ids, n_docs, len, vocab, out);
     free(bytes);
     if (!why) return 1;
     sp_corpus_tokens_free(out);
