@@ -14,6 +14,9 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #include "attention_internal.h"
 
 /* Descending sort: insertion sort for short rows, qsort above. */
@@ -108,6 +111,34 @@ static void moments(const float *a, size_t n, double tau, double *d1, double *d2
     *xmin = mn[0];
 }
 
+/* a[0..m) = the values of act[0..na) above τ (compared in double), in order; returns m. act
+ * may be a. Sixteen at a time with AVX-512 (a register compress, then a whole store at a + m:
+ * m ≤ j, so it stays inside the na values and past every value still to be read), the rest
+ * with a branch-free store (write always, advance when kept): random rows would mispredict a
+ * branch half the time. */
+static size_t keep_above(const float *act, size_t na, double tau, float *a) {
+    size_t m = 0, j = 0;
+#if defined(__AVX512F__)
+    const __m512d t = _mm512_set1_pd(tau);
+    for (; j + 16 <= na; j += 16) {
+        const __m512 v = _mm512_loadu_ps(act + j);
+        const __m256 vhi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+        const __mmask8 klo = _mm512_cmp_pd_mask(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), t,
+                                                _CMP_GT_OQ);
+        const __mmask8 khi = _mm512_cmp_pd_mask(_mm512_cvtps_pd(vhi), t, _CMP_GT_OQ);
+        const __mmask16 k = (__mmask16)((unsigned)klo | (unsigned)khi << 8);
+        _mm512_storeu_ps(a + m, _mm512_maskz_compress_ps(k, v));
+        m += (size_t)__builtin_popcount((unsigned)k);
+    }
+#endif
+    for (; j < na; j++) {
+        const float v = act[j];
+        a[m] = v;
+        m += (size_t)(v > tau);
+    }
+    return m;
+}
+
 double sp__entmax_tau_support(const float *x, size_t c, int sparsemax, float *a, int *ok) {
     /* Start at τ = −1, where every candidate (x > −1) is active and f(−1) >= 0. */
     double tau = -1.0;
@@ -138,16 +169,8 @@ double sp__entmax_tau_support(const float *x, size_t c, int sparsemax, float *a,
         }
         if (!(tn > tau)) break;                 /* no progress: rounding; let the sort decide */
         tau = tn;
-        /* Keep {a > τ}, with a branch-free store (write always, advance when kept): random
-         * rows would mispredict a branch half the time. */
-        size_t m = 0;
-        for (size_t j = 0; j < na; j++) {
-            const float v = act[j];
-            a[m] = v;
-            m += (size_t)(v > tau);
-        }
+        na = keep_above(act, na, tau, a);
         act = a;
-        na = m;
     }
     *ok = 0;
     return tau;

@@ -115,6 +115,40 @@ static inline void axpy(float *restrict o, float w, const float *restrict v, int
     for (int x = 0; x < n; x++) o[x] += w * v[x];
 }
 
+/* o = Σ w_e·v_key(e) over the row kernel's k weights, in their order, zero weights skipped,
+ * for nv·16 value columns held in registers across the whole list: the same additions in
+ * the same order as axpy on a zeroed o, without a store and a reload of o per key. */
+static inline __attribute__((always_inline)) void support_sum_regs(
+    const sp_qtile *t, const sp_row_ws *rw, const uint32_t *keys, size_t k, float *o,
+    const int nv) {
+    v16f acc[4] = {{0}};
+    for (size_t e = 0; e < k; e++) {
+        const float w = rw->w[e];
+        if (w == 0.0f) continue;
+        const float *v = t->vb + (size_t)keys[rw->idx[e]] * t->vs;
+        for (int c = 0; c < nv; c++) {
+            v16f x;
+            memcpy(&x, v + 16 * c, sizeof x);
+            acc[c] += w * x;
+        }
+    }
+    for (int c = 0; c < nv; c++) memcpy(o + 16 * c, &acc[c], sizeof acc[c]);
+}
+
+/* o (zeroed) = the output over the support; value widths of 16, 32, 48 or 64 in registers. */
+static void support_sum(const sp_qtile *t, const sp_row_ws *rw, const uint32_t *keys, size_t k,
+                        float *o) {
+    switch (t->dv) {
+    case 16: support_sum_regs(t, rw, keys, k, o, 1); return;
+    case 32: support_sum_regs(t, rw, keys, k, o, 2); return;
+    case 48: support_sum_regs(t, rw, keys, k, o, 3); return;
+    case 64: support_sum_regs(t, rw, keys, k, o, 4); return;
+    default: break;
+    }
+    for (size_t e = 0; e < k; e++)
+        if (rw->w[e] != 0.0f) axpy(o, rw->w[e], t->vb + (size_t)keys[rw->idx[e]] * t->vs, t->dv);
+}
+
 /* Lane l: the row kernel on its candidates, then the output over the support. */
 static void lane_output(const sp_qtile *t, sp_tile_ws *ws, int l, size_t top, int nan_row,
                         float *o, uint64_t *st) {
@@ -131,23 +165,52 @@ static void lane_output(const sp_qtile *t, sp_tile_ws *ws, int l, size_t top, in
     rw.s = ws->cand_s + (size_t)l * ws->cap + top;
     const uint32_t *keys = ws->cand_j + (size_t)l * ws->cap + top;
     const size_t k = t->p->norm->row(t->p, nc, &rw);
+    support_sum(t, &rw, keys, k, o);
+    if (!t->stats) return;
     uint64_t support = 0, tiles = 0;
     size_t last_tile = (size_t)-1;
     for (size_t e = 0; e < k; e++) {
-        const float w = rw.w[e];
-        if (w == 0.0f) continue;
+        if (rw.w[e] == 0.0f) continue;
         const size_t j = keys[rw.idx[e]];
         support++;
         tiles += j / SP_TK != last_tile;
         last_tile = j / SP_TK;
-        axpy(o, w, t->vb + j * t->vs, dv);
     }
-    if (t->stats) {
-        const uint64_t visible = (t->hi[l] - 1) / SP_TK - t->lo[l] / SP_TK + 1;
-        st[SP_ST_SUPPORT] += support;
-        st[SP_ST_TILES] += visible;
-        st[SP_ST_TILES_SKIPPED] += visible - tiles;
+    const uint64_t visible = (t->hi[l] - 1) / SP_TK - t->lo[l] / SP_TK + 1;
+    st[SP_ST_SUPPORT] += support;
+    st[SP_ST_TILES] += visible;
+    st[SP_ST_TILES_SKIPPED] += visible - tiles;
+}
+
+/* Keeps the entries of [top, cap) with am1 · s > lo, compacted toward cap in key order;
+ * returns the new top. From the end, sixteen at a time with AVX-512 (the kept ones compressed
+ * into the lanes below w: w ≥ i, so nothing still to be read is written), the rest with a
+ * branch-free store (write always, step when kept): lists of random rows would mispredict a
+ * branch half the time. */
+static size_t compact_above(float *cs, uint32_t *cj, size_t top, size_t cap, float am1,
+                            float lo) {
+    size_t w = cap, i = cap;
+#if defined(__AVX512F__)
+    const __m512 va = _mm512_set1_ps(am1), vlo = _mm512_set1_ps(lo);
+    for (; i >= top + 16; i -= 16) {
+        const __m512 s = _mm512_loadu_ps(cs + i - 16);
+        const __m512i j = _mm512_loadu_si512(cj + i - 16);
+        const __mmask16 k = _mm512_cmp_ps_mask(_mm512_mul_ps(va, s), vlo, _CMP_GT_OQ);
+        const unsigned n = (unsigned)__builtin_popcount((unsigned)k);
+        const __mmask16 below = (__mmask16)((1u << n) - 1u);
+        _mm512_mask_storeu_ps(cs + w - n, below, _mm512_maskz_compress_ps(k, s));
+        _mm512_mask_storeu_epi32(cj + w - n, below, _mm512_maskz_compress_epi32(k, j));
+        w -= n;
     }
+#endif
+    while (i-- > top) {
+        const float v = cs[i];
+        const uint32_t key = cj[i];
+        cs[w - 1] = v;
+        cj[w - 1] = key;
+        w -= (size_t)(am1 * v > lo);
+    }
+    return w;
 }
 
 /* Lane l's candidates are many: solve τ on them as they are. Adding keys only raises τ (in
@@ -174,14 +237,7 @@ static void tighten(const sp_qtile *t, sp_tile_ws *ws, int l, float m, size_t *t
     const float lo = (float)(raw - 1e-3 * (1.0 + fabs(raw)));
     if (!(lo > tlo[l])) return;
     tlo[l] = lo;
-    size_t w = ws->cap; /* compact toward the end, keeping key order */
-    for (size_t i = ws->cap; i-- > *top;)
-        if (am1 * cs[i] > lo) {
-            w--;
-            cs[w] = cs[i];
-            cj[w] = cj[i];
-        }
-    *top = w;
+    *top = compact_above(cs, cj, *top, ws->cap, am1, lo);
 }
 
 /* 1 if no key of tile [j0, j0 + n) can be a candidate of any live lane, from the bounds
