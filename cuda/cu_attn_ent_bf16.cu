@@ -17,11 +17,11 @@
  * CU_LIST_PICK: every key above the threshold is appended to its row's list as (score, key);
  * a tile whose stripe maximum lies below every threshold of the stripe is not scored.
  */
+#include "cu_attn_ent_rows.cuh"
+#include "cu_attn_ent_tma.h"
 #include "cu_attn_internal.h"
 #include "cu_mma_bf16.cuh"
 
-#define EBK 64
-#define SKETCH 4  /* largest tile maxima a thread keeps per row */
 #define EMAXT 1024 /* key tiles whose decisions a block keeps in shared memory (64k keys) */
 
 template <int D, int MW> struct ent_smem {
@@ -35,19 +35,6 @@ template <int D, int MW> struct ent_smem {
     float ub[EMAXT];            /* pass 1: each tile's score bound (ent_decide) */
     unsigned char need[EMAXT];  /* pass 2: which warps need each tile */
 };
-
-/* What a thread knows of one of its rows (g or g+8 of one of its warp's m-tiles). */
-struct erow {
-    int r, lo, hi, bad, n; /* n: pass 2's list length so far (the same in the quad's lanes) */
-    float m, thr, top[SKETCH];
-};
-
-/* max that keeps NaN (fmaxf drops it): a row with a NaN score is flagged. */
-__device__ __forceinline__ float max_nan(float a, float b) {
-    float d;
-    asm("max.NaN.f32 %0, %1, %2;" : "=f"(d) : "f"(a), "f"(b));
-    return d;
-}
 
 template <int D, int MW>
 __device__ void ent_load_k(ent_smem<D, MW> &s, int st, const cu_attn_geom &g, int kvh, int t) {
@@ -68,7 +55,7 @@ __device__ void ent_scores(const ent_smem<D, MW> &s, int st, const uint32_t (*qf
                            float (*S)[8][4],
                            const cu_attn_geom &g, const erow (*rw)[2], int j0, int pos0,
                            float slope) {
-    const int lane = threadIdx.x & 31, t4 = lane & 3;
+    const int lane = threadIdx.x & 31;
 #pragma unroll
     for (int mw = 0; mw < MW; mw++)
 #pragma unroll
@@ -88,143 +75,7 @@ __device__ void ent_scores(const ent_smem<D, MW> &s, int st, const uint32_t (*qf
             }
         }
 #pragma unroll
-    for (int mw = 0; mw < MW; mw++) {
-        if (g.softcap > 0.0f || slope != 0.0f)
-#pragma unroll
-            for (int nc = 0; nc < 8; nc++)
-#pragma unroll
-                for (int e = 0; e < 4; e++)
-                    S[mw][nc][e] = cu_attn_finish(g, S[mw][nc][e], slope, pos0 + rw[mw][e >> 1].r,
-                                                  j0 + nc * 8 + 2 * t4 + (e & 1));
-        const erow &a = rw[mw][0], &b = rw[mw][1];
-        if (j0 >= a.lo && j0 >= b.lo && j0 + EBK <= a.hi && j0 + EBK <= b.hi) continue;
-#pragma unroll
-        for (int nc = 0; nc < 8; nc++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const erow &q = rw[mw][e >> 1];
-                const int j = j0 + nc * 8 + 2 * t4 + (e & 1);
-                if (j < q.lo || j >= q.hi) S[mw][nc][e] = -INFINITY;
-            }
-    }
-}
-
-__device__ __forceinline__ float ent_quad_max(float v) {
-    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
-    return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
-}
-
-/* Pass 1 on the warp's scores of one tile: flags, the rows' sketches and running maxima;
- * returns the warp's largest score (NaN ignored) and its lowest running row maximum in *wlo. */
-template <int MW>
-__device__ float step_max(const float (*S)[8][4], erow (*rw)[2], int nr, bool bound, float *wlo) {
-    float wm = -INFINITY, lo = INFINITY;
-#pragma unroll
-    for (int mw = 0; mw < MW; mw++)
-#pragma unroll
-        for (int hr = 0; hr < 2; hr++) {
-            erow &q = rw[mw][hr];
-            float tm = -INFINITY;
-#pragma unroll
-            for (int nc = 0; nc < 8; nc++)
-                tm = max_nan(tm, max_nan(S[mw][nc][2 * hr], S[mw][nc][2 * hr + 1]));
-            q.bad |= isnan(tm) || tm == INFINITY;
-            float v = isnan(tm) ? -INFINITY : tm;
-            wm = fmaxf(wm, v);
-#pragma unroll
-            for (int k = 0; k < SKETCH; k++) { /* insertion into the sorted sketch */
-                const float hi = fmaxf(q.top[k], v);
-                v = fminf(q.top[k], v);
-                q.top[k] = hi;
-            }
-            if (bound) { /* the running maxima only serve the tile bounds */
-                q.m = fmaxf(q.m, ent_quad_max(q.top[0]));
-                lo = fminf(lo, q.r < nr ? q.m : INFINITY);
-            }
-        }
-    for (int o = 16; o > 0; o >>= 1) {
-        wm = fmaxf(wm, __shfl_xor_sync(0xffffffffu, wm, o));
-        if (bound) lo = fminf(lo, __shfl_xor_sync(0xffffffffu, lo, o));
-    }
-    *wlo = lo;
-    return wm;
-}
-
-/* Pass 2 on the warp's scores of one tile: every score above its row's threshold appended to
- * the row's list (a row belongs to one quad, which keeps its length in registers; row halves
- * without a listed key in the warp are skipped at once). */
-template <int D, int MW>
-__device__ void step_pick(const float (*S)[8][4], erow (*rw)[2], const cu_attn_geom &g,
-                          const cu_ent_ws &w, int h, int r0, int j0) {
-    const int t4 = threadIdx.x & 3;
-    bool hit[MW][2]; /* most tiles hold no listed key: one compare per row */
-#pragma unroll
-    for (int mw = 0; mw < MW; mw++)
-#pragma unroll
-        for (int hr = 0; hr < 2; hr++) {
-            float mx = -INFINITY;
-#pragma unroll
-            for (int nc = 0; nc < 8; nc++)
-                mx = fmaxf(mx, fmaxf(S[mw][nc][2 * hr], S[mw][nc][2 * hr + 1]));
-            hit[mw][hr] = mx > rw[mw][hr].thr;
-        }
-#pragma unroll
-    for (int mw = 0; mw < MW; mw++)
-#pragma unroll
-        for (int hr = 0; hr < 2; hr++) {
-            erow &q = rw[mw][hr];
-            if (!__any_sync(0xffffffffu, hit[mw][hr])) continue;
-            int c = 0;
-            if (hit[mw][hr])
-#pragma unroll
-                for (int nc = 0; nc < 8; nc++)
-                    c += (S[mw][nc][2 * hr] > q.thr) + (S[mw][nc][2 * hr + 1] > q.thr);
-            int incl = c, v = __shfl_up_sync(0xffffffffu, incl, 1, 4);
-            if (t4 >= 1) incl += v;
-            v = __shfl_up_sync(0xffffffffu, incl, 2, 4);
-            if (t4 >= 2) incl += v;
-            const int total = __shfl_sync(0xffffffffu, incl, 3, 4);
-            int slot = q.n + incl - c;
-            q.n += total;
-            if (!c) continue;
-            const size_t at = ((size_t)h * g.nq + r0 + q.r) * w.cap;
-#pragma unroll
-            for (int nc = 0; nc < 8; nc++)
-#pragma unroll
-                for (int e = 2 * hr; e < 2 * hr + 2; e++)
-                    if (S[mw][nc][e] > q.thr) {
-                        if (slot < w.cap) {
-                            w.cand[at + slot] = S[mw][nc][e];
-                            w.idx[at + slot] = j0 + nc * 8 + 2 * t4 + (e & 1);
-                        }
-                        slot++;
-                    }
-        }
-}
-
-/* A row's listing threshold in the score frame from its sketched scores v[0 … 4·SKETCH) (−inf
- * where none), their maximum m and the bound dq of the error of its bf16 scores: the lower end
- * of a bisection for their τ on x = (α−1)(s − m), less 2·dq (the sketch's scores and a listed
- * key's may each be off by dq) and a margin for rounding (docs/ATTENTION_MATH.md, "The CUDA
- * kernels"). */
-__device__ float list_threshold(const float *v, float m, float dq, float alpha) {
-    const float am1 = alpha - 1.0f, e = 1.0f / am1;
-    float x[4 * SKETCH];
-#pragma unroll
-    for (int i = 0; i < 4 * SKETCH; i++) x[i] = am1 * (v[i] - m);
-    float lo = -1.0f, hi = 0.0f; /* f(−1) ≥ 0 (the maximum alone), f(0) = −1 */
-    for (int it = 0; it < 22; it++) {
-        const float t = 0.5f * (lo + hi);
-        float f = -1.0f;
-#pragma unroll
-        for (int i = 0; i < 4 * SKETCH; i++) {
-            const float d = x[i] - t;
-            if (d > 0.0f) f += alpha == 1.5f ? d * d : alpha == 2.0f ? d : powf(d, e);
-        }
-        if (f >= 0.0f) lo = t;
-        else hi = t;
-    }
-    return m + (lo - 1e-4f) / am1 - 1e-6f * fabsf(m) - 2.0f * dq;
+    for (int mw = 0; mw < MW; mw++) ent_finish_mask(S[mw], g, rw[mw], j0, pos0, slope);
 }
 
 /* The largest key norm over the block's tiles [tf, tf + n_t) (NaN norms of NaN keys left out:
@@ -239,37 +90,14 @@ __device__ float block_kmax(ent_smem<D, MW> &s, const cu_ent_ws &w, int kvh, int
     return __int_as_float(s.kn_bits);
 }
 
-/* End of pass 1: each row's maximum of its bf16 scores (NaN for a row with a NaN or +inf
- * score, −inf for a row without keys) and listing threshold (+inf for a row without keys).
- * A bf16 score differs from the fp32 one by at most 2^−8·|q'|·max|k| (q' rounded to bf16; K
- * is the same bf16 cache), the largest |k| taken over the block's tiles [tf, tf + n_t). */
+/* End of pass 1: the rows' maxima and listing thresholds (rows_finish), the largest |k| taken
+ * over the block's tiles [tf, tf + n_t). */
 template <int D, int MW>
 __device__ void max_finish(ent_smem<D, MW> &s, const erow (*rw)[2], const cu_attn_geom &g,
                            const cu_ent_ws &w, int h, int r0, int nr, int tf, int n_t) {
-    const int t4 = threadIdx.x & 3;
-#pragma unroll
-    for (int mw = 0; mw < MW; mw++)
-#pragma unroll
-        for (int hr = 0; hr < 2; hr++) {
-            const erow &q = rw[mw][hr];
-#pragma unroll
-            for (int k = 0; k < SKETCH; k++) s.top[q.r][t4 * SKETCH + k] = q.top[k];
-            int bad = q.bad | __shfl_xor_sync(0xffffffffu, q.bad, 1);
-            bad |= __shfl_xor_sync(0xffffffffu, bad, 2);
-            if (t4 == 0) s.cnt[q.r] = bad;
-        }
+    sketch_store<MW>(rw, s.top, s.cnt);
     const float kmax = block_kmax<D, MW>(s, w, h / g.group, tf, n_t);
-    for (int r = threadIdx.x; r < nr; r += blockDim.x) {
-        const size_t item = (size_t)h * g.nq + r0 + r;
-        float m = -INFINITY;
-        for (int k = 0; k < 4 * SKETCH; k++) m = fmaxf(m, s.top[r][k]);
-        int lo, hi;
-        cu_attn_visible(g, g.q0 + r0 + r, &lo, &hi);
-        const float dq = 0.00390625f * 1.01f * s.thr[r] * kmax + 1e-6f * (1.0f + s.thr[r] * kmax);
-        if (s.cnt[r]) w.m[item] = NAN, w.tau[item] = NAN;
-        else if (hi <= lo || m == -INFINITY) w.m[item] = -INFINITY, w.tau[item] = INFINITY;
-        else w.m[item] = m, w.tau[item] = list_threshold(s.top[r], m, dq, g.alpha);
-    }
+    rows_finish(s.top, s.cnt, s.thr, kmax, g, w, h, r0, nr, threadIdx.x, blockDim.x);
 }
 
 /* The block's setup: q' into shared memory as bf16, the rows' ranges, the listing thresholds
@@ -295,13 +123,8 @@ __device__ void ent_setup(ent_smem<D, MW> &s, const cu_attn_geom &g, const cu_en
 #pragma unroll
         for (int hr = 0; hr < 2; hr++) {
             erow &q = rw[mw][hr];
-            q.r = (tid >> 5) * 16 * MW + mw * 16 + (lane >> 2) + 8 * hr;
-            q.lo = q.hi = 0;
-            if (q.r < nr) cu_attn_visible(g, g.q0 + r0 + q.r, &q.lo, &q.hi);
-            q.bad = q.n = 0, q.m = -INFINITY, q.thr = INFINITY;
-#pragma unroll
-            for (int k = 0; k < SKETCH; k++) q.top[k] = -INFINITY;
-            if (MODE == CU_LIST_PICK && q.r < nr) q.thr = w.tau[(size_t)h * g.nq + r0 + q.r];
+            erow_init(q, (tid >> 5) * 16 * MW + mw * 16 + (lane >> 2) + 8 * hr, g, r0, nr,
+                      MODE == CU_LIST_PICK ? w.tau + (size_t)h * g.nq : NULL);
             wthr = fminf(wthr, q.thr);
         }
     for (int o = 16; o > 0; o >>= 1) wthr = fminf(wthr, __shfl_xor_sync(0xffffffffu, wthr, o));
@@ -351,7 +174,7 @@ __device__ void ent_tile(ent_smem<D, MW> &s, int stg, const uint32_t (*qf)[D / 1
     if (MODE == CU_LIST_PICK) {
         if (!want) return;
         ent_scores<D, MW>(s, stg, qf, S, g, rw, t * EBK, g.q0 + r0, slope);
-        step_pick<D, MW>(S, rw, g, w, h, r0, t * EBK);
+        step_pick<MW>(S, rw, g, w, h, r0, t * EBK);
         return;
     }
     ent_scores<D, MW>(s, stg, qf, S, g, rw, t * EBK, g.q0 + r0, slope);
@@ -490,10 +313,28 @@ static cudaError_t launch(const cu_attn_geom *g, const cu_ent_ws *w, cudaStream_
     return cudaGetLastError();
 }
 
+/* The Hopper kernel's variant for this call (cu_attn_ent_tma.h), or 0 for the mma.sync kernel.
+ * SPARSA_CUDA_ENTMAX_PASS: "s" the mma.sync kernel always; else a variant letter a|b|c
+ * (default b), with "w" after it for the Hopper kernel on calls with ALiBi slopes too (by
+ * default those keep the mma.sync kernel, whose pass 1 skips tiles by their score bounds).
+ * Read at every call, the same for both passes of a call. */
+static char hopper_variant(const cu_attn_geom *g) {
+    const char *e = getenv("SPARSA_CUDA_ENTMAX_PASS");
+    if (!e || e[0] == 's') return 0; /* (the Hopper kernel by default once measured) */
+    const char v = e && e[0] >= 'a' && e[0] <= 'c' ? e[0] : 'b';
+    const int all = e && strchr(e, 'w') != NULL;
+    return g->slopes && !all ? 0 : v;
+}
+
 cudaError_t cu_attn_list_pass_launch(const cu_attn_geom *g, const cu_ent_ws *w, int pass,
                                      cudaStream_t st) {
     if (!cu_attn_bf16_ok(g) || w->bq != cu_attn_list_stripe(g->d) || !w->knorm)
         return cudaErrorNotSupported;
+    const char v = hopper_variant(g);
+    if (v) { /* where it cannot run (for both passes alike), the mma.sync kernel */
+        const cudaError_t e = cu_attn_ent_tma_launch(g, w, pass, v, st);
+        if (e != cudaErrorNotSupported) return e;
+    }
     const int mw = rows_per_warp(g->d);
     if (pass == CU_LIST_MAX)
         return g->d == 128 ? launch<128, CU_LIST_MAX, 1>(g, w, st)

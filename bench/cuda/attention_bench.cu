@@ -21,6 +21,8 @@
  *        [softmax: generic_ms=… generic_err=… (the generic tile kernel, the fast path off);
  *         BENCH_VARIANTS=<letters>: those of the listed kernels instead, flash_<v>_ms=…
  *         flash_<v>_err=… for a kernel v of the fast path (cuda/cu_attn_flash.h)]
+ *        [entmax, BENCH_PASSES=<v,…>: pass_<v>_ms=… pass_<v>_err=… and pass_<v>_ the steps'
+ *         fields above, with SPARSA_CUDA_ENTMAX_PASS=v (the two QK-only passes' kernels)]
  * TFLOP/s counts 4·n²·d·H/2 (the causal half of QKᵀ and PV), as FlashAttention's benchmarks
  * do, whatever the kernel skipped. Exit status 1 if a CUDA call fails.
  */
@@ -92,13 +94,13 @@ static float time_forward(const cu_attn_call *c, int reps) {
 }
 
 /* The entmax steps timed one by one, and the candidate counts of the gather pass. */
-static void entmax_phases(const cu_attn_call *c) {
+static void entmax_phases(const cu_attn_call *c, const char *tag) {
     float ms[3];
     double listed = 0;
     long over = 0;
     CK(cu_attn_entmax_profile(c, ms, &listed, &over));
-    printf(" pass1_ms=%.3f pass2_ms=%.3f out_ms=%.3f listed=%.1f overflow=%ld", ms[0], ms[1], ms[2],
-           listed, over);
+    printf(" %spass1_ms=%.3f %spass2_ms=%.3f %sout_ms=%.3f %slisted=%.1f %soverflow=%ld", tag,
+           ms[0], tag, ms[1], tag, ms[2], tag, listed, tag, over);
 }
 
 /* Largest |x − ref| / max(1, |ref|) of the device output x against the host reference ref
@@ -112,6 +114,30 @@ static double max_err(const float *x, const std::vector<float> &ref) {
         err = e > err || e != e ? e : err;
     }
     return err;
+}
+
+/* Entmax: the times, steps and errors of the passes' kernels that BENCH_PASSES lists (comma
+ * list of SPARSA_CUDA_ENTMAX_PASS values, cu_attn_ent_bf16.cu: s = mma.sync, a|b|c = Hopper
+ * variants, …w = Hopper also with ALiBi), fields prefixed pass_<value>_. */
+static void entmax_variants(const cu_attn_call *c, int reps, const std::vector<float> &ref) {
+    const char *prev = getenv("SPARSA_CUDA_ENTMAX_PASS"), *list = getenv("BENCH_PASSES");
+    std::string names = list ? list : "";
+    while (!names.empty()) {
+        const size_t cut = names.find(',');
+        const std::string v = names.substr(0, cut);
+        names = cut == std::string::npos ? "" : names.substr(cut + 1);
+        setenv("SPARSA_CUDA_ENTMAX_PASS", v.c_str(), 1);
+        cudaMemset(c->out, 0xff, ref.size() * 4);
+        CK(cu_attention_forward(c));
+        CK(cudaDeviceSynchronize());
+        const std::string tag = "pass_" + v + "_";
+        printf(" %sms=%.4f %serr=%.3g", tag.c_str(), time_forward(c, reps), tag.c_str(),
+               max_err(c->out, ref));
+        entmax_phases(c, tag.c_str());
+        fflush(stdout);
+    }
+    if (prev) setenv("SPARSA_CUDA_ENTMAX_PASS", prev, 1);
+    else unsetenv("SPARSA_CUDA_ENTMAX_PASS");
 }
 
 /* Softmax: the generic bf16 tile kernel's time (the fast path off), or those of the kernels
@@ -173,7 +199,7 @@ static void run(const bench_case &bc, int n, int d, const float *dq, const float
     printf("attn norm=%s n=%d heads=%d d=%d precision=bf16 ms=%.4f tflops=%.1f skipped=%.4f "
            "support=%.1f", bc.name, n, H, d, ms, flops / (ms * 1e-3) / 1e12,
            tiles > 0 ? skipped / tiles : 0.0, support / rows);
-    if (strcmp(bc.norm, "softmax")) entmax_phases(&c);
+    if (strcmp(bc.norm, "softmax")) entmax_phases(&c, "");
     cu_attn_call c32 = c;
     c32.kv = &kv32, c32.out = out32, c32.precision = SP_PREC_FP32;
     printf(" fp32_ms=%.3f", time_forward(&c32, 1));
@@ -181,6 +207,7 @@ static void run(const bench_case &bc, int n, int d, const float *dq, const float
     CK(cudaMemcpy(ref.data(), out32, ref.size() * 4, cudaMemcpyDeviceToHost));
     printf(" err=%.3g", max_err(out16, ref));
     if (!strcmp(bc.norm, "softmax")) softmax_variants(&c, reps, ref);
+    else entmax_variants(&c, reps, ref);
     printf("\n");
     fflush(stdout);
     cudaFree(out16), cudaFree(out32), cudaFree(st);

@@ -33,6 +33,7 @@ Test(cuda_attention, built_without_cuda) {
 
 #include "attention.h"
 #include "cu_attention.h"
+#include "cu_attn_ent_tma.h"
 
 #define TU_CUDA_SEED 0x9E3779B97F4A7C15ull
 #include "tu_cuda.h"
@@ -108,6 +109,9 @@ static void fill_params(const tcase *c, const inputs *in, sp_attn_params *ap, sp
     ap->alibi_slopes = bp->alibi_slopes = c->alibi ? in->slopes : NULL;
 }
 
+/* Where set, run_case copies the GPU's output there (comparisons of two kernels). */
+static float *captured;
+
 /* Runs the case on the CPU and the GPU and compares outputs and statistics. */
 static void run_case(const tcase *c) {
     need_gpu();
@@ -157,6 +161,7 @@ static void run_case(const tcase *c) {
     CK(cudaMemcpy(got, call.out, no * sizeof(float), cudaMemcpyDeviceToHost));
     CK(cudaMemcpy(gst, call.stats, c->H * sizeof *gst, cudaMemcpyDeviceToHost));
 
+    if (captured) memcpy(captured, got, no * sizeof(float));
     const double tol = bf16 ? 2e-2 : 1e-4;
     double worst = 0.0;
     for (size_t i = 0; i < no; i++) {
@@ -285,6 +290,61 @@ Test(cuda_attention, entmax_bf16_support_sweep) {
     bf16_only((tcase){"entmax", 1.5f, 6, 2, 64, 64, 300, 4000, .qamp = 1.0f, .alibi = 1});
 }
 
+/* The two kernels of the list pipeline's QK-only passes on the same case: the mma.sync one
+ * (SPARSA_CUDA_ENTMAX_PASS=s) and the Hopper one (the value hopper: a variant letter, "w" for
+ * calls with ALiBi too), each against the CPU and within 2e-2 × max(1, |o|) of each other.
+ * Returns 1 if the Hopper kernel ran (it runs only on a device and build with sm_90a code). */
+static int both_passes(tcase c, const char *hopper) {
+    c.precision = SP_PREC_BF16;
+    const size_t no = c.nq * c.H * c.dv;
+    float *a = malloc(no * sizeof(float)), *b = malloc(no * sizeof(float));
+    cr_assert(a && b);
+    const uint64_t seed = rng; /* the same inputs twice */
+    setenv("SPARSA_CUDA_ENTMAX_PASS", "s", 1);
+    captured = a;
+    run_case(&c);
+    rng = seed;
+    const unsigned long long before = cu_attn_ent_tma_launches();
+    setenv("SPARSA_CUDA_ENTMAX_PASS", hopper, 1);
+    captured = b;
+    run_case(&c);
+    captured = NULL;
+    unsetenv("SPARSA_CUDA_ENTMAX_PASS");
+    const int ran = cu_attn_ent_tma_launches() > before;
+    for (size_t i = 0; i < no; i++) {
+        const double err = fabs((double)a[i] - b[i]) / fmax(1.0, fabs(a[i]));
+        cr_assert((isnan(a[i]) && isnan(b[i])) || err <= 2e-2,
+                  "%s nq%zu nk%zu: out[%zu] mma.sync %.9g, Hopper (%s) %.9g", c.norm, c.nq, c.nk,
+                  i, a[i], hopper, b[i]);
+    }
+    free(a), free(b);
+    return ran;
+}
+
+/* 1 on a compute capability 9.0 device (where the Hopper passes must run). */
+static int hopper_device(void) {
+    int dev = 0, major = 0, minor = 0;
+    CK(cudaGetDevice(&dev));
+    CK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+    CK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
+    return major == 9 && minor == 0;
+}
+
+Test(cuda_attention, entmax_bf16_pass_kernels) {
+    need_gpu();
+    int ran = 0;
+    ran += both_passes((tcase){"entmax", 1.5f, 4, 2, 64, 64, 500, 2500, .qscale = 1}, "b");
+    ran += both_passes((tcase){"sparsemax", 2.0f, 4, 4, 64, 64, 700, 700, .window = 200,
+                               .softcap = 5.0f}, "b");
+    ran += both_passes((tcase){"entmax", 1.5f, 6, 2, 64, 64, 300, 4000, .alibi = 1}, "bw");
+    ran += both_passes((tcase){"entmax", 1.25f, 4, 2, 64, 64, 64, 3000, .qamp = 0.3f}, "a");
+    ran += both_passes((tcase){"entmax", 1.5f, 4, 1, 64, 64, 400, 1300, .qamp = 2.0f,
+                               .nan_row = 100}, "c");
+    ran += both_passes((tcase){"sparsemax", 2.0f, 2, 2, 64, 64, 130, 130, .noncausal = 1}, "b");
+    if (!hopper_device()) cr_skip_test("not a compute capability 9.0 device: only mma.sync ran");
+    cr_assert_eq(ran, 6, "the Hopper passes ran in %d of 6 cases", ran);
+}
+
 /* Large scores (|q'|·|k| in the tens): the bf16 passes' scores are off by up to 2^−8·|q'|·|k|, so
  * their lists must reach that far below the threshold for the fp32 scores to find every key. */
 Test(cuda_attention, entmax_bf16_large_scores) {
@@ -330,6 +390,18 @@ Test(cuda_attention, supported_says_why) {
     cr_assert(strstr(why, "512"), "%s", why);
     p.head_dim = 64;
     cr_assert_eq(cu_attention_supported(&p, why, sizeof why), 1);
+}
+
+/* Rows whose list overflows, done by the block path: windowed rows (keys below the window in
+ * their first tile), head size 128, general α (weights renormalised), one long decode row,
+ * and NAPE heads whose ALiBi rows stay short beside flat rows of the others. */
+Test(cuda_attention, entmax_bf16_overflow_paths) {
+    bf16_only((tcase){"entmax", 1.5f, 4, 2, 64, 64, 300, 6000, .qamp = 0.05f, .window = 2000});
+    bf16_only((tcase){"sparsemax", 2.0f, 2, 1, 128, 128, 200, 3000, .qamp = 0.02f});
+    bf16_only((tcase){"entmax", 1.25f, 4, 2, 64, 64, 200, 2500, .qamp = 0.05f, .qscale = 1});
+    bf16_only((tcase){"entmax", 1.5f, 4, 2, 64, 64, 1, 30000, .qamp = 0.05f});
+    bf16_only((tcase){"entmax", 1.5f, 8, 4, 64, 64, 400, 5000, .qamp = 0.3f, .alibi = 1,
+                      .qscale = 1});
 }
 
 #endif

@@ -1,0 +1,225 @@
+/* cu_attn_ent_rows.cuh — the per-row work of the bf16 α-entmax list pipeline's two QK-only
+ * passes, shared by their mma.sync kernel (cu_attn_ent_bf16.cu) and their Hopper kernel
+ * (cu_attn_ent_tma.cu) so that both treat a warp's scores alike (docs/ATTENTION_MATH.md, "The
+ * CUDA kernels"). The scores arrive in mma.sync's m16n8 accumulator layout, which is also the
+ * layout of a warp's 16 rows of a wgmma result: S[mw][nc][e] is row g + 8·(e / 2) of m-tile mw
+ * (g = lane / 4) and key j0 + 8·nc + 2·(lane % 4) + e % 2 of a 64-key tile.
+ */
+#ifndef SPARSA_CU_ATTN_ENT_ROWS_CUH
+#define SPARSA_CU_ATTN_ENT_ROWS_CUH
+
+#include "cu_attn_internal.h"
+
+#define EBK 64    /* keys per tile of the tile-maximum table */
+#define SKETCH 4  /* largest tile maxima a thread keeps per row */
+
+/* What a thread knows of one of its rows (g or g+8 of one of its warp's m-tiles). */
+struct erow {
+    int r, lo, hi, bad, n; /* n: pass 2's list length so far (the same in the quad's lanes) */
+    float m, thr, top[SKETCH];
+};
+
+/* max that keeps NaN (fmaxf drops it): a row with a NaN score is flagged. */
+__device__ __forceinline__ float max_nan(float a, float b) {
+    float d;
+    asm("max.NaN.f32 %0, %1, %2;" : "=f"(d) : "f"(a), "f"(b));
+    return d;
+}
+
+__device__ __forceinline__ float ent_quad_max(float v) {
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+    return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+
+/* A row's state before its first tile: its range of keys (none past the block's nr rows) and,
+ * in pass 2 (thr_src non-NULL), its listing threshold. */
+__device__ __forceinline__ void erow_init(erow &q, int r, const cu_attn_geom &g, int r0, int nr,
+                                          const float *thr_src) {
+    q.r = r;
+    q.lo = q.hi = 0;
+    if (r < nr) cu_attn_visible(g, g.q0 + r0 + r, &q.lo, &q.hi);
+    q.bad = q.n = 0, q.m = -INFINITY, q.thr = INFINITY;
+#pragma unroll
+    for (int k = 0; k < SKETCH; k++) q.top[k] = -INFINITY;
+    if (thr_src && r < nr) q.thr = thr_src[r0 + r];
+}
+
+/* Soft cap and ALiBi on one m-tile's scores of the 64-key tile at j0 (query positions pos0 +
+ * the rows' r), then −inf where a row does not see the key. */
+__device__ __forceinline__ void ent_finish_mask(float (*S)[4], const cu_attn_geom &g,
+                                                const erow *rw, int j0, int pos0, float slope) {
+    const int t4 = threadIdx.x & 3;
+    if (g.softcap > 0.0f || slope != 0.0f)
+#pragma unroll
+        for (int nc = 0; nc < 8; nc++)
+#pragma unroll
+            for (int e = 0; e < 4; e++)
+                S[nc][e] = cu_attn_finish(g, S[nc][e], slope, pos0 + rw[e >> 1].r,
+                                          j0 + nc * 8 + 2 * t4 + (e & 1));
+    const erow &a = rw[0], &b = rw[1];
+    if (j0 >= a.lo && j0 >= b.lo && j0 + EBK <= a.hi && j0 + EBK <= b.hi) return;
+#pragma unroll
+    for (int nc = 0; nc < 8; nc++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const erow &q = rw[e >> 1];
+            const int j = j0 + nc * 8 + 2 * t4 + (e & 1);
+            if (j < q.lo || j >= q.hi) S[nc][e] = -INFINITY;
+        }
+}
+
+/* Pass 1 on the warp's scores of one tile: flags, the rows' sketches and running maxima;
+ * returns the warp's largest score (NaN ignored) and its lowest running row maximum in *wlo. */
+template <int MW>
+__device__ float step_max(const float (*S)[8][4], erow (*rw)[2], int nr, bool bound, float *wlo) {
+    float wm = -INFINITY, lo = INFINITY;
+#pragma unroll
+    for (int mw = 0; mw < MW; mw++)
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++) {
+            erow &q = rw[mw][hr];
+            float tm = -INFINITY;
+#pragma unroll
+            for (int nc = 0; nc < 8; nc++)
+                tm = max_nan(tm, max_nan(S[mw][nc][2 * hr], S[mw][nc][2 * hr + 1]));
+            q.bad |= isnan(tm) || tm == INFINITY;
+            float v = isnan(tm) ? -INFINITY : tm;
+            wm = fmaxf(wm, v);
+#pragma unroll
+            for (int k = 0; k < SKETCH; k++) { /* insertion into the sorted sketch */
+                const float hi = fmaxf(q.top[k], v);
+                v = fminf(q.top[k], v);
+                q.top[k] = hi;
+            }
+            if (bound) { /* the running maxima only serve the tile bounds */
+                q.m = fmaxf(q.m, ent_quad_max(q.top[0]));
+                lo = fminf(lo, q.r < nr ? q.m : INFINITY);
+            }
+        }
+    for (int o = 16; o > 0; o >>= 1) {
+        wm = fmaxf(wm, __shfl_xor_sync(0xffffffffu, wm, o));
+        if (bound) lo = fminf(lo, __shfl_xor_sync(0xffffffffu, lo, o));
+    }
+    *wlo = lo;
+    return wm;
+}
+
+/* Pass 2 on the warp's scores of one tile: every score above its row's threshold appended to
+ * the row's list (a row belongs to one quad, which keeps its length in registers; row halves
+ * without a listed key in the warp are skipped at once). */
+template <int MW>
+__device__ void step_pick(const float (*S)[8][4], erow (*rw)[2], const cu_attn_geom &g,
+                          const cu_ent_ws &w, int h, int r0, int j0) {
+    const int t4 = threadIdx.x & 3;
+    bool hit[MW][2]; /* most tiles hold no listed key: one compare per row */
+#pragma unroll
+    for (int mw = 0; mw < MW; mw++)
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++) {
+            float mx = -INFINITY;
+#pragma unroll
+            for (int nc = 0; nc < 8; nc++)
+                mx = fmaxf(mx, fmaxf(S[mw][nc][2 * hr], S[mw][nc][2 * hr + 1]));
+            hit[mw][hr] = mx > rw[mw][hr].thr;
+        }
+#pragma unroll
+    for (int mw = 0; mw < MW; mw++)
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++) {
+            erow &q = rw[mw][hr];
+            if (!__any_sync(0xffffffffu, hit[mw][hr])) continue;
+            int c = 0;
+            if (hit[mw][hr])
+#pragma unroll
+                for (int nc = 0; nc < 8; nc++)
+                    c += (S[mw][nc][2 * hr] > q.thr) + (S[mw][nc][2 * hr + 1] > q.thr);
+            int incl = c, v = __shfl_up_sync(0xffffffffu, incl, 1, 4);
+            if (t4 >= 1) incl += v;
+            v = __shfl_up_sync(0xffffffffu, incl, 2, 4);
+            if (t4 >= 2) incl += v;
+            const int total = __shfl_sync(0xffffffffu, incl, 3, 4);
+            int slot = q.n + incl - c;
+            q.n += total;
+            if (!c) continue;
+            const size_t at = ((size_t)h * g.nq + r0 + q.r) * w.cap;
+#pragma unroll
+            for (int nc = 0; nc < 8; nc++)
+#pragma unroll
+                for (int e = 2 * hr; e < 2 * hr + 2; e++)
+                    if (S[mw][nc][e] > q.thr) {
+                        if (slot < w.cap) {
+                            w.cand[at + slot] = S[mw][nc][e];
+                            w.idx[at + slot] = j0 + nc * 8 + 2 * t4 + (e & 1);
+                        }
+                        slot++;
+                    }
+        }
+}
+
+/* A row's listing threshold in the score frame from its sketched scores v[0 … 4·SKETCH) (−inf
+ * where none), their maximum m and the bound dq of the error of its bf16 scores: the lower end
+ * of a bisection for their τ on x = (α−1)(s − m), less 2·dq (the sketch's scores and a listed
+ * key's may each be off by dq) and a margin for rounding (docs/ATTENTION_MATH.md, "The CUDA
+ * kernels"). */
+__device__ __forceinline__ float list_threshold(const float *v, float m, float dq, float alpha) {
+    const float am1 = alpha - 1.0f, e = 1.0f / am1;
+    float x[4 * SKETCH];
+#pragma unroll
+    for (int i = 0; i < 4 * SKETCH; i++) x[i] = am1 * (v[i] - m);
+    float lo = -1.0f, hi = 0.0f; /* f(−1) ≥ 0 (the maximum alone), f(0) = −1 */
+    for (int it = 0; it < 22; it++) {
+        const float t = 0.5f * (lo + hi);
+        float f = -1.0f;
+#pragma unroll
+        for (int i = 0; i < 4 * SKETCH; i++) {
+            const float d = x[i] - t;
+            if (d > 0.0f) f += alpha == 1.5f ? d * d : alpha == 2.0f ? d : powf(d, e);
+        }
+        if (f >= 0.0f) lo = t;
+        else hi = t;
+    }
+    return m + (lo - 1e-4f) / am1 - 1e-6f * fabsf(m) - 2.0f * dq;
+}
+
+/* Pass 1's sketch of the warp's rows and their NaN/+inf flags into shared memory (top: a row
+ * of 4·SKETCH + 1 floats per block row; bad: an int per block row). */
+template <int MW>
+__device__ __forceinline__ void sketch_store(const erow (*rw)[2], float (*top)[4 * SKETCH + 1],
+                                             int *bad) {
+    const int t4 = threadIdx.x & 3;
+#pragma unroll
+    for (int mw = 0; mw < MW; mw++)
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++) {
+            const erow &q = rw[mw][hr];
+#pragma unroll
+            for (int k = 0; k < SKETCH; k++) top[q.r][t4 * SKETCH + k] = q.top[k];
+            int b = q.bad | __shfl_xor_sync(0xffffffffu, q.bad, 1);
+            b |= __shfl_xor_sync(0xffffffffu, b, 2);
+            if (t4 == 0) bad[q.r] = b;
+        }
+}
+
+/* End of pass 1 for block rows tid, tid + nthr, … < nr: each row's maximum of its bf16 scores
+ * (NaN for a row with a NaN or +inf score, −inf for a row without keys) and listing threshold
+ * (+inf for a row without keys), from the stored sketches, flags and fp32 |q'| (qn). A bf16
+ * score differs from the fp32 one by at most 2^−8·|q'|·max|k| (q' rounded to bf16; K is the
+ * same bf16 cache), kmax ≥ every |k| of the block's tiles. */
+__device__ __forceinline__ void rows_finish(const float (*top)[4 * SKETCH + 1], const int *bad,
+                                            const float *qn, float kmax, const cu_attn_geom &g,
+                                            const cu_ent_ws &w, int h, int r0, int nr, int tid,
+                                            int nthr) {
+    for (int r = tid; r < nr; r += nthr) {
+        const size_t item = (size_t)h * g.nq + r0 + r;
+        float m = -INFINITY;
+        for (int k = 0; k < 4 * SKETCH; k++) m = fmaxf(m, top[r][k]);
+        int lo, hi;
+        cu_attn_visible(g, g.q0 + r0 + r, &lo, &hi);
+        const float dq = 0.00390625f * 1.01f * qn[r] * kmax + 1e-6f * (1.0f + qn[r] * kmax);
+        if (bad[r]) w.m[item] = NAN, w.tau[item] = NAN;
+        else if (hi <= lo || m == -INFINITY) w.m[item] = -INFINITY, w.tau[item] = INFINITY;
+        else w.m[item] = m, w.tau[item] = list_threshold(top[r], m, dq, g.alpha);
+    }
+}
+
+#endif

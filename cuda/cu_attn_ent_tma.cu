@@ -1,0 +1,398 @@
+/* cu_attn_ent_tma.cu — the two QK-only passes of the bf16 α-entmax list pipeline on Hopper
+ * (head size 64, sm_90a): the work of cu_attn_ent_bf16.cu's passes with the softmax fast path's
+ * arrangement (cu_attn_flash_tma.cu; docs/ATTENTION_MATH.md, "The CUDA kernels").
+ *
+ * A block is NWG consumer warpgroups of 64 query rows and a producer warpgroup whose first
+ * thread loads 128-key tiles of K (no V) with TMA into NS stages of 128-byte-swizzled rows,
+ * each stage guarded by a "full" mbarrier (the TMA's bytes complete it) and an "empty" one
+ * (every consumer warp arrives once it has read the tile). A consumer warpgroup forms S = Q′Kᵀ
+ * of a 64×128 tile by 4 wgmma m64n128k16 (q′ and K from shared memory); each warp then holds
+ * its 16 rows in mma.sync's accumulator layout and treats each 64-key half as the mma.sync
+ * passes treat a tile (cu_attn_ent_rows.cuh), so the workspace is the same: row maxima,
+ * listing thresholds, tile maxima per (16-row stripe, 64-key tile), lists.
+ *
+ * Both passes form every score in the same order with the same finishing, so pass 2 sees the
+ * bits pass 1 saw. Pass 2 first decides from the tile maxima which warps need each tile; the
+ * producer loads only tiles some warp needs, and a warpgroup none of whose warps needs a tile
+ * releases it without a product.
+ */
+#include <cuda.h>
+
+#include "cu_attn_ent_rows.cuh"
+#include "cu_attn_ent_tma.h"
+#include "cu_attn_flash.h"
+#include "cu_attn_flash_sm90.cuh"
+
+#define ETM_TILES 1024 /* 128-key tiles a block of pass 2 can list (131072 keys) */
+
+/* Shared memory from a 1024-byte aligned base: K stages, q′ (swizzled rows), the rows'
+ * sketches, NaN flags and |q′|, the warps' lowest thresholds, pass 2's tile list and needs,
+ * counters, the barriers. */
+template <int NWG, int NS> struct et_shape {
+    static constexpr int D = 64, BN = 128, BM = 64 * NWG, TB = BN * D * 2, NW = 4 * NWG;
+    static constexpr int NT = 128 * NWG + 128; /* consumers, then the producer warpgroup */
+    static constexpr int K0 = 0, Q0 = NS * TB, TOP = Q0 + BM * D * 2;
+    static constexpr int BAD = TOP + BM * (4 * SKETCH + 1) * 4, QN = BAD + BM * 4;
+    static constexpr int WTHR = QN + BM * 4, TL = WTHR + NW * 4, NEED = TL + ETM_TILES * 4;
+    static constexpr int MISC = NEED + ETM_TILES * 2, BAR = (MISC + 16 + 7) / 8 * 8;
+    static constexpr int BYTES = BAR + 2 * NS * 8;
+};
+
+/* Pointers into the block's shared memory. */
+struct et_smem {
+    unsigned char *k, *q;
+    float (*top)[4 * SKETCH + 1];
+    int *bad;
+    float *qn, *wthr;
+    int *tl;               /* pass 2: the tiles to visit */
+    unsigned short *need;  /* pass 2: which warps need each of them */
+    int *misc;             /* [0] tiles listed, [1] the bits of the largest |k| */
+    uint64_t *full, *empty;
+};
+
+template <int NWG, int NS> static __device__ __forceinline__ et_smem et_at(unsigned char *sm) {
+    typedef et_shape<NWG, NS> F;
+    et_smem s;
+    s.k = sm + F::K0, s.q = sm + F::Q0;
+    s.top = reinterpret_cast<float(*)[4 * SKETCH + 1]>(sm + F::TOP);
+    s.bad = reinterpret_cast<int *>(sm + F::BAD);
+    s.qn = reinterpret_cast<float *>(sm + F::QN), s.wthr = reinterpret_cast<float *>(sm + F::WTHR);
+    s.tl = reinterpret_cast<int *>(sm + F::TL);
+    s.need = reinterpret_cast<unsigned short *>(sm + F::NEED);
+    s.misc = reinterpret_cast<int *>(sm + F::MISC);
+    s.full = reinterpret_cast<uint64_t *>(sm + F::BAR), s.empty = s.full + NS;
+    return s;
+}
+
+/* The block's rows, head and the 128-key tiles [tf, tf + n_t) its rows see. */
+struct et_block {
+    int h, kvh, r0, nr, tf, n_t, blo, bhi;
+};
+
+template <int BM>
+static __device__ __forceinline__ et_block et_rows(const cu_attn_geom &g, int nqb) {
+    et_block b;
+    b.h = (int)(blockIdx.x % (unsigned)g.H), b.kvh = b.h / g.group;
+    b.r0 = (nqb - 1 - (int)(blockIdx.x / (unsigned)g.H)) * BM;
+    b.nr = min(BM, g.nq - b.r0);
+    int tmp;
+    cu_attn_visible(g, g.q0 + b.r0, &b.blo, &tmp);
+    cu_attn_visible(g, g.q0 + b.r0 + b.nr - 1, &tmp, &b.bhi);
+    b.tf = b.blo / 128;
+    b.n_t = b.bhi > b.blo ? (b.bhi - 1) / 128 - b.tf + 1 : 0;
+    return b;
+}
+
+/* Keys [lo, hi) some row of warpgroup wg sees (empty past the block's rows). */
+static __device__ __forceinline__ void et_wg_range(const cu_attn_geom &g, const et_block &b,
+                                                   int wg, int *lo, int *hi) {
+    *lo = *hi = 0;
+    if (wg * 64 >= b.nr) return;
+    int tmp;
+    cu_attn_visible(g, g.q0 + b.r0 + wg * 64, lo, &tmp);
+    cu_attn_visible(g, g.q0 + b.r0 + min(wg * 64 + 63, b.nr - 1), &tmp, hi);
+}
+
+/* q′ of the warpgroup's 64 rows (0 past the block's nr) into its swizzled rows at sq, rounded
+ * to bf16 as cu_attn_ent_bf16.cu rounds them; pass 1: each row's |q′| in fp32 too. */
+template <int MODE>
+static __device__ void et_load_q(unsigned char *sq, float *qn, const cu_attn_geom &g,
+                                 const et_block &b, int wg) {
+    for (int c = threadIdx.x & 127; c < 64 * 8; c += 128) {
+        const int r = c / 8, x = (c % 8) * 8, br = wg * 64 + r;
+        float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        if (br < b.nr) {
+            const float *q = g.q + ((size_t)(b.r0 + br) * g.H + b.h) * 64 + x;
+            const float f = cu_attn_qfactor(g, b.r0 + br, b.h);
+#pragma unroll
+            for (int i = 0; i < 8; i++) v[i] = q[i] * f;
+        }
+        *(uint4 *)(sq + fa_sw128(r, c % 8)) =
+            make_uint4(mma_pack_bf16(v[0], v[1]), mma_pack_bf16(v[2], v[3]),
+                       mma_pack_bf16(v[4], v[5]), mma_pack_bf16(v[6], v[7]));
+    }
+    if (MODE != CU_LIST_MAX) return;
+    const int r = threadIdx.x & 127, br = wg * 64 + r;
+    if (r < 64) { /* as cu_attn_ent_bf16.cu's ent_setup */
+        float q2 = 0.0f;
+        for (int x = 0; x < 64 && br < b.nr; x++) {
+            const float v = g.q[((size_t)(b.r0 + br) * g.H + b.h) * 64 + x] *
+                            cu_attn_qfactor(g, b.r0 + br, b.h);
+            q2 += v * v;
+        }
+        qn[br] = sqrtf(q2);
+    }
+}
+
+/* Pass 2, before the loop: which warps need each tile (a warp does when its stripe's maximum
+ * in one of the tile's 64-key halves reaches the warp's lowest threshold and its warpgroup sees
+ * the tile), then the list of tiles some warp needs (s.tl, s.need, count in s.misc[0]). Ends
+ * with a __syncthreads. */
+template <int NWG>
+static __device__ void et_decide(const et_smem &s, const cu_attn_geom &g, const cu_ent_ws &w,
+                                 const et_block &b) {
+    const float *tmax = w.tmax + (size_t)b.h * w.nqb * w.nkt;
+    for (int i = threadIdx.x; i < b.n_t; i += blockDim.x) {
+        const int t = b.tf + i, j0 = t * 128;
+        unsigned need = 0;
+        for (int wg = 0; wg < NWG; wg++) {
+            int lo, hi;
+            et_wg_range(g, b, wg, &lo, &hi);
+            if (j0 >= hi || j0 + 128 <= lo) continue;
+            for (int wp = 4 * wg; wp < 4 * wg + 4; wp++) {
+                const int stripe = b.r0 / 16 + wp;
+                if (stripe >= w.nqb) continue;
+                const float *row = tmax + (size_t)stripe * w.nkt;
+                const float hi2 = 2 * t + 1 < w.nkt ? row[2 * t + 1] : -INFINITY;
+                if (row[2 * t] >= s.wthr[wp] || hi2 >= s.wthr[wp]) need |= 1u << wp;
+            }
+        }
+        s.need[i] = (unsigned short)need;
+    }
+    __syncthreads();
+    if (threadIdx.x < 32) { /* compaction in place: a lane writes at or before what it read */
+        const int lane = threadIdx.x;
+        int base = 0;
+        for (int i0 = 0; i0 < b.n_t; i0 += 32) {
+            const int i = i0 + lane;
+            const unsigned m = i < b.n_t ? s.need[i] : 0u;
+            const unsigned vote = __ballot_sync(0xffffffffu, m != 0);
+            if (m) {
+                const int at = base + __popc(vote & ((1u << lane) - 1u));
+                s.tl[at] = b.tf + i, s.need[at] = (unsigned short)m;
+            }
+            base += __popc(vote);
+        }
+        if (lane == 0) s.misc[0] = base;
+    }
+    __syncthreads();
+}
+
+/* The producer: the k-th listed tile into stage k % NS once every consumer warp has released
+ * the tile that was there (round k / NS − 1). */
+template <int NWG, int NS, int MODE>
+static __device__ void et_produce(const et_smem &s, const CUtensorMap *tk, const et_block &b,
+                                  int n) {
+    typedef et_shape<NWG, NS> F;
+    for (int k = 0; k < n; k++) {
+        const int st = k % NS, r = k / NS, t = MODE == CU_LIST_PICK ? s.tl[k] : b.tf + k;
+        if (r > 0) fa_bar_wait(&s.empty[st], (r - 1) & 1);
+        fa_bar_expect(&s.full[st], F::TB);
+        fa_tma_load3(s.k + st * F::TB, tk, 0, b.kvh, t * F::BN, &s.full[st]);
+    }
+}
+
+/* S (the warpgroup's 64 rows × 128 keys) = Q′Kᵀ over the stage at kst, waited for. */
+static __device__ __forceinline__ void et_scores(const unsigned char *kst, const unsigned char *sq,
+                                                 float (*S)[4]) {
+    mma_wg_hold<64>(&S[0][0]);
+    mma_wg_fence();
+#pragma unroll
+    for (int kc = 0; kc < 4; kc++)
+        fa_wg_64x128x16_ss(&S[0][0], fa_desc_sw128(sq + kc * 32), fa_desc_sw128(kst + kc * 32),
+                           kc);
+    mma_wg_commit();
+    mma_wg_wait<0>();
+    mma_wg_hold<64>(&S[0][0]);
+}
+
+/* A consumer warp's arrival on a barrier (one lane for the warp). */
+static __device__ __forceinline__ void et_release(uint64_t *bar) {
+    if ((threadIdx.x & 31) == 0) fa_bar_arrive(bar);
+}
+
+/* Pass 1's tile maxima of the warp's stripe for the tile's two halves (−inf: not seen). */
+static __device__ __forceinline__ void et_put_tmax(const cu_ent_ws &w, const et_block &b,
+                                                   int stripe, int t, float m0, float m1) {
+    if ((threadIdx.x & 31) || stripe >= w.nqb) return;
+    float *row = w.tmax + ((size_t)b.h * w.nqb + stripe) * w.nkt;
+    row[2 * t] = m0;
+    if (2 * t + 1 < w.nkt) row[2 * t + 1] = m1;
+}
+
+/* A consumer warp's loop over the n listed tiles; rw: its two rows. */
+template <int NWG, int NS, int MODE>
+static __device__ void et_consume(const et_smem &s, const cu_attn_geom &g, const cu_ent_ws &w,
+                                  const et_block &b, int n, erow *rw) {
+    typedef et_shape<NWG, NS> F;
+    const int warp = threadIdx.x >> 5, wg = warp >> 2, stripe = b.r0 / 16 + warp;
+    const unsigned char *sq = s.q + wg * 64 * 128;
+    const float slope = g.slopes ? g.slopes[b.h] : 0.0f;
+    int wlo, whi;
+    et_wg_range(g, b, wg, &wlo, &whi);
+    erow(*rw2)[2] = reinterpret_cast<erow(*)[2]>(rw);
+    for (int k = 0; k < n; k++) {
+        const int st = k % NS, t = MODE == CU_LIST_PICK ? s.tl[k] : b.tf + k, j0 = t * 128;
+        fa_bar_wait(&s.full[st], (k / NS) & 1);
+        bool sees = j0 < whi && j0 + 128 > wlo;
+        if (MODE == CU_LIST_PICK) sees = sees && ((s.need[k] >> (4 * wg)) & 15u);
+        if (!sees) {
+            et_release(&s.empty[st]);
+            if (MODE == CU_LIST_MAX) et_put_tmax(w, b, stripe, t, -INFINITY, -INFINITY);
+            continue;
+        }
+        float S[16][4];
+        et_scores(s.k + st * F::TB, sq, S);
+        et_release(&s.empty[st]);
+        if (MODE == CU_LIST_PICK && !((s.need[k] >> warp) & 1u)) continue;
+        float wm[2];
+#pragma unroll
+        for (int half = 0; half < 2; half++) {
+            float(*Sh)[4] = &S[8 * half];
+            ent_finish_mask(Sh, g, rw, j0 + 64 * half, g.q0 + b.r0, slope);
+            const float(*S8)[8][4] = reinterpret_cast<const float(*)[8][4]>(Sh);
+            if (MODE == CU_LIST_PICK) {
+                step_pick<1>(S8, rw2, g, w, b.h, b.r0, j0 + 64 * half);
+            } else {
+                float unused;
+                wm[half] = step_max<1>(S8, rw2, b.nr, false, &unused);
+            }
+        }
+        if (MODE == CU_LIST_MAX) et_put_tmax(w, b, stripe, t, wm[0], wm[1]);
+    }
+}
+
+/* The consumers' end: pass 1 the rows' maxima and thresholds (over the consumer threads, with
+ * a named barrier: the producer has left), pass 2 the list lengths. */
+template <int NWG, int MODE>
+static __device__ void et_finish(const et_smem &s, const cu_attn_geom &g, const cu_ent_ws &w,
+                                 const et_block &b, const erow *rw) {
+    if (MODE == CU_LIST_PICK) {
+        for (int hr = 0; hr < 2; hr++)
+            if ((threadIdx.x & 3) == 0 && rw[hr].r < b.nr)
+                w.cnt[(size_t)b.h * g.nq + b.r0 + rw[hr].r] = rw[hr].n;
+        return;
+    }
+    sketch_store<1>(reinterpret_cast<const erow(*)[2]>(rw), s.top, s.bad);
+    const int tf = b.blo / EBK, n64 = b.bhi > b.blo ? (b.bhi - 1) / EBK - tf + 1 : 0;
+    float kn = 0.0f; /* the largest |k| over the block's 64-key tiles (NaN norms left out) */
+    for (int t = tf + (int)threadIdx.x; t < tf + n64; t += 128 * NWG)
+        kn = fmaxf(kn, w.knorm[(size_t)b.kvh * w.nkt + t]);
+    atomicMax(&s.misc[1], __float_as_int(kn));
+    fa_named_sync(1, 128 * NWG);
+    rows_finish(s.top, s.bad, s.qn, __int_as_float(s.misc[1]), g, w, b.h, b.r0, b.nr,
+                threadIdx.x, 128 * NWG);
+}
+
+template <int NWG, int NS, int MODE>
+__global__ void __launch_bounds__(et_shape<NWG, NS>::NT, 1)
+    et_kernel(const __grid_constant__ CUtensorMap tk, const cu_attn_geom g, const cu_ent_ws w,
+              int nqb) {
+    typedef et_shape<NWG, NS> F;
+    extern __shared__ __align__(128) unsigned char et_raw[];
+    unsigned char *sm = et_raw + ((1024 - (fa_saddr(et_raw) & 1023)) & 1023);
+    const et_smem s = et_at<NWG, NS>(sm);
+    const et_block b = et_rows<F::BM>(g, nqb);
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    if (tid == 128 * NWG) {
+        for (int i = 0; i < NS; i++) fa_bar_init(&s.full[i], 1), fa_bar_init(&s.empty[i], F::NW);
+        fa_bar_init_fence();
+        s.misc[0] = b.n_t, s.misc[1] = 0;
+    }
+    erow rw[2];
+    if (warp < F::NW) {
+        et_load_q<MODE>(s.q + (warp >> 2) * 64 * 128, s.qn, g, b, warp >> 2);
+        float wthr = INFINITY;
+        for (int hr = 0; hr < 2; hr++) {
+            erow_init(rw[hr], warp * 16 + (lane >> 2) + 8 * hr, g, b.r0, b.nr,
+                      MODE == CU_LIST_PICK ? w.tau + (size_t)b.h * g.nq : NULL);
+            wthr = fminf(wthr, rw[hr].thr);
+        }
+        for (int o = 16; o > 0; o >>= 1)
+            wthr = fminf(wthr, __shfl_xor_sync(0xffffffffu, wthr, o));
+        if (lane == 0) s.wthr[warp] = wthr;
+    }
+    mma_fence_proxy_async(); /* q′ written by the generic proxy, read by wgmma */
+    __syncthreads();
+    if (MODE == CU_LIST_PICK) et_decide<NWG>(s, g, w, b);
+    const int n = s.misc[0];
+    if (warp >= F::NW) { /* the producer warpgroup gives its registers to the consumers */
+        fa_setmaxnreg_dec<24>();
+        if (tid == 128 * NWG) et_produce<NWG, NS, MODE>(s, &tk, b, n);
+        return;
+    }
+    fa_setmaxnreg_inc<NWG == 3 ? 160 : 240>();
+    et_consume<NWG, NS, MODE>(s, g, w, b, n, rw);
+    et_finish<NWG, MODE>(s, g, w, b, rw);
+}
+
+/* ---- host side ------------------------------------------------------------------------- */
+
+typedef CUresult (*et_encode_fn)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *,
+                                 const cuuint64_t *, const cuuint64_t *, const cuuint32_t *,
+                                 const cuuint32_t *, CUtensorMapInterleave, CUtensorMapSwizzle,
+                                 CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+
+/* The driver's cuTensorMapEncodeTiled, looked up once (NULL where the driver lacks it); the
+ * same lookup as the softmax fast path's, which keeps its own. */
+static et_encode_fn et_encoder(void) {
+    static et_encode_fn fn;
+    static int looked;
+    if (!__atomic_load_n(&looked, __ATOMIC_ACQUIRE)) {
+        void *p = NULL;
+        cudaDriverEntryPointQueryResult q;
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000,
+                                             cudaEnableDefault, &q) != cudaSuccess ||
+            q != cudaDriverEntryPointSuccess)
+            p = NULL;
+        __atomic_store_n(&fn, (et_encode_fn)p, __ATOMIC_RELAXED);
+        __atomic_store_n(&looked, 1, __ATOMIC_RELEASE);
+    }
+    return __atomic_load_n(&fn, __ATOMIC_RELAXED);
+}
+
+/* The tensor map of the bf16 key cache [nk][Hk][64]: boxes of 128 keys × 1 head × 64,
+ * swizzled; keys past nk read as zeros (and are masked). */
+static cudaError_t et_map(CUtensorMap *m, const cu_attn_geom *g) {
+    const et_encode_fn enc = et_encoder();
+    if (!enc) return cudaErrorNotSupported;
+    const cuuint64_t dim[3] = {64, (cuuint64_t)g->Hk, (cuuint64_t)g->nk};
+    const cuuint64_t stride[2] = {64 * 2, (cuuint64_t)g->Hk * 64 * 2};
+    const cuuint32_t box[3] = {64, 1, 128}, step[3] = {1, 1, 1};
+    const CUresult r = enc(m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, (void *)g->k, dim, stride,
+                           box, step, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                           CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    return r == CUDA_SUCCESS ? cudaSuccess : cudaErrorNotSupported;
+}
+
+static unsigned long long et_launches;
+
+template <int NWG, int NS, int MODE>
+static cudaError_t et_launch(const cu_attn_geom *g, const cu_ent_ws *w, cudaStream_t st) {
+    typedef et_shape<NWG, NS> F;
+    const size_t smem = F::BYTES + 1024; /* + the alignment */
+    static unsigned ready; /* devices whose attribute is set for this kernel */
+    cudaError_t e = cu_attn_allow_smem((const void *)et_kernel<NWG, NS, MODE>, smem, &ready);
+    if (e != cudaSuccess) return e;
+    CUtensorMap tk;
+    if ((e = et_map(&tk, g)) != cudaSuccess) return e;
+    const int nqb = (g->nq + F::BM - 1) / F::BM;
+    if (MODE == CU_LIST_MAX) __atomic_fetch_add(&et_launches, 1ull, __ATOMIC_RELAXED);
+    et_kernel<NWG, NS, MODE><<<(unsigned)nqb * (unsigned)g->H, F::NT, smem, st>>>(tk, *g, *w, nqb);
+    return cudaGetLastError();
+}
+
+template <int MODE>
+static cudaError_t et_pick(const cu_attn_geom *g, const cu_ent_ws *w, char variant,
+                           cudaStream_t st) {
+    switch (variant) {
+    case 'a': return et_launch<3, 2, MODE>(g, w, st);
+    case 'b': return et_launch<3, 4, MODE>(g, w, st);
+    case 'c': return et_launch<2, 4, MODE>(g, w, st);
+    default: return cudaErrorNotSupported;
+    }
+}
+
+cudaError_t cu_attn_ent_tma_launch(const cu_attn_geom *g, const cu_ent_ws *w, int pass,
+                                   char variant, cudaStream_t st) {
+    if (g->d != 64 || g->dv != 64 || !g->kv_bf16 || g->nq < 64 || g->nk > 128 * ETM_TILES ||
+        w->bq != 16 || w->bk != EBK || !w->knorm || !cu_attn_flash_wgmma_available() ||
+        !et_encoder())
+        return cudaErrorNotSupported;
+    return pass == CU_LIST_MAX ? et_pick<CU_LIST_MAX>(g, w, variant, st)
+                               : et_pick<CU_LIST_PICK>(g, w, variant, st);
+}
+
+unsigned long long cu_attn_ent_tma_launches(void) {
+    return __atomic_load_n(&et_launches, __ATOMIC_RELAXED);
+}
