@@ -1,6 +1,7 @@
 """convert_speed.py - conversion speed against `cp` of the same checkpoint on the same disk.
 
     /usr/bin/python3 bench/convert_speed.py SPARSA [DIR] [RUNS]
+    /usr/bin/python3 bench/convert_speed.py --timeline SPARSA [DIR] [RUNS]
 
 Writes the benchmark checkpoint into DIR (default /tmp/sparsa-convert-bench): a Hugging Face
 Llama folder, one f32 safetensors file of 80.8 MB (20.2M parameters: 6 layers 512 wide, FFN
@@ -22,6 +23,10 @@ process and its children, from wait4), the ratios convert / cp of the minima and
 medians (and of the wall times convert / openssl: a conversion against the hash alone),
 and the load average before and after: a conversion runs on two cores (the hash
 beside everything else), so its wall time tends to its CPU time when the other core is busy.
+With --timeline it times conversions only, with SPARSA_CONVERT_TRACE set, and prints when each
+step of one was reached (milliseconds after the process was started: minimum and median over
+the runs), from sp_convert's start through the hash and the second thread's plan, stream and
+checked draft to the published file, and when the process was gone.
 Needs numpy only.
 """
 import json
@@ -93,14 +98,46 @@ def clear(paths):
     os.sync()
 
 
+def timeline(sparsa, src, out, runs):
+    """Each traced step's moment after the process start (ms), min and median over the runs."""
+    env = dict(os.environ, SPARSA_CONVERT_TRACE="1")
+    steps, gone = {}, []
+    for first in (True,) + (False,) * runs:
+        clear([out])
+        t0 = time.monotonic()  # CLOCK_MONOTONIC, the clock of the trace
+        proc = subprocess.Popen([sparsa, "convert", src, "-o", out, "--quiet"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, env=env)
+        err = proc.stderr.read().decode()
+        _, status, _ = os.wait4(proc.pid, 0)
+        t1 = time.monotonic()
+        if status != 0:
+            sys.exit("convert_speed: convert failed (status %d)" % status)
+        if first:
+            continue
+        gone.append((t1 - t0) * 1e3)
+        for line in err.splitlines():
+            if line.startswith("convert-trace "):
+                _, at, step = line.split(" ", 2)
+                steps.setdefault(step, []).append((float(at) - t0) * 1e3)
+    clear([out])
+    print("%9s %9s  step (ms after the process started, %d runs, load average %.2f)" % (
+        "min", "median", runs, os.getloadavg()[0]))
+    for step, v in sorted(steps.items(), key=lambda kv: statistics.median(kv[1])):
+        print("%9.1f %9.1f  %s" % (min(v), statistics.median(v), step))
+    print("%9.1f %9.1f  %s" % (min(gone), statistics.median(gone), "process gone"))
+
+
 def main():
-    sparsa = sys.argv[1]
-    base = sys.argv[2] if len(sys.argv) > 2 else "/tmp/sparsa-convert-bench"
-    runs = int(sys.argv[3]) if len(sys.argv) > 3 else 7
+    args = [a for a in sys.argv[1:] if a != "--timeline"]
+    sparsa = args[0]
+    base = args[1] if len(args) > 1 else "/tmp/sparsa-convert-bench"
+    runs = int(args[2]) if len(args) > 2 else 7
     src = os.path.join(base, "src")
     st = os.path.join(src, "model.safetensors")
     if not os.path.exists(st):
         make_checkpoint(src)
+    if "--timeline" in sys.argv:
+        return timeline(sparsa, src, os.path.join(base, "traced.sparsa"), runs)
     outs = {"cp": os.path.join(base, "copy.safetensors"), "convert": os.path.join(base, "out.sparsa"),
             "cp+sync": os.path.join(base, "synced.safetensors")}
     cmds = {"cp": ["cp", st, outs["cp"]],

@@ -208,11 +208,15 @@ static void *plan_stream_draft(void *arg) {
     beside_hash *b = arg;
     conversion *cv = b->cv;
     if (b->pinned) (void)sched_setaffinity(0, sizeof b->allowed, &b->allowed);
+    conv_trace("second thread runs");
     int rc = plan(cv, b->rep, &b->err);
+    conv_trace("planned");
     if (!rc && cv->tok) conv_provenance_add_tokenizer(&cv->prov, cv->o->tokenizer, cv->tok, cv->toklen);
     if (!rc && !conv_alloc_bufs(&cv->bufs)) rc = sp_fail(&b->err, SP_ERR_RUNTIME, "out of memory");
     if (!rc) rc = stream_tensors(cv, b->rep, &b->err);
+    conv_trace("streamed");
     if (!rc) rc = draft(cv, &b->err);
+    conv_trace("draft checked and on disk");
     if (rc) atomic_store(&cv->prov.stop, 1);
     b->rc = rc;
     return NULL;
@@ -223,6 +227,7 @@ static void *plan_stream_draft(void *arg) {
  * thread does everything up to the flushed, checked draft; then the hashes go in. */
 static int convert_opened(conversion *cv, sp_convert_report *rep, sp_error *err) {
     int rc = sp_ckpt_open(cv->o->src, cv->o->config, &cv->c, err);
+    conv_trace("checkpoint open");
     if (rc || (rc = conv_provenance_init(&cv->prov, cv->c, err))) return rc;
     beside_hash b = {.cv = cv, .rep = rep};
     /* A new thread the scheduler puts on this CPU waits for it (milliseconds) until it is moved;
@@ -239,17 +244,22 @@ static int convert_opened(conversion *cv, sp_convert_report *rep, sp_error *err)
     int threaded = pthread_create(&t, &attr, plan_stream_draft, &b) == 0;
     pthread_attr_destroy(&attr);
     if (!threaded) plan_stream_draft(&b);
+    conv_trace("hash starts");
     conv_provenance_run(&cv->prov);
+    conv_trace("hash done");
     if (threaded) pthread_join(t, NULL);
     if (b.rc) {
         *err = b.err;
         return b.rc;
     }
-    return publish(cv, err);
+    rc = publish(cv, err);
+    conv_trace("published");
+    return rc;
 }
 
 int sp_convert(const sp_convert_options *o, sp_convert_report *rep, sp_error *err) {
     memset(rep, 0, sizeof *rep);
+    conv_trace_start();
     if (check_not_stdin(o, err)) return SP_ERR_INPUT;
     conversion cv = {.o = o, .add_bos = -1};
     cv.out = o->out ? strdup(o->out) : default_out(o->src);
@@ -266,5 +276,6 @@ int sp_convert(const sp_convert_options *o, sp_convert_report *rep, sp_error *er
     if (o->progress) fputs("\r\033[K", stderr);
     if (!rc) rep->tensors = cv.r.ntensors;
     release(&cv);
+    conv_trace_print();
     return rc;
 }

@@ -201,6 +201,7 @@ int conv_self_check_written(const char *path, void *job, sp_error *err) {
     const conv_check_job *j = job;
     sp_file *f = NULL;
     sp_error e2 = {0};
+    conv_trace("draft written, check starts");
     if (sp_file_open(path, &f, &e2))
         return sp_fail(err, SP_ERR_RUNTIME, "self-check: cannot re-open the output: %s", e2.msg);
     int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
@@ -217,6 +218,7 @@ int conv_self_check_written(const char *path, void *job, sp_error *err) {
     free(infos);
     if (fd >= 0) close(fd);
     if (f) sp_file_close(f);
+    conv_trace("draft checked");
     return rc;
 }
 

@@ -108,6 +108,14 @@ void conv_provenance_write(sp_writer *w, conv_provenance *p, const sp_convert_op
                            const sp_mapping *m, const sp_mapping_result *r);
 void conv_provenance_free(conv_provenance *p);
 
+/* ---- timeline (convert_trace.c) --------------------------------------------------------------- */
+
+/* With SPARSA_CONVERT_TRACE set: conv_trace_start (at the start of sp_convert) clears the
+ * record, conv_trace notes a step's moment from any thread, conv_trace_print prints them. */
+void conv_trace_start(void);
+void conv_trace(const char *step);
+void conv_trace_print(void);
+
 /* ---- BOS (convert_bos.c) ------------------------------------------------------------------------ */
 
 /* 1 or 0 when the Hugging Face files beside SRC say whether BOS goes before the text
