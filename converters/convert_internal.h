@@ -12,8 +12,10 @@
 #include "mapping.h"
 #include "sparsa_convert.h"
 
-/* Tensors move in chunks of this many elements, so memory stays near one chunk per buffer. */
-enum { CONV_CHUNK_ELEMS = 1 << 18 };
+/* Tensors move in chunks of this many elements, so memory stays near one chunk per buffer; 256 KB
+ * of f32, so that a chunk read from the checkpoint stays in the core's cache while it is scanned
+ * for NaN/Inf, CRC'd and handed to the writer (bench/README.md, "Conversion speed"). */
+enum { CONV_CHUNK_ELEMS = 1 << 16 };
 
 /* Chunk buffers of CONV_CHUNK_ELEMS 8-byte elements: source gather, converted, file read. */
 typedef struct chunk_bufs {
