@@ -200,11 +200,11 @@ __device__ __forceinline__ void sketch_store(const erow (*rw)[2], float (*top)[4
         }
 }
 
-/* End of pass 1 for block rows tid, tid + nthr, … < nr: each row's maximum of its bf16 scores
- * (NaN for a row with a NaN or +inf score, −inf for a row without keys) and listing threshold
- * (+inf for a row without keys), from the stored sketches, flags and fp32 |q'| (qn). A bf16
- * score differs from the fp32 one by at most 2^−8·|q'|·max|k| (q' rounded to bf16; K is the
- * same bf16 cache), kmax ≥ every |k| of the block's tiles. */
+/* End of pass 1 for block rows tid, tid + nthr, … < nr: each row's maximum of its bf16
+ * scores (NaN for a row with a NaN or +inf score, −inf for a row without keys) and listing
+ * threshold (+inf for a row without keys), from the stored sketches, flags and fp32 |q'| (qn).
+ * A bf16 score differs from the fp32 one by at most 2^−8·|q'|·max|k| (q' rounded to bf16; K is
+ * the same bf16 cache), kmax ≥ every |k| of the block's tiles. */
 __device__ __forceinline__ void rows_finish(const float (*top)[4 * SKETCH + 1], const int *bad,
                                             const float *qn, float kmax, const cu_attn_geom &g,
                                             const cu_ent_ws &w, int h, int r0, int nr, int tid,

@@ -27,14 +27,15 @@
 
 /* Shared memory from a 1024-byte aligned base: K stages, q′ (swizzled rows), the rows'
  * sketches, NaN flags and |q′|, the warps' lowest thresholds, pass 2's tile list and needs,
- * counters, the barriers. */
+ * counters, each stage's tile and needs, the warps' lowest running maxima, the barriers. */
 template <int NWG, int NS> struct et_shape {
     static constexpr int D = 64, BN = 128, BM = 64 * NWG, TB = BN * D * 2, NW = 4 * NWG;
     static constexpr int NT = 128 * NWG + 128; /* consumers, then the producer warpgroup */
     static constexpr int K0 = 0, Q0 = NS * TB, TOP = Q0 + BM * D * 2;
     static constexpr int BAD = TOP + BM * (4 * SKETCH + 1) * 4, QN = BAD + BM * 4;
     static constexpr int WTHR = QN + BM * 4, TL = WTHR + NW * 4, NEED = TL + ETM_TILES * 4;
-    static constexpr int MISC = NEED + ETM_TILES * 2, BAR = (MISC + 16 + 7) / 8 * 8;
+    static constexpr int MISC = NEED + ETM_TILES * 2, RING = MISC + 16, RNEED = RING + NS * 4;
+    static constexpr int WMIN = RNEED + NS * 4, BAR = (WMIN + NW * 4 + 7) / 8 * 8;
     static constexpr int BYTES = BAR + 2 * NS * 8;
 };
 
@@ -46,7 +47,10 @@ struct et_smem {
     float *qn, *wthr;
     int *tl;               /* pass 2: the tiles to visit */
     unsigned short *need;  /* pass 2: which warps need each of them */
-    int *misc;             /* [0] tiles listed, [1] the bits of the largest |k| */
+    int *misc; /* [0] tiles listed, [1] bits of the largest |k|, [2] of the largest bf16 |q′| */
+    int *ring;             /* the tile in each stage (−1: no more tiles) */
+    unsigned *rneed;       /* which warps need it (pass 2) */
+    float *wmin;           /* pass 1 with tile bounds: each warp's lowest running row maximum */
     uint64_t *full, *empty;
 };
 
@@ -59,7 +63,9 @@ template <int NWG, int NS> static __device__ __forceinline__ et_smem et_at(unsig
     s.qn = reinterpret_cast<float *>(sm + F::QN), s.wthr = reinterpret_cast<float *>(sm + F::WTHR);
     s.tl = reinterpret_cast<int *>(sm + F::TL);
     s.need = reinterpret_cast<unsigned short *>(sm + F::NEED);
-    s.misc = reinterpret_cast<int *>(sm + F::MISC);
+    s.misc = reinterpret_cast<int *>(sm + F::MISC), s.ring = reinterpret_cast<int *>(sm + F::RING);
+    s.rneed = reinterpret_cast<unsigned *>(sm + F::RNEED);
+    s.wmin = reinterpret_cast<float *>(sm + F::WMIN);
     s.full = reinterpret_cast<uint64_t *>(sm + F::BAR), s.empty = s.full + NS;
     return s;
 }
@@ -94,10 +100,11 @@ static __device__ __forceinline__ void et_wg_range(const cu_attn_geom &g, const 
 }
 
 /* q′ of the warpgroup's 64 rows (0 past the block's nr) into its swizzled rows at sq, rounded
- * to bf16 as cu_attn_ent_bf16.cu rounds them; pass 1: each row's |q′| in fp32 too. */
+ * to bf16 as cu_attn_ent_bf16.cu rounds them; pass 1: each row's |q′| in fp32 too, and the
+ * largest bf16 |q′| (for the tile bounds) into *qb_bits. */
 template <int MODE>
-static __device__ void et_load_q(unsigned char *sq, float *qn, const cu_attn_geom &g,
-                                 const et_block &b, int wg) {
+static __device__ void et_load_q(unsigned char *sq, float *qn, int *qb_bits,
+                                 const cu_attn_geom &g, const et_block &b, int wg) {
     for (int c = threadIdx.x & 127; c < 64 * 8; c += 128) {
         const int r = c / 8, x = (c % 8) * 8, br = wg * 64 + r;
         float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -114,13 +121,15 @@ static __device__ void et_load_q(unsigned char *sq, float *qn, const cu_attn_geo
     if (MODE != CU_LIST_MAX) return;
     const int r = threadIdx.x & 127, br = wg * 64 + r;
     if (r < 64) { /* as cu_attn_ent_bf16.cu's ent_setup */
-        float q2 = 0.0f;
+        float q2 = 0.0f, b2 = 0.0f;
         for (int x = 0; x < 64 && br < b.nr; x++) {
             const float v = g.q[((size_t)(b.r0 + br) * g.H + b.h) * 64 + x] *
                             cu_attn_qfactor(g, b.r0 + br, b.h);
-            q2 += v * v;
+            const float r16 = __bfloat162float(__float2bfloat16_rn(v));
+            q2 += v * v, b2 += r16 * r16;
         }
         qn[br] = sqrtf(q2);
+        atomicMax(qb_bits, __float_as_int(sqrtf(b2) * (1.0f + 1e-3f)));
     }
 }
 
@@ -168,18 +177,53 @@ static __device__ void et_decide(const et_smem &s, const cu_attn_geom &g, const 
     __syncthreads();
 }
 
-/* The producer: the k-th listed tile into stage k % NS once every consumer warp has released
- * the tile that was there (round k / NS − 1). */
+/* Pass 1 with tile bounds: 1 if no key of tile t can be a candidate of a block row (the
+ * bounds of both 64-key halves below the gap from the block's lowest running maximum, read as
+ * the consumers leave it: a stale value is lower, so only skips less); the bounds then stand as
+ * the stripes' tile maxima, as in cu_attn_ent_bf16.cu. */
+static __device__ bool et_skip(const et_smem &s, const cu_attn_geom &g, const cu_ent_ws &w,
+                               const et_block &b, int t, int nw, float slope) {
+    float mmin = INFINITY;
+    for (int i = 0; i < nw; i++) mmin = fminf(mmin, ((volatile float *)s.wmin)[i]);
+    const float qn = __int_as_float(s.misc[2]), am1 = g.alpha - 1.0f;
+    const int i0 = g.q0 + b.r0, i1 = g.q0 + b.r0 + b.nr - 1, two = 2 * t + 1 < w.nkt;
+    const float u0 = cu_attn_tile_bound(g, w, b.kvh, qn, slope, 2 * t, i0, i1);
+    const float u1 = two ? cu_attn_tile_bound(g, w, b.kvh, qn, slope, 2 * t + 1, i0, i1) : u0;
+    if (!cu_attn_below_gap(am1, u0, mmin) || !cu_attn_below_gap(am1, u1, mmin)) return false;
+    for (int i = 0; i < nw && b.r0 / 16 + i < w.nqb; i++) {
+        float *row = w.tmax + ((size_t)b.h * w.nqb + b.r0 / 16 + i) * w.nkt;
+        row[2 * t] = u0;
+        if (two) row[2 * t + 1] = u1;
+    }
+    return true;
+}
+
+/* The producer: the k-th tile it loads (pass 2: of the listed ones; pass 1: every tile of the
+ * block — with bounds from the nearest, the last, so that the running maxima grow early — less
+ * those the bounds skip) into stage k % NS once every consumer warp has released the tile that
+ * was there (round k / NS − 1), its index and needs into the stage's ring entry; after the
+ * last, a stage whose entry says so, completed by a plain arrival. */
 template <int NWG, int NS, int MODE>
-static __device__ void et_produce(const et_smem &s, const CUtensorMap *tk, const et_block &b,
-                                  int n) {
+static __device__ void et_produce(const et_smem &s, const CUtensorMap *tk, const cu_attn_geom &g,
+                                  const cu_ent_ws &w, const et_block &b, bool bound,
+                                  float slope) {
     typedef et_shape<NWG, NS> F;
-    for (int k = 0; k < n; k++) {
-        const int st = k % NS, r = k / NS, t = MODE == CU_LIST_PICK ? s.tl[k] : b.tf + k;
+    const int n = MODE == CU_LIST_PICK ? s.misc[0] : b.n_t;
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        const int t = MODE == CU_LIST_PICK ? s.tl[i] : bound ? b.tf + b.n_t - 1 - i : b.tf + i;
+        if (bound && et_skip(s, g, w, b, t, F::NW, slope)) continue;
+        const int st = k % NS, r = k / NS;
         if (r > 0) fa_bar_wait(&s.empty[st], (r - 1) & 1);
+        s.ring[st] = t, s.rneed[st] = MODE == CU_LIST_PICK ? s.need[i] : 0xffffu;
         fa_bar_expect(&s.full[st], F::TB);
         fa_tma_load3(s.k + st * F::TB, tk, 0, b.kvh, t * F::BN, &s.full[st]);
+        k++;
     }
+    const int st = k % NS, r = k / NS;
+    if (r > 0) fa_bar_wait(&s.empty[st], (r - 1) & 1);
+    s.ring[st] = -1;
+    fa_bar_arrive(&s.full[st]);
 }
 
 /* S (the warpgroup's 64 rows × 128 keys) = Q′Kᵀ over the stage at kst, waited for. */
@@ -210,22 +254,25 @@ static __device__ __forceinline__ void et_put_tmax(const cu_ent_ws &w, const et_
     if (2 * t + 1 < w.nkt) row[2 * t + 1] = m1;
 }
 
-/* A consumer warp's loop over the n listed tiles; rw: its two rows. */
+/* A consumer warp's loop over the tiles the producer loads; rw: its two rows. */
 template <int NWG, int NS, int MODE>
 static __device__ void et_consume(const et_smem &s, const cu_attn_geom &g, const cu_ent_ws &w,
-                                  const et_block &b, int n, erow *rw) {
+                                  const et_block &b, bool bound, erow *rw) {
     typedef et_shape<NWG, NS> F;
     const int warp = threadIdx.x >> 5, wg = warp >> 2, stripe = b.r0 / 16 + warp;
+    const int lane = threadIdx.x & 31;
     const unsigned char *sq = s.q + wg * 64 * 128;
     const float slope = g.slopes ? g.slopes[b.h] : 0.0f;
     int wlo, whi;
     et_wg_range(g, b, wg, &wlo, &whi);
     erow(*rw2)[2] = reinterpret_cast<erow(*)[2]>(rw);
-    for (int k = 0; k < n; k++) {
-        const int st = k % NS, t = MODE == CU_LIST_PICK ? s.tl[k] : b.tf + k, j0 = t * 128;
+    for (int k = 0;; k++) {
+        const int st = k % NS;
         fa_bar_wait(&s.full[st], (k / NS) & 1);
-        bool sees = j0 < whi && j0 + 128 > wlo;
-        if (MODE == CU_LIST_PICK) sees = sees && ((s.need[k] >> (4 * wg)) & 15u);
+        const int t = s.ring[st], j0 = t * 128;
+        const unsigned need = s.rneed[st];
+        if (t < 0) break;
+        const bool sees = j0 < whi && j0 + 128 > wlo && ((need >> (4 * wg)) & 15u);
         if (!sees) {
             et_release(&s.empty[st]);
             if (MODE == CU_LIST_MAX) et_put_tmax(w, b, stripe, t, -INFINITY, -INFINITY);
@@ -234,8 +281,8 @@ static __device__ void et_consume(const et_smem &s, const cu_attn_geom &g, const
         float S[16][4];
         et_scores(s.k + st * F::TB, sq, S);
         et_release(&s.empty[st]);
-        if (MODE == CU_LIST_PICK && !((s.need[k] >> warp) & 1u)) continue;
-        float wm[2];
+        if (MODE == CU_LIST_PICK && !((need >> warp) & 1u)) continue;
+        float wm[2], lo = INFINITY;
 #pragma unroll
         for (int half = 0; half < 2; half++) {
             float(*Sh)[4] = &S[8 * half];
@@ -244,11 +291,11 @@ static __device__ void et_consume(const et_smem &s, const cu_attn_geom &g, const
             if (MODE == CU_LIST_PICK) {
                 step_pick<1>(S8, rw2, g, w, b.h, b.r0, j0 + 64 * half);
             } else {
-                float unused;
-                wm[half] = step_max<1>(S8, rw2, b.nr, false, &unused);
+                wm[half] = step_max<1>(S8, rw2, b.nr, bound, &lo);
             }
         }
         if (MODE == CU_LIST_MAX) et_put_tmax(w, b, stripe, t, wm[0], wm[1]);
+        if (bound && lane == 0) ((volatile float *)s.wmin)[warp] = lo;
     }
 }
 
@@ -287,11 +334,11 @@ __global__ void __launch_bounds__(et_shape<NWG, NS>::NT, 1)
     if (tid == 128 * NWG) {
         for (int i = 0; i < NS; i++) fa_bar_init(&s.full[i], 1), fa_bar_init(&s.empty[i], F::NW);
         fa_bar_init_fence();
-        s.misc[0] = b.n_t, s.misc[1] = 0;
+        s.misc[0] = b.n_t, s.misc[1] = 0, s.misc[2] = 0;
     }
     erow rw[2];
     if (warp < F::NW) {
-        et_load_q<MODE>(s.q + (warp >> 2) * 64 * 128, s.qn, g, b, warp >> 2);
+        et_load_q<MODE>(s.q + (warp >> 2) * 64 * 128, s.qn, &s.misc[2], g, b, warp >> 2);
         float wthr = INFINITY;
         for (int hr = 0; hr < 2; hr++) {
             erow_init(rw[hr], warp * 16 + (lane >> 2) + 8 * hr, g, b.r0, b.nr,
@@ -300,19 +347,22 @@ __global__ void __launch_bounds__(et_shape<NWG, NS>::NT, 1)
         }
         for (int o = 16; o > 0; o >>= 1)
             wthr = fminf(wthr, __shfl_xor_sync(0xffffffffu, wthr, o));
-        if (lane == 0) s.wthr[warp] = wthr;
+        if (lane == 0)
+            s.wthr[warp] = wthr, s.wmin[warp] = warp * 16 < b.nr ? -INFINITY : INFINITY;
     }
     mma_fence_proxy_async(); /* q′ written by the generic proxy, read by wgmma */
     __syncthreads();
     if (MODE == CU_LIST_PICK) et_decide<NWG>(s, g, w, b);
-    const int n = s.misc[0];
+    const float slope = g.slopes ? g.slopes[b.h] : 0.0f;
+    /* tile bounds pay in prefill with ALiBi (as in cu_attn_ent_bf16.cu) */
+    const bool bound = MODE == CU_LIST_MAX && slope != 0.0f;
     if (warp >= F::NW) { /* the producer warpgroup gives its registers to the consumers */
         fa_setmaxnreg_dec<24>();
-        if (tid == 128 * NWG) et_produce<NWG, NS, MODE>(s, &tk, b, n);
+        if (tid == 128 * NWG) et_produce<NWG, NS, MODE>(s, &tk, g, w, b, bound, slope);
         return;
     }
     fa_setmaxnreg_inc<NWG == 3 ? 160 : 240>();
-    et_consume<NWG, NS, MODE>(s, g, w, b, n, rw);
+    et_consume<NWG, NS, MODE>(s, g, w, b, bound, rw);
     et_finish<NWG, MODE>(s, g, w, b, rw);
 }
 

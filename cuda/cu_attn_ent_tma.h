@@ -4,8 +4,8 @@
  *
  * It takes the calls of the list pipeline at head size 64 on a device and build with sm_90a
  * code (cu_attn_flash_wgmma_available), with at least 64 query rows, at most 131072 keys and a
- * driver that makes tensor maps; cu_attn_ent_bf16.cu picks it by default there for calls without
- * ALiBi slopes (SPARSA_CUDA_ENTMAX_PASS in cu_attn_ent_bf16.cu says how to choose otherwise).
+ * driver that makes tensor maps; cu_attn_ent_bf16.cu picks it by default there
+ * (SPARSA_CUDA_ENTMAX_PASS=s keeps the mma.sync kernel; a|b|c picks a variant).
  */
 #ifndef SPARSA_CU_ATTN_ENT_TMA_H
 #define SPARSA_CU_ATTN_ENT_TMA_H
