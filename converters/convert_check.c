@@ -238,6 +238,7 @@ int conv_self_check_final(const char *path, void *job, sp_error *err) {
     const conv_check_job *j = job;
     sp_file *f = NULL;
     sp_error e2 = {0};
+    conv_trace("sections rewritten, final check starts");
     if (sp_file_open(path, &f, &e2))
         return sp_fail(err, SP_ERR_RUNTIME, "self-check: cannot re-open the output: %s", e2.msg);
     const sp_tensor_info **infos = calloc(j->r->ntensors ? j->r->ntensors : 1, sizeof *infos);
@@ -253,5 +254,6 @@ int conv_self_check_final(const char *path, void *job, sp_error *err) {
     if (!rc) rc = check_hashes(f, j, err);
     free(infos);
     sp_file_close(f);
+    conv_trace("final check done");
     return rc;
 }
