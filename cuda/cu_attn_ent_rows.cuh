@@ -69,8 +69,9 @@ __device__ __forceinline__ void ent_finish_mask(float (*S)[4], const cu_attn_geo
 }
 
 /* Pass 1 on the warp's scores of one tile: flags, the rows' sketches and running maxima;
- * returns the warp's largest score (NaN ignored) and its lowest running row maximum in *wlo. */
-template <int MW>
+ * returns the warp's largest score (NaN ignored) and its lowest running row maximum in *wlo
+ * (WARP false: the thread's own, for the caller to reduce over the warp). */
+template <int MW, bool WARP = true>
 __device__ float step_max(const float (*S)[8][4], erow (*rw)[2], int nr, bool bound, float *wlo) {
     float wm = -INFINITY, lo = INFINITY;
 #pragma unroll
@@ -96,7 +97,7 @@ __device__ float step_max(const float (*S)[8][4], erow (*rw)[2], int nr, bool bo
                 lo = fminf(lo, q.r < nr ? q.m : INFINITY);
             }
         }
-    for (int o = 16; o > 0; o >>= 1) {
+    for (int o = 16; o > 0 && WARP; o >>= 1) {
         wm = fmaxf(wm, __shfl_xor_sync(0xffffffffu, wm, o));
         if (bound) lo = fminf(lo, __shfl_xor_sync(0xffffffffu, lo, o));
     }
@@ -104,35 +105,29 @@ __device__ float step_max(const float (*S)[8][4], erow (*rw)[2], int nr, bool bo
     return wm;
 }
 
-/* Pass 2 on the warp's scores of one tile: every score above its row's threshold appended to
- * the row's list (a row belongs to one quad, which keeps its length in registers; row halves
- * without a listed key in the warp are skipped at once). */
+/* Pass 2 on the warp's scores of one tile: the key of every score above its row's threshold
+ * appended to the row's list (a row belongs to one quad, which keeps its length in registers;
+ * the output step forms the listed keys' scores again, so only keys are written). A thread
+ * marks its keys above the threshold in a mask (no branch per score), the quad's prefix sum of
+ * the masks' counts gives each thread its slots, and it writes one key per set bit; row halves
+ * without a listed key in the warp are skipped at once. */
 template <int MW>
 __device__ void step_pick(const float (*S)[8][4], erow (*rw)[2], const cu_attn_geom &g,
                           const cu_ent_ws &w, int h, int r0, int j0) {
     const int t4 = threadIdx.x & 3;
-    bool hit[MW][2]; /* most tiles hold no listed key: one compare per row */
-#pragma unroll
-    for (int mw = 0; mw < MW; mw++)
-#pragma unroll
-        for (int hr = 0; hr < 2; hr++) {
-            float mx = -INFINITY;
-#pragma unroll
-            for (int nc = 0; nc < 8; nc++)
-                mx = fmaxf(mx, fmaxf(S[mw][nc][2 * hr], S[mw][nc][2 * hr + 1]));
-            hit[mw][hr] = mx > rw[mw][hr].thr;
-        }
 #pragma unroll
     for (int mw = 0; mw < MW; mw++)
 #pragma unroll
         for (int hr = 0; hr < 2; hr++) {
             erow &q = rw[mw][hr];
-            if (!__any_sync(0xffffffffu, hit[mw][hr])) continue;
-            int c = 0;
-            if (hit[mw][hr])
+            unsigned m = 0; /* bit 2·nc + e: key j0 + 8·nc + 2·t4 + e */
 #pragma unroll
-                for (int nc = 0; nc < 8; nc++)
-                    c += (S[mw][nc][2 * hr] > q.thr) + (S[mw][nc][2 * hr + 1] > q.thr);
+            for (int nc = 0; nc < 8; nc++)
+#pragma unroll
+                for (int e = 0; e < 2; e++)
+                    m |= (unsigned)(S[mw][nc][2 * hr + e] > q.thr) << (2 * nc + e);
+            if (!__any_sync(0xffffffffu, m != 0)) continue;
+            const int c = __popc(m);
             int incl = c, v = __shfl_up_sync(0xffffffffu, incl, 1, 4);
             if (t4 >= 1) incl += v;
             v = __shfl_up_sync(0xffffffffu, incl, 2, 4);
@@ -140,19 +135,11 @@ __device__ void step_pick(const float (*S)[8][4], erow (*rw)[2], const cu_attn_g
             const int total = __shfl_sync(0xffffffffu, incl, 3, 4);
             int slot = q.n + incl - c;
             q.n += total;
-            if (!c) continue;
             const size_t at = ((size_t)h * g.nq + r0 + q.r) * w.cap;
-#pragma unroll
-            for (int nc = 0; nc < 8; nc++)
-#pragma unroll
-                for (int e = 2 * hr; e < 2 * hr + 2; e++)
-                    if (S[mw][nc][e] > q.thr) {
-                        if (slot < w.cap) {
-                            w.cand[at + slot] = S[mw][nc][e];
-                            w.idx[at + slot] = j0 + nc * 8 + 2 * t4 + (e & 1);
-                        }
-                        slot++;
-                    }
+            for (; m && slot < w.cap; m &= m - 1, slot++) {
+                const int b = __ffs(m) - 1;
+                w.idx[at + slot] = j0 + (b >> 1) * 8 + 2 * t4 + (b & 1);
+            }
         }
 }
 

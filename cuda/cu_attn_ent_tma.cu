@@ -27,7 +27,8 @@
 
 /* Shared memory from a 1024-byte aligned base: K stages, q′ (swizzled rows), the rows'
  * sketches, NaN flags and |q′|, the warps' lowest thresholds, pass 2's tile list and needs,
- * counters, each stage's tile and needs, the warps' lowest running maxima, the barriers. */
+ * counters, each stage's tile and needs, the warps' lowest running maxima, the rows' bf16 |q′|,
+ * the barriers. */
 template <int NWG, int NS> struct et_shape {
     static constexpr int D = 64, BN = 128, BM = 64 * NWG, TB = BN * D * 2, NW = 4 * NWG;
     static constexpr int NT = 128 * NWG + 128; /* consumers, then the producer warpgroup */
@@ -35,7 +36,8 @@ template <int NWG, int NS> struct et_shape {
     static constexpr int BAD = TOP + BM * (4 * SKETCH + 1) * 4, QN = BAD + BM * 4;
     static constexpr int WTHR = QN + BM * 4, TL = WTHR + NW * 4, NEED = TL + ETM_TILES * 4;
     static constexpr int MISC = NEED + ETM_TILES * 2, RING = MISC + 16, RNEED = RING + NS * 4;
-    static constexpr int WMIN = RNEED + NS * 4, BAR = (WMIN + NW * 4 + 7) / 8 * 8;
+    static constexpr int WMIN = RNEED + NS * 4, QB = WMIN + NW * 4;
+    static constexpr int BAR = (QB + BM * 4 + 7) / 8 * 8;
     static constexpr int BYTES = BAR + 2 * NS * 8;
 };
 
@@ -47,10 +49,11 @@ struct et_smem {
     float *qn, *wthr;
     int *tl;               /* pass 2: the tiles to visit */
     unsigned short *need;  /* pass 2: which warps need each of them */
-    int *misc; /* [0] tiles listed, [1] bits of the largest |k|, [2] of the largest bf16 |q′| */
+    int *misc;             /* [0] tiles listed, [1] bits of the largest |k| */
     int *ring;             /* the tile in each stage (−1: no more tiles) */
     unsigned *rneed;       /* which warps need it (pass 2) */
     float *wmin;           /* pass 1 with tile bounds: each warp's lowest running row maximum */
+    float *qb;             /* pass 1: each row's bf16 |q′| (with a margin), for the bounds */
     uint64_t *full, *empty;
 };
 
@@ -65,7 +68,7 @@ template <int NWG, int NS> static __device__ __forceinline__ et_smem et_at(unsig
     s.need = reinterpret_cast<unsigned short *>(sm + F::NEED);
     s.misc = reinterpret_cast<int *>(sm + F::MISC), s.ring = reinterpret_cast<int *>(sm + F::RING);
     s.rneed = reinterpret_cast<unsigned *>(sm + F::RNEED);
-    s.wmin = reinterpret_cast<float *>(sm + F::WMIN);
+    s.wmin = reinterpret_cast<float *>(sm + F::WMIN), s.qb = reinterpret_cast<float *>(sm + F::QB);
     s.full = reinterpret_cast<uint64_t *>(sm + F::BAR), s.empty = s.full + NS;
     return s;
 }
@@ -100,11 +103,11 @@ static __device__ __forceinline__ void et_wg_range(const cu_attn_geom &g, const 
 }
 
 /* q′ of the warpgroup's 64 rows (0 past the block's nr) into its swizzled rows at sq, rounded
- * to bf16 as cu_attn_ent_bf16.cu rounds them; pass 1: each row's |q′| in fp32 too, and the
- * largest bf16 |q′| (for the tile bounds) into *qb_bits. */
+ * to bf16 as cu_attn_ent_bf16.cu rounds them; pass 1: each row's |q′| in fp32 (qn) and of
+ * the bf16 q′ with a margin (qb, for the tile bounds) too. */
 template <int MODE>
-static __device__ void et_load_q(unsigned char *sq, float *qn, int *qb_bits,
-                                 const cu_attn_geom &g, const et_block &b, int wg) {
+static __device__ void et_load_q(unsigned char *sq, float *qn, float *qb, const cu_attn_geom &g,
+                                 const et_block &b, int wg) {
     for (int c = threadIdx.x & 127; c < 64 * 8; c += 128) {
         const int r = c / 8, x = (c % 8) * 8, br = wg * 64 + r;
         float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -122,14 +125,24 @@ static __device__ void et_load_q(unsigned char *sq, float *qn, int *qb_bits,
     const int r = threadIdx.x & 127, br = wg * 64 + r;
     if (r < 64) { /* as cu_attn_ent_bf16.cu's ent_setup */
         float q2 = 0.0f, b2 = 0.0f;
-        for (int x = 0; x < 64 && br < b.nr; x++) {
-            const float v = g.q[((size_t)(b.r0 + br) * g.H + b.h) * 64 + x] *
-                            cu_attn_qfactor(g, b.r0 + br, b.h);
-            const float r16 = __bfloat162float(__float2bfloat16_rn(v));
-            q2 += v * v, b2 += r16 * r16;
+        if (br < b.nr) {
+            const float4 *q4 = (const float4 *)(g.q + ((size_t)(b.r0 + br) * g.H + b.h) * 64);
+            const float f = cu_attn_qfactor(g, b.r0 + br, b.h);
+            float4 qv[16]; /* all loads in flight at once */
+#pragma unroll
+            for (int i = 0; i < 16; i++) qv[i] = q4[i];
+#pragma unroll
+            for (int i = 0; i < 16; i++) {
+                const float v[4] = {qv[i].x * f, qv[i].y * f, qv[i].z * f, qv[i].w * f};
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const float r16 = __bfloat162float(__float2bfloat16_rn(v[e]));
+                    q2 += v[e] * v[e], b2 += r16 * r16;
+                }
+            }
         }
         qn[br] = sqrtf(q2);
-        atomicMax(qb_bits, __float_as_int(sqrtf(b2) * (1.0f + 1e-3f)));
+        qb[br] = sqrtf(b2) * (1.0f + 1e-3f);
     }
 }
 
@@ -143,18 +156,23 @@ static __device__ void et_decide(const et_smem &s, const cu_attn_geom &g, const 
     const float *tmax = w.tmax + (size_t)b.h * w.nqb * w.nkt;
     for (int i = threadIdx.x; i < b.n_t; i += blockDim.x) {
         const int t = b.tf + i, j0 = t * 128;
+        float m0[4 * NWG], m1[4 * NWG]; /* every load issued before any is used */
+#pragma unroll
+        for (int wp = 0; wp < 4 * NWG; wp++) {
+            const float *row = tmax + (size_t)(b.r0 / 16 + wp) * w.nkt;
+            const bool in = b.r0 / 16 + wp < w.nqb;
+            m0[wp] = in ? row[2 * t] : -INFINITY;
+            m1[wp] = in && 2 * t + 1 < w.nkt ? row[2 * t + 1] : -INFINITY;
+        }
         unsigned need = 0;
+#pragma unroll
         for (int wg = 0; wg < NWG; wg++) {
             int lo, hi;
             et_wg_range(g, b, wg, &lo, &hi);
             if (j0 >= hi || j0 + 128 <= lo) continue;
-            for (int wp = 4 * wg; wp < 4 * wg + 4; wp++) {
-                const int stripe = b.r0 / 16 + wp;
-                if (stripe >= w.nqb) continue;
-                const float *row = tmax + (size_t)stripe * w.nkt;
-                const float hi2 = 2 * t + 1 < w.nkt ? row[2 * t + 1] : -INFINITY;
-                if (row[2 * t] >= s.wthr[wp] || hi2 >= s.wthr[wp]) need |= 1u << wp;
-            }
+#pragma unroll
+            for (int wp = 4 * wg; wp < 4 * wg + 4; wp++)
+                if (m0[wp] >= s.wthr[wp] || m1[wp] >= s.wthr[wp]) need |= 1u << wp;
         }
         s.need[i] = (unsigned short)need;
     }
@@ -182,10 +200,10 @@ static __device__ void et_decide(const et_smem &s, const cu_attn_geom &g, const 
  * the consumers leave it: a stale value is lower, so only skips less); the bounds then stand as
  * the stripes' tile maxima, as in cu_attn_ent_bf16.cu. */
 static __device__ bool et_skip(const et_smem &s, const cu_attn_geom &g, const cu_ent_ws &w,
-                               const et_block &b, int t, int nw, float slope) {
+                               const et_block &b, int t, int nw, float qn, float slope) {
     float mmin = INFINITY;
     for (int i = 0; i < nw; i++) mmin = fminf(mmin, ((volatile float *)s.wmin)[i]);
-    const float qn = __int_as_float(s.misc[2]), am1 = g.alpha - 1.0f;
+    const float am1 = g.alpha - 1.0f;
     const int i0 = g.q0 + b.r0, i1 = g.q0 + b.r0 + b.nr - 1, two = 2 * t + 1 < w.nkt;
     const float u0 = cu_attn_tile_bound(g, w, b.kvh, qn, slope, 2 * t, i0, i1);
     const float u1 = two ? cu_attn_tile_bound(g, w, b.kvh, qn, slope, 2 * t + 1, i0, i1) : u0;
@@ -209,10 +227,12 @@ static __device__ void et_produce(const et_smem &s, const CUtensorMap *tk, const
                                   float slope) {
     typedef et_shape<NWG, NS> F;
     const int n = MODE == CU_LIST_PICK ? s.misc[0] : b.n_t;
+    float qn = 0.0f; /* ≥ every bf16 |q′| of the block */
+    for (int r = 0; r < F::BM && bound; r++) qn = fmaxf(qn, s.qb[r]);
     int k = 0;
     for (int i = 0; i < n; i++) {
         const int t = MODE == CU_LIST_PICK ? s.tl[i] : bound ? b.tf + b.n_t - 1 - i : b.tf + i;
-        if (bound && et_skip(s, g, w, b, t, F::NW, slope)) continue;
+        if (bound && et_skip(s, g, w, b, t, F::NW, qn, slope)) continue;
         const int st = k % NS, r = k / NS;
         if (r > 0) fa_bar_wait(&s.empty[st], (r - 1) & 1);
         s.ring[st] = t, s.rneed[st] = MODE == CU_LIST_PICK ? s.need[i] : 0xffffu;
@@ -245,13 +265,40 @@ static __device__ __forceinline__ void et_release(uint64_t *bar) {
     if ((threadIdx.x & 31) == 0) fa_bar_arrive(bar);
 }
 
-/* Pass 1's tile maxima of the warp's stripe for the tile's two halves (−inf: not seen). */
-static __device__ __forceinline__ void et_put_tmax(const cu_ent_ws &w, const et_block &b,
-                                                   int stripe, int t, float m0, float m1) {
+/* Pass 1's tile maxima of the warp's stripe: the largest of the threads' m over the warp,
+ * stored for both 64-key halves of tile t (pass 2 decides per 128-key tile, so the larger of the
+ * halves' maxima serves both); with bounds, the warp's lowest running row maximum lo (the
+ * threads' lowest) into s.wmin. */
+static __device__ __forceinline__ void et_put_tmax(const et_smem &s, const cu_ent_ws &w,
+                                                   const et_block &b, int t, float m, bool bound,
+                                                   float lo) {
+    for (int o = 16; o > 0; o >>= 1) {
+        m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+        if (bound) lo = fminf(lo, __shfl_xor_sync(0xffffffffu, lo, o));
+    }
+    const int warp = threadIdx.x >> 5, stripe = b.r0 / 16 + warp;
     if ((threadIdx.x & 31) || stripe >= w.nqb) return;
     float *row = w.tmax + ((size_t)b.h * w.nqb + stripe) * w.nkt;
-    row[2 * t] = m0;
-    if (2 * t + 1 < w.nkt) row[2 * t + 1] = m1;
+    row[2 * t] = m;
+    if (2 * t + 1 < w.nkt) row[2 * t + 1] = m;
+    if (bound) ((volatile float *)s.wmin)[warp] = lo;
+}
+
+/* One 64-key half (keys j0 …) of a tile in the mode's way: pass 1 returns the thread's largest
+ * score there (and, with bounds, its lowest running row maximum in *lo); the caller reduces
+ * them over the warp once per tile. */
+template <int MODE>
+static __device__ __forceinline__ float et_half(float (*Sh)[4], erow *rw, const cu_attn_geom &g,
+                                                const cu_ent_ws &w, const et_block &b, int j0,
+                                                float slope, bool bound, float *lo) {
+    ent_finish_mask(Sh, g, rw, j0, g.q0 + b.r0, slope);
+    const float(*S8)[8][4] = reinterpret_cast<const float(*)[8][4]>(Sh);
+    erow(*rw2)[2] = reinterpret_cast<erow(*)[2]>(rw);
+    if (MODE == CU_LIST_PICK) {
+        step_pick<1>(S8, rw2, g, w, b.h, b.r0, j0);
+        return 0.0f;
+    }
+    return step_max<1, false>(S8, rw2, b.nr, bound, lo);
 }
 
 /* A consumer warp's loop over the tiles the producer loads; rw: its two rows. */
@@ -259,13 +306,11 @@ template <int NWG, int NS, int MODE>
 static __device__ void et_consume(const et_smem &s, const cu_attn_geom &g, const cu_ent_ws &w,
                                   const et_block &b, bool bound, erow *rw) {
     typedef et_shape<NWG, NS> F;
-    const int warp = threadIdx.x >> 5, wg = warp >> 2, stripe = b.r0 / 16 + warp;
-    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5, wg = warp >> 2;
     const unsigned char *sq = s.q + wg * 64 * 128;
     const float slope = g.slopes ? g.slopes[b.h] : 0.0f;
     int wlo, whi;
     et_wg_range(g, b, wg, &wlo, &whi);
-    erow(*rw2)[2] = reinterpret_cast<erow(*)[2]>(rw);
     for (int k = 0;; k++) {
         const int st = k % NS;
         fa_bar_wait(&s.full[st], (k / NS) & 1);
@@ -275,7 +320,7 @@ static __device__ void et_consume(const et_smem &s, const cu_attn_geom &g, const
         const bool sees = j0 < whi && j0 + 128 > wlo && ((need >> (4 * wg)) & 15u);
         if (!sees) {
             et_release(&s.empty[st]);
-            if (MODE == CU_LIST_MAX) et_put_tmax(w, b, stripe, t, -INFINITY, -INFINITY);
+            if (MODE == CU_LIST_MAX) et_put_tmax(s, w, b, t, -INFINITY, false, INFINITY);
             continue;
         }
         float S[16][4];
@@ -284,18 +329,9 @@ static __device__ void et_consume(const et_smem &s, const cu_attn_geom &g, const
         if (MODE == CU_LIST_PICK && !((need >> warp) & 1u)) continue;
         float wm[2], lo = INFINITY;
 #pragma unroll
-        for (int half = 0; half < 2; half++) {
-            float(*Sh)[4] = &S[8 * half];
-            ent_finish_mask(Sh, g, rw, j0 + 64 * half, g.q0 + b.r0, slope);
-            const float(*S8)[8][4] = reinterpret_cast<const float(*)[8][4]>(Sh);
-            if (MODE == CU_LIST_PICK) {
-                step_pick<1>(S8, rw2, g, w, b.h, b.r0, j0 + 64 * half);
-            } else {
-                wm[half] = step_max<1>(S8, rw2, b.nr, bound, &lo);
-            }
-        }
-        if (MODE == CU_LIST_MAX) et_put_tmax(w, b, stripe, t, wm[0], wm[1]);
-        if (bound && lane == 0) ((volatile float *)s.wmin)[warp] = lo;
+        for (int half = 0; half < 2; half++)
+            wm[half] = et_half<MODE>(&S[8 * half], rw, g, w, b, j0 + 64 * half, slope, bound, &lo);
+        if (MODE == CU_LIST_MAX) et_put_tmax(s, w, b, t, fmaxf(wm[0], wm[1]), bound, lo);
     }
 }
 
@@ -334,11 +370,11 @@ __global__ void __launch_bounds__(et_shape<NWG, NS>::NT, 1)
     if (tid == 128 * NWG) {
         for (int i = 0; i < NS; i++) fa_bar_init(&s.full[i], 1), fa_bar_init(&s.empty[i], F::NW);
         fa_bar_init_fence();
-        s.misc[0] = b.n_t, s.misc[1] = 0, s.misc[2] = 0;
+        s.misc[0] = b.n_t, s.misc[1] = 0;
     }
     erow rw[2];
     if (warp < F::NW) {
-        et_load_q<MODE>(s.q + (warp >> 2) * 64 * 128, s.qn, &s.misc[2], g, b, warp >> 2);
+        et_load_q<MODE>(s.q + (warp >> 2) * 64 * 128, s.qn, s.qb, g, b, warp >> 2);
         float wthr = INFINITY;
         for (int hr = 0; hr < 2; hr++) {
             erow_init(rw[hr], warp * 16 + (lane >> 2) + 8 * hr, g, b.r0, b.nr,
@@ -422,6 +458,12 @@ static cudaError_t et_launch(const cu_attn_geom *g, const cu_ent_ws *w, cudaStre
     return cudaGetLastError();
 }
 
+/* The variants (consumer warpgroups, stages), measured on an H200 (12 heads, d 64, causal,
+ * random q/k/v, entmax-1.5 at 16k keys, passes 1 + 2): b (3, 4; the default) 0.84 + 0.93 ms,
+ * a (3, 2) the same within 1%, c (2, 4) 0.96 + 2.56 (with the older pass 2). Measured and
+ * dropped: 4 consumer warpgroups at 96 registers (0.86 + 0.93), each tile's S in two 64-key
+ * halves with one half's work overlapping the other's product (0.85 + 0.93: ptxas serialises
+ * the products, as the work has branches). */
 template <int MODE>
 static cudaError_t et_pick(const cu_attn_geom *g, const cu_ent_ws *w, char variant,
                            cudaStream_t st) {
