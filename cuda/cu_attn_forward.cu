@@ -17,11 +17,11 @@
  * recomputes their scores): enough for entmax-1.5 on 64k keys of unit-variance scores, stale
  * entries of the running maximum included. */
 #define CU_ENT_CAP 4096
-/* (score, key) pairs a row's list holds in the bf16 pipeline (cu_attn_sparse.cu keeps them in
- * registers); rows with more go to its block path. */
+/* Keys a row's list holds in the bf16 pipeline (cu_attn_sparse.cu keeps them in registers);
+ * rows with more go to the block path of cu_attn_overflow.cu. */
 #define CU_LIST_CAP 256
-/* Blocks of the bf16 pipeline's block path (one overflowed row each at a time; scratch holds
- * one row of scores per block). */
+/* Blocks of the bf16 pipeline's overflow path (one overflowed row each at a time; scratch holds
+ * one row's scores and keys per block). */
 #define CU_LIST_GRID 1024
 #define CU_ALIGN(x) (((x) + 255) & ~(size_t)255)
 
@@ -92,7 +92,8 @@ size_t cu_attn_ent_layout(const cu_attn_geom *g, int bq, int bk, void *base, cu_
 }
 
 /* The bf16 list pipeline's workspace: the table of tile maxima is per warp stripe, the lists
- * hold CU_LIST_CAP (score, key) pairs, scratch one row per block of the overflow path. */
+ * hold CU_LIST_CAP keys (no scores: w.cand stays NULL), scratch per block of the overflow path
+ * one row's scores and keys, 64 per key tile (cu_attn_overflow.cu). */
 size_t cu_attn_list_layout(const cu_attn_geom *g, void *base, cu_ent_ws *w) {
     const size_t items = (size_t)g->H * g->nq;
     cu_ent_ws l = layout_grid(g, cu_attn_list_stripe(g->d), 64, CU_LIST_CAP);
@@ -104,11 +105,10 @@ size_t cu_attn_list_layout(const cu_attn_geom *g, void *base, cu_ent_ws *w) {
     CARVE(m, float, items);
     CARVE(tau, float, items);
     CARVE(cnt, int, 3 * items + 2); /* lengths, then two queues of rows (cu_attn_sparse.cu) */
-    CARVE(cand, float, items * l.cap);
-    CARVE(idx, int, items * l.cap);
+    CARVE(idx, int, items * l.cap); /* keys only: the output step scores them again */
     CARVE(tmax, float, (size_t)g->H * l.nqb * l.nkt);
     CARVE(knorm, float, (size_t)g->Hk * l.nkt);
-    CARVE(scratch, float, (size_t)l.rows_grid * (g->nk > 0 ? g->nk : 1));
+    CARVE(scratch, float, (size_t)l.rows_grid * 2 * (l.nkt > 0 ? l.nkt : 1) * l.bk);
     if (w) *w = l;
     return off;
 }
@@ -156,6 +156,7 @@ static cudaError_t run_list(const cu_attn_geom *g, const cu_attn_call *c, cudaEv
     if (e == cudaSuccess) e = cu_attn_list_pass_launch(g, &w, CU_LIST_PICK, c->stream);
     if (e == cudaSuccess && ev) e = cudaEventRecord(ev[2], c->stream);
     if (e == cudaSuccess) e = cu_attn_list_out_launch(g, &w, c->stream);
+    if (e == cudaSuccess) e = cu_attn_list_overflow_launch(g, &w, c->stream);
     if (e == cudaSuccess && ev) e = cudaEventRecord(ev[3], c->stream);
     return e;
 }

@@ -46,7 +46,7 @@ typedef struct cu_attn_geom {
  * the block in the tile; row scratch for rows whose candidates overflowed.
  * The bf16 list pipeline (cu_attn_ent_bf16.cu, cu_attn_sparse.cu) uses the same fields with
  * these meanings: tau holds the row's listing threshold in the score frame until the output
- * kernel replaces it by τ, the list holds (score, key index) pairs (cand, idx), and a "query
+ * kernel replaces it by τ, the list holds key indices only (idx; cand is NULL), and a "query
  * block" of tmax is one warp's stripe of rows. */
 typedef struct cu_ent_ws {
     float *m, *tau;                  /* [H][nq] */
@@ -199,8 +199,13 @@ cudaError_t cu_attn_list_pass_launch(const cu_attn_geom *g, const cu_ent_ws *w, 
                                      cudaStream_t st);
 
 /* cu_attn_sparse.cu: τ of every row from its list and o = Σ p v over the support only (a warp
- * per row); rows whose list overflowed are recomputed by a block per row. Statistics too. */
+ * per row); rows whose list overflowed are queued for cu_attn_overflow.cu. Statistics too. */
 cudaError_t cu_attn_list_out_launch(const cu_attn_geom *g, const cu_ent_ws *w, cudaStream_t st);
+
+/* cu_attn_overflow.cu: τ and the output of the rows cu_attn_list_out_launch queued because
+ * their list overflowed the workspace, a block per row (runs after it on the same stream). */
+cudaError_t cu_attn_list_overflow_launch(const cu_attn_geom *g, const cu_ent_ws *w,
+                                         cudaStream_t st);
 
 /* cu_attn_forward.cu: the list pipeline's workspace (base NULL: only its size) and, for the
  * benchmark, the pipeline of a bf16 call with each step timed (ms[0] pass 1, ms[1] pass 2,

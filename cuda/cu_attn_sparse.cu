@@ -8,139 +8,197 @@
  * every row; rows with longer lists are queued for a second kernel with LIST_NL entries per
  * lane, so that the common short rows run at a higher occupancy); the listed keys' scores are
  * formed again in fp32, so τ (by the solver of cu_attn_solver.cuh) and the weights are those of
- * the fp32 scores on the bf16 cache. Rows whose list overflowed the workspace are done by a block per row that
- * recomputes the row's scores in fp32 into scratch (with their own maximum), solves over memory
- * and sums o over every key of weight > 0.
+ * the fp32 scores on the bf16 cache. Rows whose list overflowed the workspace are queued for
+ * cu_attn_overflow.cu's block path, which runs next.
  */
+#include "cu_attn_list.cuh"
 #include "cu_attn_solver.cuh"
 
 #define LIST_NL 8    /* list entries per lane: the list's capacity is 32·LIST_NL at most */
 #define LIST_SHORT 2 /* entries per lane of the first kernel (most lists are short) */
 
-/* Columns lane·RC … lane·RC+RC−1 of value row j (bf16 cache, RC even). */
+/* The fp32 scores of the cnt listed keys idx[0 … cnt) into ssc (warp-shared), q' in qv: a key
+ * row is read by 8 lanes, 16 bytes each (one 128-byte line per key and load, instead of a
+ * lane's 8 loads touching 32 lines each), NB rows side by side and 4 keys per row of lanes,
+ * the 8 lanes' products added by three butterfly steps. */
 template <int RC>
-__device__ __forceinline__ void load_v(const cu_attn_geom &g, int j, int kvh, int lane, float *v) {
-    const __nv_bfloat162 *p = (const __nv_bfloat162 *)((const __nv_bfloat16 *)g.v +
-                                                       ((size_t)j * g.Hk + kvh) * g.dv +
-                                                       (size_t)lane * RC);
+__device__ void list_scores(const cu_attn_geom &g, const int *idx, int cnt, const float *qv,
+                            int kvh, float slope, int i, float *ssc) {
+    constexpr int CPL = 4 * RC, NB = RC == 2 ? 8 : 4; /* columns per lane; key groups in flight */
+    const int lane = threadIdx.x & 31, sub = lane & 7, kg = lane >> 3;
+    float q[CPL];
 #pragma unroll
-    for (int c = 0; c < RC / 2; c++) {
-        const float2 f = __bfloat1622float2(p[c]);
-        v[2 * c] = f.x, v[2 * c + 1] = f.y;
-    }
-}
-
-/* One row's statistics, as the CPU counts them (sparsa perplexity --stats). */
-__device__ void row_stats(const cu_attn_geom &g, int h, int lo, int hi, int sup, int stiles,
-                          bool nanrow) {
-    const int vis = hi - lo;
-    const int vt = vis > 0 ? (hi - 1) / CU_ATTN_STAT_TK - lo / CU_ATTN_STAT_TK + 1 : 0;
-    unsigned long long *st = (unsigned long long *)&g.stats[h];
-    atomicAdd(&st[0], 1ull);
-    atomicAdd(&st[1], nanrow ? 1ull : (unsigned long long)sup);
-    atomicAdd(&st[2], (unsigned long long)vis);
-    if (nanrow) return;
-    atomicAdd(&st[3], (unsigned long long)vt);
-    atomicAdd(&st[4], (unsigned long long)(vt - stiles));
-}
-
-/* The fp32 score of key j for q' in qv (D floats): the bf16 key widened, four multiply-add
- * chains, soft cap and ALiBi — the score the CPU forms on the same cache (only the order of the
- * sums differs). */
-template <int D>
-__device__ float exact_score(const cu_attn_geom &g, const float *qv, int j, int kvh, float slope,
-                             int i) {
-    const uint4 *kp = (const uint4 *)((const __nv_bfloat16 *)g.k + ((size_t)j * g.Hk + kvh) * D);
-    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f}; /* four chains: the key's loads all in flight */
+    for (int c = 0; c < CPL; c++) q[c] = qv[sub * CPL + c];
+    const __nv_bfloat16 *kb = (const __nv_bfloat16 *)g.k + (size_t)kvh * g.d + sub * CPL;
+    const size_t kstride = (size_t)g.Hk * g.d;
+    for (int e0 = 0; e0 < cnt; e0 += 4 * NB) {
+        uint4 u[NB][RC / 2];
+        int jj[NB];
 #pragma unroll
-    for (int c = 0; c < D / 8; c++) {
-        const uint4 u = kp[c];
-        const __nv_bfloat162 *b = (const __nv_bfloat162 *)&u;
+        for (int b = 0; b < NB; b++) {
+            const int e = e0 + 4 * b + kg;
+            jj[b] = e < cnt ? idx[e] : -1;
 #pragma unroll
-        for (int t = 0; t < 4; t++) {
-            const float2 f = __bfloat1622float2(b[t]);
-            acc[t] = fmaf(qv[8 * c + 2 * t], f.x, acc[t]);
-            acc[t] = fmaf(qv[8 * c + 2 * t + 1], f.y, acc[t]);
+            for (int c = 0; c < RC / 2; c++)
+                u[b][c] = jj[b] >= 0 ? ((const uint4 *)(kb + (size_t)jj[b] * kstride))[c]
+                                     : make_uint4(0, 0, 0, 0);
+        }
+        float part[NB];
+#pragma unroll
+        for (int b = 0; b < NB; b++) {
+            float a0 = 0.0f, a1 = 0.0f;
+#pragma unroll
+            for (int c = 0; c < RC / 2; c++) {
+                const __nv_bfloat162 *h2 = (const __nv_bfloat162 *)&u[b][c];
+#pragma unroll
+                for (int t = 0; t < 4; t++) {
+                    const float2 f = __bfloat1622float2(h2[t]);
+                    a0 = fmaf(q[8 * c + 2 * t], f.x, a0);
+                    a1 = fmaf(q[8 * c + 2 * t + 1], f.y, a1);
+                }
+            }
+            part[b] = a0 + a1;
+        }
+#pragma unroll
+        for (int b = 0; b < NB; b++) {
+            part[b] += __shfl_xor_sync(0xffffffffu, part[b], 1);
+            part[b] += __shfl_xor_sync(0xffffffffu, part[b], 2);
+            part[b] += __shfl_xor_sync(0xffffffffu, part[b], 4);
+            if (sub == 0 && jj[b] >= 0)
+                ssc[e0 + 4 * b + kg] = cu_attn_finish(g, part[b], slope, i, jj[b]);
         }
     }
-    return cu_attn_finish(g, (acc[0] + acc[1]) + (acc[2] + acc[3]), slope, i, j);
+    __syncwarp();
 }
 
-__device__ __forceinline__ float entmax_weight(float dd, float alpha, float ex) {
-    if (!(dd > 0.0f)) return 0.0f;
-    return alpha == 1.5f ? dd * dd : alpha == 2.0f ? dd : powf(dd, ex);
+/* Value row j into the SM's L1 ahead of its use (a 128-byte line per 64 bf16 columns). */
+template <int RC>
+__device__ __forceinline__ void prefetch_v(const cu_attn_geom &g, int j, int kvh) {
+    const __nv_bfloat16 *p = (const __nv_bfloat16 *)g.v + ((size_t)j * g.Hk + kvh) * g.dv;
+#pragma unroll
+    for (int c = 0; c < RC / 2; c++) asm volatile("prefetch.global.L1 [%0];" ::"l"(p + 64 * c));
 }
 
-/* o += Σ p v over the list's support, four value rows in flight at a time; *nf counts, per
- * lane, its support entries that are the first of their 64-key tile (with stats). */
-template <int RC, int NL>
-__device__ void list_accumulate(const cu_attn_geom &g, int kvh, const float *p, const int *key,
-                                float *acc, int *sup, int *nf) {
+/* The row's support (p > 0) packed into the warp's shared list sl, in the order of the
+ * registers (entry i of every lane, then i + 1): deterministic. Returns its length. */
+template <int NL>
+__device__ int pack_support(const float *p, const int *key, float2 *sl) {
     const int lane = threadIdx.x & 31;
-    unsigned later = 0; /* entries with a support key of a lower index in their tile */
+    int ns = 0;
 #pragma unroll
     for (int i = 0; i < NL; i++) {
-        unsigned msk = __ballot_sync(0xffffffffu, p[i] > 0.0f);
-        *sup += __popc(msk);
-        while (msk) {
-            float pj[4], v[4][RC];
-            int jj[4];
-#pragma unroll
-            for (int b = 0; b < 4; b++) {
-                const int src = msk ? __ffs(msk) - 1 : 0;
-                pj[b] = __shfl_sync(0xffffffffu, p[i], src);
-                jj[b] = __shfl_sync(0xffffffffu, key[i], src);
-                if (!msk) pj[b] = 0.0f, jj[b] = -1;
-                msk &= msk - 1;
-            }
-#pragma unroll
-            for (int b = 0; b < 4; b++)
-                if (jj[b] >= 0) load_v<RC>(g, jj[b], kvh, lane, v[b]);
-#pragma unroll
-            for (int b = 0; b < 4; b++) {
-                if (jj[b] < 0) continue;
-#pragma unroll
-                for (int c = 0; c < RC; c++) acc[c] += pj[b] * v[b][c];
-                if (g.stats)
-#pragma unroll
-                    for (int k = 0; k < NL; k++)
-                        if (p[k] > 0.0f && key[k] / CU_ATTN_STAT_TK == jj[b] / CU_ATTN_STAT_TK &&
-                            jj[b] < key[k])
-                            later |= 1u << k;
-            }
-        }
+        const unsigned msk = __ballot_sync(0xffffffffu, p[i] > 0.0f);
+        if (p[i] > 0.0f)
+            sl[ns + __popc(msk & ((1u << lane) - 1u))] = make_float2(p[i], __int_as_float(key[i]));
+        ns += __popc(msk);
     }
+    __syncwarp();
+    return ns;
+}
+
+/* Per lane, its support entries that are the first of their 64-key tile (for the statistics):
+ * an entry is not when the support holds a lower key of the same tile. */
+template <int NL>
+__device__ int first_of_tiles(const float *p, const int *key, const float2 *sl, int ns) {
     int first = 0;
 #pragma unroll
-    for (int k = 0; k < NL; k++) first += p[k] > 0.0f && !((later >> k) & 1u);
-    *nf = first;
+    for (int k = 0; k < NL; k++) {
+        if (!(p[k] > 0.0f)) continue;
+        bool later = false;
+        for (int e = 0; e < ns && !later; e++) {
+            const int j = __float_as_int(sl[e].y);
+            later = j / CU_ATTN_STAT_TK == key[k] / CU_ATTN_STAT_TK && j < key[k];
+        }
+        first += !later;
+    }
+    return first;
+}
+
+/* o = Σ p v over the ns packed support entries: a value row is read by 8 lanes (4·RC columns,
+ * 8·RC bytes each), 4 rows side by side and 4 such groups in flight, so 16 rows are loaded at
+ * once; the 4 lane groups' sums are added by two butterfly steps, and lane (sub, kg) ends with
+ * columns sub·4·RC + kg·RC … + RC − 1 in out[0 … RC). */
+template <int RC>
+__device__ void support_sum(const cu_attn_geom &g, int kvh, const float2 *sl, int ns, float *out) {
+    constexpr int CPL = 4 * RC; /* columns per lane while summing */
+    const int lane = threadIdx.x & 31, sub = lane & 7, kg = lane >> 3;
+    float a[CPL];
+#pragma unroll
+    for (int c = 0; c < CPL; c++) a[c] = 0.0f;
+    const __nv_bfloat16 *vb = (const __nv_bfloat16 *)g.v + (size_t)kvh * g.dv + sub * CPL;
+    const size_t vstride = (size_t)g.Hk * g.dv;
+    for (int e0 = 0; e0 < ns; e0 += 16) {
+        uint4 u[4][RC / 2];
+        float pj[4];
+#pragma unroll
+        for (int b = 0; b < 4; b++) {
+            const int e = e0 + 4 * b + kg;
+            const float2 f = e < ns ? sl[e] : make_float2(0.0f, __int_as_float(-1));
+            pj[b] = f.x;
+            const int j = __float_as_int(f.y);
+#pragma unroll
+            for (int c = 0; c < RC / 2; c++)
+                u[b][c] = j >= 0 ? ((const uint4 *)(vb + (size_t)j * vstride))[c]
+                                 : make_uint4(0, 0, 0, 0);
+        }
+#pragma unroll
+        for (int b = 0; b < 4; b++)
+#pragma unroll
+            for (int c = 0; c < RC / 2; c++) {
+                const __nv_bfloat162 *h2 = (const __nv_bfloat162 *)&u[b][c];
+#pragma unroll
+                for (int t = 0; t < 4; t++) {
+                    const float2 f = __bfloat1622float2(h2[t]);
+                    a[8 * c + 2 * t] = fmaf(pj[b], f.x, a[8 * c + 2 * t]);
+                    a[8 * c + 2 * t + 1] = fmaf(pj[b], f.y, a[8 * c + 2 * t + 1]);
+                }
+            }
+    }
+#pragma unroll
+    for (int c = 0; c < CPL; c++) {
+        a[c] += __shfl_xor_sync(0xffffffffu, a[c], 8);
+        a[c] += __shfl_xor_sync(0xffffffffu, a[c], 16);
+    }
+#pragma unroll
+    for (int k = 0; k < 4; k++)
+        if (kg == k)
+#pragma unroll
+            for (int c = 0; c < RC; c++) out[c] = a[k * RC + c];
 }
 
 /* One row by one warp from its list of cnt ≤ 32·NL entries (see the file's head). */
 template <int RC, int NL>
 __device__ void list_row(const cu_attn_geom &g, const cu_ent_ws &w, size_t item, int cnt,
-                         float *qv) {
+                         float *qv, float2 *sl) {
     const int lane = threadIdx.x & 31;
     const int h = (int)(item / g.nq), row = (int)(item % g.nq), kvh = h / g.group;
     int lo, hi;
     cu_attn_visible(g, g.q0 + row, &lo, &hi);
-    float *o = g.out + ((size_t)row * g.H + h) * g.dv + (size_t)lane * RC;
+    /* the columns support_sum leaves in this lane */
+    float *o = g.out + ((size_t)row * g.H + h) * g.dv + (lane & 7) * 4 * RC + (lane >> 3) * RC;
     /* the listed keys' scores again in fp32 (q' unrounded): τ and the weights are those of the
      * fp32 scores on the bf16 cache; the list holds their support (cu_attn_ent_bf16.cu) */
+    int key[NL]; /* loaded beside q' (not after it) */
+#pragma unroll
+    for (int i = 0; i < NL; i++)
+        key[i] = lane + 32 * i < cnt ? w.idx[item * w.cap + lane + 32 * i] : -1;
     const float qf = cu_attn_qfactor(g, row, h), slope = g.slopes ? g.slopes[h] : 0.0f;
     for (int x = lane; x < g.d; x += 32) qv[x] = g.q[((size_t)row * g.H + h) * g.d + x] * qf;
+    /* most listed keys are in the support: their value rows start towards the SM now, and are
+     * there when τ is known */
+#pragma unroll
+    for (int i = 0; i < NL; i++)
+        if (key[i] >= 0) prefetch_v<RC>(g, key[i], kvh);
     __syncwarp();
-    int key[NL];
+    float *ssc = (float *)sl; /* the scores pass through sl before the support does */
+    list_scores<RC>(g, w.idx + item * w.cap, cnt, qv, kvh, slope, g.q0 + row, ssc);
     float sc[NL], mx = -INFINITY;
 #pragma unroll
     for (int i = 0; i < NL; i++) {
-        const int j = lane + 32 * i;
-        key[i] = j < cnt ? w.idx[item * w.cap + j] : -1;
-        sc[i] = key[i] >= 0 ? exact_score<32 * RC>(g, qv, key[i], kvh, slope, g.q0 + row)
-                            : -INFINITY;
+        sc[i] = key[i] >= 0 ? ssc[lane + 32 * i] : -INFINITY;
         mx = fmaxf(mx, sc[i]);
     }
-    __syncwarp(); /* qv is the next row's */
+    __syncwarp(); /* qv and sl are free again */
     for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
     const float am1 = g.alpha - 1.0f;
     warp_row<NL> lr = {NULL, cnt, mx, am1, {}};
@@ -154,11 +212,11 @@ __device__ void list_row(const cu_attn_geom &g, const cu_ent_ws &w, size_t item,
     float p[NL], psum = 0.0f;
 #pragma unroll
     for (int i = 0; i < NL; i++) psum += p[i] = entmax_weight(lr.reg[i] - tau, g.alpha, ex);
+    const int sup = pack_support<NL>(p, key, sl);
     float acc[RC];
-#pragma unroll
-    for (int c = 0; c < RC; c++) acc[c] = 0.0f;
-    int sup = 0, nf = 0;
-    list_accumulate<RC, NL>(g, kvh, p, key, acc, &sup, &nf);
+    support_sum<RC>(g, kvh, sl, sup, acc);
+    int nf = g.stats ? first_of_tiles<NL>(p, key, sl, sup) : 0;
+    __syncwarp(); /* sl is the next row's */
     for (int off = 16; off > 0; off >>= 1) {
         psum += __shfl_xor_sync(0xffffffffu, psum, off);
         nf += __shfl_xor_sync(0xffffffffu, nf, off);
@@ -201,7 +259,8 @@ __global__ void __launch_bounds__(256, 4) list_out(const cu_attn_geom g, const c
         return;
     }
     __shared__ float qsh[8][128];
-    list_row<RC, LIST_SHORT>(g, w, item, cnt, qsh[threadIdx.x >> 5]);
+    __shared__ float2 slsh[8][32 * LIST_SHORT];
+    list_row<RC, LIST_SHORT>(g, w, item, cnt, qsh[threadIdx.x >> 5], slsh[threadIdx.x >> 5]);
 }
 
 /* The queued rows with lists of more than 32·LIST_SHORT entries, a warp each (grid-stride). */
@@ -209,75 +268,12 @@ template <int RC>
 __global__ void __launch_bounds__(256) list_long(const cu_attn_geom g, const cu_ent_ws w,
                                                   const int *long_n, const int *lng) {
     __shared__ float qsh[8][128];
+    __shared__ float2 slsh[8][32 * LIST_NL];
     const int n = *long_n;
     for (int e = blockIdx.x * 8 + (threadIdx.x >> 5); e < n; e += gridDim.x * 8) {
         const size_t item = (size_t)lng[e];
-        list_row<RC, LIST_NL>(g, w, item, w.cnt[item], qsh[threadIdx.x >> 5]);
-    }
-}
-
-/* A block per overflowed row (grid-stride over the overflow list): the row's scores in fp32
- * into scratch, its own maximum, x = (α−1)(s − m) kept where > −1, τ by the block solver, the
- * weights in place, then o: thread t sums column t % dv over every G-th key (G = 256 / dv). */
-__global__ void __launch_bounds__(256) list_dense(const cu_attn_geom g, const cu_ent_ws w,
-                                                   const int *ovf_n, const int *ovf) {
-    __shared__ double red[32];
-    __shared__ float redf[32], part[256];
-    extern __shared__ float qs[];
-    float *s = w.scratch + (size_t)blockIdx.x * g.nk;
-    const float am1 = g.alpha - 1.0f, ex = 1.0f / am1;
-    const int tid = threadIdx.x;
-    for (int e = blockIdx.x; e < *ovf_n; e += gridDim.x) {
-        const int item = ovf[e], h = item / g.nq, row = item % g.nq, kvh = h / g.group;
-        int lo, hi;
-        cu_attn_visible(g, g.q0 + row, &lo, &hi);
-        const int n = hi - lo;
-        cu_attn_row_scores(g, h, row, lo, hi, s, qs);
-        float mx = -INFINITY;
-        for (int j = tid; j < n; j += blockDim.x) mx = fmaxf(mx, s[j]);
-        const float m = cu_block_max(mx, redf);
-        int c = 0;
-        for (int j = tid; j < n; j += blockDim.x) {
-            const float x = am1 * (s[j] - m);
-            s[j] = x > -1.0f ? x : -INFINITY;
-            c += x > -1.0f;
-        }
-        const double cs = cu_block_sum((double)c, red);
-        const block_row br = {s, n, red, redf};
-        const float tau = (float)solve_tau(br, cs, g.alpha);
-        double psum = 0.0;
-        int sup = 0;
-        for (int j = tid; j < n; j += blockDim.x) {
-            s[j] = entmax_weight(s[j] - tau, g.alpha, ex);
-            psum += s[j], sup += s[j] > 0.0f;
-        }
-        psum = cu_block_sum(psum, red);
-        const int nsup = (int)cu_block_sum((double)sup, red);
-        int st = 0; /* 64-key tiles with a support key */
-        for (int t = lo / CU_ATTN_STAT_TK + tid; g.stats && t <= (hi - 1) / CU_ATTN_STAT_TK;
-             t += blockDim.x) {
-            int any = 0;
-            for (int j = max(lo, t * CU_ATTN_STAT_TK); j < min(hi, (t + 1) * CU_ATTN_STAT_TK); j++)
-                any |= s[j - lo] > 0.0f;
-            st += any;
-        }
-        const int stiles = (int)cu_block_sum((double)st, red);
-        const int G = blockDim.x / g.dv, x = tid % g.dv, grp = tid / g.dv;
-        float acc = 0.0f;
-        for (int j = grp; grp < G && j < n; j += G)
-            if (s[j] > 0.0f)
-                acc += s[j] * cu_attn_ld(g.v, ((size_t)(lo + j) * g.Hk + kvh) * g.dv + x, 1);
-        part[tid] = acc;
-        __syncthreads();
-        const float inv = g.alpha == 1.5f || g.alpha == 2.0f ? 1.0f : (float)(1.0 / psum);
-        if (tid < g.dv) {
-            float o = 0.0f;
-            for (int k = 0; k < G; k++) o += part[k * g.dv + tid];
-            g.out[((size_t)row * g.H + h) * g.dv + tid] = o * inv;
-        }
-        if (tid == 0) w.tau[item] = tau;
-        if (tid == 0 && g.stats) row_stats(g, h, lo, hi, nsup, stiles, false);
-        __syncthreads();
+        list_row<RC, LIST_NL>(g, w, item, w.cnt[item], qsh[threadIdx.x >> 5],
+                              slsh[threadIdx.x >> 5]);
     }
 }
 
@@ -285,7 +281,8 @@ cudaError_t cu_attn_list_out_launch(const cu_attn_geom *g, const cu_ent_ws *w, c
     const size_t items = (size_t)g->H * g->nq;
     if (w->cap > 32 * LIST_NL || !g->kv_bf16 || (g->dv != 64 && g->dv != 128))
         return cudaErrorNotSupported;
-    int *ovf_n = w->cnt + items, *ovf = ovf_n + 1, *long_n = ovf + items, *lng = long_n + 1;
+    const list_queues qu = cu_list_queues(g, w);
+    int *ovf_n = qu.ovf_n, *ovf = qu.ovf, *long_n = qu.long_n, *lng = qu.lng;
     cudaError_t e = cudaMemsetAsync(ovf_n, 0, sizeof(int), st);
     if (e == cudaSuccess) e = cudaMemsetAsync(long_n, 0, sizeof(int), st);
     if (e != cudaSuccess) return e;
@@ -296,8 +293,5 @@ cudaError_t cu_attn_list_out_launch(const cu_attn_geom *g, const cu_ent_ws *w, c
     const unsigned lb = (unsigned)w->rows_grid;
     if (g->dv == 128) list_long<4><<<lb, 256, 0, st>>>(*g, *w, long_n, lng);
     else list_long<2><<<lb, 256, 0, st>>>(*g, *w, long_n, lng);
-    if ((e = cudaGetLastError()) != cudaSuccess) return e;
-    list_dense<<<(unsigned)w->rows_grid, 256, (size_t)g->d * sizeof(float), st>>>(*g, *w, ovf_n,
-                                                                                 ovf);
     return cudaGetLastError();
 }
