@@ -22,6 +22,7 @@
 #include "cu_attn_ent_tma.h"
 #include "cu_attn_flash.h"
 #include "cu_attn_flash_sm90.cuh"
+#include "cu_attn_tma_map.h"
 
 #define ETM_TILES 1024 /* 128-key tiles a block of pass 2 can list (131072 keys) */
 
@@ -404,43 +405,6 @@ __global__ void __launch_bounds__(et_shape<NWG, NS>::NT, 1)
 
 /* ---- host side ------------------------------------------------------------------------- */
 
-typedef CUresult (*et_encode_fn)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *,
-                                 const cuuint64_t *, const cuuint64_t *, const cuuint32_t *,
-                                 const cuuint32_t *, CUtensorMapInterleave, CUtensorMapSwizzle,
-                                 CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
-
-/* The driver's cuTensorMapEncodeTiled, looked up once (NULL where the driver lacks it); the
- * same lookup as the softmax fast path's, which keeps its own. */
-static et_encode_fn et_encoder(void) {
-    static et_encode_fn fn;
-    static int looked;
-    if (!__atomic_load_n(&looked, __ATOMIC_ACQUIRE)) {
-        void *p = NULL;
-        cudaDriverEntryPointQueryResult q;
-        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000,
-                                             cudaEnableDefault, &q) != cudaSuccess ||
-            q != cudaDriverEntryPointSuccess)
-            p = NULL;
-        __atomic_store_n(&fn, (et_encode_fn)p, __ATOMIC_RELAXED);
-        __atomic_store_n(&looked, 1, __ATOMIC_RELEASE);
-    }
-    return __atomic_load_n(&fn, __ATOMIC_RELAXED);
-}
-
-/* The tensor map of the bf16 key cache [nk][Hk][64]: boxes of 128 keys × 1 head × 64,
- * swizzled; keys past nk read as zeros (and are masked). */
-static cudaError_t et_map(CUtensorMap *m, const cu_attn_geom *g) {
-    const et_encode_fn enc = et_encoder();
-    if (!enc) return cudaErrorNotSupported;
-    const cuuint64_t dim[3] = {64, (cuuint64_t)g->Hk, (cuuint64_t)g->nk};
-    const cuuint64_t stride[2] = {64 * 2, (cuuint64_t)g->Hk * 64 * 2};
-    const cuuint32_t box[3] = {64, 1, 128}, step[3] = {1, 1, 1};
-    const CUresult r = enc(m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, (void *)g->k, dim, stride,
-                           box, step, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                           CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-    return r == CUDA_SUCCESS ? cudaSuccess : cudaErrorNotSupported;
-}
-
 static unsigned long long et_launches;
 
 template <int NWG, int NS, int MODE>
@@ -451,7 +415,7 @@ static cudaError_t et_launch(const cu_attn_geom *g, const cu_ent_ws *w, cudaStre
     cudaError_t e = cu_attn_allow_smem((const void *)et_kernel<NWG, NS, MODE>, smem, &ready);
     if (e != cudaSuccess) return e;
     CUtensorMap tk;
-    if ((e = et_map(&tk, g)) != cudaSuccess) return e;
+    if (cu_attn_tma_kv_map(&tk, g->k, g) != cudaSuccess) return cudaErrorNotSupported;
     const int nqb = (g->nq + F::BM - 1) / F::BM;
     if (MODE == CU_LIST_MAX) __atomic_fetch_add(&et_launches, 1ull, __ATOMIC_RELAXED);
     et_kernel<NWG, NS, MODE><<<(unsigned)nqb * (unsigned)g->H, F::NT, smem, st>>>(tk, *g, *w, nqb);
@@ -479,7 +443,7 @@ cudaError_t cu_attn_ent_tma_launch(const cu_attn_geom *g, const cu_ent_ws *w, in
                                    char variant, cudaStream_t st) {
     if (g->d != 64 || g->dv != 64 || !g->kv_bf16 || g->nq < 64 || g->nk > 128 * ETM_TILES ||
         w->bq != 16 || w->bk != EBK || !w->knorm || !cu_attn_flash_wgmma_available() ||
-        !et_encoder())
+        !cu_attn_tma_available())
         return cudaErrorNotSupported;
     return pass == CU_LIST_MAX ? et_pick<CU_LIST_MAX>(g, w, variant, st)
                                : et_pick<CU_LIST_PICK>(g, w, variant, st);

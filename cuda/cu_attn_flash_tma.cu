@@ -23,6 +23,7 @@
 #include "cu_attn_flash.cuh"
 #include "cu_attn_flash.h"
 #include "cu_attn_flash_sm90.cuh"
+#include "cu_attn_tma_map.h"
 
 /* Shared memory from a 1024-byte aligned base: K stages, V stages, q′ (swizzled rows), the
  * barriers. */
@@ -295,41 +296,6 @@ __global__ void __launch_bounds__(ft_shape<NWG, NS>::NT, 1)
 
 /* ---- host side ------------------------------------------------------------------------- */
 
-typedef CUresult (*ft_encode_fn)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *,
-                                 const cuuint64_t *, const cuuint64_t *, const cuuint32_t *,
-                                 const cuuint32_t *, CUtensorMapInterleave, CUtensorMapSwizzle,
-                                 CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
-
-/* The driver's cuTensorMapEncodeTiled, looked up once (NULL where the driver lacks it). */
-static ft_encode_fn ft_encoder(void) {
-    static ft_encode_fn fn;
-    static int looked;
-    if (!__atomic_load_n(&looked, __ATOMIC_ACQUIRE)) {
-        void *p = NULL;
-        cudaDriverEntryPointQueryResult q;
-        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000,
-                                             cudaEnableDefault, &q) != cudaSuccess ||
-            q != cudaDriverEntryPointSuccess)
-            p = NULL;
-        __atomic_store_n(&fn, (ft_encode_fn)p, __ATOMIC_RELAXED);
-        __atomic_store_n(&looked, 1, __ATOMIC_RELEASE);
-    }
-    return __atomic_load_n(&fn, __ATOMIC_RELAXED);
-}
-
-/* The tensor map of a bf16 cache [nk][Hk][64]: boxes of 128 keys × 1 head × 64, swizzled. */
-static cudaError_t ft_map(CUtensorMap *m, const void *base, const cu_attn_geom *g) {
-    const ft_encode_fn enc = ft_encoder();
-    if (!enc) return cudaErrorNotSupported;
-    const cuuint64_t dim[3] = {64, (cuuint64_t)g->Hk, (cuuint64_t)g->nk};
-    const cuuint64_t stride[2] = {64 * 2, (cuuint64_t)g->Hk * 64 * 2};
-    const cuuint32_t box[3] = {64, 1, 128}, step[3] = {1, 1, 1};
-    const CUresult r = enc(m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, (void *)base, dim, stride, box,
-                           step, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                           CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-    return r == CUDA_SUCCESS ? cudaSuccess : cudaErrorInvalidValue;
-}
-
 template <int NWG, int NS, int ORDER, bool RING>
 static cudaError_t ft_launch(const cu_attn_geom *g, cudaStream_t st) {
     typedef ft_shape<NWG, NS> F;
@@ -338,7 +304,8 @@ static cudaError_t ft_launch(const cu_attn_geom *g, cudaStream_t st) {
     cudaError_t e = cu_attn_allow_smem((const void *)ft_kernel<NWG, NS, ORDER, RING>, smem, &ready);
     if (e != cudaSuccess) return e;
     CUtensorMap tk, tv;
-    if ((e = ft_map(&tk, g->k, g)) != cudaSuccess || (e = ft_map(&tv, g->v, g)) != cudaSuccess)
+    if ((e = cu_attn_tma_kv_map(&tk, g->k, g)) != cudaSuccess ||
+        (e = cu_attn_tma_kv_map(&tv, g->v, g)) != cudaSuccess)
         return e;
     const int nqb = (g->nq + F::BM - 1) / F::BM;
     ft_kernel<NWG, NS, ORDER, RING>
