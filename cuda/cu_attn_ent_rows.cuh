@@ -143,6 +143,86 @@ __device__ void step_pick(const float (*S)[8][4], erow (*rw)[2], const cu_attn_g
         }
 }
 
+/* The Hopper kernel's passes work on a warp's 16 rows × 128 keys at once (S[16][4]: key
+ * j0 + 8·nc + 2·(lane % 4) + e % 2 in S[nc][e]), with fewer ALU instructions per score than the
+ * 64-key steps above (the ALU pipe, half as wide as the FMA pipe, bounds both passes). */
+
+/* Pass 1 on a 128-key tile: each row's largest score goes into its sketch once per tile; the
+ * maximum keeps NaN, so that one comparison flags a row with a NaN or +inf score (a flagged
+ * row's sketch is never read). Returns the thread's largest score (NaN ignored) and, with
+ * bounds, its lowest running row maximum in *wlo, as step_max. */
+__device__ __forceinline__ float step_max_tile(const float (*S)[4], erow *rw, int nr, bool bound,
+                                               float *wlo) {
+    float wm = -INFINITY, lo = INFINITY;
+#pragma unroll
+    for (int hr = 0; hr < 2; hr++) {
+        erow &q = rw[hr];
+        float a = max_nan(S[0][2 * hr], S[0][2 * hr + 1]), c = max_nan(S[1][2 * hr], S[1][2 * hr + 1]);
+#pragma unroll
+        for (int nc = 2; nc < 16; nc += 2) { /* two chains, for the latency */
+            a = max_nan(a, max_nan(S[nc][2 * hr], S[nc][2 * hr + 1]));
+            c = max_nan(c, max_nan(S[nc + 1][2 * hr], S[nc + 1][2 * hr + 1]));
+        }
+        float v = max_nan(a, c);
+        q.bad |= !(v < INFINITY);
+        wm = fmaxf(wm, v);
+#pragma unroll
+        for (int k = 0; k < SKETCH; k++) {
+            const float hi = fmaxf(q.top[k], v);
+            v = fminf(q.top[k], v);
+            q.top[k] = hi;
+        }
+        if (bound) {
+            q.m = fmaxf(q.m, ent_quad_max(q.top[0]));
+            lo = fminf(lo, q.r < nr ? q.m : INFINITY);
+        }
+    }
+    *wlo = lo;
+    return wm;
+}
+
+/* The mask of a row's 32 scores of a 128-key tile above its threshold: bit 31 − (2·nc + e) for
+ * S[nc][2·hr + e]. The sign of thr − s (an FMA-pipe subtraction, exact in sign: it is negative
+ * exactly when s > thr, and NaN's is positive) is shifted in by a funnel shift, one ALU
+ * instruction per score; two chains of 16, for the latency. */
+__device__ __forceinline__ unsigned pick_mask_tile(const float (*S)[4], int hr, float thr) {
+    unsigned a = 0, c = 0;
+#pragma unroll
+    for (int i = 0; i < 16; i++) {
+        a = __funnelshift_l(__float_as_uint(thr - S[i >> 1][2 * hr + (i & 1)]), a, 1);
+        c = __funnelshift_l(__float_as_uint(thr - S[8 + (i >> 1)][2 * hr + (i & 1)]), c, 1);
+    }
+    return a << 16 | c;
+}
+
+/* Pass 2 on a 128-key tile: as step_pick, one mask, prefix sum and set of writes per row and
+ * tile; keys are written in increasing order. */
+__device__ __forceinline__ void step_pick_tile(const float (*S)[4], erow *rw,
+                                               const cu_attn_geom &g, const cu_ent_ws &w, int h,
+                                               int r0, int j0) {
+    const int t4 = threadIdx.x & 3;
+#pragma unroll
+    for (int hr = 0; hr < 2; hr++) {
+        erow &q = rw[hr];
+        unsigned m = pick_mask_tile(S, hr, q.thr);
+        if (!__any_sync(0xffffffffu, m != 0)) continue;
+        const int c = __popc(m);
+        int incl = c, v = __shfl_up_sync(0xffffffffu, incl, 1, 4);
+        if (t4 >= 1) incl += v;
+        v = __shfl_up_sync(0xffffffffu, incl, 2, 4);
+        if (t4 >= 2) incl += v;
+        const int total = __shfl_sync(0xffffffffu, incl, 3, 4);
+        int slot = q.n + incl - c;
+        q.n += total;
+        const size_t at = ((size_t)h * g.nq + r0 + q.r) * w.cap;
+        for (; m && slot < w.cap; slot++) {
+            const int e = __clz(m); /* element 2·nc + e % 2 */
+            m ^= 0x80000000u >> e;
+            w.idx[at + slot] = j0 + (e >> 1) * 8 + 2 * t4 + (e & 1);
+        }
+    }
+}
+
 /* A row's listing threshold in the score frame from its sketched scores v[0 … 4·SKETCH) (−inf
  * where none), their maximum m and the bound dq of the error of its bf16 scores: the lower end
  * of a bisection for their τ on x = (α−1)(s − m), less 2·dq (the sketch's scores and a listed

@@ -7,8 +7,8 @@
  * each stage guarded by a "full" mbarrier (the TMA's bytes complete it) and an "empty" one
  * (every consumer warp arrives once it has read the tile). A consumer warpgroup forms S = Q′Kᵀ
  * of a 64×128 tile by 4 wgmma m64n128k16 (q′ and K from shared memory); each warp then holds
- * its 16 rows in mma.sync's accumulator layout and treats each 64-key half as the mma.sync
- * passes treat a tile (cu_attn_ent_rows.cuh), so the workspace is the same: row maxima,
+ * its 16 rows in mma.sync's accumulator layout and does the mma.sync passes' work on them a
+ * 128-key tile at a time (cu_attn_ent_rows.cuh), so the workspace is the same: row maxima,
  * listing thresholds, tile maxima per (16-row stripe, 64-key tile), lists.
  *
  * Both passes form every score in the same order with the same finishing, so pass 2 sees the
@@ -285,21 +285,24 @@ static __device__ __forceinline__ void et_put_tmax(const et_smem &s, const cu_en
     if (bound) ((volatile float *)s.wmin)[warp] = lo;
 }
 
-/* One 64-key half (keys j0 …) of a tile in the mode's way: pass 1 returns the thread's largest
- * score there (and, with bounds, its lowest running row maximum in *lo); the caller reduces
- * them over the warp once per tile. */
+/* The warp's work on its 16 rows of tile t (keys j0 = 128·t …) in the mode's way, after the
+ * finishing and masking of both 64-key halves: pass 1 the sketches and the stripe's tile
+ * maxima, pass 2 the lists (cu_attn_ent_rows.cuh). */
 template <int MODE>
-static __device__ __forceinline__ float et_half(float (*Sh)[4], erow *rw, const cu_attn_geom &g,
-                                                const cu_ent_ws &w, const et_block &b, int j0,
-                                                float slope, bool bound, float *lo) {
-    ent_finish_mask(Sh, g, rw, j0, g.q0 + b.r0, slope);
-    const float(*S8)[8][4] = reinterpret_cast<const float(*)[8][4]>(Sh);
-    erow(*rw2)[2] = reinterpret_cast<erow(*)[2]>(rw);
+static __device__ __forceinline__ void et_tile(const et_smem &s, float (*S)[4], erow *rw,
+                                               const cu_attn_geom &g, const cu_ent_ws &w,
+                                               const et_block &b, int t, float slope,
+                                               bool bound) {
+    const int j0 = t * 128;
+    ent_finish_mask(S, g, rw, j0, g.q0 + b.r0, slope);
+    ent_finish_mask(&S[8], g, rw, j0 + 64, g.q0 + b.r0, slope);
     if (MODE == CU_LIST_PICK) {
-        step_pick<1>(S8, rw2, g, w, b.h, b.r0, j0);
-        return 0.0f;
+        step_pick_tile(S, rw, g, w, b.h, b.r0, j0);
+        return;
     }
-    return step_max<1, false>(S8, rw2, b.nr, bound, lo);
+    float lo = INFINITY;
+    const float m = step_max_tile(S, rw, b.nr, bound, &lo);
+    et_put_tmax(s, w, b, t, m, bound, lo);
 }
 
 /* A consumer warp's loop over the tiles the producer loads; rw: its two rows. */
@@ -328,11 +331,7 @@ static __device__ void et_consume(const et_smem &s, const cu_attn_geom &g, const
         et_scores(s.k + st * F::TB, sq, S);
         et_release(&s.empty[st]);
         if (MODE == CU_LIST_PICK && !((need >> warp) & 1u)) continue;
-        float wm[2], lo = INFINITY;
-#pragma unroll
-        for (int half = 0; half < 2; half++)
-            wm[half] = et_half<MODE>(&S[8 * half], rw, g, w, b, j0 + 64 * half, slope, bound, &lo);
-        if (MODE == CU_LIST_MAX) et_put_tmax(s, w, b, t, fmaxf(wm[0], wm[1]), bound, lo);
+        et_tile<MODE>(s, S, rw, g, w, b, t, slope, bound);
     }
 }
 
@@ -423,11 +422,14 @@ static cudaError_t et_launch(const cu_attn_geom *g, const cu_ent_ws *w, cudaStre
 }
 
 /* The variants (consumer warpgroups, stages), measured on an H200 (12 heads, d 64, causal,
- * random q/k/v, entmax-1.5 at 16k keys, passes 1 + 2): b (3, 4; the default) 0.84 + 0.93 ms,
- * a (3, 2) the same within 1%, c (2, 4) 0.96 + 2.56 (with the older pass 2). Measured and
- * dropped: 4 consumer warpgroups at 96 registers (0.86 + 0.93), each tile's S in two 64-key
- * halves with one half's work overlapping the other's product (0.85 + 0.93: ptxas serialises
- * the products, as the work has branches). */
+ * random q/k/v, entmax-1.5 at 16k keys, passes 1 + 2): b (3, 4; the default) 0.78 + 0.71 ms,
+ * a (3, 2) the same within 1%, c (2, 4) slower. The row work per 128-key tile (instead of per
+ * 64-key half, with the sign-shift masks of pass 2) took them from 0.84 + 0.93 ms: the passes
+ * are bound by the ALU pipe, not by the products (without the row work pass 1 takes 0.43 ms,
+ * without the products 0.77). Measured and dropped: 4 consumer warpgroups at 96 registers (no
+ * faster), the next tile's product in flight while the warps work on a tile — in 64-key halves
+ * with 3 warpgroups (0.95 + 1.01 ms) or whole tiles with 2 (1.02 + 0.87) — and descriptors
+ * made once per kernel (1% faster). */
 template <int MODE>
 static cudaError_t et_pick(const cu_attn_geom *g, const cu_ent_ws *w, char variant,
                            cudaStream_t st) {
