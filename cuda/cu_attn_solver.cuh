@@ -7,7 +7,7 @@
  * thresholds" and "Other alpha: the converged solver"). Sums are in double.
  *
  * Used by cu_attn_solve.cu (candidate lists of the fp32 tile passes) and cu_attn_sparse.cu (the
- * short lists of the bf16 passes).
+ * short lists of the bf16 passes, first in single precision: solve_tau_short).
  */
 #ifndef SPARSA_CU_ATTN_SOLVER_CUH
 #define SPARSA_CU_ATTN_SOLVER_CUH
@@ -82,6 +82,47 @@ template <int NL> struct warp_row {
         return (double)c;
     }
 };
+
+/* solve_tau's support iteration in single precision, for the short lists of the bf16
+ * pipeline (cu_attn_sparse.cu), whose scores carry the bf16 cache's rounding anyway: sums of at
+ * most 32·NL values in float (one shuffle per sum and step instead of two, float division and
+ * square root; the butterfly leaves every lane the same bits). NAN where it does not settle —
+ * α other than 1.5 and 2, no active value, or a step that does not move τ — for the double
+ * solver to decide. */
+template <int NL> __device__ float solve_tau_short(const warp_row<NL> &row, float alpha) {
+    const bool sparsemax = alpha == 2.0f;
+    if (!sparsemax && alpha != 1.5f) return NAN;
+    float tau = -1.0f;
+    for (int it = 0; it < 100; it++) {
+        float k = 0.0f, d1 = 0.0f, d2 = 0.0f, mn = INFINITY;
+#pragma unroll
+        for (int i = 0; i < NL; i++)
+            if (row.reg[i] > tau) {
+                const float d = row.reg[i] - tau;
+                k += 1.0f, d1 += d, d2 = fmaf(d, d, d2);
+                mn = fminf(mn, row.reg[i]);
+            }
+        for (int o = 16; o > 0; o >>= 1) {
+            k += __shfl_xor_sync(0xffffffffu, k, o);
+            d1 += __shfl_xor_sync(0xffffffffu, d1, o);
+            d2 += __shfl_xor_sync(0xffffffffu, d2, o);
+            mn = fminf(mn, __shfl_xor_sync(0xffffffffu, mn, o));
+        }
+        if (k == 0.0f) return NAN;
+        float tc, tn;
+        if (sparsemax) {
+            tc = tn = tau + (d1 - 1.0f) / k;
+        } else {
+            const float md = d1 / k, ss = fmaxf(d2 - k * md * md, 0.0f);
+            tc = tau + md - sqrtf(fmaxf((1.0f - ss) / k, 0.0f));
+            tn = d1 > 0.0f ? tau + (d2 - 1.0f) / (2.0f * d1) : tc;
+        }
+        if (mn >= tc && tc >= tau) return tc;
+        if (!(tn > tau)) return NAN;
+        tau = tn;
+    }
+    return NAN;
+}
 
 /* The same sums over x[0 … n) in memory, by a whole block (red: 32 doubles of shared). */
 struct block_row {

@@ -17,55 +17,76 @@
 #define LIST_NL 8    /* list entries per lane: the list's capacity is 32·LIST_NL at most */
 #define LIST_SHORT 2 /* entries per lane of the first kernel (most lists are short) */
 
-/* The fp32 scores of the cnt listed keys idx[0 … cnt) into ssc (warp-shared), q' in qv: a key
- * row is read by 8 lanes, 16 bytes each (one 128-byte line per key and load, instead of a
- * lane's 8 loads touching 32 lines each), NB rows side by side and 4 keys per row of lanes,
- * the 8 lanes' products added by three butterfly steps. */
+/* The fp32 scores of listed keys e0 … e0 + 4·NB (those below cnt) into ssc: a key row is read
+ * by 8 lanes, 16 bytes each (one 128-byte line per key and load, instead of a lane's 8 loads
+ * touching 32 lines each), NB rows side by side and 4 keys per row of lanes, the 8 lanes'
+ * products added by three butterfly steps. */
+template <int RC, int NB>
+__device__ __forceinline__ void score_keys(const cu_attn_geom &g, const int *idx, int cnt, int e0,
+                                           const float *q, const __nv_bfloat16 *kb,
+                                           size_t kstride, float slope, int i, float *ssc) {
+    const int lane = threadIdx.x & 31, sub = lane & 7, kg = lane >> 3;
+    uint4 u[NB][RC / 2];
+    int jj[NB];
+#pragma unroll
+    for (int b = 0; b < NB; b++) {
+        const int e = e0 + 4 * b + kg;
+        jj[b] = e < cnt ? idx[e] : -1;
+#pragma unroll
+        for (int c = 0; c < RC / 2; c++)
+            u[b][c] = jj[b] >= 0 ? ((const uint4 *)(kb + (size_t)jj[b] * kstride))[c]
+                                 : make_uint4(0, 0, 0, 0);
+    }
+    float part[NB];
+#pragma unroll
+    for (int b = 0; b < NB; b++) {
+        float a0 = 0.0f, a1 = 0.0f;
+#pragma unroll
+        for (int c = 0; c < RC / 2; c++) {
+            const __nv_bfloat162 *h2 = (const __nv_bfloat162 *)&u[b][c];
+#pragma unroll
+            for (int t = 0; t < 4; t++) {
+                const float2 f = __bfloat1622float2(h2[t]);
+                a0 = fmaf(q[8 * c + 2 * t], f.x, a0);
+                a1 = fmaf(q[8 * c + 2 * t + 1], f.y, a1);
+            }
+        }
+        part[b] = a0 + a1;
+    }
+#pragma unroll
+    for (int b = 0; b < NB; b++) {
+        part[b] += __shfl_xor_sync(0xffffffffu, part[b], 1);
+        part[b] += __shfl_xor_sync(0xffffffffu, part[b], 2);
+        part[b] += __shfl_xor_sync(0xffffffffu, part[b], 4);
+        if (sub == 0 && jj[b] >= 0)
+            ssc[e0 + 4 * b + kg] = cu_attn_finish(g, part[b], slope, i, jj[b]);
+    }
+}
+
+/* The fp32 scores of the cnt listed keys idx[0 … cnt) into ssc (warp-shared), q' in qv: NB key
+ * rows in flight per lane group while the list lasts, a half or a quarter as many for its
+ * tail (the key groups past the list would only cost instructions). */
 template <int RC>
 __device__ void list_scores(const cu_attn_geom &g, const int *idx, int cnt, const float *qv,
                             int kvh, float slope, int i, float *ssc) {
     constexpr int CPL = 4 * RC, NB = RC == 2 ? 8 : 4; /* columns per lane; key groups in flight */
-    const int lane = threadIdx.x & 31, sub = lane & 7, kg = lane >> 3;
+    const int sub = threadIdx.x & 7;
     float q[CPL];
 #pragma unroll
     for (int c = 0; c < CPL; c++) q[c] = qv[sub * CPL + c];
     const __nv_bfloat16 *kb = (const __nv_bfloat16 *)g.k + (size_t)kvh * g.d + sub * CPL;
     const size_t kstride = (size_t)g.Hk * g.d;
-    for (int e0 = 0; e0 < cnt; e0 += 4 * NB) {
-        uint4 u[NB][RC / 2];
-        int jj[NB];
-#pragma unroll
-        for (int b = 0; b < NB; b++) {
-            const int e = e0 + 4 * b + kg;
-            jj[b] = e < cnt ? idx[e] : -1;
-#pragma unroll
-            for (int c = 0; c < RC / 2; c++)
-                u[b][c] = jj[b] >= 0 ? ((const uint4 *)(kb + (size_t)jj[b] * kstride))[c]
-                                     : make_uint4(0, 0, 0, 0);
-        }
-        float part[NB];
-#pragma unroll
-        for (int b = 0; b < NB; b++) {
-            float a0 = 0.0f, a1 = 0.0f;
-#pragma unroll
-            for (int c = 0; c < RC / 2; c++) {
-                const __nv_bfloat162 *h2 = (const __nv_bfloat162 *)&u[b][c];
-#pragma unroll
-                for (int t = 0; t < 4; t++) {
-                    const float2 f = __bfloat1622float2(h2[t]);
-                    a0 = fmaf(q[8 * c + 2 * t], f.x, a0);
-                    a1 = fmaf(q[8 * c + 2 * t + 1], f.y, a1);
-                }
-            }
-            part[b] = a0 + a1;
-        }
-#pragma unroll
-        for (int b = 0; b < NB; b++) {
-            part[b] += __shfl_xor_sync(0xffffffffu, part[b], 1);
-            part[b] += __shfl_xor_sync(0xffffffffu, part[b], 2);
-            part[b] += __shfl_xor_sync(0xffffffffu, part[b], 4);
-            if (sub == 0 && jj[b] >= 0)
-                ssc[e0 + 4 * b + kg] = cu_attn_finish(g, part[b], slope, i, jj[b]);
+    for (int e0 = 0; e0 < cnt;) { /* the branches are the warp's, not a lane's */
+        const int rem = cnt - e0;
+        if (rem > 2 * NB) {
+            score_keys<RC, NB>(g, idx, cnt, e0, q, kb, kstride, slope, i, ssc);
+            e0 += 4 * NB;
+        } else if (rem > NB) {
+            score_keys<RC, NB / 2>(g, idx, cnt, e0, q, kb, kstride, slope, i, ssc);
+            e0 += 2 * NB;
+        } else {
+            score_keys<RC, NB / 4>(g, idx, cnt, e0, q, kb, kstride, slope, i, ssc);
+            e0 += NB;
         }
     }
     __syncwarp();
@@ -207,7 +228,8 @@ __device__ void list_row(const cu_attn_geom &g, const cu_ent_ws &w, size_t item,
         const float v = am1 * (sc[i] - mx);
         lr.reg[i] = v > -1.0f ? v : -INFINITY;
     }
-    const float tau = (float)solve_tau(lr, lr.count(), g.alpha);
+    float tau = solve_tau_short(lr, g.alpha);
+    if (isnan(tau)) tau = (float)solve_tau(lr, lr.count(), g.alpha);
     const float ex = 1.0f / am1;
     float p[NL], psum = 0.0f;
 #pragma unroll
