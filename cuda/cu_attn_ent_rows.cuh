@@ -105,6 +105,20 @@ __device__ float step_max(const float (*S)[8][4], erow (*rw)[2], int nr, bool bo
     return wm;
 }
 
+/* A row's slots in its list for the c keys a thread of its quad appends: the quad's prefix sum
+ * gives this thread's first slot (after the *n already listed), and *n grows by the quad's
+ * total (the same in the quad's four lanes). */
+__device__ __forceinline__ int quad_slots(int c, int *n) {
+    const int t4 = threadIdx.x & 3;
+    int incl = c, v = __shfl_up_sync(0xffffffffu, incl, 1, 4);
+    if (t4 >= 1) incl += v;
+    v = __shfl_up_sync(0xffffffffu, incl, 2, 4);
+    if (t4 >= 2) incl += v;
+    const int total = __shfl_sync(0xffffffffu, incl, 3, 4), slot = *n + incl - c;
+    *n += total;
+    return slot;
+}
+
 /* Pass 2 on the warp's scores of one tile: the key of every score above its row's threshold
  * appended to the row's list (a row belongs to one quad, which keeps its length in registers;
  * the output step forms the listed keys' scores again, so only keys are written). A thread
@@ -127,14 +141,7 @@ __device__ void step_pick(const float (*S)[8][4], erow (*rw)[2], const cu_attn_g
                 for (int e = 0; e < 2; e++)
                     m |= (unsigned)(S[mw][nc][2 * hr + e] > q.thr) << (2 * nc + e);
             if (!__any_sync(0xffffffffu, m != 0)) continue;
-            const int c = __popc(m);
-            int incl = c, v = __shfl_up_sync(0xffffffffu, incl, 1, 4);
-            if (t4 >= 1) incl += v;
-            v = __shfl_up_sync(0xffffffffu, incl, 2, 4);
-            if (t4 >= 2) incl += v;
-            const int total = __shfl_sync(0xffffffffu, incl, 3, 4);
-            int slot = q.n + incl - c;
-            q.n += total;
+            int slot = quad_slots(__popc(m), &q.n);
             const size_t at = ((size_t)h * g.nq + r0 + q.r) * w.cap;
             for (; m && slot < w.cap; m &= m - 1, slot++) {
                 const int b = __ffs(m) - 1;
@@ -206,14 +213,7 @@ __device__ __forceinline__ void step_pick_tile(const float (*S)[4], erow *rw,
         erow &q = rw[hr];
         unsigned m = pick_mask_tile(S, hr, q.thr);
         if (!__any_sync(0xffffffffu, m != 0)) continue;
-        const int c = __popc(m);
-        int incl = c, v = __shfl_up_sync(0xffffffffu, incl, 1, 4);
-        if (t4 >= 1) incl += v;
-        v = __shfl_up_sync(0xffffffffu, incl, 2, 4);
-        if (t4 >= 2) incl += v;
-        const int total = __shfl_sync(0xffffffffu, incl, 3, 4);
-        int slot = q.n + incl - c;
-        q.n += total;
+        int slot = quad_slots(__popc(m), &q.n);
         const size_t at = ((size_t)h * g.nq + r0 + q.r) * w.cap;
         for (; m && slot < w.cap; slot++) {
             const int e = __clz(m); /* element 2·nc + e % 2 */
