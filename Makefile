@@ -168,12 +168,14 @@ test-asan: deps
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 
 # valgrind 3.19 cannot decode AVX-512, so this build targets AVX2 (kernels dispatch at run time).
+# OMP_WAIT_POLICY is set because sparsa otherwise executes itself again with it set
+# (cli/threads_setup.c), and under valgrind /proc/self/exe is valgrind's own loader.
 VG_BUILD := build-valgrind
 valgrind: deps
 	@$(MAKE) --no-print-directory BUILD=$(VG_BUILD) ARCH=x86-64-v3 \
 	    $(VG_BUILD)/sparsa $(TEST_C:tests/%.c=$(VG_BUILD)/tests/%)
 	@fail=0; for t in $(TEST_C:tests/%.c=$(VG_BUILD)/tests/%); do echo "== valgrind $$t"; \
-	    SPARSA_BIN=$(VG_BUILD)/sparsa OMP_NUM_THREADS=1 \
+	    SPARSA_BIN=$(VG_BUILD)/sparsa OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE \
 	      XDG_CACHE_HOME=$(abspath $(VG_BUILD))/test-cache valgrind -q --trace-children=yes \
 	      --leak-check=full --error-exitcode=9 $$t -j1 || fail=1; done; [ $$fail -eq 0 ]
 

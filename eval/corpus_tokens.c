@@ -96,6 +96,7 @@ int sp_corpus_tokenize(const sp_tokenizer *tok, const char *name, const char *te
         path = tc_entry_path(dir, key);
     }
     int32_t vocab = sp_tokenizer_vocab_size(tok);
+    if (path) sp_token_cache_settle(); /* an entry this process is still writing */
     if (path && tc_read(path, key, mode, len, vocab, out, cache)) {
         note(cache, name, out->n, "from the token cache");
         free(path);
@@ -105,8 +106,8 @@ int sp_corpus_tokenize(const sp_tokenizer *tok, const char *name, const char *te
     int rc = by_lines ? tokenize_lines(tok, text, len, threads, out, err)
                       : sp_tokenizer_encode_threads(tok, text, len, threads, &out->ids, &out->n,
                                                     err);
-    if (!rc && path && !tc_write(dir, path, key, mode, len, out, cache))
-        note(cache, name, out->n, "tokenized and stored in the token cache");
+    if (!rc && path && !tc_write_later(dir, path, key, mode, len, out, cache))
+        note(cache, name, out->n, "tokenized, being stored in the token cache");
     if (rc) sp_corpus_tokens_free(out);
     free(path);
     free(dir);

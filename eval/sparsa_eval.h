@@ -73,12 +73,17 @@ typedef struct sp_corpus_tokens {
 /* The ids of a corpus's text: as one string (by_lines 0, sp_tokenizer_encode), or each line
  * (without its newline) on its own. On up to `threads` threads (0: OpenMP's default), the same
  * ids for every count. Read from the token cache when a verified entry for this text and
- * tokenizer is there, else tokenized and stored (a cache that cannot be used costs one warning
- * line on stderr, never the run). name names the corpus in the notes. */
+ * tokenizer is there, else tokenized and stored beside the caller's work (a cache that cannot
+ * be used costs one warning line on stderr, never the run). name names the corpus in the
+ * notes. */
 int sp_corpus_tokenize(const sp_tokenizer *tok, const char *name, const char *text, size_t len,
                        int by_lines, int threads, const sp_token_cache_opts *cache,
                        sp_corpus_tokens *out, sp_error *err);
 void sp_corpus_tokens_free(sp_corpus_tokens *t);
+/* A corpus's new cache entry is written by a thread beside the run; this waits until every
+ * such write has ended (sp_corpus_tokenize does before it reads the cache, and so does the
+ * process at exit). */
+void sp_token_cache_settle(void);
 
 /* ---- token-id lists ----------------------------------------------------------------------- */
 

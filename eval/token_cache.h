@@ -32,5 +32,9 @@ int tc_read(const char *path, const uint8_t key[32], uint32_t mode, size_t len, 
  * line when it cannot. */
 int tc_write(const char *dir, const char *path, const uint8_t key[32], uint32_t mode, size_t len,
              const sp_corpus_tokens *t, const sp_token_cache_opts *o);
+/* The same beside the caller (token_cache_later.c): 0 once a thread writes the entry from a
+ * copy of t (or, where none can be started, once tc_write has); sp_token_cache_settle waits. */
+int tc_write_later(const char *dir, const char *path, const uint8_t key[32], uint32_t mode,
+                   size_t len, const sp_corpus_tokens *t, const sp_token_cache_opts *o);
 
 #endif

@@ -55,7 +55,7 @@ section_attention() {
 # ---- 3. tokenizing share of a whole-corpus run --------------------------------------------------
 # The whole SOTU at ctx 8192, bf16: cold token cache (an empty folder), then warm (the same
 # folder again). With --progress sparsa prints one line when the corpus's ids are ready ("N
-# tokens tokenized and stored in / from the token cache"); each stderr line is stamped as it
+# tokens tokenized, being stored in / from the token cache"); each stderr line is stamped as it
 # arrives, so tokenizing = (that line's time - the start) of the run, less the same for a run on
 # the first 100 kB (start-up before the ids, and a negligible tokenizing). Second estimate, when
 # the throughput table measured ctx 8192: wall - (the 100 kB run less its one window) - W windows.

@@ -25,6 +25,7 @@ TestSuite(token_cache, .init = tu_scratch_make, .fini = tu_scratch_remove);
 /* The one entry (*.tok) in dir, its path in out; fails when there is not exactly one or a
  * temporary is left. */
 static void the_entry(const char *dir, char *out, size_t cap) {
+    sp_token_cache_settle(); /* entries are written beside the caller */
     DIR *d = opendir(dir);
     cr_assert(d, "no cache folder %s", dir);
     struct dirent *e;
@@ -47,6 +48,16 @@ static int entries(const char *dir) {
     return tu_list_dir(dir, names, sizeof names);
 }
 
+/* The example BPE tokenizer and the test text (*len bytes). */
+static sp_tokenizer *bpe_and_text(char **text, size_t *len) {
+    sp_error err = {0};
+    sp_tokenizer *t = NULL;
+    cr_assert_eq(sp_tokenizer_load_file(BPE, &t, &err), 0, "%s", err.msg);
+    *text = tu_read_file(TEXT, len);
+    cr_assert(*text);
+    return t;
+}
+
 static sp_corpus_tokens tokenize(const sp_tokenizer *t, const char *text, size_t len, int lines,
                                  const sp_token_cache_opts *o) {
     sp_corpus_tokens r;
@@ -65,12 +76,9 @@ static void expect_equal(const sp_corpus_tokens *a, const sp_corpus_tokens *b) {
 }
 
 Test(token_cache, cached_ids_equal_fresh_ids_and_are_read_back) {
-    sp_error err = {0};
-    sp_tokenizer *t = NULL;
-    cr_assert_eq(sp_tokenizer_load_file(BPE, &t, &err), 0, "%s", err.msg);
     size_t len = 0;
-    char *text = tu_read_file(TEXT, &len);
-    cr_assert(text);
+    char *text = NULL;
+    sp_tokenizer *t = bpe_and_text(&text, &len);
     for (int lines = 0; lines < 2; lines++) {
         char dir[400], entry[600];
         snprintf(dir, sizeof dir, "%s", tu_scratch_path(lines ? "lines" : "whole"));
@@ -103,12 +111,31 @@ Test(token_cache, cached_ids_equal_fresh_ids_and_are_read_back) {
 
 /* An entry with one id changed and its checksum made right again is what a run returns: the
  * ids come from the cache, not from the tokenizer. */
+/* The entry is written from a copy of the ids, beside the caller: the caller may free (and
+ * its allocator reuse) them at once, and the entry still holds the ids that were tokenized. */
+Test(token_cache, the_entry_is_written_from_a_copy) {
+    size_t len = 0;
+    char *text = NULL;
+    sp_tokenizer *t = bpe_and_text(&text, &len);
+    sp_token_cache_opts off = {.disabled = 1}, on = {.dir = tu_scratch_path("copy")};
+    sp_corpus_tokens fresh = tokenize(t, text, len, 0, &off);
+    sp_corpus_tokens cold = tokenize(t, text, len, 0, &on);
+    memset(cold.ids, 0xA5, cold.n * sizeof *cold.ids);
+    sp_corpus_tokens_free(&cold);
+    char entry[600];
+    the_entry(on.dir, entry, sizeof entry);
+    sp_corpus_tokens warm = tokenize(t, text, len, 0, &on);
+    expect_equal(&warm, &fresh);
+    sp_corpus_tokens_free(&fresh);
+    sp_corpus_tokens_free(&warm);
+    free(text);
+    sp_tokenizer_free(t);
+}
+
 Test(token_cache, a_warm_run_returns_the_entry) {
-    sp_error err = {0};
-    sp_tokenizer *t = NULL;
-    cr_assert_eq(sp_tokenizer_load_file(BPE, &t, &err), 0, "%s", err.msg);
     size_t len = 0, size = 0;
-    char *text = tu_read_file(TEXT, &len), entry[600];
+    char *text = NULL, entry[600];
+    sp_tokenizer *t = bpe_and_text(&text, &len);
     sp_token_cache_opts on = {.dir = tu_scratch_path("forged")};
     sp_corpus_tokens cold = tokenize(t, text, len, 0, &on);
     the_entry(on.dir, entry, sizeof entry);
