@@ -68,6 +68,21 @@ __device__ __forceinline__ void ent_finish_mask(float (*S)[4], const cu_attn_geo
         }
 }
 
+/* A tile's largest score v of row q into its sorted sketch; with tile bounds, the row's
+ * running maximum (over its quad) and the lowest of them, *lo (rows past nr left out). */
+__device__ __forceinline__ void sketch_insert(erow &q, float v, int nr, bool bound, float *lo) {
+#pragma unroll
+    for (int k = 0; k < SKETCH; k++) {
+        const float hi = fmaxf(q.top[k], v);
+        v = fminf(q.top[k], v);
+        q.top[k] = hi;
+    }
+    if (bound) { /* the running maxima only serve the tile bounds */
+        q.m = fmaxf(q.m, ent_quad_max(q.top[0]));
+        *lo = fminf(*lo, q.r < nr ? q.m : INFINITY);
+    }
+}
+
 /* Pass 1 on the warp's scores of one tile: flags, the rows' sketches and running maxima;
  * returns the warp's largest score (NaN ignored) and its lowest running row maximum in *wlo
  * (WARP false: the thread's own, for the caller to reduce over the warp). */
@@ -86,16 +101,7 @@ __device__ float step_max(const float (*S)[8][4], erow (*rw)[2], int nr, bool bo
             q.bad |= isnan(tm) || tm == INFINITY;
             float v = isnan(tm) ? -INFINITY : tm;
             wm = fmaxf(wm, v);
-#pragma unroll
-            for (int k = 0; k < SKETCH; k++) { /* insertion into the sorted sketch */
-                const float hi = fmaxf(q.top[k], v);
-                v = fminf(q.top[k], v);
-                q.top[k] = hi;
-            }
-            if (bound) { /* the running maxima only serve the tile bounds */
-                q.m = fmaxf(q.m, ent_quad_max(q.top[0]));
-                lo = fminf(lo, q.r < nr ? q.m : INFINITY);
-            }
+            sketch_insert(q, v, nr, bound, &lo);
         }
     for (int o = 16; o > 0 && WARP; o >>= 1) {
         wm = fmaxf(wm, __shfl_xor_sync(0xffffffffu, wm, o));
@@ -173,16 +179,7 @@ __device__ __forceinline__ float step_max_tile(const float (*S)[4], erow *rw, in
         float v = max_nan(a, c);
         q.bad |= !(v < INFINITY);
         wm = fmaxf(wm, v);
-#pragma unroll
-        for (int k = 0; k < SKETCH; k++) {
-            const float hi = fmaxf(q.top[k], v);
-            v = fminf(q.top[k], v);
-            q.top[k] = hi;
-        }
-        if (bound) {
-            q.m = fmaxf(q.m, ent_quad_max(q.top[0]));
-            lo = fminf(lo, q.r < nr ? q.m : INFINITY);
-        }
+        sketch_insert(q, v, nr, bound, &lo);
     }
     *wlo = lo;
     return wm;

@@ -41,13 +41,15 @@ template <int NL> struct warp_row {
             for (int j = threadIdx.x & 31; j < n; j += 32) f(xm(j));
         }
     }
-    __device__ void moments(double tau, double *k, double *d1, double *d2, float *xmin) const {
-        double a = 0, b = 0, c = 0;
+    /* in T: double for the exact solver, float for solve_tau_short */
+    template <class T>
+    __device__ void moments(T tau, T *k, T *d1, T *d2, float *xmin) const {
+        T a = 0, b = 0, c = 0;
         float mn = INFINITY;
         each([&](float v) {
             if (v > tau) {
-                const double d = (double)v - tau;
-                a += 1.0, b += d, c += d * d;
+                const T d = (T)v - tau;
+                a += 1, b += d, c += d * d;
                 mn = fminf(mn, v);
             }
         });
@@ -83,47 +85,6 @@ template <int NL> struct warp_row {
     }
 };
 
-/* solve_tau's support iteration in single precision, for the short lists of the bf16
- * pipeline (cu_attn_sparse.cu), whose scores carry the bf16 cache's rounding anyway: sums of at
- * most 32·NL values in float (one shuffle per sum and step instead of two, float division and
- * square root; the butterfly leaves every lane the same bits). NAN where it does not settle —
- * α other than 1.5 and 2, no active value, or a step that does not move τ — for the double
- * solver to decide. */
-template <int NL> __device__ float solve_tau_short(const warp_row<NL> &row, float alpha) {
-    const bool sparsemax = alpha == 2.0f;
-    if (!sparsemax && alpha != 1.5f) return NAN;
-    float tau = -1.0f;
-    for (int it = 0; it < 100; it++) {
-        float k = 0.0f, d1 = 0.0f, d2 = 0.0f, mn = INFINITY;
-#pragma unroll
-        for (int i = 0; i < NL; i++)
-            if (row.reg[i] > tau) {
-                const float d = row.reg[i] - tau;
-                k += 1.0f, d1 += d, d2 = fmaf(d, d, d2);
-                mn = fminf(mn, row.reg[i]);
-            }
-        for (int o = 16; o > 0; o >>= 1) {
-            k += __shfl_xor_sync(0xffffffffu, k, o);
-            d1 += __shfl_xor_sync(0xffffffffu, d1, o);
-            d2 += __shfl_xor_sync(0xffffffffu, d2, o);
-            mn = fminf(mn, __shfl_xor_sync(0xffffffffu, mn, o));
-        }
-        if (k == 0.0f) return NAN;
-        float tc, tn;
-        if (sparsemax) {
-            tc = tn = tau + (d1 - 1.0f) / k;
-        } else {
-            const float md = d1 / k, ss = fmaxf(d2 - k * md * md, 0.0f);
-            tc = tau + md - sqrtf(fmaxf((1.0f - ss) / k, 0.0f));
-            tn = d1 > 0.0f ? tau + (d2 - 1.0f) / (2.0f * d1) : tc;
-        }
-        if (mn >= tc && tc >= tau) return tc;
-        if (!(tn > tau)) return NAN;
-        tau = tn;
-    }
-    return NAN;
-}
-
 /* The same sums over x[0 … n) in memory, by a whole block (red: 32 doubles of shared). */
 struct block_row {
     const float *x;
@@ -153,29 +114,47 @@ struct block_row {
     }
 };
 
+/* The support iteration of α = 2 and α = 1.5 in T (Newton from the left, the closed form
+ * checked on the active set at every step); NAN where it does not settle — no active value, or
+ * a step that does not move τ (rounding) — for the bracketed solver to decide. */
+template <class T, class R> __device__ T support_tau(const R &row, bool sparsemax) {
+    T tau = -1;
+    for (int it = 0; it < 100; it++) {
+        T k, d1, d2;
+        float xmin;
+        row.moments(tau, &k, &d1, &d2, &xmin);
+        if (k == 0) break;
+        T tc, tn;
+        if (sparsemax) {
+            tc = tn = tau + (d1 - 1) / k;
+        } else {
+            const T md = d1 / k, ss = fmax(d2 - k * md * md, T(0)), delta = (1 - ss) / k;
+            tc = tau + md - sqrt(fmax(delta, T(0)));
+            tn = d1 > 0 ? tau + (d2 - 1) / (2 * d1) : tc;
+        }
+        if (xmin >= tc && tc >= tau) return tc;
+        if (!(tn > tau)) break;
+        tau = tn;
+    }
+    return NAN;
+}
+
+/* The support iteration in single precision, for the short lists of the bf16 pipeline
+ * (cu_attn_sparse.cu), whose scores carry the bf16 cache's rounding anyway: sums of at most
+ * 32·NL values in float (one shuffle per sum and step instead of two, float division and
+ * square root; the butterfly leaves every lane the same bits). NAN where it does not settle,
+ * and for α other than 1.5 and 2, for solve_tau to decide. */
+template <int NL> __device__ float solve_tau_short(const warp_row<NL> &row, float alpha) {
+    if (alpha != 2.0f && alpha != 1.5f) return NAN;
+    return support_tau<float>(row, alpha == 2.0f);
+}
+
 /* τ on the candidates (every value > −1, max 0; others −inf): c of them. */
 template <class R>
 __device__ double solve_tau(const R &row, double c, float alpha) {
-    const bool sparsemax = alpha == 2.0f, e15 = alpha == 1.5f;
-    if (sparsemax || e15) {
-        double tau = -1.0;
-        for (int it = 0; it < 100; it++) {
-            double k, d1, d2;
-            float xmin;
-            row.moments(tau, &k, &d1, &d2, &xmin);
-            if (k == 0.0) break;
-            double tc, tn;
-            if (sparsemax) {
-                tc = tn = tau + (d1 - 1.0) / k;
-            } else {
-                const double md = d1 / k, ss = fmax(d2 - k * md * md, 0.0), delta = (1.0 - ss) / k;
-                tc = tau + md - sqrt(fmax(delta, 0.0));
-                tn = d1 > 0.0 ? tau + (d2 - 1.0) / (2.0 * d1) : tc;
-            }
-            if (xmin >= tc && tc >= tau) return tc;
-            if (!(tn > tau)) break; /* rounding: the bracketed solver decides */
-            tau = tn;
-        }
+    if (alpha == 2.0f || alpha == 1.5f) {
+        const double tau = support_tau<double>(row, alpha == 2.0f);
+        if (!isnan(tau)) return tau;
     }
     const double e = 1.0 / ((double)alpha - 1.0);
     double lo = -1.0, hi = -pow(c, 1.0 - (double)alpha);

@@ -17,6 +17,23 @@
 #define LIST_NL 8    /* list entries per lane: the list's capacity is 32·LIST_NL at most */
 #define LIST_SHORT 2 /* entries per lane of the first kernel (most lists are short) */
 
+/* A lane's 8·RC/2 bf16 columns of row j (16 bytes per load; zeros for j < 0): base points at
+ * the lane's first column of row 0, stride is a row's length. */
+template <int RC>
+__device__ __forceinline__ void gather_row(const __nv_bfloat16 *base, int j, size_t stride,
+                                           uint4 *u) {
+#pragma unroll
+    for (int c = 0; c < RC / 2; c++)
+        u[c] = j >= 0 ? ((const uint4 *)(base + (size_t)j * stride))[c] : make_uint4(0, 0, 0, 0);
+}
+
+/* The 8 bf16 values of u widened, in pairs. */
+__device__ __forceinline__ void widen8(const uint4 &u, float2 *f) {
+    const __nv_bfloat162 *h2 = (const __nv_bfloat162 *)&u;
+#pragma unroll
+    for (int t = 0; t < 4; t++) f[t] = __bfloat1622float2(h2[t]);
+}
+
 /* The fp32 scores of listed keys e0 … e0 + 4·NB (those below cnt) into ssc: a key row is read
  * by 8 lanes, 16 bytes each (one 128-byte line per key and load, instead of a lane's 8 loads
  * touching 32 lines each), NB rows side by side and 4 keys per row of lanes, the 8 lanes'
@@ -32,10 +49,7 @@ __device__ __forceinline__ void score_keys(const cu_attn_geom &g, const int *idx
     for (int b = 0; b < NB; b++) {
         const int e = e0 + 4 * b + kg;
         jj[b] = e < cnt ? idx[e] : -1;
-#pragma unroll
-        for (int c = 0; c < RC / 2; c++)
-            u[b][c] = jj[b] >= 0 ? ((const uint4 *)(kb + (size_t)jj[b] * kstride))[c]
-                                 : make_uint4(0, 0, 0, 0);
+        gather_row<RC>(kb, jj[b], kstride, u[b]);
     }
     float part[NB];
 #pragma unroll
@@ -43,12 +57,12 @@ __device__ __forceinline__ void score_keys(const cu_attn_geom &g, const int *idx
         float a0 = 0.0f, a1 = 0.0f;
 #pragma unroll
         for (int c = 0; c < RC / 2; c++) {
-            const __nv_bfloat162 *h2 = (const __nv_bfloat162 *)&u[b][c];
+            float2 f[4];
+            widen8(u[b][c], f);
 #pragma unroll
             for (int t = 0; t < 4; t++) {
-                const float2 f = __bfloat1622float2(h2[t]);
-                a0 = fmaf(q[8 * c + 2 * t], f.x, a0);
-                a1 = fmaf(q[8 * c + 2 * t + 1], f.y, a1);
+                a0 = fmaf(q[8 * c + 2 * t], f[t].x, a0);
+                a1 = fmaf(q[8 * c + 2 * t + 1], f[t].y, a1);
             }
         }
         part[b] = a0 + a1;
@@ -156,22 +170,18 @@ __device__ void support_sum(const cu_attn_geom &g, int kvh, const float2 *sl, in
             const int e = e0 + 4 * b + kg;
             const float2 f = e < ns ? sl[e] : make_float2(0.0f, __int_as_float(-1));
             pj[b] = f.x;
-            const int j = __float_as_int(f.y);
-#pragma unroll
-            for (int c = 0; c < RC / 2; c++)
-                u[b][c] = j >= 0 ? ((const uint4 *)(vb + (size_t)j * vstride))[c]
-                                 : make_uint4(0, 0, 0, 0);
+            gather_row<RC>(vb, __float_as_int(f.y), vstride, u[b]);
         }
 #pragma unroll
         for (int b = 0; b < 4; b++)
 #pragma unroll
             for (int c = 0; c < RC / 2; c++) {
-                const __nv_bfloat162 *h2 = (const __nv_bfloat162 *)&u[b][c];
+                float2 f[4];
+                widen8(u[b][c], f);
 #pragma unroll
                 for (int t = 0; t < 4; t++) {
-                    const float2 f = __bfloat1622float2(h2[t]);
-                    a[8 * c + 2 * t] = fmaf(pj[b], f.x, a[8 * c + 2 * t]);
-                    a[8 * c + 2 * t + 1] = fmaf(pj[b], f.y, a[8 * c + 2 * t + 1]);
+                    a[8 * c + 2 * t] = fmaf(pj[b], f[t].x, a[8 * c + 2 * t]);
+                    a[8 * c + 2 * t + 1] = fmaf(pj[b], f[t].y, a[8 * c + 2 * t + 1]);
                 }
             }
     }
