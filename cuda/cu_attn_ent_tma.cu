@@ -266,17 +266,15 @@ static __device__ __forceinline__ void et_release(uint64_t *bar) {
     if ((threadIdx.x & 31) == 0) fa_bar_arrive(bar);
 }
 
-/* Pass 1's tile maxima of the warp's stripe: the largest of the threads' m over the warp,
- * stored for both 64-key halves of tile t (pass 2 decides per 128-key tile, so the larger of the
- * halves' maxima serves both); with bounds, the warp's lowest running row maximum lo (the
- * threads' lowest) into s.wmin. */
+/* Pass 1's tile maxima of the warp's stripe: the largest of the threads' m over the warp (one
+ * integer maximum over the warp, m being no NaN), stored for both 64-key halves of tile t (pass
+ * 2 decides per 128-key tile, so the larger of the halves' maxima serves both); with bounds,
+ * the warp's lowest running row maximum lo (the threads' lowest) into s.wmin. */
 static __device__ __forceinline__ void et_put_tmax(const et_smem &s, const cu_ent_ws &w,
                                                    const et_block &b, int t, float m, bool bound,
                                                    float lo) {
-    for (int o = 16; o > 0; o >>= 1) {
-        m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-        if (bound) lo = fminf(lo, __shfl_xor_sync(0xffffffffu, lo, o));
-    }
+    m = cu_ordered_float(__reduce_max_sync(0xffffffffu, cu_ordered_int(m)));
+    if (bound) lo = cu_ordered_float(__reduce_min_sync(0xffffffffu, cu_ordered_int(lo)));
     const int warp = threadIdx.x >> 5, stripe = b.r0 / 16 + warp;
     if ((threadIdx.x & 31) || stripe >= w.nqb) return;
     float *row = w.tmax + ((size_t)b.h * w.nqb + stripe) * w.nkt;

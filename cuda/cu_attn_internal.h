@@ -141,6 +141,17 @@ __device__ __forceinline__ bool cu_attn_below_gap(float am1, float u, float mmin
     return am1 * (u - mmin) < -1.0f - 1e-3f * (1.0f + am1 * (fabsf(mmin) + fabsf(u)));
 }
 
+/* A float's bits as an int of the same order (NaN aside): the negative ones' magnitude bits
+ * flipped, so that one warp-wide integer minimum or maximum (redux.sync) replaces a butterfly
+ * of five shuffles; the map is its own inverse (cu_ordered_float). */
+__device__ __forceinline__ int cu_ordered_int(float f) {
+    const int b = __float_as_int(f);
+    return b ^ ((b >> 31) & 0x7fffffff);
+}
+__device__ __forceinline__ float cu_ordered_float(int i) {
+    return __int_as_float(i ^ ((i >> 31) & 0x7fffffff));
+}
+
 /* Block-wide sum of a double (every thread gets it); red: 32 doubles of shared memory. */
 __device__ __forceinline__ double cu_block_sum(double v, double *red) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

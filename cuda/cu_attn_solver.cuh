@@ -41,7 +41,7 @@ template <int NL> struct warp_row {
             for (int j = threadIdx.x & 31; j < n; j += 32) f(xm(j));
         }
     }
-    /* in T: double for the exact solver, float for solve_tau_short */
+    /* in T: double for the exact solver (float: the overload below) */
     template <class T>
     __device__ void moments(T tau, T *k, T *d1, T *d2, float *xmin) const {
         T a = 0, b = 0, c = 0;
@@ -60,6 +60,30 @@ template <int NL> struct warp_row {
             mn = fminf(mn, __shfl_xor_sync(0xffffffffu, mn, o));
         }
         *k = a, *d1 = b, *d2 = c, *xmin = mn;
+    }
+    /* in float, for solve_tau_short (a list in registers): the count from ballots and the
+     * least value from one warp-wide integer minimum, the same values as the template's with
+     * fewer instructions than a butterfly each */
+    __device__ void moments(float tau, float *k, float *d1, float *d2, float *xmin) const {
+        static_assert(NL > 0, "the float sums serve lists in registers");
+        float b = 0, c = 0, mn = INFINITY;
+        int a = 0;
+#pragma unroll
+        for (int i = 0; i < NL; i++) {
+            const bool in = reg[i] > tau;
+            a += __popc(__ballot_sync(0xffffffffu, in));
+            if (in) {
+                const float d = reg[i] - tau;
+                b += d, c += d * d;
+                mn = fminf(mn, reg[i]);
+            }
+        }
+        for (int o = 16; o > 0; o >>= 1) {
+            b += __shfl_xor_sync(0xffffffffu, b, o);
+            c += __shfl_xor_sync(0xffffffffu, c, o);
+        }
+        *k = (float)a, *d1 = b, *d2 = c;
+        *xmin = cu_ordered_float(__reduce_min_sync(0xffffffffu, cu_ordered_int(mn)));
     }
     __device__ void halley(double tau, double e, double *f, double *f1, double *f2) const {
         double a = 0, b = 0, c = 0;
@@ -114,11 +138,11 @@ struct block_row {
     }
 };
 
-/* The support iteration of α = 2 and α = 1.5 in T (Newton from the left, the closed form
- * checked on the active set at every step); NAN where it does not settle — no active value, or
- * a step that does not move τ (rounding) — for the bracketed solver to decide. */
-template <class T, class R> __device__ T support_tau(const R &row, bool sparsemax) {
-    T tau = -1;
+/* The support iteration of α = 2 and α = 1.5 in T (Newton from the left, from tau ≤ the
+ * row's τ, the closed form checked on the active set at every step); NAN where it does not
+ * settle — no active value, or a step that does not move τ (rounding; also a start above τ,
+ * whose first step goes left) — for the bracketed solver to decide. */
+template <class T, class R> __device__ T support_tau(const R &row, bool sparsemax, T tau = -1) {
     for (int it = 0; it < 100; it++) {
         T k, d1, d2;
         float xmin;
@@ -142,11 +166,13 @@ template <class T, class R> __device__ T support_tau(const R &row, bool sparsema
 /* The support iteration in single precision, for the short lists of the bf16 pipeline
  * (cu_attn_sparse.cu), whose scores carry the bf16 cache's rounding anyway: sums of at most
  * 32·NL values in float (one shuffle per sum and step instead of two, float division and
- * square root; the butterfly leaves every lane the same bits). NAN where it does not settle,
- * and for α other than 1.5 and 2, for solve_tau to decide. */
-template <int NL> __device__ float solve_tau_short(const warp_row<NL> &row, float alpha) {
+ * square root; the butterfly leaves every lane the same bits), from tau0 ≤ τ (the row's
+ * listing threshold: about two steps fewer than from −1). NAN where it does not settle, and
+ * for α other than 1.5 and 2, for solve_tau to decide. */
+template <int NL>
+__device__ float solve_tau_short(const warp_row<NL> &row, float alpha, float tau0) {
     if (alpha != 2.0f && alpha != 1.5f) return NAN;
-    return support_tau<float>(row, alpha == 2.0f);
+    return support_tau<float>(row, alpha == 2.0f, fmaxf(tau0, -1.0f));
 }
 
 /* τ on the candidates (every value > −1, max 0; others −inf): c of them. */

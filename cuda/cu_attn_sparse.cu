@@ -34,10 +34,46 @@ __device__ __forceinline__ void widen8(const uint4 &u, float2 *f) {
     for (int t = 0; t < 4; t++) f[t] = __bfloat1622float2(h2[t]);
 }
 
+/* The sums over the 8 lanes of a lane group (lane % 8) of NB values each: at every step a lane
+ * keeps half of its values, adds its partner's share of them and passes on the other half (one
+ * shuffle per pair of values instead of one per value); once one is left, plain butterfly
+ * steps. The additions are the butterfly's, in its order (steps 1, 2, 4), so the sums have its
+ * bits. Lane sub ends with the sum of value group_sum8_index<NB>(sub) in v[0] and the matching
+ * entry of j[] in j[0] (the entries of j are the same in every lane of the group). */
+template <int NB> __device__ __forceinline__ int group_sum8_index(int sub) {
+    int b = 0; /* step k kept the upper half (NB >> (k + 1) values up) when bit k was set */
+#pragma unroll
+    for (int k = 0, m = NB >> 1; m > 0; k++, m >>= 1) b += ((sub >> k) & 1) * m;
+    return b;
+}
+
+template <int NB>
+__device__ __forceinline__ float group_sum8(float *v, int *j) {
+    const int sub = threadIdx.x & 7;
+    int n = NB;
+#pragma unroll
+    for (int o = 1; o < 8; o <<= 1) {
+        if (n == 1) {
+            v[0] += __shfl_xor_sync(0xffffffffu, v[0], o);
+            continue;
+        }
+        const bool hi = sub & o;
+        n >>= 1;
+#pragma unroll
+        for (int i = 0; i < NB / 2; i++) {
+            if (i >= n) break;
+            const float keep = hi ? v[i + n] : v[i], give = hi ? v[i] : v[i + n];
+            j[i] = hi ? j[i + n] : j[i];
+            v[i] = keep + __shfl_xor_sync(0xffffffffu, give, o);
+        }
+    }
+    return v[0];
+}
+
 /* The fp32 scores of listed keys e0 … e0 + 4·NB (those below cnt) into ssc: a key row is read
  * by 8 lanes, 16 bytes each (one 128-byte line per key and load, instead of a lane's 8 loads
  * touching 32 lines each), NB rows side by side and 4 keys per row of lanes, the 8 lanes'
- * products added by three butterfly steps. */
+ * products added by group_sum8. */
 template <int RC, int NB>
 __device__ __forceinline__ void score_keys(const cu_attn_geom &g, const int *idx, int cnt, int e0,
                                            const float *q, const __nv_bfloat16 *kb,
@@ -67,14 +103,9 @@ __device__ __forceinline__ void score_keys(const cu_attn_geom &g, const int *idx
         }
         part[b] = a0 + a1;
     }
-#pragma unroll
-    for (int b = 0; b < NB; b++) {
-        part[b] += __shfl_xor_sync(0xffffffffu, part[b], 1);
-        part[b] += __shfl_xor_sync(0xffffffffu, part[b], 2);
-        part[b] += __shfl_xor_sync(0xffffffffu, part[b], 4);
-        if (sub == 0 && jj[b] >= 0)
-            ssc[e0 + 4 * b + kg] = cu_attn_finish(g, part[b], slope, i, jj[b]);
-    }
+    const float sum = group_sum8<NB>(part, jj);
+    if (sub < NB && jj[0] >= 0) /* one lane per key group */
+        ssc[e0 + 4 * group_sum8_index<NB>(sub) + kg] = cu_attn_finish(g, sum, slope, i, jj[0]);
 }
 
 /* The fp32 scores of the cnt listed keys idx[0 … cnt) into ssc (warp-shared), q' in qv: NB key
@@ -151,8 +182,9 @@ __device__ int first_of_tiles(const float *p, const int *key, const float2 *sl, 
 
 /* o = Σ p v over the ns packed support entries: a value row is read by 8 lanes (4·RC columns,
  * 8·RC bytes each), 4 rows side by side and 4 such groups in flight, so 16 rows are loaded at
- * once; the 4 lane groups' sums are added by two butterfly steps, and lane (sub, kg) ends with
- * columns sub·4·RC + kg·RC … + RC − 1 in out[0 … RC). */
+ * once; the 4 lane groups' sums are added in two steps that each pass on half of a lane's
+ * columns (the butterfly's additions in its order), and lane (sub, kg) ends with columns
+ * support_col<RC>(lane) … + RC − 1 in out[0 … RC). */
 template <int RC>
 __device__ void support_sum(const cu_attn_geom &g, int kvh, const float2 *sl, int ns, float *out) {
     constexpr int CPL = 4 * RC; /* columns per lane while summing */
@@ -185,16 +217,25 @@ __device__ void support_sum(const cu_attn_geom &g, int kvh, const float2 *sl, in
                 }
             }
     }
+    int n = CPL; /* step 8 keeps the upper half when kg is odd, step 16 when kg ≥ 2 */
 #pragma unroll
-    for (int c = 0; c < CPL; c++) {
-        a[c] += __shfl_xor_sync(0xffffffffu, a[c], 8);
-        a[c] += __shfl_xor_sync(0xffffffffu, a[c], 16);
+    for (int o = 8; o <= 16; o <<= 1) {
+        const bool hi = lane & o;
+        n >>= 1;
+#pragma unroll
+        for (int c = 0; c < CPL / 2; c++) {
+            if (c >= n) break;
+            const float keep = hi ? a[c + n] : a[c], give = hi ? a[c] : a[c + n];
+            a[c] = keep + __shfl_xor_sync(0xffffffffu, give, o);
+        }
     }
 #pragma unroll
-    for (int k = 0; k < 4; k++)
-        if (kg == k)
-#pragma unroll
-            for (int c = 0; c < RC; c++) out[c] = a[k * RC + c];
+    for (int c = 0; c < RC; c++) out[c] = a[c];
+}
+
+/* The first of the RC output columns support_sum leaves in a lane. */
+template <int RC> __device__ __forceinline__ int support_col(int lane) {
+    return (lane & 7) * 4 * RC + (lane & 8 ? 2 * RC : 0) + (lane & 16 ? RC : 0);
 }
 
 /* One row by one warp from its list of cnt ≤ 32·NL entries (see the file's head). */
@@ -206,13 +247,14 @@ __device__ void list_row(const cu_attn_geom &g, const cu_ent_ws &w, size_t item,
     int lo, hi;
     cu_attn_visible(g, g.q0 + row, &lo, &hi);
     /* the columns support_sum leaves in this lane */
-    float *o = g.out + ((size_t)row * g.H + h) * g.dv + (lane & 7) * 4 * RC + (lane >> 3) * RC;
+    float *o = g.out + ((size_t)row * g.H + h) * g.dv + support_col<RC>(lane);
     /* the listed keys' scores again in fp32 (q' unrounded): τ and the weights are those of the
      * fp32 scores on the bf16 cache; the list holds their support (cu_attn_ent_bf16.cu) */
     int key[NL]; /* loaded beside q' (not after it) */
 #pragma unroll
     for (int i = 0; i < NL; i++)
         key[i] = lane + 32 * i < cnt ? w.idx[item * w.cap + lane + 32 * i] : -1;
+    const float thr = w.tau[item];
     const float qf = cu_attn_qfactor(g, row, h), slope = g.slopes ? g.slopes[h] : 0.0f;
     for (int x = lane; x < g.d; x += 32) qv[x] = g.q[((size_t)row * g.H + h) * g.d + x] * qf;
     /* most listed keys are in the support: their value rows start towards the SM now, and are
@@ -230,7 +272,7 @@ __device__ void list_row(const cu_attn_geom &g, const cu_ent_ws &w, size_t item,
         mx = fmaxf(mx, sc[i]);
     }
     __syncwarp(); /* qv and sl are free again */
-    for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+    mx = cu_ordered_float(__reduce_max_sync(0xffffffffu, cu_ordered_int(mx)));
     const float am1 = g.alpha - 1.0f;
     warp_row<NL> lr = {NULL, cnt, mx, am1, {}};
 #pragma unroll
@@ -238,7 +280,8 @@ __device__ void list_row(const cu_attn_geom &g, const cu_ent_ws &w, size_t item,
         const float v = am1 * (sc[i] - mx);
         lr.reg[i] = v > -1.0f ? v : -INFINITY;
     }
-    float tau = solve_tau_short(lr, g.alpha);
+    /* from the listing threshold of pass 1 (below the row's τ, cu_attn_ent_rows.cuh) */
+    float tau = solve_tau_short(lr, g.alpha, am1 * (thr - mx));
     if (isnan(tau)) tau = (float)solve_tau(lr, lr.count(), g.alpha);
     const float ex = 1.0f / am1;
     float p[NL], psum = 0.0f;
@@ -247,15 +290,16 @@ __device__ void list_row(const cu_attn_geom &g, const cu_ent_ws &w, size_t item,
     const int sup = pack_support<NL>(p, key, sl);
     float acc[RC];
     support_sum<RC>(g, kvh, sl, sup, acc);
-    int nf = g.stats ? first_of_tiles<NL>(p, key, sl, sup) : 0;
+    const int nf = g.stats ? __reduce_add_sync(0xffffffffu, first_of_tiles<NL>(p, key, sl, sup))
+                           : 0;
     __syncwarp(); /* sl is the next row's */
-    for (int off = 16; off > 0; off >>= 1) {
-        psum += __shfl_xor_sync(0xffffffffu, psum, off);
-        nf += __shfl_xor_sync(0xffffffffu, nf, off);
-    }
     /* the closed forms' weights sum to 1 already; the converged solver's are normalised, as
      * on the CPU */
-    const float inv = g.alpha == 1.5f || g.alpha == 2.0f ? 1.0f : 1.0f / psum;
+    float inv = 1.0f;
+    if (g.alpha != 1.5f && g.alpha != 2.0f) {
+        for (int off = 16; off > 0; off >>= 1) psum += __shfl_xor_sync(0xffffffffu, psum, off);
+        inv = 1.0f / psum;
+    }
 #pragma unroll
     for (int c = 0; c < RC; c++) o[c] = acc[c] * inv;
     if (lane == 0) w.tau[item] = tau;
