@@ -101,8 +101,8 @@ __device__ void max_finish(ent_smem<D, MW> &s, const erow (*rw)[2], const cu_att
 }
 
 /* The block's setup: q' into shared memory as bf16, the rows' ranges, the listing thresholds
- * (pass 2: each warp's lowest in s.wthr); pass 1: each row's |q'| (fp32) in s.thr and, for the
- * tile bounds, the largest |q'| of the block. */
+ * (pass 2: each warp's lowest in s.wthr); pass 1: each row's bf16 error factor
+ * (bf16_error_factor) in s.thr and, for the tile bounds, the largest |q'| of the block. */
 template <int D, int MODE, int MW>
 __device__ void ent_setup(ent_smem<D, MW> &s, const cu_attn_geom &g, const cu_ent_ws &w,
                           erow (*rw)[2], int h, int r0, int nr) {
@@ -131,15 +131,15 @@ __device__ void ent_setup(ent_smem<D, MW> &s, const cu_attn_geom &g, const cu_en
     if (lane == 0) s.wthr[tid >> 5] = wthr;
     __syncthreads();
     if constexpr (MODE == CU_LIST_MAX) {
-        for (int r = tid; r < BQ; r += blockDim.x) { /* |q'| in fp32 and of the bf16 q' */
-            float q2 = 0.0f, b2 = 0.0f;
+        for (int r = tid; r < BQ; r += blockDim.x) { /* the error factor, |q'| of the bf16 q' */
+            float q2 = 0.0f, b2 = 0.0f, e2 = 0.0f;
             for (int x = 0; x < D && r < nr; x++) {
                 const float v =
                     g.q[((size_t)(r0 + r) * g.H + h) * D + x] * cu_attn_qfactor(g, r0 + r, h);
                 const float b = __bfloat162float(s.q[r][x]);
-                q2 += v * v, b2 += b * b;
+                q2 += v * v, b2 += b * b, e2 += (v - b) * (v - b);
             }
-            s.thr[r] = sqrtf(q2);
+            s.thr[r] = bf16_error_factor(e2, q2);
             atomicMax(&s.qn_bits, __float_as_int(sqrtf(b2) * (1.0f + 1e-3f)));
         }
         __syncthreads();

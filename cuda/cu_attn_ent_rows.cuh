@@ -45,19 +45,21 @@ __device__ __forceinline__ void erow_init(erow &q, int r, const cu_attn_geom &g,
 }
 
 /* Soft cap and ALiBi on one m-tile's scores of the 64-key tile at j0 (query positions pos0 +
- * the rows' r), then −inf where a row does not see the key. */
-__device__ __forceinline__ void ent_finish_mask(float (*S)[4], const cu_attn_geom &g,
-                                                const erow *rw, int j0, int pos0, float slope) {
+ * the rows' r). */
+__device__ __forceinline__ void ent_finish(float (*S)[4], const cu_attn_geom &g, const erow *rw,
+                                           int j0, int pos0, float slope) {
     const int t4 = threadIdx.x & 3;
-    if (g.softcap > 0.0f || slope != 0.0f)
 #pragma unroll
-        for (int nc = 0; nc < 8; nc++)
+    for (int nc = 0; nc < 8; nc++)
 #pragma unroll
-            for (int e = 0; e < 4; e++)
-                S[nc][e] = cu_attn_finish(g, S[nc][e], slope, pos0 + rw[e >> 1].r,
-                                          j0 + nc * 8 + 2 * t4 + (e & 1));
-    const erow &a = rw[0], &b = rw[1];
-    if (j0 >= a.lo && j0 >= b.lo && j0 + EBK <= a.hi && j0 + EBK <= b.hi) return;
+        for (int e = 0; e < 4; e++)
+            S[nc][e] = cu_attn_finish(g, S[nc][e], slope, pos0 + rw[e >> 1].r,
+                                      j0 + nc * 8 + 2 * t4 + (e & 1));
+}
+
+/* −inf where a row does not see the key, on one m-tile's scores of the 64-key tile at j0. */
+__device__ __forceinline__ void ent_mask(float (*S)[4], const erow *rw, int j0) {
+    const int t4 = threadIdx.x & 3;
 #pragma unroll
     for (int nc = 0; nc < 8; nc++)
 #pragma unroll
@@ -66,6 +68,34 @@ __device__ __forceinline__ void ent_finish_mask(float (*S)[4], const cu_attn_geo
             const int j = j0 + nc * 8 + 2 * t4 + (e & 1);
             if (j < q.lo || j >= q.hi) S[nc][e] = -INFINITY;
         }
+}
+
+/* Both, on one m-tile's scores of the 64-key tile at j0; the masking only where a row does
+ * not see every key of the tile. */
+__device__ __forceinline__ void ent_finish_mask(float (*S)[4], const cu_attn_geom &g,
+                                                const erow *rw, int j0, int pos0, float slope) {
+    if (g.softcap > 0.0f || slope != 0.0f) ent_finish(S, g, rw, j0, pos0, slope);
+    const erow &a = rw[0], &b = rw[1];
+    if (j0 >= a.lo && j0 >= b.lo && j0 + EBK <= a.hi && j0 + EBK <= b.hi) return;
+    ent_mask(S, rw, j0);
+}
+
+/* The same on a 128-key tile (the Hopper kernel's S[16][4], two 64-key halves); whether both
+ * rows see all its keys is decided by two comparisons with the keys [in.x, in.y] where a tile
+ * may start to be inside both rows' ranges (tile_inside, once per kernel). */
+__device__ __forceinline__ int2 tile_inside(const erow *rw) {
+    return make_int2(max(rw[0].lo, rw[1].lo), min(rw[0].hi, rw[1].hi) - 2 * EBK);
+}
+__device__ __forceinline__ void tile_finish_mask(float (*S)[4], const cu_attn_geom &g,
+                                                 const erow *rw, int j0, int pos0, float slope,
+                                                 int2 in) {
+    if (g.softcap > 0.0f || slope != 0.0f) {
+        ent_finish(S, g, rw, j0, pos0, slope);
+        ent_finish(&S[8], g, rw, j0 + EBK, pos0, slope);
+    }
+    if (j0 >= in.x && j0 <= in.y) return;
+    ent_mask(S, rw, j0);
+    ent_mask(&S[8], rw, j0 + EBK);
 }
 
 /* A tile's largest score v of row q into its sorted sketch; with tile bounds, the row's
@@ -264,13 +294,21 @@ __device__ __forceinline__ void sketch_store(const erow (*rw)[2], float (*top)[4
         }
 }
 
+/* A row's factor of the bound on its scores' bf16 error (rows_finish) from the fp32 q' (v)
+ * and q' rounded to bf16 (r) summed over its columns: e2 = Σ (v − r)², q2 = Σ v². */
+__device__ __forceinline__ float bf16_error_factor(float e2, float q2) {
+    return 1.01f * sqrtf(e2) + 1e-6f * sqrtf(q2);
+}
+
 /* End of pass 1 for block rows tid, tid + nthr, … < nr: each row's maximum of its bf16
  * scores (NaN for a row with a NaN or +inf score, −inf for a row without keys) and listing
- * threshold (+inf for a row without keys), from the stored sketches, flags and fp32 |q'| (qn).
- * A bf16 score differs from the fp32 one by at most 2^−8·|q'|·max|k| (q' rounded to bf16; K is
- * the same bf16 cache), kmax ≥ every |k| of the block's tiles. */
+ * threshold (+inf for a row without keys), from the stored sketches, flags and error factors
+ * (qe, bf16_error_factor). A bf16 score Σ r·k differs from the fp32 one Σ v·k by |Σ (v − r)·k|
+ * ≤ |v − r|·max|k| (Cauchy–Schwarz; K is the same bf16 cache; at most 2^−8·|v|·max|k|, and
+ * typically about 0.4 of it), plus the sums' rounding (the 1e-6 terms); kmax ≥ every |k| of the
+ * block's tiles. */
 __device__ __forceinline__ void rows_finish(const float (*top)[4 * SKETCH + 1], const int *bad,
-                                            const float *qn, float kmax, const cu_attn_geom &g,
+                                            const float *qe, float kmax, const cu_attn_geom &g,
                                             const cu_ent_ws &w, int h, int r0, int nr, int tid,
                                             int nthr) {
     for (int r = tid; r < nr; r += nthr) {
@@ -279,7 +317,7 @@ __device__ __forceinline__ void rows_finish(const float (*top)[4 * SKETCH + 1], 
         for (int k = 0; k < 4 * SKETCH; k++) m = fmaxf(m, top[r][k]);
         int lo, hi;
         cu_attn_visible(g, g.q0 + r0 + r, &lo, &hi);
-        const float dq = 0.00390625f * 1.01f * qn[r] * kmax + 1e-6f * (1.0f + qn[r] * kmax);
+        const float dq = qe[r] * kmax + 1e-6f;
         if (bad[r]) w.m[item] = NAN, w.tau[item] = NAN;
         else if (hi <= lo || m == -INFINITY) w.m[item] = -INFINITY, w.tau[item] = INFINITY;
         else w.m[item] = m, w.tau[item] = list_threshold(top[r], m, dq, g.alpha);

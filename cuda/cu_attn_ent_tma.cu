@@ -104,8 +104,8 @@ static __device__ __forceinline__ void et_wg_range(const cu_attn_geom &g, const 
 }
 
 /* q′ of the warpgroup's 64 rows (0 past the block's nr) into its swizzled rows at sq, rounded
- * to bf16 as cu_attn_ent_bf16.cu rounds them; pass 1: each row's |q′| in fp32 (qn) and of
- * the bf16 q′ with a margin (qb, for the tile bounds) too. */
+ * to bf16 as cu_attn_ent_bf16.cu rounds them; pass 1: each row's error factor (qn,
+ * bf16_error_factor) and |q′| of the bf16 q′ with a margin (qb, for the tile bounds) too. */
 template <int MODE>
 static __device__ void et_load_q(unsigned char *sq, float *qn, float *qb, const cu_attn_geom &g,
                                  const et_block &b, int wg) {
@@ -125,7 +125,7 @@ static __device__ void et_load_q(unsigned char *sq, float *qn, float *qb, const 
     if (MODE != CU_LIST_MAX) return;
     const int r = threadIdx.x & 127, br = wg * 64 + r;
     if (r < 64) { /* as cu_attn_ent_bf16.cu's ent_setup */
-        float q2 = 0.0f, b2 = 0.0f;
+        float q2 = 0.0f, b2 = 0.0f, e2 = 0.0f;
         if (br < b.nr) {
             const float4 *q4 = (const float4 *)(g.q + ((size_t)(b.r0 + br) * g.H + b.h) * 64);
             const float f = cu_attn_qfactor(g, b.r0 + br, b.h);
@@ -138,11 +138,11 @@ static __device__ void et_load_q(unsigned char *sq, float *qn, float *qb, const 
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
                     const float r16 = __bfloat162float(__float2bfloat16_rn(v[e]));
-                    q2 += v[e] * v[e], b2 += r16 * r16;
+                    q2 += v[e] * v[e], b2 += r16 * r16, e2 += (v[e] - r16) * (v[e] - r16);
                 }
             }
         }
-        qn[br] = sqrtf(q2);
+        qn[br] = bf16_error_factor(e2, q2);
         qb[br] = sqrtf(b2) * (1.0f + 1e-3f);
     }
 }
@@ -290,10 +290,9 @@ template <int MODE>
 static __device__ __forceinline__ void et_tile(const et_smem &s, float (*S)[4], erow *rw,
                                                const cu_attn_geom &g, const cu_ent_ws &w,
                                                const et_block &b, int t, float slope,
-                                               bool bound) {
+                                               bool bound, int2 in) {
     const int j0 = t * 128;
-    ent_finish_mask(S, g, rw, j0, g.q0 + b.r0, slope);
-    ent_finish_mask(&S[8], g, rw, j0 + 64, g.q0 + b.r0, slope);
+    tile_finish_mask(S, g, rw, j0, g.q0 + b.r0, slope, in);
     if (MODE == CU_LIST_PICK) {
         step_pick_tile(S, rw, g, w, b.h, b.r0, j0);
         return;
@@ -313,6 +312,7 @@ static __device__ void et_consume(const et_smem &s, const cu_attn_geom &g, const
     const float slope = g.slopes ? g.slopes[b.h] : 0.0f;
     int wlo, whi;
     et_wg_range(g, b, wg, &wlo, &whi);
+    const int2 in = tile_inside(rw);
     for (int k = 0;; k++) {
         const int st = k % NS;
         fa_bar_wait(&s.full[st], (k / NS) & 1);
@@ -329,7 +329,7 @@ static __device__ void et_consume(const et_smem &s, const cu_attn_geom &g, const
         et_scores(s.k + st * F::TB, sq, S);
         et_release(&s.empty[st]);
         if (MODE == CU_LIST_PICK && !((need >> warp) & 1u)) continue;
-        et_tile<MODE>(s, S, rw, g, w, b, t, slope, bound);
+        et_tile<MODE>(s, S, rw, g, w, b, t, slope, bound, in);
     }
 }
 
