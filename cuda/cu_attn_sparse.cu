@@ -34,12 +34,37 @@ __device__ __forceinline__ void widen8(const uint4 &u, float2 *f) {
     for (int t = 0; t < 4; t++) f[t] = __bfloat1622float2(h2[t]);
 }
 
-/* The sums over the 8 lanes of a lane group (lane % 8) of NB values each: at every step a lane
- * keeps half of its values, adds its partner's share of them and passes on the other half (one
- * shuffle per pair of values instead of one per value); once one is left, plain butterfly
- * steps. The additions are the butterfly's, in its order (steps 1, 2, 4), so the sums have its
- * bits. Lane sub ends with the sum of value group_sum8_index<NB>(sub) in v[0] and the matching
- * entry of j[] in j[0] (the entries of j are the same in every lane of the group). */
+/* Sums of N values per lane over the lanes that differ in bits O0, 2·O0, … (STEPS of them): at
+ * every step a lane keeps half of its values, adds its partner's share of them and passes on
+ * the other half (one shuffle per pair of values instead of one per value); once one value is
+ * left, plain butterfly steps. The additions are the butterfly's, in its order, so the sums
+ * have its bits. A lane ends with max(1, N >> STEPS) sums in v[0 …): step k kept the upper half
+ * of the values when the lane's bit O0 << k was set. j (or NULL) is carried along as tags of
+ * the values (the same in the lanes summed). */
+template <int N, int O0, int STEPS>
+__device__ __forceinline__ void halving_sums(float *v, int *j) {
+    const int lane = threadIdx.x & 31;
+    int n = N;
+#pragma unroll
+    for (int k = 0; k < STEPS; k++) {
+        const int o = O0 << k;
+        if (n == 1) {
+            v[0] += __shfl_xor_sync(0xffffffffu, v[0], o);
+            continue;
+        }
+        const bool hi = lane & o;
+        n >>= 1;
+#pragma unroll
+        for (int i = 0; i < N / 2; i++) {
+            if (i >= n) break;
+            const float keep = hi ? v[i + n] : v[i], give = hi ? v[i] : v[i + n];
+            if (j) j[i] = hi ? j[i + n] : j[i];
+            v[i] = keep + __shfl_xor_sync(0xffffffffu, give, o);
+        }
+    }
+}
+
+/* Which of NB values halving_sums<NB, 1, 3> leaves in lane group member sub. */
 template <int NB> __device__ __forceinline__ int group_sum8_index(int sub) {
     int b = 0; /* step k kept the upper half (NB >> (k + 1) values up) when bit k was set */
 #pragma unroll
@@ -47,33 +72,10 @@ template <int NB> __device__ __forceinline__ int group_sum8_index(int sub) {
     return b;
 }
 
-template <int NB>
-__device__ __forceinline__ float group_sum8(float *v, int *j) {
-    const int sub = threadIdx.x & 7;
-    int n = NB;
-#pragma unroll
-    for (int o = 1; o < 8; o <<= 1) {
-        if (n == 1) {
-            v[0] += __shfl_xor_sync(0xffffffffu, v[0], o);
-            continue;
-        }
-        const bool hi = sub & o;
-        n >>= 1;
-#pragma unroll
-        for (int i = 0; i < NB / 2; i++) {
-            if (i >= n) break;
-            const float keep = hi ? v[i + n] : v[i], give = hi ? v[i] : v[i + n];
-            j[i] = hi ? j[i + n] : j[i];
-            v[i] = keep + __shfl_xor_sync(0xffffffffu, give, o);
-        }
-    }
-    return v[0];
-}
-
 /* The fp32 scores of listed keys e0 … e0 + 4·NB (those below cnt) into ssc: a key row is read
  * by 8 lanes, 16 bytes each (one 128-byte line per key and load, instead of a lane's 8 loads
  * touching 32 lines each), NB rows side by side and 4 keys per row of lanes, the 8 lanes'
- * products added by group_sum8. */
+ * products added by halving_sums. */
 template <int RC, int NB>
 __device__ __forceinline__ void score_keys(const cu_attn_geom &g, const int *idx, int cnt, int e0,
                                            const float *q, const __nv_bfloat16 *kb,
@@ -103,9 +105,9 @@ __device__ __forceinline__ void score_keys(const cu_attn_geom &g, const int *idx
         }
         part[b] = a0 + a1;
     }
-    const float sum = group_sum8<NB>(part, jj);
+    halving_sums<NB, 1, 3>(part, jj);
     if (sub < NB && jj[0] >= 0) /* one lane per key group */
-        ssc[e0 + 4 * group_sum8_index<NB>(sub) + kg] = cu_attn_finish(g, sum, slope, i, jj[0]);
+        ssc[e0 + 4 * group_sum8_index<NB>(sub) + kg] = cu_attn_finish(g, part[0], slope, i, jj[0]);
 }
 
 /* The fp32 scores of the cnt listed keys idx[0 … cnt) into ssc (warp-shared), q' in qv: NB key
@@ -217,18 +219,7 @@ __device__ void support_sum(const cu_attn_geom &g, int kvh, const float2 *sl, in
                 }
             }
     }
-    int n = CPL; /* step 8 keeps the upper half when kg is odd, step 16 when kg ≥ 2 */
-#pragma unroll
-    for (int o = 8; o <= 16; o <<= 1) {
-        const bool hi = lane & o;
-        n >>= 1;
-#pragma unroll
-        for (int c = 0; c < CPL / 2; c++) {
-            if (c >= n) break;
-            const float keep = hi ? a[c + n] : a[c], give = hi ? a[c] : a[c + n];
-            a[c] = keep + __shfl_xor_sync(0xffffffffu, give, o);
-        }
-    }
+    halving_sums<CPL, 8, 2>(a, NULL); /* the upper half kept when kg is odd, then when kg ≥ 2 */
 #pragma unroll
     for (int c = 0; c < RC; c++) out[c] = a[c];
 }
