@@ -139,7 +139,7 @@ __device__ void ent_setup(ent_smem<D, MW> &s, const cu_attn_geom &g, const cu_en
                 const float b = __bfloat162float(s.q[r][x]);
                 q2 += v * v, b2 += b * b, e2 += (v - b) * (v - b);
             }
-            s.thr[r] = bf16_error_factor(e2, q2);
+            s.thr[r] = bf16_error_factor(e2, q2, D);
             atomicMax(&s.qn_bits, __float_as_int(sqrtf(b2) * (1.0f + 1e-3f)));
         }
         __syncthreads();

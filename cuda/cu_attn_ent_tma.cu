@@ -142,7 +142,7 @@ static __device__ void et_load_q(unsigned char *sq, float *qn, float *qb, const 
                 }
             }
         }
-        qn[br] = bf16_error_factor(e2, q2);
+        qn[br] = bf16_error_factor(e2, q2, 64);
         qb[br] = sqrtf(b2) * (1.0f + 1e-3f);
     }
 }
