@@ -421,7 +421,7 @@ static cudaError_t et_launch(const cu_attn_geom *g, const cu_ent_ws *w, cudaStre
 
 /* The variants (consumer warpgroups, stages), measured on an H200 (12 heads, d 64, causal,
  * random q/k/v, entmax-1.5 at 16k keys, passes 1 + 2): b (3, 4; the default) 0.78 + 0.71 ms,
- * a (3, 2) the same within 1%, c (2, 4) slower. The row work per 128-key tile (instead of per
+ * a (3, 2) the same within 1%, c (2, 4) slower (b: 0.75 + 0.69 since, with shorter lists). The row work per 128-key tile (instead of per
  * 64-key half, with the sign-shift masks of pass 2) took them from 0.84 + 0.93 ms: the passes
  * are bound by the ALU pipe, not by the products (without the row work pass 1 takes 0.43 ms,
  * without the products 0.77). Measured and dropped: 4 consumer warpgroups at 96 registers (no
