@@ -317,8 +317,9 @@ static cudaError_t launch(const cu_attn_geom *g, const cu_ent_ws *w, cudaStream_
  * SPARSA_CUDA_ENTMAX_PASS: "s" the mma.sync kernel; a|b|c a variant of the Hopper kernel
  * (default b, where it can run). Read at every call, the same for both passes of a call. On an
  * H200 (12 heads, d 64, causal, random q/k/v) the Hopper passes took 0.78 + 0.71 ms at 16k keys
- * for entmax-1.5 (0.75 + 0.69 with the shorter lists since), the mma.sync ones 1.43 + 1.80; with ALiBi on half the heads (ASEntmax) 0.70 +
- * 0.38 against 0.96 + 0.98 (both skip tiles by their score bounds). */
+ * for entmax-1.5 (0.75 + 0.69 with the shorter lists since), the mma.sync ones 1.43 + 1.80;
+ * with ALiBi on half the heads (ASEntmax) 0.70 + 0.38 against 0.96 + 0.98 (both skip tiles by
+ * their score bounds). */
 static char hopper_variant(void) {
     const char *e = getenv("SPARSA_CUDA_ENTMAX_PASS");
     if (e && e[0] == 's') return 0;

@@ -200,7 +200,8 @@ __device__ __forceinline__ float step_max_tile(const float (*S)[4], erow *rw, in
 #pragma unroll
     for (int hr = 0; hr < 2; hr++) {
         erow &q = rw[hr];
-        float a = max_nan(S[0][2 * hr], S[0][2 * hr + 1]), c = max_nan(S[1][2 * hr], S[1][2 * hr + 1]);
+        float a = max_nan(S[0][2 * hr], S[0][2 * hr + 1]);
+        float c = max_nan(S[1][2 * hr], S[1][2 * hr + 1]);
 #pragma unroll
         for (int nc = 2; nc < 16; nc += 2) { /* two chains, for the latency */
             a = max_nan(a, max_nan(S[nc][2 * hr], S[nc][2 * hr + 1]));
@@ -297,8 +298,8 @@ __device__ __forceinline__ void sketch_store(const erow (*rw)[2], float (*top)[4
 /* A row's factor of the bound on its scores' bf16 error (rows_finish) from the fp32 q' (v)
  * and q' rounded to bf16 (r) summed over its d columns: e2 = Σ (v − r)², q2 = Σ v². The
  * second term covers the rounding of the two d-term fp32 sums (the passes' and the output
- * step's, each off by at most d·2^−23·Σ |v_i k_i| ≤ d·2^−23·|v|·max|k|), which is all there is
- * when q' is exact in bf16 (e2 = 0). */
+ * step's, each off by at most d·2^−23·Σ |v_i k_i| ≤ d·2^−23·|v|·max|k|), all there is when
+ * q' is exact in bf16 (e2 = 0). */
 __device__ __forceinline__ float bf16_error_factor(float e2, float q2, int d) {
     return 1.01f * sqrtf(e2) + 2.4e-7f * (float)d * sqrtf(q2);
 }
@@ -306,9 +307,10 @@ __device__ __forceinline__ float bf16_error_factor(float e2, float q2, int d) {
 /* End of pass 1 for block rows tid, tid + nthr, … < nr: each row's maximum of its bf16
  * scores (NaN for a row with a NaN or +inf score, −inf for a row without keys) and listing
  * threshold (+inf for a row without keys), from the stored sketches, flags and error factors
- * (qe, bf16_error_factor). A bf16 score Σ r·k differs from the fp32 one Σ v·k by |Σ (v − r)·k|
- * ≤ |v − r|·max|k| (Cauchy–Schwarz; K is the same bf16 cache; at most 2^−8·|v|·max|k|, and
- * typically about 0.4 of it), plus the sums' rounding; kmax ≥ every |k| of the block's tiles. */
+ * (qe, bf16_error_factor). A bf16 score Σ r·k differs from the fp32 one Σ v·k by
+ * |Σ (v − r)·k| ≤ |v − r|·max|k| (Cauchy–Schwarz; K is the same bf16 cache; at most
+ * 2^−8·|v|·max|k|, typically 0.4 of it), plus the sums' rounding; kmax ≥ every |k| of the
+ * block's tiles. */
 __device__ __forceinline__ void rows_finish(const float (*top)[4 * SKETCH + 1], const int *bad,
                                             const float *qe, float kmax, const cu_attn_geom &g,
                                             const cu_ent_ws &w, int h, int r0, int nr, int tid,

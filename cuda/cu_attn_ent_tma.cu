@@ -273,8 +273,8 @@ static __device__ __forceinline__ void et_release(uint64_t *bar) {
 static __device__ __forceinline__ void et_put_tmax(const et_smem &s, const cu_ent_ws &w,
                                                    const et_block &b, int t, float m, bool bound,
                                                    float lo) {
-    m = cu_ordered_float(__reduce_max_sync(0xffffffffu, cu_ordered_int(m)));
-    if (bound) lo = cu_ordered_float(__reduce_min_sync(0xffffffffu, cu_ordered_int(lo)));
+    m = cu_warp_max(m);
+    if (bound) lo = cu_warp_min(lo);
     const int warp = threadIdx.x >> 5, stripe = b.r0 / 16 + warp;
     if ((threadIdx.x & 31) || stripe >= w.nqb) return;
     float *row = w.tmax + ((size_t)b.h * w.nqb + stripe) * w.nkt;
@@ -421,13 +421,13 @@ static cudaError_t et_launch(const cu_attn_geom *g, const cu_ent_ws *w, cudaStre
 
 /* The variants (consumer warpgroups, stages), measured on an H200 (12 heads, d 64, causal,
  * random q/k/v, entmax-1.5 at 16k keys, passes 1 + 2): b (3, 4; the default) 0.78 + 0.71 ms,
- * a (3, 2) the same within 1%, c (2, 4) slower (b: 0.75 + 0.69 since, with shorter lists). The row work per 128-key tile (instead of per
- * 64-key half, with the sign-shift masks of pass 2) took them from 0.84 + 0.93 ms: the passes
- * are bound by the ALU pipe, not by the products (without the row work pass 1 takes 0.43 ms,
- * without the products 0.77). Measured and dropped: 4 consumer warpgroups at 96 registers (no
- * faster), the next tile's product in flight while the warps work on a tile — in 64-key halves
- * with 3 warpgroups (0.95 + 1.01 ms) or whole tiles with 2 (1.02 + 0.87) — and descriptors
- * made once per kernel (1% faster). */
+ * a (3, 2) the same within 1%, c (2, 4) slower (b: 0.75 + 0.69 since, with shorter lists).
+ * The row work per 128-key tile (instead of per 64-key half, with the sign-shift masks of pass
+ * 2) took them from 0.84 + 0.93 ms: the passes are bound by the ALU pipe, not by the products
+ * (without the row work pass 1 takes 0.43 ms, without the products 0.77). Measured and
+ * dropped: 4 consumer warpgroups at 96 registers (no faster), the next tile's product in
+ * flight while the warps work on a tile — in 64-key halves with 3 warpgroups (0.95 + 1.01 ms)
+ * or whole tiles with 2 (1.02 + 0.87) — and descriptors made once per kernel (1% faster). */
 template <int MODE>
 static cudaError_t et_pick(const cu_attn_geom *g, const cu_ent_ws *w, char variant,
                            cudaStream_t st) {

@@ -141,15 +141,18 @@ __device__ __forceinline__ bool cu_attn_below_gap(float am1, float u, float mmin
     return am1 * (u - mmin) < -1.0f - 1e-3f * (1.0f + am1 * (fabsf(mmin) + fabsf(u)));
 }
 
-/* A float's bits as an int of the same order (NaN aside): the negative ones' magnitude bits
- * flipped, so that one warp-wide integer minimum or maximum (redux.sync) replaces a butterfly
- * of five shuffles; the map is its own inverse (cu_ordered_float). */
-__device__ __forceinline__ int cu_ordered_int(float f) {
-    const int b = __float_as_int(f);
-    return b ^ ((b >> 31) & 0x7fffffff);
+/* The largest and the least of v over the full warp (every lane gets it; no NaN in v): one
+ * warp-wide integer maximum or minimum (redux.sync) on the float's bits mapped to an int of the
+ * same order — the negative ones' magnitude bits flipped, a map that is its own inverse —
+ * instead of a butterfly of five shuffles. */
+__device__ __forceinline__ int cu_ordered_bits(int b) { return b ^ ((b >> 31) & 0x7fffffff); }
+__device__ __forceinline__ float cu_warp_max(float v) {
+    return __int_as_float(
+        cu_ordered_bits(__reduce_max_sync(0xffffffffu, cu_ordered_bits(__float_as_int(v)))));
 }
-__device__ __forceinline__ float cu_ordered_float(int i) {
-    return __int_as_float(i ^ ((i >> 31) & 0x7fffffff));
+__device__ __forceinline__ float cu_warp_min(float v) {
+    return __int_as_float(
+        cu_ordered_bits(__reduce_min_sync(0xffffffffu, cu_ordered_bits(__float_as_int(v)))));
 }
 
 /* Block-wide sum of a double (every thread gets it); red: 32 doubles of shared memory. */

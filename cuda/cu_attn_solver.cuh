@@ -41,15 +41,14 @@ template <int NL> struct warp_row {
             for (int j = threadIdx.x & 31; j < n; j += 32) f(xm(j));
         }
     }
-    /* in T: double for the exact solver (float: the overload below) */
-    template <class T>
-    __device__ void moments(T tau, T *k, T *d1, T *d2, float *xmin) const {
-        T a = 0, b = 0, c = 0;
+    /* in double for the exact solver (in float for solve_tau_short: the overload below) */
+    __device__ void moments(double tau, double *k, double *d1, double *d2, float *xmin) const {
+        double a = 0, b = 0, c = 0;
         float mn = INFINITY;
         each([&](float v) {
             if (v > tau) {
-                const T d = (T)v - tau;
-                a += 1, b += d, c += d * d;
+                const double d = (double)v - tau;
+                a += 1.0, b += d, c += d * d;
                 mn = fminf(mn, v);
             }
         });
@@ -62,8 +61,7 @@ template <int NL> struct warp_row {
         *k = a, *d1 = b, *d2 = c, *xmin = mn;
     }
     /* in float, for solve_tau_short (a list in registers): the count from ballots and the
-     * least value from one warp-wide integer minimum, the same values as the template's with
-     * fewer instructions than a butterfly each */
+     * least value from one warp-wide minimum, fewer instructions than a butterfly each */
     __device__ void moments(float tau, float *k, float *d1, float *d2, float *xmin) const {
         static_assert(NL > 0, "the float sums serve lists in registers");
         float b = 0, c = 0, mn = INFINITY;
@@ -83,7 +81,7 @@ template <int NL> struct warp_row {
             c += __shfl_xor_sync(0xffffffffu, c, o);
         }
         *k = (float)a, *d1 = b, *d2 = c;
-        *xmin = cu_ordered_float(__reduce_min_sync(0xffffffffu, cu_ordered_int(mn)));
+        *xmin = cu_warp_min(mn);
     }
     __device__ void halley(double tau, double e, double *f, double *f1, double *f2) const {
         double a = 0, b = 0, c = 0;

@@ -65,7 +65,7 @@ __device__ __forceinline__ void halving_sums(float *v, int *j) {
 }
 
 /* Which of NB values halving_sums<NB, 1, 3> leaves in lane group member sub. */
-template <int NB> __device__ __forceinline__ int group_sum8_index(int sub) {
+template <int NB> __device__ __forceinline__ int halving_index(int sub) {
     int b = 0; /* step k kept the upper half (NB >> (k + 1) values up) when bit k was set */
 #pragma unroll
     for (int k = 0, m = NB >> 1; m > 0; k++, m >>= 1) b += ((sub >> k) & 1) * m;
@@ -107,7 +107,7 @@ __device__ __forceinline__ void score_keys(const cu_attn_geom &g, const int *idx
     }
     halving_sums<NB, 1, 3>(part, jj);
     if (sub < NB && jj[0] >= 0) /* one lane per key group */
-        ssc[e0 + 4 * group_sum8_index<NB>(sub) + kg] = cu_attn_finish(g, part[0], slope, i, jj[0]);
+        ssc[e0 + 4 * halving_index<NB>(sub) + kg] = cu_attn_finish(g, part[0], slope, i, jj[0]);
 }
 
 /* The fp32 scores of the cnt listed keys idx[0 … cnt) into ssc (warp-shared), q' in qv: NB key
@@ -263,7 +263,7 @@ __device__ void list_row(const cu_attn_geom &g, const cu_ent_ws &w, size_t item,
         mx = fmaxf(mx, sc[i]);
     }
     __syncwarp(); /* qv and sl are free again */
-    mx = cu_ordered_float(__reduce_max_sync(0xffffffffu, cu_ordered_int(mx)));
+    mx = cu_warp_max(mx);
     const float am1 = g.alpha - 1.0f;
     warp_row<NL> lr = {NULL, cnt, mx, am1, {}};
 #pragma unroll
