@@ -3,6 +3,8 @@
  *
  *   bench_gemm peak [THREADS]                   fp32 FMA peak (AVX-512 and AVX2 register loops)
  *   bench_gemm sparsa|openblas THREADS DTYPE M,K,N [M,K,N ...]
+ *                  DTYPE: f32, f16, bf16 (weights, fp32 products) or bf16p (the --precision bf16
+ *                  products: AMX or AVX512_BF16, engine in the line)
  *                                               one line per shape: GFLOP/s (median of 5)
  * Each figure is given per wall second and per CPU second × threads (cpu_gflops: the rate while
  * the threads actually run, which holds on a shared machine; spin-waiting counts as running).
@@ -17,6 +19,7 @@
 #include <time.h>
 
 #include "gemm.h"
+#include "gemm_bf16.h"
 #include "sparsa_format.h"
 
 #ifdef SP_HAVE_OPENBLAS
@@ -109,8 +112,15 @@ static int cmd_peak(int threads) {
 
 static int cmd_gemm(const char *lib, int threads, const char *dtname, int nshapes,
                     char **shapes) {
-    sp_dtype dt = !strcmp(dtname, "f16") ? SP_F16 : !strcmp(dtname, "bf16") ? SP_BF16 : SP_F32;
+    /* bf16p: the --precision bf16 products (x rounded to bf16, bf16 W, sp_gemm_wt_bf16) */
+    int bf16p = !strcmp(dtname, "bf16p");
+    sp_dtype dt = !strcmp(dtname, "f16") ? SP_F16
+                : !strcmp(dtname, "bf16") || bf16p ? SP_BF16 : SP_F32;
     int blas = !strcmp(lib, "openblas");
+    if (bf16p && (blas || !sp_gemm_bf16_available())) {
+        fprintf(stderr, "bench_gemm: bf16p needs sparsa on a CPU with AVX512_BF16\n");
+        return 2;
+    }
 #ifndef SP_HAVE_OPENBLAS
     if (blas) {
         fprintf(stderr, "bench_gemm: built without OpenBLAS\n");
@@ -160,7 +170,8 @@ static int cmd_gemm(const char *lib, int threads, const char *dtname, int nshape
                     continue;
                 }
 #endif
-                sp_gemm_wt(x, m, k, w, dt, n, NULL, y);
+                if (bf16p) sp_gemm_wt_bf16(x, m, k, (const uint16_t *)w, n, NULL, y);
+                else sp_gemm_wt(x, m, k, w, dt, n, NULL, y);
             }
             if (r >= 0) {
                 g[r] = flops * reps / (now() - t) / 1e9;
@@ -169,8 +180,9 @@ static int cmd_gemm(const char *lib, int threads, const char *dtname, int nshape
         }
         qsort(g, 5, sizeof *g, cmp_double);
         qsort(c, 5, sizeof *c, cmp_double);
-        printf("%s %s threads=%d m=%zu k=%zu n=%zu gflops=%.1f cpu_gflops=%.1f\n",
-               blas ? "openblas" : "sparsa", dtname, threads, m, k, n, g[2], c[2]);
+        printf("%s %s threads=%d m=%zu k=%zu n=%zu gflops=%.1f cpu_gflops=%.1f isa=%s\n",
+               blas ? "openblas" : "sparsa", dtname, threads, m, k, n, g[2], c[2],
+               blas ? "-" : bf16p ? sp_gemm_bf16_engine() : sp_gemm_isa());
         fflush(stdout);
         free(x);
         free(y);
@@ -185,6 +197,6 @@ int main(int argc, char **argv) {
         return cmd_gemm(argv[1], atoi(argv[2]), argv[3], argc - 4, argv + 4);
     fprintf(stderr,
             "usage: bench_gemm peak [THREADS]\n"
-            "       bench_gemm sparsa|openblas THREADS f32|f16|bf16 M,K,N [M,K,N ...]\n");
+            "       bench_gemm sparsa|openblas THREADS f32|f16|bf16|bf16p M,K,N [M,K,N ...]\n");
     return 2;
 }

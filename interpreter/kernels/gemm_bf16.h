@@ -22,6 +22,16 @@ extern "C" {
  * 0 also when SPARSA_GEMM_ISA forces avx2 or scalar (gemm.h), as a CPU without them would. */
 int sp_gemm_bf16_available(void);
 
+/* Which unit runs the products of m ≥ 4 rows: "amx" (the AMX tiles, where the CPU has
+ * AMX-BF16 and Linux grants it), "avx512_bf16" (vdpbf16ps), or "none" when the products are
+ * unavailable. Both round the same operands and sum in fp32; the order of the sums inside a
+ * 16-pair tile is the hardware's, so the two engines may differ in the last bits, while each
+ * gives the same bits for any thread count. SPARSA_BF16_ENGINE=avx512_bf16 keeps AMX off. */
+const char *sp_gemm_bf16_engine(void);
+/* Forces an engine ("amx" or "avx512_bf16") for tests and benchmarks: 0, or -1 (changing
+ * nothing) when this CPU lacks it. Call it while no product runs. */
+int sp_gemm_bf16_set_engine(const char *name);
+
 /* y[m][n] = bf16(x)[m][k] · W[n][k]ᵀ (+ bias[n]), W bf16 in PyTorch's [out, in] layout. */
 void sp_gemm_wt_bf16(const float *x, size_t m, size_t k, const uint16_t *w, size_t n,
                      const float *bias, float *y);

@@ -19,6 +19,7 @@
 #include "gemm_bf16.h"
 
 #define SP_BF16_MR 14
+#define SP_BF16_AMX_MR 32  /* the AMX kernel's rows: two tiles of 16 */
 #define SP_BF16_NR 32
 #define SP_BF16_KCP 128   /* k block in pairs (256 inputs) */
 
@@ -33,6 +34,16 @@ void sp_bf16_pack_w(const uint16_t *w, size_t k, size_t n, size_t j0, size_t pc,
                     uint32_t *dst);
 /* dst[0..ceil(len / 2)) = x[0..len) rounded to bf16, in pairs (zero past len). */
 void sp_bf16_pack_x_row(const float *x, size_t len, uint32_t *dst);
+/* AMX (gemm_bf16_amx.c): 1 if the CPU has AMX-BF16 and AMX-TILE and Linux grants their state
+ * to this process (asked for here, once is enough). */
+int sp_bf16_amx_cpu_ok(void);
+/* Loads this thread's tile configuration; sp_bf16_amx_end releases the tiles. */
+void sp_bf16_amx_begin(void);
+void sp_bf16_amx_end(void);
+/* c[32][ldc] (+)= a[32][SP_BF16_KCP] · b[kcp][NR] over kcp pairs, kcp a multiple of 16,
+ * between sp_bf16_amx_begin and sp_bf16_amx_end. */
+void sp_bf16_amx_kernel(size_t kcp, const uint32_t *a, const uint32_t *b, float *c, size_t ldc,
+                        int accumulate);
 /* Small-m path: y[i][j] = Σ bf16(x[i][p])·W[j][p] for i < m, j in [j0, j1), without bias. */
 void sp_bf16_rows(const float *x, size_t m, size_t k, const uint16_t *w, size_t j0, size_t j1,
                   size_t n, float *y);

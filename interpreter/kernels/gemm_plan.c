@@ -83,6 +83,12 @@ static void edge_tile(const sp_gemm_blocking *bl, const void *job, size_t depth,
     for (size_t r = 0; r < rows; r++) memcpy(c + r * ldc, ct + r * bl->nr, cols * sizeof(float));
 }
 
+/* Packed words per row of a panel for kc inputs. */
+static size_t packed_depth(const sp_gemm_blocking *bl, size_t kc) {
+    size_t depth = (kc + bl->pair - 1) / bl->pair, align = bl->depth_align ? bl->depth_align : 1;
+    return (depth + align - 1) / align * align;
+}
+
 int sp_gemm_blocked_range(const sp_gemm_blocking *bl, const void *job, float *y, size_t k,
                           size_t n, const sp_gemm_part *part) {
     const size_t MR = bl->mr, NR = bl->nr, KC = bl->kc, XS = bl->x_stride, NC = SP_GEMM_NC;
@@ -90,7 +96,7 @@ int sp_gemm_blocked_range(const sp_gemm_blocking *bl, const void *job, float *y,
     size_t r0 = part->r0, r1 = part->r1, c0 = part->c0, c1 = part->c1;
     size_t nc_max = c1 - c0 < NC ? (c1 - c0 + NR - 1) / NR * NR : NC;
     size_t mc_max = r1 - r0 < MC ? (r1 - r0 + MR - 1) / MR * MR : MC;
-    size_t depth_max = ((k < KC ? k : KC) + bl->pair - 1) / bl->pair;
+    size_t depth_max = packed_depth(bl, k < KC ? k : KC);
     size_t words = nc_max * depth_max + mc_max * XS + bl->tmp_words + MR * NR;
     uint32_t *ws = sp_gemm_workspace(words * sizeof(uint32_t));
     if (!ws) return -1;
@@ -99,7 +105,7 @@ int sp_gemm_blocked_range(const sp_gemm_blocking *bl, const void *job, float *y,
     for (size_t jc = c0; jc < c1; jc += NC) {
         size_t nc = c1 - jc < NC ? c1 - jc : NC;
         for (size_t pc = 0; pc < k; pc += KC) {
-            size_t kc = k - pc < KC ? k - pc : KC, depth = (kc + bl->pair - 1) / bl->pair;
+            size_t kc = k - pc < KC ? k - pc : KC, depth = packed_depth(bl, kc);
             int acc = pc > 0;
             for (size_t jp = 0; jp < nc; jp += NR)
                 bl->pack_w(job, jc + jp, pc, kc, tmp, wp + jp * depth);

@@ -42,12 +42,15 @@ int sp_gemm_blocked_part(size_t m, size_t n, size_t mr, size_t nr, int t, int nt
 void *sp_gemm_workspace(size_t bytes);
 
 /* The packed, blocked loops (gemm_internal.h, gemm_bf16_internal.h) over 32-bit words: f32
- * inputs, or bf16 pairs. depth: packed words per row of a panel for kc inputs, ceil(kc / pair). */
+ * inputs, or bf16 pairs. depth: packed words per row of a panel for kc inputs, ceil(kc / pair)
+ * rounded up to depth_align. */
 typedef struct sp_gemm_blocking {
     size_t mr, nr;       /* microkernel tile */
     size_t mc_rows;      /* about how many rows of x per packed x block */
     size_t kc;           /* inputs per k block */
     size_t pair;         /* inputs per packed word: 1 or 2 */
+    size_t depth_align;  /* packed depth rounded up to a multiple of this (0 or 1: none); the
+                          * packers zero the words past kc */
     size_t x_stride;     /* words between packed x rows */
     size_t tmp_words;    /* scratch pack_w may use */
     /* W rows [j0, j0 + nr) (zero past n), inputs [pc, pc + kc), as [depth][nr]. */

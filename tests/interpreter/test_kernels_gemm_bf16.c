@@ -2,7 +2,8 @@
  * reference on the operands rounded to bf16 here: odd shapes on both sides of every blocking
  * boundary (k odd and even, tails of pairs), with and without bias, the small-m and the packed
  * path; bit-identical results for 1 and 2 threads; the one-time bf16 copy of f32/f16/bf16
- * weights. Skipped, with the reason, on a CPU without AVX512_BF16. */
+ * weights; the same on the AMX tiles where the CPU has them. Skipped, with the reason, on a CPU
+ * without AVX512_BF16 (or AMX, for the AMX cases). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <omp.h>
@@ -100,10 +101,46 @@ static void threads_case(size_t m, size_t k, size_t n) {
 
 Test(kernels_gemm_bf16, one_and_two_threads_give_the_same_bits) {
     need_bf16();
+    if (!strcmp(sp_gemm_bf16_engine(), "amx")) cr_assert_eq(sp_gemm_bf16_set_engine("avx512_bf16"), 0);
     threads_case(1, 512, 1536);
     threads_case(3, 300, 1000);
     threads_case(200, 512, 1536);
     threads_case(500, 1536, 64);
+}
+
+static void need_amx(void) {
+    need_bf16();
+    if (sp_gemm_bf16_set_engine("amx") != 0)
+        cr_skip("this CPU has no AMX-BF16 (or Linux does not grant it): the AMX kernel cannot run here");
+    cr_assert_str_eq(sp_gemm_bf16_engine(), "amx");
+}
+
+Test(kernels_gemm_bf16, amx_matches_the_reference_on_odd_shapes) {
+    need_amx();
+    /* rows on both sides of 16 and 32 (one and two row tiles), depths on both sides of a
+     * 16-pair tile and of the 256-input k block */
+    static const size_t ms[] = {4, 15, 16, 17, 31, 32, 33, 64, 170};
+    static const size_t ks[] = {1, 2, 31, 32, 33, 63, 64, 65, 255, 256, 257, 513};
+    static const size_t ns[] = {1, 15, 16, 17, 32, 33, 65, 260};
+    for (size_t a = 0; a < sizeof ms / sizeof *ms; a++)
+        for (size_t b = 0; b < sizeof ks / sizeof *ks; b++)
+            for (size_t c = 0; c < sizeof ns / sizeof *ns; c++)
+                check_product(ms[a], ks[b], ns[c], (a + b + c) % 2);
+}
+
+Test(kernels_gemm_bf16, amx_one_and_two_threads_give_the_same_bits) {
+    need_amx();
+    threads_case(200, 512, 1536);
+    threads_case(500, 1536, 64);
+    threads_case(97, 300, 100);
+}
+
+Test(kernels_gemm_bf16, engines_are_named_and_checked) {
+    const char *e = sp_gemm_bf16_engine();
+    cr_assert(!strcmp(e, "amx") || !strcmp(e, "avx512_bf16") || !strcmp(e, "none"), "engine %s", e);
+    cr_assert_eq(!strcmp(e, "none"), !sp_gemm_bf16_available());
+    cr_assert_eq(sp_gemm_bf16_set_engine("no-such-engine"), -1);
+    cr_assert_eq(sp_gemm_bf16_set_engine(NULL), -1);
 }
 
 Test(kernels_gemm_bf16, the_weight_copy_rounds_to_nearest_even) {
