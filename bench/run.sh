@@ -89,6 +89,13 @@ for dt in f16 bf16; do
     a1=$(best "$("$BG" sparsa 1 $dt 1024,512,1536)")
     say "   1024,512,1536 with $dt weights, 1 thread: $a1"
 done
+# the --precision bf16 products (AMX tiles where the CPU has them, else AVX512_BF16)
+for s in 1024,512,1536 1024,1536,512; do
+    o=$("$BG" sparsa 1 bf16p "$s" 2>/dev/null)
+    if [ -z "$o" ]; then say "   bf16 products: not on this CPU (no AVX512_BF16)"; break; fi
+    a1=$(best "$o"); f1=$(best "$("$BG" sparsa 1 f32 "$s")")
+    say "   $s bf16 products ($(field isa "$o")), 1 thread: $a1 (x$(ratio "$a1" "$f1") fp32's $f1)"
+done
 a1=$(best "$("$BG" sparsa 1 f32 1,512,8192)")
 say "   decode shape 1,512,8192 (bandwidth bound), 1 thread: $a1"
 
