@@ -59,15 +59,21 @@ static void check_product(size_t m, size_t k, size_t n, int with_bias) {
     free(w);
 }
 
+/* Every m × k × n of the three lists (each ending in 0), bias on every other product. */
+static void check_sweep(const size_t *ms, const size_t *ks, const size_t *ns) {
+    for (size_t a = 0; ms[a]; a++)
+        for (size_t b = 0; ks[b]; b++)
+            for (size_t c = 0; ns[c]; c++) check_product(ms[a], ks[b], ns[c], (a + b + c) % 2);
+}
+
 Test(kernels_gemm_bf16, matches_the_reference_on_odd_shapes) {
     need_bf16();
-    static const size_t ms[] = {1, 2, 3, 4, 13, 14, 15, 29, 170};
-    static const size_t ks[] = {1, 2, 3, 31, 32, 33, 255, 256, 257, 513};
-    static const size_t ns[] = {1, 7, 8, 9, 31, 32, 33, 65, 260};
-    for (size_t a = 0; a < sizeof ms / sizeof *ms; a++)
-        for (size_t b = 0; b < sizeof ks / sizeof *ks; b++)
-            for (size_t c = 0; c < sizeof ns / sizeof *ns; c++)
-                check_product(ms[a], ks[b], ns[c], (a + b + c) % 2);
+    /* the AVX512_BF16 engine, also on a CPU whose default is AMX */
+    cr_assert_eq(sp_gemm_bf16_set_engine("avx512_bf16"), 0);
+    static const size_t ms[] = {1, 2, 3, 4, 13, 14, 15, 29, 170, 0};
+    static const size_t ks[] = {1, 2, 3, 31, 32, 33, 255, 256, 257, 513, 0};
+    static const size_t ns[] = {1, 7, 8, 9, 31, 32, 33, 65, 260, 0};
+    check_sweep(ms, ks, ns);
 }
 
 Test(kernels_gemm_bf16, operands_are_rounded_to_bf16_not_truncated) {
@@ -119,13 +125,10 @@ Test(kernels_gemm_bf16, amx_matches_the_reference_on_odd_shapes) {
     need_amx();
     /* rows on both sides of 16 and 32 (one and two row tiles), depths on both sides of a
      * 16-pair tile and of the 256-input k block */
-    static const size_t ms[] = {4, 15, 16, 17, 31, 32, 33, 64, 170};
-    static const size_t ks[] = {1, 2, 31, 32, 33, 63, 64, 65, 255, 256, 257, 513};
-    static const size_t ns[] = {1, 15, 16, 17, 32, 33, 65, 260};
-    for (size_t a = 0; a < sizeof ms / sizeof *ms; a++)
-        for (size_t b = 0; b < sizeof ks / sizeof *ks; b++)
-            for (size_t c = 0; c < sizeof ns / sizeof *ns; c++)
-                check_product(ms[a], ks[b], ns[c], (a + b + c) % 2);
+    static const size_t ms[] = {4, 15, 16, 17, 31, 32, 33, 64, 170, 0};
+    static const size_t ks[] = {1, 2, 31, 32, 33, 63, 64, 65, 255, 256, 257, 513, 0};
+    static const size_t ns[] = {1, 15, 16, 17, 32, 33, 65, 260, 0};
+    check_sweep(ms, ks, ns);
 }
 
 Test(kernels_gemm_bf16, amx_one_and_two_threads_give_the_same_bits) {
