@@ -6,7 +6,8 @@
  * is unset, sparsa sets it to PASSIVE and executes itself again, once: the variable, now set,
  * is what stops a second round; a user's own value is kept. If the program cannot be executed
  * again (no /proc), it runs on as it is. convert, which starts no OpenMP thread, is not.
- * With the default thread count an idle worker spins briefly (GOMP_SPINCOUNT) before sleeping.
+ * While the threads fit in the CPUs free at start-up (the default count, or a --threads or
+ * OMP_NUM_THREADS no larger), an idle worker spins briefly (GOMP_SPINCOUNT) before sleeping.
  * The default thread count (no --threads, no OMP_NUM_THREADS) is the number of CPUs the process
  * may run on (its affinity mask), never more. When that is the whole machine, the tasks
  * already running at start-up (the kernel's count of runnable tasks in /proc/loadavg) are
@@ -58,6 +59,26 @@ static int threads_given(char **argv) {
     return getenv("OMP_NUM_THREADS") != NULL;
 }
 
+/* The thread count asked for (--threads N, --threads=N, else OMP_NUM_THREADS); 0 when none or
+ * unreadable (the command itself reports a bad --threads). */
+static int threads_asked(char **argv) {
+    const char *v = getenv("OMP_NUM_THREADS");
+    for (int i = 1; argv[i]; i++) {
+        if (!strcmp(argv[i], "--threads") && argv[i + 1]) v = argv[i + 1];
+        else if (!strncmp(argv[i], "--threads=", 10)) v = argv[i] + 10;
+    }
+    int n = v ? atoi(v) : 0;
+    return n > 0 ? n : 0;
+}
+
+/* Whether idle workers may spin briefly: with the default count, which leaves out CPUs busy at
+ * start-up, or with a count that fits in the CPUs free now. */
+static int threads_fit(char **argv) {
+    if (!threads_given(argv)) return 1;
+    int asked = threads_asked(argv), free_cpus = default_threads();
+    return asked > 0 && free_cpus > 0 && asked <= free_cpus;
+}
+
 void cli_threads_setup(char **argv) {
     /* convert starts no OpenMP thread (its self-check uses plain threads), and is timed against
      * cp: loading the program a second time would cost it a tenth of that copy */
@@ -65,9 +86,9 @@ void cli_threads_setup(char **argv) {
     if (pool && !getenv("OMP_WAIT_POLICY") && !setenv("OMP_WAIT_POLICY", "PASSIVE", 1)) {
         /* A short spin before sleeping: decoding runs ~45 small parallel products per token,
          * and waking a sleeping worker for each costs about what it saves (184 against 289
-         * tokens/s on two quiet cores). Only with the default thread count, which leaves out
-         * CPUs busy at start-up: with a count forced onto busy CPUs, spinning halves speed. */
-        if (!threads_given(argv) && !getenv("GOMP_SPINCOUNT")) setenv("GOMP_SPINCOUNT", "10000", 1);
+         * tokens/s on two quiet cores). Only while the threads fit in the CPUs free at
+         * start-up: with a count forced onto busy CPUs, spinning halves speed. */
+        if (threads_fit(argv) && !getenv("GOMP_SPINCOUNT")) setenv("GOMP_SPINCOUNT", "10000", 1);
         execv("/proc/self/exe", argv);
     }
     int n = getenv("OMP_NUM_THREADS") ? 0 : default_threads();

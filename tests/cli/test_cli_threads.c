@@ -50,19 +50,30 @@ Test(cli_threads, unset_wait_policy_becomes_passive_once) {
     free(out);
 }
 
-/* A thread count the user forces may land on busy CPUs: there idle workers do not spin. */
-Test(cli_threads, a_forced_thread_count_does_not_spin) {
+/* A thread count the user forces may land on busy CPUs: when it is more than the CPUs free
+ * (here: more than the one CPU taskset leaves), idle workers do not spin. */
+Test(cli_threads, a_forced_thread_count_beyond_the_free_cpus_does_not_spin) {
     const char *cmds[] = {
-        "env -u OMP_WAIT_POLICY OMP_NUM_THREADS=2 OMP_DISPLAY_ENV=verbose $SPARSA --version 2>&1",
-        "env -u OMP_WAIT_POLICY OMP_DISPLAY_ENV=verbose $SPARSA --version --threads 2 2>&1",
+        "env -u OMP_WAIT_POLICY OMP_NUM_THREADS=2 OMP_DISPLAY_ENV=verbose taskset -c 0 $SPARSA --version 2>&1",
+        "env -u OMP_WAIT_POLICY OMP_DISPLAY_ENV=verbose taskset -c 0 $SPARSA --version --threads 2 2>&1",
+        "env -u OMP_WAIT_POLICY OMP_DISPLAY_ENV=verbose taskset -c 0 $SPARSA --version --threads=3 2>&1",
     };
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
         char *out = NULL;
         run_sh(cmds[i], &out);
         const char *spin = last_value(out, "GOMP_SPINCOUNT = ");
-        cr_assert(spin && !strncmp(spin, "'0'", 3), "idle threads still spin: %s", out);
+        cr_assert(spin && !strncmp(spin, "'0'", 3), "idle threads still spin (%s): %s", cmds[i], out);
         free(out);
     }
+}
+
+/* One thread always fits in the CPUs free (at least one is counted free): a short spin. */
+Test(cli_threads, a_forced_thread_count_that_fits_spins_briefly) {
+    char *out = NULL;
+    run_sh("env -u OMP_WAIT_POLICY OMP_DISPLAY_ENV=verbose $SPARSA --version --threads 1 2>&1", &out);
+    const char *spin = last_value(out, "GOMP_SPINCOUNT = ");
+    cr_assert(spin && !strncmp(spin, "'10000'", 7), "%s", out);
+    free(out);
 }
 
 Test(cli_threads, a_users_wait_policy_is_kept) {
