@@ -22,6 +22,9 @@ void sp_prov_device_settings(FILE *out) {
     const char *kind, *precision;
     sp_default_device(&kind, &precision);
     fprintf(out, "\"device\": \"%s\", \"precision\": \"%s\"", kind, precision);
+    /* the CPU's bf16 engines agree closely, not bit for bit: say which one ran */
+    if (!strcmp(kind, "cpu") && !strcmp(precision, "bf16"))
+        fprintf(out, ", \"bf16_engine\": \"%s\"", sp_cpu_bf16_engine());
 }
 
 void sp_prov_write(FILE *out, const sp_provenance *p) {

@@ -23,6 +23,8 @@ const char *sp_precision_name(int precision) {
                                                                   : "invalid";
 }
 
+const char *sp_cpu_bf16_engine(void) { return sp_gemm_bf16_engine(); }
+
 void sp_default_device(const char **kind, const char **precision) {
     int cuda = default_device && !strncmp(default_device, "cuda", 4);
     *kind = cuda ? "cuda" : "cpu";

@@ -43,7 +43,8 @@ typedef struct sp_model_options {
     const char *device;
     int precision;  /* sp_precision (sparsa_backend.h): SP_PREC_FP32 (0, default), TF32, BF16;
                      * the CPU computes in fp32, or with BF16 its matrix products in bf16 on a
-                     * CPU with AVX512_BF16 (TF32, or BF16 without it, is SP_ERR_INPUT) */
+                     * CPU with AVX512_BF16, on its AMX tiles where it has them (TF32, or BF16
+                     * without AVX512_BF16, is SP_ERR_INPUT) */
 } sp_model_options;
 
 /* The device and precision for opens whose options name no device (the command line's
@@ -54,6 +55,10 @@ void sp_set_default_device(const char *device, int precision);
  * run give the same results) and precision ("fp32", "tf32", "bf16"), as reports record them. */
 void sp_default_device(const char **kind, const char **precision);
 const char *sp_precision_name(int precision);   /* "fp32", "tf32", "bf16"; "invalid" */
+/* Which unit runs the CPU's bf16 products: "amx" (AMX tiles), "avx512_bf16" (dot products) or
+ * "none". The two may differ in the last bits (the order of sums inside a tile), so reports of
+ * --precision bf16 on the CPU record it. SPARSA_BF16_ENGINE=avx512_bf16 keeps AMX off. */
+const char *sp_cpu_bf16_engine(void);
 /* 1 if device names a device sparsa knows: "cpu", "cuda" or "cuda:N" (N up to 4 digits). */
 int sp_device_name_ok(const char *device);
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "json_reader.h"
 #include "tu.h"
 #include "tu_cli.h"
 
@@ -73,4 +74,34 @@ Test(backend_opts, the_cuda_module_without_a_gpu_names_what_is_missing) {
         snprintf(line, sizeof line, "%s --device cuda:0", commands[i]);
         tu_expect_bad(line, "CUDA");
     }
+}
+
+/* The JSON's settings say which unit ran the bf16 products (AMX or AVX512_BF16: they differ in
+ * the last bits), and say nothing of it in fp32. */
+Test(backend_opts, bf16_reports_record_the_engine) {
+    const char *base = "perplexity " M " examples/data/sotu_2001_2021.txt --ctx 64 --max-tokens 256 --json";
+    char line[512], *out = NULL, *err = NULL;
+    snprintf(line, sizeof line, "%s --precision bf16", base);
+    int rc = tu_run_sparsa(line, &out, &err);
+    if (rc == 2 && err && strstr(err, "AVX512_BF16")) {
+        free(out);
+        free(err);
+        cr_skip("this CPU has no AVX512_BF16: --precision bf16 is refused here");
+    }
+    cr_assert_eq(rc, 0, "%s", err);
+    sp_json *j = NULL;
+    sp_error e = {0};
+    cr_assert_eq(sp_json_parse(out, strlen(out), &j, &e), 0, "not JSON (%s): %s", e.msg, out);
+    const sp_json *set = sp_json_get(j, "settings"), *eng = set ? sp_json_get(set, "bf16_engine") : NULL;
+    cr_assert(eng && eng->type == SP_JSON_STRING, "no settings.bf16_engine: %s", out);
+    cr_assert(!strcmp(eng->str, "amx") || !strcmp(eng->str, "avx512_bf16"), "engine %s", eng->str);
+    cr_assert_str_eq(sp_json_get(set, "precision")->str, "bf16");
+    sp_json_free(j);
+    free(out);
+    free(err);
+    out = err = NULL;
+    cr_assert_eq(tu_run_sparsa(base, &out, &err), 0, "%s", err);
+    cr_assert(!strstr(out, "bf16_engine"), "fp32 names a bf16 engine: %s", out);
+    free(out);
+    free(err);
 }
