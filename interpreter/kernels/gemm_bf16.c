@@ -3,7 +3,10 @@
  * with it (gemm_plan.h): m below SP_GEMM_SMALL_M takes dot products straight from W, larger m
  * the packed path (gemm_bf16_internal.h); output columns (or rows, when columns are too few)
  * are cut into parts that threads take dynamically, and every element is computed by the same
- * instructions whichever part holds it, so the thread count changes no bit. */
+ * instructions whichever part holds it, so the thread count changes no bit. Two engines run
+ * the packed path: the AMX tiles (gemm_bf16_amx.c, 32-row tiles, the depth padded to 16 pairs)
+ * where the CPU has them, else the AVX512_BF16 microkernel (gemm_bf16_avx512.c); the small-m
+ * path is AVX512_BF16 dot products either way. */
 #include <omp.h>
 #include <pthread.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* gemm_bf16_internal.h — what the bf16 gemm driver (gemm_bf16.c) needs from its AVX512_BF16
- * kernels (gemm_bf16_avx512.c). Not a public header.
+ * kernels (gemm_bf16_avx512.c) and its AMX kernel (gemm_bf16_amx.c). Not a public header.
  *
  * The operands are handled as 32-bit words, each a pair of bf16 values adjacent along k (the
  * even element in the low half), which is what vdpbf16ps multiplies: one instruction adds, per
