@@ -5,7 +5,7 @@
 #   make test       all Criterion tests (installs missing Debian packages first)
 #   make test-asan  the same under AddressSanitizer + UBSan (build-asan/)
 #   make valgrind   the test binaries under valgrind
-#   make bench      benchmarks against the PyTorch reference (needs python3-torch)
+#   make bench      benchmarks against the PyTorch reference (installs python3-torch)
 #   make fuzz       run every fuzz target for FUZZ_SECONDS (libFuzzer, clang)
 #   make install PREFIX=/usr/local
 #
@@ -28,10 +28,14 @@ DEB_PKGS := pkg-config g++ libyaml-dev libzstd-dev libcriterion-dev libsentencep
 # none; make deps installs it so that the MPI tests (tests/dist/, run by `make test` like
 # every Criterion binary; skipped with the reason where mpirun is missing) have mpirun.
 DEB_PKGS += openmpi-bin libopenmpi-dev
+# The PyTorch reference (tests/reference/check_ref.py in `make test`, the peers of `make bench`):
+# installed by those targets when missing; a failed install only skips the reference check,
+# with the reason, because the golden fixtures it made are committed.
+PY_DEB_PKGS := python3-torch python3-numpy python3-sentencepiece libopenblas0
 
 # Plain `make` on a machine missing a build dependency stops with one line naming the Debian
 # packages; `make deps` installs them (the targets that install for themselves skip the check).
-SELF_INSTALLING := deps test test-asan valgrind run bench fuzz clean
+SELF_INSTALLING := deps deps-python test test-asan valgrind run bench fuzz clean
 # bench-cuda runs on a GPU machine that has the binaries built elsewhere, not the -dev packages.
 ifeq ($(filter $(SELF_INSTALLING) bench-cuda,$(MAKECMDGOALS)),)
 MISSING_DEBS := $(strip \
@@ -95,7 +99,7 @@ BENCH_BIN := $(BENCH_C:bench/%.c=$(BUILD)/bench/%)
 LIB      := $(BUILD)/libsparsa.a
 SPARSA   := $(BUILD)/sparsa
 
-.PHONY: all deps run test test-asan valgrind bench fuzz install clean fixtures
+.PHONY: all deps deps-python run test test-asan valgrind bench fuzz install clean fixtures
 .DEFAULT_GOAL := all
 
 all: $(SPARSA)
@@ -150,8 +154,19 @@ deps:
 	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
+deps-python:
+	@missing=""; for p in $(PY_DEB_PKGS); do \
+	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing (the PyTorch reference):$$missing"; \
+	    SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	    { $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
+	      $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; } \
+	        || echo "could not install$$missing: the PyTorch reference checks will be skipped"; \
+	fi
+
 # Tests run from the repository root so fixtures are found at tests/fixtures/.
-test: deps
+test: deps deps-python
 	@$(MAKE) --no-print-directory $(SPARSA) $(TEST_BIN) cuda
 	@fail=0; for t in $(TEST_BIN); do \
 	    echo "== $$t"; SPARSA_BIN=$(SPARSA) XDG_CACHE_HOME=$(abspath $(BUILD))/test-cache \
@@ -184,7 +199,7 @@ run: deps
 	@$(MAKE) --no-print-directory $(SPARSA)
 	@sh examples/run.sh $(SPARSA)
 
-bench: deps
+bench: deps deps-python
 	@$(MAKE) --no-print-directory $(SPARSA) $(BENCH_BIN)
 	@sh bench/run.sh $(SPARSA)
 
