@@ -31,17 +31,27 @@ SP_AVX512 static void kernel_14x32(size_t kc, const float *a, size_t lda, const 
         R14(ZERO)
 #undef ZERO
     }
+    /* The 14 rows of a through two bases and four row strides: every row address is then
+     * base + index (13 separate row offsets made GCC spill three of them and reload them from
+     * the stack inside the loop). */
+    const float *a0 = a, *a7 = a + 7 * lda;
+    const size_t l1 = lda, l2 = 2 * lda, l3 = 3 * lda, l5 = 5 * lda;
+#define ROWS(X) X(0, a0[0]) X(1, a0[l1]) X(2, a0[2 * l1]) X(3, a0[l3]) X(4, a0[2 * l2]) \
+                X(5, a0[l5]) X(6, a0[2 * l3]) X(7, a7[0]) X(8, a7[l1]) X(9, a7[2 * l1]) \
+                X(10, a7[l3]) X(11, a7[2 * l2]) X(12, a7[l5]) X(13, a7[2 * l3])
 #pragma GCC unroll 2
     for (size_t p = 0; p < kc; p++) {
         __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
         b += NR;
-#define STEP(i) { __m512 ai = _mm512_set1_ps(a[(i) * lda]); \
-                  c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0); \
-                  c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1); }
-        R14(STEP)
+#define STEP(i, x) { __m512 ai = _mm512_set1_ps(x); \
+                     c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0); \
+                     c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1); }
+        ROWS(STEP)
 #undef STEP
-        a++;
+        a0++;
+        a7++;
     }
+#undef ROWS
 #define STORE(i) _mm512_storeu_ps(c + (i) * ldc, c##i##0); \
                  _mm512_storeu_ps(c + (i) * ldc + 16, c##i##1);
     R14(STORE)
