@@ -188,7 +188,7 @@ __device__ int first_of_tiles(const float *p, const int *key, const float2 *sl, 
  * columns (the butterfly's additions in its order), and lane (sub, kg) ends with columns
  * support_col<RC>(lane) … + RC − 1 in out[0 … RC). */
 template <int RC>
-__device__ void support_sum(const cu_attn_geom &g, int kvh, const float2 *sl, int ns, float *out) {
+__device__ void support_sum_list(const cu_attn_geom &g, int kvh, const float2 *sl, int ns, float *out) {
     constexpr int CPL = 4 * RC; /* columns per lane while summing */
     const int lane = threadIdx.x & 31, sub = lane & 7, kg = lane >> 3;
     float a[CPL];
@@ -224,7 +224,7 @@ __device__ void support_sum(const cu_attn_geom &g, int kvh, const float2 *sl, in
     for (int c = 0; c < RC; c++) out[c] = a[c];
 }
 
-/* The first of the RC output columns support_sum leaves in a lane. */
+/* The first of the RC output columns support_sum_list leaves in a lane. */
 template <int RC> __device__ __forceinline__ int support_col(int lane) {
     return (lane & 7) * 4 * RC + (lane & 8 ? 2 * RC : 0) + (lane & 16 ? RC : 0);
 }
@@ -237,7 +237,7 @@ __device__ void list_row(const cu_attn_geom &g, const cu_ent_ws &w, size_t item,
     const int h = (int)(item / g.nq), row = (int)(item % g.nq), kvh = h / g.group;
     int lo, hi;
     cu_attn_visible(g, g.q0 + row, &lo, &hi);
-    /* the columns support_sum leaves in this lane */
+    /* the columns support_sum_list leaves in this lane */
     float *o = g.out + ((size_t)row * g.H + h) * g.dv + support_col<RC>(lane);
     /* the listed keys' scores again in fp32 (q' unrounded): τ and the weights are those of the
      * fp32 scores on the bf16 cache; the list holds their support (cu_attn_ent_bf16.cu) */
@@ -280,7 +280,7 @@ __device__ void list_row(const cu_attn_geom &g, const cu_ent_ws &w, size_t item,
     for (int i = 0; i < NL; i++) psum += p[i] = entmax_weight(lr.reg[i] - tau, g.alpha, ex);
     const int sup = pack_support<NL>(p, key, sl);
     float acc[RC];
-    support_sum<RC>(g, kvh, sl, sup, acc);
+    support_sum_list<RC>(g, kvh, sl, sup, acc);
     const int nf = g.stats ? __reduce_add_sync(0xffffffffu, first_of_tiles<NL>(p, key, sl, sup))
                            : 0;
     __syncwarp(); /* sl is the next row's */
