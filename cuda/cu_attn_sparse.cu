@@ -188,7 +188,8 @@ __device__ int first_of_tiles(const float *p, const int *key, const float2 *sl, 
  * columns (the butterfly's additions in its order), and lane (sub, kg) ends with columns
  * support_col<RC>(lane) … + RC − 1 in out[0 … RC). */
 template <int RC>
-__device__ void support_sum_list(const cu_attn_geom &g, int kvh, const float2 *sl, int ns, float *out) {
+__device__ void support_sum_list(const cu_attn_geom &g, int kvh, const float2 *sl, int ns,
+                                 float *out) {
     constexpr int CPL = 4 * RC; /* columns per lane while summing */
     const int lane = threadIdx.x & 31, sub = lane & 7, kg = lane >> 3;
     float a[CPL];
