@@ -168,9 +168,12 @@ deps-python:
 # Tests run from the repository root so fixtures are found at tests/fixtures/.
 test: deps deps-python
 	@$(MAKE) --no-print-directory $(SPARSA) $(TEST_BIN) cuda
-	@fail=0; for t in $(TEST_BIN); do \
+	@fail=0; : > $(BUILD)/test-tally; for t in $(TEST_BIN); do \
 	    echo "== $$t"; SPARSA_BIN=$(SPARSA) XDG_CACHE_HOME=$(abspath $(BUILD))/test-cache \
-	    $$t --jobs 2 || fail=1; done; \
+	    sh tests/run_criterion.sh $(BUILD)/test-tally $$t --jobs 2 || fail=1; done; \
+	awk '{ r += $$1; p += $$2; s += $$3 } END { printf "Criterion: %d binaries, %d tests run, " \
+	    "%d passed, %d skipped (each [SKIP] line above gives its reason)\n", NR, r, p, s }' \
+	    $(BUILD)/test-tally; \
 	echo "== tests/reference/check_ref.py (the PyTorch reference against the test vectors)"; \
 	if /usr/bin/python3 -c 'import torch' >/dev/null 2>&1; then \
 	    /usr/bin/python3 tests/reference/check_ref.py >$(BUILD)/check_ref.log 2>&1 \
