@@ -143,27 +143,26 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
-# Installs the Debian packages the build needs, only when one is missing.
-deps:
-	@missing=""; for p in $(DEB_PKGS); do \
+# $(call apt_install,PACKAGES,WHAT,ON_FAILURE,REDIRECT): installs those of PACKAGES that dpkg
+# does not have (through sudo when not root), apt-get's output sent to REDIRECT; ON_FAILURE is
+# the command run when apt-get fails.
+apt_install = missing=""; for p in $(1); do \
 	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
-	    echo "installing:$$missing"; \
+	    echo "installing$(2):$$missing"; \
 	    SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
-	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
-	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	    { $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q $(4) && \
+	      $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing $(4); } \
+	        || $(3); \
 	fi
 
+# Installs the Debian packages the build needs, only when one is missing.
+deps:
+	@$(call apt_install,$(DEB_PKGS),,exit 1,)
+
 deps-python:
-	@missing=""; for p in $(PY_DEB_PKGS); do \
-	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	    echo "installing (the PyTorch reference):$$missing"; \
-	    SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
-	    { $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
-	      $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; } \
-	        || echo "could not install$$missing: the PyTorch reference checks will be skipped"; \
-	fi
+	@$(call apt_install,$(PY_DEB_PKGS), (the PyTorch reference),echo "could not install$$missing: \
+	    the PyTorch reference checks will be skipped",>/dev/null)
 
 # Tests run from the repository root so fixtures are found at tests/fixtures/.
 test: deps deps-python

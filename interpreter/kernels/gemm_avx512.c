@@ -35,9 +35,9 @@ SP_AVX512 static void kernel_14x32(size_t kc, const float *a, size_t lda, const 
      * base + index (13 separate row offsets made GCC spill three of them and reload them from
      * the stack inside the loop). */
     const float *a0 = a, *a7 = a + 7 * lda;
-    const size_t l1 = lda, l2 = 2 * lda, l3 = 3 * lda, l5 = 5 * lda;
-#define ROWS(X) X(0, a0[0]) X(1, a0[l1]) X(2, a0[2 * l1]) X(3, a0[l3]) X(4, a0[2 * l2]) \
-                X(5, a0[l5]) X(6, a0[2 * l3]) X(7, a7[0]) X(8, a7[l1]) X(9, a7[2 * l1]) \
+    const size_t l2 = 2 * lda, l3 = 3 * lda, l5 = 5 * lda;
+#define ROWS(X) X(0, a0[0]) X(1, a0[lda]) X(2, a0[2 * lda]) X(3, a0[l3]) X(4, a0[2 * l2]) \
+                X(5, a0[l5]) X(6, a0[2 * l3]) X(7, a7[0]) X(8, a7[lda]) X(9, a7[2 * lda]) \
                 X(10, a7[l3]) X(11, a7[2 * l2]) X(12, a7[l5]) X(13, a7[2 * l3])
 #pragma GCC unroll 2
     for (size_t p = 0; p < kc; p++) {
